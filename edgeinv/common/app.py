@@ -1,0 +1,345 @@
+"""The App contract every vertical app implements, and the registry that finds apps by entry point.
+
+An app is one object (a subclass of :class:`App`) that the core drives the same way for every
+vertical: simulate -> train -> compress -> export -> bench -> serve. The core never imports
+``edgeinv.apps``; it finds the apps through the ``edgeinv.apps`` entry-point group declared in
+pyproject.toml (``name = "package.module:APP"``).
+
+Conventions shared by all apps
+------------------------------
+* A *sample* is whatever the app's reader returns (an app-specific dataclass holding the raw
+  observation and its metadata: a vibration window with ``fs_hz`` and ``rpm``, a spectrum with its
+  wavelengths, an image tile with its band names).
+* ``preprocess(sample, config=...)`` turns one sample into the model input **without** the batch
+  axis (float32, shape ``app.input_shape(config)``; for per-pixel apps the spatial size may vary).
+* A model (torch during training, ONNX at the edge) maps a batch ``x`` to one output per entry of
+  :meth:`App.output_names`, in that order:
+
+  - regression target ``t``: ``t`` in the target's **physical unit**, shape ``(n,)`` or, for a
+    ``per_pixel`` target, ``(n, H, W)``; if ``t.uncertainty`` also ``t_std`` (same shape, same unit,
+    one standard deviation of a Gaussian predictive distribution);
+  - classification target ``t``: ``t`` holds class **probabilities**, shape ``(n, len(classes))``.
+
+  During training the torch module returns the same tuple, but regression heads are in normalised
+  units (z-scores), std heads are log-variances of the normalised target, and classification heads
+  are logits; :mod:`edgeinv.common.export` wraps the module so the ONNX graph emits physical units,
+  standard deviations and probabilities.
+* ``baseline(sample)`` returns outputs in the same dict layout (batch axis removed) for the targets
+  the classical method estimates, so one metric code scores models and baselines alike.
+* ``interpret(outputs, sample)`` turns the single-sample outputs (batch axis removed) into a
+  :class:`Result` the user acts on (alarm, advice, flight plan).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from .errors import ConfigError, NotFoundError
+
+ENTRY_POINT_GROUP = "edgeinv.apps"
+
+
+class TargetKind(enum.Enum):
+    REGRESSION = "regression"
+    CLASSIFICATION = "classification"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One quantity the model estimates.
+
+    Parameters
+    ----------
+    name : identifier, with the unit in it where it helps (``defect_size_mm``).
+    unit : physical unit shown to users (``"mm"``, ``"ug/cm2"``, ``"fraction"``); ``""`` for classes.
+    kind : regression or classification.
+    low, high : the valid (simulated) range in ``unit``; budgets are expressed as fractions of it.
+    classes : class labels for a classification target, in output order.
+    per_pixel : True if the target is a map ``(H, W)`` per sample rather than a scalar.
+    uncertainty : True if the model also emits ``<name>_std`` (regression only).
+    weight : weight of this target's loss in multi-task training.
+    """
+
+    name: str
+    unit: str = ""
+    kind: TargetKind = TargetKind.REGRESSION
+    low: float = 0.0
+    high: float = 1.0
+    classes: tuple[str, ...] = ()
+    per_pixel: bool = False
+    uncertainty: bool = False
+    weight: float = 1.0
+
+    def __post_init__(self):
+        if not isinstance(self.kind, TargetKind):
+            raise ConfigError(f"Target {self.name}: kind must be a TargetKind, got {self.kind!r}")
+        if self.kind is TargetKind.CLASSIFICATION:
+            if len(self.classes) < 2:
+                raise ConfigError(f"Target {self.name}: a classification target needs >= 2 classes")
+            if self.uncertainty:
+                raise ConfigError(f"Target {self.name}: uncertainty applies to regression targets only")
+        elif not self.high > self.low:
+            raise ConfigError(f"Target {self.name}: high must exceed low, got {self.low}..{self.high}")
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind is TargetKind.CLASSIFICATION
+
+    @property
+    def range(self) -> float:
+        return float(self.high - self.low)
+
+
+class ModelSize(enum.Enum):
+    """Which network an app builds: the accurate teacher or the small student for distillation."""
+
+    TEACHER = "teacher"
+    STUDENT = "student"
+
+
+@dataclass
+class Dataset:
+    """Preprocessed model inputs with ground truth, and (optionally) the raw samples they came from.
+
+    ``x``: float32, shape ``(n, *input_shape)``. ``y[target.name]``: float32 ``(n,)`` / ``(n, H, W)``
+    for regression targets (physical units), int64 ``(n,)`` class indices for classification.
+    ``samples``: the raw samples (same order), kept so baselines and the full edge path (read ->
+    preprocess -> infer -> interpret) can be measured on the very same held-out data.
+    ``meta``: per-sample conditions (e.g. SNR, rpm, camera) for error breakdowns; column -> array.
+    """
+
+    x: np.ndarray
+    y: dict[str, np.ndarray]
+    samples: list | None = None
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self):
+        n = len(self.x)
+        for k, v in self.y.items():
+            if len(v) != n:
+                raise ValueError(f"Dataset: y[{k!r}] has {len(v)} rows, x has {n}")
+        if self.samples is not None and len(self.samples) != n:
+            raise ValueError(f"Dataset: {len(self.samples)} samples for {n} rows of x")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def subset(self, idx) -> "Dataset":
+        idx = np.asarray(idx)
+        return Dataset(
+            x=self.x[idx],
+            y={k: v[idx] for k, v in self.y.items()},
+            samples=None if self.samples is None else [self.samples[i] for i in idx],
+            meta={k: np.asarray(v)[idx] for k, v in self.meta.items()},
+        )
+
+    @staticmethod
+    def concat(parts: Sequence["Dataset"]) -> "Dataset":
+        parts = list(parts)
+        samples = None
+        if all(p.samples is not None for p in parts):
+            samples = [s for p in parts for s in p.samples]
+        meta_keys = set.intersection(*(set(p.meta) for p in parts)) if parts else set()
+        return Dataset(
+            x=np.concatenate([p.x for p in parts]),
+            y={k: np.concatenate([p.y[k] for p in parts]) for k in parts[0].y},
+            samples=samples,
+            meta={k: np.concatenate([np.asarray(p.meta[k]) for p in parts]) for k in meta_keys},
+        )
+
+
+class Result(Protocol):
+    """What ``interpret`` returns: the user-facing estimate. Apps use dataclasses with these methods."""
+
+    def to_dict(self) -> dict: ...  # JSON-serialisable; what ``--json`` and the API return
+
+    def summary(self) -> str: ...  # a few human-readable lines for the CLI
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much error compression may add, in the targets' own terms.
+
+    ``regression_frac_range``: RMSE may grow by at most this fraction of the target's range
+    (0.01 = 1 % of ``high - low``). ``classification_points``: accuracy may drop by at most this many
+    percentage points. ``per_target`` overrides either for a named target (value in the same terms).
+    """
+
+    regression_frac_range: float = 0.01
+    classification_points: float = 1.0
+    per_target: dict[str, float] = field(default_factory=dict)
+
+    def allowed(self, target: Target) -> float:
+        if target.name in self.per_target:
+            return float(self.per_target[target.name])
+        return self.classification_points if target.is_classification else self.regression_frac_range
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """How `make models` trains and compresses one config of an app (the tests use tiny versions)."""
+
+    n_train: int = 4000
+    n_val: int = 500
+    n_test: int = 1000
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    patience: int = 5
+    prune_ratio: float = 0.5
+    finetune_epochs: int = 8
+    distill_epochs: int = 30
+    n_calibration: int = 200
+    budget: Budget = field(default_factory=Budget)
+    seed: int = 0
+
+
+class App(ABC):
+    """One vertical app. Subclasses set the class attributes and implement the abstract methods."""
+
+    name: str = ""  # CLI and URL name, e.g. "bearing-wear"
+    title: str = ""
+    description: str = ""
+    targets: tuple[Target, ...] = ()
+    configs: tuple[str, ...] = ("default",)  # one shipped model family per config (sensor/camera)
+    preprocessing_version: str = "1"
+
+    # ---- identity -----------------------------------------------------------------------
+    @property
+    def package_name(self) -> str:
+        return self.name.replace("-", "_")
+
+    def target(self, name: str) -> Target:
+        for t in self.targets:
+            if t.name == name:
+                return t
+        raise NotFoundError(f"{self.name} has no target {name!r}")
+
+    def output_names(self) -> list[str]:
+        names = []
+        for t in self.targets:
+            names.append(t.name)
+            if t.uncertainty:
+                names.append(f"{t.name}_std")
+        return names
+
+    def check_config(self, config: str) -> str:
+        if config not in self.configs:
+            raise ConfigError(f"{self.name}: config must be one of {', '.join(self.configs)}; got {config!r}")
+        return config
+
+    def models_dir(self, settings) -> Path:
+        return Path(settings.models_dir) / self.package_name
+
+    # ---- physics and data ----------------------------------------------------------------
+    @abstractmethod
+    def input_shape(self, config: str) -> tuple[int, ...]:
+        """Model input shape without the batch axis (spatial axes may be nominal for FCNs)."""
+
+    @abstractmethod
+    def simulate(self, n: int, *, rng: np.random.Generator, config: str = "default") -> Dataset:
+        """n physics-simulated samples with ground truth (raw samples kept in ``Dataset.samples``)."""
+
+    @abstractmethod
+    def read(self, source: str | Path | bytes, *, filename: str | None = None, **meta) -> Any:
+        """Read a real file (path or bytes) into a sample; raise InvalidInputError subclasses."""
+
+    def read_many(self, source, *, filename: str | None = None, **meta) -> list:
+        """Files holding several samples (several leaves, a long recording) return a list; default: one."""
+        return [self.read(source, filename=filename, **meta)]
+
+    def config_for(self, sample) -> str:
+        """Which model config serves this sample (e.g. the camera type); default: the first."""
+        return self.configs[0]
+
+    # ---- edge side -------------------------------------------------------------------------
+    @abstractmethod
+    def preprocess(self, sample, *, config: str = "default") -> np.ndarray:
+        """One sample -> float32 model input without batch axis. Edge side: numpy/scipy, no torch."""
+
+    @abstractmethod
+    def interpret(self, outputs: dict[str, np.ndarray], sample) -> Result:
+        """Single-sample model (or baseline) outputs -> the user-facing Result."""
+
+    @abstractmethod
+    def baseline(self, sample) -> dict[str, np.ndarray]:
+        """The classical method, outputs in the model's layout (batch axis removed)."""
+
+    def evaluate(self, outputs: dict[str, np.ndarray], dataset: Dataset) -> dict:
+        """App-specific metrics beyond the generic per-target ones (e.g. per-zone cover error).
+
+        ``outputs`` are batch outputs in physical units for all of ``dataset``. Default: none.
+        """
+        return {}
+
+    def predict(self, sample, runner) -> Result:
+        """Full edge path for one sample: preprocess -> run -> interpret.
+
+        ``runner(x) -> dict[str, np.ndarray]`` runs a batch (see ``edgeinv.common.runtime``).
+        Apps with large inputs (tiled images, long recordings) override this.
+        """
+        x = self.preprocess(sample, config=self.config_for(sample))[None]
+        out = runner(x)
+        return self.interpret({k: v[0] for k, v in out.items()}, sample)
+
+    # ---- training side ----------------------------------------------------------------------
+    @abstractmethod
+    def build_model(self, config: str, size: ModelSize):
+        """A fresh torch.nn.Module (import torch inside this method only)."""
+
+    def recipe(self, config: str) -> TrainRecipe:
+        """Training/compression settings used by `make models` for this config."""
+        return TrainRecipe()
+
+    # ---- user interfaces ---------------------------------------------------------------------
+    def blueprint(self, ctx):
+        """The app's Flask blueprint (mounted at ``/<name>/``); ``ctx`` is the shared WebContext."""
+        return None
+
+    def add_cli(self, sub) -> None:
+        """Add app-specific options/subcommands. ``sub`` is the app's argparse subparsers object.
+
+        The core already provides simulate/train/compress/bench/predict/serve; an app adds options
+        to ``predict`` through :meth:`predict_arguments` and may add extra subcommands here
+        (each subparser sets ``func=callable(args, ctx) -> dict | Result``).
+        """
+
+    def predict_arguments(self, parser) -> None:
+        """Extra ``predict`` flags (e.g. ``--fs``, ``--rpm``); their values reach ``read`` as meta."""
+
+
+# ---- registry -------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _registry() -> dict[str, App]:
+    apps: dict[str, App] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        app = ep.load()
+        if not isinstance(app, App):
+            raise ConfigError(f"entry point {ep.name} does not point to an App instance")
+        apps[app.name] = app
+    return dict(sorted(apps.items()))
+
+
+def all_apps() -> dict[str, App]:
+    """name -> App for every installed app."""
+    return _registry()
+
+
+def get_app(name: str) -> App:
+    """Find an app by CLI name (``bearing-wear``) or package name (``bearing_wear``)."""
+    key = name.replace("_", "-")
+    apps = _registry()
+    if key not in apps:
+        raise NotFoundError(f"unknown app {name!r}; installed apps: {', '.join(apps) or 'none'}")
+    return apps[key]

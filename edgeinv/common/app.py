@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -45,6 +46,7 @@ import numpy as np
 from .errors import ConfigError, NotFoundError
 
 ENTRY_POINT_GROUP = "edgeinv.apps"
+BROKEN_APPS: dict[str, str] = {}  # entry-point name -> import error, for `edgeinv apps` and /healthz
 
 
 class TargetKind(enum.Enum):
@@ -324,7 +326,12 @@ class App(ABC):
 def _registry() -> dict[str, App]:
     apps: dict[str, App] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        app = ep.load()
+        try:
+            app = ep.load()
+        except ImportError as exc:  # one broken app must not take the others down
+            warnings.warn(f"edgeinv: app {ep.name!r} could not be loaded: {exc}", RuntimeWarning, stacklevel=2)
+            BROKEN_APPS[ep.name] = str(exc)
+            continue
         if not isinstance(app, App):
             raise ConfigError(f"entry point {ep.name} does not point to an App instance")
         apps[app.name] = app

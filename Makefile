@@ -1,0 +1,45 @@
+# edgeinv — the two commands of the README are `make serve` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+
+.PHONY: serve test models bench install-edge install-dev chromium clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Edge side only (no torch): what a device needs to serve the shipped models.
+install-edge: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+# Everything: edge + training side (torch==2.13.0 CPU) + test tools.
+install-dev: $(BIN)/python
+	$(BIN)/pip install -q -e '.[train,dev]'
+
+# Debian's Chromium for the browser tests (never a downloaded browser).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; fi
+
+serve: install-edge
+	$(BIN)/edgeinv serve --host $(HOST) --port $(PORT)
+
+# pytest exits 5 when it collected nothing: a suite that runs no test is a failure, said plainly.
+test: install-dev chromium
+	@rc=0; $(BIN)/python -m pytest -q -n 2 --dist loadfile tests || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+APPS = bearing-wear leaf-nitrogen veg-cover
+# Regenerate every shipped model from the simulators (train, prune, distill, quantize, search).
+models: install-dev
+	for app in $(APPS); do $(BIN)/edgeinv $$app compress || exit 1; done
+
+bench: install-edge
+	for app in $(APPS); do $(BIN)/edgeinv $$app bench || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,371 @@
+"""The `edgeinv` command: one CLI generic over the registry of apps.
+
+::
+
+    edgeinv apps                                   list the installed apps and their models
+    edgeinv serve [--host H] [--port P]            serve every app's UI and API (waitress)
+    edgeinv <app> simulate [--n N] --out PATH      write simulated example file(s)
+    edgeinv <app> train    [--config C] --out DIR  train the FP32 teacher, export it to ONNX
+    edgeinv <app> compress [--config C] [--out D]  full release: train, prune, distill, quantize,
+                                                   search within the accuracy budget, manifest
+    edgeinv <app> bench    [--config C] [--quick]  latency, size, memory, accuracy per variant + baseline
+    edgeinv <app> predict FILE [--model DIR]       run the edge path on a file
+    edgeinv <app> serve                            serve that app only
+    edgeinv <app> <extra>                          app-specific commands (App.add_cli)
+
+Global options go before the command; ``--json`` is accepted anywhere and makes the command print
+exactly one JSON document on stdout (progress bars and logs go to stderr). Errors print one line
+``error: <reason>`` and exit non-zero; set ``EDGEINV_DEBUG=1`` to see the traceback of an
+unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import app as app_registry
+from .config import Settings, load_settings
+from .errors import EdgeinvError, InvalidInputError, ModelError
+
+EXIT_INTERNAL = 70
+
+
+@dataclass
+class CliContext:
+    """What a command handler gets besides its arguments."""
+
+    settings: Settings
+    json: bool = False
+    _runners: dict = field(default_factory=dict)
+
+    def runner(self, app, config: str, variant: str | None = None, models_dir: str | Path | None = None):
+        """The ONNX runner for ``app``/``config`` (the manifest's chosen variant unless ``variant``)."""
+        from .runtime.bundle import load_runner
+
+        key = (app.name, config, variant, str(models_dir))
+        if key not in self._runners:
+            settings = self.settings
+            if models_dir is not None:
+                settings = settings.replace(models_dir=_models_root_for(app, Path(models_dir)))
+            self._runners[key] = load_runner(app, settings, config=config, variant=variant)
+        return self._runners[key]
+
+
+def _models_root_for(app, directory: Path) -> Path:
+    """Accept either ``<root>`` (holding ``<pkg>/manifest.json``) or the app folder itself."""
+    if (directory / app.package_name / "manifest.json").is_file():
+        return directory
+    if (directory / "manifest.json").is_file():
+        # load_runner looks in <root>/<pkg>/; a fine-tuned model folder is its own <pkg> folder.
+        if directory.name == app.package_name:
+            return directory.parent
+        raise InvalidInputError(
+            f"--model {directory}: the folder must be named {app.package_name!r} or contain {app.package_name}/manifest.json"
+        )
+    raise InvalidInputError(f"--model {directory}: no manifest.json found there")
+
+
+# ---- output -------------------------------------------------------------------------------------
+
+
+def _jsonable(obj):
+    if hasattr(obj, "to_dict"):
+        return _jsonable(obj.to_dict())
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def _human(obj) -> str:
+    if hasattr(obj, "summary"):
+        return obj.summary()
+    if isinstance(obj, list):
+        return "\n\n".join(_human(o) for o in obj)
+    if isinstance(obj, dict):
+        if "text" in obj and isinstance(obj["text"], str):
+            return obj["text"]
+        return json.dumps(_jsonable(obj), indent=2)
+    return str(obj)
+
+
+def emit(result, as_json: bool) -> None:
+    if result is None:
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n")
+    else:
+        sys.stdout.write(_human(result).rstrip("\n") + "\n")
+
+
+# ---- generic commands ---------------------------------------------------------------------------
+
+
+def cmd_apps(args, ctx: CliContext):
+    from .runtime.bundle import read_manifest
+
+    rows = []
+    for name, app in app_registry.all_apps().items():
+        folder = app.models_dir(ctx.settings)
+        try:
+            manifest = read_manifest(folder)
+            models = {c: e.get("chosen") for c, e in manifest.get("configs", {}).items()}
+        except EdgeinvError:
+            models = {}
+        rows.append({"name": name, "title": app.title, "configs": list(app.configs), "models": models,
+                     "targets": [{"name": t.name, "unit": t.unit, "kind": t.kind.value} for t in app.targets]})
+    if ctx.json:
+        return {"apps": rows}
+    lines = []
+    for r in rows:
+        shipped = ", ".join(f"{c}: {v}" for c, v in r["models"].items()) or "no models (run make models)"
+        lines.append(f"{r['name']:<15} {r['title']}\n{'':<15} configs: {', '.join(r['configs'])}; models: {shipped}")
+    return {"text": "\n".join(lines)}
+
+
+def cmd_serve(args, ctx: CliContext):
+    from .web import serve
+
+    apps = [args.app_obj] if getattr(args, "app_obj", None) else None
+    serve(ctx.settings, apps=apps)
+
+
+def _configs(app, config: str | None) -> list[str]:
+    if config in (None, "all"):
+        return list(app.configs)
+    return [app.check_config(config)]
+
+
+def _recipe(app, config: str, args):
+    import dataclasses
+
+    recipe = app.recipe(config)
+    changes = {}
+    for name in ("epochs", "n_train", "seed"):
+        v = getattr(args, name, None)
+        if v is not None:
+            changes[name] = v
+    if getattr(args, "quick", False):
+        changes.update(n_train=min(recipe.n_train, 400), n_val=min(recipe.n_val, 100),
+                       n_test=min(recipe.n_test, 100), epochs=min(changes.get("epochs", recipe.epochs), 3),
+                       finetune_epochs=1, distill_epochs=2, n_calibration=min(recipe.n_calibration, 32),
+                       patience=2)
+    return dataclasses.replace(recipe, **changes)
+
+
+def cmd_simulate(args, ctx: CliContext):
+    app = args.app_obj
+    rng = np.random.default_rng(args.seed)
+    if not hasattr(app, "write_example"):
+        raise InvalidInputError(f"{app.name} cannot write example files")
+    params = {k[len("sim_"):]: v for k, v in vars(args).items() if k.startswith("sim_") and v is not None}
+    out = Path(args.out)
+    written = []
+    for i in range(args.n):
+        path = out if args.n == 1 else out.with_name(f"{out.stem}_{i:03d}{out.suffix}")
+        info = app.write_example(path, rng, **params)
+        written.append({"path": str(path), **(info or {})})
+    return {"written": written, "text": "\n".join(f"wrote {w['path']}" for w in written)}
+
+
+def cmd_train(args, ctx: CliContext):
+    from .pipeline import train_teacher
+
+    out = Path(args.out)
+    reports = {}
+    for config in _configs(app := args.app_obj, args.config):
+        reports[config] = train_teacher(app, config, out, recipe=_recipe(app, config, args))
+    return {"app": app.name, "out": str(out), "configs": reports}
+
+
+def cmd_compress(args, ctx: CliContext):
+    from .pipeline import build_release
+
+    app = args.app_obj
+    out = Path(args.out) if args.out else app.models_dir(ctx.settings)
+    entries = {}
+    for config in _configs(app, args.config):
+        entries[config] = build_release(app, config, out, recipe=_recipe(app, config, args))
+    summary = {c: {"chosen": e.get("chosen"), "accurate": e.get("accurate")} for c, e in entries.items()}
+    text = "\n".join(f"{app.name}/{c}: chosen {v['chosen']} (accurate: {v['accurate']})" for c, v in summary.items())
+    return {"app": app.name, "out": str(out), "configs": summary, "text": text + f"\nmanifest: {out / 'manifest.json'}"}
+
+
+def cmd_bench(args, ctx: CliContext):
+    from .runtime.bench import bench_app, format_table
+
+    app = args.app_obj
+    kwargs = {}
+    if args.n is not None:
+        kwargs["n"] = args.n
+    if args.quick:
+        kwargs["quick"] = True
+    reports = {c: bench_app(app, ctx.settings, config=c, **kwargs) for c in _configs(app, args.config)}
+    if ctx.json:
+        return {"app": app.name, "configs": reports}
+    return {"text": "\n\n".join(f"== {app.name} / {c} ==\n{format_table(r)}" for c, r in reports.items())}
+
+
+def cmd_predict(args, ctx: CliContext):
+    app = args.app_obj
+    path = Path(args.file)
+    if not path.exists():
+        raise InvalidInputError(f"no such file: {path}")
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a folder; give one file")
+    reserved = {"file", "model", "variant", "json", "app_obj", "func", "command", "app_command"} | _GLOBAL_DESTS
+    meta = {k: v for k, v in vars(args).items() if k not in reserved and v is not None}
+    samples = app.read_many(path, filename=path.name, **meta)
+    results = []
+    for sample in samples:
+        runner = ctx.runner(app, app.config_for(sample), variant=args.variant, models_dir=args.model)
+        results.append(app.predict(sample, runner))
+    return results[0] if len(results) == 1 else results
+
+
+# ---- parser -------------------------------------------------------------------------------------
+
+_GLOBAL_DESTS = {"config_file", "models_dir", "data_dir", "threads", "host", "port"}
+
+
+def _json_flag(parser):
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print exactly one JSON document on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edgeinv", description="Inversion models at the edge.")
+    p.add_argument("--config-file", dest="config_file", help="TOML settings file (or EDGEINV_CONFIG)")
+    p.add_argument("--models-dir", help="released models root (default: the repo's models/)")
+    p.add_argument("--data-dir", help="result store and uploads (default: ~/.local/share/edgeinv)")
+    p.add_argument("--threads", type=int, help="ONNX Runtime threads (default 1)")
+    p.add_argument("--json", action="store_true", default=False, help="one JSON document on stdout")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sp = sub.add_parser("apps", help="list installed apps and their models")
+    _json_flag(sp)
+    sp.set_defaults(func=cmd_apps)
+
+    sp = sub.add_parser("serve", help="serve all apps (production WSGI server)")
+    _serve_args(sp)
+    sp.set_defaults(func=cmd_serve)
+
+    for name, app in app_registry.all_apps().items():
+        ap = sub.add_parser(name, help=app.title)
+        asub = ap.add_subparsers(dest="app_command", metavar="ACTION", required=True)
+        ap.set_defaults(app_obj=app)
+        configs = ["all", *app.configs]
+
+        s = asub.add_parser("simulate", help="write simulated example file(s)")
+        s.add_argument("--n", type=int, default=1, help="number of files (default 1)")
+        s.add_argument("--out", required=True, help="output file")
+        s.add_argument("--seed", type=int, default=0)
+        if hasattr(app, "simulate_arguments"):
+            group = s.add_argument_group("simulation parameters")
+            app.simulate_arguments(_Prefixed(group, "sim_"))
+        s.set_defaults(func=cmd_simulate)
+
+        for action, func, help_ in (("train", cmd_train, "train the FP32 teacher and export it"),
+                                    ("compress", cmd_compress, "full release into models/ (train+compress+search)")):
+            s = asub.add_parser(action, help=help_)
+            s.add_argument("--config", choices=configs, default="all")
+            s.add_argument("--out", required=(action == "train"), help="output folder")
+            s.add_argument("--epochs", type=int)
+            s.add_argument("--n-train", dest="n_train", type=int)
+            s.add_argument("--seed", type=int)
+            s.add_argument("--quick", action="store_true", help="tiny recipe, for trying things out")
+            s.set_defaults(func=func)
+
+        s = asub.add_parser("bench", help="latency, size, memory and accuracy per variant and baseline")
+        s.add_argument("--config", choices=configs, default="all")
+        s.add_argument("--n", type=int, help="held-out samples for accuracy")
+        s.add_argument("--quick", action="store_true", help="fewer samples and repeats")
+        s.set_defaults(func=cmd_bench)
+
+        s = asub.add_parser("predict", help="run the edge path on a file")
+        s.add_argument("file")
+        s.add_argument("--model", help="model folder (e.g. a fine-tuned one) instead of the shipped models")
+        s.add_argument("--variant", help="variant name from the manifest (default: the chosen one)")
+        app.predict_arguments(s)
+        s.set_defaults(func=cmd_predict)
+
+        s = asub.add_parser("serve", help=f"serve the {name} UI only")
+        _serve_args(s)
+        s.set_defaults(func=cmd_serve)
+
+        app.add_cli(asub)
+        for action_parser in asub.choices.values():
+            _json_flag(action_parser)
+    return p
+
+
+class _Prefixed:
+    """Lets an app declare simulate flags without clashing with the CLI's own dests."""
+
+    def __init__(self, group, prefix):
+        self._group, self._prefix = group, prefix
+
+    def add_argument(self, *flags, **kwargs):
+        dest = kwargs.pop("dest", None) or flags[0].lstrip("-").replace("-", "_")
+        return self._group.add_argument(*flags, dest=self._prefix + dest, **kwargs)
+
+
+def _serve_args(sp):
+    sp.add_argument("--host", help="bind address (default 127.0.0.1; anything else requires login)")
+    sp.add_argument("--port", type=int, help="port (default 8080)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        as_json = bool(getattr(args, "json", False))
+        settings = load_settings(args.config_file, models_dir=args.models_dir, data_dir=args.data_dir,
+                                 threads=args.threads, host=getattr(args, "host", None),
+                                 port=getattr(args, "port", None))
+        ctx = CliContext(settings=settings, json=as_json)
+        result = args.func(args, ctx)
+        emit(result, as_json)
+        return 0
+    except EdgeinvError as exc:
+        _fail(str(exc), exc.exit_code, exc.to_dict(), as_json)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _fail("interrupted", 130, {"error": "Interrupted", "message": "interrupted", "status": 499}, as_json)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback by default
+        if os.environ.get("EDGEINV_DEBUG"):
+            raise
+        msg = f"internal error ({type(exc).__name__}: {exc}); rerun with EDGEINV_DEBUG=1 for details"
+        _fail(msg, EXIT_INTERNAL, {"error": "InternalError", "message": msg, "status": 500}, as_json)
+        return EXIT_INTERNAL
+
+
+def _fail(message: str, code: int, doc: dict, as_json: bool) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    if as_json:
+        sys.stdout.write(json.dumps(doc) + "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install a checkout of edgeinv on a device, side by side with the running release, switch atomically,
+# health-check, and roll back if the new release does not come up. Edge side only: no torch.
+#   sudo deploy/install.sh [SOURCE_DIR]      (default: the checkout this script is in)
+set -euo pipefail
+src=$(cd "${1:-$(dirname "$0")/..}" && pwd)
+root=/opt/edgeinv
+stamp=$(date +%Y%m%d%H%M%S)
+new="$root/releases/$stamp"
+
+id edgeinv >/dev/null 2>&1 || useradd --system --home /var/lib/edgeinv --shell /usr/sbin/nologin edgeinv
+install -d -o edgeinv -g edgeinv -m 0750 /var/lib/edgeinv
+install -d "$root/releases" /etc/edgeinv
+
+cp -a "$src" "$new"
+rm -rf "$new/.git" "$new/.venv"
+python3 -m venv "$new/.venv"
+"$new/.venv/bin/pip" install -q "$new"
+# The manifest hashes must match the files before anything switches.
+EDGEINV_MODELS_DIR="$new/models" "$new/.venv/bin/python" - <<'PY'
+from edgeinv.common.app import all_apps
+from edgeinv.common.config import load_settings
+from edgeinv.common.runtime.bundle import verify_release
+settings = load_settings()
+for app in all_apps().values():
+    verify_release(app.models_dir(settings))
+print("models verified")
+PY
+
+previous=$(readlink -f "$root/current" 2>/dev/null || true)
+ln -sfn "$new" "$root/current.tmp" && mv -T "$root/current.tmp" "$root/current"
+install -m 0644 "$new/deploy/edgeinv.service" /etc/systemd/system/edgeinv.service
+systemctl daemon-reload
+systemctl restart edgeinv
+for _ in $(seq 1 30); do
+  if curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1; then echo "edgeinv $stamp is up"; exit 0; fi
+  sleep 1
+done
+echo "health check failed; rolling back to $previous" >&2
+if [ -n "$previous" ]; then
+  ln -sfn "$previous" "$root/current.tmp" && mv -T "$root/current.tmp" "$root/current"
+  systemctl restart edgeinv
+fi
+exit 1

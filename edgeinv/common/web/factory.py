@@ -1,0 +1,156 @@
+"""The Flask app factory: mounts every app's blueprint, the index page, /healthz, errors and auth.
+
+``create_app(settings)`` builds one Flask application for the installed apps (or the ones given):
+each ``app.blueprint(ctx)`` is mounted at ``/<app.name>/`` with its own ``templates/`` folder, next to
+the core templates (``base.html``, ``index.html``, ``error.html``, ``login.html``) and ``static/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask, jsonify, render_template, request
+
+from .. import app as app_registry
+from ..config import Settings
+from ..errors import EdgeinvError
+from .auth import init_auth, is_logged_in
+from .context import EXTENSION_KEY, WebContext
+from .errors import register_error_handlers
+
+log = logging.getLogger("edgeinv.web")
+
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+                           "script-src 'self' 'unsafe-inline'; connect-src 'self'; font-src 'self'; "
+                           "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+_status_cache: dict[str, tuple[tuple, dict]] = {}
+
+
+def _as_list(apps) -> list:
+    if apps is None:
+        apps = app_registry.all_apps()
+    if isinstance(apps, dict):
+        apps = apps.values()
+    return list(apps)
+
+
+def _files_key(folder: Path) -> tuple:
+    entries = []
+    for root, _dirs, files in os.walk(folder):
+        for f in files:
+            st = os.stat(os.path.join(root, f))
+            entries.append((os.path.join(root, f), st.st_mtime_ns, st.st_size))
+    return tuple(sorted(entries))
+
+
+def model_status(app, settings: Settings) -> dict:
+    """Whether ``app``'s models are shipped and match their manifest (sha256), cached by file stats.
+
+    ``{"present": bool, "verified": bool | None, "configs": {config: chosen variant}, "message": str}``;
+    ``verified`` is None when the runtime package is not available to check.
+    """
+    folder = app.models_dir(settings)
+    if not (folder / "manifest.json").is_file():
+        return {"present": False, "verified": False, "configs": {},
+                "message": f"no models shipped in {folder.name}/ (run `make models`)"}
+    key = _files_key(folder)
+    cached = _status_cache.get(str(folder))
+    if cached and cached[0] == key:
+        return cached[1]
+    try:
+        from ..runtime.bundle import read_manifest, verify_release
+    except ImportError as exc:  # runtime not installed: report what we can
+        return {"present": True, "verified": None, "configs": {}, "message": f"cannot verify: {exc}"}
+    status = {"present": True, "verified": True, "configs": {}, "message": "models verified"}
+    try:
+        manifest = read_manifest(folder)
+        status["configs"] = {c: e.get("chosen") for c, e in manifest.get("configs", {}).items()}
+        verify_release(folder)
+    except EdgeinvError as exc:
+        status.update(verified=False, message=str(exc))
+    _status_cache[str(folder)] = (key, status)
+    return status
+
+
+def create_app(settings: Settings, apps=None) -> Flask:
+    """The Flask application serving ``apps`` (default: every installed app).
+
+    Parameters
+    ----------
+    settings : deployment settings (data dir, models dir, host for the login policy, upload limit).
+    apps : iterable or dict of :class:`~edgeinv.common.app.App`; ``None`` means ``all_apps()``.
+    """
+    apps = _as_list(apps)
+    flask_app = Flask("edgeinv.common.web", template_folder="templates", static_folder="static")
+    ctx = WebContext(settings)
+    ctx.apps = {a.name: a for a in apps}
+    ctx.app_names = list(ctx.apps)
+    ctx.broken_blueprints = {}
+    flask_app.extensions[EXTENSION_KEY] = ctx
+    flask_app.config.update(MAX_CONTENT_LENGTH=ctx.max_upload_bytes + 64 * 1024,
+                            EDGEINV_MAX_UPLOAD_BYTES=ctx.max_upload_bytes, JSON_AS_ASCII=False)
+    flask_app.json.sort_keys = False
+    register_error_handlers(flask_app)
+    init_auth(flask_app, settings)
+
+    mounted = {}
+    for app in apps:
+        try:
+            bp = app.blueprint(ctx)
+        except Exception as exc:  # noqa: BLE001 - one broken app must not take the others down
+            log.exception("app %s: building its blueprint failed", app.name)
+            ctx.broken_blueprints[app.name] = f"{type(exc).__name__}: {exc}"
+            continue
+        if bp is not None:
+            flask_app.register_blueprint(bp, url_prefix=f"/{app.name}")
+            mounted[app.name] = bp.name
+    ctx.mounted = mounted
+
+    def nav_apps():
+        return [{"name": a.name, "title": a.title or a.name, "url": f"/{a.name}/", "current": request.blueprint == mounted.get(a.name)}
+                for a in apps if a.name in mounted]
+
+    @flask_app.context_processor
+    def _globals():
+        return {"nav_apps": nav_apps(), "logged_in": is_logged_in(), "settings": settings}
+
+    @flask_app.after_request
+    def _headers(resp):
+        resp.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        return resp
+
+    @flask_app.route("/")
+    def index():
+        rows = []
+        for app in apps:
+            rows.append({"name": app.name, "title": app.title or app.name, "description": app.description,
+                         "url": f"/{app.name}/" if app.name in mounted else None,
+                         "targets": [{"name": t.name, "unit": t.unit} for t in app.targets],
+                         "models": model_status(app, settings),
+                         "error": ctx.broken_blueprints.get(app.name)})
+        return render_template("index.html", apps=rows, broken=dict(app_registry.BROKEN_APPS))
+
+    @flask_app.route("/healthz")
+    def healthz():
+        db_ok = ctx.store.ping()
+        per_app, status = {}, "ok" if db_ok else "error"
+        for app in apps:
+            m = model_status(app, settings)
+            per_app[app.name] = {"models_present": m["present"], "models_verified": m["verified"],
+                                 "configs": m["configs"], "ui": app.name in mounted}
+            if app.name in ctx.broken_blueprints or m["verified"] is False and m["present"]:
+                status = "error"
+            elif not m["present"] and status == "ok":
+                status = "degraded"
+        if app_registry.BROKEN_APPS and status == "ok":
+            status = "degraded"
+        body = {"status": status, "db": {"ok": db_ok, "schema_version": ctx.store.schema_version if db_ok else None},
+                "apps": per_app, "broken_apps": sorted(app_registry.BROKEN_APPS)}
+        return jsonify(body), (503 if status == "error" else 200)
+
+    return flask_app

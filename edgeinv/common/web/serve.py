@@ -1,0 +1,86 @@
+"""Serving the web app with waitress, the production WSGI server (`edgeinv serve`, tests' live server).
+
+waitress is pure Python (no compiler on the device), multi-threaded and buffers request bodies
+before the app sees them. Four worker threads: enough for a handful of browsers and gateways while
+ONNX Runtime inference itself runs on ``settings.threads`` intra-op threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import threading
+
+from ..config import Settings
+from .factory import create_app
+
+WSGI_THREADS = 4
+log = logging.getLogger("edgeinv.web")
+
+
+def url_of(host: str, port: int) -> str:
+    """The URL to print for a bind address (wildcards shown as this machine's name)."""
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
+def _adjustments(settings: Settings) -> dict:
+    limit = int(float(settings.max_upload_mb) * 2**20)
+    # waitress refuses (plain 413) what is far past the app's limit before buffering it to disk;
+    # anything up to twice the limit reaches Flask, which answers with the friendly 413.
+    return {"threads": WSGI_THREADS, "ident": "edgeinv", "max_request_body_size": max(2 * limit, limit + 2**24),
+            "channel_timeout": 120, "clear_untrusted_proxy_headers": True}
+
+
+def create_server(settings: Settings, apps=None, *, sock: socket.socket | None = None, flask_app=None):
+    """A waitress server for the app (not yet running). ``sock``: an already bound listening socket."""
+    from waitress import create_server as _create
+
+    flask_app = flask_app if flask_app is not None else create_app(settings, apps)
+    if sock is not None:
+        return _create(flask_app, sockets=[sock], **_adjustments(settings))
+    return _create(flask_app, host=settings.host, port=int(settings.port), **_adjustments(settings))
+
+
+def stop_server(server, thread: threading.Thread | None = None, *, timeout_s: float = 10.0) -> None:
+    """Stop a server started with ``server.run()`` in ``thread``: close its sockets from its own loop."""
+    from waitress import wasyncore
+
+    server.task_dispatcher.shutdown()
+    socket_map = getattr(server, "_map", None) or getattr(server, "map", None)
+    trigger = getattr(server, "trigger", None)
+    if trigger is not None and thread is not None and thread.is_alive():
+        trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+    else:
+        wasyncore.close_all(socket_map)
+    if thread is not None:
+        thread.join(timeout_s)
+
+
+def serve(settings: Settings, apps=None) -> None:
+    """Serve ``apps`` (default: all) on ``settings.host:settings.port`` until interrupted."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            stream=sys.stderr)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    flask_app = create_app(settings, apps)
+    try:
+        server = create_server(settings, flask_app=flask_app)
+    except OSError as exc:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+    names = ", ".join(flask_app.extensions["edgeinv"].app_names) or "no apps"
+    login = "no login (loopback)" if settings.is_loopback else "login required"
+    print(f"edgeinv: serving {names} at {url_of(settings.host, int(settings.port))} ({login}; Ctrl+C to stop)",
+          file=sys.stderr, flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        pass
+    finally:
+        server.task_dispatcher.shutdown()
+        flask_app.extensions["edgeinv"].store.close()

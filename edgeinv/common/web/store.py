@@ -1,0 +1,360 @@
+"""The result store the apps share: entities, results and blobs in one SQLite file (WAL).
+
+Three tables hold everything the apps keep:
+
+* ``entities`` — what a user manages (a machine, a field, a flight): ``app``, ``kind``, ``name`` and a
+  JSON ``data`` document;
+* ``results`` — one analysed upload each, attached to an entity (or to none), with a JSON ``summary``;
+* ``blobs`` — named binary attachments of a result (a plot, a raster, the uploaded file) with a MIME type.
+
+Design choices, for a small device with a web server of a few threads:
+
+* one connection per thread (``sqlite3`` connections are not shared), WAL journal so readers never
+  block the writer, ``busy_timeout`` so concurrent writers wait instead of failing, foreign keys on so
+  deleting an entity removes its results and blobs;
+* every write is one ``BEGIN IMMEDIATE`` … ``COMMIT`` transaction: a write that fails half-way is rolled
+  back and leaves the stored rows exactly as they were;
+* the schema is created on first use and versioned with ``PRAGMA user_version``; a file written by a
+  newer edgeinv is refused rather than silently misread.
+
+Dicts returned: an entity is ``{"id", "app", "kind", "name", "created", "updated", "data"}``; a result
+is ``{"id", "app", "kind": "result", "name", "entity_id", "entity_kind", "entity_name", "created",
+"summary", "blobs": {name: mime}}``. Timestamps are ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import ConfigError, InvalidInputError, NotFoundError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = [
+    # version 1
+    """
+    CREATE TABLE entities (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        app     TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        name    TEXT NOT NULL,
+        data    TEXT NOT NULL DEFAULT '{}',
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL
+    );
+    CREATE INDEX entities_app_kind ON entities (app, kind, id);
+    CREATE TABLE results (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        app       TEXT NOT NULL,
+        entity_id INTEGER REFERENCES entities (id) ON DELETE CASCADE,
+        summary   TEXT NOT NULL DEFAULT '{}',
+        created   TEXT NOT NULL
+    );
+    CREATE INDEX results_app_entity ON results (app, entity_id, created, id);
+    CREATE TABLE blobs (
+        result_id INTEGER NOT NULL REFERENCES results (id) ON DELETE CASCADE,
+        name      TEXT NOT NULL,
+        mime      TEXT NOT NULL,
+        data      BLOB NOT NULL,
+        PRIMARY KEY (result_id, name)
+    );
+    """,
+]
+
+
+def utcnow_iso() -> str:
+    """Now, as ISO 8601 UTC with seconds (``2026-11-29T09:15:18+00:00``)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _iso(created) -> str:
+    if created is None:
+        return utcnow_iso()
+    if isinstance(created, _dt.datetime):
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=_dt.timezone.utc)
+        return created.astimezone(_dt.timezone.utc).isoformat(timespec="seconds")
+    try:
+        return _iso(_dt.datetime.fromisoformat(str(created)))
+    except ValueError:
+        raise InvalidInputError(f"created must be an ISO 8601 date/time, got {created!r}") from None
+
+
+def jsonable(obj: Any) -> Any:
+    """Turn numpy scalars/arrays, tuples, paths, enums and dates into JSON; NaN and inf become None."""
+    if obj is None or isinstance(obj, (bool, str, int)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return jsonable(obj.to_dict())
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return jsonable(obj.tolist())
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "value") and hasattr(type(obj), "__members__"):  # enum
+        return jsonable(obj.value)
+    raise InvalidInputError(f"cannot store a value of type {type(obj).__name__} as JSON")
+
+
+def _dumps(obj: Any, what: str) -> str:
+    if not isinstance(obj, dict):
+        raise InvalidInputError(f"{what} must be a dict, got {type(obj).__name__}")
+    return json.dumps(jsonable(obj), allow_nan=False, separators=(",", ":"))
+
+
+class Store:
+    """SQLite store shared by every app (see the module docstring for the tables and dicts).
+
+    Parameters
+    ----------
+    path : the database file (``settings.db_path``); its folder is created if missing.
+    timeout_s : how long a writer waits for another writer's lock before failing.
+    """
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 15.0):
+        self.path = Path(path)
+        self.timeout_s = float(timeout_s)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._ready = False
+
+    # ---- connections and transactions ------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=self.timeout_s, isolation_level=None,
+                                   check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the result store {self.path}: {exc}") from None
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        with self._lock:
+            if not self._ready:
+                self._migrate(conn)
+                self._ready = True
+            self._connections.append(conn)
+        self._local.conn = conn
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise ConfigError(f"the result store {self.path} cannot use WAL journaling (got {mode})")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ConfigError(f"the result store {self.path} has schema version {version}, newer than "
+                                  f"this edgeinv understands ({SCHEMA_VERSION}); upgrade edgeinv")
+            for v in range(version, SCHEMA_VERSION):
+                for statement in _SCHEMA[v].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _read(self, sql: str, params=()) -> list[sqlite3.Row]:
+        return self._connect().execute(sql, params).fetchall()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._read("PRAGMA user_version")[0][0])
+
+    def ping(self) -> bool:
+        """True if the database answers a query (used by /healthz)."""
+        try:
+            return self._read("SELECT count(*) FROM entities")[0][0] >= 0
+        except (sqlite3.Error, ConfigError):
+            return False
+
+    def close(self) -> None:
+        """Close every connection this store opened (call when the process shuts down)."""
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except sqlite3.Error:  # pragma: no cover - already closed
+                    pass
+            self._connections.clear()
+            self._local = threading.local()
+
+    # ---- entities ------------------------------------------------------------------------------
+    @staticmethod
+    def _entity(row: sqlite3.Row) -> dict:
+        return {"id": row["id"], "app": row["app"], "kind": row["kind"], "name": row["name"],
+                "created": row["created"], "updated": row["updated"], "data": json.loads(row["data"])}
+
+    def add_entity(self, app: str, kind: str, name: str, data: dict | None = None) -> int:
+        """Store a new entity (machine, field, flight) and return its id."""
+        name = str(name).strip()
+        if not name:
+            raise InvalidInputError(f"a {kind} needs a name")
+        doc = _dumps({} if data is None else data, f"{kind} data")
+        now = utcnow_iso()
+        with self.transaction() as conn:
+            cur = conn.execute("INSERT INTO entities (app, kind, name, data, created, updated) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", (str(app), str(kind), name, doc, now, now))
+            return int(cur.lastrowid)
+
+    def update_entity(self, id: int, data: dict, *, name: str | None = None) -> dict:
+        """Replace an entity's ``data`` (and optionally its name); returns the updated entity."""
+        doc = _dumps(data, "entity data")
+        with self.transaction() as conn:
+            sets, params = ["data = ?", "updated = ?"], [doc, utcnow_iso()]
+            if name is not None:
+                if not str(name).strip():
+                    raise InvalidInputError("an entity name cannot be empty")
+                sets.append("name = ?")
+                params.append(str(name).strip())
+            cur = conn.execute(f"UPDATE entities SET {', '.join(sets)} WHERE id = ?", (*params, int(id)))
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no entity with id {id}")
+        return self.get_entity(id)
+
+    def get_entity(self, id: int, *, app: str | None = None, kind: str | None = None) -> dict:
+        """The entity ``id``; NotFoundError if absent or (when given) of another app or kind."""
+        rows = self._read("SELECT * FROM entities WHERE id = ?", (_int_id(id),))
+        if not rows or (app is not None and rows[0]["app"] != app) or (kind is not None and rows[0]["kind"] != kind):
+            raise NotFoundError(f"no {kind or 'entity'} with id {id}")
+        return self._entity(rows[0])
+
+    def list_entities(self, app: str, kind: str | None = None) -> list[dict]:
+        """The app's entities (of ``kind`` if given), oldest first."""
+        if kind is None:
+            rows = self._read("SELECT * FROM entities WHERE app = ? ORDER BY id", (app,))
+        else:
+            rows = self._read("SELECT * FROM entities WHERE app = ? AND kind = ? ORDER BY id", (app, kind))
+        return [self._entity(r) for r in rows]
+
+    def delete_entity(self, id: int) -> None:
+        """Delete an entity with all its results and their blobs (one transaction)."""
+        with self.transaction() as conn:
+            if conn.execute("DELETE FROM entities WHERE id = ?", (_int_id(id),)).rowcount == 0:
+                raise NotFoundError(f"no entity with id {id}")
+
+    # ---- results and blobs -----------------------------------------------------------------------
+    _RESULT_SQL = ("SELECT r.*, e.kind AS entity_kind, e.name AS entity_name, "
+                   "(SELECT json_group_object(b.name, b.mime) FROM blobs b WHERE b.result_id = r.id) AS blob_names "
+                   "FROM results r LEFT JOIN entities e ON e.id = r.entity_id ")
+
+    @staticmethod
+    def _result(row: sqlite3.Row) -> dict:
+        summary = json.loads(row["summary"])
+        name = summary.get("name") or summary.get("filename") or f"result {row['id']}"
+        return {"id": row["id"], "app": row["app"], "kind": "result", "name": str(name),
+                "entity_id": row["entity_id"], "entity_kind": row["entity_kind"], "entity_name": row["entity_name"],
+                "created": row["created"], "summary": summary, "blobs": json.loads(row["blob_names"] or "{}")}
+
+    def add_result(self, app: str, entity_id: int | None, summary: dict,
+                   blobs: dict[str, tuple[str, bytes]] | None = None, *, created=None) -> int:
+        """Store one result (and its blobs, all in one transaction); return its id.
+
+        ``entity_id`` may be None for a result that belongs to no entity. ``created`` (ISO string or
+        datetime; default now) lets a gateway backfill recordings taken earlier.
+        """
+        doc = _dumps(summary, "result summary")
+        items = []
+        for name, value in (blobs or {}).items():
+            if not (isinstance(value, tuple) and len(value) == 2):
+                raise InvalidInputError(f"blob {name!r} must be a (mime, bytes) pair")
+            mime, data = value
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise InvalidInputError(f"blob {name!r} must hold bytes, got {type(data).__name__}")
+            items.append((str(name), str(mime), bytes(data)))
+        with self.transaction() as conn:
+            if entity_id is not None:
+                row = conn.execute("SELECT app FROM entities WHERE id = ?", (_int_id(entity_id),)).fetchone()
+                if row is None or row["app"] != app:
+                    raise NotFoundError(f"no entity with id {entity_id}")
+            cur = conn.execute("INSERT INTO results (app, entity_id, summary, created) VALUES (?, ?, ?, ?)",
+                               (str(app), None if entity_id is None else int(entity_id), doc, _iso(created)))
+            rid = int(cur.lastrowid)
+            conn.executemany("INSERT INTO blobs (result_id, name, mime, data) VALUES (?, ?, ?, ?)",
+                             [(rid, n, m, d) for n, m, d in items])
+            return rid
+
+    def get_result(self, id: int, *, app: str | None = None) -> dict:
+        """The result ``id``; NotFoundError if absent or (when given) of another app."""
+        rows = self._read(self._RESULT_SQL + "WHERE r.id = ?", (_int_id(id),))
+        if not rows or (app is not None and rows[0]["app"] != app):
+            raise NotFoundError(f"no result with id {id}")
+        return self._result(rows[0])
+
+    def list_results(self, app: str, entity_id: int | None = None, *, limit: int | None = None) -> list[dict]:
+        """Results of ``entity_id`` (all of the app's results if None), oldest first.
+
+        ``limit`` keeps only the most recent ``limit`` results (still oldest first).
+        """
+        where, params = "WHERE r.app = ?", [app]
+        if entity_id is not None:
+            where += " AND r.entity_id = ?"
+            params.append(_int_id(entity_id))
+        sql = self._RESULT_SQL + where + " ORDER BY r.created DESC, r.id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(int(limit), 0))
+        return [self._result(r) for r in reversed(self._read(sql, params))]
+
+    def update_result(self, id: int, summary: dict) -> None:
+        """Replace a result's summary (e.g. after a user confirms or corrects it)."""
+        doc = _dumps(summary, "result summary")
+        with self.transaction() as conn:
+            if conn.execute("UPDATE results SET summary = ? WHERE id = ?", (doc, _int_id(id))).rowcount == 0:
+                raise NotFoundError(f"no result with id {id}")
+
+    def delete_result(self, id: int) -> None:
+        """Delete a result and its blobs."""
+        with self.transaction() as conn:
+            if conn.execute("DELETE FROM results WHERE id = ?", (_int_id(id),)).rowcount == 0:
+                raise NotFoundError(f"no result with id {id}")
+
+    def get_blob(self, result_id: int, name: str) -> tuple[str, bytes]:
+        """``(mime, bytes)`` of a result's blob; NotFoundError if absent."""
+        rows = self._read("SELECT mime, data FROM blobs WHERE result_id = ? AND name = ?", (_int_id(result_id), str(name)))
+        if not rows:
+            raise NotFoundError(f"result {result_id} has no attachment {name!r}")
+        return rows[0]["mime"], bytes(rows[0]["data"])
+
+
+def _int_id(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NotFoundError(f"not an id: {value!r}") from None

@@ -83,32 +83,37 @@ def load_secret_key(settings: Settings) -> str:
     return key
 
 
-def load_password_hash(settings: Settings, *, announce=sys.stderr) -> str:
-    """The hash to check logins against: of ``settings.password``, or stored/generated in the data dir."""
+def load_password_hash(settings: Settings, *, secret_key: str = "", announce=None) -> tuple[str, str]:
+    """``(hash, version)`` to check logins against: of ``settings.password``, or stored/generated.
+
+    ``version`` identifies the password without revealing it; sessions carry it, so changing the
+    password logs every browser out while restarts with the same password keep them logged in.
+    """
     if settings.password:
-        return generate_password_hash(settings.password)
+        version = hmac.new(secret_key.encode(), settings.password.encode(), hashlib.sha256).hexdigest()[:16]
+        return generate_password_hash(settings.password), version
     path = Path(settings.data_dir) / PASSWORD_FILE
     try:
         if not path.exists():
             password = secrets.token_urlsafe(12)
             if _write_private(path, generate_password_hash(password) + "\n"):
-                print(f"edgeinv: the web UI password is  {password}  — shown only this once; its hash is in "
-                      f"{path} (delete that file for a new password, or set EDGEINV_PASSWORD)",
-                      file=announce, flush=True)
+                print(f"edgeinv: the web UI password is  {password}  (shown only this once; its hash is in "
+                      f"{path}; delete that file for a new password, or set EDGEINV_PASSWORD)",
+                      file=announce or sys.stderr, flush=True)
         stored = path.read_text().strip()
     except OSError as exc:
         raise ConfigError(f"cannot read or create the password file {path}: {exc}") from None
     if not stored.startswith(("scrypt:", "pbkdf2:")):
         raise ConfigError(f"{path} does not hold a password hash; delete it to generate a new password")
-    return stored
+    return stored, hashlib.sha256(stored.encode()).hexdigest()[:16]
 
 
 class _Guard:
     """Password checks with a failure throttle and a small cache of accepted API credentials."""
 
-    def __init__(self, password_hash: str):
+    def __init__(self, password_hash: str, version: str):
         self.password_hash = password_hash
-        self.version = hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+        self.version = version
         self._ok_digests: set[bytes] = set()
         self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
@@ -186,7 +191,7 @@ def init_auth(flask_app: Flask, settings: Settings) -> None:
     flask_app.config.update(SESSION_COOKIE_NAME="edgeinv_session", SESSION_COOKIE_HTTPONLY=True,
                             SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=12 * 3600)
     required = not settings.is_loopback
-    guard = _Guard(load_password_hash(settings)) if required else None
+    guard = _Guard(*load_password_hash(settings, secret_key=flask_app.secret_key)) if required else None
     flask_app.extensions["edgeinv_auth"] = guard
     flask_app.jinja_env.globals.update(csrf_token=csrf_token, csrf_field=csrf_field, login_required=required)
     bp = Blueprint("auth", __name__)

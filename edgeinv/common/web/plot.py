@@ -1,7 +1,7 @@
 """Inline SVG plots for the app pages (spectra, trends, class probabilities); no JS, no external assets.
 
-``line_plot_svg`` draws line series with nice tick labels (Heckbert, "Nice numbers for graph labels",
-Graphics Gems, 1990), a legend, vertical markers (defect frequencies, absorption bands) and horizontal
+``line_plot_svg`` draws line series with nice tick labels (steps of 1, 2 or 5 times a power of ten,
+after Heckbert, "Nice numbers for graph labels", Graphics Gems, 1990), a legend, vertical markers (defect frequencies, absorption bands) and horizontal
 reference lines (alarm thresholds), optional shaded bands (uncertainty intervals) and an optional log
 y axis. Long series (an envelope spectrum of thousands of bins) are reduced per pixel column to their
 first/min/max/last points, so peaks survive and the SVG stays small. NaN and inf split a line; series
@@ -48,7 +48,7 @@ def nice_ticks(lo: float, hi: float, *, n: int = 5, tight: bool = False) -> tupl
     if hi == lo:
         pad = abs(lo) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
-    step = _nice(_nice(hi - lo, round_=False) / max(n - 1, 1), round_=True)
+    step = _nice((hi - lo) / max(n - 1, 1), round_=True)
     first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
     if tight:
         first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)

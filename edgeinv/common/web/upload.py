@@ -18,7 +18,7 @@ _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def limit_message(max_bytes: int) -> str:
-    return f"the upload is larger than the limit of {max_bytes / 2**20:.4g} MB (setting max_upload_mb)"
+    return f"the upload is larger than the limit of {max_bytes / 2**20:.3g} MB (setting max_upload_mb)"
 
 
 def _clean_name(name: str | None) -> str:

@@ -1,0 +1,125 @@
+"""Inline SVG plots: nice ticks, escaping, markers, NaN gaps, decimation that keeps peaks, log axes."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from edgeinv.common.web.plot import bar_plot_svg, line_plot_svg, nice_ticks
+
+NS = {"s": "http://www.w3.org/2000/svg"}
+
+
+def parse(svg: str) -> ET.Element:
+    return ET.fromstring(str(svg))  # well-formed XML or this raises
+
+
+def texts(root) -> list[str]:
+    return [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+@pytest.mark.parametrize("lo, hi, ticks, limits", [
+    (0.0, 9.3, [0, 2, 4, 6, 8, 10], (0, 10)),
+    (0.013, 0.087, [0.0, 0.02, 0.04, 0.06, 0.08, 0.1], (0.0, 0.1)),
+    (12.0, 17.5, [12, 13, 14, 15, 16, 17, 18], (12, 18)),
+    (-3.0, 3.0, [-4, -2, 0, 2, 4], (-4, 4)),
+])
+def test_nice_ticks_loose(lo, hi, ticks, limits):
+    a, b, t = nice_ticks(lo, hi)
+    np.testing.assert_allclose(t, ticks, atol=1e-12)
+    np.testing.assert_allclose((a, b), limits, atol=1e-12)
+
+
+def test_nice_ticks_tight_and_degenerate():
+    a, b, t = nice_ticks(400.0, 2500.0, tight=True)
+    assert (a, b) == (400.0, 2500.0)
+    assert t == [500.0, 1000.0, 1500.0, 2000.0, 2500.0]
+    a, b, t = nice_ticks(5.0, 5.0)
+    assert a < 5.0 < b and len(t) >= 2
+    assert nice_ticks(float("nan"), 1.0)[:2] == (0.0, 1.0)
+
+
+def test_line_plot_structure_labels_and_escaping():
+    f = np.linspace(0, 500, 501)
+    svg = line_plot_svg([{"x": f, "y": np.exp(-f / 100), "label": "envelope <b>&</b>"}],
+                        xlabel="frequency (Hz)", ylabel="amplitude (g)", title="Pump <3>",
+                        markers=[{"x": 107.4, "label": "BPFO"}, {"x": 162.2, "label": "BPFI"},
+                                 {"x": 9999.0, "label": "outside"}],
+                        hlines=[{"y": 0.5, "label": "alarm"}])
+    assert str(svg).startswith("<svg") and "<script" not in svg and "<b>" not in svg
+    root = parse(svg)
+    labels = texts(root)
+    assert "envelope <b>&</b>" in labels and "Pump <3>" in labels  # escaped in the markup, intact as text
+    assert {"frequency (Hz)", "amplitude (g)", "BPFO", "BPFI", "alarm"} <= set(labels)
+    assert "outside" not in labels  # markers beyond the x range are left out
+    assert {"0", "100", "200", "300", "400", "500"} <= set(labels)  # x tick labels
+    assert root.get("aria-label") == "Pump <3>"
+    dashed = [e for e in root.iter("{http://www.w3.org/2000/svg}line") if e.get("stroke-dasharray") == "3 3"]
+    assert len(dashed) == 2  # one vertical line per marker in range
+    xs = {float(e.get("x1")) for e in dashed}
+    assert all(e.get("x1") == e.get("x2") for e in dashed) and len(xs) == 2
+
+
+def test_nan_splits_line_and_empty_data_says_so():
+    svg = line_plot_svg([{"x": [0, 1, 2, 3, 4, 5], "y": [1, 2, np.nan, 3, np.inf, 4], "label": "y"}],
+                        xlabel="t", ylabel="v")
+    root = parse(svg)
+    polylines = list(root.iter("{http://www.w3.org/2000/svg}polyline"))
+    assert len(polylines) == 1  # points 0-1; NaN at 2 and inf at 4 are gaps
+    assert len(list(root.iter("{http://www.w3.org/2000/svg}circle"))) == 2  # points 3 and 5 stand alone as dots
+    assert "no data" not in texts(root)
+    for series in ([], [{"x": [], "y": [], "label": "e"}], [{"x": [1, 2], "y": [np.nan, np.nan]}]):
+        root = parse(line_plot_svg(series, xlabel="t", ylabel="v"))
+        assert "no data" in texts(root)
+
+
+def test_long_series_is_decimated_but_keeps_the_peak():
+    rng = np.random.default_rng(0)
+    x = np.linspace(0, 1000, 100_000)
+    y = rng.uniform(0, 0.1, x.size)
+    y[61_234] = 5.0  # one sharp line, like a defect frequency in an envelope spectrum
+    svg = line_plot_svg([{"x": x, "y": y, "label": "s"}], xlabel="f", ylabel="a", width=600, height=300)
+    root = parse(svg)
+    (poly,) = list(root.iter("{http://www.w3.org/2000/svg}polyline"))
+    pts = np.array([[float(v) for v in p.split(",")] for p in poly.get("points").split()])
+    assert len(pts) < 4 * 600  # at most first/min/max/last per pixel column
+    top = pts[np.argmin(pts[:, 1])]  # smallest SVG y = largest value
+    x_px = 64 + (x[61_234] - 0) / 1000 * (600 - 64 - 16)
+    assert abs(top[0] - x_px) < 1.0
+    assert len(str(svg)) < 120_000
+
+
+def test_log_axis_and_nonpositive_values():
+    x = np.arange(1, 6)
+    svg = line_plot_svg([{"x": x, "y": [1e-3, 1e-2, 0.0, 1e-1, 1.0]}], xlabel="x", ylabel="y", logy=True)
+    labels = texts(parse(svg))
+    assert {"0.001", "0.01", "0.1", "1"} <= set(labels)
+    assert len(list(parse(svg).iter("{http://www.w3.org/2000/svg}polyline"))) == 2  # 0 cannot be drawn
+
+
+def test_band_points_and_hline():
+    t = np.arange(5.0)
+    svg = line_plot_svg([{"x": t, "y": t, "y_low": t - 0.5, "y_high": t + 0.5, "label": "size", "points": True}],
+                        xlabel="day", ylabel="mm", hlines=[{"y": 6.0, "label": "alarm 6 mm"}])
+    root = parse(svg)
+    assert len(list(root.iter("{http://www.w3.org/2000/svg}polygon"))) == 1
+    assert len(list(root.iter("{http://www.w3.org/2000/svg}circle"))) == 5
+    assert "alarm 6 mm" in texts(root)  # the threshold is inside the y range even above the data
+    ticks = [float(s) for s in texts(root) if s and re.fullmatch(r"-?[\d.]+", s)]
+    assert max(ticks) >= 6.0
+
+
+def test_bar_plot():
+    svg = bar_plot_svg([{"label": "none", "value": 0.1}, {"label": "outer_race", "value": 0.85},
+                        {"label": "<ball>", "value": float("nan")}], ylabel="probability", ymax=1.0,
+                       highlight="outer_race", title="Fault")
+    root = parse(svg)
+    rects = [r for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill") not in ("#fff",)]
+    assert len(rects) == 2  # n/a bar is not drawn
+    heights = sorted(float(r.get("height")) for r in rects)
+    assert heights[1] / heights[0] == pytest.approx(8.5, rel=0.02)
+    assert {"0.85", "0.10", "n/a", "<ball>", "1.0"} <= set(texts(root))
+    assert "no data" in texts(parse(bar_plot_svg([], ylabel="p")))

@@ -186,6 +186,7 @@ def save_checkpoint(trained: TrainedModel, app, config: str, path: str | Path, *
     with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as fh:
         torch.save({"state_dict": state, "norm": trained.norm, "app": app.name, "config": config,
                     "size": size.value, "format": "edgeinv-checkpoint-1"}, fh)
+    Path(fh.name).chmod(0o644)
     Path(fh.name).replace(path)
 
 

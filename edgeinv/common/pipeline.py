@@ -1,0 +1,337 @@
+"""From simulator to shipped release: train, compress, export, evaluate, search, write the manifest.
+
+Training side (imports torch through train/export/compress). ``build_release`` runs for one app
+config::
+
+    simulate train/val (seeds s, s+1) and a held-out set (seed s + HELDOUT_SEED_OFFSET)
+    -> fit teacher -> export teacher_fp32 (+ teacher.pt)
+    -> static INT8 QDQ / dynamic INT8 / FP16 of the teacher
+    -> structured prune + fine-tune -> pruned_fp32, pruned_int8
+    -> distil student -> student_fp32, student_int8
+    -> score every variant and the app's baseline on the held-out set, time them interleaved
+    -> accuracy-aware search -> manifest entry merged into ``out_dir/manifest.json``
+
+A variant whose step fails is skipped with the reason recorded. Files are built in a scratch
+folder and moved into ``out_dir/<config>/`` at the end; only what the manifest lists is shipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from .app import Dataset, ModelSize, TrainRecipe
+from .compress.quantize import QuantSettings, convert_fp16, quantize_dynamic_int8, quantize_static_int8
+from .compress.search import SearchSettings, measure_variants, select_variant
+from .config import REPO_ROOT
+from .errors import EdgeinvError, ModelError
+from .metrics import score, stack_outputs
+from .runtime.bundle import MANIFEST_NAME, sha256_file, verify_release
+
+__all__ = ["HELDOUT_SEED_OFFSET", "VARIANT_FORMATS", "simulate_splits", "train_teacher", "build_release",
+           "make_models", "git_commit"]
+
+HELDOUT_SEED_OFFSET = 100_003
+VARIANT_FORMATS = {"teacher_fp32": "fp32", "teacher_int8": "int8", "teacher_dynint8": "int8-dynamic",
+                   "teacher_fp16": "fp16", "pruned_fp32": "pruned-fp32", "pruned_int8": "pruned-int8",
+                   "student_fp32": "distilled-fp32", "student_int8": "distilled-int8"}
+
+
+def _log(progress: bool, msg: str) -> None:
+    if progress:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _simulate(app, config, n, seed, progress, what) -> Dataset:
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    chunk = 256
+    parts = []
+    with tqdm(total=n, desc=f"{app.name} simulate {what}", file=sys.stderr, disable=not progress, leave=False) as bar:
+        for start in range(0, n, chunk):
+            k = min(chunk, n - start)
+            parts.append(app.simulate(k, rng=rng, config=config))
+            bar.update(k)
+    return parts[0] if len(parts) == 1 else Dataset.concat(parts)
+
+
+def simulate_splits(app, config: str, recipe: TrainRecipe, *, progress: bool = True) -> tuple[Dataset, Dataset, Dataset]:
+    """(train, val, held-out) simulated with seeds ``seed``, ``seed + 1``, ``seed + HELDOUT_SEED_OFFSET``."""
+    s = int(recipe.seed)
+    return (_simulate(app, config, recipe.n_train, s, progress, "train"),
+            _simulate(app, config, recipe.n_val, s + 1, progress, "val"),
+            _simulate(app, config, recipe.n_test, s + HELDOUT_SEED_OFFSET, progress, "held-out"))
+
+
+def git_commit() -> dict:
+    """The repository's HEAD commit and whether the work tree had uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": None}
+    return {"commit": head or "unknown", "dirty": dirty}
+
+
+def _clean(obj):
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python, tuples -> lists, enums -> values."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "value") and not isinstance(obj, (int, float, str)):
+        return _clean(obj.value)
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _train_teacher(app, config, train, val, recipe, progress):
+    from .train import build_seeded, fit
+
+    model = build_seeded(app, config, ModelSize.TEACHER, seed=recipe.seed)
+    return fit(model, train, val, app, recipe=recipe, progress=progress, desc="teacher")
+
+
+def train_teacher(app, config: str, out_dir: str | Path, *, recipe: TrainRecipe | None = None,
+                  progress: bool = True) -> dict:
+    """Train the FP32 teacher and export it to ``out_dir/<config>/teacher_fp32.onnx`` (+ teacher.pt)."""
+    import torch
+
+    from .export import export_onnx, save_checkpoint
+
+    torch.set_num_threads(1)
+    app.check_config(config)
+    recipe = recipe or app.recipe(config)
+    train, val, test = simulate_splits(app, config, recipe, progress=progress)
+    teacher = _train_teacher(app, config, train, val, recipe, progress)
+    folder = Path(out_dir) / config
+    path = folder / "teacher_fp32.onnx"
+    parity = export_onnx(teacher, app, config, path, example_x=val.x, variant="teacher_fp32")
+    save_checkpoint(teacher, app, config, folder / "teacher.pt")
+    from .export import predict_physical
+
+    metrics = score(app, predict_physical(teacher, app, test.x), test.y)
+    return _clean({"file": str(path), "checkpoint": str(folder / "teacher.pt"), "training": teacher.summary(),
+                   "parity": {k: parity[k] for k in ("max_abs", "max_rel", "ok")}, "heldout_metrics": metrics})
+
+
+def _baseline(app, heldout: Dataset, n: int | None, progress: bool) -> dict:
+    from tqdm.auto import tqdm
+
+    if heldout.samples is None:
+        return {"metrics": {}, "n": 0, "note": "held-out set has no raw samples"}
+    idx = np.arange(len(heldout) if n is None else min(n, len(heldout)))
+    rows, failures = [], 0
+    t0 = time.perf_counter()
+    for i in tqdm(idx, desc=f"{app.name} baseline", file=sys.stderr, disable=not progress, leave=False):
+        try:
+            rows.append(app.baseline(heldout.samples[i]))
+        except EdgeinvError:
+            rows.append({})
+            failures += 1
+    secs = time.perf_counter() - t0
+    if not any(rows):
+        return {"metrics": {}, "n": int(len(idx)), "failures": failures}
+    out = stack_outputs(rows)
+    sub = heldout.subset(idx)
+    return {"metrics": score(app, out, sub.y), "n": int(len(idx)), "failures": failures,
+            "ms_per_sample": 1e3 * secs / max(1, len(idx))}
+
+
+def build_release(app, config: str, out_dir: str | Path, *, recipe: TrainRecipe | None = None, progress: bool = True,
+                  quant: QuantSettings = QuantSettings(), search_settings: SearchSettings = SearchSettings(),
+                  n_baseline: int | None = None) -> dict:
+    """Build, evaluate and ship every variant of one app config; return its manifest entry.
+
+    Parameters
+    ----------
+    out_dir : the app's models folder (``models/<pkg>``); variants go to ``out_dir/<config>/``.
+    recipe : defaults to ``app.recipe(config)``.
+    n_baseline : score the baseline on the first n held-out samples only (slow baselines); all by default.
+    """
+    import torch
+
+    from .compress.distill import distill
+    from .compress.prune import prune_and_finetune
+    from .export import export_onnx, save_checkpoint
+
+    torch.set_num_threads(1)
+    config = app.check_config(config)
+    recipe = recipe or app.recipe(config)
+    out_dir = Path(out_dir)
+    t_start = time.perf_counter()
+    scratch = out_dir / f".build-{config}-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    tag = f"[{app.name}/{config}]"
+    try:
+        train, val, heldout = simulate_splits(app, config, recipe, progress=progress)
+        _log(progress, f"{tag} training teacher on {len(train)} samples")
+        teacher = _train_teacher(app, config, train, val, recipe, progress)
+        paths: dict[str, Path] = {}
+        info: dict[str, dict] = {}
+        skipped: dict[str, str] = {}
+        training = {"teacher": teacher.summary()}
+        calib = train.x[: max(1, int(recipe.n_calibration))]
+
+        def step(name, fn):
+            try:
+                extra = fn(scratch / f"{name}.onnx") or {}
+                paths[name] = scratch / f"{name}.onnx"
+                info[name] = extra
+            except Exception as exc:  # a failing compression step skips that variant, recorded
+                skipped[name] = f"{type(exc).__name__}: {exc}"
+                _log(progress, f"{tag} skipped {name}: {skipped[name]}")
+                if os.environ.get("EDGEINV_DEBUG"):
+                    traceback.print_exc()
+
+        def exported(trained, name):
+            return lambda p: {"parity": {k: v for k, v in export_onnx(trained, app, config, p, example_x=val.x,
+                                                                      variant=name).items() if k != "outputs"}}
+
+        def int8_of(src):
+            return lambda p: {"quantized_ops": quantize_static_int8(paths[src], p, calib, settings=quant,
+                                                                    variant=p.stem)}
+
+        step("teacher_fp32", exported(teacher, "teacher_fp32"))
+        if "teacher_fp32" not in paths:
+            raise ModelError(f"{tag} exporting the teacher failed: {skipped['teacher_fp32']}")
+        save_checkpoint(teacher, app, config, scratch / "teacher.pt")
+        _log(progress, f"{tag} quantizing the teacher (static INT8 {quant.method.value}, dynamic INT8, FP16)")
+        step("teacher_int8", int8_of("teacher_fp32"))
+        step("teacher_dynint8", lambda p: {"quantized_ops": quantize_dynamic_int8(paths["teacher_fp32"], p,
+                                                                                  variant=p.stem)})
+        step("teacher_fp16", lambda p: {"ops": convert_fp16(paths["teacher_fp32"], p, variant=p.stem)})
+        if recipe.prune_ratio and recipe.prune_ratio > 0:
+            _log(progress, f"{tag} pruning {recipe.prune_ratio:.0%} of channels, fine-tuning")
+            try:
+                pruned, prep = prune_and_finetune(teacher, app, train, val, recipe=recipe, progress=progress)
+                training["pruned"] = prep
+                step("pruned_fp32", exported(pruned, "pruned_fp32"))
+                if "pruned_fp32" in paths:
+                    step("pruned_int8", int8_of("pruned_fp32"))
+            except Exception as exc:
+                skipped["pruned_fp32"] = skipped["pruned_int8"] = f"{type(exc).__name__}: {exc}"
+                _log(progress, f"{tag} pruning skipped: {exc}")
+        _log(progress, f"{tag} distilling the student")
+        try:
+            student, srep = distill(teacher, app, config, train, val, recipe=recipe, progress=progress)
+            training["student"] = srep
+            step("student_fp32", exported(student, "student_fp32"))
+            if "student_fp32" in paths:
+                step("student_int8", int8_of("student_fp32"))
+        except Exception as exc:
+            skipped["student_fp32"] = skipped["student_int8"] = f"{type(exc).__name__}: {exc}"
+            _log(progress, f"{tag} distillation skipped: {exc}")
+
+        _log(progress, f"{tag} evaluating {len(paths)} variants on {len(heldout)} held-out samples, timing them")
+        measures = measure_variants(app, paths, heldout, settings=search_settings)
+        report = select_variant(app, measures, recipe.budget, settings=search_settings)
+        _log(progress, f"{tag} baseline on the held-out set")
+        base = _baseline(app, heldout, n_baseline, progress)
+        if n_baseline is not None and base.get("n", 0) < len(heldout):
+            from .metrics import predict_batched
+            from .runtime.session import OnnxModel
+
+            sub = heldout.subset(np.arange(base["n"]))
+            out = predict_batched(OnnxModel(paths["teacher_fp32"]), sub.x)
+            base["teacher_fp32_same_samples"] = score(app, out, sub.y)
+
+        final = out_dir / config
+        variants = {}
+        for name, path in paths.items():
+            m = measures[name]
+            variants[name] = {"file": f"{config}/{path.name}", "sha256": sha256_file(path),
+                              "format": VARIANT_FORMATS.get(name, "fp32"), "params": m.params, "flops": m.flops,
+                              "size_bytes": m.size_bytes, "metrics": {**m.metrics, "extra": m.extra},
+                              "latency_ms": {k: m.latency_ms[k] for k in ("p50", "p95", "p99")},
+                              **info.get(name, {})}
+        entry = {
+            "chosen": report["chosen"], "accurate": search_settings.reference, "seed": int(recipe.seed),
+            "recipe": dataclasses.asdict(recipe),
+            "heldout": {"n": len(heldout), "seed": int(recipe.seed) + HELDOUT_SEED_OFFSET,
+                        "description": f"{len(heldout)} samples from {app.name}.simulate(config={config!r}) with "
+                                       f"seed {int(recipe.seed) + HELDOUT_SEED_OFFSET}; training used seed "
+                                       f"{recipe.seed}, validation seed {int(recipe.seed) + 1}"},
+            "baseline": base, "variants": variants, "skipped": skipped,
+            "teacher_checkpoint": f"{config}/teacher.pt",
+            "teacher_checkpoint_sha256": sha256_file(scratch / "teacher.pt"),
+            "input_shape": [int(s) for s in app.input_shape(config)], "output_names": app.output_names(),
+            "latency_note": "latency_ms: model only, batch 1, 1 thread, median of interleaved runs in the build "
+                            "process; `edgeinv <app> bench` times the whole edge path",
+            "search": {k: report[k] for k in ("chosen", "reference", "pareto", "budget", "settings")} | {
+                "variants": {n: {k: r[k] for k in ("within_budget", "faster", "speedup", "on_pareto", "reasons")}
+                             for n, r in report["variants"].items()}},
+            "training": training, "build_seconds": round(time.perf_counter() - t_start, 1),
+        }
+        entry = _clean(entry)
+        _install(out_dir, config, scratch, [Path(v["file"]).name for v in variants.values()] + ["teacher.pt"])
+        _merge_manifest(app, out_dir, config, entry)
+        verify_release(out_dir, config=config)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    _log(progress, f"{tag} chosen {entry['chosen']} ({len(variants)} variants, {entry['build_seconds']} s)")
+    return entry
+
+
+def _install(out_dir: Path, config: str, scratch: Path, names: list[str]) -> None:
+    final = out_dir / config
+    final.mkdir(parents=True, exist_ok=True)
+    for old in final.iterdir():
+        if old.is_file() and old.name not in names:
+            old.unlink()
+    for name in names:
+        os.replace(scratch / name, final / name)
+
+
+def _merge_manifest(app, out_dir: Path, config: str, entry: dict) -> None:
+    path = out_dir / MANIFEST_NAME
+    manifest = {}
+    if path.is_file():
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            manifest = {}
+    configs = {c: e for c, e in manifest.get("configs", {}).items() if c in app.configs}
+    configs[config] = entry
+    git = git_commit()
+    manifest = {"app": app.name, "title": app.title, "preprocessing_version": str(app.preprocessing_version),
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "git_commit": git["commit"], "git_dirty": git["dirty"],
+                "configs": {c: configs[c] for c in app.configs if c in configs}}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def make_models(app_names=None, out_root: str | Path | None = None, *, progress: bool = True) -> dict:
+    """Run :func:`build_release` for every config of the named apps (all installed apps by default)."""
+    from .app import all_apps, get_app
+
+    apps = [get_app(n) for n in app_names] if app_names else list(all_apps().values())
+    root = Path(out_root) if out_root else REPO_ROOT / "models"
+    done = {}
+    for app in apps:
+        for config in app.configs:
+            entry = build_release(app, config, root / app.package_name, progress=progress)
+            done[f"{app.name}/{config}"] = entry["chosen"]
+    return done

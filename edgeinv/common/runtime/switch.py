@@ -32,12 +32,13 @@ class ModelSwitcher:
     max_queue : with more than this many calls in flight (including this one), use the light one.
     alpha : EWMA weight of the newest observation.
     probe_every : while over budget, run the accurate model every n-th call to re-measure it.
-    names : how :attr:`last_variant` names the two models.
+    names : how :attr:`last_variant` names the two models; default: the runners' ``variant``
+        attribute (e.g. ``teacher_fp32``/``student_int8``), else ``("accurate", "light")``.
     clock : time source in seconds (tests inject a fake one).
     """
 
     def __init__(self, accurate: Callable, light: Callable, *, latency_budget_ms: float, max_queue: int = 2,
-                 alpha: float = 0.2, probe_every: int = 20, names: tuple[str, str] = ("accurate", "light"),
+                 alpha: float = 0.2, probe_every: int = 20, names: tuple[str, str] | None = None,
                  clock: Callable[[], float] = time.perf_counter):
         if not float(latency_budget_ms) > 0:
             raise ConfigError(f"latency_budget_ms must be > 0, got {latency_budget_ms!r}")
@@ -50,6 +51,10 @@ class ModelSwitcher:
         self.max_queue = int(max_queue)
         self.alpha = float(alpha)
         self.probe_every = max(1, int(probe_every))
+        if names is None:
+            names = (getattr(accurate, "variant", "accurate"), getattr(light, "variant", "light"))
+            if names[0] == names[1]:
+                names = ("accurate", "light")
         self.names = tuple(names)
         self._clock = clock
         self._lock = threading.Lock()

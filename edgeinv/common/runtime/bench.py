@@ -1,0 +1,324 @@
+"""Benchmark a released app config on this machine: latency, throughput, size, FLOPs, memory, error.
+
+Edge side: this module never imports torch (the torch-eager row imports it inside its own worker
+process). For every shipped variant of a config, for torch-eager FP32 of the teacher
+(``teacher.pt`` loaded into ``app.build_model``) and for the app's classical baseline, one row:
+
+* batch-1 latency p50/p95/p99 (ms) of the **whole edge path** on raw held-out samples --
+  ``app.predict(sample, runner)`` = preprocess -> model -> interpret (baseline: ``app.baseline`` ->
+  ``interpret``) -- one thread, after warm-up;
+* batched throughput (samples/s) of the model on preprocessed inputs (baseline: per sample);
+* size on disk, parameters and FLOPs from the ONNX graph (:mod:`.graphstats`);
+* peak memory: each row runs in a **fresh subprocess** and reports its peak resident set
+  (``VmHWM`` of /proc/self/status on Linux -- ``ru_maxrss`` would include the parent's RSS at
+  fork time -- else ``resource.getrusage().ru_maxrss``): interpreter + numpy + onnxruntime (+ torch for the torch row)
+  + the held-out samples + the model), and the RSS before the model was loaded, so the difference
+  is what the model and its inference add;
+* the error per target on the same fixed held-out set (the manifest's held-out seed, first ``n``).
+
+Rows run one after another (not interleaved, unlike the search): figures move a few per cent with
+other load on the machine. Nothing here is asserted in unit tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EdgeinvError, ModelError
+from .bundle import read_manifest, verify_release
+from .graphstats import graph_stats
+
+__all__ = ["bench_app", "format_table", "MEMORY_METHOD"]
+
+MEMORY_METHOD = ("peak_rss_mb = peak resident set (Linux VmHWM, else ru_maxrss) of a fresh subprocess per row (Python + numpy + onnxruntime [+ torch for "
+                 "the torch row] + held-out samples + model); model_rss_mb = peak minus RSS before the model loaded")
+
+
+def _percentiles(ms) -> dict:
+    a = np.asarray(ms, dtype=np.float64)
+    return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "p99": float(np.percentile(a, 99)),
+            "mean": float(a.mean()), "n": int(a.size)}
+
+
+def _rss_mb() -> float:
+    """Peak resident set of this process in MiB.
+
+    Linux: ``VmHWM`` from /proc/self/status (reset at exec, unlike ``ru_maxrss``, which a child
+    inherits from the parent it was forked from); elsewhere ``resource.getrusage().ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def _make_runner(spec: dict, app, config: str):
+    kind = spec["kind"]
+    if kind == "onnx":
+        from .session import OnnxModel
+
+        return OnnxModel(spec["path"], threads=1)
+    if kind == "torch":
+        import torch
+
+        from ..export import PhysicalWrapper, load_checkpoint
+
+        torch.set_num_threads(1)
+        trained = load_checkpoint(app, config, spec["path"])
+        wrapper = PhysicalWrapper(trained.module, app, trained.norm).eval()
+        names = app.output_names()
+
+        def run(x):
+            with torch.inference_mode():
+                outs = wrapper(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+            return {n: o.numpy() for n, o in zip(names, outs)}
+
+        return run
+    return None  # baseline
+
+
+def run_row(spec: dict, app, config: str, samples: list, x: np.ndarray, y: dict, *, warmup: int, repeats: int,
+            batch_size: int) -> dict:
+    """Measure one row in this process (the worker calls this; see module docstring)."""
+    from ..metrics import predict_batched, score, stack_outputs
+
+    rss0 = _rss_mb()
+    runner = _make_runner(spec, app, config)
+    n = len(samples)
+    clock = time.perf_counter
+    notes = []
+    if runner is None:  # the classical baseline: per sample, no batching
+        def edge(sample):
+            out = app.baseline(sample)
+            try:
+                app.interpret(out, sample)
+            except (KeyError, EdgeinvError) as exc:
+                if not notes:
+                    notes.append(f"interpret skipped on baseline outputs ({type(exc).__name__})")
+            return out
+
+        rows, t0 = [], clock()
+        for s in samples:
+            try:
+                rows.append(app.baseline(s))
+            except EdgeinvError:
+                rows.append({})
+        total = clock() - t0
+        outputs = stack_outputs(rows)
+        throughput = n / total if total > 0 else float("nan")
+    else:
+        def edge(sample):
+            return app.predict(sample, runner)
+
+        predict_batched(runner, x[:batch_size], batch_size=batch_size)  # warm the batched path
+        t0 = clock()
+        outputs = predict_batched(runner, x, batch_size=batch_size)
+        total = clock() - t0
+        throughput = n / total if total > 0 else float("nan")
+    for i in range(warmup):
+        edge(samples[i % n])
+    times = []
+    for i in range(repeats):
+        s = samples[i % n]
+        t0 = clock()
+        edge(s)
+        times.append((clock() - t0) * 1e3)
+    peak = _rss_mb()
+    return {"latency_ms": _percentiles(times), "throughput_sps": float(throughput), "batch_size": int(batch_size),
+            "metrics": score(app, outputs, y), "peak_rss_mb": round(peak, 1), "rss_before_model_mb": round(rss0, 1),
+            "model_rss_mb": round(peak - rss0, 1), "torch_loaded": "torch" in sys.modules, "notes": notes}
+
+
+def _worker(job_path: str, spec_json: str, out_path: str) -> None:
+    with open(job_path, "rb") as fh:
+        job = pickle.load(fh)
+    app = job["app"]
+    if isinstance(app, str):
+        from ..app import get_app
+
+        app = get_app(app)
+    spec = json.loads(spec_json)
+    result = run_row(spec, app, job["config"], job["samples"], job["x"], job["y"], warmup=job["warmup"],
+                     repeats=job["repeats"], batch_size=job["batch_size"])
+    Path(out_path).write_text(json.dumps(result, default=float), encoding="utf-8")
+
+
+def _app_ref(app):
+    from ..app import all_apps
+
+    try:
+        if all_apps().get(app.name) is app:
+            return app.name
+    except Exception:  # a broken third-party app must not stop the bench: pickle the object instead
+        pass
+    return app
+
+
+def _run_isolated(spec, job_path, timeout_s) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out_path = fh.name
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "edgeinv.common.runtime.bench", "--worker", job_path,
+                               json.dumps(spec), out_path], capture_output=True, text=True, timeout=timeout_s, env=env)
+        if proc.returncode != 0:
+            tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
+            return {"error": f"worker failed: {tail[0]}"}
+        return json.loads(Path(out_path).read_text(encoding="utf-8"))
+    except subprocess.TimeoutExpired:
+        return {"error": f"worker timed out after {timeout_s} s"}
+    finally:
+        Path(out_path).unlink(missing_ok=True)
+
+
+def bench_app(app, settings, *, config: str, n: int = 200, repeats: int = 100, warmup: int = 10,
+              batch_size: int = 32, quick: bool = False, variants: list[str] | None = None,
+              include_torch: bool = True, include_baseline: bool = True, isolate: bool = True,
+              timeout_s: float = 900.0) -> dict:
+    """Benchmark every shipped variant of ``config`` plus torch eager and the baseline; return a report.
+
+    Parameters
+    ----------
+    n : held-out samples (simulated with the manifest's held-out seed) for error and throughput.
+    repeats, warmup : batch-1 edge-path calls timed / run before timing.
+    quick : n <= 50, repeats <= 30, warmup <= 3 (the CLI's ``--quick``).
+    variants : restrict to these shipped variants (default: all in the manifest).
+    isolate : one fresh subprocess per row (peak memory per row); False runs in this process and
+        reports the process-wide peak only.
+    """
+    if quick:
+        n, repeats, warmup = min(n, 50), min(repeats, 30), min(warmup, 3)
+    config = app.check_config(config)
+    folder = app.models_dir(settings)
+    manifest = read_manifest(folder)
+    entry = manifest["configs"].get(config)
+    if entry is None:
+        raise ModelError(f"{app.name}: no released model for config {config!r}", hint="run `make models`")
+    verify_release(folder, config=config)
+    seed = int(entry.get("heldout", {}).get("seed", 12345))
+    ds = app.simulate(int(n), rng=np.random.default_rng(seed), config=config)
+    if ds.samples is None:
+        raise ModelError(f"{app.name}.simulate keeps no raw samples; the edge path cannot be benchmarked")
+    shipped = entry["variants"]
+    names = list(variants) if variants else list(shipped)
+    specs = []
+    for name in names:
+        if name not in shipped:
+            raise ModelError(f"{app.name}/{config} has no shipped variant {name!r}; shipped: {', '.join(shipped)}")
+        specs.append({"name": name, "kind": "onnx", "path": str(folder / shipped[name]["file"]),
+                      "format": shipped[name].get("format", "")})
+    notes = [MEMORY_METHOD if isolate else "peak memory: process-wide ru_maxrss (isolate=False)"]
+    ckpt = entry.get("teacher_checkpoint")
+    if include_torch:
+        import importlib.util
+
+        if ckpt and (folder / ckpt).is_file() and importlib.util.find_spec("torch") is not None:
+            specs.append({"name": "torch_eager_fp32", "kind": "torch", "path": str(folder / ckpt), "format": "torch"})
+        else:
+            notes.append("torch eager row skipped: torch not installed or no teacher checkpoint shipped")
+    if include_baseline:
+        specs.append({"name": "baseline", "kind": "baseline", "path": "", "format": "classical"})
+    rows = []
+    job = {"app": _app_ref(app), "config": config, "samples": ds.samples, "x": ds.x, "y": ds.y,
+           "warmup": int(warmup), "repeats": int(repeats), "batch_size": int(batch_size)}
+    with tempfile.TemporaryDirectory() as tmp:
+        job_path = Path(tmp) / "job.pkl"
+        if isolate:
+            with open(job_path, "wb") as fh:
+                pickle.dump(job, fh)
+        teacher_stats = None
+        for spec in specs:
+            if isolate:
+                res = _run_isolated(spec, str(job_path), timeout_s)
+            else:
+                res = run_row(spec, app, config, ds.samples, ds.x, ds.y, warmup=warmup, repeats=repeats,
+                              batch_size=batch_size)
+            row = {"name": spec["name"], "kind": spec["kind"], "format": spec["format"], **res}
+            if spec["kind"] == "onnx":
+                stats = graph_stats(spec["path"])
+                row.update(size_bytes=Path(spec["path"]).stat().st_size, params=stats["params"], flops=stats["flops"],
+                           chosen=spec["name"] == entry.get("chosen"))
+                if spec["name"] == "teacher_fp32":
+                    teacher_stats = stats
+            elif spec["kind"] == "torch":
+                row.update(size_bytes=Path(spec["path"]).stat().st_size,
+                           params=(teacher_stats or {}).get("params"), flops=(teacher_stats or {}).get("flops"))
+            rows.append(row)
+    return {"app": app.name, "config": config, "n": int(len(ds)), "heldout_seed": seed, "repeats": int(repeats),
+            "warmup": int(warmup), "batch_size": int(batch_size), "threads": 1, "chosen": entry.get("chosen"),
+            "targets": [{"name": t.name, "unit": t.unit, "kind": t.kind.value} for t in app.targets],
+            "rows": rows, "notes": notes,
+            "machine": {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}}
+
+
+def _fmt(v, spec):
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "-"
+    return format(v, spec)
+
+
+def format_table(report: dict) -> str:
+    """A fixed-width table of a :func:`bench_app` report for humans."""
+    targets = report.get("targets", [])
+    head = ["variant", "size kB", "params", "MFLOPs", "p50 ms", "p95 ms", "p99 ms", "samples/s", "peak MB"]
+    for t in targets:
+        head.append(f"{t['name']} acc%" if t["kind"] == "classification" else f"{t['name']} rmse")
+    lines = []
+    for r in report["rows"]:
+        name = r["name"] + (" *" if r.get("chosen") else "")
+        if "error" in r:
+            lines.append([name, r["error"]])
+            continue
+        lat = r["latency_ms"]
+        cells = [name, _fmt(r.get("size_bytes", 0) / 1e3 if r.get("size_bytes") else None, ".1f"),
+                 _fmt(r.get("params"), ",d"), _fmt(r["flops"] / 1e6 if r.get("flops") else None, ".3f"),
+                 _fmt(lat["p50"], ".3f"), _fmt(lat["p95"], ".3f"), _fmt(lat["p99"], ".3f"),
+                 _fmt(r.get("throughput_sps"), ",.0f"), _fmt(r.get("peak_rss_mb"), ".0f")]
+        for t in targets:
+            m = r.get("metrics", {}).get(t["name"])
+            if not m:
+                cells.append("-")
+            elif t["kind"] == "classification":
+                cells.append(_fmt(100 * m["accuracy"], ".2f"))
+            else:
+                cells.append(_fmt(m["rmse"], ".4g") + (f" {t['unit']}" if t["unit"] else ""))
+        lines.append(cells)
+    widths = [max(len(str(row[i])) for row in [head] + [ln for ln in lines if len(ln) == len(head)])
+              for i in range(len(head))]
+    out = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(head, widths)))]
+    out.append("  ".join("-" * w for w in widths))
+    for ln in lines:
+        if len(ln) != len(head):
+            out.append(f"{ln[0].ljust(widths[0])}  {ln[1]}")
+        else:
+            out.append("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(ln, widths))))
+    out.append("")
+    out.append(f"* shipped (chosen). Latency: whole edge path (preprocess -> model -> interpret), batch 1, "
+               f"1 thread, {report['repeats']} calls after {report['warmup']} warm-up; samples/s: model on batches "
+               f"of {report['batch_size']}; error on {report['n']} held-out samples (seed {report['heldout_seed']}).")
+    out.extend(report.get("notes", []))
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # worker entry: python -m edgeinv.common.runtime.bench --worker JOB SPEC OUT
+    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
+        _worker(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        sys.exit("usage: python -m edgeinv.common.runtime.bench --worker JOB SPEC OUT (use `edgeinv <app> bench`)")

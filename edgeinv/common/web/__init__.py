@@ -13,7 +13,7 @@ from __future__ import annotations
 from .context import WebContext, current_ctx, wants_json
 from .factory import create_app, model_status
 from .plot import bar_plot_svg, line_plot_svg
-from .serve import serve
+from .server import serve
 from .store import Store
 
 __all__ = ["WebContext", "Store", "create_app", "serve", "wants_json", "current_ctx", "model_status",

@@ -85,7 +85,7 @@ class WebContext:
         from ..runtime.switch import ModelSwitcher
 
         heavy = load_runner(app, self.settings, config=config, variant=accurate)
-        return ModelSwitcher(heavy, light, latency_budget_ms=self.settings.latency_budget_ms)
+        return ModelSwitcher(heavy, light, latency_budget_ms=self.settings.latency_budget_ms, names=(accurate, chosen))
 
     def read_upload(self, field: str = "file") -> tuple[bytes, str]:
         """``(bytes, filename)`` of the current request's upload (see :mod:`.upload`).

@@ -21,7 +21,7 @@ from .upload import limit_message
 
 log = logging.getLogger("edgeinv.web")
 
-_TITLES = {400: "Bad request", 401: "Login required", 403: "Not allowed", 404: "Not found",
+_TITLES = {400: "Invalid input", 401: "Login required", 403: "Not allowed", 404: "Not found",
            405: "Method not allowed", 413: "File too large", 415: "Unsupported file format",
            429: "Too many attempts", 500: "Something went wrong", 503: "Service unavailable"}
 

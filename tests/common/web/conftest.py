@@ -80,6 +80,13 @@ class MiniApp(App):
             rid = ctx.store.add_result(self.name, None, {"filename": filename, "value": float(sample[0])})
             return jsonify({"id": rid, "filename": filename, "bytes": len(data)})
 
+        @bp.route("/api/predict", methods=["POST"])
+        def predict():
+            data, filename = ctx.read_upload()
+            runner = ctx.runner(self, "default")
+            result = self.predict(self.read(data, filename=filename), runner)
+            return jsonify({**result, "variant": getattr(runner, "last_variant", None)})
+
         @bp.route("/api/echo", methods=["POST"])
         def echo():
             return jsonify({"ok": True, "form": dict(request.form)})

@@ -159,8 +159,8 @@ def test_upload_limit_413(make_app):
 
 
 class _Switcher:
-    def __init__(self, accurate, light, *, latency_budget_ms, **kw):
-        self.accurate, self.light, self.latency_budget_ms = accurate, light, latency_budget_ms
+    def __init__(self, accurate, light, *, latency_budget_ms, names=None, **kw):
+        self.accurate, self.light, self.latency_budget_ms, self.names = accurate, light, latency_budget_ms, names
 
     def __call__(self, x):
         return self.light(x)
@@ -206,6 +206,7 @@ def test_runner_is_a_switcher_built_once_across_threads(fake_runtime, mini, web_
     assert len({id(r) for r in got}) == 1
     runner = got[0]
     assert isinstance(runner, _Switcher) and runner.latency_budget_ms == 12.5
+    assert runner.names == ("teacher_fp32", "student_int8")  # last_variant says which variant ran
     assert sorted(calls) == [("mini-app", "default", "student_int8"), ("mini-app", "default", "teacher_fp32")]
     assert runner(None) == {"variant": "student_int8"} and runner.accurate(None) == {"variant": "teacher_fp32"}
 
@@ -240,3 +241,39 @@ def test_default_apps_come_from_the_registry(web_settings, monkeypatch, mini):
     monkeypatch.setattr(registry, "all_apps", lambda: {mini.name: mini})
     flask_app = create_app(web_settings)
     assert flask_app.extensions["edgeinv"].app_names == ["mini-app"]
+
+
+def _tiny_onnx(path, gain):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "gain"], ["y"]), helper.make_node("Squeeze", ["y", "axis"], ["level_m"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1])],
+        [helper.make_tensor_value_info("level_m", TensorProto.FLOAT, ["n"])],
+        [helper.make_tensor("gain", TensorProto.FLOAT, [1], [gain]), helper.make_tensor("axis", TensorProto.INT64, [1], [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_real_runner_through_a_view(make_app, mini, web_settings):
+    """ctx.runner with the real runtime: manifest -> load_runner -> ModelSwitcher -> App.predict in a view."""
+    folder = web_settings.models_dir / mini.package_name
+    (folder / "default").mkdir(parents=True)
+    variants = {}
+    for name, gain in (("teacher_fp32", 2.0), ("student_int8", 2.0)):
+        sha = _tiny_onnx(folder / "default" / f"{name}.onnx", gain)
+        variants[name] = {"file": f"default/{name}.onnx", "sha256": sha, "format": "fp32"}
+    manifest = {"app": mini.name, "preprocessing_version": "1",
+                "configs": {"default": {"chosen": "student_int8", "accurate": "teacher_fp32", "variants": variants}}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    client = make_app().test_client()
+    r = client.post("/mini-app/api/predict", data={"file": (io.BytesIO(b"1.25"), "v.txt")}, content_type="multipart/form-data")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    body = r.get_json()
+    assert body["level_m"] == pytest.approx(2.5, abs=1e-6)
+    assert body["variant"] in ("teacher_fp32", "student_int8")
+    assert client.get("/healthz").get_json()["apps"]["mini-app"]["models_verified"] is True

@@ -328,7 +328,7 @@ def _registry() -> dict[str, App]:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             app = ep.load()
-        except ImportError as exc:  # one broken app must not take the others down
+        except Exception as exc:  # noqa: BLE001 - one broken app must not take the others down
             warnings.warn(f"edgeinv: app {ep.name!r} could not be loaded: {exc}", RuntimeWarning, stacklevel=2)
             BROKEN_APPS[ep.name] = str(exc)
             continue

@@ -7,7 +7,9 @@ the core templates (``base.html``, ``index.html``, ``error.html``, ``login.html`
 
 from __future__ import annotations
 
+import datetime
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -74,6 +76,28 @@ def model_status(app, settings: Settings) -> dict:
     return status
 
 
+def format_when(iso: str | None) -> str:
+    """Jinja filter ``when``: an ISO timestamp from the store as ``2026-11-29 09:15 UTC``."""
+    if not iso:
+        return "–"
+    try:
+        t = datetime.datetime.fromisoformat(str(iso))
+    except ValueError:
+        return str(iso)
+    if t.tzinfo is not None:
+        t = t.astimezone(datetime.timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M") + (" UTC" if t.tzinfo is not None else "")
+
+
+def format_num(value, digits: int = 2) -> str:
+    """Jinja filter ``num``: a number with ``digits`` decimals; ``–`` for None, NaN or non-numbers."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return f"{v:.{int(digits)}f}" if math.isfinite(v) else "–"
+
+
 def create_app(settings: Settings, apps=None) -> Flask:
     """The Flask application serving ``apps`` (default: every installed app).
 
@@ -92,6 +116,7 @@ def create_app(settings: Settings, apps=None) -> Flask:
     flask_app.config.update(MAX_CONTENT_LENGTH=ctx.max_upload_bytes + 64 * 1024,
                             EDGEINV_MAX_UPLOAD_BYTES=ctx.max_upload_bytes, JSON_AS_ASCII=False)
     flask_app.json.sort_keys = False
+    flask_app.jinja_env.filters.update(when=format_when, num=format_num)
     register_error_handlers(flask_app)
     init_auth(flask_app, settings)
 
@@ -114,7 +139,7 @@ def create_app(settings: Settings, apps=None) -> Flask:
 
     @flask_app.context_processor
     def _globals():
-        return {"nav_apps": nav_apps(), "logged_in": is_logged_in(), "settings": settings}
+        return {"nav_apps": nav_apps(), "logged_in": is_logged_in()}
 
     @flask_app.after_request
     def _headers(resp):

@@ -277,3 +277,12 @@ def test_real_runner_through_a_view(make_app, mini, web_settings):
     assert body["level_m"] == pytest.approx(2.5, abs=1e-6)
     assert body["variant"] in ("teacher_fp32", "student_int8")
     assert client.get("/healthz").get_json()["apps"]["mini-app"]["models_verified"] is True
+
+
+def test_template_filters(make_app):
+    from flask import render_template_string
+
+    with make_app().test_request_context("/"):
+        out = render_template_string("{{ a|when }}|{{ b|when }}|{{ 3.14159|num }}|{{ x|num(1) }}|{{ 'abc'|num }}|{{ n|num }}",
+                                     a="2026-11-29T10:15:18+01:00", b=None, x=2.25, n=float("nan"))
+    assert out == "2026-11-29 09:15 UTC|–|3.14|2.2|–|–"

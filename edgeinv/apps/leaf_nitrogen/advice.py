@@ -1,0 +1,194 @@
+"""Fertilization advice for a field from its leaves' nitrogen: sufficiency index -> top-dress kg N/ha.
+
+Two ways to judge the field (the agronomic numbers live in ``data/agronomy.json``, not here):
+
+1. **Reference strip** (preferred): the nitrogen sufficiency index ``NSI = field mean leaf N /
+   reference-strip mean leaf N`` against a well-fertilized strip of the same field, crop and stage
+   (Varvel, Schepers & Francis 1997); N is needed when ``NSI < 0.95``.
+2. **Sufficiency range**: the field's leaf N (% of dry mass) against the crop and stage's tabulated
+   range, ``SI = N% / lower bound`` — less reliable (cultivar, season and sampling are not
+   controlled) and impossible from VNIR spectra (no LMA).
+
+The rate follows the square-root response of Holland & Schepers (2010):
+``rate = remaining N x sqrt((1 - SI) / delta_SI)``, where ``remaining N`` = the crop's planned
+economic optimum total N minus what was already applied and credited, capped at the remaining N and
+at the crop's maximum single top-dress, rounded, and withheld below a minimum worth a pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+
+import numpy as np
+
+from edgeinv.common.errors import ConfigError, InvalidInputError
+
+
+@functools.lru_cache(maxsize=1)
+def agronomy_table() -> dict:
+    """The crop/stage/method table shipped as package data (``data/agronomy.json``)."""
+    return json.loads(resources.files(__package__).joinpath("data/agronomy.json").read_text())
+
+
+def crops() -> dict[str, dict]:
+    return agronomy_table()["crops"]
+
+
+def check_crop_stage(crop: str, stage: str) -> tuple[dict, dict]:
+    table = crops()
+    if crop not in table:
+        raise ConfigError(f"crop must be one of {', '.join(table)}; got {crop!r}")
+    stages = table[crop]["stages"]
+    if stage not in stages:
+        raise ConfigError(f"stage for {crop} must be one of {', '.join(stages)}; got {stage!r}")
+    return table[crop], stages[stage]
+
+
+@dataclass
+class FieldAdvice:
+    """The field-level verdict. ``rate_kg_ha`` is the recommended top-dress (0 = no application)."""
+
+    crop: str
+    stage: str
+    status: str  # sufficient | deficient | too_late | unknown
+    headline: str
+    rate_kg_ha: float
+    method: str  # reference_strip | sufficiency_range | none
+    n_leaves: int
+    mean_n_g_m2: float | None
+    sd_n_g_m2: float | None
+    mean_n_percent: float | None
+    reference_n_g_m2: float | None
+    sufficiency_index: float | None
+    sufficiency_interval: tuple[float, float] | None
+    nitrogen_basis: str
+    assumptions: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["sufficiency_interval"] = list(self.sufficiency_interval) if self.sufficiency_interval else None
+        return d
+
+    def summary(self) -> str:
+        lines = [self.headline]
+        if self.mean_n_g_m2 is not None:
+            lines.append(f"  field mean leaf N {self.mean_n_g_m2:.2f} g/m² over {self.n_leaves} leaves"
+                         + (f" (sd {self.sd_n_g_m2:.2f})" if self.sd_n_g_m2 is not None else ""))
+        if self.sufficiency_index is not None:
+            lo, hi = self.sufficiency_interval or (np.nan, np.nan)
+            lines.append(f"  sufficiency index {self.sufficiency_index:.3f} (95 % interval {lo:.3f}-{hi:.3f}, {self.method})")
+        lines += [f"  assumption: {a}" for a in self.assumptions]
+        lines += [f"  note: {m}" for m in self.messages]
+        return "\n".join(lines)
+
+
+def _round(rate: float, step: float) -> float:
+    return float(step * np.round(rate / step))
+
+
+def advise(leaves, *, crop: str, stage: str, reference_n_g_m2: float | None = None,
+           n_applied_kg_ha: float = 0.0, n_credit_kg_ha: float = 0.0, n_opt_kg_ha: float | None = None) -> FieldAdvice:
+    """Fertilization advice for the leaves (``interpret.LeafResult``) measured in one field.
+
+    Parameters
+    ----------
+    leaves : per-leaf results of one upload (leaves without a nitrogen estimate are skipped).
+    crop, stage : keys of ``data/agronomy.json``.
+    reference_n_g_m2 : mean leaf N of the field's well-fertilized reference strip (g/m2), if any.
+    n_applied_kg_ha, n_credit_kg_ha : N already applied this season / credited (manure, legumes, soil).
+    n_opt_kg_ha : the field's planned economic optimum total N (default: the crop's table value).
+    """
+    crop_row, stage_row = check_crop_stage(crop, stage)
+    method_row = agronomy_table()["method"]
+    src = agronomy_table()["sources"]
+    for name, v in (("n_applied_kg_ha", n_applied_kg_ha), ("n_credit_kg_ha", n_credit_kg_ha)):
+        if not (np.isfinite(v) and v >= 0):
+            raise InvalidInputError(f"{name} must be >= 0, got {v!r}")
+    if reference_n_g_m2 is not None and not (np.isfinite(reference_n_g_m2) and reference_n_g_m2 > 0):
+        raise InvalidInputError(f"reference_n_g_m2 must be > 0, got {reference_n_g_m2!r}")
+    n_opt = float(crop_row["n_opt_kg_ha"] if n_opt_kg_ha is None else n_opt_kg_ha)
+    remaining = max(0.0, n_opt - n_applied_kg_ha - n_credit_kg_ha)
+    cap = float(crop_row["max_topdress_kg_ha"])
+    good = [lf for lf in leaves if lf.nitrogen_g_m2 is not None]
+    n = len(good)
+    basis = sorted({lf.nitrogen_basis for lf in good})
+    basis_txt = " / ".join(basis) if basis else "none"
+    messages, sources = [], []
+    assumptions = [f"planned economic optimum total N {n_opt:g} kg/ha, {n_applied_kg_ha:g} kg/ha already applied, "
+                   f"{n_credit_kg_ha:g} kg/ha credited: {remaining:g} kg N/ha remaining"]
+    base = dict(crop=crop, stage=stage, n_leaves=n, reference_n_g_m2=reference_n_g_m2, nitrogen_basis=basis_txt)
+    if n == 0:
+        return FieldAdvice(status="unknown", headline="No advice: no leaf gave a nitrogen estimate", rate_kg_ha=0.0,
+                           method="none", mean_n_g_m2=None, sd_n_g_m2=None, mean_n_percent=None,
+                           sufficiency_index=None, sufficiency_interval=None, assumptions=assumptions,
+                           messages=["upload spectra that cover at least 400-1000 nm"], **base)
+    nv = np.array([lf.nitrogen_g_m2 for lf in good])
+    sv = np.array([lf.stds.get("nitrogen_g_m2") or 0.0 for lf in good])
+    mean, sd = float(nv.mean()), float(nv.std(ddof=1)) if n > 1 else None
+    se = float(np.sqrt(((sd or 0.0) ** 2 + np.mean(sv**2)) / n))
+    pct = [lf.values.get("nitrogen_percent") for lf in good]
+    mean_pct = float(np.mean(pct)) if all(p is not None for p in pct) else None
+    if n < method_row["min_leaves"]:
+        messages.append(f"only {n} leaves: measure at least {method_row['min_leaves']} ({method_row['min_leaves_note']})")
+    if any("chlorophyll" in b for b in basis):
+        messages.append("leaf N estimated through chlorophyll (VNIR spectra): the index is then a chlorophyll-based "
+                        "sufficiency index, as with chlorophyll meters (Varvel et al. 1997)")
+
+    threshold = float(method_row["nsi_threshold"])
+    if reference_n_g_m2:
+        method = "reference_strip"
+        si = mean / reference_n_g_m2
+        half = 1.96 * se / reference_n_g_m2
+        assumptions.append(f"nitrogen sufficiency index = field / reference strip ({reference_n_g_m2:.2f} g N/m²); "
+                           f"N needed below {threshold:g}")
+        sources.append(src[method_row["nsi_threshold_source"]])
+    elif stage_row.get("sufficiency_n_percent") and mean_pct is not None:
+        method = "sufficiency_range"
+        low, high = stage_row["sufficiency_n_percent"]
+        si = min(mean_pct / low, 1.5)
+        pse = [lf.stds.get("nitrogen_percent") or 0.0 for lf in good]
+        half = 1.96 * float(np.sqrt((np.var(pct, ddof=1) if n > 1 else 0.0) / n + np.mean(np.square(pse)) / n)) / low
+        threshold = 1.0
+        assumptions.append(f"{stage_row['leaf']} sufficiency range {low:g}-{high:g} % N of dry mass at "
+                           f"{stage_row['title']}; N needed below {low:g} %")
+        messages.append("no reference strip: judged against a tabulated range, which does not control for cultivar, "
+                        "season or sampling; a well-fertilized reference strip is more reliable")
+        sources.append(src[stage_row.get("source", "mills1996")])
+    else:
+        why = ("VNIR spectra give no dry-matter estimate, so leaf N per mass is unavailable"
+               if mean_pct is None else f"no sufficiency range is tabulated for {crop_row['title']}")
+        return FieldAdvice(status="unknown", headline="No advice: measure a well-fertilized reference strip",
+                           rate_kg_ha=0.0, method="none", mean_n_g_m2=mean, sd_n_g_m2=sd, mean_n_percent=mean_pct,
+                           sufficiency_index=None, sufficiency_interval=None, assumptions=assumptions,
+                           messages=messages + [f"without a reference strip: {why}"], **base)
+    interval = (float(si - half), float(si + half))
+    common = dict(method=method, mean_n_g_m2=mean, sd_n_g_m2=sd, mean_n_percent=mean_pct, sufficiency_index=float(si),
+                  sufficiency_interval=interval, assumptions=assumptions, messages=messages, sources=sources, **base)
+    if interval[0] < threshold <= interval[1]:
+        messages.append("the index's 95 % interval spans the threshold: borderline, measure more leaves to be sure")
+    if si >= threshold:
+        return FieldAdvice(status="sufficient", headline="No application needed: the crop's nitrogen is sufficient",
+                           rate_kg_ha=0.0, **common)
+    dsi = float(method_row["delta_si"])
+    raw = remaining * float(np.sqrt(min(1.0, (1.0 - si) / dsi)))
+    rate = _round(min(raw, remaining, cap), float(method_row["rate_step_kg_ha"]))
+    assumptions.append(f"rate = remaining N x sqrt((1 - SI) / {dsi:g}) (Holland & Schepers 2010), capped at "
+                       f"{cap:g} kg N/ha per application for {crop_row['title']}")
+    sources.append(src["holland2010"])
+    if not stage_row.get("topdress", False):
+        messages.append(stage_row.get("note", "too late for an in-season application"))
+        return FieldAdvice(status="too_late", headline=f"Nitrogen deficient, but no top-dress at {stage_row['title']}: "
+                           "record it for next season", rate_kg_ha=0.0, **common)
+    if rate < float(method_row["min_rate_kg_ha"]):
+        messages.append(f"computed {raw:.0f} kg N/ha is below the {method_row['min_rate_kg_ha']:g} kg/ha worth a pass "
+                        "(or little N remains in the plan)")
+        return FieldAdvice(status="sufficient", headline="No application needed: the deficit is too small to act on",
+                           rate_kg_ha=0.0, **common)
+    if stage_row.get("note"):
+        messages.append(stage_row["note"])
+    return FieldAdvice(status="deficient", headline=f"Top-dress {rate:g} kg N/ha", rate_kg_ha=rate, **common)

@@ -1,0 +1,91 @@
+"""Whole-upload analysis on the edge: every leaf of a file -> estimates, reconstructed spectra, advice.
+
+Used by the web UI and API (and usable from scripts). Leaves are grouped by sensor config and each
+group runs as one batch through its ONNX model. The *reconstructed spectrum* of a leaf is the
+numpy PROSPECT-PRO forward model run with the leaf's predicted traits (proteins, CBC = LMA -
+proteins, chlorophyll, carotenoids, water, structure N; anthocyanins and brown pigments, which the
+model does not estimate, at zero): how well it overlays the measurement is a visual check that the
+estimate explains the spectrum.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from .advice import advise
+from .interpret import LeafResult, interpret_leaf
+from .physics import WAVELENGTH_MAX_NM, WAVELENGTH_MIN_NM, prospect_pro
+
+MAX_PLOTTED_LEAVES = 8
+PLOT_POINTS = 420
+
+
+def predict_leaves(app, leaves, runner_for) -> list[tuple[object, LeafResult, dict]]:
+    """``[(leaf, LeafResult, outputs)]`` for every leaf; ``runner_for(config)`` gives the ONNX runner."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, leaf in enumerate(leaves):
+        groups[app.config_for(leaf)].append(i)
+    out: list = [None] * len(leaves)
+    for config, idx in groups.items():
+        x = np.stack([app.preprocess(leaves[i], config=config) for i in idx])
+        res = runner_for(config)(x)
+        for j, i in enumerate(idx):
+            outputs = {k: np.asarray(v)[j] for k, v in res.items()}
+            out[i] = (leaves[i], interpret_leaf(outputs, leaves[i], config=config), outputs)
+    return out
+
+
+def reconstruct(leaf, outputs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """PROSPECT-PRO reflectance with the predicted traits, on the leaf's wavelengths within 400-2500 nm."""
+    wl = np.asarray(leaf.wavelength_nm, float)
+    wl = wl[(wl >= WAVELENGTH_MIN_NM) & (wl <= WAVELENGTH_MAX_NM)]
+
+    def get(name, lo=0.0):
+        return max(float(np.asarray(outputs.get(name, lo)).reshape(-1)[0]), lo)
+
+    protein = get("protein_g_cm2")
+    _, refl, _ = prospect_pro(n_struct=get("structure_n", 1.0), chlorophyll_ug_cm2=get("chlorophyll_ug_cm2"),
+                              carotenoid_ug_cm2=get("carotenoid_ug_cm2"), ewt_g_cm2=get("ewt_g_cm2"),
+                              protein_g_cm2=protein, cbc_g_cm2=max(get("lma_g_cm2") - protein, 0.0),
+                              wavelength_nm=wl)
+    return wl, refl
+
+
+def _decimate(wl, values, n=PLOT_POINTS):
+    step = max(1, int(np.ceil(len(wl) / n)))
+    return [round(float(v), 2) for v in wl[::step]], [round(float(v), 5) for v in np.asarray(values)[::step]]
+
+
+def analyse(app, leaves, runner_for, *, field: dict) -> tuple[dict, dict]:
+    """Estimates, advice and plot data for one upload of a field.
+
+    ``field`` holds the field's settings (crop, stage, reference_n_g_m2, n_applied_kg_ha,
+    n_opt_kg_ha, n_to_protein). Returns ``(summary, spectra)``: the JSON summary stored as the result
+    and the measured/reconstructed spectra of up to :data:`MAX_PLOTTED_LEAVES` leaves.
+    """
+    factor = field.get("n_to_protein")
+    if factor:
+        for leaf in leaves:
+            leaf.meta.setdefault("n_to_protein", float(factor))
+    rows = predict_leaves(app, leaves, runner_for)
+    results = [r for _, r, _ in rows]
+    advice = advise(results, crop=field["crop"], stage=field["stage"],
+                    reference_n_g_m2=None if field.get("is_reference") else field.get("reference_n_g_m2"),
+                    n_applied_kg_ha=float(field.get("n_applied_kg_ha") or 0.0),
+                    n_opt_kg_ha=field.get("n_opt_kg_ha"))
+    spectra = {"leaves": []}
+    for leaf, res, outputs in rows[:MAX_PLOTTED_LEAVES]:
+        wl_m, r_m = _decimate(leaf.wavelength_nm, leaf.reflectance)
+        wl_r, r_r = _decimate(*reconstruct(leaf, outputs))
+        spectra["leaves"].append({"sample": res.sample, "measured": {"x": wl_m, "y": r_m},
+                                  "model": {"x": wl_r, "y": r_r}})
+    nv = [r.nitrogen_g_m2 for r in results if r.nitrogen_g_m2 is not None]
+    summary = {"n_leaves": len(results), "configs": sorted({r.config for r in results}),
+               "mean_n_g_m2": float(np.mean(nv)) if nv else None,
+               "leaves": [r.to_dict() for r in results], "advice": advice.to_dict(),
+               "field": {k: field.get(k) for k in ("crop", "stage", "reference_n_g_m2", "n_applied_kg_ha",
+                                                   "n_opt_kg_ha", "n_to_protein")},
+               "is_reference": bool(field.get("is_reference"))}
+    return summary, spectra

@@ -1,0 +1,149 @@
+"""The leaf-nitrogen additions to the `edgeinv` CLI: simulate flags, example files, finetune, list output.
+
+* ``edgeinv leaf-nitrogen simulate --n 1.5 --cab 40 --car 8 --anth 1 --cbrown 0 --cw 0.015 --prot 0.0009
+  --cbc 0.004 --out leaf.csv`` writes ``wavelength_nm,reflectance,transmittance`` (PROSPECT-PRO, 1 nm;
+  ``--sensor full|trimmed|vnir`` adds that instrument's resolution, range and noise). Unset traits
+  are drawn from the app's correlated prior. PROSPECT's structure parameter is ``N``, so in this
+  app ``--n`` is N and the number of files is ``--count`` (the generic CLI uses ``--n`` for the
+  count; :func:`add_cli` re-points it for this app only).
+* ``edgeinv leaf-nitrogen predict FILE`` prints one result per leaf; with ``--json`` always a list.
+* ``edgeinv leaf-nitrogen finetune SPECTRA.csv --labels LABELS.csv --out DIR`` (see :mod:`finetune`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgeinv.common.errors import InvalidInputError
+
+from . import sensors
+from .io import write_spectrum_csv
+from .physics import DEFAULT_N_TO_PROTEIN, nitrogen_area_g_m2, prospect_pro
+from .simulate import sample_traits
+
+# flag -> (trait, help)
+SIM_FLAGS = {
+    "cab": ("chlorophyll_ug_cm2", "chlorophyll a+b, ug/cm2"),
+    "car": ("carotenoid_ug_cm2", "carotenoids, ug/cm2"),
+    "anth": ("anthocyanin_ug_cm2", "anthocyanins, ug/cm2"),
+    "cbrown": ("brown", "brown pigments, arbitrary units"),
+    "cw": ("ewt_g_cm2", "equivalent water thickness, g/cm2"),
+    "prot": ("protein_g_cm2", "proteins, g/cm2"),
+    "cbc": ("cbc_g_cm2", "carbon-based constituents, g/cm2"),
+}
+
+
+def simulate_arguments(parser) -> None:
+    """Flags of ``simulate`` (the generic CLI prefixes their dests; see :func:`write_example`)."""
+    parser.add_argument("--N", "--n-struct", dest="n_struct", type=float, metavar="N",
+                        help="leaf structure parameter N (also --n in this app)")
+    for flag, (_, help_) in SIM_FLAGS.items():
+        parser.add_argument(f"--{flag}", type=float, help=help_)
+    parser.add_argument("--sensor", choices=list(sensors.CONFIG_ORDER),
+                        help="add this instrument's resolution, range and noise (default: exact model output)")
+
+
+def write_example(path, rng: np.random.Generator, **params) -> dict:
+    """Write one simulated leaf to ``path`` as ``wavelength_nm,reflectance,transmittance``.
+
+    ``params`` may hold ``n_struct`` and the :data:`SIM_FLAGS` keys (cab, car, ...), ``sensor``;
+    traits not given come from the correlated prior (:func:`simulate.sample_traits`).
+    """
+    traits = {k: float(v[0]) for k, v in sample_traits(1, rng=rng).items()}
+    if params.get("n_struct") is not None:
+        traits["n_struct"] = float(params["n_struct"])
+    for flag, (trait, _) in SIM_FLAGS.items():
+        if params.get(flag) is not None:
+            traits[trait] = float(params[flag])
+    if params.get("prot") is not None or params.get("cbc") is not None:
+        traits["lma_g_cm2"] = traits["protein_g_cm2"] + traits["cbc_g_cm2"]
+    for k, v in traits.items():
+        if not (np.isfinite(v) and v >= 0):
+            raise InvalidInputError(f"{k} must be a finite value >= 0, got {v!r}")
+    if traits["n_struct"] < 1.0:
+        raise InvalidInputError(f"N must be >= 1 (number of leaf layers), got {traits['n_struct']}")
+    wl, r, t = prospect_pro(**{k: traits[k] for k in ("n_struct", "chlorophyll_ug_cm2", "carotenoid_ug_cm2",
+                                                       "anthocyanin_ug_cm2", "brown", "ewt_g_cm2",
+                                                       "protein_g_cm2", "cbc_g_cm2")})
+    sensor = params.get("sensor")
+    if sensor:
+        both = sensors.measure(reflectance_1nm=np.stack([r, t]), config=sensor, rng=rng,
+                               noise_scale=np.ones(2), same_sampling=True)
+        (wl, r), (_, t) = both
+    write_spectrum_csv(path, wavelength_nm=wl, reflectance=np.clip(r, 0, 1), transmittance=np.clip(t, 0, 1))
+    n_area = float(nitrogen_area_g_m2(protein_g_cm2=traits["protein_g_cm2"]))
+    return {"traits": traits, "nitrogen_g_m2": n_area, "n_to_protein": DEFAULT_N_TO_PROTEIN, "sensor": sensor}
+
+
+def _cmd_simulate(app):
+    def run(args, ctx):
+        params = {k[len("sim_"):]: v for k, v in vars(args).items() if k.startswith("sim_") and v is not None}
+        if getattr(args, "n", None) is not None:
+            params["n_struct"] = float(args.n)
+        count = int(getattr(args, "count", 1) or 1)
+        if count < 1:
+            raise InvalidInputError(f"--count must be >= 1, got {count}")
+        rng = np.random.default_rng(args.seed)
+        out = Path(args.out)
+        written = []
+        for i in range(count):
+            path = out if count == 1 else out.with_name(f"{out.stem}_{i:03d}{out.suffix}")
+            written.append({"path": str(path), **app.write_example(path, rng, **params)})
+        lines = [f"wrote {w['path']} (N {w['traits']['n_struct']:.2f}, Cab {w['traits']['chlorophyll_ug_cm2']:.1f} ug/cm2, "
+                 f"proteins {w['traits']['protein_g_cm2']:.5f} g/cm2 = {w['nitrogen_g_m2']:.2f} g N/m2)" for w in written]
+        return {"written": written, "text": "\n".join(lines)}
+
+    return run
+
+
+def _as_list(func):
+    def run(args, ctx):
+        out = func(args, ctx)
+        return out if isinstance(out, list) else [out]
+
+    return run
+
+
+def _cmd_finetune(app):
+    def run(args, ctx):
+        from .finetune import finetune
+
+        return finetune(app, args.spectra, args.labels, args.out, settings=ctx.settings, config=args.config,
+                        epochs=args.epochs, lr=args.lr, n_sim=args.n_sim, seed=args.seed,
+                        holdout_fraction=args.holdout_fraction, n_to_protein=args.n_to_protein)
+
+    return run
+
+
+def add_cli(app, sub) -> None:
+    """Add ``finetune``; make ``predict --json`` a list; let ``simulate --n`` be PROSPECT's N."""
+    ft = sub.add_parser("finetune", help="fine-tune the shipped model on a few labelled real leaves")
+    ft.add_argument("spectra", help="spectrum CSV (wavelength column + one column per leaf)")
+    ft.add_argument("--labels", required=True, help="CSV with 'sample' and measured 'nitrogen_g_m2' (other traits optional)")
+    ft.add_argument("--out", required=True, help="output folder (ONNX + manifest; use with predict --model)")
+    ft.add_argument("--config", choices=list(sensors.CONFIG_ORDER), help="sensor config (default: from the spectra)")
+    ft.add_argument("--epochs", type=int, default=30)
+    ft.add_argument("--lr", type=float, default=3e-4)
+    ft.add_argument("--n-sim", dest="n_sim", type=int, default=3000, help="simulated leaves mixed in against forgetting")
+    ft.add_argument("--holdout-fraction", dest="holdout_fraction", type=float, default=0.0,
+                    help="keep this share of the labelled leaves out of training to report held-out error")
+    ft.add_argument("--n-to-protein", dest="n_to_protein", type=float, default=None,
+                    help=f"nitrogen-to-protein factor of the labels (default {DEFAULT_N_TO_PROTEIN})")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.set_defaults(func=_cmd_finetune(app))
+
+    predict = sub.choices.get("predict")
+    if predict is not None and predict.get_default("func") is not None:
+        predict.set_defaults(func=_as_list(predict.get_default("func")))
+
+    simulate = sub.choices.get("simulate")
+    count_flag = None
+    if simulate is not None:
+        count_flag = next((a for a in getattr(simulate, "_actions", []) if "--n" in a.option_strings and a.dest == "n"), None)
+    if count_flag is not None:  # the generic file-count flag: re-point to PROSPECT's N for this app
+        count_flag.type, count_flag.default, count_flag.metavar = float, None, "N"
+        count_flag.help = "leaf structure parameter N (PROSPECT); the number of files is --count"
+        simulate.add_argument("--count", type=int, default=1, help="number of files (default 1)")
+        simulate.set_defaults(func=_cmd_simulate(app))

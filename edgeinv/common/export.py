@@ -161,6 +161,7 @@ def export_onnx(trained: TrainedModel, app, config: str, path: str | Path, *, ex
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)  # dynamo=False is deliberate (fast, reliable)
             torch.onnx.export(wrapper, (torch.from_numpy(x[:2]),), str(path), input_names=["x"], output_names=names,
                               dynamic_axes=dyn, opset_version=opset, do_constant_folding=True, dynamo=False)
     except Exception as exc:

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeinv.common.app import App, Dataset, ModelSize, Target, TargetKind, TrainRecipe
 
-TINY = TrainRecipe(n_train=384, n_val=96, n_test=128, epochs=25, batch_size=32, lr=1e-2, patience=6,
+TINY = TrainRecipe(n_train=384, n_val=96, n_test=128, epochs=25, batch_size=32, lr=1e-2, patience=8,
                    prune_ratio=0.5, finetune_epochs=8, distill_epochs=25, n_calibration=32, seed=0)
 
 

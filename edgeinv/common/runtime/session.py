@@ -20,13 +20,13 @@ from ..errors import InvalidInputError, ModelError
 __all__ = ["OnnxModel", "load_model", "read_metadata", "clear_cache"]
 
 #: metadata_props keys written by :mod:`edgeinv.common.export` whose values are JSON documents
-JSON_KEYS = ("targets", "output_names", "input_shape", "normalisation", "dynamic_axes", "parity")
+JSON_KEYS = ("targets", "output_names", "input_shape", "normalisation", "dynamic_axes", "parity", "quantization")
 
 
 def _parse_metadata(props: dict[str, str]) -> dict:
     meta: dict = {}
     for key, value in props.items():
-        if key in JSON_KEYS:
+        if key in JSON_KEYS or value[:1] in ("{", "["):
             try:
                 meta[key] = json.loads(value)
             except json.JSONDecodeError:

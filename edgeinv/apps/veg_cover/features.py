@@ -1,0 +1,106 @@
+"""Edge-side preprocessing: per-pixel model input channels (bands plus vegetation indices) for each camera.
+
+Every channel is computed from one pixel's own band values, so a tile processed with any amount of
+context gives exactly the same input as the whole image (what makes windowed processing equal to
+whole-image processing). Channels per camera config (``FEATURES``):
+
+* ``multispectral5``: 4 x reflectance of blue, green, red, red edge, NIR; NDVI (Rouse et al. 1974);
+  NDRE (red-edge normalised difference, Gitelson & Merzlyak 1994).
+* ``red_nir``: 4 x red and NIR reflectance; NDVI; the red/NIR ratio mapped to [-1, 1] is NDVI
+  itself, so the fourth channel is the soil-adjusted SAVI (Huete 1988, L = 0.5).
+* ``rgb``: 2 x the R, G, B values (DN / 255); excess green ExG = 2g - r - b (Woebbecke et al. 1995)
+  and excess red ExR = 1.4r - g (Meyer et al. 1998) on chromatic coordinates.
+
+Reflectance is scaled by 4 (and DN by 2) so inputs are of order one. numpy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeinv.common.errors import InvalidInputError
+
+FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # config: (bands used, in this order; channel names)
+    "multispectral5": (("blue", "green", "red", "rededge", "nir"),
+                       ("blue", "green", "red", "rededge", "nir", "ndvi", "ndre")),
+    "red_nir": (("red", "nir"), ("red", "nir", "ndvi", "savi")),
+    "rgb": (("red", "green", "blue"), ("red", "green", "blue", "exg", "exr")),
+}
+EPS = 1e-6
+
+
+def n_channels(config: str) -> int:
+    return len(FEATURES[config][1])
+
+
+def select_bands(bands: np.ndarray, band_names, config: str) -> np.ndarray:
+    """The bands a config needs, in its order, from a (C, H, W) array with roles ``band_names``."""
+    needed = FEATURES[config][0]
+    names = list(band_names)
+    missing = [b for b in needed if b not in names]
+    if missing:
+        raise InvalidInputError(f"the {config} model needs band(s) {', '.join(missing)}; image has {', '.join(names)}")
+    return np.stack([bands[names.index(b)] for b in needed]).astype(np.float32)
+
+
+def normalised_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(a - b) / (a + b), 0 where both are (near) zero."""
+    s = a + b
+    return np.where(np.abs(s) > EPS, (a - b) / np.where(np.abs(s) > EPS, s, 1.0), 0.0).astype(np.float32)
+
+
+def chromatic(r: np.ndarray, g: np.ndarray, b: np.ndarray):
+    """Chromatic coordinates r, g, b (each band over their sum; 1/3 each for black pixels)."""
+    s = r + g + b
+    ok = s > EPS
+    inv = np.where(ok, 1.0 / np.where(ok, s, 1.0), 0.0)
+    third = np.float32(1.0 / 3.0)
+    return (np.where(ok, r * inv, third).astype(np.float32), np.where(ok, g * inv, third).astype(np.float32),
+            np.where(ok, b * inv, third).astype(np.float32))
+
+
+def excess_green(r, g, b) -> np.ndarray:
+    """ExG = 2g - r - b on chromatic coordinates (Woebbecke et al. 1995, Trans. ASAE 38:259)."""
+    rc, gc, bc = chromatic(r, g, b)
+    return (2 * gc - rc - bc).astype(np.float32)
+
+
+def excess_red(r, g, b) -> np.ndarray:
+    """ExR = 1.4r - g on chromatic coordinates (Meyer et al. 1998)."""
+    rc, gc, _ = chromatic(r, g, b)
+    return (1.4 * rc - gc).astype(np.float32)
+
+
+def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
+    """NDVI = (NIR - red) / (NIR + red) (Rouse et al. 1974)."""
+    return normalised_difference(nir, red)
+
+
+def channels(bands: np.ndarray, band_names, config: str) -> np.ndarray:
+    """Model input (n_channels, H, W) float32 for ``config`` from bands on the common scale."""
+    x = select_bands(bands, band_names, config)
+    x = np.clip(x, 0.0, 4.0)  # reflectance/DN beyond physical range: sensor artefacts
+    if config == "multispectral5":
+        blue, green, red, rededge, nir = x
+        out = [4 * blue, 4 * green, 4 * red, 4 * rededge, 4 * nir, ndvi(red, nir), normalised_difference(nir, rededge)]
+    elif config == "red_nir":
+        red, nir = x
+        savi = 1.5 * (nir - red) / (nir + red + 0.5)
+        out = [4 * red, 4 * nir, ndvi(red, nir), savi]
+    elif config == "rgb":
+        r, g, b = x
+        out = [2 * r, 2 * g, 2 * b, excess_green(r, g, b), excess_red(r, g, b)]
+    else:  # pragma: no cover - configs are validated by the app
+        raise InvalidInputError(f"unknown config {config!r}")
+    return np.stack(out).astype(np.float32)
+
+
+def vegetation_index(bands: np.ndarray, band_names) -> tuple[np.ndarray, str]:
+    """The classical index for these bands: NDVI where NIR and red exist, ExG for RGB."""
+    names = list(band_names)
+    if "nir" in names and "red" in names:
+        return ndvi(bands[names.index("red")], bands[names.index("nir")]), "ndvi"
+    if all(b in names for b in ("red", "green", "blue")):
+        return excess_green(*(bands[names.index(b)] for b in ("red", "green", "blue"))), "exg"
+    raise InvalidInputError(f"no vegetation index for bands {', '.join(names)}")

@@ -1,0 +1,330 @@
+"""Readers for UAV imagery: GeoTIFF orthomosaics (rasterio, read window by window) and JPEG/PNG frames (OpenCV).
+
+Two sample types share one small interface (``height``, ``width``, ``band_names``, ``transform``,
+``crs``, ``read_window``): :class:`VegImage` holds a frame in memory, :class:`RasterSource` keeps a
+GeoTIFF open and reads only the windows asked for, so an orthomosaic of any size streams.
+
+Band roles (``blue, green, red, rededge, nir``; ``ignore`` skips a band) come from ``--bands``,
+else from the GeoTIFF band descriptions or colour interpretation, else (frames) R,G,B. OpenCV decodes
+colour images as BGR(A); the reader turns them back to the order an image viewer shows, which is the
+order ``--bands`` describes. Values are brought to one scale: reflectance (0..1) for calibrated
+multispectral data, DN / full scale (0..1) for 8/16-bit camera images; GDAL scale/offset tags apply.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeinv.common.errors import (InvalidInputError, MissingMetadataError, PayloadTooLargeError,
+                                   UnsupportedFormatError, check_finite)
+
+from .cameras import ACCEPTED_ROLES, config_for_roles, normalise_role
+
+MAX_FRAME_PIXELS = 60_000_000  # frames decode whole: refuse larger ones (GeoTIFFs stream instead)
+FULL_SCALE = {"uint8": 255.0, "uint16": 65535.0, "int16": 32767.0, "uint32": 4294967295.0}
+
+
+@dataclass
+class VegImage:
+    """An image in memory. ``bands``: (C, H, W) float32 on the common scale, roles in ``band_names``."""
+
+    bands: np.ndarray
+    band_names: tuple[str, ...]
+    source: str = "image"
+    transform: object = None  # affine.Affine when georeferenced
+    crs: object = None        # rasterio CRS when georeferenced
+    valid: np.ndarray | None = None  # (H, W) bool, False where the file says "no data"
+    truth: np.ndarray | None = None  # simulated ground-truth cover (H, W)
+    camera: str | None = None        # camera config this image came from, if known
+    gsd_m: float | None = None
+    options: dict = field(default_factory=dict)  # processing options from the CLI/API (out path, zones)
+    meta: dict = field(default_factory=dict)     # simulation parameters, file tags
+
+    @property
+    def height(self) -> int:
+        return int(self.bands.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.bands.shape[2])
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.crs is not None and self.transform is not None
+
+    def read_window(self, row: int, col: int, height: int, width: int):
+        """Bands (C, h, w) and validity (h, w) of a window inside the image."""
+        sl = (slice(row, row + height), slice(col, col + width))
+        valid = np.ones((height, width), bool) if self.valid is None else self.valid[sl]
+        return self.bands[(slice(None), *sl)], valid
+
+    def load(self) -> "VegImage":
+        return self
+
+
+class RasterSource:
+    """A GeoTIFF opened with rasterio and read window by window (the whole raster is never loaded)."""
+
+    def __init__(self, dataset, *, roles: tuple[str, ...], source: str, scale: float, memfile=None,
+                 options: dict | None = None, camera: str | None = None):
+        self._ds, self._memfile = dataset, memfile
+        self.band_names = tuple(r for r in roles if r != "ignore")
+        self._indexes = [i + 1 for i, r in enumerate(roles) if r != "ignore"]
+        self.source, self.options, self.camera, self.meta = source, dict(options or {}), camera, {}
+        self.transform = dataset.transform
+        self.crs = dataset.crs
+        self.height, self.width = int(dataset.height), int(dataset.width)
+        scales = np.array([dataset.scales[i - 1] for i in self._indexes], np.float64)
+        offsets = np.array([dataset.offsets[i - 1] for i in self._indexes], np.float64)
+        self._gain = (scales / scale).astype(np.float32)[:, None, None]
+        self._offset = (offsets / scale).astype(np.float32)[:, None, None]
+        self._nodata = dataset.nodata
+        self.truth = None
+        res = abs(self.transform.a) if self.transform is not None else None
+        self.gsd_m = _metres_per_unit(self.crs, self.transform, self.height) * res if self.georeferenced else None
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.crs is not None and not self.transform.is_identity
+
+    @property
+    def dtype(self) -> str:
+        return self._ds.dtypes[0]
+
+    def read_window(self, row: int, col: int, height: int, width: int):
+        """Bands (C, h, w) float32 on the common scale, and validity (h, w), of one window."""
+        from rasterio.errors import RasterioError
+        from rasterio.windows import Window
+
+        try:
+            raw = self._ds.read(self._indexes, window=Window(col, row, width, height))
+        except RasterioError as exc:
+            raise InvalidInputError(f"{self.source}: the GeoTIFF is truncated or corrupt ({exc})") from None
+        valid = np.ones((height, width), bool)
+        if self._nodata is not None:
+            nod = np.isnan(raw) if np.isnan(self._nodata) else raw == self._nodata
+            valid &= ~nod.any(axis=0)
+        bands = raw.astype(np.float32) * self._gain + self._offset
+        bad = ~np.isfinite(bands) & valid[None]
+        if bad.any():
+            raise InvalidInputError(f"{self.source}: {int(bad.sum())} NaN or infinite value(s) near row {row}, "
+                                    f"col {col} (declare a nodata value if they mark missing data)")
+        return np.where(valid[None], bands, 0.0).astype(np.float32), valid
+
+    def load(self, *, max_pixels: int = MAX_FRAME_PIXELS) -> VegImage:
+        """The whole raster in memory (only for rasters small enough; predict streams instead)."""
+        if self.height * self.width > max_pixels:
+            raise PayloadTooLargeError(f"{self.source}: {self.width} x {self.height} px is too large to load at once",
+                                       hint="use predict, which processes it window by window")
+        bands, valid = self.read_window(0, 0, self.height, self.width)
+        return VegImage(bands=bands, band_names=self.band_names, source=self.source, transform=self.transform,
+                        crs=self.crs, valid=valid, camera=self.camera, gsd_m=self.gsd_m, options=self.options)
+
+    def close(self) -> None:
+        self._ds.close()
+        if self._memfile is not None:
+            self._memfile.close()
+
+
+def _metres_per_unit(crs, transform, height) -> float:
+    """Metres per CRS unit (1 for projected metric CRSs; ~111 km/deg x cos(lat) for geographic ones)."""
+    if crs is None:
+        return 1.0
+    if crs.is_geographic:
+        lat = transform.f + transform.e * height / 2
+        return 111_320.0 * float(np.cos(np.deg2rad(lat)))
+    try:
+        return float(crs.linear_units_factor[1])
+    except Exception:  # noqa: BLE001 - CRS without linear units: assume metres
+        return 1.0
+
+
+def parse_bands(spec: str | None) -> tuple[str, ...] | None:
+    """``"red,nir"`` -> ``("red", "nir")``; InvalidInputError naming the accepted roles otherwise."""
+    if spec is None or spec == "":
+        return None
+    names = tuple(s.strip() for s in str(spec).split(",") if s.strip())
+    roles = []
+    for n in names:
+        r = normalise_role(n)
+        if r is None:
+            raise InvalidInputError(f"unknown band name {n!r} in --bands; use {', '.join(ACCEPTED_ROLES)}")
+        roles.append(r)
+    return _check_roles(tuple(roles), "--bands")
+
+
+def _check_roles(roles: tuple[str, ...], where: str) -> tuple[str, ...]:
+    used = [r for r in roles if r != "ignore"]
+    dup = sorted({r for r in used if used.count(r) > 1})
+    if dup:
+        raise InvalidInputError(f"{where}: band role(s) {', '.join(dup)} given more than once")
+    if config_for_roles(used) is None:
+        raise InvalidInputError(f"{where}: bands {', '.join(used) or 'none'} are not enough; a model needs "
+                                f"red+nir, red+green+blue, or blue,green,red,rededge,nir")
+    return roles
+
+
+def _sniff(data: bytes) -> str:
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    return "unknown"
+
+
+def frame_size(data: bytes, kind: str) -> tuple[int, int]:
+    """(width, height) from a PNG or JPEG header, without decoding the pixels."""
+    try:
+        if kind == "png":
+            return struct.unpack(">II", data[16:24])
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                i += 1
+                continue
+            marker = data[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+                i += 1 if marker == 0xFF else 2
+                continue
+            length = struct.unpack(">H", data[i + 2:i + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                h, w = struct.unpack(">HH", data[i + 5:i + 9])
+                return w, h
+            i += 2 + length
+    except struct.error:
+        pass
+    raise InvalidInputError(f"the {kind.upper()} header is truncated or corrupt")
+
+
+def read_frame(data: bytes, *, kind: str, source: str, roles: tuple[str, ...] | None,
+               max_pixels: int = MAX_FRAME_PIXELS) -> VegImage:
+    """Decode a JPEG/PNG frame with OpenCV into a VegImage (BGR undone, values / full scale)."""
+    import cv2
+
+    w, h = frame_size(data, kind)
+    if w * h > max_pixels:
+        raise PayloadTooLargeError(f"{source}: frame of {w} x {h} px exceeds the limit of {max_pixels} px",
+                                   hint="tile it, or save it as a GeoTIFF, which is processed window by window")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise InvalidInputError(f"{source}: the {kind.upper()} image is truncated or corrupt")
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.shape[2] == 3:
+        img = img[:, :, ::-1]
+    elif img.shape[2] == 4:
+        img = img[:, :, [2, 1, 0, 3]]
+    full = FULL_SCALE.get(str(img.dtype), 1.0)
+    n = img.shape[2]
+    if roles is None:
+        if n < 3:
+            raise MissingMetadataError(f"{source}: a {n}-channel frame needs --bands (e.g. red,nir)")
+        roles = ("red", "green", "blue") + ("ignore",) * (n - 3)
+    if len(roles) != n:
+        raise InvalidInputError(f"{source}: the frame has {n} channel(s) but --bands lists {len(roles)}")
+    keep = [i for i, r in enumerate(roles) if r != "ignore"]
+    bands = np.ascontiguousarray(np.moveaxis(img[:, :, keep], 2, 0)).astype(np.float32) / np.float32(full)
+    check_finite(source, bands)
+    return VegImage(bands=bands, band_names=tuple(roles[i] for i in keep), source=source)
+
+
+def _roles_from_dataset(ds, source: str) -> tuple[str, ...]:
+    descs = [d for d in ds.descriptions]
+    if all(d for d in descs):
+        roles = tuple(normalise_role(d) for d in descs)
+        if None in roles:
+            unknown = [d for d, r in zip(descs, roles) if r is None]
+            raise InvalidInputError(f"{source}: unknown band description(s) {', '.join(map(repr, unknown))}; "
+                                    f"pass --bands with one of {', '.join(ACCEPTED_ROLES)} per band")
+        return _check_roles(roles, f"{source} band descriptions")
+    interp = [ci.name for ci in ds.colorinterp]
+    mapped = tuple({"red": "red", "green": "green", "blue": "blue", "alpha": "ignore", "rededge": "rededge",
+                    "nir": "nir"}.get(n) for n in interp)
+    if None not in mapped:
+        return _check_roles(mapped, f"{source} colour interpretation")
+    raise MissingMetadataError(f"{source}: the GeoTIFF does not say which band is which",
+                               hint=f"pass --bands with {ds.count} names, e.g. red,nir or blue,green,red,rededge,nir")
+
+
+def open_geotiff(src, *, source: str, roles: tuple[str, ...] | None, reflectance_scale: float | None = None,
+                 options: dict | None = None) -> RasterSource:
+    """Open a GeoTIFF (path or bytes) for windowed reading; checks bands, scale and the first/last blocks."""
+    import rasterio
+    from rasterio.errors import RasterioError
+    from rasterio.io import MemoryFile
+
+    memfile = None
+    try:
+        if isinstance(src, (bytes, bytearray)):
+            memfile = MemoryFile(bytes(src))
+            ds = memfile.open()
+        else:
+            ds = rasterio.open(src)
+    except RasterioError as exc:
+        if memfile is not None:
+            memfile.close()
+        raise InvalidInputError(f"{source}: not a readable GeoTIFF ({exc})") from None
+    try:
+        if ds.width < 1 or ds.height < 1 or ds.count < 1:
+            raise InvalidInputError(f"{source}: the raster is empty")
+        if roles is None:
+            roles = _roles_from_dataset(ds, source)
+        elif len(roles) != ds.count:
+            raise InvalidInputError(f"{source}: the GeoTIFF has {ds.count} band(s) but --bands lists {len(roles)}")
+        dtype = ds.dtypes[0]
+        if dtype.startswith("complex"):
+            raise UnsupportedFormatError(f"{source}: complex-valued rasters are not imagery")
+        scale = float(reflectance_scale) if reflectance_scale else FULL_SCALE.get(dtype, 1.0)
+        rs = RasterSource(ds, roles=roles, source=source, scale=scale, memfile=memfile, options=options)
+        for r, c in ((0, 0), (rs.height - 1, rs.width - 1)):  # a truncated file fails here, not mid-run
+            bands, valid = rs.read_window(r, c, 1, 1)
+        first, valid = rs.read_window(0, 0, min(rs.height, 256), min(rs.width, 256))
+        if valid.any() and float(np.percentile(first[:, valid], 99)) > 4.0:
+            raise InvalidInputError(f"{source}: values up to {float(first.max()):.4g} do not look like reflectance "
+                                    f"or scaled DN", hint="pass --reflectance-scale (the value that means 1.0)")
+        return rs
+    except Exception:
+        ds.close()
+        if memfile is not None:
+            memfile.close()
+        raise
+
+
+def read_image(src: str | Path | bytes, *, filename: str | None = None, bands: str | None = None,
+               reflectance_scale: float | None = None, max_pixels: int | None = None,
+               options: dict | None = None):
+    """Read a GeoTIFF (-> RasterSource) or a JPEG/PNG frame (-> VegImage) from a path or bytes."""
+    roles = parse_bands(bands)
+    if isinstance(src, (str, Path)):
+        path = Path(src)
+        source = filename or path.name
+        if not path.is_file():
+            raise InvalidInputError(f"no such file: {path}")
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        if path.stat().st_size == 0:
+            raise InvalidInputError(f"{source} is empty")
+        kind = _sniff(head)
+        if kind == "tiff":
+            return open_geotiff(str(path), source=source, roles=roles, reflectance_scale=reflectance_scale,
+                                options=options)
+        data = path.read_bytes() if kind in ("png", "jpeg") else b""
+    else:
+        data, source = bytes(src), filename or "upload"
+        if not data:
+            raise InvalidInputError(f"{source} is empty")
+        kind = _sniff(data)
+        if kind == "tiff":
+            return open_geotiff(data, source=source, roles=roles, reflectance_scale=reflectance_scale,
+                                options=options)
+    if kind == "unknown":
+        raise UnsupportedFormatError(f"{source}: not a GeoTIFF, PNG or JPEG image")
+    img = read_frame(data, kind=kind, source=source, roles=roles, max_pixels=max_pixels or MAX_FRAME_PIXELS)
+    img.options = dict(options or {})
+    return img

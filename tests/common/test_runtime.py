@@ -220,23 +220,29 @@ def test_switcher_validates_its_settings():
 
 # ---- edge side without torch, and the bench -------------------------------------------------------
 
-def test_runtime_runs_with_torch_unimportable(release):
+def test_runtime_runs_with_torch_and_onnx_unimportable(release, tmp_path):
+    """An edge-only install has onnxruntime but neither torch nor the onnx package."""
     path = release / VECTOR.package_name / "default" / "teacher_fp32.onnx"
     code = f"""
 import sys
 sys.modules['torch'] = None  # any 'import torch' now raises ImportError
+sys.modules['onnx'] = None
+sys.path.insert(0, {str(Path(__file__).parent)!r})
 import numpy as np
-from edgeinv.common.runtime import session, bundle, switch, bench, graphstats
-from edgeinv.common import metrics
-from edgeinv.common.compress import search, quantize
+from edgeinv.common.runtime import session, bundle, switch, bench
+from edgeinv.common.config import load_settings
+from toyapp import VECTOR
 m = session.load_model({str(path)!r})
 sw = switch.ModelSwitcher(m, m, latency_budget_ms=50)
 out = sw(np.zeros((2, 12), np.float32))
-print(sorted(out), graphstats.graph_stats({str(path)!r})['params'] > 0)
+settings = load_settings(env={{}}, models_dir={str(release)!r}, data_dir={str(tmp_path)!r})
+rep = bench.bench_app(VECTOR, settings, config='default', n=8, repeats=3, warmup=1, isolate=False,
+                      include_torch=False, include_baseline=False)
+print(sorted(out), rep['rows'][0]['flops'] > 0, 'torch' in sys.modules and sys.modules['torch'] is not None)
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "['lin_g', 'quad_g'] True"
+    assert proc.stdout.strip() == "['lin_g', 'quad_g'] True False"
 
 
 def test_bench_reports_every_row(release, tmp_path):

@@ -188,23 +188,44 @@ def _run_isolated(spec, job_path, timeout_s) -> dict:
         Path(out_path).unlink(missing_ok=True)
 
 
-def bench_app(app, settings, *, config: str, n: int = 200, repeats: int = 100, warmup: int = 10,
+def _heldout(app, config: str, seed: int, n_max: int, time_budget_s: float | None):
+    """The first ``n_max`` samples of the seeded held-out stream (chunks of 8 from one generator),
+    stopping early once ``time_budget_s`` of simulation is spent; the prefix is the same every run."""
+    from ..app import Dataset
+
+    rng = np.random.default_rng(seed)
+    parts, have, t0 = [], 0, time.perf_counter()
+    while have < n_max:
+        k = min(8, n_max - have)
+        parts.append(app.simulate(k, rng=rng, config=config))
+        have += k
+        if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
+            break
+    return parts[0] if len(parts) == 1 else Dataset.concat(parts)
+
+
+def bench_app(app, settings, *, config: str, n: int | None = None, repeats: int = 100, warmup: int = 10,
               batch_size: int = 32, quick: bool = False, variants: list[str] | None = None,
               include_torch: bool = True, include_baseline: bool = True, isolate: bool = True,
-              timeout_s: float = 900.0) -> dict:
+              timeout_s: float = 900.0, simulate_budget_s: float = 30.0) -> dict:
     """Benchmark every shipped variant of ``config`` plus torch eager and the baseline; return a report.
 
     Parameters
     ----------
-    n : held-out samples (simulated with the manifest's held-out seed) for error and throughput.
+    n : held-out samples (simulated with the manifest's held-out seed) for error and throughput;
+        default: up to 200, fewer if simulating them takes more than ``simulate_budget_s``
+        (the samples are always a prefix of the same seeded stream, so runs stay comparable).
     repeats, warmup : batch-1 edge-path calls timed / run before timing.
     quick : n <= 50, repeats <= 30, warmup <= 3 (the CLI's ``--quick``).
     variants : restrict to these shipped variants (default: all in the manifest).
     isolate : one fresh subprocess per row (peak memory per row); False runs in this process and
         reports the process-wide peak only.
     """
+    n_max = int(n) if n is not None else 200
+    budget = None if n is not None else simulate_budget_s
     if quick:
-        n, repeats, warmup = min(n, 50), min(repeats, 30), min(warmup, 3)
+        n_max, repeats, warmup = min(n_max, 50), min(repeats, 30), min(warmup, 3)
+        budget = None if budget is None else budget / 3
     config = app.check_config(config)
     folder = app.models_dir(settings)
     manifest = read_manifest(folder)
@@ -213,7 +234,9 @@ def bench_app(app, settings, *, config: str, n: int = 200, repeats: int = 100, w
         raise ModelError(f"{app.name}: no released model for config {config!r}", hint="run `make models`")
     verify_release(folder, config=config)
     seed = int(entry.get("heldout", {}).get("seed", 12345))
-    ds = app.simulate(int(n), rng=np.random.default_rng(seed), config=config)
+    if n_max < 1:
+        raise ModelError(f"bench needs at least one held-out sample, got n={n}")
+    ds = _heldout(app, config, seed, n_max, budget)
     if ds.samples is None:
         raise ModelError(f"{app.name}.simulate keeps no raw samples; the edge path cannot be benchmarked")
     shipped = entry["variants"]
@@ -252,7 +275,7 @@ def bench_app(app, settings, *, config: str, n: int = 200, repeats: int = 100, w
                               batch_size=batch_size)
             row = {"name": spec["name"], "kind": spec["kind"], "format": spec["format"], **res}
             if spec["kind"] == "onnx":
-                stats = graph_stats(spec["path"])
+                stats = _stats(spec["path"], shipped[spec["name"]], notes)
                 row.update(size_bytes=Path(spec["path"]).stat().st_size, params=stats["params"], flops=stats["flops"],
                            chosen=spec["name"] == entry.get("chosen"))
                 if spec["name"] == "teacher_fp32":
@@ -266,6 +289,17 @@ def bench_app(app, settings, *, config: str, n: int = 200, repeats: int = 100, w
             "targets": [{"name": t.name, "unit": t.unit, "kind": t.kind.value} for t in app.targets],
             "rows": rows, "notes": notes,
             "machine": {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}}
+
+
+def _stats(path, record: dict, notes: list) -> dict:
+    """Params/FLOPs from the graph; from the manifest if the onnx package is absent (edge install)."""
+    try:
+        return graph_stats(path)
+    except ImportError:
+        msg = "params/FLOPs taken from the manifest (the onnx package is not installed here)"
+        if msg not in notes:
+            notes.append(msg)
+        return {"params": record.get("params"), "flops": record.get("flops")}
 
 
 def _fmt(v, spec):

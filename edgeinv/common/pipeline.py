@@ -153,8 +153,13 @@ def _baseline(app, heldout: Dataset, n: int | None, progress: bool) -> dict:
         return {"metrics": {}, "n": int(len(idx)), "failures": failures}
     out = stack_outputs(rows)
     sub = heldout.subset(idx)
-    return {"metrics": score(app, out, sub.y), "n": int(len(idx)), "failures": failures,
-            "ms_per_sample": 1e3 * secs / max(1, len(idx))}
+    result = {"metrics": score(app, out, sub.y), "n": int(len(idx)), "failures": failures,
+              "ms_per_sample": 1e3 * secs / max(1, len(idx))}
+    try:  # app-specific metrics, when the baseline estimates what app.evaluate needs
+        result["extra"] = app.evaluate(out, sub) or {}
+    except (KeyError, ValueError, IndexError, EdgeinvError) as exc:
+        result["extra_note"] = f"app.evaluate not applicable to the baseline ({type(exc).__name__})"
+    return result
 
 
 def build_release(app, config: str, out_dir: str | Path, *, recipe: TrainRecipe | None = None, progress: bool = True,

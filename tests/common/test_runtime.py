@@ -277,3 +277,32 @@ def test_bench_isolated_row_measures_a_fresh_process(release, tmp_path):
     assert 0 < row["rss_before_model_mb"] <= row["peak_rss_mb"]
     with pytest.raises(ModelError, match="no shipped variant"):
         bench_app(VECTOR, _settings(release, tmp_path), config="default", variants=["nope"])
+
+
+def test_signed_release_and_encrypted_model(copy_of):
+    pytest.importorskip("cryptography")
+    from edgeinv.common.runtime.bundle import (decrypt_file, encrypt_file, generate_signing_key, sign_release,
+                                               verify_signature)
+
+    folder = copy_of / VECTOR.package_name
+    private, public = generate_signing_key()
+    sign_release(folder, private)
+    assert set(verify_signature(folder, public)) == set(verify_release(folder))
+    _, other = generate_signing_key()
+    with pytest.raises(ModelIntegrityError, match="does not verify"):
+        verify_signature(folder, other)
+    manifest = (folder / "manifest.json").read_text()
+    (folder / "manifest.json").write_text(manifest.replace('"seed": 0', '"seed": 1', 1))
+    with pytest.raises(ModelIntegrityError, match="does not verify"):
+        verify_signature(folder, public)  # an edited manifest breaks the signature
+
+    plain = folder / "default" / "teacher_fp32.onnx"
+    key = bytes(range(32))
+    enc = encrypt_file(plain, key)
+    assert decrypt_file(enc, key) == plain.read_bytes() and enc.read_bytes().find(b"lin_g") == -1
+    x = np.zeros((2, 12), np.float32)
+    np.testing.assert_array_equal(OnnxModel(enc, key=key)(x)["lin_g"], OnnxModel(plain)(x)["lin_g"])
+    with pytest.raises(ModelIntegrityError, match="wrong device key"):
+        OnnxModel(enc, key=bytes(32))
+    with pytest.raises(ModelError, match="device key is needed"):
+        OnnxModel(enc)

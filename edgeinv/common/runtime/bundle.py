@@ -8,7 +8,12 @@ Edge side (no torch). Layout of ``models/<pkg>/`` (see docs/interfaces.md)::
 
 Every file the manifest lists carries its sha256; :func:`verify_release` recomputes them and
 raises :class:`~edgeinv.common.errors.ModelIntegrityError` on the first mismatch, so a device
-refuses a tampered or half-copied release before it serves anything.
+refuses a tampered or half-copied release before it serves anything. Because the manifest pins
+every file's hash, signing the manifest signs the release: :func:`sign_release` writes an Ed25519
+signature (``manifest.json.sig``) and :func:`verify_signature` checks it against the publisher's
+public key. :func:`encrypt_file` / :func:`decrypt_file` keep a model encrypted at rest with a
+device key (AES-256-GCM); :class:`~edgeinv.common.runtime.session.OnnxModel` decrypts ``*.enc``
+files in memory. Signing and encryption use the ``cryptography`` package (imported on use).
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ from ..errors import ConfigError, ModelError, ModelIntegrityError, NotFoundError
 from .session import load_model
 
 __all__ = ["MANIFEST_NAME", "read_manifest", "verify_release", "load_runner", "sha256_file",
-           "manifest_files", "variant_path"]
+           "manifest_files", "variant_path", "generate_signing_key", "sign_release", "verify_signature",
+           "encrypt_file", "decrypt_file"]
 
 MANIFEST_NAME = "manifest.json"
+SIGNATURE_NAME = "manifest.json.sig"
+_ENC_MAGIC = b"EDGEINV-AESGCM1\n"
 _HINT = "run `make models` (or `edgeinv <app> compress`) to build them"
 
 
@@ -152,3 +160,92 @@ def load_runner(app, settings, *, config: str | None = None, variant: str | None
         raise ModelError(f"{app.name}: model file {record['file']} is missing", hint=_HINT)
     _verify_file(path, record["sha256"])
     return load_model(path, threads=int(getattr(settings, "threads", 1)))
+
+
+# ---- signatures and encryption at rest --------------------------------------------------------------
+
+
+def _crypto():
+    try:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError:
+        raise ConfigError("release signing/encryption needs the 'cryptography' package (pip install cryptography)") from None
+    return serialization, ed25519, AESGCM
+
+
+def generate_signing_key() -> tuple[bytes, bytes]:
+    """A new Ed25519 key pair as ``(private PEM, public PEM)``; keep the private one off the device."""
+    serialization, ed25519, _ = _crypto()
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
+
+
+def sign_release(models_dir_of_app: str | Path, private_key_pem: bytes) -> Path:
+    """Sign ``manifest.json`` (which pins every file's sha256); writes and returns ``manifest.json.sig``."""
+    serialization, ed25519, _ = _crypto()
+    folder = Path(models_dir_of_app)
+    read_manifest(folder)
+    try:
+        key = serialization.load_pem_private_key(private_key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"not a PEM private key: {exc}") from None
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise ConfigError("the signing key must be an Ed25519 private key")
+    sig = folder / SIGNATURE_NAME
+    sig.write_bytes(key.sign((folder / MANIFEST_NAME).read_bytes()).hex().encode("ascii") + b"\n")
+    return sig
+
+
+def verify_signature(models_dir_of_app: str | Path, public_key_pem: bytes) -> dict[str, str]:
+    """Check the manifest's Ed25519 signature, then every file's sha256 (:func:`verify_release`).
+
+    Raises ModelIntegrityError if the signature is missing or does not match.
+    """
+    serialization, ed25519, _ = _crypto()
+    from cryptography.exceptions import InvalidSignature
+
+    folder = Path(models_dir_of_app)
+    sig_path = folder / SIGNATURE_NAME
+    if not sig_path.is_file():
+        raise ModelIntegrityError(f"{folder}: the release is not signed ({SIGNATURE_NAME} missing)")
+    try:
+        key = serialization.load_pem_public_key(public_key_pem)
+        signature = bytes.fromhex(sig_path.read_text(encoding="ascii").strip())
+        key.verify(signature, (folder / MANIFEST_NAME).read_bytes())
+    except (InvalidSignature, ValueError, UnicodeDecodeError):
+        raise ModelIntegrityError(f"{folder}: the manifest signature does not verify with this public key") from None
+    return verify_release(folder)
+
+
+def encrypt_file(path: str | Path, key: bytes, *, out: str | Path | None = None) -> Path:
+    """Encrypt a model file with a 32-byte device key (AES-256-GCM); writes ``<path>.enc`` by default."""
+    import os
+
+    *_, AESGCM = _crypto()
+    if len(key) != 32:
+        raise ConfigError(f"the device key must be 32 bytes, got {len(key)}")
+    src = Path(path)
+    dst = Path(out) if out else src.with_name(src.name + ".enc")
+    nonce = os.urandom(12)
+    dst.write_bytes(_ENC_MAGIC + nonce + AESGCM(key).encrypt(nonce, src.read_bytes(), _ENC_MAGIC))
+    return dst
+
+
+def decrypt_file(path: str | Path, key: bytes) -> bytes:
+    """The plaintext of :func:`encrypt_file`'s output (in memory); ModelIntegrityError if it fails."""
+    *_, AESGCM = _crypto()
+    from cryptography.exceptions import InvalidTag
+
+    data = Path(path).read_bytes()
+    if not data.startswith(_ENC_MAGIC):
+        raise ModelIntegrityError(f"{Path(path).name} is not an edgeinv-encrypted model")
+    body = data[len(_ENC_MAGIC):]
+    try:
+        return AESGCM(key).decrypt(body[:12], body[12:], _ENC_MAGIC)
+    except (InvalidTag, ValueError):
+        raise ModelIntegrityError(f"{Path(path).name}: wrong device key or corrupted file") from None

@@ -55,13 +55,15 @@ class OnnxModel:
     path : the ``.onnx`` file (as written by :func:`edgeinv.common.export.export_onnx`).
     threads : intra-op threads (default 1, as on a small device).
     providers : ONNX Runtime execution providers, in preference order.
+    key : device key for a model encrypted at rest (``*.enc``, see
+        :func:`edgeinv.common.runtime.bundle.encrypt_file`); decrypted in memory only.
 
     Calling the model with ``x`` of shape ``(n, *input_shape)`` returns ``{output_name: array}``
     with the batch axis first, in physical units (the de-normalisation is inside the graph).
     """
 
     def __init__(self, path: str | Path, *, threads: int = 1,
-                 providers: Sequence[str] = ("CPUExecutionProvider",)):
+                 providers: Sequence[str] = ("CPUExecutionProvider",), key: bytes | None = None):
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -81,8 +83,15 @@ class OnnxModel:
         unknown = [p for p in providers if p not in available]
         if unknown:
             raise ModelError(f"execution provider(s) {unknown} not available; available: {sorted(available)}")
+        source: str | bytes = str(self.path)
+        if self.path.suffix == ".enc":
+            if key is None:
+                raise ModelError(f"{self.path.name} is encrypted; a device key is needed")
+            from .bundle import decrypt_file
+
+            source = decrypt_file(self.path, key)
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=list(providers))
+            self.session = ort.InferenceSession(source, sess_options=opts, providers=list(providers))
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph classes
             raise ModelError(f"cannot load ONNX model {self.path.name}: {exc}") from None
         self.threads = int(threads)

@@ -1,0 +1,50 @@
+"""Extra `edgeinv bearing-wear` subcommands: defect frequencies of a bearing, and the classical baseline on a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeinv.common.errors import InvalidInputError
+
+from .physics import PRESETS, defect_frequencies_hz, defect_orders, get_geometry
+
+
+def _frequencies(args, ctx) -> dict:
+    geometry = get_geometry(args.bearing)
+    orders = defect_orders(geometry=geometry)
+    doc = {"bearing": geometry.to_dict(), "orders": {k: round(v, 4) for k, v in orders.items()},
+           "impact_orders": {"outer_race": round(orders["bpfo"], 4), "inner_race": round(orders["bpfi"], 4),
+                             "ball": round(2 * orders["bsf"], 4), "cage": round(orders["ftf"], 4)}}
+    lines = [f"{geometry.name}: n={geometry.n_elements}, d={geometry.element_diameter_mm:.3f} mm, "
+             f"D={geometry.pitch_diameter_mm:.3f} mm, contact angle {geometry.contact_angle_deg:g} deg"]
+    if args.rpm is not None:
+        hz = defect_frequencies_hz(geometry=geometry, shaft_hz=args.rpm / 60.0)
+        doc["rpm"] = args.rpm
+        doc["hz"] = {k: round(v, 3) for k, v in hz.items()}
+        lines.append(f"at {args.rpm:g} rpm (shaft {args.rpm / 60:.3f} Hz):")
+    for k in ("bpfo", "bpfi", "bsf", "ftf"):
+        lines.append(f"  {k.upper():5s} {orders[k]:.4f} x shaft" + (f" = {doc['hz'][k]:.2f} Hz" if "hz" in doc else ""))
+    lines.append("  (a ball spall strikes at 2 x BSF)")
+    doc["text"] = "\n".join(lines)
+    return doc
+
+
+def _baseline(args, ctx):
+    app = args.app_obj
+    path = Path(args.file)
+    if not path.is_file():
+        raise InvalidInputError(f"no such file: {path}")
+    meta = {k: getattr(args, k) for k in ("fs_hz", "rpm", "bearing", "channel", "units", "machine_class", "max_samples")
+            if getattr(args, k, None) is not None}
+    return app.predict_baseline(app.read(path, filename=path.name, **meta))
+
+
+def add_cli(app, sub) -> None:
+    s = sub.add_parser("frequencies", help="defect frequencies (BPFO, BPFI, BSF, FTF) of a bearing")
+    s.add_argument("--bearing", default="6205-2rs", help=f"preset ({', '.join(PRESETS)}) or 'n=9,d=7.94,D=39.04,angle=0'")
+    s.add_argument("--rpm", type=float, help="shaft speed, for values in Hz")
+    s.set_defaults(func=_frequencies)
+    s = sub.add_parser("baseline", help="the classical envelope analysis + ISO zone on a file (no model)")
+    s.add_argument("file")
+    app.predict_arguments(s)
+    s.set_defaults(func=_baseline)

@@ -1,0 +1,290 @@
+"""Edge-side preprocessing of one vibration window into the model input (numpy/scipy only).
+
+Steps, each a pure function:
+
+1. **Window** of :data:`N_REV` shaft revolutions (:func:`window_length`), so the envelope
+   spectrum's bins fall on multiples of ``1 / N_REV`` order whatever the speed and sampling rate.
+2. **Band selection** by a fast kurtogram (Antoni, "Fast computation of the kurtogram for the
+   detection of transient faults", MSSP 21 (2007) 108–124): spectral kurtosis of the complex
+   envelope of each band of a 1/2- and 1/3-binary tree, computed from one FFT of the window
+   (an FFT filterbank: each band's bins are shifted to baseband and inverse transformed at its own
+   reduced rate). Bands narrower than the envelope orders we need are skipped.
+3. **Envelope spectrum** of the selected band (squared envelope, Randall & Antoni 2011 section 3)
+   resampled onto a fixed **order axis** 0–:data:`ORDER_MAX` (:data:`N_BINS` bins), normalised by
+   its median (the "background"), ``log1p``.
+4. **Defect-order combs** of the bearing (BPFO, BPFI, 2 x BSF, FTF harmonics), so a model trained
+   on many geometries can match lines to the right fault for any bearing.
+5. **Squared-envelope autocorrelation** of the best wide band (kurtogram levels <= 1.6) on an
+   axis of spall length in mm (lag x rolling speed): the entry/exit double event of a spall repeats
+   ``L / v`` apart (Sawalhi & Randall 2011), which the autocorrelation shows as a bump at ``L``.
+6. **Time-domain indicators** (RMS, kurtosis, crest factor, skewness, impulse and shape factors,
+   ISO 10816 velocity RMS) and the operating point.
+
+The result is one float32 array of shape :data:`INPUT_SHAPE` = ``(8, 512)``: channels
+:data:`CHANNELS`; the last channel carries :data:`SCALARS` in its first entries and zeros after.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft as sfft
+
+from edgeinv.common.errors import InvalidInputError
+
+from .physics import BearingGeometry, defect_orders, impact_order, rolling_speed_m_s
+
+PREPROCESSING_VERSION = "1"
+N_REV = 32
+N_BINS = 512
+ORDER_MAX = N_BINS / N_REV  # 16 orders
+SIZE_AXIS_MAX_MM = 4.0
+MAX_LEVEL = 5
+CHANNELS = ("env_band", "env_upper", "comb_outer", "comb_inner", "comb_ball", "comb_cage", "envelope_acf_mm", "scalars")
+SCALARS = ("log_rms", "log_kurtosis", "log_crest", "skewness", "log_impulse", "log_shape", "log_sk_max",
+           "band_centre", "log_band_width", "log_rpm", "log_fs", "log_band_power", "log_velocity_rms",
+           "log_env_peak", "n_elements", "diameter_ratio")
+INPUT_SHAPE = (len(CHANNELS), N_BINS)
+ORDER_AXIS = np.arange(N_BINS) / N_REV
+SIZE_AXIS_MM = np.arange(N_BINS) * SIZE_AXIS_MAX_MM / N_BINS
+G = 9.80665
+
+
+def window_length(*, fs_hz: float, rpm: float) -> int:
+    """Samples in one analysis window: :data:`N_REV` shaft revolutions."""
+    return int(round(N_REV * 60.0 / float(rpm) * float(fs_hz)))
+
+
+def split_windows(n_samples: int, *, fs_hz: float, rpm: float, max_windows: int = 64) -> list[tuple[int, int]]:
+    """(start, stop) of the windows of a recording: back to back, spread evenly if there are too many.
+
+    A recording shorter than one window raises :class:`InvalidInputError`.
+    """
+    w = window_length(fs_hz=fs_hz, rpm=rpm)
+    if n_samples < w:
+        raise InvalidInputError(
+            f"recording too short: {n_samples} samples ({n_samples / fs_hz:.2f} s) but one analysis window is "
+            f"{N_REV} shaft revolutions = {w} samples ({w / fs_hz:.2f} s) at {rpm:g} rpm and {fs_hz:g} Hz"
+        )
+    count = n_samples // w
+    if count <= max_windows:
+        starts = [i * w for i in range(count)]
+    else:
+        starts = np.linspace(0, n_samples - w, max_windows).astype(int).tolist()
+    return [(s, s + w) for s in starts]
+
+
+@dataclass(frozen=True)
+class Band:
+    level: float
+    f_lo_hz: float
+    f_hi_hz: float
+    sk: float
+
+    @property
+    def centre_hz(self) -> float:
+        return 0.5 * (self.f_lo_hz + self.f_hi_hz)
+
+    @property
+    def width_hz(self) -> float:
+        return self.f_hi_hz - self.f_lo_hz
+
+
+def _band_envelope(X: np.ndarray, *, n: int, fs_hz: float, f_lo: float, f_hi: float, oversample: int) -> tuple[np.ndarray, float]:
+    """Complex envelope of the band [f_lo, f_hi) from the rfft ``X`` of an ``n``-sample signal.
+
+    Returns the envelope and its sampling rate. ``oversample=2`` makes ``|c|**2`` alias-free.
+    """
+    df = fs_hz / n
+    k0, k1 = int(math.ceil(f_lo / df)), min(int(math.floor(f_hi / df)), len(X) - 1)
+    nb = max(k1 - k0, 1)
+    m = sfft.next_fast_len(oversample * nb)
+    z = np.zeros(m, dtype=complex)
+    z[:nb] = X[k0:k0 + nb]
+    return sfft.ifft(z) * (m / n), m * df
+
+
+def fast_kurtogram(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, max_level: int = MAX_LEVEL) -> tuple[Band, list[Band]]:
+    """Spectral kurtosis over a 1/2 + 1/3 binary tree of bands (Antoni 2007); returns (best, all).
+
+    ``SK = <|c|^4> / <|c|^2>^2 - 2`` of each band's complex envelope ``c`` (0 for Gaussian noise,
+    -1 for a pure tone, large for repetitive transients).
+    """
+    nyq = fs_hz / 2.0
+    df = fs_hz / n
+    bands: list[Band] = []
+    splits = [(2**k, float(k)) for k in range(max_level + 1)]
+    splits += [(3 * 2 ** (k - 1), k + math.log2(1.5)) for k in range(1, max_level)]
+    for div, lev in sorted(splits, key=lambda s: s[1]):
+        nb = (len(X) - 1) // div  # bins per band; all bands of a level are filtered in one batched FFT
+        if nb * df < min_width_hz or nb < 4:
+            continue
+        c = sfft.ifft(X[: div * nb].reshape(div, nb), axis=1)
+        p = np.abs(c) ** 2
+        m2 = p.mean(axis=1)
+        sk = (p * p).mean(axis=1) / np.maximum(m2 * m2, 1e-300) - 2.0
+        sk[m2 <= 0] = -2.0
+        for i in range(div):
+            bands.append(Band(lev, i * nb * df, (i + 1) * nb * df, float(sk[i])))
+    if not bands:
+        raise InvalidInputError(f"sampling rate {fs_hz:g} Hz is too low for envelope analysis at this speed")
+    best = max(bands, key=lambda b: b.sk)
+    return best, bands
+
+
+def envelope_spectrum(X: np.ndarray, *, n: int, fs_hz: float, band: Band) -> tuple[np.ndarray, np.ndarray]:
+    """Squared-envelope spectrum (amplitude) of ``band``: (frequencies in Hz, amplitudes)."""
+    c, env_fs = _band_envelope(X, n=n, fs_hz=fs_hz, f_lo=band.f_lo_hz, f_hi=band.f_hi_hz, oversample=2)
+    e = np.abs(c) ** 2
+    e = (e - e.mean()) * np.hanning(len(e))
+    spec = np.abs(sfft.rfft(e)) * 2.0 / len(e)
+    return np.arange(len(spec)) * env_fs / len(e), spec
+
+
+def to_order_axis(freqs_hz: np.ndarray, spec: np.ndarray, *, shaft_hz: float) -> np.ndarray:
+    """Resample a spectrum onto :data:`ORDER_AXIS`, divide by its median, ``log1p`` (DC bins zeroed)."""
+    s = np.interp(ORDER_AXIS, freqs_hz / shaft_hz, spec, right=0.0)
+    s[:2] = 0.0
+    bg = float(np.median(s[4:])) + 1e-20
+    return np.log1p(s / bg)
+
+
+def defect_combs(*, geometry: BearingGeometry) -> np.ndarray:
+    """Gaussian combs at the harmonics of each fault's impact order, shape (4, N_BINS), peak 1."""
+    out = np.zeros((4, N_BINS))
+    for row, fault in enumerate(("outer_race", "inner_race", "ball", "cage")):
+        o = impact_order(fault=fault, geometry=geometry)
+        k = np.arange(1, int(ORDER_MAX / o) + 1)
+        centres = k * o
+        sigma = np.maximum(1.0, 0.01 * centres * N_REV)  # bins; lines widen with slip at high harmonics
+        out[row] = np.max(np.exp(-0.5 * ((np.arange(N_BINS)[:, None] - centres * N_REV) / sigma) ** 2), axis=1)
+    return out
+
+
+def envelope_acf_size_axis(X: np.ndarray, *, n: int, fs_hz: float, band: Band, shaft_hz: float,
+                           geometry: BearingGeometry) -> np.ndarray:
+    """Autocorrelation of the squared envelope of a wide band, on the spall-length axis :data:`SIZE_AXIS_MM`.
+
+    Every impact of a spall is an entry event followed ``L / v`` later by the exit impact
+    (Sawalhi & Randall 2011); the squared envelope's autocorrelation, averaged over all impacts of
+    the window, shows a bump at that lag. Lags are mapped to mm with the rolling speed ``v``
+    (:func:`physics.rolling_speed_m_s`), so the bump sits at the spall length whatever the speed.
+    Normalised to 1 at lag 0, mean envelope removed, scaled by 4.
+    """
+    c, env_fs = _band_envelope(X, n=n, fs_hz=fs_hz, f_lo=band.f_lo_hz, f_hi=band.f_hi_hz, oversample=2)
+    v = rolling_speed_m_s(geometry=geometry, shaft_hz=shaft_hz)
+    max_lag = min(int(SIZE_AXIS_MAX_MM * 1e-3 / v * env_fs) + 2, len(c) // 2)
+    e = np.abs(c) ** 2
+    e -= e.mean()
+    spec = sfft.rfft(e, n=sfft.next_fast_len(2 * len(e), real=True))
+    r = sfft.irfft(np.abs(spec) ** 2)[:max_lag]
+    if r[0] <= 0:
+        return np.zeros(N_BINS)
+    lag_mm = np.arange(max_lag) / env_fs * v * 1e3
+    return 4.0 * np.interp(SIZE_AXIS_MM, lag_mm, r / r[0], right=0.0)
+
+
+def velocity_rms_mm_s(x: np.ndarray, *, fs_hz: float, units: str = "g", band_hz: tuple[float, float] = (10.0, 1000.0)) -> float:
+    """Vibration velocity RMS (mm/s) in ``band_hz`` from acceleration, integrated in the frequency domain.
+
+    The band is the ISO 10816-1 / 20816-1 broadband one (10–1000 Hz). ``units``: ``"g"`` or ``"m/s2"``.
+    """
+    a = (np.asarray(x, dtype=float) - np.mean(x)) * (G if units == "g" else 1.0)
+    n = len(a)
+    nfft = sfft.next_fast_len(n, real=True)
+    A = sfft.rfft(a, n=nfft)
+    f = np.arange(len(A)) * fs_hz / nfft
+    sel = (f >= band_hz[0]) & (f <= min(band_hz[1], fs_hz / 2))
+    V = A[sel] / (2j * np.pi * f[sel])
+    # Parseval, one-sided spectrum of the zero-padded signal: sum x^2 = 2 sum |X_k|^2 / nfft
+    return float(math.sqrt(2.0 * np.sum(np.abs(V) ** 2) / (nfft * n)) * 1e3)
+
+
+def time_indicators(x: np.ndarray) -> dict[str, float]:
+    """Robust time-domain condition indicators of a (mean-removed) window."""
+    x = np.asarray(x, dtype=float) - float(np.mean(x))
+    x2 = x * x
+    rms = float(np.sqrt(np.mean(x2))) + 1e-20
+    absx = np.abs(x)
+    peak = float(absx.max())
+    return {
+        "rms": rms,
+        "kurtosis": float(np.mean(x2 * x2) / rms**4),
+        "crest_factor": peak / rms,
+        "skewness": float(np.mean(x2 * x) / rms**3),
+        "impulse_factor": peak / (float(absx.mean()) + 1e-20),
+        "shape_factor": rms / (float(absx.mean()) + 1e-20),
+    }
+
+
+@dataclass
+class WindowAnalysis:
+    """Everything computed for one window: the model input and what the UI and baseline show."""
+
+    x: np.ndarray  # model input, INPUT_SHAPE, float32
+    band: Band
+    env_freqs_hz: np.ndarray
+    env_spec: np.ndarray  # squared-envelope spectrum of the selected band (raw amplitude)
+    indicators: dict
+    velocity_rms_mm_s: float
+
+
+def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: BearingGeometry, units: str = "g") -> WindowAnalysis:
+    """Preprocess one window (length :func:`window_length`) into the model input and diagnostics."""
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    shaft_hz = rpm / 60.0
+    if n < 64:
+        raise InvalidInputError(f"window of {n} samples is too short")
+    x = x - x.mean()
+    if not np.any(x):
+        raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
+    nfft = sfft.next_fast_len(n, real=True)  # a 5-smooth length: window lengths are arbitrary
+    X = sfft.rfft(x, n=nfft)
+    best, bands = fast_kurtogram(X, n=nfft, fs_hz=fs_hz, min_width_hz=max(ORDER_MAX * shaft_hz, 250.0))
+    f_env, s_env = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=best)
+    upper = Band(1.0, fs_hz / 4, fs_hz / 2, float("nan"))
+    f_up, s_up = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=upper)
+    ch_band = to_order_axis(f_env, s_env, shaft_hz=shaft_hz)
+    ch_upper = to_order_axis(f_up, s_up, shaft_hz=shaft_hz)
+    ind = time_indicators(x)
+    vel = velocity_rms_mm_s(x, fs_hz=fs_hz, units=units)
+    df = fs_hz / nfft
+    k0, k1 = int(best.f_lo_hz / df), int(best.f_hi_hz / df)
+    band_power = float(np.sum(np.abs(X[k0:k1]) ** 2) / (np.sum(np.abs(X[1:]) ** 2) + 1e-30))
+    scalars = np.array([
+        math.log10(ind["rms"] * (1.0 if units == "g" else 1.0 / G) + 1e-9),
+        math.log(ind["kurtosis"]),
+        math.log(ind["crest_factor"]),
+        float(np.clip(ind["skewness"], -5, 5)) / 5.0,
+        math.log(ind["impulse_factor"]),
+        math.log(ind["shape_factor"]),
+        math.log1p(max(best.sk, 0.0)),
+        best.centre_hz / (fs_hz / 2),
+        math.log2(best.width_hz / (fs_hz / 2)) / MAX_LEVEL,
+        math.log10(rpm / 1800.0),
+        math.log10(fs_hz / 24000.0),
+        math.log10(band_power + 1e-12),
+        math.log10(vel + 1e-6),
+        float(ch_band[8:].max()) / 5.0,
+        geometry.n_elements / 10.0,
+        geometry.diameter_ratio * 3.0,
+    ])
+    scal_row = np.zeros(N_BINS)
+    scal_row[: len(scalars)] = scalars
+    wide = max((b for b in bands if b.level <= 1.6), key=lambda b: b.sk)
+    acf = envelope_acf_size_axis(X, n=nfft, fs_hz=fs_hz, band=wide, shaft_hz=shaft_hz, geometry=geometry)
+    feats = np.vstack([ch_band, ch_upper, defect_combs(geometry=geometry), acf, scal_row]).astype(np.float32)
+    if not np.all(np.isfinite(feats)):
+        raise InvalidInputError("the window gives non-finite features (is the signal constant or all zeros?)")
+    return WindowAnalysis(feats, best, f_env, s_env, ind, vel)
+
+
+def defect_lines_hz(*, geometry: BearingGeometry, rpm: float) -> dict[str, float]:
+    """Shaft rate and the four defect frequencies (Hz), for plot markers."""
+    shaft = rpm / 60.0
+    o = defect_orders(geometry=geometry)
+    return {"1x": shaft, "FTF": o["ftf"] * shaft, "BPFO": o["bpfo"] * shaft, "BPFI": o["bpfi"] * shaft,
+            "2xBSF": 2 * o["bsf"] * shaft}

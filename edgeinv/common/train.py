@@ -2,7 +2,8 @@
 
 One loop serves all apps: seeded and deterministic where torch allows, per-target z-score
 normalisation, multi-task losses, AdamW with a one-cycle or cosine schedule, gradient clipping,
-early stopping on the validation loss with best-weights restore, a tqdm bar on stderr, and
+early stopping on the validation loss with best-weights restore (patience counted only after the
+one-cycle warm-up, whose rising learning rate makes the loss noisy), a tqdm bar on stderr, and
 knowledge distillation from a teacher (so :mod:`edgeinv.common.compress.distill` and the pruning
 fine-tune reuse this loop).
 
@@ -279,8 +280,10 @@ def fit(model: torch.nn.Module, train: Dataset, val: Dataset, app, *, recipe: Tr
         bs = min(int(recipe.batch_size), len(train))
         steps = max(1, len(train) // bs)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=float(recipe.weight_decay))
+        warm = 0
         if schedule is Schedule.ONECYCLE:
             sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.25)
+            warm = int(np.ceil(0.25 * epochs))
         else:
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps, eta_min=lr * 0.01)
         best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
@@ -318,7 +321,7 @@ def fit(model: torch.nn.Module, train: Dataset, val: Dataset, app, *, recipe: Tr
             bar.set_postfix(train=f"{total / steps:.4f}", val=f"{val_loss:.4f}")
             if val_loss < best[0] - 1e-6:
                 best, stale = (val_loss, epoch + 1, copy.deepcopy(model.state_dict())), 0
-            else:
+            elif epoch + 1 > warm:  # no early stop while the one-cycle LR is still rising
                 stale += 1
                 if stale >= recipe.patience:
                     stopped = True

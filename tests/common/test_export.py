@@ -128,3 +128,20 @@ def test_metadata_json_is_strings_in_the_file(exported):
     props = {p.key: p.value for p in onnx.load(str(exported["image"][0])).metadata_props}
     assert json.loads(props["targets"])[0]["per_pixel"] is True
     assert json.loads(props["dynamic_axes"])["x"] == {"0": "batch", "2": "height", "3": "width"}
+
+
+def test_graph_stats_conv_transpose_and_matmul(tmp_path):
+    class Up(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.up = torch.nn.ConvTranspose2d(4, 2, 2, stride=2)
+            self.w = torch.nn.Parameter(torch.ones(8, 3))
+
+        def forward(self, x):
+            return self.up(x), torch.matmul(x.flatten(2).mean(-1), torch.ones(4, 8)) @ self.w
+
+    path = tmp_path / "up.onnx"
+    torch.onnx.export(Up().eval(), (torch.zeros(1, 4, 5, 6),), str(path), input_names=["x"], dynamo=False)
+    s = graph_stats(path, input_shape=(4, 5, 6))
+    # each input pixel x C_in scatters into C_out x 2 x 2 outputs; then (1x4)@(4x8) and (1x8)@(8x3)
+    assert s["macs"] == 5 * 6 * 4 * (2 * 2 * 2) + 4 * 8 + 8 * 3

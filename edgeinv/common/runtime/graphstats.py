@@ -73,8 +73,8 @@ def _fixed_input_model(model, input_shape):
             d.dim_value = int(value)
     del m.graph.value_info[:]
     for o in m.graph.output:
-        o.type.tensor_type.shape.Clear()
-    return onnx.shape_inference.infer_shapes(m, strict_mode=False)
+        o.type.tensor_type.ClearField("shape")  # unknown, so inference fills it at the fixed size
+    return onnx.shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
 
 
 def graph_stats(path: str | Path, *, input_shape=None) -> dict:
@@ -123,10 +123,9 @@ def graph_stats(path: str | Path, *, input_shape=None) -> dict:
             if y and w and all(y) and all(w):
                 macs += int(np.prod(y)) * int(np.prod(w[1:]))
         elif op == "ConvTranspose":
-            x, w = shapes.get(n.input[0]), shapes.get(n.input[1])
-            group = next((a.i for a in n.attribute if a.name == "group"), 1)
+            x, w = shapes.get(n.input[0]), shapes.get(n.input[1])  # w: (C_in, C_out / group, k...)
             if x and w and all(x) and all(w):
-                macs += int(np.prod(x)) * (w[1] * group // max(group, 1)) * int(np.prod(w[2:]))
+                macs += int(np.prod(x)) * w[1] * int(np.prod(w[2:]))
         elif op in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul"):
             a_in = n.input[0]
             y = shapes.get(n.output[0])

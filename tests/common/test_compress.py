@@ -20,7 +20,7 @@ from edgeinv.common.metrics import predict_batched, score  # noqa: E402
 from edgeinv.common.runtime.graphstats import count_ops, graph_stats  # noqa: E402
 from edgeinv.common.runtime.session import OnnxModel, read_metadata  # noqa: E402
 
-from toyapp import IMAGE, SIGNAL, TINY, TOY_APPS, VECTOR, data, teacher  # noqa: E402
+from toyapp import SIGNAL, TINY, TOY_APPS, VECTOR, data, teacher  # noqa: E402
 
 # Stated tolerances of compressed variants against the FP32 model on the same held-out inputs
 INT8_REG_FRAC = 0.03  # RMS difference <= 3 % of the target's range

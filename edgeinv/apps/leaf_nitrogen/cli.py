@@ -117,8 +117,35 @@ def _cmd_finetune(app):
     return run
 
 
+def _cmd_simulate_site(app):
+    def run(args, ctx):
+        from .io import write_leaves_csv
+        from .simulate import simulate_site
+
+        if args.leaves < 1:
+            raise InvalidInputError(f"--leaves must be >= 1, got {args.leaves}")
+        leaves, labels = simulate_site(args.leaves, rng=np.random.default_rng(args.seed), config=args.sensor)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        spectra = write_leaves_csv(out / "spectra.csv", leaves)
+        lab = out / "labels.csv"
+        lab.write_text("sample,nitrogen_g_m2\n" + "".join(f"{k},{v:.4f}\n" for k, v in labels.items()))
+        return {"spectra": str(spectra), "labels": str(lab), "leaves": len(leaves),
+                "text": f"wrote {spectra} ({len(leaves)} leaves, {args.sensor}) and {lab} (lab-measured N, g/m2)"}
+
+    return run
+
+
 def add_cli(app, sub) -> None:
-    """Add ``finetune``; make ``predict --json`` a list; let ``simulate --n`` be PROSPECT's N."""
+    """Add ``finetune`` and ``simulate-site``; make ``predict --json`` a list; ``simulate --n`` is N."""
+    site = sub.add_parser("simulate-site", help="write spectra.csv + labels.csv of simulated leaves from another "
+                                                "site (a stand-in for real labelled leaves, to try finetune)")
+    site.add_argument("--out", required=True, help="output folder")
+    site.add_argument("--leaves", type=int, default=60)
+    site.add_argument("--sensor", choices=list(sensors.CONFIG_ORDER), default="full")
+    site.add_argument("--seed", type=int, default=0)
+    site.set_defaults(func=_cmd_simulate_site(app))
+
     ft = sub.add_parser("finetune", help="fine-tune the shipped model on a few labelled real leaves")
     ft.add_argument("spectra", help="spectrum CSV (wavelength column + one column per leaf)")
     ft.add_argument("--labels", required=True, help="CSV with 'sample' and measured 'nitrogen_g_m2' (other traits optional)")

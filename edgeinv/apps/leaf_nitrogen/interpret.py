@@ -19,8 +19,8 @@ from .sensors import CONFIGS, choose_config
 
 # target -> (label, unit, digits for display)
 DISPLAY = {
-    "nitrogen_g_m2": ("leaf nitrogen", "g N/m²", 2),
-    "nitrogen_percent": ("leaf nitrogen", "% dry mass", 2),
+    "nitrogen_g_m2": ("leaf N per area", "g N/m²", 2),
+    "nitrogen_percent": ("leaf N per mass", "% dry mass", 2),
     "protein_g_cm2": ("proteins", "g/cm²", 5),
     "chlorophyll_ug_cm2": ("chlorophyll a+b", "µg/cm²", 1),
     "ewt_g_cm2": ("water (EWT)", "g/cm²", 4),

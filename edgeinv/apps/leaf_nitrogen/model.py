@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 TEACHER_WIDTHS = (256, 256, 128)
-STUDENT_WIDTHS = (96, 64)
+STUDENT_WIDTHS = (128, 96)
 
 
 class SpectrumMLP(nn.Module):

@@ -64,6 +64,15 @@ class OpticalConstants:
     k_protein: np.ndarray
     k_cbc: np.ndarray
 
+    def interfaces(self, alpha_deg: float) -> tuple[np.ndarray, np.ndarray]:
+        """Cached ``(t_alpha, t_90)`` interface transmissivities of this constants table."""
+        cache = self.__dict__.setdefault("_tav_cache", {})
+        key = float(alpha_deg)
+        if key not in cache:
+            cache[key] = (interface_transmissivity(alpha_deg=key, refractive_index=self.refractive_index),
+                          interface_transmissivity(alpha_deg=90.0, refractive_index=self.refractive_index))
+        return cache[key]
+
     def subset(self, wavelength_nm) -> "OpticalConstants":
         """The constants at ``wavelength_nm`` (exact 1 nm rows, linear interpolation otherwise)."""
         wl = np.asarray(wavelength_nm, dtype=float)
@@ -132,15 +141,23 @@ def plate_transmissivity(*, absorption) -> np.ndarray:
     return tau
 
 
-def _as_column(name: str, value, n: int | None) -> np.ndarray:
-    a = np.asarray(value, dtype=float)
-    if a.ndim > 1:
-        raise InvalidInputError(f"{name} must be a scalar or a 1-D array of leaves")
-    if not np.all(np.isfinite(a)):
-        raise InvalidInputError(f"{name} holds NaN or infinite values")
-    if np.any(a < 0):
-        raise InvalidInputError(f"{name} must be >= 0")
-    return a.reshape(-1, 1) if a.ndim == 1 else a
+def _leaf_parameters(names, values) -> np.ndarray:
+    """Stack scalar / 1-D leaf parameters into a (len(names), n) array, checked finite and >= 0."""
+    arrays = [np.asarray(v, dtype=float) for v in values]
+    for name, a in zip(names, arrays):
+        if a.ndim > 1:
+            raise InvalidInputError(f"{name} must be a scalar or a 1-D array of leaves")
+    try:
+        params = np.stack(np.broadcast_arrays(*arrays)).reshape(len(names), -1)
+    except ValueError:
+        raise InvalidInputError("leaf parameters must be scalars or arrays of the same length") from None
+    if not np.isfinite(params).all() or (params < 0).any():
+        for name, row in zip(names, params):
+            if not np.isfinite(row).all():
+                raise InvalidInputError(f"{name} holds NaN or infinite values")
+            if (row < 0).any():
+                raise InvalidInputError(f"{name} must be >= 0")
+    return params
 
 
 def prospect_pro(
@@ -194,12 +211,7 @@ def prospect_pro(
     values = (n_struct, chlorophyll_ug_cm2, carotenoid_ug_cm2, anthocyanin_ug_cm2, brown,
               ewt_g_cm2, lma_g_cm2, protein_g_cm2, cbc_g_cm2)
     scalar = all(np.ndim(v) == 0 for v in values)
-    cols = [_as_column(nm, v, None) for nm, v in zip(names, values)]
-    try:
-        cols = np.broadcast_arrays(*[c if c.ndim == 2 else c.reshape(1, 1) for c in cols])
-    except ValueError:
-        raise InvalidInputError("leaf parameters must be scalars or arrays of the same length") from None
-    N, cab, car, ant, brw, cw, lma, prot, cbc = cols
+    N, cab, car, ant, brw, cw, lma, prot, cbc = _leaf_parameters(names, values)[:, :, None]
     if np.any(N <= 0):
         raise InvalidInputError("n_struct must be > 0")
     if np.any((lma > 0) & ((prot > 0) | (cbc > 0))):
@@ -210,9 +222,8 @@ def prospect_pro(
     tau = plate_transmissivity(absorption=k)
 
     nr = const.refractive_index
-    talf = interface_transmissivity(alpha_deg=alpha_deg, refractive_index=nr)
+    talf, t12 = const.interfaces(alpha_deg)
     ralf = 1.0 - talf
-    t12 = interface_transmissivity(alpha_deg=90.0, refractive_index=nr)
     r12 = 1.0 - t12
     t21 = t12 / (nr * nr)
     r21 = 1.0 - t21

@@ -198,6 +198,9 @@ def cmd_compress(args, ctx: CliContext):
     from .pipeline import build_release
 
     app = args.app_obj
+    if args.quick and not args.out:
+        raise InvalidInputError("--quick builds are for trying things out and never replace the shipped models; "
+                                "give --out DIR")
     out = Path(args.out) if args.out else app.models_dir(ctx.settings)
     entries = {}
     for config in _configs(app, args.config):

@@ -17,7 +17,7 @@ from . import features as _features
 from .interpret import BearingResult, combine
 from .io import DEFAULT_MAX_SAMPLES, Recording, read_recording, write_recording
 from .physics import FAULTS, PRESETS, get_geometry
-from .simulate import Conditions, draw_conditions, simulate_vibration
+from .simulate import Conditions, SimulatedRecording, draw_conditions, simulate_vibration
 
 __all__ = ["APP", "BearingWearApp", "BearingResult", "Recording"]
 
@@ -49,12 +49,16 @@ class BearingWearApp(App):
                          channel="sim", truth=conditions.to_dict())
 
     def simulate(self, n: int, *, rng: np.random.Generator, config: str = "default") -> Dataset:
+        """``n`` one-window recordings; samples are :class:`SimulatedRecording` (regenerated from a seed)."""
         self.check_config(config)
         samples, xs = [], []
         for _ in range(int(n)):
-            rec = self.simulate_recording(draw_conditions(rng=rng), rng=rng)
-            samples.append(rec)
+            cond = draw_conditions(rng=rng)
+            n_win = _features.window_length(fs_hz=cond.fs_hz, rpm=cond.reported_rpm)
+            rec = SimulatedRecording(cond, seed=int(rng.integers(2**63)), duration_s=n_win / cond.fs_hz)
             xs.append(self.preprocess(rec, config=config))
+            rec.release()
+            samples.append(rec)
         truth = [s.truth for s in samples]
         y = {"fault": np.array([FAULTS.index(t["fault"]) for t in truth], dtype=np.int64),
              "defect_size_mm": np.array([t["defect_size_mm"] for t in truth], dtype=np.float32)}

@@ -7,20 +7,22 @@ Steps, each a pure function:
 2. **Band selection** by a fast kurtogram (Antoni, "Fast computation of the kurtogram for the
    detection of transient faults", MSSP 21 (2007) 108–124): spectral kurtosis of the complex
    envelope of each band of a 1/2- and 1/3-binary tree, computed from one FFT of the window
-   (an FFT filterbank: each band's bins are shifted to baseband and inverse transformed at its own
-   reduced rate). Bands narrower than the envelope orders we need are skipped.
-3. **Envelope spectrum** of the selected band (squared envelope, Randall & Antoni 2011 section 3)
-   resampled onto a fixed **order axis** 0–:data:`ORDER_MAX` (:data:`N_BINS` bins), normalised by
-   its median (the "background"), ``log1p``.
-4. **Defect-order combs** of the bearing (BPFO, BPFI, 2 x BSF, FTF harmonics), so a model trained
-   on many geometries can match lines to the right fault for any bearing.
-5. **Squared-envelope autocorrelation** of the best wide band (kurtogram levels <= 1.6) on an
-   axis of spall length in mm (lag x rolling speed): the entry/exit double event of a spall repeats
+   (an FFT filterbank: each level's bands are shifted to baseband and inverse transformed at their
+   own reduced rate in one batched FFT). Bands narrower than the envelope orders we need are skipped.
+3. **Envelope spectrum** of the selected band and of the upper half band (squared envelope,
+   Randall & Antoni 2011 section 3) on the shaft-**order** axis 0–:data:`ORDER_MAX`, divided by its
+   median (the background), ``log1p``.
+4. **One view per fault hypothesis.** Each envelope spectrum is resampled onto the axis
+   ``u = order / impact order`` of each fault (BPFO, BPFI, 2 x BSF, FTF; 0–:data:`U_MAX`), so the
+   harmonics of the true fault fall on ``u = 1, 2, 3`` in its own view whatever the bearing
+   geometry, speed and sampling rate; the network scores the four views with shared weights.
+5. **Squared-envelope autocorrelation** of the best wide band (kurtogram levels <= 1.6) on an axis
+   of spall length in mm (lag x rolling speed): the entry/exit double event of a spall repeats
    ``L / v`` apart (Sawalhi & Randall 2011), which the autocorrelation shows as a bump at ``L``.
 6. **Time-domain indicators** (RMS, kurtosis, crest factor, skewness, impulse and shape factors,
    ISO 10816 velocity RMS) and the operating point.
 
-The result is one float32 array of shape :data:`INPUT_SHAPE` = ``(8, 512)``: channels
+The result is one float32 array of shape :data:`INPUT_SHAPE` = ``(10, 256)``: channels
 :data:`CHANNELS`; the last channel carries :data:`SCALARS` in its first entries and zeros after.
 """
 
@@ -36,19 +38,22 @@ from edgeinv.common.errors import InvalidInputError
 
 from .physics import BearingGeometry, defect_orders, impact_order, rolling_speed_m_s
 
-PREPROCESSING_VERSION = "1"
+PREPROCESSING_VERSION = "2"
 N_REV = 32
-N_BINS = 512
-ORDER_MAX = N_BINS / N_REV  # 16 orders
+ORDER_MAX = 25.6
+ORDER_AXIS = np.arange(int(round(ORDER_MAX * N_REV))) / N_REV
+N_BINS = 256
+U_MAX = 4.0
+U_AXIS = np.arange(N_BINS) * U_MAX / N_BINS
 SIZE_AXIS_MAX_MM = 4.0
+SIZE_AXIS_MM = np.arange(N_BINS) * SIZE_AXIS_MAX_MM / N_BINS
 MAX_LEVEL = 5
-CHANNELS = ("env_band", "env_upper", "comb_outer", "comb_inner", "comb_ball", "comb_cage", "envelope_acf_mm", "scalars")
+HYPOTHESES = ("outer_race", "inner_race", "ball", "cage")
+CHANNELS = tuple(f"{h}_{v}" for h in HYPOTHESES for v in ("band", "upper")) + ("envelope_acf_mm", "scalars")
 SCALARS = ("log_rms", "log_kurtosis", "log_crest", "skewness", "log_impulse", "log_shape", "log_sk_max",
            "band_centre", "log_band_width", "log_rpm", "log_fs", "log_band_power", "log_velocity_rms",
            "log_env_peak", "n_elements", "diameter_ratio")
 INPUT_SHAPE = (len(CHANNELS), N_BINS)
-ORDER_AXIS = np.arange(N_BINS) / N_REV
-SIZE_AXIS_MM = np.arange(N_BINS) * SIZE_AXIS_MAX_MM / N_BINS
 G = 9.80665
 
 
@@ -147,19 +152,24 @@ def to_order_axis(freqs_hz: np.ndarray, spec: np.ndarray, *, shaft_hz: float) ->
     """Resample a spectrum onto :data:`ORDER_AXIS`, divide by its median, ``log1p`` (DC bins zeroed)."""
     s = np.interp(ORDER_AXIS, freqs_hz / shaft_hz, spec, right=0.0)
     s[:2] = 0.0
-    bg = float(np.median(s[4:])) + 1e-20
+    bg = float(np.median(s[8:])) + 1e-20
     return np.log1p(s / bg)
 
 
-def defect_combs(*, geometry: BearingGeometry) -> np.ndarray:
-    """Gaussian combs at the harmonics of each fault's impact order, shape (4, N_BINS), peak 1."""
-    out = np.zeros((4, N_BINS))
-    for row, fault in enumerate(("outer_race", "inner_race", "ball", "cage")):
-        o = impact_order(fault=fault, geometry=geometry)
-        k = np.arange(1, int(ORDER_MAX / o) + 1)
-        centres = k * o
-        sigma = np.maximum(1.0, 0.01 * centres * N_REV)  # bins; lines widen with slip at high harmonics
-        out[row] = np.max(np.exp(-0.5 * ((np.arange(N_BINS)[:, None] - centres * N_REV) / sigma) ** 2), axis=1)
+def fault_view(spec_orders: np.ndarray, *, order: float) -> np.ndarray:
+    """An order spectrum seen on the axis ``u = order / impact order`` (:data:`U_AXIS`).
+
+    Where one ``u`` bin spans several order bins it takes their maximum (lines keep their height);
+    where it spans less than one it interpolates. Orders beyond :data:`ORDER_MAX` read 0.
+    """
+    du = U_MAX / N_BINS
+    if order * du * N_REV >= 1.0:
+        edges = np.round((U_AXIS - du / 2).clip(0) * order * N_REV).astype(np.int64)
+        edges = np.minimum(edges, len(spec_orders) - 1)
+        out = np.maximum.reduceat(spec_orders, edges)
+    else:
+        out = np.interp(U_AXIS * order, ORDER_AXIS, spec_orders)
+    out[U_AXIS * order > ORDER_MAX] = 0.0
     return out
 
 
@@ -276,7 +286,11 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     scal_row[: len(scalars)] = scalars
     wide = max((b for b in bands if b.level <= 1.6), key=lambda b: b.sk)
     acf = envelope_acf_size_axis(X, n=nfft, fs_hz=fs_hz, band=wide, shaft_hz=shaft_hz, geometry=geometry)
-    feats = np.vstack([ch_band, ch_upper, defect_combs(geometry=geometry), acf, scal_row]).astype(np.float32)
+    views = []
+    for h in HYPOTHESES:
+        o = impact_order(fault=h, geometry=geometry)
+        views += [fault_view(ch_band, order=o), fault_view(ch_upper, order=o)]
+    feats = np.vstack([*views, acf, scal_row]).astype(np.float32)
     if not np.all(np.isfinite(feats)):
         raise InvalidInputError("the window gives non-finite features (is the signal constant or all zeros?)")
     return WindowAnalysis(feats, best, f_env, s_env, ind, vel)

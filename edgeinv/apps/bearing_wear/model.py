@@ -1,12 +1,16 @@
 """The bearing-wear networks: a small 1-D CNN teacher and a smaller student (training side, imports torch).
 
-Input: the ``(8, 512)`` array of :mod:`.features`. Channels 0–6 (two envelope spectra on the order
-axis, the four defect-order combs, the cepstrum on the spall-length axis) go through strided 1-D
-convolutions; the combs sit beside the spectra so the first layers can match lines to the right
-fault whatever the bearing geometry. Global average and max pooling make the features independent
-of where the lines are; the scalar indicators (first entries of channel 7) join through a small
-MLP. Heads (training conventions of :mod:`edgeinv.common.train`): fault logits (5), defect size as
-a z-score and its log-variance.
+Input: the ``(10, 256)`` array of :mod:`.features`: four fault *views* (the envelope spectra on the
+axis ``u = order / impact order`` of outer race, inner race, ball and cage; two spectra each), the
+squared-envelope autocorrelation on the spall-length axis, and a row of scalar indicators.
+
+* One 1-D CNN with **shared weights** reads each fault view (a fault's harmonics sit at
+  ``u = 1, 2, 3`` in its own view whatever the bearing and speed, so the same filters serve all
+  four hypotheses) and gives a feature vector and a score per hypothesis.
+* A second small CNN reads the autocorrelation (the entry/exit spacing of a spall, for its size).
+* A trunk joins the four view features, the autocorrelation features and the scalar indicators.
+* Heads (training conventions of :mod:`edgeinv.common.train`): fault logits = trunk logits + the
+  per-view scores (healthy gets none); defect size as a z-score and its log-variance.
 """
 
 from __future__ import annotations
@@ -14,42 +18,55 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .features import CHANNELS, SCALARS
+from .features import HYPOTHESES, SCALARS
 
-N_SPECTRAL = len(CHANNELS) - 1
+N_VIEWS = len(HYPOTHESES)
 N_SCALARS = len(SCALARS)
 
 SIZES = {
-    "teacher": {"widths": (24, 32, 48, 64), "kernels": (7, 5, 5, 3), "hidden": 96, "scalar_hidden": 32},
-    "student": {"widths": (12, 16, 24, 32), "kernels": (7, 5, 5, 3), "hidden": 48, "scalar_hidden": 16},
+    "teacher": {"widths": (16, 24, 32), "acf_widths": (8, 16), "feat": 32, "hidden": 64, "scalar_hidden": 32},
+    "student": {"widths": (8, 12, 16), "acf_widths": (4, 8), "feat": 16, "hidden": 32, "scalar_hidden": 16},
 }
 
 
-class BearingNet(nn.Module):
-    """Strided 1-D CNN over the order-domain channels + MLP over the scalar indicators."""
+def _cnn(cin: int, widths, kernels) -> nn.Sequential:
+    layers = []
+    for w, k in zip(widths, kernels):
+        layers += [nn.Conv1d(cin, w, k, stride=2, padding=k // 2, bias=False), nn.BatchNorm1d(w), nn.ReLU()]
+        cin = w
+    return nn.Sequential(*layers)
 
-    def __init__(self, *, widths=(24, 32, 48, 64), kernels=(7, 5, 5, 3), hidden: int = 96, scalar_hidden: int = 32,
-                 n_classes: int = 5):
+
+class BearingNet(nn.Module):
+    """Shared-weight CNN over the four fault views + CNN over the autocorrelation + scalar MLP."""
+
+    def __init__(self, *, widths=(16, 24, 32), acf_widths=(8, 16), feat: int = 32, hidden: int = 64,
+                 scalar_hidden: int = 32, dropout: float = 0.2, n_classes: int = 5):
         super().__init__()
-        layers = []
-        cin = N_SPECTRAL
-        for w, k in zip(widths, kernels):
-            layers += [nn.Conv1d(cin, w, k, stride=2, padding=k // 2, bias=False), nn.BatchNorm1d(w), nn.ReLU()]
-            cin = w
-        self.features = nn.Sequential(*layers)
+        self.views = _cnn(2, widths, (7, 5, 5)[: len(widths)])
+        self.view_feat = nn.Sequential(nn.Linear(2 * widths[-1], feat), nn.ReLU())
+        self.view_score = nn.Linear(feat, 1)
+        self.acf = _cnn(1, acf_widths, (7, 5)[: len(acf_widths)])
         self.scalars = nn.Sequential(nn.Linear(N_SCALARS, scalar_hidden), nn.ReLU())
-        self.trunk = nn.Sequential(nn.Linear(2 * cin + scalar_hidden, hidden), nn.ReLU())
+        self.trunk = nn.Sequential(nn.Linear(N_VIEWS * feat + 2 * acf_widths[-1] + scalar_hidden, hidden), nn.ReLU(),
+                                   nn.Dropout(dropout))
         self.fault = nn.Linear(hidden, n_classes)
         self.size = nn.Linear(hidden, 1)
         self.size_logvar = nn.Linear(hidden, 1)
 
     def forward(self, x):
-        spec = x[:, :N_SPECTRAL, :]
-        scal = x[:, N_SPECTRAL, :N_SCALARS]
-        h = self.features(spec)
-        pooled = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
-        z = self.trunk(torch.cat([pooled, self.scalars(scal)], dim=1))
-        return self.fault(z), self.size(z)[:, 0], self.size_logvar(z)[:, 0]
+        n_bins = x.shape[2]
+        v = x[:, : 2 * N_VIEWS, :].reshape(-1, 2, n_bins)  # (batch * views, 2, bins)
+        hv = self.views(v)
+        fv = self.view_feat(torch.cat([hv.mean(dim=2), hv.amax(dim=2)], dim=1))  # (batch * views, feat)
+        scores = self.view_score(fv).reshape(-1, N_VIEWS)
+        fv = fv.reshape(-1, N_VIEWS * fv.shape[1])
+        ha = self.acf(x[:, 2 * N_VIEWS: 2 * N_VIEWS + 1, :])
+        fa = torch.cat([ha.mean(dim=2), ha.amax(dim=2)], dim=1)
+        fs = self.scalars(x[:, 2 * N_VIEWS + 1, :N_SCALARS])
+        z = self.trunk(torch.cat([fv, fa, fs], dim=1))
+        logits = self.fault(z) + torch.cat([torch.zeros_like(scores[:, :1]), scores], dim=1)
+        return logits, self.size(z)[:, 0], self.size_logvar(z)[:, 0]
 
 
 def build(size: str) -> BearingNet:

@@ -291,3 +291,45 @@ def simulate_vibration(*, conditions: Conditions, duration_s: float, rng: np.ran
         det += machine_rms * rng.uniform(0.1, 1.0) * (np.sin(2 * np.pi * fl * t) + 0.3 * np.sin(4 * np.pi * fl * t))
     out = det + noise + fault
     return out.astype(np.float32)
+
+
+class SimulatedRecording:
+    """A simulated recording that regenerates its samples from a seed on first use.
+
+    It has the attributes of :class:`io.Recording` (``signal``, ``fs_hz``, ``rpm``, ``geometry``,
+    ``source``, ``channel``, ``truth``, ``meta``) but keeps only the conditions and the seed, so a
+    training set of thousands of recordings costs almost no memory; :meth:`release` drops the
+    cached samples again. The same seed always gives the same samples.
+    """
+
+    def __init__(self, conditions: Conditions, *, seed: int, duration_s: float):
+        self.conditions = conditions
+        self.seed = int(seed)
+        self._duration_s = float(duration_s)
+        self.fs_hz = conditions.fs_hz
+        self.rpm = conditions.reported_rpm
+        self.geometry = conditions.geometry
+        self.source = "simulated"
+        self.channel = "sim"
+        self.truth = conditions.to_dict()
+        self.meta: dict = {}
+        self._signal: np.ndarray | None = None
+
+    @property
+    def signal(self) -> np.ndarray:
+        if self._signal is None:
+            self._signal = simulate_vibration(conditions=self.conditions, duration_s=self._duration_s,
+                                              rng=np.random.default_rng(self.seed))
+        return self._signal
+
+    @property
+    def duration_s(self) -> float:
+        return self._duration_s
+
+    def release(self) -> None:
+        self._signal = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_signal"] = None
+        return state

@@ -57,19 +57,33 @@ def test_kurtogram_finds_the_ringing_band(rng):
     assert max(abs(b.sk) for b in noise) < 0.5
 
 
+def test_fault_views_put_harmonics_on_integer_u():
+    g = PRESETS["6205-2rs"]
+    for fault in F.HYPOTHESES:
+        o = impact_order(fault=fault, geometry=g)
+        spec = np.zeros(len(F.ORDER_AXIS))
+        for k in (1, 2, 3):
+            if k * o < F.ORDER_MAX:
+                spec[int(round(k * o * F.N_REV))] = 1.0
+        view = F.fault_view(spec, order=o)
+        per_u = F.N_BINS / F.U_MAX
+        for k in (1, 2, 3):
+            if k * o < F.ORDER_MAX:
+                i = int(round(k * per_u))
+                assert view[i - 1:i + 2].max() > 0.4, (fault, k)
+        assert view[int(1.5 * per_u)] == 0.0
+
+
 def test_model_input_layout(rng):
     g = PRESETS["6205-2rs"]
     fs, rpm = 12000.0, 1797.0
     x = rng.standard_normal(F.window_length(fs_hz=fs, rpm=rpm)).astype(np.float32)
     wa = F.analyse_window(x, fs_hz=fs, rpm=rpm, geometry=g)
-    assert wa.x.shape == F.INPUT_SHAPE and wa.x.dtype == np.float32 and np.all(np.isfinite(wa.x))
-    combs = wa.x[2:6]
-    for row, fault in enumerate(("outer_race", "inner_race", "ball", "cage")):
-        k = int(round(impact_order(fault=fault, geometry=g) * F.N_REV))
-        assert combs[row, k - 1:k + 2].max() > 0.9
+    assert wa.x.shape == F.INPUT_SHAPE == (10, 256) and wa.x.dtype == np.float32 and np.all(np.isfinite(wa.x))
     scal = wa.x[-1]
     assert np.all(scal[len(F.SCALARS):] == 0)
     assert scal[F.SCALARS.index("log_rpm")] == pytest.approx(math.log10(rpm / 1800))
+    assert scal[F.SCALARS.index("n_elements")] == pytest.approx(0.9)
 
 
 def test_constant_window_is_refused():

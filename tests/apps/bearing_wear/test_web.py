@@ -1,0 +1,123 @@
+"""The bearing-wear blueprint through Flask's test client (a fake model runner stands in for ONNX)."""
+
+import io
+
+import numpy as np
+import pytest
+
+from edgeinv.apps.bearing_wear import APP
+from edgeinv.apps.bearing_wear.physics import FAULTS
+
+BASE = "/bearing-wear"
+
+
+class FakeRunner:
+    """Outer-race spall whose size grows by 0.5 mm per call (so a history has a trend)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        n = len(x)
+        p = np.zeros((n, 5), np.float32)
+        p[:, FAULTS.index("outer_race")] = 0.95
+        p[:, 0] = 0.05
+        return {"fault": p, "defect_size_mm": np.full(n, 0.5 * self.calls, np.float32),
+                "defect_size_mm_std": np.full(n, 0.1, np.float32)}
+
+
+@pytest.fixture
+def fake(app, monkeypatch):
+    runner = FakeRunner()
+    ctx = app.extensions["edgeinv"]
+    monkeypatch.setattr(ctx, "runner", lambda a, config: runner)
+    return runner
+
+
+@pytest.fixture(scope="module")
+def wav_bytes(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bw") / "rec.wav"
+    APP.write_example(path, np.random.default_rng(2), fault="outer_race", size_mm=1.0, rpm=1797, fs=12000, duration=3.0)
+    return path.read_bytes()
+
+
+def _machine(client, **over):
+    body = {"name": "Pump P-101", "bearing": "6205-2rs", "rpm": 1797, "fs_hz": 12000, **over}
+    r = client.post(f"{BASE}/api/machines", json=body)
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()["id"]
+
+
+def test_api_machine_upload_result_history(client, fake, wav_bytes):
+    mid = _machine(client)
+    r = client.post(f"{BASE}/api/machines/{mid}/recordings?filename=rec.wav&measured_at=2026-01-01T08:00:00Z",
+                    data=wav_bytes, content_type="application/octet-stream")
+    assert r.status_code == 201, r.get_json()
+    doc = r.get_json()
+    assert {"fault", "probabilities", "defect_size_mm", "defect_size_interval_mm", "severity", "alarm"} <= set(doc)
+    assert doc["fault"] == "outer_race" and doc["defect_size_mm"] == pytest.approx(0.5)
+    assert doc["windows"]["n"] == 2 and doc["measured_at"].startswith("2026-01-01T08:00")
+    got = client.get(f"{BASE}/api/results/{doc['id']}").get_json()
+    assert got["machine_id"] == mid and got["fault"] == "outer_race"
+    # two more results ten days apart: 1.0 mm, 1.5 mm -> linear trend reaches 2 mm in ~10 days
+    for day, when in ((2, "2026-01-11T08:00:00Z"), (3, "2026-01-21T08:00:00Z")):
+        r = client.post(f"{BASE}/api/machines/{mid}/recordings?measured_at={when}",
+                        data={"file": (io.BytesIO(wav_bytes), "rec.wav")}, content_type="multipart/form-data")
+        assert r.status_code == 201
+    hist = client.get(f"{BASE}/api/machines/{mid}").get_json()["history"]
+    assert [h["defect_size_mm"] for h in hist["results"]] == pytest.approx([0.5, 1.0, 1.5])
+    assert hist["trend"]["status"] == "predicted" and hist["trend"]["days_to_threshold"] == pytest.approx(10.0, abs=0.1)
+    page = client.get(f"{BASE}/machines/{mid}").get_data(as_text=True)
+    assert "Alarm:" in page and "<svg" in page and page.count("outer_race") >= 3
+
+
+def test_html_flow(client, fake, wav_bytes):
+    r = client.post(f"{BASE}/machines", data={"name": "Fan F-7", "bearing": "6203-2rs", "rpm": "1797", "fs_hz": "12000",
+                                              "machine_class": "iso10816-1:class-I", "threshold_mm": "2"})
+    assert r.status_code == 302
+    machine_url = r.headers["Location"]
+    assert "Fan F-7" in client.get(f"{BASE}/").get_data(as_text=True)
+    r = client.post(f"{machine_url}/recordings", data={"file": (io.BytesIO(wav_bytes), "rec.wav"), "rpm": ""},
+                    content_type="multipart/form-data")
+    assert r.status_code == 302 and "/results/" in r.headers["Location"]
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Envelope spectrum" in page and "<svg" in page and "BPFO" in page and "outer race" in page
+    assert "SKF 6203-2RS" in page
+
+
+def test_machine_rate_fills_what_the_file_lacks(client, fake, wav_bytes):
+    import soundfile as sf
+
+    x, fs = sf.read(io.BytesIO(wav_bytes), dtype="float32")
+    csv = "\n".join(f"{v:.6g}" for v in x).encode()  # one column: no fs, no rpm in the file
+    mid = _machine(client, fs_hz=fs)
+    r = client.post(f"{BASE}/api/machines/{mid}/recordings?filename=r.csv", data=csv, content_type="text/csv")
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["operating_point"]["fs_hz"] == fs and r.get_json()["operating_point"]["rpm"] == 1797
+    r = client.post(f"{BASE}/api/machines/{mid}/recordings?filename=r.csv&fs=5", data=csv, content_type="text/csv")
+    assert r.status_code == 400
+
+
+@pytest.mark.parametrize("body, status", [({"name": "x", "bearing": "6205"}, 400), ({"name": "", "rpm": 1500}, 400),
+                                          ({"name": "x", "rpm": 1500, "bearing": "9999"}, 400),
+                                          ({"name": "x", "rpm": "fast"}, 400),
+                                          ({"name": "x", "rpm": 1500, "machine_class": "huge"}, 400)])
+def test_bad_machines(client, body, status):
+    r = client.post(f"{BASE}/api/machines", json=body)
+    assert r.status_code == status and r.get_json()["message"]
+
+
+def test_bad_uploads(client, fake, wav_bytes):
+    mid = _machine(client)
+    assert client.post(f"{BASE}/api/machines/999/recordings", data=wav_bytes).status_code == 404
+    assert client.post(f"{BASE}/api/machines/{mid}/recordings", data=b"").status_code == 400
+    r = client.post(f"{BASE}/api/machines/{mid}/recordings?filename=x.bin", data=b"\x00\x01\xff" * 50)
+    assert r.status_code == 415 and r.get_json()["error"] == "UnsupportedFormatError"
+    r = client.post(f"{BASE}/api/machines/{mid}/recordings?filename=x.wav", data=wav_bytes[: len(wav_bytes) // 3])
+    assert r.status_code == 400 and "truncated" in r.get_json()["message"]
+    r = client.post(f"{BASE}/api/machines/{mid}/recordings?filename=rec.wav&measured_at=yesterday", data=wav_bytes)
+    assert r.status_code == 400
+    assert client.get(f"{BASE}/api/results/12345").status_code == 404
+    assert client.get(f"{BASE}/machines/999").status_code == 404
+    assert client.get(f"{BASE}/api/bearings").get_json()["presets"]["6205-2rs"]["n_elements"] == 9

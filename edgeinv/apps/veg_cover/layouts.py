@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter, map_coordinates
+from scipy.ndimage import gaussian_filter
 
 LAYOUT_KINDS = ("rows", "hedgerows", "scattered", "irregular", "bare")
 
@@ -46,9 +46,11 @@ def random_field(*, x_m: np.ndarray, y_m: np.ndarray, corr_m: float, rng: np.ran
     """Zero-mean, unit-variance Gaussian random field with correlation length ``corr_m`` at (x_m, y_m).
 
     White noise on a lattice of step ``corr_m / 2`` (never finer than needed) is smoothed with a
-    Gaussian of sigma ``corr_m`` and interpolated bilinearly; the variance is normalised with the
-    kernel's own weights, so the field has unit variance whatever the patch size.
+    Gaussian of sigma ``corr_m`` and interpolated bilinearly (OpenCV ``remap``); the variance is
+    normalised with the kernel's own weights, so the field has unit variance whatever the patch size.
     """
+    import cv2
+
     corr_m = float(corr_m)
     span = max(float(np.ptp(x_m)), float(np.ptp(y_m)), 1e-9)
     step = max(corr_m / 2.0, span / 512.0)
@@ -61,9 +63,10 @@ def random_field(*, x_m: np.ndarray, y_m: np.ndarray, corr_m: float, rng: np.ran
     radius = int(4 * sigma + 0.5)
     k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     k /= k.sum()
-    lattice /= float(np.sum(k * k))  # std of the 2-D filtered unit white noise = sum(k1^2)
-    coords = np.stack([(y_m - y0) / step, (x_m - x0) / step])
-    return map_coordinates(lattice, coords, order=1, mode="nearest").astype(np.float32)
+    lattice = (lattice / float(np.sum(k * k))).astype(np.float32)  # std of filtered unit noise = sum(k1^2)
+    mx = ((x_m - x0) / step).astype(np.float32)
+    my = ((y_m - y0) / step).astype(np.float32)
+    return cv2.remap(lattice, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _rotate(x_m, y_m, theta_rad):
@@ -84,21 +87,21 @@ def jittered_plants(*, u_m: np.ndarray, v_m: np.ndarray, cell_u_m: float, cell_v
     """
     ku = np.floor(u_m / cell_u_m).astype(np.int64)
     kv = np.floor(v_m / cell_v_m).astype(np.int64)
-    # how many lattice cells a crown (<= 1.6 x radius, jittered) can reach
-    reach_u = int(np.ceil((1.6 * radius_m + res_m) / cell_u_m + 0.5 + jitter / 2))
-    reach_v = int(np.ceil((1.6 * radius_m + res_m) / cell_v_m + 0.5 + jitter / 2))
+    # lattice cells a crown (<= 1.6 x radius, jittered, rows staggered by < half a cell) can reach
+    reach_u = int(np.floor((1.6 * radius_m + res_m) / cell_u_m + 0.5 + jitter / 2)) + 1
+    reach_v = int(np.floor((1.6 * radius_m + res_m) / cell_v_m + 0.5 + jitter / 2)) + 1
     ku0, kv0 = int(ku.min()) - reach_u - 1, int(kv.min()) - reach_v - 1
     nu, nv = int(ku.max()) - ku0 + reach_u + 2, int(kv.max()) - kv0 + reach_v + 2
     r_plant = radius_m * np.clip(np.exp(radius_sd * rng.standard_normal((nv, nu))), 0.4, 1.6)
     present = rng.random((nv, nu)) < presence
     lai_plant = lai * np.exp(0.2 * rng.standard_normal((nv, nu)))
-    row_shift = rng.random(nv) * cell_u_m if stagger else np.zeros(nv)
+    row_shift = (rng.random(nv) - 0.5) * cell_u_m if stagger else np.zeros(nv)
     cu_tab = (np.arange(nu) + ku0 + 0.5)[None, :] * cell_u_m + jitter * cell_u_m * (rng.random((nv, nu)) - 0.5)
     cu_tab = cu_tab + row_shift[:, None]
     cv_tab = (np.arange(nv) + kv0 + 0.5)[:, None] * cell_v_m + jitter * cell_v_m * (rng.random((nv, nu)) - 0.5)
     r_tab = np.where(present, r_plant, 0.0)  # an absent plant is a plant of radius 0
     flat = (kv - kv0) * nu + (ku - ku0)
-    tabs = [t.astype(np.float32).ravel() for t in (cu_tab, cv_tab, r_tab, lai_plant)]
+    tab = np.stack([t.ravel() for t in (cu_tab, cv_tab, r_tab, lai_plant)], axis=1).astype(np.float32)
     u32, v32 = u_m.astype(np.float32), v_m.astype(np.float32)
     crown = np.zeros(u_m.shape, dtype=np.float32)
     lai_local = np.zeros(u_m.shape, dtype=np.float32)
@@ -106,7 +109,8 @@ def jittered_plants(*, u_m: np.ndarray, v_m: np.ndarray, cell_u_m: float, cell_v
     for dv in range(-reach_v, reach_v + 1):
         for du in range(-reach_u, reach_u + 1):
             idx = flat + (dv * nu + du)
-            cu, cv, r, lp = (t[idx] for t in tabs)
+            rows = tab[idx]
+            cu, cv, r, lp = rows[..., 0], rows[..., 1], rows[..., 2], rows[..., 3]
             d2 = (u32 - cu) ** 2 + (v32 - cv) ** 2
             hit = d2 < (r + np.float32(res_m)) ** 2
             if not hit.any():
@@ -220,6 +224,10 @@ def draw_field(*, x_m: np.ndarray, y_m: np.ndarray, res_m: float, rng: np.random
         height_map = np.where(weed, np.float32(aspect * cell * 0.5), height_map)
         crown, lai = np.maximum(crown, wc), np.where(weed, wl, lai)
         params["weeds"] = True
+    if crown.any():  # leaf-scale texture: denser and thinner spots inside crowns, ragged edges
+        tex = random_field(x_m=x_m, y_m=y_m, corr_m=max(rng.uniform(0.004, 0.02), res_m), rng=rng)
+        lai = lai * np.clip(1.0 + 0.35 * tex, 0.2, 1.8)
+        crown = crown * (lai > 0.15 * lai_max * np.clip(1.0 - 0.5 * tex, 0.0, 2.0))
     crown = np.where(lai > 0.02, crown, 0.0).astype(np.float32)
     lai = np.clip(lai, 0.0, 7.0).astype(np.float32)
     # soil: brightness and dryness vary smoothly, clods at the cm scale; residue in some fields

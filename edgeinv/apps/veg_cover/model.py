@@ -14,9 +14,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ARCH = {  # size -> (width, dilations of the blocks)
-    "teacher": (32, (1, 2, 1)),
-    "student": (12, (1, 1)),
+ARCH = {  # (size, config) -> (width, dilations of the blocks); RGB, without NIR, needs the wider teacher
+    ("teacher", "multispectral5"): (16, (1, 2, 1)),
+    ("teacher", "red_nir"): (16, (1, 2, 1)),
+    ("teacher", "rgb"): (32, (1, 2, 1)),
+    ("student", "multispectral5"): (8, (1, 1)),
+    ("student", "red_nir"): (8, (1, 1)),
+    ("student", "rgb"): (12, (1, 1)),
 }
 
 
@@ -57,6 +61,6 @@ def receptive_radius(model: nn.Module) -> int:
     return sum(int(m.dilation[0]) * (m.kernel_size[0] // 2) for m in model.modules() if isinstance(m, nn.Conv2d))
 
 
-def build(*, in_channels: int, size: str) -> CoverNet:
-    width, dilations = ARCH[size]
+def build(*, in_channels: int, size: str, config: str) -> CoverNet:
+    width, dilations = ARCH[(size, config)]
     return CoverNet(in_channels, width=width, dilations=dilations)

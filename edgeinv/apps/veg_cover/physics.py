@@ -199,25 +199,27 @@ def scene_optics(srf: np.ndarray, *, ala_deg: float, rsoil: float, psoil: float,
         direct=direct_fraction(weights, tts_deg=point[3]).astype(np.float32))
 
 
-def _axis_position(grid: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower cell index and fractional position of ``values`` on a 1-D grid (clipped to the grid)."""
-    v = np.clip(values, grid[0], grid[-1])
-    i = np.clip(np.searchsorted(grid, v, side="right") - 1, 0, len(grid) - 2)
-    f = (v - grid[i]) / (grid[i + 1] - grid[i])
-    return i, f.astype(np.float32)
-
-
 def canopy_pixels(optics: SceneOptics, *, lai: np.ndarray, cab_ug_cm2: np.ndarray) -> np.ndarray:
     """Band reflectance of canopy elements at per-pixel LAI and chlorophyll; (..., n_bands) float32.
 
-    Bilinear in (LAI, Cab) on the table grid.
+    Bilinear in (LAI, Cab) on the table grid (OpenCV ``remap`` on each band's 2-D table, after
+    mapping the values to fractional grid indices).
     """
-    i, fi = _axis_position(LUT_AXES["lai"], np.asarray(lai, dtype=np.float32))
-    j, fj = _axis_position(LUT_AXES["cab_ug_cm2"], np.asarray(cab_ug_cm2, dtype=np.float32))
-    t = optics.canopy
-    fi, fj = fi[..., None], fj[..., None]
-    return ((1 - fi) * (1 - fj) * t[i, j] + fi * (1 - fj) * t[i + 1, j]
-            + (1 - fi) * fj * t[i, j + 1] + fi * fj * t[i + 1, j + 1]).astype(np.float32)
+    import cv2
+
+    ax = LUT_AXES
+    lai = np.asarray(lai, dtype=np.float32)
+    fi = np.interp(lai, ax["lai"], np.arange(ax["lai"].size)).astype(np.float32)
+    fj = np.interp(np.asarray(cab_ug_cm2, dtype=np.float32), ax["cab_ug_cm2"],
+                   np.arange(ax["cab_ug_cm2"].size)).astype(np.float32)
+    shape2d = lai.shape if lai.ndim == 2 else (1, lai.size)  # OpenCV maps are 2-D (< 32767 a side)
+    flat_i, flat_j = fi.reshape(shape2d), fj.reshape(shape2d)
+    out = np.empty((flat_i.size, optics.canopy.shape[-1]), np.float32)
+    for b in range(optics.canopy.shape[-1]):
+        table = np.ascontiguousarray(optics.canopy[:, :, b], dtype=np.float32)
+        out[:, b] = cv2.remap(table, flat_j, flat_i, interpolation=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE).ravel()
+    return out.reshape(*lai.shape, -1)
 
 
 def lai_curve(optics_curve: np.ndarray, lai: np.ndarray) -> np.ndarray:

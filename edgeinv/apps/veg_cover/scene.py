@@ -63,7 +63,7 @@ def render(*, camera: Camera, shape_px: tuple[int, int], rng: np.random.Generato
     h, w = shape_px
     extent = max(h, w) * gsd
     tan_s = np.tan(np.deg2rad(cond["tts_deg"]))
-    margin_m = min(0.2 * extent, 1.0 * tan_s) + 2 * gsd  # room for shadows cast from outside and blur
+    margin_m = min(0.1 * extent, 1.0 * tan_s) + 2 * gsd  # room for shadows cast from outside and blur
     m_px = int(np.ceil(margin_m / gsd))
     H, W = (h + 2 * m_px) * k, (w + 2 * m_px) * k
     origin = tuple(rng.uniform(-50, 50, size=2))

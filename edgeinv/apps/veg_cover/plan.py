@@ -1,0 +1,230 @@
+"""Re-survey missions over flagged zones: waypoints, altitude for a wanted GSD, QGroundControl .plan and GeoJSON.
+
+The flight altitude that gives a ground sampling distance follows the pinhole camera,
+``H = GSD * f * W / s_w`` (focal length f, image width W in pixels, sensor width s_w), with the
+camera figures of :mod:`.cameras`; it is clipped to a safe band (default 5-120 m above take-off,
+120 m being the EU/US open-category ceiling) and the GSD actually reached is reported. Each
+flagged zone gets either a lawnmower pattern (lines spaced by the image footprint times
+``1 - sidelap``, inset so every waypoint lies inside the zone) or one waypoint at its centre;
+zones are visited nearest-first from home. Waypoints are planned in metres (the raster's projected
+CRS, else the local UTM zone) and transformed to WGS 84 with ``rasterio.warp.transform``.
+
+The ``.plan`` layout is QGroundControl's JSON plan file (fileType "Plan", version 1, mission
+version 2 of SimpleItems with MAVLink commands: 22 NAV_TAKEOFF, 16 NAV_WAYPOINT, 206
+DO_SET_CAM_TRIGG_DIST, 20 NAV_RETURN_TO_LAUNCH; frame 3 = global, altitude relative to home).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgeinv.common.errors import ConfigError, MissingMetadataError
+
+from .cameras import get_camera
+
+MAV_CMD_NAV_WAYPOINT, MAV_CMD_NAV_TAKEOFF, MAV_CMD_NAV_RTL, MAV_CMD_DO_SET_CAM_TRIGG_DIST = 16, 22, 20, 206
+MAV_FRAME_GLOBAL_RELATIVE_ALT, MAV_FRAME_MISSION = 3, 2
+FIRMWARE = {"px4": 12, "ardupilot": 3}
+VEHICLE_MULTIROTOR = 2
+
+
+class Pattern(enum.Enum):
+    LAWNMOWER = "lawnmower"
+    CENTROID = "centroid"
+
+
+@dataclass(frozen=True)
+class MissionSettings:
+    """How the re-survey is flown."""
+
+    camera: str = "multispectral5"
+    target_gsd_m: float | None = None  # None: half the GSD of the analysed image
+    pattern: Pattern = Pattern.LAWNMOWER
+    sidelap: float = 0.7
+    frontlap: float = 0.75
+    min_altitude_m: float = 5.0
+    max_altitude_m: float = 120.0
+    cruise_speed_ms: float = 5.0
+    hover_speed_ms: float = 3.0
+    firmware: str = "px4"
+
+    def __post_init__(self):
+        get_camera(self.camera)
+        if not isinstance(self.pattern, Pattern):
+            raise ConfigError(f"pattern must be one of {[p.value for p in Pattern]}, got {self.pattern!r}")
+        if self.target_gsd_m is not None and not 0.0005 <= self.target_gsd_m <= 1.0:
+            raise ConfigError(f"target GSD must be 0.05-100 cm, got {self.target_gsd_m * 100:g} cm")
+        for name in ("sidelap", "frontlap"):
+            if not 0.0 <= getattr(self, name) < 0.95:
+                raise ConfigError(f"{name} must be in [0, 0.95), got {getattr(self, name)}")
+        if not 0 < self.min_altitude_m <= self.max_altitude_m:
+            raise ConfigError(f"need 0 < min_altitude_m <= max_altitude_m, got {self.min_altitude_m}, "
+                              f"{self.max_altitude_m}")
+        if self.firmware not in FIRMWARE:
+            raise ConfigError(f"firmware must be one of {', '.join(FIRMWARE)}, got {self.firmware!r}")
+
+
+@dataclass
+class Mission:
+    """A planned re-survey: waypoints (lat, lon) at one altitude, and the zones they cover."""
+
+    altitude_m: float
+    gsd_m: float
+    camera: str
+    waypoints: list[tuple[float, float]]          # (lat, lon)
+    waypoint_zone: list[str]                      # zone key per waypoint
+    zones: list[dict]                             # flagged zones with "polygon_lonlat"
+    home: tuple[float, float]
+    trigger_distance_m: float
+    settings: MissionSettings = field(default_factory=MissionSettings)
+
+    def summary(self) -> dict:
+        return {"altitude_m": round(self.altitude_m, 2), "gsd_cm": round(self.gsd_m * 100, 3),
+                "camera": self.camera, "n_waypoints": len(self.waypoints), "n_zones": len(self.zones),
+                "pattern": self.settings.pattern.value, "trigger_distance_m": round(self.trigger_distance_m, 2),
+                "home": list(self.home)}
+
+
+def altitude_for(*, camera: str, gsd_m: float, settings: MissionSettings) -> tuple[float, float]:
+    """(altitude m, GSD reached m) for the wanted GSD, within the allowed altitude band."""
+    cam = get_camera(camera)
+    alt = float(np.clip(cam.altitude_m(gsd_m=gsd_m), settings.min_altitude_m, settings.max_altitude_m))
+    return alt, cam.gsd_m(altitude_m=alt)
+
+
+def _metric_crs(crs, x: float, y: float):
+    """A metric CRS to plan in: the raster's own if projected in metres, else the local UTM zone."""
+    from rasterio.crs import CRS
+    from rasterio.warp import transform as warp
+
+    if crs.is_projected and abs(crs.linear_units_factor[1] - 1.0) < 1e-9:
+        return crs
+    lon, lat = warp(crs, "EPSG:4326", [x], [y])
+    zone = int((lon[0] + 180) // 6) + 1
+    return CRS.from_epsg((32600 if lat[0] >= 0 else 32700) + zone)
+
+
+def lawnmower(bounds, *, spacing_m: float, inset_m: float) -> list[tuple[float, float]]:
+    """Back-and-forth lines (east-west) over a rectangle, strictly inside it; [(x, y), ...]."""
+    x0, y0, x1, y1 = bounds
+    w, h = x1 - x0, y1 - y0
+    inset = min(inset_m, 0.25 * w, 0.25 * h)
+    n = max(1, int(math.ceil((h - 2 * inset) / max(spacing_m, 1e-6))) + 1) if h > 2 * inset else 1
+    ys = [y0 + h / 2] if n == 1 else list(np.linspace(y0 + inset, y1 - inset, n))
+    pts = []
+    for i, yy in enumerate(ys):
+        a, b = (x0 + inset, x1 - inset) if i % 2 == 0 else (x1 - inset, x0 + inset)
+        pts += [(a, yy), (b, yy)]
+    return pts
+
+
+def plan_mission(zones: list[dict], *, crs, settings: MissionSettings, image_gsd_m: float | None,
+                 home_latlon: tuple[float, float] | None = None) -> Mission:
+    """Waypoints over the flagged zones (each with ``bounds`` in ``crs`` units); see the module doc."""
+    from rasterio.warp import transform as warp
+
+    if crs is None:
+        raise MissingMetadataError("the image is not georeferenced: a mission needs map coordinates",
+                                   hint="use a GeoTIFF with a CRS (e.g. the orthomosaic)")
+    flagged = [z for z in zones if z.get("flags") and z.get("bounds")]
+    gsd_goal = settings.target_gsd_m or (image_gsd_m / 2 if image_gsd_m else 0.01)
+    alt, gsd = altitude_for(camera=settings.camera, gsd_m=gsd_goal, settings=settings)
+    cam = get_camera(settings.camera)
+    across, along = cam.footprint_m(altitude_m=alt)
+    spacing = across * (1 - settings.sidelap)
+    if not flagged:
+        hx, hy = home_latlon or (0.0, 0.0)
+        return Mission(alt, gsd, settings.camera, [], [], [], (hx, hy), along * (1 - settings.frontlap), settings)
+    cx = float(np.mean([(z["bounds"][0] + z["bounds"][2]) / 2 for z in flagged]))
+    cy = float(np.mean([(z["bounds"][1] + z["bounds"][3]) / 2 for z in flagged]))
+    mcrs = _metric_crs(crs, cx, cy)
+    per_zone = []
+    for z in flagged:
+        x0, y0, x1, y1 = z["bounds"]
+        xs, ys = warp(crs, mcrs, [x0, x1, x1, x0], [y0, y0, y1, y1])
+        mb = (min(xs), min(ys), max(xs), max(ys))
+        if settings.pattern is Pattern.CENTROID or max(mb[2] - mb[0], mb[3] - mb[1]) <= across:
+            pts = [((mb[0] + mb[2]) / 2, (mb[1] + mb[3]) / 2)]
+        else:
+            pts = lawnmower(mb, spacing_m=spacing, inset_m=min(across / 2, 0.1 * (mb[2] - mb[0])))
+        lon, lat = warp(crs, "EPSG:4326", [x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])
+        per_zone.append((z, pts, [[a, b] for a, b in zip(lon, lat)]))
+    if home_latlon is None:
+        hx, hy = warp(mcrs, "EPSG:4326", [per_zone[0][1][0][0]], [per_zone[0][1][0][1]])
+        home_latlon = (hy[0], hx[0])
+    hxm, hym = warp("EPSG:4326", mcrs, [home_latlon[1]], [home_latlon[0]])
+    order, pos, left = [], (hxm[0], hym[0]), list(range(len(per_zone)))
+    while left:  # nearest zone first
+        j = min(left, key=lambda i: math.dist(pos, per_zone[i][1][0]))
+        order.append(j)
+        left.remove(j)
+        pos = per_zone[j][1][-1]
+    waypoints, wzone, zinfo = [], [], []
+    for j in order:
+        z, pts, poly = per_zone[j]
+        lon, lat = warp(mcrs, "EPSG:4326", [p[0] for p in pts], [p[1] for p in pts])
+        waypoints += list(zip(lat, lon))
+        key = f"{z.get('source', '')}#{z['id']}"
+        wzone += [key] * len(pts)
+        zinfo.append({**{k: v for k, v in z.items() if k != "pixel_bounds"}, "key": key, "polygon_lonlat": poly})
+    return Mission(alt, gsd, settings.camera, [(float(a), float(b)) for a, b in waypoints], wzone, zinfo,
+                   (float(home_latlon[0]), float(home_latlon[1])), along * (1 - settings.frontlap), settings)
+
+
+def _item(seq: int, command: int, params: list, *, frame: int = MAV_FRAME_GLOBAL_RELATIVE_ALT, alt=None) -> dict:
+    item = {"autoContinue": True, "command": command, "doJumpId": seq, "frame": frame, "params": params,
+            "type": "SimpleItem"}
+    if alt is not None:
+        item.update({"AMSLAltAboveTerrain": None, "Altitude": alt, "AltitudeMode": 1})
+    return item
+
+
+def qgc_plan(mission: Mission) -> dict:
+    """The mission as a QGroundControl ``.plan`` document (a JSON-serialisable dict)."""
+    s, alt = mission.settings, round(mission.altitude_m, 2)
+    lat0, lon0 = mission.home
+    items, seq = [], 1
+    items.append(_item(seq, MAV_CMD_NAV_TAKEOFF, [0, 0, 0, None, lat0, lon0, alt], alt=alt))
+    seq += 1
+    if mission.waypoints:
+        items.append(_item(seq, MAV_CMD_DO_SET_CAM_TRIGG_DIST, [round(mission.trigger_distance_m, 2), 0, 1, 0, 0, 0, 0],
+                           frame=MAV_FRAME_MISSION))
+        seq += 1
+    for lat, lon in mission.waypoints:
+        items.append(_item(seq, MAV_CMD_NAV_WAYPOINT, [0, 0, 0, None, lat, lon, alt], alt=alt))
+        seq += 1
+    if mission.waypoints:
+        items.append(_item(seq, MAV_CMD_DO_SET_CAM_TRIGG_DIST, [0, 0, 0, 0, 0, 0, 0], frame=MAV_FRAME_MISSION))
+        seq += 1
+    items.append(_item(seq, MAV_CMD_NAV_RTL, [0, 0, 0, 0, 0, 0, 0], frame=MAV_FRAME_MISSION))
+    return {
+        "fileType": "Plan", "version": 1, "groundStation": "QGroundControl",
+        "mission": {"version": 2, "firmwareType": FIRMWARE[s.firmware], "vehicleType": VEHICLE_MULTIROTOR,
+                    "cruiseSpeed": s.cruise_speed_ms, "hoverSpeed": s.hover_speed_ms, "globalPlanAltitudeMode": 1,
+                    "plannedHomePosition": [lat0, lon0, 0], "items": items},
+        "geoFence": {"version": 2, "circles": [], "polygons": []},
+        "rallyPoints": {"version": 2, "points": []},
+    }
+
+
+def mission_geojson(mission: Mission) -> dict:
+    """Flagged zones (polygons), the flight line and the waypoints as a GeoJSON FeatureCollection (WGS 84)."""
+    feats = []
+    for z in mission.zones:
+        props = {k: z.get(k) for k in ("key", "id", "row", "col", "flags", "fvc_mean", "fvc_patchiness",
+                                       "confidence_std", "valid_fraction")}
+        feats.append({"type": "Feature", "properties": {"kind": "zone", **props},
+                      "geometry": {"type": "Polygon", "coordinates": [z["polygon_lonlat"]]}})
+    if mission.waypoints:
+        line = [[lon, lat] for lat, lon in mission.waypoints]
+        feats.append({"type": "Feature", "properties": {"kind": "flight_line", **mission.summary()},
+                      "geometry": {"type": "LineString", "coordinates": line if len(line) > 1 else line * 2}})
+    for i, ((lat, lon), key) in enumerate(zip(mission.waypoints, mission.waypoint_zone)):
+        feats.append({"type": "Feature", "properties": {"kind": "waypoint", "seq": i + 1, "zone": key,
+                                                        "altitude_m": round(mission.altitude_m, 2)},
+                      "geometry": {"type": "Point", "coordinates": [lon, lat]}})
+    return {"type": "FeatureCollection", "features": feats}

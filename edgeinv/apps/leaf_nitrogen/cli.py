@@ -152,7 +152,7 @@ def add_cli(app, sub) -> None:
     ft.add_argument("--out", required=True, help="output folder (ONNX + manifest; use with predict --model)")
     ft.add_argument("--config", choices=list(sensors.CONFIG_ORDER), help="sensor config (default: from the spectra)")
     ft.add_argument("--epochs", type=int, default=30)
-    ft.add_argument("--lr", type=float, default=3e-4)
+    ft.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4, 1/30 of the training peak)")
     ft.add_argument("--n-sim", dest="n_sim", type=int, default=3000, help="simulated leaves mixed in against forgetting")
     ft.add_argument("--holdout-fraction", dest="holdout_fraction", type=float, default=0.0,
                     help="keep this share of the labelled leaves out of training to report held-out error")

@@ -107,7 +107,7 @@ def _n_errors(app, pred: dict, y: dict, factor: float) -> dict:
 
 
 def finetune(app, spectra, labels, out_dir, *, settings, config: str | None = None, epochs: int = 30,
-             lr: float = 3e-4, n_sim: int = 3000, seed: int = 0, holdout_fraction: float = 0.0,
+             lr: float = 1e-4, n_sim: int = 3000, seed: int = 0, holdout_fraction: float = 0.0,
              n_to_protein: float | None = None, progress: bool = True) -> dict:
     """Fine-tune the shipped teacher on labelled leaves and write an ONNX release into ``out_dir``.
 

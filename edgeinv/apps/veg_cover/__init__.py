@@ -182,7 +182,7 @@ class VegCoverApp(App):
     def recipe(self, config: str) -> TrainRecipe:
         """Sized so that `make models` builds all three cameras in about 6 minutes on one core."""
         return TrainRecipe(n_train=1000, n_val=200, n_test=300, epochs=10, batch_size=32, lr=3e-3,
-                           patience=3, prune_ratio=0.5, finetune_epochs=2, distill_epochs=8,
+                           patience=6, prune_ratio=0.5, finetune_epochs=2, distill_epochs=8,
                            n_calibration=64, budget=Budget(regression_frac_range=0.01), seed=0)
 
     # ---- user interfaces ----------------------------------------------------------------

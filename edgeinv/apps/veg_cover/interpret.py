@@ -91,8 +91,8 @@ class ZoneGrid:
                 zone = {"id": len(out), "row": zr, "col": zc, "pixel_bounds": [r0, c0, r1, c1],
                         "pixels": int(cnt), "valid_fraction": cnt / area if area else 0.0}
                 if transform is not None:
-                    x0, y0 = transform * (c0, r0)
-                    x1, y1 = transform * (c1, r1)
+                    x0, y0 = transform @ (c0, r0)
+                    x1, y1 = transform @ (c1, r1)
                     zone["bounds"] = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
                 if cnt > 0:
                     mean = float(g["total"].sum() / cnt)

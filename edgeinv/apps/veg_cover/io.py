@@ -280,7 +280,9 @@ def open_geotiff(src, *, source: str, roles: tuple[str, ...] | None, reflectance
         dtype = ds.dtypes[0]
         if dtype.startswith("complex"):
             raise UnsupportedFormatError(f"{source}: complex-valued rasters are not imagery")
-        scale = float(reflectance_scale) if reflectance_scale else FULL_SCALE.get(dtype, 1.0)
+        tagged = any(v != 1.0 for v in ds.scales) or any(v != 0.0 for v in ds.offsets)
+        # GDAL scale/offset tags already give physical values; otherwise the type's full scale is 1.0
+        scale = float(reflectance_scale) if reflectance_scale else (1.0 if tagged else FULL_SCALE.get(dtype, 1.0))
         rs = RasterSource(ds, roles=roles, source=source, scale=scale, memfile=memfile, options=options)
         for r, c in ((0, 0), (rs.height - 1, rs.width - 1)):  # a truncated file fails here, not mid-run
             bands, valid = rs.read_window(r, c, 1, 1)

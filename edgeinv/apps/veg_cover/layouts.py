@@ -112,7 +112,7 @@ def jittered_plants(*, u_m: np.ndarray, v_m: np.ndarray, cell_u_m: float, cell_v
             rows = tab[idx]
             cu, cv, r, lp = rows[..., 0], rows[..., 1], rows[..., 2], rows[..., 3]
             d2 = (u32 - cu) ** 2 + (v32 - cv) ** 2
-            hit = d2 < (r + np.float32(res_m)) ** 2
+            hit = (d2 < (r + np.float32(res_m)) ** 2) & (r > 0)
             if not hit.any():
                 continue
             d = np.sqrt(d2[hit])

@@ -1,0 +1,149 @@
+"""Re-survey missions: altitude for a GSD, waypoints inside the flagged zones, QGroundControl layout, watch mode."""
+
+import json
+
+import numpy as np
+import pytest
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+from rasterio.warp import transform as warp
+
+from edgeinv.apps.veg_cover.interpret import ZoneGrid, ZoneRules, summarise
+from edgeinv.apps.veg_cover.plan import (MissionSettings, Pattern, altitude_for, lawnmower, mission_geojson,
+                                         plan_mission, qgc_plan)
+from edgeinv.apps.veg_cover.survey import plan_from_results, watch, write_mission
+from edgeinv.common.errors import ConfigError, MissingMetadataError
+
+UTM = CRS.from_epsg(32631)
+
+
+def _result(crs=UTM, transform=None, gsd=0.05, size=400, geo=True, source="a.tif"):
+    """A 400 x 400 px cover map, 20 m wide: the north-west quarter bare (flagged), the rest dense."""
+    cover = np.full((size, size), 0.8, np.float32)
+    cover[: size // 2, : size // 2] = 0.05
+    g = ZoneGrid(height=size, width=size, zone_px=size // 2)
+    g.add(row=0, col=0, cover=cover, valid=np.ones_like(cover, bool), std=np.full_like(cover, 0.03))
+    t = transform or from_origin(680000.0, 5762000.0, gsd, gsd)
+    return summarise(grid=g, rules=ZoneRules(), source=source, method="model", config="multispectral5",
+                     georeferenced=geo, crs=crs if geo else None, transform=t if geo else None, gsd_m=gsd if geo else None)
+
+
+def test_altitude_for_gsd_by_hand():
+    s = MissionSettings(camera="multispectral5")
+    # 0.01 m * 5.4 mm * 1280 px / 4.8 mm = 14.4 m
+    alt, gsd = altitude_for(camera="multispectral5", gsd_m=0.01, settings=s)
+    assert alt == pytest.approx(14.4) and gsd == pytest.approx(0.01)
+    alt, gsd = altitude_for(camera="multispectral5", gsd_m=0.001, settings=s)  # 1.44 m: below the 5 m floor
+    assert alt == 5.0 and gsd == pytest.approx(5.0 * 4.8 / (5.4 * 1280))
+
+
+def test_lawnmower_stays_inside():
+    pts = lawnmower((0, 0, 10, 6), spacing_m=1.5, inset_m=0.5)
+    xs, ys = np.array(pts).T
+    assert xs.min() > 0 and xs.max() < 10 and ys.min() > 0 and ys.max() < 6
+    assert len(pts) >= 2 * 4 and np.all(np.diff(ys[::2]) > 0)
+
+
+def _inside(mission, zones, crs):
+    lat, lon = np.array(mission.waypoints).T
+    xs, ys = warp("EPSG:4326", crs, lon.tolist(), lat.tolist())
+    flagged = [z["bounds"] for z in zones if z["flags"]]
+    return all(any(b[0] < x < b[2] and b[1] < y < b[3] for b in flagged) for x, y in zip(xs, ys))
+
+
+@pytest.mark.parametrize("pattern", list(Pattern))
+def test_waypoints_lie_inside_flagged_zones(pattern):
+    res = _result()
+    assert [z["flags"] for z in res.zones] == [["low_cover"], [], [], []]
+    s = MissionSettings(camera="multispectral5", target_gsd_m=0.004, pattern=pattern)  # 5.8 m: 5.1 m footprint
+    m = plan_mission(res.zones, crs=UTM, settings=s, image_gsd_m=0.05)
+    assert m.waypoints and _inside(m, res.zones, UTM)
+    if pattern is Pattern.LAWNMOWER:
+        assert len(m.waypoints) >= 8  # a 10 m zone, lines 1.5 m apart (70 % side overlap)
+    else:
+        assert len(m.waypoints) == 1
+
+
+def test_geographic_raster_is_planned_in_metres():
+    t = from_origin(5.66, 51.99, 2e-6, 2e-6)  # ~0.14 m x 0.2 m pixels in degrees
+    res = _result(crs=CRS.from_epsg(4326), transform=t, gsd=0.14)
+    m = plan_mission(res.zones, crs=CRS.from_epsg(4326), settings=MissionSettings(target_gsd_m=0.02), image_gsd_m=0.14)
+    assert m.waypoints and _inside(m, res.zones, CRS.from_epsg(4326))
+
+
+def test_qgroundcontrol_plan_layout(tmp_path):
+    res = _result()
+    m = plan_from_results([res], settings=MissionSettings(target_gsd_m=0.02), home_latlon=(51.99, 5.66))
+    files = write_mission(m, plan_path=tmp_path / "m.plan", geojson_path=tmp_path / "m.geojson")
+    plan = json.loads((tmp_path / "m.plan").read_text())
+    assert plan["fileType"] == "Plan" and plan["version"] == 1 and plan["groundStation"] == "QGroundControl"
+    mission = plan["mission"]
+    assert mission["version"] == 2 and mission["firmwareType"] == 12 and mission["vehicleType"] == 2
+    assert mission["plannedHomePosition"][:2] == [51.99, 5.66]
+    items = mission["items"]
+    cmds = [i["command"] for i in items]
+    assert cmds[0] == 22 and cmds[-1] == 20 and cmds.count(16) == len(m.waypoints) and 206 in cmds
+    assert [i["doJumpId"] for i in items] == list(range(1, len(items) + 1))
+    for it in items:
+        assert it["type"] == "SimpleItem" and len(it["params"]) == 7 and it["autoContinue"] is True
+        if it["command"] == 16:
+            assert it["frame"] == 3 and it["params"][6] == pytest.approx(m.altitude_m, abs=0.01)
+            assert 51 < it["params"][4] < 53 and 5 < it["params"][5] < 7
+    assert plan["geoFence"]["version"] == 2 and plan["rallyPoints"]["version"] == 2
+    gj = json.loads((tmp_path / "m.geojson").read_text())
+    kinds = [f["properties"]["kind"] for f in gj["features"]]
+    assert kinds.count("zone") == 1 and kinds.count("waypoint") == len(m.waypoints) and "flight_line" in kinds
+    ring = gj["features"][0]["geometry"]["coordinates"][0]
+    assert ring[0] == ring[-1] and all(5 < lon < 7 and 51 < lat < 53 for lon, lat in ring)
+    assert files == {"plan": str(tmp_path / "m.plan"), "geojson": str(tmp_path / "m.geojson")}
+    assert qgc_plan(m) == plan and mission_geojson(m) == gj
+
+
+def test_no_map_coordinates_no_mission():
+    with pytest.raises(MissingMetadataError, match="georeferenced"):
+        plan_from_results([_result(geo=False)], settings=MissionSettings())
+    with pytest.raises(MissingMetadataError):
+        plan_mission(_result().zones, crs=None, settings=MissionSettings(), image_gsd_m=0.05)
+
+
+def test_settings_are_validated():
+    with pytest.raises(ConfigError, match="camera"):
+        MissionSettings(camera="thermal")
+    with pytest.raises(ConfigError, match="sidelap"):
+        MissionSettings(sidelap=0.99)
+    with pytest.raises(ConfigError, match="pattern"):
+        MissionSettings(pattern="spiral")
+
+
+def test_watch_processes_frames_as_they_come(tmp_path):
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    results = {"a.tif": _result(source="a.tif"), "b.png": _result(geo=False, source="b.png")}
+    for name in ("a.tif", "b.png", "c.jpg", "a_cover.tif"):
+        (folder / name).write_bytes(b"x")
+
+    def analyse(path):
+        if path.name == "c.jpg":
+            raise MissingMetadataError("c.jpg: broken")
+        return results[path.name]
+
+    rep = watch(folder, analyse, settings=MissionSettings(target_gsd_m=0.02), plan_path=tmp_path / "w.plan",
+                geojson_path=tmp_path / "w.geojson", once=True)
+    assert rep["processed"] == ["a.tif"] and set(rep["skipped"]) == {"b.png", "c.jpg"}
+    assert "not georeferenced" in rep["skipped"]["b.png"]
+    assert json.loads((tmp_path / "w.plan").read_text())["fileType"] == "Plan"
+    assert rep["mission"]["n_waypoints"] > 0
+
+
+def test_watch_waits_for_a_file_to_settle_and_stops_after_max_files(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.tif").write_bytes(b"x")
+    calls = []
+
+    def analyse(path):
+        calls.append(path.name)
+        return _result(source=path.name)
+
+    rep = watch(folder, analyse, settings=MissionSettings(), plan_path=tmp_path / "p.plan", poll_s=0.01, max_files=1)
+    assert calls == ["a.tif"] and rep["processed"] == ["a.tif"]

@@ -1,0 +1,81 @@
+"""Windowed processing: tiles cover the raster once, tiled output equals whole-image output, georeferencing survives."""
+
+import numpy as np
+import pytest
+import rasterio
+
+from edgeinv.apps.veg_cover import tiling
+from edgeinv.apps.veg_cover.model import ARCH
+
+MS = ["blue", "green", "red", "rededge", "nir"]
+
+
+def test_tiles_cover_every_pixel_once():
+    seen = np.zeros((301, 517), int)
+    for t in tiling.tiles(height=301, width=517, tile_px=128, margin_px=16):
+        seen[t.row:t.row + t.height, t.col:t.col + t.width] += 1
+        assert t.read_row <= t.row and t.read_row + t.read_height >= t.row + t.height
+        rs, cs = t.crop
+        assert rs.stop <= t.read_height and cs.stop <= t.read_width
+    assert np.all(seen == 1)
+
+
+def test_margin_covers_the_receptive_field():
+    assert all(sum(d) <= tiling.MARGIN_PX for _, d in ARCH.values())
+
+
+@pytest.fixture
+def big_scene(tmp_path, write_tif):
+    rng = np.random.default_rng(5)
+    h, w = 300, 420  # larger than one 128 px tile in both directions
+    veg = np.clip(np.cumsum(rng.normal(0, 0.08, (h, w)), axis=1) % 1.0, 0, 1)
+    soil = np.array([0.12, 0.15, 0.19, 0.21, 0.25])[:, None, None]
+    leaf = np.array([0.03, 0.08, 0.04, 0.20, 0.45])[:, None, None]
+    bands = (soil * (1 - veg) + leaf * veg + rng.normal(0, 0.004, (5, h, w))).clip(0, 1).astype(np.float32)
+    return write_tif(tmp_path / "field.tif", bands, descriptions=MS, tiled=True)
+
+
+def test_windowed_equals_whole_image(vc_app, tiny_runner, big_scene, tmp_path):
+    tiled = vc_app.predict(vc_app.read(big_scene, tile_px=128, out=str(tmp_path / "a.tif")), tiny_runner)
+    whole = vc_app.predict(vc_app.read(big_scene, tile_px=4096, out="none"), tiny_runner)
+    assert tiled.cover.shape == whole.cover.shape == (300, 420)
+    np.testing.assert_allclose(tiled.cover, whole.cover, atol=2e-5)
+    np.testing.assert_allclose(tiled.std, whole.std, atol=2e-5)
+    assert tiled.fvc_mean == pytest.approx(whole.fvc_mean, abs=1e-6)
+    assert [z["fvc_mean"] for z in tiled.zones] == pytest.approx([z["fvc_mean"] for z in whole.zones], abs=1e-6)
+
+
+def test_cover_geotiff_keeps_georeferencing(vc_app, tiny_runner, big_scene, tmp_path):
+    out = tmp_path / "cover.tif"
+    res = vc_app.predict(vc_app.read(big_scene, out=str(out), tile_px=128), tiny_runner)
+    with rasterio.open(big_scene) as src, rasterio.open(out) as dst:
+        assert dst.crs == src.crs and dst.transform == src.transform
+        assert (dst.width, dst.height, dst.count, dst.dtypes[0]) == (420, 300, 2, "float32")
+        assert dst.descriptions == ("cover_fraction", "cover_fraction_std")
+        assert dst.profile["tiled"] and dst.compression.name.lower() == "deflate"
+        assert dst.overviews(1), "overviews missing"
+        np.testing.assert_allclose(dst.read(1), res.cover, atol=1e-7)
+    png = out.with_suffix(".png")
+    assert res.outputs == {"cover_geotiff": str(out), "overlay_png": str(png)}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert res.georeferenced and res.zones[0]["bounds"]
+
+
+def test_nodata_pixels_stay_nodata(vc_app, tiny_runner, tmp_path, write_tif, ms_bands):
+    bands = ms_bands.copy()
+    bands[:, :5, :] = -1.0
+    path = write_tif(tmp_path / "nod.tif", bands, descriptions=MS, nodata=-1.0)
+    res = vc_app.predict(vc_app.read(path, out="none"), tiny_runner)
+    assert np.isnan(res.cover[:5]).all() and np.isfinite(res.cover[5:]).all()
+    assert res.pixels == 35 * 48
+
+
+def test_failed_run_leaves_no_half_written_cover(vc_app, big_scene, tmp_path):
+    out = tmp_path / "broken.tif"
+
+    def bad_runner(x):
+        raise RuntimeError("model crashed")
+
+    with pytest.raises(RuntimeError):
+        vc_app.predict(vc_app.read(big_scene, out=str(out)), bad_runner)
+    assert not out.exists()

@@ -89,7 +89,7 @@ def history(store, app_name: str, field_id: int) -> list[dict]:
     return rows
 
 
-def trend_svg(rows: list[dict]):
+def trend_svg(rows: list[dict], *, reference_n_g_m2: float | None = None):
     pts = [r for r in rows if r["mean_n_g_m2"] is not None]
     if not pts:
         return None
@@ -100,8 +100,12 @@ def trend_svg(rows: list[dict]):
         if sel:
             series.append({"x": [_days(r["created"], first) for r in sel], "y": [r["mean_n_g_m2"] for r in sel],
                            "label": label, "color": color, "points": True})
+    hlines = []
+    if reference_n_g_m2:
+        hlines = [{"y": reference_n_g_m2, "label": "reference strip", "color": PALETTE[2]},
+                  {"y": 0.95 * reference_n_g_m2, "label": "NSI 0.95", "color": PALETTE[4]}]
     return line_plot_svg(series, xlabel="days since first measurement", ylabel="mean leaf N (g/m²)",
-                         title="Leaf nitrogen over the season", height=260)
+                         title="Leaf nitrogen over the season", width=960, height=280, hlines=hlines)
 
 
 def spectra_svg(spectra: dict):
@@ -111,7 +115,7 @@ def spectra_svg(spectra: dict):
         series.append({**leaf["measured"], "label": f"{leaf['sample']} measured", "color": color})
         series.append({**leaf["model"], "label": f"{leaf['sample']} PROSPECT-PRO", "color": color, "dash": True})
     return line_plot_svg(series, xlabel="wavelength (nm)", ylabel="reflectance",
-                         title="Measured spectra and the model's reconstruction", height=340)
+                         title="Measured spectra and the model's reconstruction", width=1000, height=380)
 
 
 def make_blueprint(app, ctx) -> Blueprint:
@@ -174,7 +178,8 @@ def make_blueprint(app, ctx) -> Blueprint:
         crop = crops()[field["data"]["crop"]]
         stages = [{"value": s, "title": st["title"]} for s, st in crop["stages"].items()]
         return render_template("leaf_nitrogen/field.html", field=field, crop=crop, stages=stages, rows=rows,
-                               trend=trend_svg(rows), crops=crop_choices())
+                               trend=trend_svg(rows, reference_n_g_m2=field["data"].get("reference_n_g_m2")),
+                               crops=crop_choices())
 
     @bp.post("/fields/<int:field_id>")
     def update_field(field_id: int):

@@ -214,6 +214,7 @@ class App(ABC):
     targets: tuple[Target, ...] = ()
     configs: tuple[str, ...] = ("default",)  # one shipped model family per config (sensor/camera)
     preprocessing_version: str = "1"
+    many_samples_per_file: bool = False  # True: a file holds a list of samples (leaves); predict returns a list
 
     # ---- identity -----------------------------------------------------------------------
     @property

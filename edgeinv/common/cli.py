@@ -4,7 +4,7 @@
 
     edgeinv apps                                   list the installed apps and their models
     edgeinv serve [--host H] [--port P]            serve every app's UI and API (waitress)
-    edgeinv <app> simulate [--n N] --out PATH      write simulated example file(s)
+    edgeinv <app> simulate [--count K] --out PATH     write simulated example file(s)
     edgeinv <app> train    [--config C] --out DIR  train the FP32 teacher, export it to ONNX
     edgeinv <app> compress [--config C] [--out D]  full release: train, prune, distill, quantize,
                                                    search within the accuracy budget, manifest
@@ -175,10 +175,12 @@ def cmd_simulate(args, ctx: CliContext):
     if not hasattr(app, "write_example"):
         raise InvalidInputError(f"{app.name} cannot write example files")
     params = {k[len("sim_"):]: v for k, v in vars(args).items() if k.startswith("sim_") and v is not None}
+    if args.count < 1:
+        raise InvalidInputError(f"--count must be >= 1, got {args.count}")
     out = Path(args.out)
     written = []
-    for i in range(args.n):
-        path = out if args.n == 1 else out.with_name(f"{out.stem}_{i:03d}{out.suffix}")
+    for i in range(args.count):
+        path = out if args.count == 1 else out.with_name(f"{out.stem}_{i:03d}{out.suffix}")
         info = app.write_example(path, rng, **params)
         written.append({"path": str(path), **(info or {})})
     return {"written": written, "text": "\n".join(f"wrote {w['path']}" for w in written)}
@@ -239,7 +241,7 @@ def cmd_predict(args, ctx: CliContext):
     for sample in samples:
         runner = ctx.runner(app, app.config_for(sample), variant=args.variant, models_dir=args.model)
         results.append(app.predict(sample, runner))
-    return results[0] if len(results) == 1 else results
+    return results if (app.many_samples_per_file or len(results) != 1) else results[0]
 
 
 # ---- parser -------------------------------------------------------------------------------------
@@ -276,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         configs = ["all", *app.configs]
 
         s = asub.add_parser("simulate", help="write simulated example file(s)")
-        s.add_argument("--n", type=int, default=1, help="number of files (default 1)")
+        s.add_argument("--count", type=int, default=1, help="number of files (default 1)")
         s.add_argument("--out", required=True, help="output file")
         s.add_argument("--seed", type=int, default=0)
         if hasattr(app, "simulate_arguments"):

@@ -118,7 +118,7 @@ def test_unexpected_failure_is_reported_not_raised(mini, tmp_path, capsys, monke
 
 
 def test_simulate_writes_files(mini, tmp_path, capsys):
-    code, out, _ = run(capsys, "--json", "mini-app", "simulate", "--n", "3", "--out", str(tmp_path / "ex.txt"))
+    code, out, _ = run(capsys, "--json", "mini-app", "simulate", "--count", "3", "--out", str(tmp_path / "ex.txt"))
     assert code == 0
     written = json.loads(out)["written"]
     assert len(written) == 3 and all((tmp_path / p["path"]).exists() for p in written)

@@ -42,6 +42,7 @@ class LeafNitrogenApp(App):
     configs = sensors.CONFIG_ORDER
     preprocessing_version = features.PREPROCESSING_VERSION
     example_suffix = ".csv"
+    many_samples_per_file = True  # a spectrometer CSV holds one column per leaf
     n_to_protein = DEFAULT_N_TO_PROTEIN
 
     # ---- physics and data ------------------------------------------------------------------

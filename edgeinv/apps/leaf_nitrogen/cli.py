@@ -3,10 +3,9 @@
 * ``edgeinv leaf-nitrogen simulate --n 1.5 --cab 40 --car 8 --anth 1 --cbrown 0 --cw 0.015 --prot 0.0009
   --cbc 0.004 --out leaf.csv`` writes ``wavelength_nm,reflectance,transmittance`` (PROSPECT-PRO, 1 nm;
   ``--sensor full|trimmed|vnir`` adds that instrument's resolution, range and noise). Unset traits
-  are drawn from the app's correlated prior. PROSPECT's structure parameter is ``N``, so in this
-  app ``--n`` is N and the number of files is ``--count`` (the generic CLI uses ``--n`` for the
-  count; :func:`add_cli` re-points it for this app only).
-* ``edgeinv leaf-nitrogen predict FILE`` prints one result per leaf; with ``--json`` always a list.
+  are drawn from the app's correlated prior. ``--n`` is PROSPECT's structure parameter N; the
+  generic ``--count`` sets the number of files.
+* ``edgeinv leaf-nitrogen predict FILE`` prints one result per leaf; with ``--json`` always a list (``App.many_samples_per_file``).
 * ``edgeinv leaf-nitrogen finetune SPECTRA.csv --labels LABELS.csv --out DIR`` (see :mod:`finetune`).
 """
 
@@ -37,8 +36,8 @@ SIM_FLAGS = {
 
 def simulate_arguments(parser) -> None:
     """Flags of ``simulate`` (the generic CLI prefixes their dests; see :func:`write_example`)."""
-    parser.add_argument("--N", "--n-struct", dest="n_struct", type=float, metavar="N",
-                        help="leaf structure parameter N (also --n in this app)")
+    parser.add_argument("--n", "--n-struct", dest="n_struct", type=float, metavar="N",
+                        help="leaf structure parameter N (number of elementary layers, >= 1)")
     for flag, (_, help_) in SIM_FLAGS.items():
         parser.add_argument(f"--{flag}", type=float, help=help_)
     parser.add_argument("--sensor", choices=list(sensors.CONFIG_ORDER),
@@ -75,35 +74,6 @@ def write_example(path, rng: np.random.Generator, **params) -> dict:
     write_spectrum_csv(path, wavelength_nm=wl, reflectance=np.clip(r, 0, 1), transmittance=np.clip(t, 0, 1))
     n_area = float(nitrogen_area_g_m2(protein_g_cm2=traits["protein_g_cm2"]))
     return {"traits": traits, "nitrogen_g_m2": n_area, "n_to_protein": DEFAULT_N_TO_PROTEIN, "sensor": sensor}
-
-
-def _cmd_simulate(app):
-    def run(args, ctx):
-        params = {k[len("sim_"):]: v for k, v in vars(args).items() if k.startswith("sim_") and v is not None}
-        if getattr(args, "n", None) is not None:
-            params["n_struct"] = float(args.n)
-        count = int(getattr(args, "count", 1) or 1)
-        if count < 1:
-            raise InvalidInputError(f"--count must be >= 1, got {count}")
-        rng = np.random.default_rng(args.seed)
-        out = Path(args.out)
-        written = []
-        for i in range(count):
-            path = out if count == 1 else out.with_name(f"{out.stem}_{i:03d}{out.suffix}")
-            written.append({"path": str(path), **app.write_example(path, rng, **params)})
-        lines = [f"wrote {w['path']} (N {w['traits']['n_struct']:.2f}, Cab {w['traits']['chlorophyll_ug_cm2']:.1f} ug/cm2, "
-                 f"proteins {w['traits']['protein_g_cm2']:.5f} g/cm2 = {w['nitrogen_g_m2']:.2f} g N/m2)" for w in written]
-        return {"written": written, "text": "\n".join(lines)}
-
-    return run
-
-
-def _as_list(func):
-    def run(args, ctx):
-        out = func(args, ctx)
-        return out if isinstance(out, list) else [out]
-
-    return run
 
 
 def _cmd_finetune(app):
@@ -161,16 +131,3 @@ def add_cli(app, sub) -> None:
     ft.add_argument("--seed", type=int, default=0)
     ft.set_defaults(func=_cmd_finetune(app))
 
-    predict = sub.choices.get("predict")
-    if predict is not None and predict.get_default("func") is not None:
-        predict.set_defaults(func=_as_list(predict.get_default("func")))
-
-    simulate = sub.choices.get("simulate")
-    count_flag = None
-    if simulate is not None:
-        count_flag = next((a for a in getattr(simulate, "_actions", []) if "--n" in a.option_strings and a.dest == "n"), None)
-    if count_flag is not None:  # the generic file-count flag: re-point to PROSPECT's N for this app
-        count_flag.type, count_flag.default, count_flag.metavar = float, None, "N"
-        count_flag.help = "leaf structure parameter N (PROSPECT); the number of files is --count"
-        simulate.add_argument("--count", type=int, default=1, help="number of files (default 1)")
-        simulate.set_defaults(func=_cmd_simulate(app))

@@ -196,6 +196,8 @@ class VegCoverApp(App):
                             help="stored value that means reflectance 1.0 (default: by data type)")
         parser.add_argument("--tile-px", dest="tile_px", type=int, help=f"tile size (default {tiling.TILE_PX})")
         parser.add_argument("--low-cover", dest="low_cover", type=float, help="flag zones below this cover")
+        parser.add_argument("--max-pixels", dest="max_pixels", type=int,
+                            help="largest JPEG/PNG frame decoded in memory (default 60 MP; GeoTIFFs stream)")
 
     def add_cli(self, sub) -> None:
         from .cli import add_commands

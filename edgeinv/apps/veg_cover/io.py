@@ -14,6 +14,7 @@ multispectral data, DN / full scale (0..1) for 8/16-bit camera images; GDAL scal
 from __future__ import annotations
 
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -256,16 +257,18 @@ def open_geotiff(src, *, source: str, roles: tuple[str, ...] | None, reflectance
                  options: dict | None = None) -> RasterSource:
     """Open a GeoTIFF (path or bytes) for windowed reading; checks bands, scale and the first/last blocks."""
     import rasterio
-    from rasterio.errors import RasterioError
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
     from rasterio.io import MemoryFile
 
     memfile = None
     try:
-        if isinstance(src, (bytes, bytearray)):
-            memfile = MemoryFile(bytes(src))
-            ds = memfile.open()
-        else:
-            ds = rasterio.open(src)
+        with warnings.catch_warnings():  # frames saved as TIFF carry no geotransform: that is allowed
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            if isinstance(src, (bytes, bytearray)):
+                memfile = MemoryFile(bytes(src))
+                ds = memfile.open()
+            else:
+                ds = rasterio.open(src)
     except RasterioError as exc:
         if memfile is not None:
             memfile.close()

@@ -9,6 +9,7 @@ at most ``max_side`` pixels on its long side, with the flagged zones outlined in
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ class CoverGeoTiff:
 
     def __init__(self, path: str | Path, *, width: int, height: int, transform=None, crs=None):
         import rasterio
-        from rasterio.errors import RasterioError
+        from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
         self.path = Path(path)
         if self.path.suffix.lower() not in (".tif", ".tiff"):
@@ -39,7 +40,9 @@ class CoverGeoTiff:
         if transform is not None and crs is not None:
             profile.update(transform=transform, crs=crs)
         try:
-            self._ds = rasterio.open(self.path, "w", **profile)
+            with warnings.catch_warnings():  # a frame's cover map has no map coordinates, by design
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self._ds = rasterio.open(self.path, "w", **profile)
         except RasterioError as exc:
             raise InvalidInputError(f"cannot write {self.path}: {exc}") from None
         self._ds.set_band_description(1, "cover_fraction")

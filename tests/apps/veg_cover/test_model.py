@@ -1,0 +1,56 @@
+"""The cover network: output layout, receptive field vs tile margin, a tiny training run, ONNX with any H, W."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgeinv.apps.veg_cover import tiling  # noqa: E402
+from edgeinv.apps.veg_cover.model import ARCH, receptive_radius  # noqa: E402
+from edgeinv.common.app import ModelSize  # noqa: E402
+
+
+@pytest.mark.parametrize("config", ["multispectral5", "red_nir", "rgb"])
+@pytest.mark.parametrize("size", list(ModelSize))
+def test_output_layout_and_receptive_field(vc_app, config, size):
+    net = vc_app.build_model(config, size).eval()
+    c = vc_app.input_shape(config)[0]
+    mean, logvar = net(torch.zeros(2, c, 21, 34))
+    assert mean.shape == logvar.shape == (2, 21, 34)
+    assert receptive_radius(net) == sum(ARCH[(size.value, config)][1]) <= tiling.MARGIN_PX
+
+
+def test_receptive_radius_is_real(vc_app):
+    """Changing a pixel farther away than the radius must not change the output; nearer must."""
+    torch.manual_seed(0)
+    net = vc_app.build_model("red_nir", ModelSize.TEACHER).eval()
+    r = receptive_radius(net)
+    x = torch.rand(1, 4, 41, 41)
+    base = net(x)[0][0, 20, 20]
+    far, near = x.clone(), x.clone()
+    far[0, :, 20, 20 + r + 1] += 5.0
+    near[0, :, 20, 20 + r] += 5.0
+    assert net(far)[0][0, 20, 20] == base
+    assert net(near)[0][0, 20, 20] != base
+
+
+def test_tiny_training_run_exports_with_dynamic_size(vc_app, tmp_path):
+    from edgeinv.common.export import export_onnx
+    from edgeinv.common.runtime.session import OnnxModel
+    from edgeinv.common.train import build_seeded, fit
+
+    rng = np.random.default_rng(0)
+    train = vc_app.simulate(12, rng=rng, config="red_nir")
+    val = vc_app.simulate(4, rng=rng, config="red_nir")
+    recipe = dataclasses.replace(vc_app.recipe("red_nir"), epochs=2, batch_size=4)
+    model = build_seeded(vc_app, "red_nir", ModelSize.STUDENT, seed=0)
+    trained = fit(model, train, val, vc_app, recipe=recipe, progress=False)
+    assert len(trained.history) == 2 and np.isfinite(trained.best_val_loss)
+    path = tmp_path / "m.onnx"
+    report = export_onnx(trained, vc_app, "red_nir", path, example_x=val.x, variant="student_fp32")
+    assert report["ok"]
+    out = OnnxModel(path)(np.random.default_rng(1).random((1, 4, 45, 71), dtype=np.float32))
+    assert out["cover_fraction"].shape == out["cover_fraction_std"].shape == (1, 45, 71)
+    assert np.all(out["cover_fraction_std"] > 0)

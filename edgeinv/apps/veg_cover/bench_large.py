@@ -35,7 +35,7 @@ def make_orthomosaic(path: str | Path, *, size: int, rng: np.random.Generator, b
                      pool: int = 6) -> dict:
     """Write a ``size`` x ``size`` x 5 tiled GeoTIFF window by window (never holding more than a block)."""
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
     from rasterio.windows import Window
 
     from .cameras import get_camera
@@ -47,7 +47,7 @@ def make_orthomosaic(path: str | Path, *, size: int, rng: np.random.Generator, b
     tiles = [np.clip(np.round(t * SCALE), 0, 65535).astype(np.uint16) for t in tiles]
     profile = {"driver": "GTiff", "width": size, "height": size, "count": 5, "dtype": "uint16", "tiled": True,
                "blockxsize": block, "blockysize": block, "compress": "deflate", "predictor": 2, "BIGTIFF": "YES",
-               "crs": "EPSG:32631", "transform": from_origin(680000.0, 5762000.0, GSD_M, GSD_M)}
+               "crs": "EPSG:32631", "transform": Affine(GSD_M, 0.0, 680000.0, 0.0, -GSD_M, 5762000.0)}
     t0 = time.perf_counter()
     with rasterio.open(path, "w", **profile) as ds:
         for i, b in enumerate(cam.bands, start=1):

@@ -64,7 +64,7 @@ def write_example(path, rng: np.random.Generator, *, camera: str = "multispectra
                   truth: bool = False) -> dict:
     """Write a realistic simulated image: a georeferenced GeoTIFF (.tif) or, for RGB, a PNG/JPEG frame."""
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
     from rasterio.warp import transform as warp_transform
 
     from .scene import render
@@ -95,7 +95,7 @@ def write_example(path, rng: np.random.Generator, *, camera: str = "multispectra
     crs = utm_crs(lat=lat, lon=lon)
     xs, ys = warp_transform("EPSG:4326", crs, [lon], [lat])
     gsd = info["gsd_m"]
-    transform = from_origin(round(xs[0], 2), round(ys[0], 2), gsd, gsd)
+    transform = Affine(gsd, 0.0, round(xs[0], 2), 0.0, -gsd, round(ys[0], 2))
     dtype = "uint8" if cam.encoding == "srgb8" else "float32"
     data = np.clip(np.round(bands * 255), 0, 255).astype(np.uint8) if dtype == "uint8" else bands.astype(np.float32)
     profile = {"driver": "GTiff", "width": int(size), "height": int(size), "count": len(cam.bands), "dtype": dtype,

@@ -41,12 +41,12 @@ def write_geotiff(path, bands: np.ndarray, *, descriptions=None, crs="EPSG:32631
                   dtype=None, tiled=False, scales=None):
     """A small GeoTIFF written with rasterio (bands (C, H, W))."""
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     c, h, w = bands.shape
     profile = {"driver": "GTiff", "width": w, "height": h, "count": c, "dtype": dtype or str(bands.dtype)}
     if crs is not None:
-        profile.update(crs=crs, transform=transform or from_origin(680000.0, 5762000.0, 0.05, 0.05))
+        profile.update(crs=crs, transform=transform or Affine(0.05, 0.0, 680000.0, 0.0, -0.05, 5762000.0))
     if nodata is not None:
         profile["nodata"] = nodata
     if tiled:

@@ -67,13 +67,13 @@ def test_zone_size_defaults():
 
 def test_result_is_json_and_has_the_promised_keys():
     from rasterio.crs import CRS
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     cover, std, valid = _maps()
     g = ZoneGrid(height=50, width=70, zone_px=20)
     g.add(row=0, col=0, cover=cover, std=std, valid=valid)
     res = summarise(grid=g, rules=ZoneRules(), source="x.tif", method="model", config="rgb", georeferenced=True,
-                    crs=CRS.from_epsg(32631), transform=from_origin(1000, 2000, 0.5, 0.5), gsd_m=0.5)
+                    crs=CRS.from_epsg(32631), transform=Affine(0.5, 0.0, 1000, 0.0, -0.5, 2000), gsd_m=0.5)
     doc = json.loads(json.dumps(res.to_dict(), allow_nan=False))
     assert 0 <= doc["fvc_mean"] <= 1 and doc["pixels"] == int(valid.sum()) and doc["zones"]
     assert doc["zone_m"] == pytest.approx(10.0) and doc["crs"] == "EPSG:32631"

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 from rasterio.crs import CRS
-from rasterio.transform import from_origin
+from affine import Affine
 from rasterio.warp import transform as warp
 
 from edgeinv.apps.veg_cover.interpret import ZoneGrid, ZoneRules, summarise
@@ -23,7 +23,7 @@ def _result(crs=UTM, transform=None, gsd=0.05, size=400, geo=True, source="a.tif
     cover[: size // 2, : size // 2] = 0.05
     g = ZoneGrid(height=size, width=size, zone_px=size // 2)
     g.add(row=0, col=0, cover=cover, valid=np.ones_like(cover, bool), std=np.full_like(cover, 0.03))
-    t = transform or from_origin(680000.0, 5762000.0, gsd, gsd)
+    t = transform or Affine(gsd, 0.0, 680000.0, 0.0, -gsd, 5762000.0)
     return summarise(grid=g, rules=ZoneRules(), source=source, method="model", config="multispectral5",
                      georeferenced=geo, crs=crs if geo else None, transform=t if geo else None, gsd_m=gsd if geo else None)
 
@@ -65,7 +65,7 @@ def test_waypoints_lie_inside_flagged_zones(pattern):
 
 
 def test_geographic_raster_is_planned_in_metres():
-    t = from_origin(5.66, 51.99, 2e-6, 2e-6)  # ~0.14 m x 0.2 m pixels in degrees
+    t = Affine(2e-6, 0.0, 5.66, 0.0, -2e-6, 51.99)  # ~0.14 m x 0.2 m pixels in degrees
     res = _result(crs=CRS.from_epsg(4326), transform=t, gsd=0.14)
     m = plan_mission(res.zones, crs=CRS.from_epsg(4326), settings=MissionSettings(target_gsd_m=0.02), image_gsd_m=0.14)
     assert m.waypoints and _inside(m, res.zones, CRS.from_epsg(4326))

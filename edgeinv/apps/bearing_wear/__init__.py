@@ -151,7 +151,7 @@ class BearingWearApp(App):
         return build(size.value)
 
     def recipe(self, config: str) -> TrainRecipe:
-        return TrainRecipe(n_train=4000, n_val=500, n_test=1000, epochs=30, batch_size=64, lr=3e-3, patience=6,
+        return TrainRecipe(n_train=8000, n_val=500, n_test=1000, epochs=30, batch_size=64, lr=3e-3, patience=6,
                            prune_ratio=0.4, finetune_epochs=6, distill_epochs=25, n_calibration=200,
                            budget=Budget(regression_frac_range=0.02, classification_points=1.0), seed=0)
 

@@ -15,19 +15,22 @@ Steps, each a pure function:
 4. **One view per fault hypothesis.** Each envelope spectrum is resampled onto the axis
    ``u = order / impact order`` of each fault (BPFO, BPFI, 2 x BSF, FTF; 0–:data:`U_MAX`), so the
    harmonics of the true fault fall on ``u = 1, 2, 3`` in its own view whatever the bearing
-   geometry, speed and sampling rate; the network scores the four views with shared weights.
+   geometry, speed and sampling rate; the network scores the four views with shared weights. A
+   third channel per view marks where the shaft harmonics fall on that axis (lines at integer
+   orders come from unbalance or other machinery, not from the bearing).
 5. **Squared-envelope autocorrelation** of the best wide band (kurtogram levels <= 1.6) on an axis
    of spall length in mm (lag x rolling speed): the entry/exit double event of a spall repeats
    ``L / v`` apart (Sawalhi & Randall 2011), which the autocorrelation shows as a bump at ``L``.
 6. **Time-domain indicators** (RMS, kurtosis, crest factor, skewness, impulse and shape factors,
    ISO 10816 velocity RMS) and the operating point.
 
-The result is one float32 array of shape :data:`INPUT_SHAPE` = ``(10, 256)``: channels
+The result is one float32 array of shape :data:`INPUT_SHAPE` = ``(14, 256)``: channels
 :data:`CHANNELS`; the last channel carries :data:`SCALARS` in its first entries and zeros after.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -38,7 +41,7 @@ from edgeinv.common.errors import InvalidInputError
 
 from .physics import BearingGeometry, defect_orders, impact_order, rolling_speed_m_s
 
-PREPROCESSING_VERSION = "2"
+PREPROCESSING_VERSION = "3"
 N_REV = 32
 ORDER_MAX = 25.6
 ORDER_AXIS = np.arange(int(round(ORDER_MAX * N_REV))) / N_REV
@@ -48,8 +51,10 @@ U_AXIS = np.arange(N_BINS) * U_MAX / N_BINS
 SIZE_AXIS_MAX_MM = 4.0
 SIZE_AXIS_MM = np.arange(N_BINS) * SIZE_AXIS_MAX_MM / N_BINS
 MAX_LEVEL = 5
+KURTOGRAM_SECONDS = 1.0  # the kurtogram reads the window's first second (>= 4 cage turns at 600 rpm)
 HYPOTHESES = ("outer_race", "inner_race", "ball", "cage")
-CHANNELS = tuple(f"{h}_{v}" for h in HYPOTHESES for v in ("band", "upper")) + ("envelope_acf_mm", "scalars")
+VIEW_CHANNELS = ("band", "upper", "shaft_comb")
+CHANNELS = tuple(f"{h}_{v}" for h in HYPOTHESES for v in VIEW_CHANNELS) + ("envelope_acf_mm", "scalars")
 SCALARS = ("log_rms", "log_kurtosis", "log_crest", "skewness", "log_impulse", "log_shape", "log_sk_max",
            "band_centre", "log_band_width", "log_rpm", "log_fs", "log_band_power", "log_velocity_rms",
            "log_env_peak", "n_elements", "diameter_ratio")
@@ -139,11 +144,16 @@ def fast_kurtogram(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, 
     return best, bands
 
 
+@functools.lru_cache(maxsize=32)
+def _hann(n: int) -> np.ndarray:
+    return np.hanning(n)
+
+
 def envelope_spectrum(X: np.ndarray, *, n: int, fs_hz: float, band: Band) -> tuple[np.ndarray, np.ndarray]:
     """Squared-envelope spectrum (amplitude) of ``band``: (frequencies in Hz, amplitudes)."""
     c, env_fs = _band_envelope(X, n=n, fs_hz=fs_hz, f_lo=band.f_lo_hz, f_hi=band.f_hi_hz, oversample=2)
     e = np.abs(c) ** 2
-    e = (e - e.mean()) * np.hanning(len(e))
+    e = (e - e.mean()) * _hann(len(e))
     spec = np.abs(sfft.rfft(e)) * 2.0 / len(e)
     return np.arange(len(spec)) * env_fs / len(e), spec
 
@@ -173,6 +183,14 @@ def fault_view(spec_orders: np.ndarray, *, order: float) -> np.ndarray:
     return out
 
 
+def shaft_comb(*, order: float) -> np.ndarray:
+    """Gaussian marks (peak 1, sigma 1 bin) where the shaft harmonics fall on a fault view's axis."""
+    centres = np.arange(1, int(U_MAX * order) + 1) / order * N_BINS / U_MAX
+    if not len(centres):
+        return np.zeros(N_BINS)
+    return np.max(np.exp(-0.5 * (np.arange(N_BINS)[:, None] - centres) ** 2), axis=1)
+
+
 def envelope_acf_size_axis(X: np.ndarray, *, n: int, fs_hz: float, band: Band, shaft_hz: float,
                            geometry: BearingGeometry) -> np.ndarray:
     """Autocorrelation of the squared envelope of a wide band, on the spall-length axis :data:`SIZE_AXIS_MM`.
@@ -188,7 +206,7 @@ def envelope_acf_size_axis(X: np.ndarray, *, n: int, fs_hz: float, band: Band, s
     max_lag = min(int(SIZE_AXIS_MAX_MM * 1e-3 / v * env_fs) + 2, len(c) // 2)
     e = np.abs(c) ** 2
     e -= e.mean()
-    spec = sfft.rfft(e, n=sfft.next_fast_len(2 * len(e), real=True))
+    spec = sfft.rfft(e, n=sfft.next_fast_len(len(e) + max_lag, real=True))  # linear for lags < max_lag
     r = sfft.irfft(np.abs(spec) ** 2)[:max_lag]
     if r[0] <= 0:
         return np.zeros(N_BINS)
@@ -201,13 +219,16 @@ def velocity_rms_mm_s(x: np.ndarray, *, fs_hz: float, units: str = "g", band_hz:
 
     The band is the ISO 10816-1 / 20816-1 broadband one (10–1000 Hz). ``units``: ``"g"`` or ``"m/s2"``.
     """
-    a = (np.asarray(x, dtype=float) - np.mean(x)) * (G if units == "g" else 1.0)
-    n = len(a)
-    nfft = sfft.next_fast_len(n, real=True)
-    A = sfft.rfft(a, n=nfft)
+    a = np.asarray(x, dtype=float) - np.mean(x)
+    nfft = sfft.next_fast_len(len(a), real=True)
+    return _velocity_from_spectrum(sfft.rfft(a, n=nfft), nfft=nfft, n=len(a), fs_hz=fs_hz, units=units, band_hz=band_hz)
+
+
+def _velocity_from_spectrum(A: np.ndarray, *, nfft: int, n: int, fs_hz: float, units: str = "g",
+                            band_hz: tuple[float, float] = (10.0, 1000.0)) -> float:
     f = np.arange(len(A)) * fs_hz / nfft
     sel = (f >= band_hz[0]) & (f <= min(band_hz[1], fs_hz / 2))
-    V = A[sel] / (2j * np.pi * f[sel])
+    V = A[sel] * (G if units == "g" else 1.0) / (2j * np.pi * f[sel])
     # Parseval, one-sided spectrum of the zero-padded signal: sum x^2 = 2 sum |X_k|^2 / nfft
     return float(math.sqrt(2.0 * np.sum(np.abs(V) ** 2) / (nfft * n)) * 1e3)
 
@@ -253,14 +274,20 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
     nfft = sfft.next_fast_len(n, real=True)  # a 5-smooth length: window lengths are arbitrary
     X = sfft.rfft(x, n=nfft)
-    best, bands = fast_kurtogram(X, n=nfft, fs_hz=fs_hz, min_width_hz=max(ORDER_MAX * shaft_hz, 250.0))
+    n_k = min(n, int(KURTOGRAM_SECONDS * fs_hz))
+    if n_k < n:  # spectral kurtosis needs a few impacts, not the whole window: one FFT of the first second
+        nk_fft = sfft.next_fast_len(n_k, real=True)
+        Xk = sfft.rfft(x[:n_k], n=nk_fft)
+    else:
+        nk_fft, Xk = nfft, X
+    best, bands = fast_kurtogram(Xk, n=nk_fft, fs_hz=fs_hz, min_width_hz=max(ORDER_MAX * shaft_hz, 250.0))
     f_env, s_env = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=best)
     upper = Band(1.0, fs_hz / 4, fs_hz / 2, float("nan"))
     f_up, s_up = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=upper)
     ch_band = to_order_axis(f_env, s_env, shaft_hz=shaft_hz)
     ch_upper = to_order_axis(f_up, s_up, shaft_hz=shaft_hz)
     ind = time_indicators(x)
-    vel = velocity_rms_mm_s(x, fs_hz=fs_hz, units=units)
+    vel = _velocity_from_spectrum(X, nfft=nfft, n=n, fs_hz=fs_hz, units=units)
     df = fs_hz / nfft
     k0, k1 = int(best.f_lo_hz / df), int(best.f_hi_hz / df)
     band_power = float(np.sum(np.abs(X[k0:k1]) ** 2) / (np.sum(np.abs(X[1:]) ** 2) + 1e-30))
@@ -289,7 +316,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     views = []
     for h in HYPOTHESES:
         o = impact_order(fault=h, geometry=geometry)
-        views += [fault_view(ch_band, order=o), fault_view(ch_upper, order=o)]
+        views += [fault_view(ch_band, order=o), fault_view(ch_upper, order=o), shaft_comb(order=o)]
     feats = np.vstack([*views, acf, scal_row]).astype(np.float32)
     if not np.all(np.isfinite(feats)):
         raise InvalidInputError("the window gives non-finite features (is the signal constant or all zeros?)")

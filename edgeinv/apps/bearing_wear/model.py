@@ -1,7 +1,8 @@
 """The bearing-wear networks: a small 1-D CNN teacher and a smaller student (training side, imports torch).
 
-Input: the ``(10, 256)`` array of :mod:`.features`: four fault *views* (the envelope spectra on the
-axis ``u = order / impact order`` of outer race, inner race, ball and cage; two spectra each), the
+Input: the ``(14, 256)`` array of :mod:`.features`: four fault *views* (the envelope spectra on the
+axis ``u = order / impact order`` of outer race, inner race, ball and cage; two spectra and the
+shaft-harmonic marks each), the
 squared-envelope autocorrelation on the spall-length axis, and a row of scalar indicators.
 
 * One 1-D CNN with **shared weights** reads each fault view (a fault's harmonics sit at
@@ -18,9 +19,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .features import HYPOTHESES, SCALARS
+from .features import HYPOTHESES, SCALARS, VIEW_CHANNELS
 
 N_VIEWS = len(HYPOTHESES)
+N_VC = len(VIEW_CHANNELS)
 N_SCALARS = len(SCALARS)
 
 SIZES = {
@@ -43,7 +45,7 @@ class BearingNet(nn.Module):
     def __init__(self, *, widths=(16, 24, 32), acf_widths=(8, 16), feat: int = 32, hidden: int = 64,
                  scalar_hidden: int = 32, dropout: float = 0.2, n_classes: int = 5):
         super().__init__()
-        self.views = _cnn(2, widths, (7, 5, 5)[: len(widths)])
+        self.views = _cnn(N_VC, widths, (7, 5, 5)[: len(widths)])
         self.view_feat = nn.Sequential(nn.Linear(2 * widths[-1], feat), nn.ReLU())
         self.view_score = nn.Linear(feat, 1)
         self.acf = _cnn(1, acf_widths, (7, 5)[: len(acf_widths)])
@@ -56,14 +58,14 @@ class BearingNet(nn.Module):
 
     def forward(self, x):
         n_bins = x.shape[2]
-        v = x[:, : 2 * N_VIEWS, :].reshape(-1, 2, n_bins)  # (batch * views, 2, bins)
+        v = x[:, : N_VC * N_VIEWS, :].reshape(-1, N_VC, n_bins)  # (batch * views, channels, bins)
         hv = self.views(v)
         fv = self.view_feat(torch.cat([hv.mean(dim=2), hv.amax(dim=2)], dim=1))  # (batch * views, feat)
         scores = self.view_score(fv).reshape(-1, N_VIEWS)
         fv = fv.reshape(-1, N_VIEWS * fv.shape[1])
-        ha = self.acf(x[:, 2 * N_VIEWS: 2 * N_VIEWS + 1, :])
+        ha = self.acf(x[:, N_VC * N_VIEWS: N_VC * N_VIEWS + 1, :])
         fa = torch.cat([ha.mean(dim=2), ha.amax(dim=2)], dim=1)
-        fs = self.scalars(x[:, 2 * N_VIEWS + 1, :N_SCALARS])
+        fs = self.scalars(x[:, N_VC * N_VIEWS + 1, :N_SCALARS])
         z = self.trunk(torch.cat([fv, fa, fs], dim=1))
         logits = self.fault(z) + torch.cat([torch.zeros_like(scores[:, :1]), scores], dim=1)
         return logits, self.size(z)[:, 0], self.size_logvar(z)[:, 0]

@@ -55,7 +55,7 @@ from .physics import FAULTS, PRESETS, BearingGeometry, ball_drop_depth_mm, entry
 FS_CHOICES_HZ = (12000.0, 12800.0, 16000.0, 20000.0, 24000.0, 25600.0, 32000.0, 44100.0, 48000.0)
 RPM_RANGE = (600.0, 3600.0)
 SIZE_RANGE_MM = (0.1, 3.0)
-SNR_RANGE_DB = (-20.0, 6.0)
+SNR_RANGE_DB = (-12.0, 6.0)
 G = 9.80665
 
 

@@ -106,7 +106,8 @@ class BearingWearApp(App):
         analyses = self.analyse(sample)
         out = runner(np.stack([a.x for a in analyses]))
         per_window = [{k: np.asarray(v)[i] for k, v in out.items()} for i in range(len(analyses))]
-        return combine(per_window, sample, velocity_rms_mm_s=_baseline.recording_velocity_rms(sample),
+        velocity = float(np.sqrt(np.mean([a.velocity_rms_mm_s**2 for a in analyses])))  # ISO RMS over the windows
+        return combine(per_window, sample, velocity_rms_mm_s=velocity,
                        machine_class=sample.meta.get("machine_class"), envelope=self._envelope_plot(sample, analyses))
 
     def predict_baseline(self, sample: Recording) -> BearingResult:
@@ -151,7 +152,7 @@ class BearingWearApp(App):
         return build(size.value)
 
     def recipe(self, config: str) -> TrainRecipe:
-        return TrainRecipe(n_train=8000, n_val=500, n_test=1000, epochs=30, batch_size=64, lr=3e-3, patience=6,
+        return TrainRecipe(n_train=8000, n_val=1000, n_test=1000, epochs=30, batch_size=64, lr=3e-3, patience=8,
                            prune_ratio=0.4, finetune_epochs=6, distill_epochs=25, n_calibration=200,
                            budget=Budget(regression_frac_range=0.02, classification_points=1.0), seed=0)
 

@@ -299,7 +299,8 @@ class SimulatedRecording:
     It has the attributes of :class:`io.Recording` (``signal``, ``fs_hz``, ``rpm``, ``geometry``,
     ``source``, ``channel``, ``truth``, ``meta``) but keeps only the conditions and the seed, so a
     training set of thousands of recordings costs almost no memory; :meth:`release` drops the
-    cached samples again. The same seed always gives the same samples.
+    cached samples again. The same seed always gives the same samples. A pickled copy carries its
+    samples, so a benchmark in another process times the edge path, not the simulator.
     """
 
     def __init__(self, conditions: Conditions, *, seed: int, duration_s: float):
@@ -329,7 +330,7 @@ class SimulatedRecording:
     def release(self) -> None:
         self._signal = None
 
-    def __getstate__(self):
+    def __getstate__(self):  # a pickled copy (e.g. sent to a benchmark worker) carries its samples
         state = dict(self.__dict__)
-        state["_signal"] = None
+        state["_signal"] = self.signal
         return state

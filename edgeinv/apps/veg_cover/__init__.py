@@ -18,6 +18,7 @@ from .cameras import CAMERAS, CONFIGS, config_for_roles
 from .io import read_image
 
 MEMORY_PIXELS = 40_000_000  # cover maps up to this size are also kept in memory (web, overlay)
+GDAL_CACHE_MB = 64          # GDAL's block cache defaults to 5 % of RAM: cap it so memory follows the tile size
 ZONE_PX_EVAL = 16           # zone side for the held-out per-zone error of the 32 px training scenes
 
 
@@ -150,18 +151,23 @@ class VegCoverApp(App):
             std = res.get("cover_fraction_std")
             return cover, None if std is None else np.asarray(std)[0]
 
-        try:
-            tiling.process(sample, infer, sinks=sinks, tile_px=int(opts.get("tile_px") or tiling.TILE_PX))
-        except BaseException:
+        import rasterio
+
+        # rasterio passes GDAL_CACHEMAX to GDAL in bytes (a bare 64 would mean 64 bytes: no cache at all)
+        with rasterio.Env(GDAL_CACHEMAX=int(float(opts.get("gdal_cache_mb") or GDAL_CACHE_MB) * 2**20)):
+            try:
+                tiling.process(sample, infer, sinks=sinks, tile_px=int(opts.get("tile_px") or tiling.TILE_PX))
+            except BaseException:
+                if writer is not None:
+                    writer.abort()
+                raise
             if writer is not None:
-                writer.abort()
-            raise
+                writer.close()
         result = self._summarise(grid, geo, sample, "model", config)
         if mem is not None:
             result.cover = mem.cover
             result.std = mem.std if mem.has_std else None
         if writer is not None:
-            writer.close()
             result.outputs["cover_geotiff"] = str(writer.path)
             if mem is not None:
                 preview, scale = mem.cover, 1.0

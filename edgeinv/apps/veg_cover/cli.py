@@ -49,7 +49,7 @@ def add_commands(app, sub) -> None:
     p = sub.add_parser("bench-large", help="throughput and peak memory on a large tiled orthomosaic")
     p.add_argument("--size", type=int, default=20000, help="raster side in pixels (default 20000)")
     p.add_argument("--small", type=int, default=7000, help="side of the comparison raster (default 7000)")
-    p.add_argument("--tile-px", dest="tile_px", type=int, default=512)
+    p.add_argument("--tile-px", dest="tile_px", type=int, default=256)
     p.add_argument("--dir", help="work folder (default: a temporary folder, removed afterwards)")
     p.add_argument("--keep", action="store_true", help="keep the rasters")
     p.add_argument("--variant", help="model variant (default: the chosen one)")

@@ -6,8 +6,8 @@ whole-image processing). Channels per camera config (``FEATURES``):
 
 * ``multispectral5``: 4 x reflectance of blue, green, red, red edge, NIR; NDVI (Rouse et al. 1974);
   NDRE (red-edge normalised difference, Gitelson & Merzlyak 1994).
-* ``red_nir``: 4 x red and NIR reflectance; NDVI; the red/NIR ratio mapped to [-1, 1] is NDVI
-  itself, so the fourth channel is the soil-adjusted SAVI (Huete 1988, L = 0.5).
+* ``red_nir``: 4 x red and NIR reflectance; NDVI; the soil-adjusted vegetation index SAVI
+  (Huete 1988, L = 0.5), less sensitive to soil brightness where cover is sparse.
 * ``rgb``: 2 x the R, G, B values (DN / 255); excess green ExG = 2g - r - b (Woebbecke et al. 1995)
   and excess red ExR = 1.4r - g (Meyer et al. 1998) on chromatic coordinates.
 

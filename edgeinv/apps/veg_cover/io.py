@@ -85,6 +85,8 @@ class RasterSource:
         self._offset = (offsets / scale).astype(np.float32)[:, None, None]
         self._nodata = dataset.nodata
         self.truth = None
+        bh, bw = dataset.block_shapes[0]
+        self.block_px = int(bh) if (bh == bw and bh < self.height) else None  # square tiles: process by block
         res = abs(self.transform.a) if self.transform is not None else None
         self.gsd_m = _metres_per_unit(self.crs, self.transform, self.height) * res if self.georeferenced else None
 

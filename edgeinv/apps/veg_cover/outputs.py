@@ -36,7 +36,7 @@ class CoverGeoTiff:
             raise InvalidInputError(f"--out {self.path}: folder {self.path.parent} does not exist")
         profile = {"driver": "GTiff", "width": int(width), "height": int(height), "count": 2, "dtype": "float32",
                    "nodata": float("nan"), "tiled": True, "blockxsize": BLOCK_PX, "blockysize": BLOCK_PX,
-                   "compress": "deflate", "predictor": 3, "BIGTIFF": "IF_SAFER"}
+                   "compress": "deflate", "predictor": 3, "zlevel": 1, "BIGTIFF": "IF_SAFER"}
         if transform is not None and crs is not None:
             profile.update(transform=transform, crs=crs)
         try:
@@ -103,10 +103,13 @@ def read_preview(path, *, max_side: int = 1024) -> tuple[np.ndarray, float]:
 
 def colourise(cover: np.ndarray) -> np.ndarray:
     """Cover 0..1 (NaN = no data) -> RGBA uint8 image, transparent where there is no data."""
-    c = np.clip(np.nan_to_num(cover, nan=0.0), 0.0, 1.0)
-    rgb = np.stack([np.interp(c, _RAMP_STOPS, _RAMP_RGB[:, i]) for i in range(3)], axis=-1)
-    alpha = np.where(np.isfinite(cover), 255, 0)[..., None]
-    return np.concatenate([rgb, alpha], axis=-1).astype(np.uint8)
+    levels = np.linspace(0.0, 1.0, 256)
+    lut = np.zeros((257, 4), np.uint8)  # 256 cover levels + a transparent "no data" entry
+    lut[:256, :3] = np.round(np.stack([np.interp(levels, _RAMP_STOPS, _RAMP_RGB[:, i]) for i in range(3)], axis=-1))
+    lut[:256, 3] = 255
+    finite = np.isfinite(cover)
+    idx = np.where(finite, np.round(np.clip(np.where(finite, cover, 0.0), 0.0, 1.0) * 255), 256).astype(np.int16)
+    return lut[idx]
 
 
 def overlay_png(cover: np.ndarray, *, zones: list[dict] = (), scale: float = 1.0, max_side: int = 1024) -> bytes:

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeinv.common.errors import ConfigError
 
-TILE_PX = 512
+TILE_PX = 256
 MARGIN_PX = 16  # >= receptive-field radius of the shipped networks (checked in the model tests)
 
 
@@ -40,16 +40,25 @@ class Tile:
         return slice(r, r + self.height), slice(c, c + self.width)
 
 
-def tiles(*, height: int, width: int, tile_px: int = TILE_PX, margin_px: int = MARGIN_PX) -> Iterator[Tile]:
-    """Row-major tiles covering the raster, each with its margin clipped to the raster."""
+def tiles(*, height: int, width: int, tile_px: int = TILE_PX, margin_px: int = MARGIN_PX,
+          group_px: int | None = None) -> Iterator[Tile]:
+    """Tiles covering the raster, each with its margin clipped to the raster.
+
+    Row-major; with ``group_px`` (the source's block size, a multiple of ``tile_px``) the tiles of
+    one source block come one after the other, so the block is still in GDAL's (capped) block
+    cache for all of them.
+    """
     if tile_px < 1 or margin_px < 0:
         raise ConfigError(f"tile size must be >= 1 and margin >= 0, got {tile_px}, {margin_px}")
-    for r in range(0, height, tile_px):
-        for c in range(0, width, tile_px):
-            h, w = min(tile_px, height - r), min(tile_px, width - c)
-            r0, c0 = max(0, r - margin_px), max(0, c - margin_px)
-            r1, c1 = min(height, r + h + margin_px), min(width, c + w + margin_px)
-            yield Tile(r, c, h, w, r0, c0, r1 - r0, c1 - c0)
+    g = group_px if group_px and group_px > tile_px and group_px % tile_px == 0 else tile_px
+    for gr in range(0, height, g):
+        for gc in range(0, width, g):
+            for r in range(gr, min(gr + g, height), tile_px):
+                for c in range(gc, min(gc + g, width), tile_px):
+                    h, w = min(tile_px, height - r), min(tile_px, width - c)
+                    r0, c0 = max(0, r - margin_px), max(0, c - margin_px)
+                    r1, c1 = min(height, r + h + margin_px), min(width, c + w + margin_px)
+                    yield Tile(r, c, h, w, r0, c0, r1 - r0, c1 - c0)
 
 
 def process(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]], *,
@@ -60,7 +69,8 @@ def process(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, 
     ``sinks`` receive ``add(row=, col=, cover=, std=, valid=)`` for each cropped core window (a
     :class:`~.interpret.ZoneGrid`, a :class:`~.outputs.CoverGeoTiff` adapter, an in-memory map).
     """
-    all_tiles = list(tiles(height=source.height, width=source.width, tile_px=tile_px, margin_px=margin_px))
+    all_tiles = list(tiles(height=source.height, width=source.width, tile_px=tile_px, margin_px=margin_px,
+                           group_px=getattr(source, "block_px", None)))
     for i, t in enumerate(all_tiles):
         bands, valid = source.read_window(t.read_row, t.read_col, t.read_height, t.read_width)
         cover, std = infer(bands, valid)

@@ -17,14 +17,15 @@ Steps, each a pure function:
    harmonics of the true fault fall on ``u = 1, 2, 3`` in its own view whatever the bearing
    geometry, speed and sampling rate; the network scores the four views with shared weights. A
    third channel per view marks where the shaft harmonics fall on that axis (lines at integer
-   orders come from unbalance or other machinery, not from the bearing).
+   orders come from unbalance or other machinery, not from the bearing), a fourth where the
+   fault's own harmonics ``u = 1, 2, 3`` are (a position reference for the convolutions).
 5. **Squared-envelope autocorrelation** of the best wide band (kurtogram levels <= 1.6) on an axis
    of spall length in mm (lag x rolling speed): the entry/exit double event of a spall repeats
    ``L / v`` apart (Sawalhi & Randall 2011), which the autocorrelation shows as a bump at ``L``.
 6. **Time-domain indicators** (RMS, kurtosis, crest factor, skewness, impulse and shape factors,
    ISO 10816 velocity RMS) and the operating point.
 
-The result is one float32 array of shape :data:`INPUT_SHAPE` = ``(14, 256)``: channels
+The result is one float32 array of shape :data:`INPUT_SHAPE` = ``(18, 256)``: channels
 :data:`CHANNELS`; the last channel carries :data:`SCALARS` in its first entries and zeros after.
 """
 
@@ -41,7 +42,7 @@ from edgeinv.common.errors import InvalidInputError
 
 from .physics import BearingGeometry, defect_orders, impact_order, rolling_speed_m_s
 
-PREPROCESSING_VERSION = "3"
+PREPROCESSING_VERSION = "4"
 N_REV = 32
 ORDER_MAX = 25.6
 ORDER_AXIS = np.arange(int(round(ORDER_MAX * N_REV))) / N_REV
@@ -53,7 +54,7 @@ SIZE_AXIS_MM = np.arange(N_BINS) * SIZE_AXIS_MAX_MM / N_BINS
 MAX_LEVEL = 5
 KURTOGRAM_SECONDS = 1.0  # the kurtogram reads the window's first second (>= 4 cage turns at 600 rpm)
 HYPOTHESES = ("outer_race", "inner_race", "ball", "cage")
-VIEW_CHANNELS = ("band", "upper", "shaft_comb")
+VIEW_CHANNELS = ("band", "upper", "shaft_comb", "harmonic_marks")
 CHANNELS = tuple(f"{h}_{v}" for h in HYPOTHESES for v in VIEW_CHANNELS) + ("envelope_acf_mm", "scalars")
 SCALARS = ("log_rms", "log_kurtosis", "log_crest", "skewness", "log_impulse", "log_shape", "log_sk_max",
            "band_centre", "log_band_width", "log_rpm", "log_fs", "log_band_power", "log_velocity_rms",
@@ -183,12 +184,19 @@ def fault_view(spec_orders: np.ndarray, *, order: float) -> np.ndarray:
     return out
 
 
+def _marks(centres_bins: np.ndarray) -> np.ndarray:
+    """Gaussian marks, peak 1 and sigma 1 bin, at the given (fractional) bins of a view."""
+    if not len(centres_bins):
+        return np.zeros(N_BINS)
+    return np.max(np.exp(-0.5 * (np.arange(N_BINS)[:, None] - centres_bins) ** 2), axis=1)
+
+
+HARMONIC_MARKS = _marks(np.arange(1, int(U_MAX)) * N_BINS / U_MAX)  # u = 1, 2, 3
+
+
 def shaft_comb(*, order: float) -> np.ndarray:
     """Gaussian marks (peak 1, sigma 1 bin) where the shaft harmonics fall on a fault view's axis."""
-    centres = np.arange(1, int(U_MAX * order) + 1) / order * N_BINS / U_MAX
-    if not len(centres):
-        return np.zeros(N_BINS)
-    return np.max(np.exp(-0.5 * (np.arange(N_BINS)[:, None] - centres) ** 2), axis=1)
+    return _marks(np.arange(1, int(U_MAX * order) + 1) / order * N_BINS / U_MAX)
 
 
 def envelope_acf_size_axis(X: np.ndarray, *, n: int, fs_hz: float, band: Band, shaft_hz: float,
@@ -316,7 +324,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     views = []
     for h in HYPOTHESES:
         o = impact_order(fault=h, geometry=geometry)
-        views += [fault_view(ch_band, order=o), fault_view(ch_upper, order=o), shaft_comb(order=o)]
+        views += [fault_view(ch_band, order=o), fault_view(ch_upper, order=o), shaft_comb(order=o), HARMONIC_MARKS]
     feats = np.vstack([*views, acf, scal_row]).astype(np.float32)
     if not np.all(np.isfinite(feats)):
         raise InvalidInputError("the window gives non-finite features (is the signal constant or all zeros?)")

@@ -1,15 +1,19 @@
 """The bearing-wear networks: a small 1-D CNN teacher and a smaller student (training side, imports torch).
 
-Input: the ``(14, 256)`` array of :mod:`.features`: four fault *views* (the envelope spectra on the
-axis ``u = order / impact order`` of outer race, inner race, ball and cage; two spectra and the
-shaft-harmonic marks each), the
+Input: the ``(18, 256)`` array of :mod:`.features`: four fault *views* (the envelope spectra on the
+axis ``u = order / impact order`` of outer race, inner race, ball and cage; two spectra, the
+shaft-harmonic marks and the fault-harmonic marks each), the
 squared-envelope autocorrelation on the spall-length axis, and a row of scalar indicators.
 
 * One 1-D CNN with **shared weights** reads each fault view (a fault's harmonics sit at
   ``u = 1, 2, 3`` in its own view whatever the bearing and speed, so the same filters serve all
   four hypotheses) and gives a feature vector and a score per hypothesis.
-* A second small CNN reads the autocorrelation (the entry/exit spacing of a spall, for its size).
-* A trunk joins the four view features, the autocorrelation features and the scalar indicators.
+* A second small CNN reads the autocorrelation (the entry/exit spacing of a spall, for its size);
+  its output keeps the lag position (pooled by 4 and flattened), because the spall length *is* a
+  position on that axis.
+* A trunk joins the mean and maximum of the four view features (pooled over the views, so the
+  trunk does not depend on their order and structured pruning can follow the channels), the four
+  view scores, the autocorrelation features and the scalar indicators.
 * Heads (training conventions of :mod:`edgeinv.common.train`): fault logits = trunk logits + the
   per-view scores (healthy gets none); defect size as a z-score and its log-variance.
 """
@@ -19,11 +23,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .features import HYPOTHESES, SCALARS, VIEW_CHANNELS
+from .features import HYPOTHESES, N_BINS, SCALARS, VIEW_CHANNELS
 
 N_VIEWS = len(HYPOTHESES)
 N_VC = len(VIEW_CHANNELS)
 N_SCALARS = len(SCALARS)
+ACF_POSITIONS = N_BINS // 16  # two stride-2 convolutions, then average pooling by 4
 
 SIZES = {
     "teacher": {"widths": (16, 24, 32), "acf_widths": (8, 16), "feat": 32, "hidden": 64, "scalar_hidden": 32},
@@ -49,8 +54,11 @@ class BearingNet(nn.Module):
         self.view_feat = nn.Sequential(nn.Linear(2 * widths[-1], feat), nn.ReLU())
         self.view_score = nn.Linear(feat, 1)
         self.acf = _cnn(1, acf_widths, (7, 5)[: len(acf_widths)])
+        # the spall length is the *position* of the entry/exit bump: keep it (pool by 4, flatten)
+        self.acf_pool = nn.AvgPool1d(4)
+        self.acf_feat = nn.Sequential(nn.Flatten(), nn.Linear(acf_widths[-1] * ACF_POSITIONS, 2 * acf_widths[-1]), nn.ReLU())
         self.scalars = nn.Sequential(nn.Linear(N_SCALARS, scalar_hidden), nn.ReLU())
-        self.trunk = nn.Sequential(nn.Linear(N_VIEWS * feat + 2 * acf_widths[-1] + scalar_hidden, hidden), nn.ReLU(),
+        self.trunk = nn.Sequential(nn.Linear(2 * feat + N_VIEWS + 2 * acf_widths[-1] + scalar_hidden, hidden), nn.ReLU(),
                                    nn.Dropout(dropout))
         self.fault = nn.Linear(hidden, n_classes)
         self.size = nn.Linear(hidden, 1)
@@ -62,11 +70,12 @@ class BearingNet(nn.Module):
         hv = self.views(v)
         fv = self.view_feat(torch.cat([hv.mean(dim=2), hv.amax(dim=2)], dim=1))  # (batch * views, feat)
         scores = self.view_score(fv).reshape(-1, N_VIEWS)
-        fv = fv.reshape(-1, N_VIEWS * fv.shape[1])
+        per_view = fv.reshape(-1, N_VIEWS, fv.shape[1])
+        pooled = torch.cat([per_view.mean(dim=1), per_view.amax(dim=1)], dim=1)
         ha = self.acf(x[:, N_VC * N_VIEWS: N_VC * N_VIEWS + 1, :])
-        fa = torch.cat([ha.mean(dim=2), ha.amax(dim=2)], dim=1)
+        fa = self.acf_feat(self.acf_pool(ha))
         fs = self.scalars(x[:, N_VC * N_VIEWS + 1, :N_SCALARS])
-        z = self.trunk(torch.cat([fv, fa, fs], dim=1))
+        z = self.trunk(torch.cat([pooled, scores, fa, fs], dim=1))
         logits = self.fault(z) + torch.cat([torch.zeros_like(scores[:, :1]), scores], dim=1)
         return logits, self.size(z)[:, 0], self.size_logvar(z)[:, 0]
 

@@ -79,7 +79,7 @@ def test_model_input_layout(rng):
     fs, rpm = 12000.0, 1797.0
     x = rng.standard_normal(F.window_length(fs_hz=fs, rpm=rpm)).astype(np.float32)
     wa = F.analyse_window(x, fs_hz=fs, rpm=rpm, geometry=g)
-    assert wa.x.shape == F.INPUT_SHAPE == (14, 256) and wa.x.dtype == np.float32 and np.all(np.isfinite(wa.x))
+    assert wa.x.shape == F.INPUT_SHAPE == (18, 256) and wa.x.dtype == np.float32 and np.all(np.isfinite(wa.x))
     scal = wa.x[-1]
     assert np.all(scal[len(F.SCALARS):] == 0)
     assert scal[F.SCALARS.index("log_rpm")] == pytest.approx(math.log10(rpm / 1800))

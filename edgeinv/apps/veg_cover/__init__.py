@@ -93,7 +93,8 @@ class VegCoverApp(App):
         geo = bool(sample.georeferenced)
         zone_px, _ = interpret.zone_px_for(georeferenced=geo, gsd_m=sample.gsd_m, zone_m=opts.get("zone_m"),
                                            zone_px=opts.get("zone_px"), height=sample.height, width=sample.width)
-        return interpret.ZoneGrid(height=sample.height, width=sample.width, zone_px=zone_px), geo
+        min_sub = int(round(interpret.MIN_SUBCELL_M / sample.gsd_m)) if (geo and sample.gsd_m) else 1
+        return interpret.ZoneGrid(height=sample.height, width=sample.width, zone_px=zone_px, min_sub_px=min_sub), geo
 
     def _summarise(self, grid, geo, sample, method, config):
         return interpret.summarise(grid=grid, rules=self._rules(sample.options), source=sample.source, method=method,

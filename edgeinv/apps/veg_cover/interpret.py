@@ -2,7 +2,7 @@
 
 The field is split into square zones (``zone_m`` metres when the image is georeferenced, else
 ``zone_px`` pixels). Statistics are accumulated tile by tile (so an orthomosaic never has to be in
-memory) on sub-cells of a quarter zone; per zone we report the mean cover, the pixel spread, the
+memory) on sub-cells of a quarter zone (at least 1 m on the ground); per zone we report the mean cover, the pixel spread, the
 *patchiness* (spread of the sub-cell means: gaps and weed patches, not the row pattern) and the
 mean predicted standard deviation (model confidence). A zone is flagged for re-survey when its cover
 is low, its patchiness high or the model unsure (:class:`ZoneRules`).
@@ -16,7 +16,8 @@ import numpy as np
 
 from edgeinv.common.errors import ConfigError
 
-SUBCELLS = 4  # sub-cells per zone side
+SUBCELLS = 4  # sub-cells per zone side (fewer when that would make them smaller than MIN_SUBCELL_M)
+MIN_SUBCELL_M = 1.0
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,15 @@ class ZoneRules:
 class ZoneGrid:
     """Streaming per-zone statistics over a raster of ``height`` x ``width`` pixels."""
 
-    def __init__(self, *, height: int, width: int, zone_px: int):
+    def __init__(self, *, height: int, width: int, zone_px: int, min_sub_px: int = 1):
         if zone_px < 1:
             raise ConfigError(f"zone size must be >= 1 pixel, got {zone_px}")
         self.height, self.width, self.zone_px = int(height), int(width), int(zone_px)
-        self.sub_px = max(1, self.zone_px // SUBCELLS)
-        self.zone_px = self.sub_px * SUBCELLS if self.zone_px >= SUBCELLS else self.zone_px
+        # sub-cells: a quarter zone, but not smaller than min_sub_px (patchiness is judged above the
+        # scale of single plants and rows, else a healthy row crop would look "patchy")
+        self.sub_px = min(self.zone_px, max(1, self.zone_px // SUBCELLS, int(min_sub_px)))
+        self.k = max(1, self.zone_px // self.sub_px)
+        self.zone_px = self.sub_px * self.k
         self.n_sub_r = -(-self.height // self.sub_px)
         self.n_sub_c = -(-self.width // self.sub_px)
         n = self.n_sub_r * self.n_sub_c
@@ -75,7 +79,7 @@ class ZoneGrid:
 
     def zones(self, *, rules: ZoneRules, transform=None) -> list[dict]:
         """Per-zone statistics and flags, row-major; ``bounds`` in map units when ``transform`` is given."""
-        k = SUBCELLS if self.zone_px >= SUBCELLS else 1
+        k = self.k
         shape = (self.n_sub_r, self.n_sub_c)
         grids = {name: getattr(self, name).reshape(shape) for name in
                  ("count", "total", "total_sq", "std_total", "std_count", "area")}

@@ -77,19 +77,21 @@ def _rotate(x_m, y_m, theta_rad):
 def jittered_plants(*, u_m: np.ndarray, v_m: np.ndarray, cell_u_m: float, cell_v_m: float,
                     radius_m: float, presence: float, jitter: float, lai: float,
                     rng: np.random.Generator, radius_sd: float = 0.25, res_m: float = 0.01,
-                    stagger: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                    stagger: bool = True, jitter_v: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Plants on a jittered lattice (rows when ``cell_v`` is the row spacing), rendered as ellipsoids.
 
     Returns ``(crown, lai_local)``: the anti-aliased crown area fraction per cell and the local LAI
     ``lai_plant * sqrt(1 - (d/R)^2)`` of the tallest crown over the cell. Plant radius is lognormal
     around ``radius_m`` (sd ``radius_sd`` in log units); ``presence`` is the share of lattice
-    positions holding a plant (1 - presence = missing plants).
+    positions holding a plant (1 - presence = missing plants). ``jitter`` (along ``u``) and
+    ``jitter_v`` (across, default the same) are position scatter as a fraction of the cell.
     """
+    jitter_v = jitter if jitter_v is None else jitter_v
     ku = np.floor(u_m / cell_u_m).astype(np.int64)
     kv = np.floor(v_m / cell_v_m).astype(np.int64)
     # lattice cells a crown (<= 1.6 x radius, jittered, rows staggered by < half a cell) can reach
     reach_u = int(np.floor((1.6 * radius_m + res_m) / cell_u_m + 0.5 + jitter / 2)) + 1
-    reach_v = int(np.floor((1.6 * radius_m + res_m) / cell_v_m + 0.5 + jitter / 2)) + 1
+    reach_v = int(np.floor((1.6 * radius_m + res_m) / cell_v_m + 0.5 + jitter_v / 2)) + 1
     ku0, kv0 = int(ku.min()) - reach_u - 1, int(kv.min()) - reach_v - 1
     nu, nv = int(ku.max()) - ku0 + reach_u + 2, int(kv.max()) - kv0 + reach_v + 2
     r_plant = radius_m * np.clip(np.exp(radius_sd * rng.standard_normal((nv, nu))), 0.4, 1.6)
@@ -98,7 +100,7 @@ def jittered_plants(*, u_m: np.ndarray, v_m: np.ndarray, cell_u_m: float, cell_v
     row_shift = (rng.random(nv) - 0.5) * cell_u_m if stagger else np.zeros(nv)
     cu_tab = (np.arange(nu) + ku0 + 0.5)[None, :] * cell_u_m + jitter * cell_u_m * (rng.random((nv, nu)) - 0.5)
     cu_tab = cu_tab + row_shift[:, None]
-    cv_tab = (np.arange(nv) + kv0 + 0.5)[:, None] * cell_v_m + jitter * cell_v_m * (rng.random((nv, nu)) - 0.5)
+    cv_tab = (np.arange(nv) + kv0 + 0.5)[:, None] * cell_v_m + jitter_v * cell_v_m * (rng.random((nv, nu)) - 0.5)
     r_tab = np.where(present, r_plant, 0.0)  # an absent plant is a plant of radius 0
     flat = (kv - kv0) * nu + (ku - ku0)
     tab = np.stack([t.ravel() for t in (cu_tab, cv_tab, r_tab, lai_plant)], axis=1).astype(np.float32)
@@ -177,7 +179,7 @@ def draw_field(*, x_m: np.ndarray, y_m: np.ndarray, res_m: float, rng: np.random
             plant_sp = max(plant_sp, radius)
             crown, lai = jittered_plants(u_m=u, v_m=v, cell_u_m=plant_sp, cell_v_m=spacing, radius_m=radius,
                                          presence=rng.uniform(0.7, 1.0), jitter=rng.uniform(0, 0.5), lai=lai_max,
-                                         rng=rng, res_m=res_m)
+                                         rng=rng, res_m=res_m, jitter_v=rng.uniform(0.0, 0.08))
             params["plant_spacing_m"] = plant_sp
             height = aspect * 2 * radius
         else:

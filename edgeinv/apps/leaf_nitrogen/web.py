@@ -17,6 +17,7 @@ import json
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from edgeinv.common.errors import InvalidInputError, NotFoundError
+from edgeinv.common.web.forms import form_number, request_payload
 from edgeinv.common.web.plot import line_plot_svg
 
 from .advice import check_crop_stage, crops
@@ -26,20 +27,6 @@ from .physics import DEFAULT_N_TO_PROTEIN
 
 KIND = "field"
 PALETTE = ("#0b6e99", "#b35c00", "#2e7d32", "#8e24aa", "#c62828", "#00838f", "#6d4c41", "#546e7a")
-
-
-def _num(value, name: str, *, positive: bool = False, allow_none: bool = True):
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if allow_none:
-            return None
-        raise InvalidInputError(f"{name} is required")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
-    if not (v == v and abs(v) != float("inf")) or v < 0 or (positive and v == 0):
-        raise InvalidInputError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
-    return v
 
 
 def field_settings(form: dict, *, base: dict | None = None) -> dict:
@@ -56,20 +43,11 @@ def field_settings(form: dict, *, base: dict | None = None) -> dict:
     for key, positive in (("reference_n_g_m2", True), ("n_applied_kg_ha", False), ("n_opt_kg_ha", False),
                           ("n_to_protein", True)):
         if key in form:
-            data[key] = _num(form.get(key), key, positive=positive)
+            data[key] = form_number(form, key, low=0.0, low_exclusive=positive)
     data.setdefault("n_to_protein", DEFAULT_N_TO_PROTEIN)
     if data.get("n_to_protein") is None:
         data["n_to_protein"] = DEFAULT_N_TO_PROTEIN
     return data
-
-
-def _payload() -> dict:
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise InvalidInputError("the request body must be a JSON object")
-        return body
-    return request.form.to_dict()
 
 
 def _days(created: str, first: str) -> float:
@@ -164,7 +142,7 @@ def make_blueprint(app, ctx) -> Blueprint:
 
     @bp.post("/fields")
     def create_field():
-        form = _payload()
+        form = request_payload()
         name = (form.get("name") or "").strip()
         if not name:
             raise InvalidInputError("give the field a name")
@@ -184,7 +162,7 @@ def make_blueprint(app, ctx) -> Blueprint:
     @bp.post("/fields/<int:field_id>")
     def update_field(field_id: int):
         field = get_field(field_id)
-        store.update_entity(field_id, field_settings(_payload(), base=field["data"]))
+        store.update_entity(field_id, field_settings(request_payload(), base=field["data"]))
         return redirect(url_for(".field_page", field_id=field_id))
 
     @bp.post("/fields/<int:field_id>/upload")
@@ -215,7 +193,7 @@ def make_blueprint(app, ctx) -> Blueprint:
 
     @bp.post("/api/fields")
     def api_create_field():
-        body = _payload()
+        body = request_payload()
         name = str(body.get("name") or "").strip()
         if not name:
             raise InvalidInputError("'name' is required")
@@ -229,7 +207,7 @@ def make_blueprint(app, ctx) -> Blueprint:
     @bp.post("/api/fields/<int:field_id>")
     def api_update_field(field_id: int):
         field = get_field(field_id)
-        return jsonify(store.update_entity(field_id, field_settings(_payload(), base=field["data"])))
+        return jsonify(store.update_entity(field_id, field_settings(request_payload(), base=field["data"])))
 
     @bp.post("/api/fields/<int:field_id>/spectra")
     def api_upload(field_id: int):

@@ -6,7 +6,7 @@ import pytest
 from edgeinv.apps.bearing_wear import APP
 from edgeinv.apps.bearing_wear import baseline as B
 from edgeinv.apps.bearing_wear import features as F
-from edgeinv.apps.bearing_wear.physics import FAULTS, PRESETS, impact_order
+from edgeinv.apps.bearing_wear.physics import FAULTS, PRESETS
 from edgeinv.apps.bearing_wear.simulate import draw_conditions
 from edgeinv.common.errors import ConfigError
 

@@ -8,7 +8,7 @@ import scipy.io
 import soundfile as sf
 
 from edgeinv.apps.bearing_wear import APP
-from edgeinv.apps.bearing_wear.io import read_recording, write_recording
+from edgeinv.apps.bearing_wear.io import read_recording
 from edgeinv.common.errors import (InvalidInputError, MissingMetadataError, PayloadTooLargeError,
                                    UnsupportedFormatError)
 

@@ -281,7 +281,8 @@ def fit(model: torch.nn.Module, train: Dataset, val: Dataset, app, *, recipe: Tr
         steps = max(1, len(train) // bs)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=float(recipe.weight_decay))
         warm = 0
-        if schedule is Schedule.ONECYCLE:
+        # OneCycle needs >= 2 steps in each phase (torch divides by the phase length minus one).
+        if schedule is Schedule.ONECYCLE and epochs * steps >= 12:
             sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.25)
             warm = int(np.ceil(0.25 * epochs))
         else:

@@ -114,3 +114,14 @@ def test_bad_inputs_raise_edgeinv_errors():
         fit(model, train, val, VECTOR, recipe=tiny_recipe(epochs=1), progress=False, schedule="cosine")
     cos = fit(model, train, val, VECTOR, recipe=tiny_recipe(epochs=2), progress=False, schedule=Schedule.COSINE)
     assert len(cos.history) == 2
+
+
+@pytest.mark.parametrize("epochs, batch", [(1, 10_000), (2, 10_000), (4, 10_000), (3, 8)])
+def test_very_short_schedules_train(epochs, batch):
+    """Few optimiser steps in all (one batch per epoch) must train, not crash inside the LR schedule."""
+    train, val, _ = data("vector")
+    recipe = tiny_recipe(epochs=epochs, batch_size=batch)
+    tm = fit(build_seeded(VECTOR, "default", ModelSize.STUDENT, seed=0), train, val, VECTOR, recipe=recipe,
+             progress=False)
+    summary = tm.summary()
+    assert summary["epochs_run"] == epochs and np.isfinite(summary["best_val_loss"])

@@ -18,6 +18,7 @@ import numpy as np
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from edgeinv.common.errors import InvalidInputError, MissingMetadataError, NotFoundError
+from edgeinv.common.web.forms import form_number, request_payload
 from edgeinv.common.web.plot import line_plot_svg
 
 from .baseline import severity_table
@@ -37,20 +38,10 @@ def machine_data(form) -> tuple[str, dict]:
     bearing = str(form.get("bearing") or "6205-2rs").strip()
     geometry = get_geometry(bearing)
     data = {"bearing": bearing, "bearing_name": geometry.name}
-    for key, label, lo, hi in (("rpm", "nominal speed (rpm)", 30.0, 30000.0), ("fs_hz", "sensor rate (Hz)", 4000.0, 1e6),
-                               ("threshold_mm", "alarm size (mm)", 0.05, 10.0)):
-        raw = form.get(key)
-        if raw in (None, ""):
-            if key == "rpm":
-                raise InvalidInputError("a machine needs its nominal speed in rpm")
-            continue
-        try:
-            v = float(raw)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"{label} must be a number, got {raw!r}") from None
-        if not lo <= v <= hi:
-            raise InvalidInputError(f"{label} must be within {lo:g}..{hi:g}, got {v:g}")
-        data[key] = v
+    for key, lo, hi in (("rpm", 30.0, 30000.0), ("fs_hz", 4000.0, 1e6), ("threshold_mm", 0.05, 10.0)):
+        v = form_number(form, key, low=lo, high=hi, required=(key == "rpm"))
+        if v is not None:
+            data[key] = v
     table = severity_table()
     cls = str(form.get("machine_class") or table["default_class"])
     if cls not in table["classes"]:
@@ -213,10 +204,7 @@ def make_blueprint(app, ctx) -> Blueprint:
 
     @bp.post("/api/machines")
     def api_create_machine():
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise InvalidInputError("send the machine as a JSON object: name, bearing, rpm, fs_hz, machine_class, threshold_mm")
-        name, data = machine_data(body)
+        name, data = machine_data(request_payload())
         mid = store.add_entity(app.name, KIND, name, data)
         return jsonify(get_machine(mid)), 201
 

@@ -27,7 +27,7 @@ class ZoneRules:
     low_cover: float = 0.3
     high_patchiness: float = 0.15
     low_confidence_std: float = 0.12
-    min_valid: float = 0.25  # zones with less valid imagery than this share are not judged
+    min_valid: float = 0.25  # zones with less valid imagery than this share of a full zone are not judged
 
     def __post_init__(self):
         for name in ("low_cover", "high_patchiness", "low_confidence_std", "min_valid"):
@@ -56,7 +56,6 @@ class ZoneGrid:
         self.total_sq = np.zeros(n)
         self.std_total = np.zeros(n)
         self.std_count = np.zeros(n)
-        self.area = np.zeros(n)
 
     def add(self, *, row: int, col: int, cover: np.ndarray, valid: np.ndarray, std: np.ndarray | None = None) -> None:
         """Add a window of the cover map whose top-left pixel is (row, col)."""
@@ -65,7 +64,6 @@ class ZoneGrid:
         sc = (np.arange(col, col + w) // self.sub_px)[None, :]
         idx = np.broadcast_to(sr * self.n_sub_c + sc, (h, w))
         n = self.count.size
-        self.area += np.bincount(idx.ravel(), minlength=n)
         v = valid.ravel()
         ix = idx.ravel()[v]
         c = cover.ravel()[v].astype(np.float64)
@@ -82,18 +80,18 @@ class ZoneGrid:
         k = self.k
         shape = (self.n_sub_r, self.n_sub_c)
         grids = {name: getattr(self, name).reshape(shape) for name in
-                 ("count", "total", "total_sq", "std_total", "std_count", "area")}
+                 ("count", "total", "total_sq", "std_total", "std_count")}
         out = []
         n_zr, n_zc = -(-self.n_sub_r // k), -(-self.n_sub_c // k)
         for zr in range(n_zr):
             for zc in range(n_zc):
                 sl = (slice(zr * k, (zr + 1) * k), slice(zc * k, (zc + 1) * k))
                 g = {name: a[sl] for name, a in grids.items()}
-                cnt, area = float(g["count"].sum()), float(g["area"].sum())
+                cnt = float(g["count"].sum())
                 r0, c0 = zr * self.zone_px, zc * self.zone_px
                 r1, c1 = min(r0 + self.zone_px, self.height), min(c0 + self.zone_px, self.width)
                 zone = {"id": len(out), "row": zr, "col": zc, "pixel_bounds": [r0, c0, r1, c1],
-                        "pixels": int(cnt), "valid_fraction": cnt / area if area else 0.0}
+                        "pixels": int(cnt), "valid_fraction": cnt / float(self.zone_px * self.zone_px)}
                 if transform is not None:
                     x0, y0 = transform @ (c0, r0)
                     x1, y1 = transform @ (c1, r1)

@@ -80,3 +80,14 @@ def test_result_is_json_and_has_the_promised_keys():
     z0 = doc["zones"][0]
     assert z0["bounds"] == pytest.approx([1000, 2000 - 10, 1010, 2000])
     assert "mean vegetation cover" in res.summary()
+
+
+def test_slivers_at_the_edge_are_not_judged():
+    """A 70 px wide image in 32 px zones leaves a 6 px sliver: too little of a zone to flag it."""
+    cover = np.zeros((64, 70), np.float32)  # bare everywhere: every full zone is low cover
+    g = ZoneGrid(height=64, width=70, zone_px=32)
+    g.add(row=0, col=0, cover=cover, valid=np.ones_like(cover, bool))
+    zones = g.zones(rules=ZoneRules())
+    assert [z["col"] for z in zones if z["flags"]] == [0, 1, 0, 1]
+    sliver = [z for z in zones if z["col"] == 2]
+    assert all(z["valid_fraction"] == pytest.approx(6 * 32 / 32**2) and not z["flags"] for z in sliver)

@@ -87,6 +87,11 @@ class RasterSource:
         self.truth = None
         bh, bw = dataset.block_shapes[0]
         self.block_px = int(bh) if (bh == bw and bh < self.height) else None  # square tiles: process by block
+        # an alpha band or an internal mask (orthomosaics mark the area outside the field this way)
+        from rasterio.enums import MaskFlags
+
+        flags = dataset.mask_flag_enums[self._indexes[0] - 1]
+        self._use_mask = MaskFlags.alpha in flags or MaskFlags.per_dataset in flags
         res = abs(self.transform.a) if self.transform is not None else None
         self.gsd_m = _metres_per_unit(self.crs, self.transform, self.height) * res if self.georeferenced else None
 
@@ -108,6 +113,8 @@ class RasterSource:
         except RasterioError as exc:
             raise InvalidInputError(f"{self.source}: the GeoTIFF is truncated or corrupt ({exc})") from None
         valid = np.ones((height, width), bool)
+        if self._use_mask:
+            valid &= self._ds.read_masks(self._indexes[0], window=Window(col, row, width, height)) > 0
         if self._nodata is not None:
             nod = np.isnan(raw) if np.isnan(self._nodata) else raw == self._nodata
             valid &= ~nod.any(axis=0)
@@ -234,7 +241,8 @@ def read_frame(data: bytes, *, kind: str, source: str, roles: tuple[str, ...] | 
     keep = [i for i, r in enumerate(roles) if r != "ignore"]
     bands = np.ascontiguousarray(np.moveaxis(img[:, :, keep], 2, 0)).astype(np.float32) / np.float32(full)
     check_finite(source, bands)
-    return VegImage(bands=bands, band_names=tuple(roles[i] for i in keep), source=source)
+    valid = img[:, :, 3] > 0 if (n == 4 and roles[3] == "ignore") else None  # RGBA: transparent = no data
+    return VegImage(bands=bands, band_names=tuple(roles[i] for i in keep), source=source, valid=valid)
 
 
 def _roles_from_dataset(ds, source: str) -> tuple[str, ...]:

@@ -158,3 +158,22 @@ def test_app_read_keeps_options_and_checks_camera(vc_app, tmp_path, ms_bands, wr
     assert vc_app.config_for(vc_app.read(path, camera="red_nir")) == "red_nir"
     with pytest.raises(InvalidInputError, match="needs bands"):
         vc_app.config_for(vc_app.read(path, bands="blue,green,red,ignore,ignore", camera="red_nir"))
+
+
+def test_alpha_marks_no_data_in_geotiff_and_png(tmp_path, ms_bands, write_tif):
+    import rasterio
+    from rasterio.enums import ColorInterp
+
+    rgb = (ms_bands[[2, 1, 0]] * 255 / 0.5).clip(0, 255).astype(np.uint8)
+    alpha = np.full((1, 40, 48), 255, np.uint8)
+    alpha[0, :, :6] = 0  # outside the field
+    path = write_tif(tmp_path / "rgba.tif", np.concatenate([rgb, alpha]))
+    with rasterio.open(path, "r+") as ds:
+        ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    src = read_image(path)
+    assert src.band_names == ("red", "green", "blue")
+    valid = src.read_window(0, 0, 40, 48)[1]
+    assert not valid[:, :6].any() and valid[:, 6:].all()
+    png = cv2.imencode(".png", np.moveaxis(np.concatenate([rgb[::-1], alpha]), 0, 2))[1].tobytes()  # BGRA
+    frame = read_image(png, filename="rgba.png")
+    assert frame.band_names == ("red", "green", "blue") and frame.valid.sum() == 40 * 42

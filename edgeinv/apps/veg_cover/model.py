@@ -11,7 +11,6 @@ sum of the dilations (``receptive_radius``); the tiler's margin must be at least
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 ARCH = {  # (size, config) -> (width, dilations of the blocks); RGB, without NIR, needs the wider teacher

@@ -38,7 +38,6 @@ def test_api_upload_gives_cover_zones_and_mission(client, field_tif):
     assert "attachment" in plan.headers["Content-Disposition"]
     png = client.get(doc["files"]["overlay.png"])
     assert png.data[:8] == b"\x89PNG\r\n\x1a\n" and png.mimetype == "image/png"
-    import rasterio
     from rasterio.io import MemoryFile
 
     with MemoryFile(client.get(doc["files"]["cover.tif"]).data) as mf, mf.open() as ds:

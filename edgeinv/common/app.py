@@ -214,6 +214,7 @@ class App(ABC):
     targets: tuple[Target, ...] = ()
     configs: tuple[str, ...] = ("default",)  # one shipped model family per config (sensor/camera)
     preprocessing_version: str = "1"
+    latency_tile_px: int = 256  # per-pixel apps: tile edge the device runs the model on (see latency_input)
     many_samples_per_file: bool = False  # True: a file holds a list of samples (leaves); predict returns a list
 
     # ---- identity -----------------------------------------------------------------------
@@ -283,6 +284,20 @@ class App(ABC):
         ``outputs`` are batch outputs in physical units for all of ``dataset``. Default: none.
         """
         return {}
+
+    def latency_input(self, x: np.ndarray) -> np.ndarray:
+        """The batch-1 input the device really runs, built from held-out inputs ``x``, for timing variants.
+
+        Default: one sample. Per-pixel apps run the model on tiles bigger than their training crops,
+        and variants rank differently there (INT8 can lose at 32 px and win at 512 px), so their
+        first sample is repeated spatially to ``latency_tile_px`` square.
+        """
+        x1 = np.asarray(x[:1])
+        if not any(t.per_pixel for t in self.targets) or x1.ndim != 4:
+            return x1
+        tile = int(self.latency_tile_px)
+        reps = (1, 1, -(-tile // x1.shape[2]), -(-tile // x1.shape[3]))
+        return np.ascontiguousarray(np.tile(x1, reps)[:, :, :tile, :tile])
 
     def predict(self, sample, runner) -> Result:
         """Full edge path for one sample: preprocess -> run -> interpret.

@@ -38,3 +38,14 @@ def test_budget_allowed_per_kind():
 def test_unknown_app():
     with pytest.raises(NotFoundError, match="unknown app 'nope'"):
         get_app("nope")
+
+
+def test_latency_input_is_one_sample_or_a_device_sized_tile(rng):
+    from toyapp import IMAGE, VECTOR
+
+    x = rng.normal(size=(5, 3, 32, 20)).astype(np.float32)
+    tile = IMAGE.latency_input(x)
+    assert tile.shape == (1, 3, IMAGE.latency_tile_px, IMAGE.latency_tile_px)
+    np.testing.assert_array_equal(tile[0, :, 32:64, 20:40], x[0])  # the sample, repeated
+    v = rng.normal(size=(5, 7)).astype(np.float32)
+    np.testing.assert_array_equal(VECTOR.latency_input(v), v[:1])

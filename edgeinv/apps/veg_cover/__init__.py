@@ -31,6 +31,7 @@ class VegCoverApp(App):
     configs = CONFIGS
     preprocessing_version = "1"
     example_suffix = ".tif"
+    latency_tile_px = tiling.TILE_PX + 2 * tiling.MARGIN_PX  # what tiling.process feeds the model
 
     # ---- physics and data ---------------------------------------------------------------
     def input_shape(self, config: str) -> tuple[int, ...]:

@@ -121,7 +121,7 @@ def measure_variants(app, paths: dict[str, str | Path], heldout, *, settings: Se
         measures[name] = VariantMeasure(name=name, metrics=score(app, out, heldout.y), latency_ms={},
                                         size_bytes=Path(paths[name]).stat().st_size, params=stats["params"],
                                         flops=stats["flops"], extra=extra)
-    lat = measure_latency(runners, heldout.x[:1], warmup=settings.warmup, rounds=settings.rounds,
+    lat = measure_latency(runners, app.latency_input(heldout.x), warmup=settings.warmup, rounds=settings.rounds,
                           per_round=settings.per_round, seed=settings.seed)
     for name, m in measures.items():
         m.latency_ms = lat[name]

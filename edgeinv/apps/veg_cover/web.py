@@ -14,25 +14,13 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
 from edgeinv.common.errors import InvalidInputError, NotFoundError
+from edgeinv.common.web.forms import form_number, request_payload
 from edgeinv.common.web.plot import line_plot_svg
 
 from .cameras import CAMERAS
 from .service import MIME, analyse_upload
 
 KIND = "flight"
-
-
-def _number(form: dict, key: str, *, low: float, high: float):
-    raw = form.get(key)
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    try:
-        v = float(raw)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{key} must be a number, got {raw!r}") from None
-    if not low <= v <= high:
-        raise InvalidInputError(f"{key} must be between {low:g} and {high:g}, got {v:g}")
-    return v
 
 
 def flight_settings(form: dict) -> dict:
@@ -45,21 +33,12 @@ def flight_settings(form: dict) -> dict:
                 raise InvalidInputError(f"{key} must be one of {', '.join(CAMERAS)}, got {v!r}")
             data[key] = v
     for key, lo, hi in (("zone_m", 0.1, 1000.0), ("target_gsd_cm", 0.05, 100.0), ("low_cover", 0.0, 1.0)):
-        v = _number(form, key, low=lo, high=hi)
+        v = form_number(form, key, low=lo, high=hi)
         if v is not None:
             data[key] = v
     if form.get("bands"):
         data["bands"] = str(form["bands"]).strip()
     return data
-
-
-def _payload() -> dict:
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise InvalidInputError("the request body must be a JSON object")
-        return body
-    return request.form.to_dict()
 
 
 def history(store, app_name: str, flight_id: int) -> list[dict]:
@@ -129,7 +108,7 @@ def make_blueprint(app, ctx) -> Blueprint:
 
     @bp.post("/flights")
     def create_flight():
-        return redirect(url_for(".flight_page", flight_id=create(_payload())))
+        return redirect(url_for(".flight_page", flight_id=create(request_payload())))
 
     @bp.get("/flights/<int:flight_id>")
     def flight_page(flight_id: int):
@@ -162,7 +141,7 @@ def make_blueprint(app, ctx) -> Blueprint:
 
     @bp.post("/api/flights")
     def api_create_flight():
-        return jsonify(get_flight(create(_payload()))), 201
+        return jsonify(get_flight(create(request_payload()))), 201
 
     @bp.get("/api/flights/<int:flight_id>")
     def api_flight(flight_id: int):

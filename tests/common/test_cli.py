@@ -130,3 +130,8 @@ def test_unknown_app_and_bad_settings_exit_nonzero(mini, capsys, monkeypatch):
     assert exc.value.code == 2  # argparse usage error
     code, _, err = run(capsys, "--threads", "0", "apps")
     assert code != 0 and "threads must be >= 1" in err
+
+
+def test_quick_compress_never_targets_the_shipped_models(mini, capsys):
+    code, _, err = run(capsys, "mini-app", "compress", "--quick")
+    assert code == InvalidInputError.exit_code and "give --out DIR" in err

@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Install a checkout of edgeinv on a device, side by side with the running release, switch atomically,
 # health-check, and roll back if the new release does not come up. Edge side only: no torch.
-#   sudo deploy/install.sh [SOURCE_DIR]      (default: the checkout this script is in)
+#   sudo deploy/install.sh [SOURCE_DIR | BUNDLE.tar.gz]   (default: the checkout this script is in)
+# A bundle comes from `edgeinv bundle APP --out BUNDLE.tar.gz --sign-key KEY.pem`. If the device has the
+# publisher's key at /etc/edgeinv/signing.pub.pem, every release's manifest signature must verify.
 set -euo pipefail
-src=$(cd "${1:-$(dirname "$0")/..}" && pwd)
+arg="${1:-$(dirname "$0")/..}"
+if [ -f "$arg" ]; then
+  unpack=$(mktemp -d); trap 'rm -rf "$unpack"' EXIT
+  tar -xzf "$arg" -C "$unpack"
+  arg=$(find "$unpack" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+fi
+src=$(cd "$arg" && pwd)
 root=/opt/edgeinv
 stamp=$(date +%Y%m%d%H%M%S)
 new="$root/releases/$stamp"
@@ -18,12 +26,17 @@ python3 -m venv "$new/.venv"
 "$new/.venv/bin/pip" install -q "$new"
 # The manifest hashes must match the files before anything switches.
 EDGEINV_MODELS_DIR="$new/models" "$new/.venv/bin/python" - <<'PY'
+from pathlib import Path
 from edgeinv.common.app import all_apps
 from edgeinv.common.config import load_settings
-from edgeinv.common.runtime.bundle import verify_release
+from edgeinv.common.runtime.bundle import verify_release, verify_signature
 settings = load_settings()
+pub = Path("/etc/edgeinv/signing.pub.pem")
 for app in all_apps().values():
-    verify_release(app.models_dir(settings))
+    folder = app.models_dir(settings)
+    if not (folder / "manifest.json").is_file():
+        continue  # a bundle carries one app's models; the others show "no models"
+    verify_signature(folder, pub.read_bytes()) if pub.is_file() else verify_release(folder)
 print("models verified")
 PY
 

@@ -4,6 +4,8 @@
 
     edgeinv apps                                   list the installed apps and their models
     edgeinv serve [--host H] [--port P]            serve every app's UI and API (waitress)
+    edgeinv bundle APP --out F.tar.gz [--sign-key K]  device archive (code, models, unit, installer)
+    edgeinv keygen DIR                             Ed25519 key pair for signing releases
     edgeinv <app> simulate [--count K] --out PATH     write simulated example file(s)
     edgeinv <app> train    [--config C] --out DIR  train the FP32 teacher, export it to ONNX
     edgeinv <app> compress [--config C] [--out D]  full release: train, prune, distill, quantize,
@@ -146,6 +148,37 @@ def cmd_serve(args, ctx: CliContext):
     serve(ctx.settings, apps=apps)
 
 
+def cmd_bundle(args, ctx: CliContext):
+    from .release import build_bundle
+
+    app = app_registry.get_app(args.bundle_app)
+    key = None
+    if args.sign_key:
+        try:
+            key = Path(args.sign_key).read_bytes()
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read --sign-key {args.sign_key}: {exc.strerror}") from None
+    info = build_bundle(app, ctx.settings, args.out, sign_key_pem=key)
+    signed = "signed" if info["signed"] else "unsigned"
+    return {**info, "text": f"wrote {info['path']} ({info['files']} files, {info['size_bytes'] / 1e6:.1f} MB, {signed})"}
+
+
+def cmd_keygen(args, ctx: CliContext):
+    from .runtime.bundle import generate_signing_key
+
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    private, public = folder / "signing.pem", folder / "signing.pub.pem"
+    if private.exists():
+        raise InvalidInputError(f"{private} exists; refusing to overwrite a signing key")
+    priv, pub = generate_signing_key()
+    private.touch(mode=0o600)
+    private.write_bytes(priv)
+    public.write_bytes(pub)
+    return {"private_key": str(private), "public_key": str(public),
+            "text": f"wrote {private} (keep it off the devices) and {public} (install it on the devices)"}
+
+
 def _configs(app, config: str | None) -> list[str]:
     if config in (None, "all"):
         return list(app.configs)
@@ -270,6 +303,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("serve", help="serve all apps (production WSGI server)")
     _serve_args(sp)
     sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser("bundle", help="one archive for a device: code, an app's models, unit, installer")
+    sp.add_argument("bundle_app", metavar="APP", choices=list(app_registry.all_apps()))
+    sp.add_argument("--out", required=True, help="archive to write (.tar.gz)")
+    sp.add_argument("--sign-key", help="Ed25519 private key (PEM) to sign the models' manifest")
+    _json_flag(sp)
+    sp.set_defaults(func=cmd_bundle)
+
+    sp = sub.add_parser("keygen", help="a new Ed25519 key pair for signing releases")
+    sp.add_argument("dir", help="folder for signing.pem and signing.pub.pem")
+    _json_flag(sp)
+    sp.set_defaults(func=cmd_keygen)
 
     for name, app in app_registry.all_apps().items():
         ap = sub.add_parser(name, help=app.title)

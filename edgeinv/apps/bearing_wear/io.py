@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeinv.common.errors import (InvalidInputError, MissingMetadataError, PayloadTooLargeError,
+from edgeinv.common.errors import (ConfigError, InvalidInputError, MissingMetadataError, PayloadTooLargeError,
                                    UnsupportedFormatError, check_finite)
 
 from .features import split_windows
@@ -136,7 +136,13 @@ def read_recording(source, *, filename: str | None = None, fs_hz: float | None =
                                 "bearing resonances needs at least a few kHz")
     if not 30.0 <= speed <= 30000.0:
         raise InvalidInputError(f"{name}: shaft speed {speed:g} rpm is outside 30..30000 rpm")
-    geometry = get_geometry(bearing if bearing is not None else file_meta.get("bearing"))
+    try:
+        geometry = get_geometry(bearing if bearing is not None else file_meta.get("bearing"))
+    except ConfigError as exc:
+        if bearing is not None:  # the user's own --bearing: a setting
+            raise
+        raise InvalidInputError(f"{name}: the file's bearing tag is not usable: {exc.message}",
+                                hint="give the bearing with --bearing") from None
     units = str(file_meta.get("units", units)) if units == "g" else units
     x = signal.astype(np.float64)
     if units == "m/s2":
@@ -294,6 +300,8 @@ def _read_npy(data: bytes, name: str, channel):
         raise InvalidInputError(f"{name}: truncated or corrupt .npy file ({exc})") from None
     except (OSError, EOFError) as exc:
         raise UnsupportedFormatError(f"{name}: not a NumPy .npy file ({exc})") from None
+    except Exception as exc:  # a damaged header dict fails in numpy's parser (e.g. tokenize.TokenError)
+        raise InvalidInputError(f"{name}: truncated or corrupt .npy file ({type(exc).__name__})") from None
     x, chan = _pick_column(np.asarray(arr), channel, name)
     return x, {}, chan
 
@@ -310,7 +318,7 @@ def _read_npz(data: bytes, name: str, channel):
     meta = {}
     for k, dest in (("fs_hz", "fs_hz"), ("fs", "fs_hz"), ("rpm", "rpm")):
         if k in files and files[k].size == 1:
-            meta.setdefault(dest, float(files[k]))
+            meta.setdefault(dest, files[k].ravel()[0])  # checked (number, > 0) by _positive
     x, chan = _pick_column(files[key], channel, name)
     return x, meta, chan
 
@@ -348,11 +356,12 @@ def _read_mat(data: bytes, name: str, channel):
     prefix = series.get(var, (None,))[0]
     rpm_keys = [k for k in names if (m := _CWRU_RPM.match(k)) and (prefix is None or m.group(1) == prefix)]
     rpm_keys = rpm_keys or [k for k in names if _CWRU_RPM.match(k)] or [k for k in names if k.lower() == "rpm"]
-    if rpm_keys:
-        meta["rpm"] = float(np.asarray(mat[rpm_keys[0]]).ravel()[0])
+    if rpm_keys:  # raw values: _positive checks they are numbers > 0 (an empty one reads as a bad value)
+        rpm = np.asarray(mat[rpm_keys[0]]).ravel()
+        meta["rpm"] = rpm[0] if rpm.size else rpm
     for k in ("fs_hz", "fs", "Fs", "FS", "sampling_rate", "SamplingRate"):
         if k in mat and np.asarray(mat[k]).size == 1:
-            meta["fs_hz"] = float(np.asarray(mat[k]).ravel()[0])
+            meta["fs_hz"] = np.asarray(mat[k]).ravel()[0]
             break
     x = np.asarray(mat[var])
     x, _ = _pick_column(x, None, name)

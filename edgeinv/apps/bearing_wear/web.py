@@ -56,11 +56,11 @@ def _measured_at(raw) -> str:
         return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     try:
         t = _dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError:
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=_dt.timezone.utc)
+        return t.astimezone(_dt.timezone.utc).isoformat(timespec="seconds")
+    except (ValueError, OverflowError):  # OverflowError: a valid time whose UTC falls past year 9999
         raise InvalidInputError(f"measured_at must be an ISO 8601 time, got {raw!r}") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=_dt.timezone.utc)
-    return t.astimezone(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def analyse_upload(app, ctx, machine: dict, data: bytes, filename: str, params) -> dict:

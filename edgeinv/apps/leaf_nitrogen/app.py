@@ -69,7 +69,11 @@ class LeafNitrogenApp(App):
     def read_many(self, source, *, filename: str | None = None, **meta) -> list:
         leaves = io.read_spectra(source, filename=filename)
         factor = meta.get("n_to_protein")
-        if factor is not None and not float(factor) > 0:
+        try:
+            ok = factor is None or float(factor) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
             raise InvalidInputError(f"--n-to-protein must be > 0, got {factor!r}")
         sensor = meta.get("sensor")
         for leaf in leaves:

@@ -36,7 +36,7 @@ def field_settings(form: dict, *, base: dict | None = None) -> dict:
         crop, _, stage = str(form["crop_stage"]).partition("/")
     else:
         crop, stage = form.get("crop", data.get("crop")), form.get("stage", data.get("stage"))
-    if not crop or not stage:
+    if not crop or not stage or not isinstance(crop, str) or not isinstance(stage, str):  # JSON may send lists
         raise InvalidInputError("choose a crop and growth stage")
     check_crop_stage(crop, stage)
     data.update(crop=crop, stage=stage)
@@ -112,7 +112,6 @@ def make_blueprint(app, ctx) -> Blueprint:
         settings = dict(field["data"])
         if stage:
             settings = field_settings({"stage": stage}, base=settings)
-            store.update_entity(field_id, settings)
         leaves = app.read_many(data, filename=filename)
         summary, spectra = analyse(app, leaves, lambda config: ctx.runner(app, config),
                                    field={**settings, "is_reference": is_reference})
@@ -121,8 +120,9 @@ def make_blueprint(app, ctx) -> Blueprint:
                  "upload.csv": ("text/csv", data)}
         rid = store.add_result(app.name, field_id, summary, blobs)
         if is_reference and summary["mean_n_g_m2"]:
-            store.update_entity(field_id, {**settings, "reference_n_g_m2": round(summary["mean_n_g_m2"], 4),
-                                           "reference_result": rid})
+            settings = {**settings, "reference_n_g_m2": round(summary["mean_n_g_m2"], 4), "reference_result": rid}
+        if settings != field["data"]:  # a new stage or reference only once the upload is stored: a rejected
+            store.update_entity(field_id, settings)  # file leaves the field as it was
         return rid
 
     def crop_choices():

@@ -221,6 +221,8 @@ def read_frame(data: bytes, *, kind: str, source: str, roles: tuple[str, ...] | 
     if w * h > max_pixels:
         raise PayloadTooLargeError(f"{source}: frame of {w} x {h} px exceeds the limit of {max_pixels} px",
                                    hint="tile it, or save it as a GeoTIFF, which is processed window by window")
+    if kind == "png" and data.rfind(b"IEND") < 0:  # cut off: refuse before libpng prints its own errors
+        raise InvalidInputError(f"{source}: the PNG image is truncated or corrupt (no IEND chunk)")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise InvalidInputError(f"{source}: the {kind.upper()} image is truncated or corrupt")

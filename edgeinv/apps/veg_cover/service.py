@@ -10,6 +10,8 @@ import json
 import tempfile
 from pathlib import Path
 
+from edgeinv.common.errors import PayloadTooLargeError
+
 from .outputs import overlay_png, write_cover_geotiff
 from .plan import MissionSettings, Pattern, mission_geojson, qgc_plan
 from .survey import plan_from_results
@@ -25,8 +27,14 @@ def analyse_upload(app, data: bytes, filename: str, runner_for, *, flight: dict,
     (``camera``, ``zone_m``, ``low_cover``, ``target_gsd_cm``, ``survey_camera``).
     """
     opts = {k: flight.get(k) for k in ("camera", "zone_m", "low_cover") if flight.get(k) not in (None, "")}
+    from . import MEMORY_PIXELS
+
     sample = app.read(data, filename=filename, bands=bands or flight.get("bands") or None, **opts)
     try:
+        if sample.height * sample.width > MEMORY_PIXELS:  # the overlay and stored cover map need it in memory
+            raise PayloadTooLargeError(f"{filename}: {sample.width} x {sample.height} px is more than the web UI "
+                                       f"analyses ({MEMORY_PIXELS / 1e6:g} MP)",
+                                       hint="run `edgeinv veg-cover predict`, which streams it window by window")
         config = app.config_for(sample)
         result = app.predict(sample, runner_for(config))
     finally:

@@ -29,7 +29,7 @@ def flight_settings(form: dict) -> dict:
     for key in ("camera", "survey_camera"):
         v = (form.get(key) or "").strip() if isinstance(form.get(key), str) else form.get(key)
         if v:
-            if v not in CAMERAS:
+            if not isinstance(v, str) or v not in CAMERAS:  # JSON may send a list or a number
                 raise InvalidInputError(f"{key} must be one of {', '.join(CAMERAS)}, got {v!r}")
             data[key] = v
     for key, lo, hi in (("zone_m", 0.1, 1000.0), ("target_gsd_cm", 0.05, 100.0), ("low_cover", 0.0, 1.0)):

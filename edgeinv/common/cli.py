@@ -403,6 +403,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # unreadable file, full disk, ...: the user's environment, not a bug
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        msg = f"cannot access{where}: {exc.strerror or exc}"
+        _fail(msg, InvalidInputError.exit_code, {"error": "OSError", "message": msg, "status": 400}, as_json)
+        return InvalidInputError.exit_code
     except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback by default
         if os.environ.get("EDGEINV_DEBUG"):
             raise

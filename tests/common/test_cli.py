@@ -135,3 +135,16 @@ def test_unknown_app_and_bad_settings_exit_nonzero(mini, capsys, monkeypatch):
 def test_quick_compress_never_targets_the_shipped_models(mini, capsys):
     code, _, err = run(capsys, "mini-app", "compress", "--quick")
     assert code == InvalidInputError.exit_code and "give --out DIR" in err
+
+
+def test_unreadable_file_is_a_clear_error(mini, tmp_path, capsys, monkeypatch):
+    f = tmp_path / "locked.txt"
+    f.write_text("1 2 3 4")
+
+    def denied(self, source, *, filename=None, **meta):
+        raise PermissionError(13, "Permission denied", str(source))
+
+    monkeypatch.setattr(_MiniApp, "read", denied)
+    code, _, err = run(capsys, "mini-app", "predict", str(f))
+    assert code == InvalidInputError.exit_code
+    assert err.strip() == f"error: cannot access {f}: Permission denied"

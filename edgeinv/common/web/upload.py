@@ -39,7 +39,13 @@ def read_upload(*, field: str = "file", max_bytes: int) -> tuple[bytes, str]:
     if request.content_length is not None and request.content_length > max_bytes + 64 * 1024:
         raise PayloadTooLargeError(limit_message(max_bytes))
     mimetype = request.mimetype or ""
+    named = request.args.get("filename") or request.headers.get("X-Filename")
     try:
+        if mimetype == "application/x-www-form-urlencoded" and (
+                named or not request.get_data(cache=True).startswith(f"{field}=".encode())):
+            # `curl --data-binary @rec.wav` sends raw bytes under this content type by default; a
+            # urlencoded form can carry no file anyway, so anything but `file=...` is the file itself.
+            mimetype = "application/octet-stream"
         if mimetype in _FORM_TYPES:
             storage = request.files.get(field)
             if storage is None:
@@ -51,7 +57,7 @@ def read_upload(*, field: str = "file", max_bytes: int) -> tuple[bytes, str]:
             data = storage.stream.read(max_bytes + 1)
         else:
             data = request.get_data(cache=False)
-            filename = _clean_name(request.args.get("filename") or request.headers.get("X-Filename"))
+            filename = _clean_name(named)
     except RequestEntityTooLarge:
         raise PayloadTooLargeError(limit_message(max_bytes)) from None
     if len(data) > max_bytes:

@@ -127,6 +127,11 @@ def test_upload_multipart_raw_and_errors(web_client):
     assert body["filename"] == "level.txt" and body["bytes"] == 3  # path parts stripped
     r = web_client.post("/mini-app/upload?filename=gw.txt", data=b"2.0", content_type="application/octet-stream")
     assert r.status_code == 200 and r.get_json()["filename"] == "gw.txt"
+    # curl --data-binary's default content type carries the raw file, not a form
+    r = web_client.post("/mini-app/upload?filename=curl.txt", data=b"3.25", content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 200 and r.get_json() == {**r.get_json(), "filename": "curl.txt", "bytes": 4}
+    r = web_client.post("/mini-app/upload", data={"file": "level.txt"}, headers={"Accept": "application/json"})
+    assert r.status_code == 400 and "multipart/form-data" in r.get_json()["message"]  # a form without enctype
     r = web_client.post("/mini-app/upload", data={}, content_type="multipart/form-data", headers={"Accept": "application/json"})
     assert r.status_code == 400 and "no file uploaded" in r.get_json()["message"]
     r = web_client.post("/mini-app/upload", data={"file": (io.BytesIO(b""), "empty.txt")},

@@ -34,9 +34,11 @@ test: install-dev chromium
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 APPS = bearing-wear leaf-nitrogen veg-cover
-# Regenerate every shipped model from the simulators (train, prune, distill, quantize, search).
+# Regenerate every shipped model from the simulators (train, prune, distill, quantize, search, golden
+# set), then record the figures on the real data of ../shared/realdata in each manifest's `real` section.
 models: install-dev
 	for app in $(APPS); do $(BIN)/edgeinv $$app compress || exit 1; done
+	for app in $(APPS); do $(BIN)/edgeinv $$app evaluate-real --record || exit 1; done
 
 # The bench simulates its held-out set, which needs the training-side simulators (prosail...).
 bench: install-dev

@@ -285,6 +285,17 @@ class App(ABC):
         """
         return {}
 
+    def evaluate_real(self, data_dir: Path, runner_for, *, progress: bool = False) -> dict | None:
+        """Score the app on real labelled data found under ``data_dir``; None if the app has no such evaluation.
+
+        ``runner_for(config) -> runner`` gives the runner for a config (the shipped chosen variant, or the
+        ``--model``/``--variant`` the user named). Returns a JSON-able dict: ``summary`` (headline metrics),
+        ``rows`` (one per file/leaf/image: truth, estimate with its uncertainty, baseline), ``baseline``
+        (the classical method's metrics on the same files) and ``text`` (a human-readable table).
+        ``edgeinv <app> evaluate-real [--record]`` runs it; ``--record`` stores it in the manifest's ``real``.
+        """
+        return None
+
     def latency_input(self, x: np.ndarray) -> np.ndarray:
         """The batch-1 input the device really runs, built from held-out inputs ``x``, for timing variants.
 

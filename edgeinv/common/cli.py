@@ -277,6 +277,40 @@ def cmd_predict(args, ctx: CliContext):
     return results if (app.many_samples_per_file or len(results) != 1) else results[0]
 
 
+def cmd_evaluate_real(args, ctx: CliContext):
+    """Score the shipped (or named) model on real labelled data; ``--record`` stores it in the manifest."""
+    import datetime as _dt
+
+    from .config import realdata_root
+
+    app = args.app_obj
+    data_dir = Path(args.data_dir) if args.data_dir else realdata_root() / app.name
+    if not data_dir.is_dir():
+        raise InvalidInputError(f"no real data folder {data_dir}; give DIR or set EDGEINV_REALDATA")
+    result = app.evaluate_real(data_dir, lambda config: ctx.runner(app, config, variant=args.variant,
+                                                                   models_dir=args.model),
+                               progress=not ctx.json)
+    if result is None:
+        raise InvalidInputError(f"{app.name} has no real-data evaluation")
+    if args.record:
+        if args.model or args.variant:
+            raise InvalidInputError("--record stores figures of the shipped models only; drop --model/--variant")
+        from .runtime.manifest import update_manifest
+
+        folder = app.models_dir(ctx.settings)
+        record = {k: v for k, v in result.items() if k != "text"}
+        record.update(data_dir=str(data_dir.name if data_dir.parent == realdata_root() else data_dir),
+                      measured=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                      command=f"edgeinv {app.name} evaluate-real")
+
+        def change(manifest):
+            manifest["real"] = record
+
+        update_manifest(folder, change)
+        result = {**result, "recorded_in": str(folder / "manifest.json")}
+    return result
+
+
 # ---- parser -------------------------------------------------------------------------------------
 
 _GLOBAL_DESTS = {"config_file", "models_dir", "data_dir", "threads", "host", "port"}
@@ -354,6 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--variant", help="variant name from the manifest (default: the chosen one)")
         app.predict_arguments(s)
         s.set_defaults(func=cmd_predict)
+
+        s = asub.add_parser("evaluate-real", help="score the model on real labelled data (../shared/realdata)")
+        s.add_argument("data_dir", nargs="?", metavar="DIR", help=f"default: $EDGEINV_REALDATA/{name}")
+        s.add_argument("--model", help="model folder instead of the shipped models")
+        s.add_argument("--variant", help="variant name from the manifest (default: the chosen one)")
+        s.add_argument("--record", action="store_true", help="store the figures in the manifest's 'real' section")
+        s.set_defaults(func=cmd_evaluate_real)
 
         s = asub.add_parser("serve", help=f"serve the {name} UI only")
         _serve_args(s)

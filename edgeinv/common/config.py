@@ -17,6 +17,12 @@ def _default_models_dir() -> Path:
     return REPO_ROOT / "models"
 
 
+def realdata_root() -> Path:
+    """Where real labelled data lives (one folder per app name): ``EDGEINV_REALDATA`` or ``../shared/realdata``."""
+    env = os.environ.get("EDGEINV_REALDATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "realdata"
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "edgeinv"

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
-import math
 import os
 import shutil
 import subprocess
@@ -37,7 +35,7 @@ from .compress.search import SearchSettings, measure_variants, select_variant
 from .config import REPO_ROOT
 from .errors import EdgeinvError, ModelError
 from .metrics import score, stack_outputs
-from .runtime.bundle import MANIFEST_NAME, sha256_file, verify_release
+from .runtime.bundle import sha256_file, verify_release
 
 __all__ = ["HELDOUT_SEED_OFFSET", "VARIANT_FORMATS", "simulate_splits", "train_teacher", "build_release",
            "make_models", "git_commit"]
@@ -88,20 +86,10 @@ def git_commit() -> dict:
 
 
 def _clean(obj):
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python, tuples -> lists, enums -> values."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "value") and not isinstance(obj, (int, float, str)):
-        return _clean(obj.value)
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+    """JSON-safe copy (see :func:`edgeinv.common.runtime.manifest.clean_json`)."""
+    from .runtime.manifest import clean_json
+
+    return clean_json(obj)
 
 
 def _train_teacher(app, config, train, val, recipe, progress):
@@ -309,23 +297,22 @@ def _install(out_dir: Path, config: str, scratch: Path, names: list[str]) -> Non
 
 
 def _merge_manifest(app, out_dir: Path, config: str, entry: dict) -> None:
-    path = out_dir / MANIFEST_NAME
-    manifest = {}
-    if path.is_file():
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            manifest = {}
-    configs = {c: e for c, e in manifest.get("configs", {}).items() if c in app.configs}
-    configs[config] = entry
-    git = git_commit()
-    manifest = {"app": app.name, "title": app.title, "preprocessing_version": str(app.preprocessing_version),
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "git_commit": git["commit"], "git_dirty": git["dirty"],
-                "configs": {c: configs[c] for c in app.configs if c in configs}}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Put one config's entry into ``out_dir/manifest.json`` (other configs and the ``real`` section kept)."""
+    from .runtime.manifest import update_manifest
+
+    def change(manifest: dict) -> dict:
+        configs = {c: e for c, e in manifest.get("configs", {}).items() if c in app.configs}
+        configs[config] = entry
+        git = git_commit()
+        new = {"app": app.name, "title": app.title, "preprocessing_version": str(app.preprocessing_version),
+               "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+               "git_commit": git["commit"], "git_dirty": git["dirty"],
+               "configs": {c: configs[c] for c in app.configs if c in configs}}
+        if "real" in manifest:
+            new["real"] = manifest["real"]
+        return new
+
+    update_manifest(out_dir, change)
 
 
 def make_models(app_names=None, out_root: str | Path | None = None, *, progress: bool = True) -> dict:

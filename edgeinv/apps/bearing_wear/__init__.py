@@ -122,6 +122,12 @@ class BearingWearApp(App):
     def baseline(self, sample: Recording) -> dict[str, np.ndarray]:
         return _baseline.baseline_outputs(sample)
 
+    def evaluate_real(self, data_dir: Path, runner_for, *, progress: bool = False) -> dict | None:
+        """Per-file calls, sizes, severity and evidence on real labelled recordings, with the envelope baseline."""
+        from .realeval import evaluate
+
+        return evaluate(self, Path(data_dir), runner_for("default"), progress=progress)
+
     def evaluate(self, outputs: dict[str, np.ndarray], dataset: Dataset) -> dict:
         """Size error on spalls only, interval coverage, and fault accuracy by SNR band."""
         y_f, y_s = dataset.y["fault"], dataset.y["defect_size_mm"]

@@ -186,3 +186,47 @@ def test_bad_metadata_values(signal):
         read_recording(data, filename="x.wav", units="furlongs")
     with pytest.raises(UnsupportedFormatError, match="v7.3"):
         read_recording(b"\x89HDF\r\n\x1a\n" + b"\x00" * 600, filename="x.mat", fs_hz=FS)
+
+
+def _mfpt(signal, *, with_sr=True, with_rate=True):
+    fields = {"gs": signal.astype(float), "load": 50}
+    if with_sr:
+        fields["sr"] = 48828
+    if with_rate:
+        fields["rate"] = 25
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"bearing": fields, "BPFO": 81.125, "BPFI": 118.875, "BSF": 63.91, "FTF": 14.838})
+    return buf.getvalue()
+
+
+def test_mfpt_struct_layout_gives_fs_speed_and_geometry(rng):
+    x = (0.1 * rng.standard_normal(150_000)).astype(np.float32)
+    rec = read_recording(_mfpt(x), filename="OuterRaceFault_vload_2.mat")
+    assert rec.fs_hz == 48828 and rec.rpm == 1500.0 and rec.channel == "bearing.gs"
+    assert rec.geometry.n_elements == 8 and rec.meta["load"] == "50" and rec.meta["geometry_scale_known"] is False
+    from edgeinv.apps.bearing_wear.physics import defect_orders
+    o = defect_orders(geometry=rec.geometry)
+    assert o["bpfo"] * 25 == pytest.approx(81.125, rel=1e-3) and o["bpfi"] * 25 == pytest.approx(118.875, rel=1e-3)
+    # a user's --bearing overrides the geometry from the defect frequencies and gives the scale
+    rec2 = read_recording(_mfpt(x), filename="o.mat", bearing="n=8,d=5.969,D=31.623,angle=0")
+    assert rec2.meta["geometry_scale_known"] is True
+
+
+def test_mfpt_struct_missing_fields_are_named(rng):
+    x = (0.1 * rng.standard_normal(150_000)).astype(np.float32)
+    with pytest.raises(MissingMetadataError, match="bearing.sr"):
+        read_recording(_mfpt(x, with_sr=False), filename="o.mat")
+    with pytest.raises(MissingMetadataError, match="bearing.rate"):
+        read_recording(_mfpt(x, with_rate=False), filename="o.mat")
+    assert read_recording(_mfpt(x, with_sr=False), filename="o.mat", fs_hz=48828).fs_hz == 48828
+
+
+def test_single_variable_of_any_name(rng):
+    x = rng.standard_normal(120_000)
+    for var in ("z20_4", "VarName5", "inside2d_900_1"):
+        buf = io.BytesIO()
+        scipy.io.savemat(buf, {var: x})
+        with pytest.raises(MissingMetadataError, match="sampling rate"):
+            read_recording(buf.getvalue(), filename="IR2_900.mat")
+        rec = read_recording(buf.getvalue(), filename="IR2_900.mat", fs_hz=51200, rpm=900)
+        assert rec.channel == var and len(rec.signal) == 120_000

@@ -59,9 +59,6 @@ class VegCoverApp(App):
         options = {k: v for k, v in meta.items() if v is not None}
         if options.get("camera") is not None and options["camera"] not in CAMERAS:
             raise ConfigError(f"camera must be one of {', '.join(CAMERAS)}; got {options['camera']!r}")
-        if isinstance(source, (str, Path)) and "out" not in options:
-            p = Path(source)
-            options["out"] = str(p.with_name(f"{p.stem}_cover.tif"))
         sample = read_image(source, filename=filename, bands=options.get("bands"),
                             reflectance_scale=options.get("reflectance_scale"),
                             max_pixels=options.get("max_pixels"), options=options)
@@ -197,7 +194,8 @@ class VegCoverApp(App):
     def predict_arguments(self, parser) -> None:
         parser.add_argument("--bands", help="band order of the file, e.g. red,nir or blue,green,red,rededge,nir")
         parser.add_argument("--camera", choices=tuple(CAMERAS), help="model to use (default: from the bands)")
-        parser.add_argument("--out", help="cover GeoTIFF to write (default: <image>_cover.tif; 'none' to skip)")
+        parser.add_argument("--out", help="cover GeoTIFF to write, plus a PNG overlay next to it "
+                                          "(default: nothing is written)")
         parser.add_argument("--zone-m", dest="zone_m", type=float, help="zone size in metres (georeferenced)")
         parser.add_argument("--zone-px", dest="zone_px", type=int, help="zone size in pixels")
         parser.add_argument("--reflectance-scale", dest="reflectance_scale", type=float,

@@ -132,7 +132,8 @@ class RasterSource:
                                        hint="use predict, which processes it window by window")
         bands, valid = self.read_window(0, 0, self.height, self.width)
         return VegImage(bands=bands, band_names=self.band_names, source=self.source, transform=self.transform,
-                        crs=self.crs, valid=valid, camera=self.camera, gsd_m=self.gsd_m, options=self.options)
+                        crs=self.crs, valid=valid, camera=self.camera, gsd_m=self.gsd_m, options=self.options,
+                        meta=dict(self.meta))
 
     def close(self) -> None:
         self._ds.close()
@@ -223,9 +224,17 @@ def read_frame(data: bytes, *, kind: str, source: str, roles: tuple[str, ...] | 
                                    hint="tile it, or save it as a GeoTIFF, which is processed window by window")
     if kind == "png" and data.rfind(b"IEND") < 0:  # cut off: refuse before libpng prints its own errors
         raise InvalidInputError(f"{source}: the PNG image is truncated or corrupt (no IEND chunk)")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    # JPEG: decoded upright (OpenCV applies the EXIF orientation unless IMREAD_UNCHANGED is asked for);
+    # PNG: unchanged, to keep alpha and 16-bit samples
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if kind == "jpeg" else cv2.IMREAD_UNCHANGED
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if img is None or img.size == 0:
         raise InvalidInputError(f"{source}: the {kind.upper()} image is truncated or corrupt")
+    notes = {}
+    if kind == "jpeg":
+        orientation = exif_orientation(data)
+        if orientation not in (None, 1):
+            notes["exif_orientation"] = orientation  # already applied by the decoder
     if img.ndim == 2:
         img = img[:, :, None]
     if img.shape[2] == 3:
@@ -237,14 +246,63 @@ def read_frame(data: bytes, *, kind: str, source: str, roles: tuple[str, ...] | 
     if roles is None:
         if n < 3:
             raise MissingMetadataError(f"{source}: a {n}-channel frame needs --bands (e.g. red,nir)")
-        roles = ("red", "green", "blue") + ("ignore",) * (n - 3)
+        roles = _frame_roles(img, source, notes)
     if len(roles) != n:
         raise InvalidInputError(f"{source}: the frame has {n} channel(s) but --bands lists {len(roles)}")
     keep = [i for i, r in enumerate(roles) if r != "ignore"]
     bands = np.ascontiguousarray(np.moveaxis(img[:, :, keep], 2, 0)).astype(np.float32) / np.float32(full)
     check_finite(source, bands)
     valid = img[:, :, 3] > 0 if (n == 4 and roles[3] == "ignore") else None  # RGBA: transparent = no data
-    return VegImage(bands=bands, band_names=tuple(roles[i] for i in keep), source=source, valid=valid)
+    meta = {"radiometry": "dn", "bit_depth": int(np.dtype(img.dtype).itemsize * 8), **notes}
+    return VegImage(bands=bands, band_names=tuple(roles[i] for i in keep), source=source, valid=valid, meta=meta)
+
+
+def _frame_roles(img: np.ndarray, source: str, notes: dict) -> tuple[str, ...]:
+    """Band roles of a frame without ``--bands``: R,G,B, unless two colour channels are copies of each other.
+
+    A three-channel frame whose first and third channels are identical is a two-band false-colour
+    image stored as RGB (dual-band NDVI cameras such as the JAI AD-130GE of the CWFID data set
+    write red into R and B and near-infrared into G): read as R = red, G = NIR. Identical R, G and B
+    is a grey image (read as RGB and noted: it carries no colour to tell vegetation from soil).
+    """
+    n = img.shape[2]
+    if n in (3, 4):
+        step = max(1, int(np.sqrt(img.shape[0] * img.shape[1] / 250_000)))  # a sample of rows/cols is enough
+        sub = img[::step, ::step]
+        rb = np.array_equal(sub[:, :, 0], sub[:, :, 2])
+        rg = np.array_equal(sub[:, :, 0], sub[:, :, 1])
+        if rb and rg and np.array_equal(img[:, :, 0], img[:, :, 1]) and np.array_equal(img[:, :, 0], img[:, :, 2]):
+            notes["band_mapping"] = "grey frame (R = G = B): no colour to tell vegetation from soil"
+            return ("red", "green", "blue") + ("ignore",) * (n - 3)
+        if rb and not rg and np.array_equal(img[:, :, 0], img[:, :, 2]):
+            notes["band_mapping"] = "R = B (duplicated): read as R = red, G = near-infrared (pass --bands to override)"
+            return ("red", "nir", "ignore") + ("ignore",) * (n - 3)
+    return ("red", "green", "blue") + ("ignore",) * (n - 3)
+
+
+def exif_orientation(data: bytes) -> int | None:
+    """The EXIF orientation tag (0x0112) of a JPEG, or None (parsed from the APP1 segment, no decoding)."""
+    try:
+        i = 2
+        while i + 4 <= len(data) and data[i] == 0xFF:
+            marker = data[i + 1]
+            length = struct.unpack(">H", data[i + 2:i + 4])[0]
+            if marker == 0xE1 and data[i + 4:i + 10] == b"Exif\x00\x00":
+                tiff = data[i + 10:i + 2 + length]
+                endian = "<" if tiff[:2] == b"II" else ">"
+                ifd = struct.unpack(endian + "I", tiff[4:8])[0]
+                count = struct.unpack(endian + "H", tiff[ifd:ifd + 2])[0]
+                for k in range(count):
+                    e = ifd + 2 + 12 * k
+                    if struct.unpack(endian + "H", tiff[e:e + 2])[0] == 0x0112:
+                        return int(struct.unpack(endian + "H", tiff[e + 8:e + 10])[0])
+                return None
+            if marker in (0xDA, 0xD9):
+                return None
+            i += 2 + length
+    except (struct.error, IndexError):
+        return None
+    return None
 
 
 def _roles_from_dataset(ds, source: str) -> tuple[str, ...]:
@@ -299,6 +357,9 @@ def open_geotiff(src, *, source: str, roles: tuple[str, ...] | None, reflectance
         # GDAL scale/offset tags already give physical values; otherwise the type's full scale is 1.0
         scale = float(reflectance_scale) if reflectance_scale else (1.0 if tagged else FULL_SCALE.get(dtype, 1.0))
         rs = RasterSource(ds, roles=roles, source=source, scale=scale, memfile=memfile, options=options)
+        # calibrated reflectance: float data, GDAL scale/offset tags, or a scale the user gave; else raw counts
+        rs.meta["radiometry"] = ("reflectance" if (reflectance_scale or tagged or dtype.startswith("float"))
+                                 else "dn")
         for r, c in ((0, 0), (rs.height - 1, rs.width - 1)):  # a truncated file fails here, not mid-run
             bands, valid = rs.read_window(r, c, 1, 1)
         first, valid = rs.read_window(0, 0, min(rs.height, 256), min(rs.width, 256))

@@ -46,10 +46,11 @@ def test_predict_json_and_cover_file(capsys, field, tmp_path):
     assert doc["outputs"]["cover_geotiff"] == str(out) and out.is_file() and out.with_suffix(".png").is_file()
 
 
-def test_predict_default_output_and_text_summary(capsys, field):
+def test_predict_writes_nothing_without_out(capsys, field):
+    before = sorted(field.parent.iterdir())
     code, stdout, _ = _run(capsys, "veg-cover", "predict", str(field))
     assert code == 0 and "mean vegetation cover" in stdout
-    assert field.with_name("field_cover.tif").is_file()
+    assert sorted(field.parent.iterdir()) == before  # the input's folder is left alone
 
 
 def test_predict_errors_are_one_line(capsys, field, tmp_path):

@@ -153,7 +153,7 @@ def test_single_channel_frame_needs_bands():
 def test_app_read_keeps_options_and_checks_camera(vc_app, tmp_path, ms_bands, write_tif):
     path = write_tif(tmp_path / "ms.tif", ms_bands, descriptions=MS)
     s = vc_app.read(path, zone_m=2.0)
-    assert s.options["zone_m"] == 2.0 and s.options["out"].endswith("ms_cover.tif")
+    assert s.options["zone_m"] == 2.0 and "out" not in s.options
     assert vc_app.config_for(s) == "multispectral5"
     assert vc_app.config_for(vc_app.read(path, camera="red_nir")) == "red_nir"
     with pytest.raises(InvalidInputError, match="needs bands"):
@@ -177,3 +177,39 @@ def test_alpha_marks_no_data_in_geotiff_and_png(tmp_path, ms_bands, write_tif):
     png = cv2.imencode(".png", np.moveaxis(np.concatenate([rgb[::-1], alpha]), 0, 2))[1].tobytes()  # BGRA
     frame = read_image(png, filename="rgba.png")
     assert frame.band_names == ("red", "green", "blue") and frame.valid.sum() == 40 * 42
+
+
+def _jpeg_with_orientation(img_bgr, orientation: int) -> bytes:
+    """A JPEG whose APP1 segment carries only an EXIF orientation tag."""
+    import struct
+
+    jpg = cv2.imencode(".jpg", img_bgr, [cv2.IMWRITE_JPEG_QUALITY, 98])[1].tobytes()
+    ifd = struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack("<I", 0)
+    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd
+    app1 = b"\xff\xe1" + struct.pack(">H", 2 + 6 + len(tiff)) + b"Exif\x00\x00" + tiff
+    return jpg[:2] + app1 + jpg[2:]
+
+
+def test_jpeg_exif_orientation_is_applied():
+    from edgeinv.apps.veg_cover.io import exif_orientation
+
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[:10, :10] = (0, 200, 0)  # green block top-left, as stored
+    data = _jpeg_with_orientation(img, 3)  # 3 = rotated 180 degrees
+    assert exif_orientation(data) == 3
+    s = read_image(data, filename="rot.jpg")
+    assert s.meta["exif_orientation"] == 3 and s.meta["radiometry"] == "dn"
+    g = s.bands[1]
+    assert g[-5:, -5:].mean() > 0.6 and g[:5, :5].mean() < 0.2  # upright: the block is now bottom-right
+
+
+def test_duplicated_channels_read_as_red_nir():
+    rng = np.random.default_rng(0)
+    red, nir = rng.integers(0, 255, (2, 20, 30), dtype=np.uint8)
+    png = cv2.imencode(".png", np.dstack([red, nir, red]))[1].tobytes()  # BGR: B = red, G = nir, R = red
+    s = read_image(png, filename="cwfid.png")
+    assert s.band_names == ("red", "nir") and "band_mapping" in s.meta
+    assert np.allclose(s.bands[1] * 255, nir)
+    grey = cv2.imencode(".png", np.dstack([red, red, red]))[1].tobytes()
+    assert "grey" in read_image(grey, filename="grey.png").meta["band_mapping"]
+    assert read_image(grey, filename="grey.png", bands="red,nir,ignore").band_names == ("red", "nir")

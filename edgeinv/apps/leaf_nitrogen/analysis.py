@@ -15,6 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from .advice import advise
+from .hybrid import hybrid_outputs
 from .interpret import LeafResult, interpret_leaf
 from .physics import WAVELENGTH_MAX_NM, WAVELENGTH_MIN_NM, prospect_pro
 
@@ -23,7 +24,11 @@ PLOT_POINTS = 420
 
 
 def predict_leaves(app, leaves, runner_for) -> list[tuple[object, LeafResult, dict]]:
-    """``[(leaf, LeafResult, outputs)]`` for every leaf; ``runner_for(config)`` gives the ONNX runner."""
+    """``[(leaf, LeafResult, outputs)]`` for every leaf; ``runner_for(config)`` gives the ONNX runner.
+
+    ``outputs`` are the hybrid's (:func:`hybrid.hybrid_outputs`): the network's where the spectrum is
+    on the simulator's manifold, physics-led where it is not.
+    """
     groups: dict[str, list[int]] = defaultdict(list)
     for i, leaf in enumerate(leaves):
         groups[app.config_for(leaf)].append(i)
@@ -32,8 +37,9 @@ def predict_leaves(app, leaves, runner_for) -> list[tuple[object, LeafResult, di
         x = np.stack([app.preprocess(leaves[i], config=config) for i in idx])
         res = runner_for(config)(x)
         for j, i in enumerate(idx):
-            outputs = {k: np.asarray(v)[j] for k, v in res.items()}
-            out[i] = (leaves[i], interpret_leaf(outputs, leaves[i], config=config), outputs)
+            outputs, info = hybrid_outputs({k: np.asarray(v)[j] for k, v in res.items()}, leaves[i], config=config,
+                                           x=x[j])
+            out[i] = (leaves[i], interpret_leaf(outputs, leaves[i], config=config, info=info), outputs)
     return out
 
 

@@ -14,6 +14,7 @@ from edgeinv.common.errors import InvalidInputError
 
 from . import baseline as _baseline
 from . import features, io, sensors
+from .hybrid import hybrid_outputs
 from .interpret import interpret_leaf
 from .physics import DEFAULT_N_TO_PROTEIN, nitrogen_area_g_m2, nitrogen_mass_percent
 from .simulate import BOUNDS, simulate_leaves
@@ -102,8 +103,12 @@ class LeafNitrogenApp(App):
         return features.preprocess(sample, config=self.check_config(config))
 
     def interpret(self, outputs, sample):
-        method = "model" if any(k.endswith("_std") for k in outputs) else "baseline"
-        return interpret_leaf(outputs, sample, config=self.config_for(sample), method=method)
+        """Network outputs go through the hybrid (off-manifold score, physics-led where it fires)."""
+        config = self.config_for(sample)
+        if not any(k.endswith("_std") for k in outputs):
+            return interpret_leaf(outputs, sample, config=config, method="baseline")
+        merged, info = hybrid_outputs(outputs, sample, config=config)
+        return interpret_leaf(merged, sample, config=config, method="model", info=info)
 
     def baseline(self, sample) -> dict[str, np.ndarray]:
         est = _baseline.invert(wavelength_nm=sample.wavelength_nm, reflectance=sample.reflectance,
@@ -140,6 +145,12 @@ class LeafNitrogenApp(App):
                 z = np.abs(outputs[t.name] - dataset.y[t.name]) / np.maximum(outputs[f"{t.name}_std"], 1e-12)
                 extra.setdefault("within_1sd", {})[t.name] = float(np.mean(z <= 1.0))
         return extra
+
+    def evaluate_real(self, data_dir, runner_for, *, progress: bool = False) -> dict:
+        """N per area on real labelled leaves, hybrid / network / iterative inversion side by side (:mod:`realdata`)."""
+        from .realdata import evaluate_real
+
+        return evaluate_real(self, data_dir, runner_for, progress=progress)
 
     # ---- training side ---------------------------------------------------------------------------
     def build_model(self, config: str, size: ModelSize):

@@ -17,7 +17,14 @@ is fixed beforehand by the prior of Spafford et al. (2021, Remote Sens. Environ.
 linear regression of N on ``R / (1 - R)`` at 1131 nm (800 nm when the SWIR is missing), fitted on a
 look-up table of 1000 PROSPECT-D leaves. Note: the issue text listed a shorter CBC domain; the one
 used here is the authors' own list from the package (``prospect`` v2, data-raw/create_sysdata.R).
-Bounds follow the package defaults. Solver: ``scipy.optimize.least_squares`` (trust-region
+Bounds follow the package defaults.
+
+``invert(..., fit_structure=True)`` (used by the hybrid edge path, :mod:`hybrid`) fits N instead of
+taking the prior: one bounded fit of N, EWT and LMA (PROSPECT-D, pigments at zero) over
+:data:`STRUCTURE_DOMAINS_NM` — the NIR plateau, where N alone sets the level, plus the SWIR
+windows between the water bands — then the constituent fits above with that N fixed. Fitting N
+together with proteins inside the narrow protein domain is ill-posed (measured on real leaves: N R²
+fell from +0.58 to -0.53); fitting it first over these wide domains raised it to +0.66. Solver: ``scipy.optimize.least_squares`` (trust-region
 reflective), residuals = model - measurement (same minimiser as the package's RMSE merit function).
 """
 
@@ -50,6 +57,7 @@ PARAMS = {
 INIT = {"chlorophyll_ug_cm2": 40.0, "carotenoid_ug_cm2": 10.0, "anthocyanin_ug_cm2": 0.1, "ewt_g_cm2": 0.01,
         "protein_g_cm2": 0.001, "cbc_g_cm2": 0.009, "n_struct": 1.5}
 N_PRIOR_NM = (1131, 800)
+STRUCTURE_DOMAINS_NM = ((800, 1300), (1500, 1800), (2050, 2400))
 
 
 def _domain_nm(name: str) -> np.ndarray:
@@ -113,16 +121,43 @@ def _fit(*, wl_fit, refl, tran, free, fixed, init):
     return dict(zip(names, sol.x * scale)), sol
 
 
-def invert(*, wavelength_nm, reflectance, transmittance=None) -> dict[str, float]:
+def structure_from_fit(*, wavelength_nm, reflectance) -> float | None:
+    """N from a PROSPECT-D fit (N, EWT, LMA free; pigments zero) over :data:`STRUCTURE_DOMAINS_NM`.
+
+    Only the domains the spectrum covers are used; None if it covers none of the NIR plateau.
+    """
+    wl = np.asarray(wavelength_nm, float)
+    parts = [np.arange(a, b + 1.0) for a, b in STRUCTURE_DOMAINS_NM if wl[0] <= a and wl[-1] >= b]
+    if not parts or not (wl[0] <= STRUCTURE_DOMAINS_NM[0][0] and wl[-1] >= STRUCTURE_DOMAINS_NM[0][1]):
+        return None
+    d = np.concatenate(parts)
+    const = optical_constants().subset(d)
+    r_d = np.interp(d, wl, np.asarray(reflectance, float))
+
+    def residuals(x):
+        _, r, _ = prospect_pro(constants=const, n_struct=x[0], chlorophyll_ug_cm2=0.0, ewt_g_cm2=0.01 * x[1],
+                               lma_g_cm2=0.005 * x[2])
+        return r - r_d
+
+    lo, hi, _ = PARAMS["n_struct"]
+    sol = least_squares(residuals, [1.5, 1.5, 1.0], bounds=([max(lo, 1.0), 0.01, 0.02], [hi, 10.0, 6.0]),
+                        method="trf", diff_step=1e-4, xtol=1e-8, ftol=1e-10, max_nfev=200)
+    return float(sol.x[0])
+
+
+def invert(*, wavelength_nm, reflectance, transmittance=None, fit_structure: bool = False) -> dict[str, float]:
     """Invert PROSPECT-PRO on one measured leaf; returns the estimated traits (physical units).
 
     Keys (when the measured range allows them): ``chlorophyll_ug_cm2``, ``protein_g_cm2``,
-    ``cbc_g_cm2``, ``lma_g_cm2``, ``ewt_g_cm2``, ``n_struct``.
+    ``cbc_g_cm2``, ``lma_g_cm2``, ``ewt_g_cm2``, ``n_struct``. ``fit_structure``: N fitted first
+    (:func:`structure_from_fit`) instead of the reflectance prior (reflectance-only leaves).
     """
     wl = np.asarray(wavelength_nm, float)
     refl = np.asarray(reflectance, float)
     tran = None if transmittance is None else np.asarray(transmittance, float)
     n0 = n_prior(wavelength_nm=wl, reflectance=refl)
+    if fit_structure and tran is None:
+        n0 = structure_from_fit(wavelength_nm=wl, reflectance=refl) or n0
     fit_n = tran is not None
     n_fixed = n0 if n0 is not None else INIT["n_struct"]
     out: dict[str, float] = {}

@@ -2,7 +2,7 @@
 
 Every spectrum gets an **off-manifold score** (:func:`ood_score`) from its model input ``x``
 (pseudo-absorbance and derivative on the config grid, :mod:`features`), measured against a
-reference set of simulated training leaves (fixed seed, built once per process, about 1 s):
+reference set of simulated training leaves (fixed seed, built once per process: 1 500 leaves, 1-4 s):
 
 * ``t2``: Mahalanobis distance (Hotelling T²) of ``x`` in the space of the first
   :data:`N_COMPONENTS` principal components of the simulations;
@@ -13,9 +13,11 @@ reference set of simulated training leaves (fixed seed, built once per process, 
 
 Where the score exceeds 1, the iterative PROSPECT-PRO inversion (:mod:`baseline`: one bounded
 least-squares fit per constituent over the spectral domains that carry it) takes the lead,
-linearly from score 1 (network only) to :data:`FULL_PHYSICS_SCORE` (physics only); its standard
-deviation combines its error on simulations with a model-mismatch term (:data:`MISMATCH_REL`), and
-the blend's variance includes the disagreement between the two. The network is trained on the
+linearly from score 1 (network only) to 1 + :data:`RAMP` (physics only). That inversion fits the
+structure parameter N first over the NIR plateau and SWIR windows (:func:`baseline.structure_from_fit`),
+then proteins, CBC, water and chlorophyll over their optimal domains with N fixed. Its standard
+deviation combines its error on simulations with a model-mismatch term (:data:`MISMATCH_REL`) and
+half the disagreement between network and physics (:data:`DISAGREEMENT_SHARE`). The network is trained on the
 simulator's manifold and only there is it more accurate than the physics; off it, the physics
 inversion is the better zero-shot estimate (measured on real leaves, docs/apps/leaf_nitrogen.md),
 so the hybrid is never worse than the iterative inversion on off-manifold leaves and costs only
@@ -39,7 +41,7 @@ from .sensors import get_config
 N_COMPONENTS = 12
 N_REFERENCE = 1500
 REFERENCE_SEED = 424_242
-FULL_PHYSICS_SCORE = 2.0
+RAMP = 0.1  # physics weight 0 at score 1, 1 at score 1 + RAMP: where the score fires, physics leads
 # Iterative inversion RMSE on held-out simulations (models/leaf_nitrogen/manifest.json, baseline),
 # rounded up: the floor of its uncertainty.
 PHYSICS_SD = {"protein_g_cm2": 1.8e-4, "chlorophyll_ug_cm2": 3.6, "ewt_g_cm2": 1.6e-3, "lma_g_cm2": 5.0e-4}
@@ -47,6 +49,7 @@ PHYSICS_SD = {"protein_g_cm2": 1.8e-4, "chlorophyll_ug_cm2": 3.6, "ewt_g_cm2": 1
 # coefficients calibrated on other leaves): an assumption of 25 %, checked by the coverage of the
 # intervals on real leaves (evaluate-real).
 MISMATCH_REL = 0.25
+DISAGREEMENT_SHARE = 0.5
 PROTEIN_NOISE_LIMIT = 0.01
 NOISE_WINDOW_NM = (2000.0, 2300.0)
 
@@ -66,6 +69,11 @@ def _reference(config: str) -> dict:
     t2, q = _stats(x, ref)
     ref["t2_99"], ref["q_99"] = float(np.percentile(t2, 99)), float(np.percentile(q, 99))
     return ref
+
+
+def prepare(config: str) -> None:
+    """Build the config's reference set now (a server does this at start, timings exclude it)."""
+    _reference(config)
 
 
 def _stats(x: np.ndarray, ref: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +118,7 @@ def swir_noise(*, wavelength_nm, reflectance) -> float | None:
 def physics_estimate(sample) -> dict[str, float]:
     """Iterative PROSPECT-PRO inversion of one leaf in the model's output layout, with standard deviations."""
     est = _baseline.invert(wavelength_nm=sample.wavelength_nm, reflectance=sample.reflectance,
-                           transmittance=sample.transmittance)
+                           transmittance=sample.transmittance, fit_structure=True)
     out: dict[str, float] = {}
     for k, v in est.items():
         name = "structure_n" if k == "n_struct" else k
@@ -138,7 +146,7 @@ def hybrid_outputs(outputs: dict, sample, *, config: str, x=None) -> tuple[dict,
     out = {k: _scalar(v) for k, v in outputs.items()}
     noise = swir_noise(wavelength_nm=sample.wavelength_nm, reflectance=sample.reflectance)
     resolvable = bool(c.supports_protein and (noise is None or noise <= PROTEIN_NOISE_LIMIT))
-    w = float(np.clip((ood["score"] - 1.0) / (FULL_PHYSICS_SCORE - 1.0), 0.0, 1.0))
+    w = float(np.clip((ood["score"] - 1.0) / RAMP, 0.0, 1.0))
     info = {"ood_score": ood["score"], "ood_t2": ood["t2"], "ood_q": ood["q"], "physics_weight": 0.0,
             "physics_led": False, "swir_noise": noise, "protein_resolvable": resolvable}
     if w > 0 and c.supports_protein:
@@ -149,8 +157,11 @@ def hybrid_outputs(outputs: dict, sample, *, config: str, x=None) -> tuple[dict,
             vm, vp = out[k], phys[k]
             out[k] = (1 - w) * vm + w * vp
             if f"{k}_std" in out and f"{k}_std" in phys:
+                # mixture variance, plus half the network/physics disagreement: two estimators that
+                # disagree on an off-manifold leaf are evidence that both may be wrong
                 sm, sp = out[f"{k}_std"], phys[f"{k}_std"]
-                out[f"{k}_std"] = float(np.sqrt((1 - w) * sm**2 + w * sp**2 + w * (1 - w) * (vm - vp) ** 2))
+                out[f"{k}_std"] = float(np.sqrt((1 - w) * sm**2 + w * sp**2 + w * (1 - w) * (vm - vp) ** 2
+                                                + w * (DISAGREEMENT_SHARE * (vm - vp)) ** 2))
         info["physics_weight"] = w
         info["physics_led"] = w > 0.5
     elif w > 0:

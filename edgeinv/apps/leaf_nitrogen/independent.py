@@ -67,12 +67,13 @@ def _scores(pred: np.ndarray, truth: np.ndarray) -> dict:
 def check_independent(app, runner_for, *, n: int = 400, n_baseline: int = 150, config: str = "full",
                       seed: int = INDEPENDENT_SEED) -> dict:
     """Score the model, the hybrid edge path and the iterative inversion on the independent simulation."""
-    from .hybrid import hybrid_outputs
+    from .hybrid import hybrid_outputs, prepare
 
     leaves = simulate_independent(n, rng=np.random.default_rng(seed), config=config)
     truth = {k: np.array([leaf.truth[k] for leaf in leaves]) for k in ("protein_g_cm2", "chlorophyll_ug_cm2")}
     x = np.stack([app.preprocess(leaf, config=config) for leaf in leaves])
     runner = runner_for(config)
+    prepare(config)
     t0 = time.perf_counter()
     raw = runner(x)
     t_model = (time.perf_counter() - t0) / n

@@ -6,6 +6,17 @@ range cannot support is said, not hidden: a VNIR spectrum (400-1000 nm) has no p
 dry-matter absorption features, so its protein/nitrogen output is the model's estimate *through
 chlorophyll* (the Cab-N relation of the training prior) and is flagged as such, and the per-mass
 nitrogen (which needs LMA) is withheld.
+
+**Protein -> nitrogen, made explicit.** Leaf N = protein N + non-protein N (nitrate, free amino
+acids, chlorophyll, nucleic acids). Protein is 16 % N (the generic factor 6.25); a leaf factor ``f``
+(default 4.43, Yeoh & Wee 1994) therefore assumes protein N = f / 6.25 = 71 % of leaf N and
+non-protein N the other 29 %, proportional to protein (``nonprotein_n_share`` in every result).
+The factor varies between species and with N status, so its spread (:data:`N_TO_PROTEIN_REL_SD`)
+is propagated into the nitrogen standard deviation together with the protein's.
+
+**Hybrid outputs** (:mod:`hybrid`): when the off-manifold score fires, the result says so, names the
+method that led (``model``, ``hybrid`` or ``physics``), and carries the score per leaf. When the
+spectrum's range (VNIR) or SWIR noise cannot support protein, the result says "not resolvable".
 """
 
 from __future__ import annotations
@@ -29,6 +40,10 @@ DISPLAY = {
     "structure_n": ("structure N", "", 2),
 }
 SWIR_ONLY = ("protein_g_cm2", "ewt_g_cm2", "lma_g_cm2")
+PROTEIN_N_FACTOR = 6.25  # g protein per g protein-N (16 % N in protein)
+# Relative spread (1 sigma) of leaf nitrogen-to-protein factors between species and N status; an
+# assumption (about +-0.45 around 4.43), propagated into the nitrogen uncertainty.
+N_TO_PROTEIN_REL_SD = 0.10
 
 
 def _f(v):
@@ -50,6 +65,9 @@ class LeafResult:
     nitrogen_basis: str
     flags: list[str] = field(default_factory=list)
     method: str = "model"
+    ood_score: float | None = None
+    physics_weight: float = 0.0
+    protein_resolvable: bool = True
 
     @property
     def nitrogen_g_m2(self) -> float | None:
@@ -61,6 +79,9 @@ class LeafResult:
             d[k] = self.values.get(k)
             d[f"{k}_std"] = self.stds.get(k)
         d.update(n_to_protein=self.n_to_protein, nitrogen_basis=self.nitrogen_basis, flags=list(self.flags),
+                 nonprotein_n_share=max(0.0, 1.0 - self.n_to_protein / PROTEIN_N_FACTOR),
+                 ood_score=self.ood_score, off_manifold=bool(self.ood_score is not None and self.ood_score > 1.0),
+                 physics_weight=self.physics_weight, protein_resolvable=self.protein_resolvable,
                  units={k: u for k, (_, u, _) in DISPLAY.items()})
         return d
 
@@ -73,15 +94,18 @@ class LeafResult:
             txt = f"{v:.{digits}f}" + (f" ± {s:.{digits}f}" if s is not None else "")
             lines.append(f"  {label:<18} {txt} {unit}".rstrip())
         lines.append(f"  nitrogen from {self.nitrogen_basis} (factor {self.n_to_protein:g} g protein / g N)")
+        if self.ood_score is not None:
+            lines.append(f"  off-manifold score {self.ood_score:.2f} (> 1: unlike 99 % of simulated leaves)")
         lines += [f"  note: {f}" for f in self.flags]
         return "\n".join(lines)
 
 
 def interpret_leaf(outputs: dict, sample, *, config: str | None = None, method: str = "model",
-                   n_to_protein: float | None = None) -> LeafResult:
+                   n_to_protein: float | None = None, info: dict | None = None) -> LeafResult:
     """Single-leaf outputs (``app.output_names()`` layout, batch axis removed) -> :class:`LeafResult`.
 
-    Missing outputs (a baseline that could not estimate a trait) stay ``None``.
+    Missing outputs (a baseline that could not estimate a trait) stay ``None``. ``info`` is the
+    hybrid's report (:func:`hybrid.hybrid_outputs`): off-manifold score, physics weight, SWIR noise.
     """
     config = config or choose_config(sample.wavelength_nm)
     factor = float(n_to_protein or sample.meta.get("n_to_protein") or DEFAULT_N_TO_PROTEIN)
@@ -95,7 +119,8 @@ def interpret_leaf(outputs: dict, sample, *, config: str | None = None, method: 
         values["protein_g_cm2"] = max(values["protein_g_cm2"], 0.0)
         values["nitrogen_g_m2"] = float(nitrogen_area_g_m2(protein_g_cm2=values["protein_g_cm2"], n_to_protein=factor))
         s = stds["protein_g_cm2"]
-        stds["nitrogen_g_m2"] = None if s is None else float(nitrogen_area_g_m2(protein_g_cm2=s, n_to_protein=factor))
+        stds["nitrogen_g_m2"] = None if s is None else float(np.hypot(
+            nitrogen_area_g_m2(protein_g_cm2=s, n_to_protein=factor), N_TO_PROTEIN_REL_SD * values["nitrogen_g_m2"]))
     else:
         values["nitrogen_g_m2"] = stds["nitrogen_g_m2"] = None
         flags.append("no protein estimate: leaf nitrogen unavailable")
@@ -107,7 +132,7 @@ def interpret_leaf(outputs: dict, sample, *, config: str | None = None, method: 
             values["nitrogen_percent"] = pct
             sp, sl = stds["protein_g_cm2"], stds["lma_g_cm2"]
             if sp is not None and sl is not None and values["protein_g_cm2"] > 0:
-                rel = np.hypot(sp / values["protein_g_cm2"], sl / lma)
+                rel = np.sqrt((sp / values["protein_g_cm2"]) ** 2 + (sl / lma) ** 2 + N_TO_PROTEIN_REL_SD**2)
                 stds["nitrogen_percent"] = float(pct * rel)
             else:
                 stds["nitrogen_percent"] = None
@@ -122,5 +147,27 @@ def interpret_leaf(outputs: dict, sample, *, config: str | None = None, method: 
         values["nitrogen_percent"] = stds["nitrogen_percent"] = None
     if config == "trimmed":
         flags.append(f"{c.title}: {c.limits}")
+    info = info or {}
+    resolvable = bool(c.supports_protein and info.get("protein_resolvable", True))
+    if not c.supports_protein:
+        flags.append("protein not resolvable from this range (no SWIR); nitrogen via chlorophyll only")
+    elif not resolvable:
+        flags.append(f"protein not resolvable: SWIR noise {info.get('swir_noise', float('nan')):.4f} (reflectance, "
+                     f"1 sigma) drowns the protein features; leaf nitrogen withheld")
+        for k in ("nitrogen_g_m2", "nitrogen_percent"):
+            values[k] = stds[k] = None
+    score = info.get("ood_score")
+    weight = float(info.get("physics_weight", 0.0))
+    if score is not None and score > 1.0:
+        if weight > 0:
+            method = "physics" if weight >= 1.0 else "hybrid"
+            flags.append(f"spectrum off the simulator's manifold (score {score:.2f}; > 1 = unlike 99 % of "
+                         f"simulated leaves): the iterative PROSPECT-PRO inversion leads (weight {weight:.2f}), "
+                         f"uncertainty widened")
+        else:
+            flags.append(f"spectrum off the simulator's manifold (score {score:.2f}): treat the estimate with care, "
+                         f"uncertainty widened")
     return LeafResult(sample=sample.sample, config=config, values=values, stds=stds, n_to_protein=factor,
-                      nitrogen_basis=basis, flags=flags, method=method)
+                      nitrogen_basis=basis, flags=flags, method=method,
+                      ood_score=None if score is None else float(score), physics_weight=weight,
+                      protein_resolvable=resolvable)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgeinv.apps.leaf_nitrogen import advice
-from edgeinv.apps.leaf_nitrogen.interpret import interpret_leaf
+from edgeinv.apps.leaf_nitrogen.interpret import N_TO_PROTEIN_REL_SD, interpret_leaf
 from edgeinv.apps.leaf_nitrogen.io import LeafSpectrum
 from edgeinv.apps.leaf_nitrogen.physics import protein_from_nitrogen_g_cm2
 from edgeinv.common.errors import ConfigError, InvalidInputError
@@ -34,13 +34,16 @@ def test_leaf_nitrogen_per_area_and_mass():
     r = _leaf(2.0, lma=0.005)
     assert r.config == "full" and r.method == "model"
     assert r.values["nitrogen_g_m2"] == pytest.approx(2.0, rel=1e-5)
-    assert r.stds["nitrogen_g_m2"] == pytest.approx(0.1, rel=1e-4)
+    # protein's 5 % and the N-to-protein factor's spread (N_TO_PROTEIN_REL_SD) propagated
+    assert r.stds["nitrogen_g_m2"] == pytest.approx(2.0 * np.hypot(0.05, N_TO_PROTEIN_REL_SD), rel=1e-4)
     assert r.values["nitrogen_percent"] == pytest.approx(4.0, rel=1e-5)  # 2 g N/m2 in 50 g/m2 of dry matter
-    assert r.stds["nitrogen_percent"] == pytest.approx(4.0 * np.hypot(0.05, 0.03), rel=1e-3)
+    assert r.stds["nitrogen_percent"] == pytest.approx(4.0 * np.sqrt(0.05**2 + 0.03**2 + N_TO_PROTEIN_REL_SD**2),
+                                                       rel=1e-3)
+    assert r.to_dict()["nonprotein_n_share"] == pytest.approx(1 - 4.43 / 6.25)
     d = json.loads(json.dumps(r.to_dict()))
     for key in ("sample", "nitrogen_g_m2", "protein_g_cm2", "chlorophyll_ug_cm2"):
         assert key in d and f"{key}_std" in d or key == "sample"
-    assert "leaf N per area" in r.summary() and "± 0.10" in r.summary()
+    assert "leaf N per area" in r.summary() and "± 0.22" in r.summary()
 
 
 def test_settable_nitrogen_to_protein_factor():

@@ -12,7 +12,10 @@ import numpy as np
 
 from edgeinv.common.app import App, Dataset, ModelSize, Target, TargetKind, TrainRecipe, Budget
 
+import dataclasses
+
 from . import baseline as _baseline
+from . import decision as _decision
 from . import features as _features
 from .interpret import BearingResult, combine
 from .io import DEFAULT_MAX_SAMPLES, Recording, read_recording, write_recording
@@ -101,21 +104,38 @@ class BearingWearApp(App):
         return combine([outputs], sample, velocity_rms_mm_s=_baseline.recording_velocity_rms(sample),
                        machine_class=sample.meta.get("machine_class"), method=method)
 
+    def refine_speed(self, sample):
+        """The sample with its speed refined from the spectrum's 1x line (within 2 % of the given one), if clear."""
+        rpm, how = _features.refine_rpm(sample.signal, fs_hz=sample.fs_hz, rpm=sample.rpm)
+        if how != "1x line" or not isinstance(sample, Recording):
+            return sample, {"rpm_given": float(sample.rpm), "rpm_refined": float(sample.rpm), "rpm_source": "as given"}
+        out = dataclasses.replace(sample, rpm=rpm, meta={**sample.meta, "rpm_given": sample.rpm})
+        try:
+            _features.split_windows(len(out.signal), fs_hz=out.fs_hz, rpm=out.rpm)
+        except Exception:  # refined speed a hair lower makes the window longer than a minimal file
+            return sample, {"rpm_given": float(sample.rpm), "rpm_refined": float(sample.rpm), "rpm_source": "as given"}
+        return out, {"rpm_given": float(sample.rpm), "rpm_refined": round(rpm, 2), "rpm_source": "1x line"}
+
     def predict(self, sample: Recording, runner) -> BearingResult:
-        """Whole-file edge path: every window -> one batch through ``runner`` -> combined result."""
+        """Whole-file edge path: speed check -> every window -> one batch through ``runner`` -> evidence gate -> result."""
+        sample, speed = self.refine_speed(sample)
         analyses = self.analyse(sample)
-        out = runner(np.stack([a.x for a in analyses]))
+        x = np.stack([a.x for a in analyses])
+        out = runner(x)
         per_window = [{k: np.asarray(v)[i] for k, v in out.items()} for i in range(len(analyses))]
         velocity = float(np.sqrt(np.mean([a.velocity_rms_mm_s**2 for a in analyses])))  # ISO RMS over the windows
+        checks = _decision_inputs(sample, analyses, x)
         return combine(per_window, sample, velocity_rms_mm_s=velocity,
-                       machine_class=sample.meta.get("machine_class"), envelope=self._envelope_plot(sample, analyses))
+                       machine_class=sample.meta.get("machine_class"), envelope=self._envelope_plot(sample, analyses),
+                       checks=checks, speed=speed)
 
     def predict_baseline(self, sample: Recording) -> BearingResult:
-        """The classical method on the whole file, as a :class:`BearingResult`."""
+        """The classical method on the whole file, as a :class:`BearingResult` (speed as given, no gate)."""
         analyses = self.analyse(sample, max_windows=_baseline.MAX_BASELINE_WINDOWS)
         result = combine([self.baseline(sample)], sample, velocity_rms_mm_s=_baseline.recording_velocity_rms(sample),
                          machine_class=sample.meta.get("machine_class"), method="baseline",
-                         envelope=self._envelope_plot(sample, analyses))
+                         envelope=self._envelope_plot(sample, analyses),
+                         checks=_decision_inputs(sample, analyses, None))
         result.windows["n"] = len(analyses)
         return result
 
@@ -204,6 +224,19 @@ class BearingWearApp(App):
         from .web import make_blueprint
 
         return make_blueprint(self, ctx)
+
+
+def _decision_inputs(sample, analyses, x) -> dict:
+    """Evidence, OOD score and size resolvability of a recording's analysed windows (see :mod:`.decision`)."""
+    ringdown = float(np.median([a.ringdown_s for a in analyses]))
+    return {
+        "evidence": _decision.line_evidence(analyses, geometry=sample.geometry),
+        "ood": _decision.ood_score(x) if x is not None else None,
+        "resolvability": _decision.size_resolvability(
+            geometry=sample.geometry, rpm=sample.rpm, fs_hz=sample.fs_hz, ringdown_s=ringdown,
+            scale_known=bool(getattr(sample, "meta", {}).get("geometry_scale_known", True))),
+        "usable_top_hz": float(np.median([a.usable_top_hz for a in analyses])),
+    }
 
 
 def _custom_spec(g) -> str:

@@ -39,6 +39,20 @@ def _baseline(args, ctx):
     return app.predict_baseline(app.read(path, filename=path.name, **meta))
 
 
+def _calibrate(args, ctx) -> dict:
+    from . import calibrate
+
+    runner = None
+    if not args.no_model:
+        runner = ctx.runner(args.app_obj, "default", variant=args.variant)
+    doc = calibrate.run(args.app_obj, runner, n_gate=args.n_gate, n_ood=args.n_ood)
+    path = calibrate.write(doc, args.out)
+    short = {k: v for k, v in doc.items() if k != "ood"}
+    short["written"] = str(path)
+    short["text"] = "\n".join(f"{k}: {v}" for k, v in short.items())
+    return short
+
+
 def add_cli(app, sub) -> None:
     s = sub.add_parser("frequencies", help="defect frequencies (BPFO, BPFI, BSF, FTF) of a bearing")
     s.add_argument("--bearing", default="6205-2rs", help=f"preset ({', '.join(PRESETS)}) or 'n=9,d=7.94,D=39.04,angle=0'")
@@ -48,3 +62,10 @@ def add_cli(app, sub) -> None:
     s.add_argument("file")
     app.predict_arguments(s)
     s.set_defaults(func=_baseline)
+    s = sub.add_parser("calibrate", help="set the evidence gate, OOD statistics and probability temperature on simulations")
+    s.add_argument("--n-gate", dest="n_gate", type=int, default=300, help="simulated recordings per class for the gate")
+    s.add_argument("--n-ood", dest="n_ood", type=int, default=1500, help="simulated windows for the OOD statistics")
+    s.add_argument("--variant", help="model variant for the temperature (default: the shipped choice)")
+    s.add_argument("--no-model", dest="no_model", action="store_true", help="gate and OOD only (no temperature)")
+    s.add_argument("--out", help="write here instead of the package's data/calibration.json")
+    s.set_defaults(func=_calibrate)

@@ -42,7 +42,7 @@ from edgeinv.common.errors import InvalidInputError
 
 from .physics import BearingGeometry, defect_orders, impact_order, rolling_speed_m_s
 
-PREPROCESSING_VERSION = "4"
+PREPROCESSING_VERSION = "5"
 N_REV = 32
 ORDER_MAX = 25.6
 ORDER_AXIS = np.arange(int(round(ORDER_MAX * N_REV))) / N_REV
@@ -54,11 +54,17 @@ SIZE_AXIS_MM = np.arange(N_BINS) * SIZE_AXIS_MAX_MM / N_BINS
 MAX_LEVEL = 5
 KURTOGRAM_SECONDS = 1.0  # the kurtogram reads the window's first second (>= 4 cage turns at 600 rpm)
 HYPOTHESES = ("outer_race", "inner_race", "ball", "cage")
-VIEW_CHANNELS = ("band", "upper", "shaft_comb", "harmonic_marks")
+VIEW_CHANNELS = ("band", "energy", "shaft_comb", "harmonic_marks")
+N_VC = len(VIEW_CHANNELS)
 CHANNELS = tuple(f"{h}_{v}" for h in HYPOTHESES for v in VIEW_CHANNELS) + ("envelope_acf_mm", "scalars")
-SCALARS = ("log_rms", "log_kurtosis", "log_crest", "skewness", "log_impulse", "log_shape", "log_sk_max",
-           "band_centre", "log_band_width", "log_rpm", "log_fs", "log_band_power", "log_velocity_rms",
-           "log_env_peak", "n_elements", "diameter_ratio")
+SCALARS = ("log_usable_top", "log_kurtosis", "log_crest", "skewness", "log_impulse", "log_shape", "log_sk_max",
+           "band_centre", "log_band_width", "log_rpm", "log_fs", "log_band_power", "log_low_power",
+           "log_env_peak", "n_elements", "diameter_ratio", "slip_outer", "slip_inner", "slip_ball", "slip_cage")
+N_POWER_BANDS = 64
+MIN_BAND_HZ = 500.0  # bands must start above the shaft / structural region
+MIN_BAND_POWER_FRAC = 0.1  # a kurtogram band must carry >= this x the median band power density
+SLIP_RANGE = (-0.025, 0.015)  # fault-order search: slip (below) and speed error (either way)
+SLIP_STEP = 0.001
 INPUT_SHAPE = (len(CHANNELS), N_BINS)
 G = 9.80665
 
@@ -268,6 +274,73 @@ class WindowAnalysis:
     env_spec: np.ndarray  # squared-envelope spectrum of the selected band (raw amplitude)
     indicators: dict
     velocity_rms_mm_s: float
+    energy: Band | None = None  # the most energetic wide band below the usable top (second envelope view)
+    usable_top_hz: float = 0.0  # anti-alias cut-off / noise floor found in the spectrum
+    spec_band: np.ndarray | None = None  # order spectra (linear, / local background) of both bands
+    spec_energy: np.ndarray | None = None
+    refined_orders: dict | None = None  # fault orders after the slip search
+    ringdown_s: float = 0.0
+
+
+def usable_band_hz(X: np.ndarray, *, n: int, fs_hz: float, floor_db: float = 25.0) -> tuple[float, float]:
+    """(lowest, highest) frequency that carries signal: below the recorder's anti-alias cut-off and noise floor.
+
+    The spectrum is cut into :data:`N_POWER_BANDS` bands; the reference is the median band power
+    between 500 Hz and 0.4 ``fs``. The top is the upper edge of the highest band whose power is
+    within ``floor_db`` of that reference (a steep anti-alias roll-off or a flat quantisation floor
+    above it is "empty": a few spikes there give a huge kurtosis but no bearing information).
+    """
+    p = np.abs(X[1:]) ** 2
+    nb = N_POWER_BANDS
+    m = len(p) // nb
+    if m < 1:
+        return 0.0, fs_hz / 2
+    bp = p[: m * nb].reshape(nb, m).mean(axis=1)
+    edges = np.arange(nb + 1) * m * fs_hz / n
+    centre = 0.5 * (edges[:-1] + edges[1:])
+    ref_sel = (centre >= 500.0) & (centre <= 0.4 * fs_hz)
+    ref = float(np.median(bp[ref_sel])) if ref_sel.any() else float(np.median(bp))
+    ok = np.nonzero(bp >= ref * 10 ** (-floor_db / 10))[0]
+    top = float(edges[ok[-1] + 1]) if len(ok) else fs_hz / 2
+    return 0.0, min(top, 0.49 * fs_hz)
+
+
+def local_background_normalise(spec: np.ndarray, *, half_width_bins: int = N_REV) -> np.ndarray:
+    """Divide a (linear) order spectrum by its running median over +-``half_width_bins`` (its local background)."""
+    from scipy.ndimage import median_filter
+
+    bg = median_filter(spec, size=2 * half_width_bins + 1, mode="nearest")
+    floor = float(np.median(spec[8:])) * 1e-3 + 1e-30
+    out = spec / np.maximum(bg, floor)
+    out[:2] = 0.0
+    return out
+
+
+def refine_order(spec_norm: np.ndarray, *, order: float, slip_range=SLIP_RANGE, n_harmonics: int = 3) -> tuple[float, np.ndarray]:
+    """The fault order that best explains lines near ``k * order`` (k = 1..3) of a normalised order spectrum.
+
+    Rolling elements slip (the impact rate runs 1–2 % below kinematics) and the typed speed is off by
+    a fraction of a percent, so the comb ``k * order * (1 + s)`` is searched over ``s`` in
+    ``slip_range``. Returns the refined order and the line heights (ratio to the local background)
+    at its first ``n_harmonics`` harmonics (0 beyond :data:`ORDER_MAX`).
+    """
+    grid = np.arange(slip_range[0], slip_range[1] + 1e-9, SLIP_STEP)
+    best_s, best_score, best_h = 0.0, -np.inf, np.zeros(n_harmonics)
+    nbin = len(spec_norm)
+    for s in grid:
+        h = np.zeros(n_harmonics)
+        centre = 0.0
+        for k in range(1, n_harmonics + 1):
+            c = k * order * (1 + s) * N_REV
+            i = int(round(c))
+            if i + 1 >= nbin:
+                break
+            h[k - 1] = spec_norm[max(i - 1, 2): i + 2].max()
+            centre += math.log(max(float(spec_norm[i]), 1e-3))  # prefers the comb that hits the lines' own bins
+        score = float(np.sum(np.log(np.maximum(h, 1e-3)))) + 0.1 * centre
+        if score > best_score + 1e-9 or (abs(score - best_score) <= 1e-9 and abs(s) < abs(best_s)):
+            best_s, best_score, best_h = float(s), score, h
+    return order * (1 + best_s), best_h
 
 
 def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: BearingGeometry, units: str = "g") -> WindowAnalysis:
@@ -282,25 +355,51 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
     nfft = sfft.next_fast_len(n, real=True)  # a 5-smooth length: window lengths are arbitrary
     X = sfft.rfft(x, n=nfft)
+    _, f_top = usable_band_hz(X, n=nfft, fs_hz=fs_hz)
     n_k = min(n, int(KURTOGRAM_SECONDS * fs_hz))
     if n_k < n:  # spectral kurtosis needs a few impacts, not the whole window: one FFT of the first second
         nk_fft = sfft.next_fast_len(n_k, real=True)
         Xk = sfft.rfft(x[:n_k], n=nk_fft)
     else:
         nk_fft, Xk = nfft, X
-    best, bands = fast_kurtogram(Xk, n=nk_fft, fs_hz=fs_hz, min_width_hz=max(ORDER_MAX * shaft_hz, 250.0))
+    min_width = max(ORDER_MAX * shaft_hz, 250.0)
+    _, bands = fast_kurtogram(Xk, n=nk_fft, fs_hz=fs_hz, min_width_hz=min_width)
+    df = fs_hz / nfft
+    cum = np.concatenate([[0.0], np.cumsum(np.abs(X[1:]) ** 2)])
+
+    def power(b: Band) -> float:  # mean power density of a band
+        k0, k1 = int(b.f_lo_hz / df), max(int(b.f_hi_hz / df), int(b.f_lo_hz / df) + 1)
+        k1 = min(k1, len(cum) - 1)
+        return (cum[k1] - cum[min(k0, k1 - 1)]) / max(k1 - k0, 1)
+
+    usable = [b for b in bands if b.f_hi_hz <= f_top * 1.02 + df and b.f_lo_hz >= MIN_BAND_HZ * 0.5]
+    usable = usable or [b for b in bands if b.f_hi_hz <= f_top * 1.02 + df] or bands
+    dens = np.array([power(b) for b in usable])
+    ref = float(np.median(dens)) + 1e-300
+    strong = [b for b, d in zip(usable, dens) if d >= MIN_BAND_POWER_FRAC * ref]
+    best = max(strong or usable, key=lambda b: b.sk)
+    wide_cands = [b for b in usable if 1.5 <= b.level <= 2.6 and b.f_lo_hz >= MIN_BAND_HZ * 0.5] or usable
+    energy = max(wide_cands, key=power)
     f_env, s_env = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=best)
-    upper = Band(1.0, fs_hz / 4, fs_hz / 2, float("nan"))
-    f_up, s_up = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=upper)
-    ch_band = to_order_axis(f_env, s_env, shaft_hz=shaft_hz)
-    ch_upper = to_order_axis(f_up, s_up, shaft_hz=shaft_hz)
+    f_en, s_en = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=energy)
+    lin_band = local_background_normalise(np.interp(ORDER_AXIS, f_env / shaft_hz, s_env, right=0.0))
+    lin_energy = local_background_normalise(np.interp(ORDER_AXIS, f_en / shaft_hz, s_en, right=0.0))
+    ch_band, ch_energy = np.log1p(lin_band), np.log1p(lin_energy)
     ind = time_indicators(x)
     vel = _velocity_from_spectrum(X, nfft=nfft, n=n, fs_hz=fs_hz, units=units)
-    df = fs_hz / nfft
     k0, k1 = int(best.f_lo_hz / df), int(best.f_hi_hz / df)
-    band_power = float(np.sum(np.abs(X[k0:k1]) ** 2) / (np.sum(np.abs(X[1:]) ** 2) + 1e-30))
+    total = float(cum[-1]) + 1e-30
+    band_power = float((cum[min(k1, len(cum) - 1)] - cum[k0]) / total)
+    low_power = float(cum[min(int(1000.0 / df), len(cum) - 1)] / total)
+    refined = {}
+    slips = []
+    for h in HYPOTHESES:
+        o = impact_order(fault=h, geometry=geometry)
+        o_ref, _ = refine_order(lin_band + lin_energy, order=o)
+        refined[h] = o_ref
+        slips.append(o_ref / o - 1.0)
     scalars = np.array([
-        math.log10(ind["rms"] * (1.0 if units == "g" else 1.0 / G) + 1e-9),
+        math.log2(max(f_top, 1.0) / (fs_hz / 2)),
         math.log(ind["kurtosis"]),
         math.log(ind["crest_factor"]),
         float(np.clip(ind["skewness"], -5, 5)) / 5.0,
@@ -312,23 +411,60 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         math.log10(rpm / 1800.0),
         math.log10(fs_hz / 24000.0),
         math.log10(band_power + 1e-12),
-        math.log10(vel + 1e-6),
+        math.log10(low_power + 1e-12),
         float(ch_band[8:].max()) / 5.0,
         geometry.n_elements / 10.0,
         geometry.diameter_ratio * 3.0,
+        *[50.0 * s_ for s_ in slips],
     ])
     scal_row = np.zeros(N_BINS)
     scal_row[: len(scalars)] = scalars
-    wide = max((b for b in bands if b.level <= 1.6), key=lambda b: b.sk)
+    wide = max((b for b in usable if b.level <= 1.6), key=lambda b: b.sk, default=best)
     acf = envelope_acf_size_axis(X, n=nfft, fs_hz=fs_hz, band=wide, shaft_hz=shaft_hz, geometry=geometry)
     views = []
     for h in HYPOTHESES:
-        o = impact_order(fault=h, geometry=geometry)
-        views += [fault_view(ch_band, order=o), fault_view(ch_upper, order=o), shaft_comb(order=o), HARMONIC_MARKS]
+        o = refined[h]
+        views += [fault_view(ch_band, order=o), fault_view(ch_energy, order=o), shaft_comb(order=o), HARMONIC_MARKS]
     feats = np.vstack([*views, acf, scal_row]).astype(np.float32)
     if not np.all(np.isfinite(feats)):
         raise InvalidInputError("the window gives non-finite features (is the signal constant or all zeros?)")
-    return WindowAnalysis(feats, best, f_env, s_env, ind, vel)
+    return WindowAnalysis(feats, best, f_env, s_env, ind, vel, energy=energy, usable_top_hz=f_top,
+                          spec_band=lin_band, spec_energy=lin_energy, refined_orders=refined, ringdown_s=_ringdown_s(acf, shaft_hz, geometry))
+
+
+def _ringdown_s(acf_mm: np.ndarray, shaft_hz: float, geometry: BearingGeometry) -> float:
+    """Time for the squared-envelope autocorrelation to fall to 1/e of its lag-0 value (s): the ring-down."""
+    r = acf_mm / 4.0
+    below = np.nonzero(r < math.exp(-1.0))[0]
+    lag_mm = SIZE_AXIS_MM[below[0]] if len(below) else SIZE_AXIS_MAX_MM
+    return float(lag_mm * 1e-3 / rolling_speed_m_s(geometry=geometry, shaft_hz=shaft_hz))
+
+
+def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.02, min_prominence_db: float = 10.0,
+               max_seconds: float = 20.0) -> tuple[float, str]:
+    """The shaft speed from the 1x line of the spectrum, if there is a clear one within +-``search`` of ``rpm``.
+
+    Returns (rpm, how): the refined speed and "1x line" when the peak stands ``min_prominence_db``
+    over the median of its +-10 % neighbourhood, else the given speed and "as given". The peak is
+    interpolated (quadratic on log magnitude) between bins of a zero-padded spectrum.
+    """
+    n = min(len(x), int(max_seconds * fs_hz))
+    f_r = rpm / 60.0
+    y = np.asarray(x[:n], dtype=float) - float(np.mean(x[:n]))
+    nfft = sfft.next_fast_len(4 * n, real=True)
+    spec = np.abs(sfft.rfft(y * np.hanning(n), n=nfft))
+    df = fs_hz / nfft
+    k0, k1 = int(f_r * (1 - search) / df), int(math.ceil(f_r * (1 + search) / df))
+    n0, n1 = int(f_r * 0.9 / df), int(math.ceil(f_r * 1.1 / df))
+    if k1 + 1 >= len(spec) or k0 < 2:
+        return float(rpm), "as given"
+    k = k0 + int(np.argmax(spec[k0:k1 + 1]))
+    bg = float(np.median(spec[n0:n1 + 1])) + 1e-30
+    if 20 * math.log10(spec[k] / bg + 1e-30) < min_prominence_db or k in (k0, k1):
+        return float(rpm), "as given"
+    a, b, c = np.log(spec[k - 1:k + 2] + 1e-30)
+    delta = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
+    return float((k + float(np.clip(delta, -0.5, 0.5))) * df * 60.0), "1x line"
 
 
 def defect_lines_hz(*, geometry: BearingGeometry, rpm: float) -> dict[str, float]:

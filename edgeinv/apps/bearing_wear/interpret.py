@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import decision as _decision
 from .baseline import severity_table, severity_zone
 from .features import defect_lines_hz
 from .physics import FAULTS
@@ -41,6 +42,10 @@ class BearingResult:
     source: str = ""
     notes: list[str] = field(default_factory=list)
     envelope: dict | None = None  # plot data for the UI (order axis, amplitude, band); not in to_dict
+    evidence: dict = field(default_factory=dict)  # envelope lines per hypothesis, gate status, text
+    ood: dict = field(default_factory=dict)  # out-of-distribution score of the model inputs
+    size: dict = field(default_factory=dict)  # size status: resolved / not_resolvable (+ reason, limit)
+    severity_index: float = 0.0  # mean fault-line height (dB), amplitude-free; ranks damage, trends
 
     def to_dict(self) -> dict:
         return {
@@ -57,11 +62,17 @@ class BearingResult:
             "method": self.method,
             "source": self.source,
             "notes": list(self.notes),
+            "evidence": self.evidence,
+            "ood": self.ood,
+            "size": self.size,
+            "severity_index": self.severity_index,
         }
 
     def summary(self) -> str:
         probs = ", ".join(f"{k} {v:.0%}" for k, v in sorted(self.probabilities.items(), key=lambda kv: -kv[1]))
-        if self.defect_size_mm is None:
+        if self.defect_size_mm is None and self.size.get("status") == "not_resolvable":
+            size = f"not resolvable ({self.size.get('reason', '')}; limit {self.size.get('resolvable_limit_mm')} mm)"
+        elif self.defect_size_mm is None:
             size = "n/a"
         elif self.defect_size_interval_mm is None:
             size = f"{self.defect_size_mm:.2f} mm"
@@ -78,6 +89,11 @@ class BearingResult:
             f"alarm:       {self.alarm.upper()}" + (f" — {'; '.join(self.alarm_reasons)}" if self.alarm_reasons else ""),
             f"windows:     {self.windows['n']} analysed, {self.windows['agreement']:.0%} agree ({self.method})",
         ]
+        if self.evidence.get("text"):
+            lines.append(f"evidence:    {self.evidence['text']}")
+        lines.append(f"severity index: {self.severity_index:.1f} dB (fault-line height; ranks damage, trend it)")
+        if self.ood.get("text"):
+            lines.append(f"inputs:      {self.ood['text']}" + (f" (score {self.ood['score']:.2f})" if self.ood.get("score") is not None else ""))
         lines += [f"note:        {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -112,40 +128,84 @@ def alarm_level(*, fault: str, probability: float, size_mm: float | None, zone: 
 
 
 def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_mm_s: float,
-            machine_class: str | None = None, method: str = "model", envelope: dict | None = None) -> BearingResult:
-    """Combine per-window outputs (model layout, batch axis removed) into one :class:`BearingResult`."""
+            machine_class: str | None = None, method: str = "model", envelope: dict | None = None,
+            checks: dict | None = None, speed: dict | None = None) -> BearingResult:
+    """Combine per-window outputs (model layout, batch axis removed) into one :class:`BearingResult`.
+
+    With ``checks`` (:func:`bearing_wear._decision_inputs`) the model's probabilities are
+    temperature-calibrated, faults without envelope-line evidence are not named (their mass goes to
+    "none"), the size is reported only when resolvable, and the OOD score and severity index are attached.
+    """
     probs_w = np.stack([np.asarray(o["fault"], dtype=np.float64).reshape(-1) for o in per_window])
+    gated = method == "model" and checks is not None
+    if gated:
+        probs_w = _decision.calibrate_probs(probs_w)
     probs = probs_w.mean(axis=0)
     probs = probs / probs.sum()
+    notes = []
+    status = {}
+    if gated:
+        pd, gate_notes, status = _decision.apply_gate(dict(zip(FAULTS, probs)), checks["evidence"])
+        probs = np.array([pd[f] for f in FAULTS])
+        notes += gate_notes
+        mask = np.array([f == "none" or status.get(f) == "confirmed" for f in FAULTS])
+        probs_w = np.where(mask, probs_w, 0.0)
+        probs_w[:, 0] += 1e-12
     k = int(np.argmax(probs))
     fault = FAULTS[k]
     agreement = float(np.mean(np.argmax(probs_w, axis=1) == k))
     counts = {f: int(c) for f, c in zip(FAULTS, np.bincount(np.argmax(probs_w, axis=1), minlength=len(FAULTS))) if c}
-    notes = []
     size = interval = None
+    estimate = est_interval = None
     if "defect_size_mm" in per_window[0]:
         mu = np.array([float(np.asarray(o["defect_size_mm"]).reshape(-1)[0]) for o in per_window])
         sd = np.array([float(np.asarray(o.get("defect_size_mm_std", 0.0)).reshape(-1)[0]) for o in per_window])
         centre = max(float(np.median(mu)), 0.0)
         sigma = float(np.sqrt(np.mean(sd**2) + (np.var(mu) if len(mu) > 1 else 0.0)))
         if fault in SPALL_FAULTS:
-            size, interval = centre, [max(centre - Z90 * sigma, 0.0), centre + Z90 * sigma]
-        elif fault == "none":
-            size = 0.0
-        else:
-            notes.append("a cage fault has no spall size; the trend uses the alarm level instead")
-    elif fault in SPALL_FAULTS:
+            estimate, est_interval = centre, [max(centre - Z90 * sigma, 0.0), centre + Z90 * sigma]
+    size_info: dict = {}
+    if checks is not None and checks.get("resolvability"):
+        size_info = _decision.size_decision(fault=fault, estimate_mm=estimate, interval_mm=est_interval,
+                                            resolv=checks["resolvability"])
+        if size_info["status"] == "resolved":
+            size, interval = size_info["value_mm"], size_info["interval_mm"]
+        elif size_info["status"] == "not_resolvable":
+            notes.append(f"defect size not resolvable: {size_info['reason']}")
+    else:
+        size, interval = estimate, est_interval
+    if fault == "cage":
+        notes.append("a cage fault has no spall size; the trend uses the alarm level instead")
+    elif fault in SPALL_FAULTS and estimate is None:
         notes.append("this method gives no defect size")
     if fault == "none":
         size = 0.0
+    evidence, ood, sev_index = {}, {}, 0.0
+    if checks is not None:
+        ev = checks["evidence"]
+        shaft_hz = recording.rpm / 60.0
+        evidence = {"per_fault": {h: {**v, "status": status.get(h, "")} for h, v in ev.items()},
+                    "gate_db": _decision.gate_threshold(),
+                    "text": _decision.evidence_text(ev, fault, shaft_hz=shaft_hz),
+                    "usable_top_hz": round(checks.get("usable_top_hz", 0.0), 1)}
+        sev_index = _decision.severity_index(ev, fault)
+        ood = checks.get("ood") or {}
+        if ood.get("flag"):
+            notes.append("inputs unlike anything the model was trained on — check by hand")
     sev = severity_zone(velocity_rms_mm_s=velocity_rms_mm_s, machine_class=machine_class)
     alarm, reasons = alarm_level(fault=fault, probability=float(probs[k]), size_mm=size, zone=sev["zone"], agreement=agreement)
+    if ood.get("flag"):
+        alarm = _level_max(alarm, "watch")
+        reasons.append("unfamiliar inputs: check by hand")
     lines = defect_lines_hz(geometry=recording.geometry, rpm=recording.rpm)
     op = {"fs_hz": float(recording.fs_hz), "rpm": float(recording.rpm), "bearing": recording.geometry.name,
           "geometry": recording.geometry.to_dict(), "channel": recording.channel,
           "duration_s": round(recording.duration_s, 3),
           "defect_frequencies_hz": {k2: round(v, 3) for k2, v in lines.items()}}
+    if speed:
+        op.update(speed)
     windows = {"n": len(per_window), "agreement": round(agreement, 3), "confidence": round(float(probs[k]) * agreement, 3),
                "per_window_faults": counts}
     return BearingResult(fault, {f: float(p) for f, p in zip(FAULTS, probs)}, size, interval, sev, alarm, reasons,
-                         windows, op, method=method, source=recording.source, notes=notes, envelope=envelope)
+                         windows, op, method=method, source=recording.source, notes=notes, envelope=envelope,
+                         evidence=evidence, ood=ood, size=size_info, severity_index=sev_index)

@@ -31,7 +31,13 @@ The model follows the literature of localized bearing faults:
   report, not a fitted law.
 * **Cage faults.** A damaged pocket disturbs its ball once per cage turn: weak impacts at FTF and
   an amplitude modulation of the bearing's own broadband noise at FTF.
-* **Everything else.** Shaft harmonics (unbalance, misalignment; 1x velocity 0.3–10 mm/s RMS so the
+* **Real signal chains** (what a diagnosis of real rig recordings found missing): shaft-rate load
+  modulation of outer-race and ball impacts as well as inner-race ones; damping ratios down to
+  0.005 and up to four resonances 1 kHz–0.45 fs; intermittent ball contact (FTF-modulated, some
+  cage turns silent); a steep anti-alias filter at 0.35–0.48 fs with a noise floor above it;
+  slowly varying and shaft-modulated background; looseness (shaft harmonics, half orders, impacts
+  once per turn).
+* **Everything else.** Shaft harmonics (unbalance, misalignment; 1x velocity 0.05–10 mm/s RMS so the
   ISO severity zones span A–D), a non-synchronous tone family (gear mesh or vane pass) with shaft
   sidebands, electrical hum, coloured machine noise, random non-periodic knocks from other
   machinery (hard negatives for the healthy class) and white sensor noise. ``snr_db`` sets the
@@ -52,10 +58,10 @@ from edgeinv.common.errors import ConfigError
 
 from .physics import FAULTS, PRESETS, BearingGeometry, ball_drop_depth_mm, entry_exit_delay_s, get_geometry, impact_order
 
-FS_CHOICES_HZ = (12000.0, 12800.0, 16000.0, 20000.0, 24000.0, 25600.0, 32000.0, 44100.0, 48000.0)
+FS_CHOICES_HZ = (12000.0, 12800.0, 16000.0, 20000.0, 24000.0, 25600.0, 32000.0, 44100.0, 48000.0, 51200.0)
 RPM_RANGE = (600.0, 3600.0)
 SIZE_RANGE_MM = (0.1, 3.0)
-SNR_RANGE_DB = (-12.0, 6.0)
+SNR_RANGE_DB = (-12.0, 18.0)
 G = 9.80665
 
 
@@ -129,12 +135,17 @@ def _stribeck(psi: np.ndarray, eps: float) -> np.ndarray:
 
 
 def _resonance_ir(*, fs_hz: float, rng: np.random.Generator) -> np.ndarray:
-    """Impulse response of 1–3 structural modes between the bearing and the sensor (unit peak)."""
-    n_modes = int(rng.integers(1, 4))
-    f_hi = min(0.42 * fs_hz, 20000.0)
-    fn = rng.uniform(1500.0, f_hi, n_modes)
-    zeta = rng.uniform(0.02, 0.08, n_modes)
-    gain = rng.uniform(0.3, 1.0, n_modes)
+    """Impulse response of 1–4 structural modes between the bearing and the sensor (unit peak).
+
+    Natural frequencies 1 kHz .. 0.45 fs (up to 22 kHz), damping ratio log-uniform 0.005–0.08
+    (lightly damped housings ring for tens of ms; Randall & Antoni 2011 fig. 3; Sawalhi & Randall
+    2008 report 0.01–0.05 on test rigs), several transmission paths with their own gains.
+    """
+    n_modes = int(rng.integers(1, 5))
+    f_hi = min(0.45 * fs_hz, 22000.0)
+    fn = rng.uniform(1000.0, f_hi, n_modes)
+    zeta = np.exp(rng.uniform(np.log(0.005), np.log(0.08), n_modes))
+    gain = rng.uniform(0.2, 1.0, n_modes)
     tau_max = float(np.max(1.0 / (zeta * 2 * np.pi * fn)))
     t = np.arange(int(min(6.0 * tau_max, 0.05) * fs_hz) + 1) / fs_hz
     h = np.zeros_like(t)
@@ -189,9 +200,13 @@ def _fault_component(cond: Conditions, n: int, h: np.ndarray, rng: np.random.Gen
     path = rng.uniform(0.0, 0.5)  # depth of the transmission-path modulation
     psi0 = rng.uniform(0, 2 * np.pi)
     ftf = 0.5 * (1 - geo.diameter_ratio) * f_r * (1.0 + mean_slip)
+    # shaft-rate load modulation (unbalance, runout, misalignment): it modulates every fault's
+    # impacts, outer-race and ball ones included (McFadden & Smith 1984; Randall & Antoni 2011 sec. 2.1)
+    m_shaft = rng.uniform(0.1, 0.9) if rng.random() < 0.7 else 0.0
+    shaft_mod = 1.0 + m_shaft * np.cos(2 * np.pi * f_r * t + rng.uniform(0, 2 * np.pi))
     if cond.fault == "outer_race":
         psi_d = rng.uniform(-0.6, 0.6) * zone
-        amp = np.full(len(t), _stribeck(np.array(psi_d), eps) + floor)
+        amp = np.full(len(t), _stribeck(np.array(psi_d), eps) + floor) * shaft_mod
     elif cond.fault == "inner_race":
         psi = 2 * np.pi * f_r * t + psi0
         amp = (_stribeck(psi, eps) + floor) * (1.0 - path * (1.0 - np.cos(psi - rng.uniform(0, 2 * np.pi))) / 2.0)
@@ -201,6 +216,12 @@ def _fault_component(cond: Conditions, n: int, h: np.ndarray, rng: np.random.Gen
         amp *= np.where(np.arange(len(t)) % 2 == 0, 1.0, rng.uniform(0.3, 0.8))  # outer / inner contact
         turns = np.floor(ftf * t).astype(int)  # spin-axis wander: contact strength per cage turn
         amp *= rng.uniform(0.3, 1.0, turns.max() + 1 if len(turns) else 1)[turns] if len(turns) else 1.0
+        # intermittent contact: the spall faces the races only during some cage turns (Smith & Randall 2015)
+        if len(turns) and rng.random() < 0.6:
+            on = rng.random(turns.max() + 1) < rng.uniform(0.3, 0.9)
+            on[rng.integers(len(on))] = True
+            amp *= on[turns]
+        amp *= shaft_mod
     else:  # cage
         amp = np.ones(len(t))
     amp = amp * np.exp(0.15 * rng.standard_normal(len(t)))
@@ -245,11 +266,17 @@ def simulate_vibration(*, conditions: Conditions, duration_s: float, rng: np.ran
     # non-deterministic background: coloured machine noise + knocks + sensor noise
     machine_rms = float(np.exp(rng.uniform(np.log(0.01), np.log(0.2))))
     white = rng.standard_normal(n)
-    b, a = sps.butter(2, [min(rng.uniform(300, 3000), 0.4 * fs) / (fs / 2), 0.95], btype="band")
+    b, a = sps.butter(2, [min(rng.uniform(300, 5000), 0.4 * fs) / (fs / 2), 0.95], btype="band")
     coloured = sps.lfilter(b, a, white) + 0.5 * sps.fftconvolve(rng.standard_normal(n), h, mode="full")[:n] / math.sqrt(np.sum(h * h))
     # low-frequency structural noise: leaky-integrated white noise (corner near 10 Hz)
     lowf = sps.lfilter([1.0], [1.0, -math.exp(-2 * np.pi * 10.0 / fs)], rng.standard_normal(n))
-    machine = coloured + 0.5 * lowf * np.std(coloured) / (np.std(lowf) + 1e-12)
+    machine = coloured + float(np.exp(rng.uniform(np.log(0.01), 0.0))) * lowf * np.std(coloured) / (np.std(lowf) + 1e-12)
+    if rng.random() < 0.5:  # non-stationary background: slow random level changes (process, flow)
+        slow = sps.lfilter([1.0], [1.0, -math.exp(-2 * np.pi * 1.0 / fs)], rng.standard_normal(n))
+        slow /= np.std(slow) + 1e-12
+        machine = machine * np.exp(rng.uniform(0.1, 0.5) * slow)
+    if rng.random() < 0.3:  # shaft-modulated background (rub, misalignment): not a bearing line source
+        machine = machine * (1.0 + rng.uniform(0.1, 0.5) * np.cos(2 * np.pi * f_r * t + rng.uniform(0, 2 * np.pi)))
     if cond.fault == "cage":  # broadband bearing noise modulated at FTF by the damaged cage
         ftf = 0.5 * (1 - cond.geometry.diameter_ratio) * f_r
         machine = machine * (1.0 + rng.uniform(0.2, 0.6) * np.cos(2 * np.pi * ftf * t + rng.uniform(0, 2 * np.pi)))
@@ -258,6 +285,11 @@ def simulate_vibration(*, conditions: Conditions, duration_s: float, rng: np.ran
         k = rng.poisson(rng.uniform(0.5, 4.0) * duration_s)
         knocks = np.zeros(n)
         _place(knocks, rng.uniform(0, duration_s, k), machine_rms * rng.uniform(2, 12, k) * rng.choice([-1, 1], k), fs)
+        machine += sps.fftconvolve(knocks, h, mode="full")[:n]
+    if rng.random() < 0.15:  # looseness / rub: an impact once per shaft turn (hard negative: shaft-order lines)
+        kt = _impact_times(rate_hz=f_r * rng.choice([1.0, 0.5, 2.0]), duration_s=duration_s, jitter=0.01, rng=rng)
+        knocks = np.zeros(n)
+        _place(knocks, kt, machine_rms * rng.uniform(0.5, 4.0) * np.ones(len(kt)), fs)
         machine += sps.fftconvolve(knocks, h, mode="full")[:n]
     sensor = rng.standard_normal(n) * machine_rms * 10 ** (rng.uniform(-25, -3) / 20)
     noise = machine + sensor
@@ -271,7 +303,7 @@ def simulate_vibration(*, conditions: Conditions, duration_s: float, rng: np.ran
         fault = (fault + low) * scale
 
     # deterministic parts: shaft harmonics, a tone family, hum
-    v1_mm_s = float(np.exp(rng.uniform(np.log(0.3), np.log(10.0))))  # 1x velocity RMS
+    v1_mm_s = float(np.exp(rng.uniform(np.log(0.05), np.log(10.0))))  # 1x velocity RMS
     det = np.zeros(n)
     for k in range(1, 6):
         rel = 1.0 if k == 1 else rng.uniform(0.05, 0.6) / (k - 1)
@@ -289,7 +321,18 @@ def simulate_vibration(*, conditions: Conditions, duration_s: float, rng: np.ran
     if rng.random() < 0.3:  # electrical pick-up at the line frequency
         fl = 50.0 if rng.random() < 0.5 else 60.0
         det += machine_rms * rng.uniform(0.1, 1.0) * (np.sin(2 * np.pi * fl * t) + 0.3 * np.sin(4 * np.pi * fl * t))
+    if rng.random() < 0.5:  # looseness: many shaft harmonics and half orders (Mais 2002, SKF vibration guide)
+        for k in np.arange(0.5, 10.01, 0.5):
+            f = k * f_r
+            if f >= 0.45 * fs:
+                break
+            acc_peak_g = rng.uniform(0.02, 0.3) * v1_mm_s * 1e-3 * math.sqrt(2) * 2 * np.pi * f / G / k
+            det += acc_peak_g * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
     out = det + noise + fault
+    if rng.random() < 0.8:  # the recorder's anti-alias filter (steep, 0.35–0.48 fs) and its noise floor
+        sos = sps.butter(int(rng.integers(6, 13)), rng.uniform(0.35, 0.48) * fs, fs=fs, output="sos")
+        out = sps.sosfilt(sos, out)
+    out = out + rng.standard_normal(n) * np.std(out) * 10 ** (rng.uniform(-70, -35) / 20)
     return out.astype(np.float32)
 
 

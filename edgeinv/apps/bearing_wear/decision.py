@@ -1,0 +1,201 @@
+"""What makes a call trustworthy: envelope-line evidence, the evidence gate, out-of-distribution score, honest size.
+
+* **Evidence** (:func:`line_evidence`): for each fault hypothesis, the heights (dB above the local
+  background) of the first three harmonics of its impact order in the window-averaged envelope
+  spectra, after the slip / speed-error search of :func:`features.refine_order`. A fault is named
+  only if its first two harmonics both stand :data:`GATE_DB` above the background (the threshold
+  is set on simulated healthy recordings, :mod:`.calibrate`, not on real files); otherwise the
+  model's mass for it goes to "none" and the result says which fault was suspected and why it was
+  not named.
+* **Out of distribution** (:func:`ood_score`): a robust Mahalanobis distance of a summary of the
+  model inputs (scalars, peak and median of every view) from the simulated training windows,
+  reported as the fraction of training windows that are closer (0 = typical, 1 = beyond all of
+  them). Above :data:`OOD_FLAG` the result says "unlike anything the model was trained on — check
+  by hand".
+* **Size** (:func:`size_resolvability`): the spall length shows up as the entry-to-exit delay
+  ``L / v`` (Sawalhi & Randall 2011). It can be resolved only if that delay exceeds both a few
+  samples and the ring-down of the excited resonance, so the resolvable limit is
+  ``L_min = v * max(4 / fs, ring-down)`` (ring-down measured on the recording: the 1/e width of its
+  squared-envelope autocorrelation). Below it — or when the bearing's scale is unknown — the size
+  is ``null`` with the reason and the limit.
+* **Severity index** (:func:`severity_index`): the mean height (dB over local background) of the
+  called fault's first three envelope lines; amplitude-free (a sensor's gain does not change it),
+  0 for a healthy call. It ranks damage within one machine and trends over time.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from importlib import resources
+
+import numpy as np
+
+from .features import HYPOTHESES, N_BINS, N_VC, SCALARS, refine_order
+from .physics import BearingGeometry, impact_order, rolling_speed_m_s
+
+GATE_DB = 5.0  # default; data/calibration.json overrides it (set on simulated healthy windows)
+OOD_FLAG = 0.99
+MIN_SAMPLES_PER_EVENT = 4
+
+
+@functools.lru_cache(maxsize=1)
+def calibration() -> dict:
+    """Gate threshold, probability temperature and OOD statistics from ``data/calibration.json`` (or defaults)."""
+    try:
+        return json.loads(resources.files(__package__).joinpath("data/calibration.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def line_db(heights: np.ndarray) -> np.ndarray:
+    """Line heights (ratio of the squared-envelope amplitude to its local background) in dB."""
+    return 20.0 * np.log10(np.maximum(np.asarray(heights, dtype=float), 1e-3))
+
+
+def line_evidence(analyses, *, geometry: BearingGeometry) -> dict:
+    """Per hypothesis: refined order, slip, harmonic line heights (dB) and the gate score (min of first two)."""
+    spec = np.mean([a.spec_band + a.spec_energy for a in analyses], axis=0) / 2.0
+    out = {}
+    for h in HYPOTHESES:
+        o = impact_order(fault=h, geometry=geometry)
+        o_ref, heights = refine_order(spec, order=o)
+        db = line_db(heights)
+        out[h] = {"order": round(o_ref, 4), "slip": round(o_ref / o - 1.0, 4), "lines_db": [round(float(v), 1) for v in db],
+                  "gate_db": round(float(min(db[0], db[1])), 1)}
+    return out
+
+
+def gate_threshold() -> float:
+    return float(calibration().get("gate_db", GATE_DB))
+
+
+def apply_gate(probs: dict[str, float], evidence: dict) -> tuple[dict[str, float], list[str], dict]:
+    """Move the probability of faults without envelope-line evidence to "none"; returns (probs, notes, status)."""
+    thr = gate_threshold()
+    p = dict(probs)
+    notes, status = [], {}
+    for h in HYPOTHESES:
+        ok = evidence[h]["gate_db"] >= thr
+        status[h] = "confirmed" if ok else "no line"
+        if not ok and p.get(h, 0.0) > 0:
+            if p[h] >= max(p.values()):
+                notes.append(f"the model suggested {h.replace('_', ' ')} (p={p[h]:.2f}) but its envelope lines stand only "
+                             f"{evidence[h]['gate_db']:.1f} dB over the background (< {thr:.1f} dB): not named")
+            p["none"] = p.get("none", 0.0) + p[h]
+            p[h] = 0.0
+    total = sum(p.values()) or 1.0
+    return {k: v / total for k, v in p.items()}, notes, status
+
+
+def temperature() -> float:
+    return float(calibration().get("temperature", 1.0))
+
+
+def calibrate_probs(probs: np.ndarray, *, t: float | None = None) -> np.ndarray:
+    """Temperature scaling (Guo et al. 2017) of class probabilities; ``t`` fitted on simulated held-out windows."""
+    t = temperature() if t is None else t
+    logp = np.log(np.clip(np.asarray(probs, dtype=float), 1e-12, 1.0)) / t
+    logp -= logp.max(axis=-1, keepdims=True)
+    q = np.exp(logp)
+    return q / q.sum(axis=-1, keepdims=True)
+
+
+def summary_features(x: np.ndarray) -> np.ndarray:
+    """A compact summary of model inputs ``(n, 18, 256)`` -> ``(n, k)`` for the OOD score."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 2:
+        x = x[None]
+    feats = [x[:, -1, : len(SCALARS)]]
+    u = slice(N_BINS // 8, N_BINS - N_BINS // 8)
+    for i in range(len(HYPOTHESES)):
+        for c in (0, 1):  # band and energy views
+            v = x[:, i * N_VC + c, u]
+            feats += [v.max(axis=1, keepdims=True), np.median(v, axis=1, keepdims=True)]
+    feats.append(x[:, len(HYPOTHESES) * N_VC, :64].mean(axis=1, keepdims=True))  # early ACF level
+    return np.concatenate(feats, axis=1)
+
+
+def fit_ood(x: np.ndarray, *, shrink: float = 0.1) -> dict:
+    """Robust centre/scale, shrunk inverse covariance and the distance quantiles of training inputs."""
+    f = summary_features(x)
+    med = np.median(f, axis=0)
+    mad = np.maximum(np.median(np.abs(f - med), axis=0) * 1.4826, 0.1 * np.std(f, axis=0)) + 1e-3
+    z = (f - med) / mad
+    cov = np.cov(z, rowvar=False)
+    cov = (1 - shrink) * cov + shrink * np.diag(np.diag(cov)) + 1e-6 * np.eye(len(cov))
+    prec = np.linalg.inv(cov)
+    d = np.sqrt(np.einsum("ij,jk,ik->i", z, prec, z))
+    return {"median": med.tolist(), "mad": mad.tolist(), "precision": prec.tolist(),
+            "quantiles": np.quantile(d, np.linspace(0, 1, 201)).tolist()}
+
+
+def ood_score(x: np.ndarray, stats: dict | None = None) -> dict:
+    """Fraction of training windows closer than these inputs (median over windows); flag above :data:`OOD_FLAG`."""
+    stats = stats or calibration().get("ood")
+    if not stats:
+        return {"score": None, "flag": False, "text": "no OOD statistics shipped"}
+    f = summary_features(x)
+    z = (f - np.asarray(stats["median"])) / np.asarray(stats["mad"])
+    d = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", z, np.asarray(stats["precision"]), z), 0.0))
+    q = np.asarray(stats["quantiles"])
+    frac = np.interp(d, q, np.linspace(0, 1, len(q)), left=0.0, right=1.0)
+    score = float(np.median(frac))
+    dist = float(np.median(d))
+    flag = score >= OOD_FLAG
+    text = ("unlike anything the model was trained on — check by hand" if flag
+            else f"within the training range ({score:.0%} of training windows are closer)")
+    return {"score": round(score, 3), "distance": round(dist, 2), "flag": bool(flag), "text": text}
+
+
+def size_resolvability(*, geometry: BearingGeometry, rpm: float, fs_hz: float, ringdown_s: float,
+                       scale_known: bool = True) -> dict:
+    """The smallest spall length this recording can resolve (mm) and why."""
+    v = rolling_speed_m_s(geometry=geometry, shaft_hz=rpm / 60.0)
+    sample_limit = v * MIN_SAMPLES_PER_EVENT / fs_hz * 1e3
+    ring_limit = v * ringdown_s * 1e3
+    limit = max(sample_limit, ring_limit)
+    why = "the resonance's ring-down" if ring_limit >= sample_limit else "the sampling rate"
+    return {"resolvable_limit_mm": round(limit, 2), "limited_by": why, "rolling_speed_m_s": round(v, 3),
+            "ringdown_ms": round(ringdown_s * 1e3, 2), "scale_known": bool(scale_known)}
+
+
+def size_decision(*, fault: str, estimate_mm: float | None, interval_mm, resolv: dict) -> dict:
+    """A size in mm only when the recording resolves it; else ``null`` with the reason and the limit."""
+    base = {"resolvable_limit_mm": resolv["resolvable_limit_mm"], "limited_by": resolv["limited_by"]}
+    if fault in ("none",):
+        return {"status": "no_fault", "value_mm": None, "reason": "no fault named", **base}
+    if fault == "cage":
+        return {"status": "not_applicable", "value_mm": None, "reason": "a cage fault has no spall length", **base}
+    if estimate_mm is None:
+        return {"status": "not_estimated", "value_mm": None, "reason": "this method gives no size", **base}
+    if not resolv["scale_known"]:
+        return {"status": "not_resolvable", "value_mm": None,
+                "reason": "the bearing's dimensions are not known (only its defect frequencies): give --bearing", **base}
+    limit = resolv["resolvable_limit_mm"]
+    lo, hi = interval_mm if interval_mm else (estimate_mm, estimate_mm)
+    if estimate_mm < 1.5 * limit or lo < limit:
+        return {"status": "not_resolvable", "value_mm": None,
+                "reason": (f"entry and exit events of a spall below ~{limit:.2f} mm merge at this speed and sampling rate "
+                           f"(limited by {resolv['limited_by']}, ring-down {resolv['ringdown_ms']:.1f} ms); "
+                           "use the severity index to follow the damage"), **base}
+    return {"status": "resolved", "value_mm": round(float(estimate_mm), 2), "interval_mm": [round(float(lo), 2), round(float(hi), 2)],
+            "reason": f"above the resolvable limit {limit:.2f} mm", **base}
+
+
+def severity_index(evidence: dict, fault: str) -> float:
+    """Mean envelope-line height (dB over local background) of the called fault's first three harmonics; 0 if none."""
+    if fault not in evidence:
+        return 0.0
+    return round(max(float(np.mean(evidence[fault]["lines_db"])), 0.0), 2)
+
+
+def evidence_text(evidence: dict, fault: str, *, shaft_hz: float) -> str:
+    if fault not in evidence:
+        best = max(evidence, key=lambda h: evidence[h]["gate_db"])
+        return f"no fault line: strongest {best.replace('_', ' ')} {evidence[best]['gate_db']:.1f} dB (gate {gate_threshold():.1f} dB)"
+    e = evidence[fault]
+    hz = e["order"] * shaft_hz
+    lines = "/".join(f"{v:.0f}" for v in e["lines_db"])
+    return f"{fault.replace('_', ' ')} lines at {hz:.1f} Hz x1,2,3: {lines} dB (slip {e['slip'] * 100:+.1f} %)"

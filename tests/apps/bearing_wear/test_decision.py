@@ -1,0 +1,134 @@
+"""The decision layer: evidence gate, honest size, OOD score, speed refinement, usable band, real-data table."""
+
+import numpy as np
+import pytest
+
+from edgeinv.apps.bearing_wear import APP
+from edgeinv.apps.bearing_wear import decision as D
+from edgeinv.apps.bearing_wear import features as F
+from edgeinv.apps.bearing_wear.physics import FAULTS, PRESETS
+from edgeinv.apps.bearing_wear.realeval import bearing_spec
+from edgeinv.apps.bearing_wear.simulate import draw_conditions
+
+G6205 = PRESETS["6205-2rs"]
+
+
+def _rec(rng, fault, *, snr_db=10.0, rpm=1500.0, fs=25600.0, seconds=4.0):
+    cond = draw_conditions(rng=rng, fault=fault, rpm=rpm, fs_hz=fs, geometry=G6205, snr_db=snr_db, rpm_error_frac=0.0,
+                           defect_size_mm=None if fault not in ("none", "cage") else 0.0)
+    return APP.simulate_recording(cond, rng=rng, duration_s=seconds)
+
+
+class Runner:
+    """Always says ``fault`` with p = 0.9."""
+
+    def __init__(self, fault):
+        self.fault = fault
+
+    def __call__(self, x):
+        p = np.full((len(x), 5), 0.025, np.float32)
+        p[:, FAULTS.index(self.fault)] = 0.9
+        return {"fault": p, "defect_size_mm": np.full(len(x), 0.4, np.float32),
+                "defect_size_mm_std": np.full(len(x), 0.1, np.float32)}
+
+
+def test_a_fault_without_envelope_lines_is_not_named(rng):
+    rec = _rec(rng, "none")
+    res = APP.predict(rec, Runner("inner_race"))
+    assert res.fault == "none"
+    assert any("not named" in n for n in res.notes)
+    assert res.evidence["per_fault"]["inner_race"]["status"] == "no line"
+
+
+def test_a_fault_with_lines_is_named_with_evidence(rng):
+    rec = _rec(rng, "outer_race", snr_db=15.0)
+    res = APP.predict(rec, Runner("outer_race"))
+    assert res.fault == "outer_race"
+    assert res.evidence["per_fault"]["outer_race"]["gate_db"] >= D.gate_threshold()
+    assert "outer race lines" in res.evidence["text"] and res.severity_index > 0
+    d = res.to_dict()
+    assert {"evidence", "ood", "size", "severity_index"} <= set(d)
+
+
+def test_small_spall_size_is_null_with_reason_and_limit(rng):
+    rec = _rec(rng, "outer_race", snr_db=15.0)
+    res = APP.predict(rec, Runner("outer_race"))  # the runner says 0.4 mm
+    assert res.defect_size_mm is None
+    assert res.size["status"] == "not_resolvable" and res.size["resolvable_limit_mm"] > 0.4
+    assert "merge" in res.size["reason"]
+
+
+def test_resolvable_limit_follows_fs_and_speed():
+    a = D.size_resolvability(geometry=G6205, rpm=1800, fs_hz=12000, ringdown_s=0.0)
+    b = D.size_resolvability(geometry=G6205, rpm=1800, fs_hz=48000, ringdown_s=0.0)
+    c = D.size_resolvability(geometry=G6205, rpm=900, fs_hz=12000, ringdown_s=0.0)
+    assert a["resolvable_limit_mm"] == pytest.approx(4 * b["resolvable_limit_mm"], rel=0.05)
+    assert c["resolvable_limit_mm"] == pytest.approx(a["resolvable_limit_mm"] / 2, rel=0.05)
+    ring = D.size_resolvability(geometry=G6205, rpm=1800, fs_hz=48000, ringdown_s=0.002)
+    assert ring["limited_by"] == "the resonance's ring-down" and ring["resolvable_limit_mm"] > 2.0
+
+
+def test_unknown_bearing_scale_withholds_size():
+    r = D.size_resolvability(geometry=G6205, rpm=1800, fs_hz=48000, ringdown_s=0.0, scale_known=False)
+    out = D.size_decision(fault="outer_race", estimate_mm=2.5, interval_mm=[2.0, 3.0], resolv=r)
+    assert out["value_mm"] is None and "--bearing" in out["reason"]
+
+
+def test_speed_is_refined_from_the_1x_line(rng):
+    fs, true_rpm = 12000.0, 1512.0
+    t = np.arange(int(fs * 5)) / fs
+    x = np.sin(2 * np.pi * true_rpm / 60 * t) + 0.1 * rng.standard_normal(len(t))
+    rpm, how = F.refine_rpm(x, fs_hz=fs, rpm=1500.0)
+    assert how == "1x line" and rpm == pytest.approx(true_rpm, abs=0.5)
+    rpm, how = F.refine_rpm(0.1 * rng.standard_normal(len(t)), fs_hz=fs, rpm=1500.0)
+    assert how == "as given" and rpm == 1500.0
+
+
+def test_usable_band_stops_at_the_anti_alias_cut_off(rng):
+    from scipy import signal
+
+    fs = 48000.0
+    x = signal.sosfilt(signal.butter(10, 0.4 * fs, fs=fs, output="sos"), rng.standard_normal(96000))
+    x = x + 1e-5 * rng.standard_normal(len(x))
+    X = np.fft.rfft(x)
+    _, top = F.usable_band_hz(X, n=len(x), fs_hz=fs)
+    assert 0.38 * fs <= top <= 0.45 * fs
+
+
+def test_order_search_absorbs_slip():
+    spec = np.ones(len(F.ORDER_AXIS))
+    o = 3.5848 * 0.985  # 1.5 % slip
+    for k in (1, 2, 3):
+        spec[int(round(k * o * F.N_REV))] = 20.0
+    o_ref, h = F.refine_order(spec, order=3.5848)
+    assert o_ref == pytest.approx(o, rel=0.002) and np.all(h >= 20.0)
+
+
+def test_features_are_amplitude_free(rng):
+    rec = _rec(rng, "inner_race", snr_db=5.0, seconds=2.5)
+    s, e = F.split_windows(len(rec.signal), fs_hz=rec.fs_hz, rpm=rec.rpm, max_windows=1)[0]
+    a = F.analyse_window(rec.signal[s:e], fs_hz=rec.fs_hz, rpm=rec.rpm, geometry=rec.geometry).x
+    b = F.analyse_window(100.0 * rec.signal[s:e], fs_hz=rec.fs_hz, rpm=rec.rpm, geometry=rec.geometry).x
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+
+
+def test_ood_score_flags_far_inputs(rng):
+    x = APP.simulate(60, rng=rng).x
+    stats = D.fit_ood(x)
+    assert D.ood_score(x[:5], stats)["flag"] is False
+    far = x[:3].copy()
+    far[:, -1, : len(F.SCALARS)] += 50.0
+    out = D.ood_score(far, stats)
+    assert out["flag"] is True and "check by hand" in out["text"]
+
+
+def test_temperature_scaling_keeps_the_ranking():
+    p = np.array([[0.7, 0.2, 0.05, 0.03, 0.02]])
+    q = D.calibrate_probs(p, t=2.0)
+    assert np.argmax(q) == 0 and q[0, 0] < 0.7 and q.sum() == pytest.approx(1.0)
+
+
+def test_bearing_spec_of_label_rows():
+    assert bearing_spec("NICE, n=8, d=0.235 in, D=1.245 in, contact 0 deg") == "n=8,d=5.9690,D=31.6230,angle=0"
+    assert bearing_spec("6205 (stated); catalog geometry") == "6205"
+    assert bearing_spec("not stated") is None

@@ -100,6 +100,7 @@ def history(ctx, app, machine: dict) -> dict:
         items.append({"id": r["id"], "measured_at": s.get("measured_at", r["created"]), "fault": s.get("fault"),
                       "defect_size_mm": s.get("defect_size_mm"), "interval": s.get("defect_size_interval_mm"),
                       "alarm": s.get("alarm"), "zone": (s.get("severity") or {}).get("zone"),
+                      "severity_index": s.get("severity_index"),
                       "filename": s.get("filename", "")})
     items.sort(key=lambda i: i["measured_at"])
     times = [_dt.datetime.fromisoformat(i["measured_at"]) for i in items]

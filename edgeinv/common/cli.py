@@ -2,7 +2,8 @@
 
 ::
 
-    edgeinv apps                                   list the installed apps and their models
+    edgeinv apps                                   list the installed apps, their models, this CPU
+    edgeinv selftest [APP]                         every variant on its golden set on this CPU; store the choice
     edgeinv serve [--host H] [--port P]            serve every app's UI and API (waitress)
     edgeinv bundle APP --out F.tar.gz [--sign-key K]  device archive (code, models, unit, installer)
     edgeinv keygen DIR                             Ed25519 key pair for signing releases
@@ -122,23 +123,92 @@ def emit(result, as_json: bool) -> None:
 def cmd_apps(args, ctx: CliContext):
     from .runtime.bundle import read_manifest
 
+    from .runtime.cpu import cpu_features
+    from .runtime.selftest import device_choice
+
     rows = []
     for name, app in app_registry.all_apps().items():
         folder = app.models_dir(ctx.settings)
         try:
             manifest = read_manifest(folder)
             models = {c: e.get("chosen") for c, e in manifest.get("configs", {}).items()}
+            device = {}
+            for c in models:
+                try:
+                    device[c] = device_choice(app, ctx.settings, c)
+                except EdgeinvError as exc:
+                    device[c] = {"chosen": None, "accurate": None, "source": str(exc)}
         except EdgeinvError:
-            models = {}
+            models, device = {}, {}
         rows.append({"name": name, "title": app.title, "configs": list(app.configs), "models": models,
+                     "device_models": device,
                      "targets": [{"name": t.name, "unit": t.unit, "kind": t.kind.value} for t in app.targets]})
+    feats = cpu_features()
     if ctx.json:
-        return {"apps": rows}
-    lines = []
+        return {"cpu": feats, "apps": rows}
+    flags = ", ".join(k for k in ("avx2", "avx512", "vnni", "neon", "dotprod") if feats.get(k)) or "none"
+    lines = [f"CPU: {feats['model']} ({feats['arch']}, class {feats['cpu_class']}; features: {flags})"]
     for r in rows:
         shipped = ", ".join(f"{c}: {v}" for c, v in r["models"].items()) or "no models (run make models)"
-        lines.append(f"{r['name']:<15} {r['title']}\n{'':<15} configs: {', '.join(r['configs'])}; models: {shipped}")
+        here = ", ".join(f"{c}: {d['chosen']}" for c, d in r["device_models"].items() if d["chosen"] != r["models"].get(c))
+        lines.append(f"{r['name']:<15} {r['title']}\n{'':<15} configs: {', '.join(r['configs'])}; models: {shipped}"
+                     + (f"\n{'':<15} on this device: {here}" if here else ""))
     return {"text": "\n".join(lines)}
+
+
+def cmd_selftest(args, ctx: CliContext):
+    """Run every shipped variant on its golden set on this CPU; store this device's choice."""
+    from .runtime.cpu import cpu_features
+    from .runtime.selftest import device_state_path, selftest_apps
+
+    apps = [app_registry.get_app(args.selftest_app)] if args.selftest_app else list(app_registry.all_apps().values())
+    reports = selftest_apps(apps, ctx.settings, repeats=args.repeats)
+    if not reports:
+        raise ModelError("no app has shipped models to self-test", hint="run `make models`")
+    feats = cpu_features()
+    doc = {"cpu": feats, "state": str(device_state_path(ctx.settings)),
+           "ok": all(r["ok"] for r in reports), "apps": reports}
+    failed = [f"{r['app']}/{c}" for r in reports for c, e in r["configs"].items() if not e.get("ok")]
+    if not ctx.json:
+        doc["text"] = _selftest_text(doc)
+    if failed:
+        emit(doc, ctx.json)
+        raise ModelError(f"no variant passed the self-test on this CPU for {', '.join(failed)}")
+    return doc
+
+
+def _selftest_text(doc: dict) -> str:
+    f = doc["cpu"]
+    flags = ", ".join(k for k in ("avx2", "avx512", "vnni", "neon", "dotprod") if f.get(k)) or "none"
+    lines = [f"CPU: {f['model']} ({f['arch']}, class {f['cpu_class']}; features: {flags})"]
+    for r in doc["apps"]:
+        for config, c in r["configs"].items():
+            lines.append(f"\n{r['app']}/{config}: using {c.get('chosen') or 'NOTHING'} (accurate: {c.get('accurate')}; "
+                         f"manifest chose {c.get('manifest_chosen')})")
+            if c.get("error"):
+                lines.append(f"  error: {c['error']}")
+            if c.get("note"):
+                lines.append(f"  {c['note']}")
+            for name, v in c.get("variants", {}).items():
+                dev = v.get("deviation") or {}
+                devs = ", ".join(f"{t} {d:.3g}" for t, d in dev.items())
+                mark = "ok " if v.get("within_budget") else "BAD"
+                lat = f"{v['latency_ms']:.3f} ms" if "latency_ms" in v else "-"
+                why = f"  <- {v['reasons'][0]}" if v.get("reasons") else ""
+                lines.append(f"  {mark} {name:<16} {lat:>10}  {devs}{why}")
+    lines.append(f"\nstored in {doc['state']}")
+    return "\n".join(lines)
+
+
+def cmd_golden(args, ctx: CliContext):
+    """Add golden sets to the shipped release of an app (no retraining)."""
+    from .pipeline import add_golden
+
+    app = args.app_obj
+    out = Path(args.out) if args.out else app.models_dir(ctx.settings)
+    done = {c: add_golden(app, c, out, progress=not ctx.json) for c in _configs(app, args.config)}
+    return {"app": app.name, "configs": {c: {"file": g["file"], "n": g["n"]} for c, g in done.items()},
+            "text": "\n".join(f"{app.name}/{c}: wrote {g['file']} ({g['n']} inputs)" for c, g in done.items())}
 
 
 def cmd_serve(args, ctx: CliContext):
@@ -338,6 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_args(sp)
     sp.set_defaults(func=cmd_serve)
 
+    sp = sub.add_parser("selftest", help="run every shipped variant on its golden set on this CPU; store the choice")
+    sp.add_argument("selftest_app", metavar="APP", nargs="?", choices=list(app_registry.all_apps()))
+    sp.add_argument("--repeats", type=int, default=20, help="timed batch-1 runs per variant (default 20)")
+    _json_flag(sp)
+    sp.set_defaults(func=cmd_selftest)
+
     sp = sub.add_parser("bundle", help="one archive for a device: code, an app's models, unit, installer")
     sp.add_argument("bundle_app", metavar="APP", choices=list(app_registry.all_apps()))
     sp.add_argument("--out", required=True, help="archive to write (.tar.gz)")
@@ -375,6 +451,11 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--seed", type=int)
             s.add_argument("--quick", action="store_true", help="tiny recipe, for trying things out")
             s.set_defaults(func=func)
+
+        s = asub.add_parser("golden", help="add golden sets for the self-test to the shipped models (no retraining)")
+        s.add_argument("--config", choices=configs, default="all")
+        s.add_argument("--out", help="models folder of the app (default: the shipped one)")
+        s.set_defaults(func=cmd_golden)
 
         s = asub.add_parser("bench", help="latency, size, memory and accuracy per variant and baseline")
         s.add_argument("--config", choices=configs, default="all")

@@ -35,7 +35,8 @@ from .compress.search import SearchSettings, measure_variants, select_variant
 from .config import REPO_ROOT
 from .errors import EdgeinvError, ModelError
 from .metrics import score, stack_outputs
-from .runtime.bundle import sha256_file, verify_release
+from .runtime.bundle import read_manifest, sha256_file, verify_release
+from .runtime.selftest import GOLDEN_NAME, write_golden
 
 __all__ = ["HELDOUT_SEED_OFFSET", "VARIANT_FORMATS", "simulate_splits", "train_teacher", "build_release",
            "make_models", "git_commit"]
@@ -249,7 +250,6 @@ def build_release(app, config: str, out_dir: str | Path, *, recipe: TrainRecipe 
             out = predict_batched(OnnxModel(paths["teacher_fp32"]), sub.x)
             base["teacher_fp32_same_samples"] = score(app, out, sub.y)
 
-        final = out_dir / config
         variants = {}
         for name, path in paths.items():
             m = measures[name]
@@ -257,7 +257,10 @@ def build_release(app, config: str, out_dir: str | Path, *, recipe: TrainRecipe 
                               "format": VARIANT_FORMATS.get(name, "fp32"), "params": m.params, "flops": m.flops,
                               "size_bytes": m.size_bytes, "metrics": {**m.metrics, "extra": m.extra},
                               "latency_ms": {k: m.latency_ms[k] for k in ("p50", "p95", "p99")},
-                              **info.get(name, {})}
+                              **info.get(name, {}), **_cpu_record(path)}
+        _log(progress, f"{tag} golden set for the on-device self-test")
+        golden = write_golden(app, config, scratch, heldout.x, paths["teacher_fp32"], paths,
+                              description=_golden_description(app, config, recipe))
         entry = {
             "chosen": report["chosen"], "accurate": search_settings.reference, "seed": int(recipe.seed),
             "recipe": dataclasses.asdict(recipe),
@@ -275,15 +278,71 @@ def build_release(app, config: str, out_dir: str | Path, *, recipe: TrainRecipe 
                 "variants": {n: {k: r[k] for k in ("within_budget", "faster", "speedup", "on_pareto", "reasons")}
                              for n, r in report["variants"].items()}},
             "training": training, "build_seconds": round(time.perf_counter() - t_start, 1),
+            "golden": golden,
         }
         entry = _clean(entry)
-        _install(out_dir, config, scratch, [Path(v["file"]).name for v in variants.values()] + ["teacher.pt"])
+        _install(out_dir, config, scratch,
+                 [Path(v["file"]).name for v in variants.values()] + ["teacher.pt", GOLDEN_NAME])
         _merge_manifest(app, out_dir, config, entry)
         verify_release(out_dir, config=config)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     _log(progress, f"{tag} chosen {entry['chosen']} ({len(variants)} variants, {entry['build_seconds']} s)")
     return entry
+
+
+def _cpu_record(path: Path) -> dict:
+    """The quantization settings of a variant file and the CPU classes it computes right on."""
+    from .compress.quantize import cpu_classes_for
+    from .runtime.session import read_metadata
+
+    quant = read_metadata(path).get("quantization")
+    record = {"cpu_classes": cpu_classes_for(quant if isinstance(quant, dict) else None)}
+    if isinstance(quant, dict):
+        record["quantization"] = quant
+    return record
+
+
+def _golden_description(app, config: str, recipe: TrainRecipe) -> str:
+    seed = int(recipe.seed) + HELDOUT_SEED_OFFSET
+    return (f"preprocessed inputs from {app.name}.simulate(config={config!r}) with the held-out seed {seed} (never "
+            f"used in training), and the FP32 teacher's outputs on them")
+
+
+def add_golden(app, config: str, out_dir: str | Path, *, progress: bool = True) -> dict:
+    """Give an existing release a golden set (and CPU classes per variant) without retraining it.
+
+    The inputs are the release's own held-out simulation (same seed as :func:`build_release`); the
+    golden outputs come from its shipped ``teacher_fp32``. The manifest is updated atomically.
+    """
+    from .runtime.manifest import update_manifest
+
+    out_dir = Path(out_dir)
+    config = app.check_config(config)
+    entry = read_manifest(out_dir).get("configs", {}).get(config)
+    if not entry:
+        raise ModelError(f"{app.name}: no release for config {config!r} in {out_dir}")
+    recipe = app.recipe(config)
+    seed = int(entry.get("seed", recipe.seed))
+    recipe = dataclasses.replace(recipe, seed=seed)
+    heldout = _simulate(app, config, 128, seed + HELDOUT_SEED_OFFSET, progress, "golden")
+    folder = out_dir / config
+    paths = {n: out_dir / v["file"] for n, v in entry.get("variants", {}).items()}
+    if "teacher_fp32" not in paths:
+        raise ModelError(f"{app.name}/{config}: the release has no teacher_fp32 to take golden outputs from")
+    verify_release(out_dir, config=config)
+    golden = write_golden(app, config, folder, heldout.x, paths["teacher_fp32"], paths,
+                          description=_golden_description(app, config, recipe))
+
+    def change(manifest):
+        e = manifest["configs"][config]
+        e["golden"] = golden
+        for n, v in e.get("variants", {}).items():
+            v.update(_cpu_record(out_dir / v["file"]))
+
+    update_manifest(out_dir, change)
+    verify_release(out_dir, config=config)
+    return golden
 
 
 def _install(out_dir: Path, config: str, scratch: Path, names: list[str]) -> None:

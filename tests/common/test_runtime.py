@@ -90,7 +90,8 @@ def test_manifest_lists_every_shipped_file_and_verifies(release):
     folder = release / VECTOR.package_name
     manifest = read_manifest(folder)
     checked = verify_release(folder)
-    listed = {v["file"] for v in manifest["configs"]["default"]["variants"].values()} | {"default/teacher.pt"}
+    entry = manifest["configs"]["default"]
+    listed = {v["file"] for v in entry["variants"].values()} | {"default/teacher.pt", entry["golden"]["file"]}
     assert set(checked) == listed
     on_disk = {str(p.relative_to(folder)) for p in (folder / "default").iterdir()}
     assert on_disk == listed  # only what the manifest lists is shipped

@@ -8,6 +8,15 @@ Percentile calibration (:class:`CalibrationMethod`). The tail of the graph that 
 outputs to physical units / probabilities (the export wrapper: Mul, Add, Exp, Softmax...) is kept
 in float so the de-normalised outputs are not rounded to 256 levels.
 
+Defaults are chosen by measurement across CPU classes (``scripts/quant_matrix.py``, README "Same answers
+on every CPU"): U8 activations with S8 weights, **7-bit weights** (``reduce_range``) and per-channel
+scales. Full 8-bit weights saturate ONNX Runtime's U8S8 kernels on x86-64 CPUs without VNNI (the
+16-bit pair sums of VPMADDUBSW): on an AVX2 CPU a toy signal model drifted by 14 % of its target's
+range and a leaf model by 14 %, against 0.3 % and 5 % (its QDQ reference) with 7-bit weights. S8S8 is
+accurate everywhere but runs as float on x86 (no fused kernel): 2-5x slower than FP32 here. Every
+variant records the CPU classes it is meant for (:func:`cpu_classes_for`), and ``edgeinv selftest``
+checks it on the device itself.
+
 Dynamic INT8 quantizes weights offline and activations at run time (MatMulInteger/ConvInteger
 with DynamicQuantizeLinear). FP16 stores weights and computes in half precision with float32
 inputs/outputs (onnxconverter_common if installed, else onnxruntime.transformers.float16).
@@ -18,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import sys
-import shutil
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -31,7 +39,26 @@ from ..runtime.graphstats import QUANT_OPS, count_ops, write_metadata
 from ..runtime.session import read_metadata
 
 __all__ = ["CalibrationMethod", "QuantSettings", "ArrayCalibrationReader", "quantize_static_int8",
-           "quantize_dynamic_int8", "convert_fp16", "quantized_op_counts"]
+           "quantize_dynamic_int8", "convert_fp16", "quantized_op_counts", "cpu_classes_for"]
+
+ALL_CPU_CLASSES = ("x86-64-vnni", "x86-64-avx512", "x86-64-avx2", "x86-64-sse", "arm64-dotprod", "arm64-neon")
+_EXACT_DOT_CLASSES = ("x86-64-vnni", "arm64-dotprod", "arm64-neon")
+
+
+def cpu_classes_for(quantization: dict | None) -> list[str]:
+    """The CPU classes (:mod:`edgeinv.common.runtime.cpu`) on which a variant computes what it was validated as.
+
+    FP32/FP16 and INT8 without U8xS8 pair saturation (7-bit weights, S8S8, U8U8) run right everywhere;
+    U8 activations x full 8-bit S8 weights only where the dot product is exact (VNNI, ARM).
+    """
+    q = quantization or {}
+    kind = q.get("kind")
+    if kind == "static_qdq" and q.get("activation_type", "uint8") == "uint8" \
+            and q.get("weight_type", "int8") == "int8" and not q.get("reduce_range", False):
+        return list(_EXACT_DOT_CLASSES)
+    if kind == "dynamic" and q.get("weight_type") == "int8" and not q.get("reduce_range", False):
+        return list(_EXACT_DOT_CLASSES)
+    return list(ALL_CPU_CLASSES)
 
 COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
@@ -50,7 +77,8 @@ class QuantSettings:
     per_channel : one weight scale per output channel (recommended for conv nets).
     percentile : clipping percentile for ``PERCENTILE`` calibration.
     activations_uint8 : U8 activations with S8 weights (the fast path on x86/ARM); False -> S8/S8.
-    reduce_range : 7-bit weights, avoids saturation on CPUs without VNNI-class instructions.
+    reduce_range : 7-bit weights: no saturation of U8S8 kernels on x86-64 without VNNI (default on;
+        full 8-bit weights are right only on VNNI x86 and ARM, see :func:`cpu_classes_for`).
     keep_float_tail : leave the output de-normalisation tail in float.
     calib_batch : rows per calibration batch.
     """
@@ -59,7 +87,7 @@ class QuantSettings:
     per_channel: bool = True
     percentile: float = 99.999
     activations_uint8: bool = True
-    reduce_range: bool = False
+    reduce_range: bool = True
     keep_float_tail: bool = True
     calib_batch: int = 8
 
@@ -185,7 +213,9 @@ def quantize_static_int8(fp32_path: str | Path, out_path: str | Path, calib_x: n
     return _finish(fp32_path, out_path, variant, "int8",
                    {"quantization": {"kind": "static_qdq", "method": settings.method.value,
                                      "per_channel": settings.per_channel, "n_calibration": int(len(calib_x)),
-                                     "reduce_range": settings.reduce_range}})
+                                     "reduce_range": settings.reduce_range,
+                                     "activation_type": "uint8" if settings.activations_uint8 else "int8",
+                                     "weight_type": "int8"}})
 
 
 def quantize_dynamic_int8(fp32_path: str | Path, out_path: str | Path, *, per_channel: bool = True,
@@ -198,14 +228,19 @@ def quantize_dynamic_int8(fp32_path: str | Path, out_path: str | Path, *, per_ch
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         _preprocess(fp32_path, pre)
+        # U8 weights (U8U8 kernels widen to 16 bits before multiplying: no saturation on any CPU) when
+        # ConvInteger is involved (it takes U8 only); S8 weights for MatMul-only graphs, then 7-bit.
+        weight_type = QuantType.QUInt8 if "Conv" in op_types else QuantType.QInt8
         try:
-            quantize_dynamic(str(pre), str(out_path), per_channel=per_channel, weight_type=QuantType.QUInt8
-                             if "Conv" in op_types else QuantType.QInt8, op_types_to_quantize=list(op_types),
-                             nodes_to_exclude=_float_tail(pre))
+            quantize_dynamic(str(pre), str(out_path), per_channel=per_channel, weight_type=weight_type,
+                             op_types_to_quantize=list(op_types), nodes_to_exclude=_float_tail(pre),
+                             reduce_range=weight_type == QuantType.QInt8)
         except Exception as exc:
             raise ModelError(f"dynamic INT8 quantization of {fp32_path.name} failed: {exc}") from exc
     counts = _finish(fp32_path, out_path, variant, "int8-dynamic",
-                     {"quantization": {"kind": "dynamic", "per_channel": per_channel, "op_types": list(op_types)}})
+                     {"quantization": {"kind": "dynamic", "per_channel": per_channel, "op_types": list(op_types),
+                                       "weight_type": "uint8" if weight_type == QuantType.QUInt8 else "int8",
+                                       "reduce_range": weight_type == QuantType.QInt8}})
     if not counts:
         raise ModelError(f"dynamic INT8 found nothing to quantize in {fp32_path.name} (ops {list(op_types)})")
     return counts
@@ -254,9 +289,3 @@ def _toposort(graph) -> None:
         c.CopyFrom(n)
     del graph.node[:]
     graph.node.extend(copies)
-
-
-def copy_variant(src: str | Path, dst: str | Path, *, variant: str) -> None:
-    """Copy an ONNX file under a new variant name (metadata updated)."""
-    shutil.copyfile(src, dst)
-    write_metadata(dst, {"variant": variant})

@@ -84,6 +84,11 @@ def manifest_files(manifest: dict, *, config: str | None = None) -> list[tuple[s
             files.append((v["file"], v["sha256"]))
         if entry.get("teacher_checkpoint") and entry.get("teacher_checkpoint_sha256"):
             files.append((entry["teacher_checkpoint"], entry["teacher_checkpoint_sha256"]))
+        golden = entry.get("golden")
+        if golden:
+            if "file" not in golden or "sha256" not in golden:
+                raise ModelIntegrityError(f"manifest golden set of {cname} lacks file or sha256")
+            files.append((golden["file"], golden["sha256"]))
     return files
 
 
@@ -127,7 +132,11 @@ def _verify_file(path: Path, expected: str) -> None:
 
 
 def variant_path(app, settings, *, config: str | None = None, variant: str | None = None) -> tuple[Path, dict]:
-    """Path of a released variant and its manifest record (the config's ``chosen`` by default)."""
+    """Path of a released variant and its manifest record.
+
+    Default variant: this device's choice (:func:`edgeinv.common.runtime.selftest.device_choice`: the
+    self-test's pick on this CPU, else the manifest's ``chosen`` when it is meant for this CPU class).
+    """
     folder = app.models_dir(settings)
     manifest = read_manifest(folder)
     config = app.check_config(config or app.configs[0])
@@ -139,7 +148,11 @@ def variant_path(app, settings, *, config: str | None = None, variant: str | Non
     if have != str(want):
         raise ModelError(f"{app.name}: models were built for preprocessing v{have}, this app uses v{want}",
                          hint=_HINT)
-    name = variant or entry.get("chosen")
+    if variant is None:
+        from .selftest import device_choice
+
+        variant = device_choice(app, settings, config)["chosen"]
+    name = variant
     variants = entry.get("variants", {})
     if name not in variants:
         raise NotFoundError(f"{app.name}/{config} has no variant {name!r}; shipped: {', '.join(variants) or 'none'}")

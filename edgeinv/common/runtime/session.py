@@ -57,13 +57,17 @@ class OnnxModel:
     providers : ONNX Runtime execution providers, in preference order.
     key : device key for a model encrypted at rest (``*.enc``, see
         :func:`edgeinv.common.runtime.bundle.encrypt_file`); decrypted in memory only.
+    optimize : graph optimisations on (default). ``False`` evaluates the graph node by node as written
+        (QDQ pairs in float, no fused integer kernels): the CPU-independent reference of what a quantized
+        model means, which the golden set's reference deviations are measured with.
 
     Calling the model with ``x`` of shape ``(n, *input_shape)`` returns ``{output_name: array}``
     with the batch axis first, in physical units (the de-normalisation is inside the graph).
     """
 
     def __init__(self, path: str | Path, *, threads: int = 1,
-                 providers: Sequence[str] = ("CPUExecutionProvider",), key: bytes | None = None):
+                 providers: Sequence[str] = ("CPUExecutionProvider",), key: bytes | None = None,
+                 optimize: bool = True):
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -75,7 +79,8 @@ class OnnxModel:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
+                                         else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
         opts.log_severity_level = 3
         if int(threads) == 1:
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -1,8 +1,9 @@
 """The WebContext handed to every app blueprint: settings, the shared store, model runners, uploads.
 
 ``ctx.runner(app, config)`` builds the model runner once per process and serves it to all request
-threads: a :class:`~edgeinv.common.runtime.switch.ModelSwitcher` over the manifest's ``accurate`` and
-``chosen`` variants (just one model when they are the same). The runtime is imported lazily so that
+threads: a :class:`~edgeinv.common.runtime.switch.ModelSwitcher` over this device's ``accurate`` and
+``chosen`` variants (the self-test's choice on this CPU, see :mod:`edgeinv.common.runtime.selftest`; just one
+model when they are the same). The runtime is imported lazily so that
 importing the web package stays cheap and torch-free.
 """
 
@@ -56,7 +57,7 @@ class WebContext:
     def runner(self, app, config: str) -> Callable[[Any], dict]:
         """The model runner for ``app``/``config``, built once per process (thread-safe).
 
-        A ModelSwitcher over the manifest's ``accurate`` and ``chosen`` variants, with
+        A ModelSwitcher over this device's ``accurate`` and ``chosen`` variants, with
         ``latency_budget_ms`` from the settings; the chosen variant alone if they are the same or the
         manifest names no accurate variant. Raises ModelError (with a ``make models`` hint) when the
         models are missing; a failure is not cached, so shipping the models later fixes it.
@@ -74,11 +75,11 @@ class WebContext:
             return self._runners[key]
 
     def _build_runner(self, app, config: str) -> Callable:
-        from ..runtime.bundle import load_runner, read_manifest
+        from ..runtime.bundle import load_runner
+        from ..runtime.selftest import device_choice
 
-        entry = read_manifest(app.models_dir(self.settings)).get("configs", {}).get(config, {})
-        chosen = entry.get("chosen")
-        accurate = entry.get("accurate") or chosen
+        choice = device_choice(app, self.settings, config)  # this device's self-test, not the build machine
+        chosen, accurate = choice["chosen"], choice["accurate"]
         light = load_runner(app, self.settings, config=config, variant=chosen)
         if not accurate or accurate == chosen:
             return light

@@ -76,6 +76,36 @@ def model_status(app, settings: Settings) -> dict:
     return status
 
 
+def _cpu() -> dict:
+    from ..runtime.cpu import cpu_features
+
+    return cpu_features()
+
+
+def selftest_status(app, settings: Settings) -> dict:
+    """This device's self-test of ``app``: which variant each config uses here, and which were rejected."""
+    from ..runtime.bundle import read_manifest
+    from ..runtime.selftest import device_choice, device_report
+
+    report = device_report(app, settings)
+    out = {"ran": report is not None, "ran_at": report.get("ran_at") if report else None, "configs": {},
+           "rejected": {}, "usable": True}
+    for config in read_manifest(app.models_dir(settings)).get("configs", {}):
+        try:
+            choice = device_choice(app, settings, config)
+        except EdgeinvError as exc:
+            out["configs"][config] = {"chosen": None, "error": str(exc)}
+            out["usable"] = False
+            continue
+        out["configs"][config] = {"chosen": choice["chosen"], "accurate": choice["accurate"], "source": choice["source"]}
+        if report and config in report.get("configs", {}):
+            for name, why in (report["configs"][config].get("rejected") or {}).items():
+                out["rejected"][f"{config}/{name}"] = why
+    if not out["ran"]:
+        out["note"] = "no self-test on this CPU yet: the manifest's choice is used (run `edgeinv selftest`)"
+    return out
+
+
 def format_when(iso: str | None) -> str:
     """Jinja filter ``when``: an ISO timestamp from the store as ``2026-11-29 09:15 UTC``."""
     if not iso:
@@ -174,8 +204,13 @@ def create_app(settings: Settings, apps=None) -> Flask:
                 status = "degraded"
         if app_registry.BROKEN_APPS and status == "ok":
             status = "degraded"
+        for app in apps:
+            if per_app[app.name]["models_present"] and per_app[app.name]["models_verified"]:
+                per_app[app.name]["selftest"] = selftest_status(app, settings)
+                if per_app[app.name]["selftest"]["usable"] is False:
+                    status = "error"
         body = {"status": status, "db": {"ok": db_ok, "schema_version": ctx.store.schema_version if db_ok else None},
-                "apps": per_app, "broken_apps": sorted(app_registry.BROKEN_APPS)}
+                "apps": per_app, "broken_apps": sorted(app_registry.BROKEN_APPS), "cpu": _cpu()}
         return jsonify(body), (503 if status == "error" else 200)
 
     return flask_app

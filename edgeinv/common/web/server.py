@@ -13,7 +13,7 @@ import sys
 import threading
 
 from ..config import Settings
-from .factory import create_app
+from .factory import _as_list, create_app
 
 WSGI_THREADS = 4
 log = logging.getLogger("edgeinv.web")
@@ -60,13 +60,28 @@ def stop_server(server, thread: threading.Thread | None = None, *, timeout_s: fl
         thread.join(timeout_s)
 
 
+def prepare_app(settings: Settings, apps=None):
+    """What ``serve`` runs before listening: the quick self-test on this CPU, then the Flask app.
+
+    The self-test (golden sets only, see :mod:`edgeinv.common.runtime.selftest`) stores this device's
+    choice of variant per config; a variant that is wrong on this CPU is never used, and the log says
+    why in one line. The runners the app builds use that choice.
+    """
+    from .. import app as app_registry
+    from ..runtime.selftest import selftest_apps
+
+    selftest_apps(list(app_registry.all_apps().values()) if apps is None else _as_list(apps), settings, repeats=10,
+                  logger=log)
+    return create_app(settings, apps)
+
+
 def serve(settings: Settings, apps=None) -> None:
     """Serve ``apps`` (default: all) on ``settings.host:settings.port`` until interrupted."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             stream=sys.stderr)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    flask_app = create_app(settings, apps)
+    flask_app = prepare_app(settings, apps)
     try:
         server = create_server(settings, flask_app=flask_app)
     except OSError as exc:

@@ -39,6 +39,13 @@ for app in all_apps().values():
     verify_signature(folder, pub.read_bytes()) if pub.is_file() else verify_release(folder)
 print("models verified")
 PY
+# Every shipped variant on its golden set on *this* CPU: a config with no variant that is right here
+# stops the install before anything switches (serve re-runs it at start and keeps the device's choice).
+check_dir=$(mktemp -d)
+if ! EDGEINV_MODELS_DIR="$new/models" "$new/.venv/bin/edgeinv" --data-dir "$check_dir" selftest; then
+  rm -rf "$check_dir" "$new"; echo "self-test failed on this CPU; nothing switched" >&2; exit 1
+fi
+rm -rf "$check_dir"
 
 previous=$(readlink -f "$root/current" 2>/dev/null || true)
 ln -sfn "$new" "$root/current.tmp" && mv -T "$root/current.tmp" "$root/current"

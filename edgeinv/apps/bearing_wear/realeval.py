@@ -12,6 +12,7 @@ raceway arc); it is scored with Spearman's rank correlation per group.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 from pathlib import Path
 
@@ -82,7 +83,10 @@ def _resolve(data_dir: Path, rel: str) -> Path:
     return p
 
 
-def evaluate(app, data_dir: Path, runner, *, progress: bool = False) -> dict:
+SPEED_ERRORS = (0.99, 1.01)
+
+
+def evaluate(app, data_dir: Path, runner, *, progress: bool = False, robustness: bool = True) -> dict:
     """Model and baseline on every labelled file under ``data_dir``; see the module docstring."""
     data_dir = Path(data_dir)
     rows = []
@@ -116,9 +120,20 @@ def evaluate(app, data_dir: Path, runner, *, progress: bool = False) -> dict:
             rpm_used=d["operating_point"].get("rpm_refined", d["operating_point"]["rpm"]),
             baseline_call=base.fault, baseline_probability=round(float(base.probabilities[base.fault]), 3),
             baseline_correct=base.fault == truth)
+        if robustness:  # the typed speed off by +-1 %: does the call hold?
+            calls = []
+            for f in SPEED_ERRORS:
+                try:
+                    calls.append(app.predict(dataclasses.replace(rec, rpm=rec.rpm * f), runner).fault)
+                except EdgeinvError:
+                    calls.append("error")
+            row["stable_under_speed_error"] = all(c == row["call"] for c in calls)
         rows.append(row)
     summary, baseline = _totals(rows, "correct"), _totals(rows, "baseline_correct")
     summary["severity_ordering"] = _severity_ordering(rows)
+    stable = [r["stable_under_speed_error"] for r in rows if "stable_under_speed_error" in r]
+    if stable:
+        summary["stable_under_speed_error_1pct"] = {"right": int(sum(stable)), "n": len(stable)}
     return {"summary": summary, "baseline": baseline, "rows": rows, "text": _table(rows, summary, baseline)}
 
 
@@ -194,10 +209,13 @@ def _table(rows, summary, baseline) -> str:
     lines.append("")
     lines.append(f"{'set':24s} {'model':>10s} {'baseline':>10s}")
     for k, v in summary.items():
-        if isinstance(v, dict) and "right" in v:
+        if isinstance(v, dict) and "right" in v and k in baseline:
             b = baseline.get(k, {})
             lines.append(f"{k:24s} {v['right']:>4d}/{v['n']:<5d} {b.get('right', 0):>4d}/{b.get('n', 0):<5d}")
     lines.append(f"faulty called healthy    {summary['faulty_called_healthy']:>4d}       {baseline['faulty_called_healthy']:>4d}")
+    st = summary.get("stable_under_speed_error_1pct")
+    if st:
+        lines.append(f"calls unchanged with the typed speed off by -1 % and +1 %: {st['right']}/{st['n']} files")
     sev = summary.get("severity_ordering", {})
     lines.append(f"severity ordering: mean Spearman {sev.get('mean_spearman')}, fully ordered groups {sev.get('fully_ordered')}")
     for g in sev.get("groups", []):

@@ -261,6 +261,18 @@ class App(ABC):
         """Files holding several samples (several leaves, a long recording) return a list; default: one."""
         return [self.read(source, filename=filename, **meta)]
 
+    def read_labelled(self, data: str | Path, labels: str | Path) -> list[tuple[Any, dict]]:
+        """A user's labelled real files for ``edgeinv <app> calibrate``: ``[(sample, {target: value})]``.
+
+        ``data`` is a file or folder of the app's inputs, ``labels`` a table naming them. A label dict
+        holds the measured targets only (class names or indices for classification targets; a 2-D map
+        of the image's size for per-pixel targets, NaN where unknown) and optionally ``"_group"`` (site,
+        species, source) for hold-out by group. Default: the app cannot be calibrated.
+        """
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"{self.name} cannot read labelled files for calibration yet")
+
     def config_for(self, sample) -> str:
         """Which model config serves this sample (e.g. the camera type); default: the first."""
         return self.configs[0]

@@ -13,6 +13,7 @@
                                                    search within the accuracy budget, manifest
     edgeinv <app> bench    [--config C] [--quick]  latency, size, memory, accuracy per variant + baseline
     edgeinv <app> predict FILE [--model DIR]       run the edge path on a file
+    edgeinv <app> calibrate DATA --labels L --out DIR  fine-tune on the user's labelled real files
     edgeinv <app> serve                            serve that app only
     edgeinv <app> <extra>                          app-specific commands (App.add_cli)
 
@@ -198,6 +199,22 @@ def _selftest_text(doc: dict) -> str:
                 lines.append(f"  {mark} {name:<16} {lat:>10}  {devs}{why}")
     lines.append(f"\nstored in {doc['state']}")
     return "\n".join(lines)
+
+
+def cmd_calibrate(args, ctx: CliContext):
+    """Fine-tune the shipped model on the user's labelled real files (see :mod:`edgeinv.common.calibrate`)."""
+    from .calibrate import CalibrationOptions, calibrate
+
+    app = args.app_obj
+    for what in (args.data, args.labels):
+        if not Path(what).exists():
+            raise InvalidInputError(f"no such file or folder: {what}")
+    opts = CalibrationOptions(**{k: v for k, v in {
+        "epochs": args.epochs, "lr": args.lr, "n_sim": args.n_sim, "seed": args.seed,
+        "holdout_fraction": args.holdout_fraction, "holdout_group": args.holdout_group}.items() if v is not None})
+    return calibrate(app, Path(args.data), Path(args.labels), Path(args.out), settings=ctx.settings,
+                     config=None if args.config in (None, "all") else args.config, options=opts,
+                     progress=not ctx.json)
 
 
 def cmd_golden(args, ctx: CliContext):
@@ -451,6 +468,20 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--seed", type=int)
             s.add_argument("--quick", action="store_true", help="tiny recipe, for trying things out")
             s.set_defaults(func=func)
+
+        s = asub.add_parser("calibrate", help="fine-tune the shipped model on your labelled real files")
+        s.add_argument("data", metavar="DATA", help="file or folder of labelled inputs")
+        s.add_argument("--labels", required=True, help="labels table naming the inputs (see the app's docs)")
+        s.add_argument("--out", required=True, help="folder for the calibrated release (use with --model)")
+        s.add_argument("--config", choices=configs, help="model config (default: from the data)")
+        s.add_argument("--epochs", type=int)
+        s.add_argument("--lr", type=float)
+        s.add_argument("--n-sim", dest="n_sim", type=int, help="simulated samples mixed in against forgetting")
+        s.add_argument("--seed", type=int)
+        s.add_argument("--holdout-fraction", dest="holdout_fraction", type=float,
+                       help="labelled samples kept out to report before/after (default 0.25)")
+        s.add_argument("--holdout-group", dest="holdout_group", help="hold out one whole group (site, species...)")
+        s.set_defaults(func=cmd_calibrate)
 
         s = asub.add_parser("golden", help="add golden sets for the self-test to the shipped models (no retraining)")
         s.add_argument("--config", choices=configs, default="all")

@@ -53,6 +53,18 @@ class _ToyBase(App):
     def recipe(self, config):
         return TINY
 
+    def read_labelled(self, data, labels):
+        """``data``: .npz with ``x`` (n, ...); ``labels``: CSV ``index,<target>...[,_group]``."""
+        import csv
+
+        x = np.load(data)["x"]
+        pairs = []
+        with open(labels, newline="") as fh:
+            for row in csv.DictReader(fh):
+                lab = {k: (v if k == "_group" else float(v)) for k, v in row.items() if k != "index" and v != ""}
+                pairs.append((ToySample(x[int(row["index"])]), lab))
+        return pairs
+
     def _dataset(self, x, y):
         return Dataset(x=x.astype(np.float32), y=y, samples=[ToySample(v) for v in x])
 

@@ -1,0 +1,319 @@
+"""Calibration on a user's own labelled real files: the core's one path for every app (training side, torch).
+
+"Pre-train centrally on physics, adapt locally on a few real labels": the shipped teacher checkpoint
+(``models/<pkg>/<config>/teacher.pt``) is trained a little further with the core's loop
+(:func:`edgeinv.common.train.fit`: small learning rate, few epochs, early stopping) on the user's
+labelled samples mixed with fresh simulations (against forgetting). Apps supply only how to read labels
+(:meth:`edgeinv.common.app.App.read_labelled`): ``[(sample, {target: value, "_group": name})]``.
+
+* Targets a label does not give keep the teacher's own prediction for that sample (pseudo-label), so only
+  what was measured moves.
+* The labelled samples are split three ways: **held out** (never trained on or used for stopping: a
+  whole group with ``holdout_group``, else a random fraction), **validation** (early stopping and the
+  best epoch), **training**. Before/after errors are reported on the held-out samples, on the training
+  samples and on fresh simulations (the forgetting check).
+* Per-pixel targets (maps): each labelled image is cut into training crops of the app's input size.
+* The result is a release folder ``OUT/<pkg>/`` (``calibrated_fp32.onnx``, its own golden set, a manifest
+  written through :mod:`edgeinv.common.runtime.manifest`) that ``predict --model OUT``, ``serve
+  --models-dir OUT`` and ``bundle`` use like the shipped one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .app import Dataset
+from .errors import ConfigError, InvalidInputError, ModelError, ModelIntegrityError
+from .metrics import score
+
+VARIANT = "calibrated_fp32"
+MIN_TRAIN = 2
+GROUP_KEY = "_group"
+
+__all__ = ["VARIANT", "CalibrationOptions", "calibrate"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrationOptions:
+    """How to calibrate. ``holdout_group`` holds out one whole group (site, species, source) instead of
+    ``holdout_fraction`` of the samples; ``val_fraction`` of the rest choose the epoch."""
+
+    epochs: int = 30
+    lr: float = 1e-4
+    n_sim: int = 2000
+    seed: int = 0
+    holdout_fraction: float = 0.25
+    holdout_group: str | None = None
+    val_fraction: float = 0.25
+    crops_per_image: int = 16
+
+    def __post_init__(self):
+        if int(self.epochs) < 1:
+            raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
+        if not float(self.lr) > 0:
+            raise ConfigError(f"--lr must be > 0, got {self.lr}")
+        if int(self.n_sim) < 0:
+            raise ConfigError(f"--n-sim must be >= 0, got {self.n_sim}")
+        if not 0.0 <= float(self.holdout_fraction) < 1.0:
+            raise ConfigError(f"--holdout-fraction must be in [0, 1), got {self.holdout_fraction}")
+        if not 0.0 < float(self.val_fraction) < 1.0:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+
+
+def _teacher(app, settings, config: str):
+    from .export import load_checkpoint
+    from .runtime.bundle import read_manifest, sha256_file
+
+    folder = app.models_dir(settings)
+    manifest = read_manifest(folder)
+    entry = manifest["configs"].get(config)
+    if not entry or not entry.get("teacher_checkpoint"):
+        raise ModelError(f"no teacher checkpoint shipped for {app.name}/{config}", hint="run `make models`")
+    path = folder / entry["teacher_checkpoint"]
+    if not path.is_file():
+        raise ModelError(f"teacher checkpoint {path} is missing", hint="run `make models`")
+    expected = entry.get("teacher_checkpoint_sha256")
+    if expected and sha256_file(path) != expected:
+        raise ModelIntegrityError(f"{path.name}: sha256 does not match the manifest")
+    return load_checkpoint(app, config, path), entry, sha256_file(folder / "manifest.json")
+
+
+def _crops(x: np.ndarray, ys: dict, size: tuple[int, int], n: int, rng) -> tuple[list, list]:
+    """Up to ``n`` random crops of ``size`` from one image ``x`` (C, H, W) and its label maps."""
+    h, w = x.shape[-2:]
+    ch, cw = size
+    if h < ch or w < cw:
+        raise InvalidInputError(f"a labelled image of {h}x{w} px is smaller than the model's {ch}x{cw} px input")
+    xs, yl = [], []
+    for _ in range(n):
+        i, j = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+        xs.append(x[..., i:i + ch, j:j + cw])
+        yl.append({k: (v[i:i + ch, j:j + cw] if np.ndim(v) == 2 else v) for k, v in ys.items()})
+    return xs, yl
+
+
+def _labelled(app, pairs, config: str, opts: CalibrationOptions, rng) -> tuple[Dataset, np.ndarray]:
+    """Preprocessed inputs, labels with NaN / -1 where not measured, and the group of every row."""
+    per_pixel = any(t.per_pixel for t in app.targets)
+    xs, labels, groups = [], [], []
+    for sample, lab in pairs:
+        lab = dict(lab)
+        group = str(lab.pop(GROUP_KEY, "")) or None
+        unknown = set(lab) - {t.name for t in app.targets}
+        if unknown:
+            raise InvalidInputError(f"labels for unknown targets {sorted(unknown)}; {app.name} estimates "
+                                    f"{', '.join(t.name for t in app.targets)}")
+        x = np.asarray(app.preprocess(sample, config=config), dtype=np.float32)
+        if per_pixel:
+            cx, cl = _crops(x, lab, tuple(app.input_shape(config)[-2:]), int(opts.crops_per_image), rng)
+            xs += cx
+            labels += cl
+            groups += [group] * len(cx)
+        else:
+            xs.append(x)
+            labels.append(lab)
+            groups.append(group)
+    if not xs:
+        raise InvalidInputError("no labelled samples")
+    x = np.stack(xs)
+    y = {}
+    for t in app.targets:
+        shape = x.shape[-2:] if t.per_pixel else ()
+        fill = -1 if t.is_classification else np.nan
+        col = np.full((len(x), *shape), fill, dtype=np.int64 if t.is_classification else np.float32)
+        for i, lab in enumerate(labels):
+            if t.name in lab and lab[t.name] is not None:
+                v = lab[t.name]
+                if t.is_classification:
+                    v = t.classes.index(v) if isinstance(v, str) else int(v)
+                col[i] = v
+        y[t.name] = col
+    return Dataset(x=x, y=y), np.asarray([g or "" for g in groups], dtype=object)
+
+
+def _measured(t, col) -> np.ndarray:
+    col = np.asarray(col)
+    m = col >= 0 if t.is_classification else np.isfinite(col)
+    return m.reshape(len(col), -1).any(axis=1)
+
+
+def _errors(app, pred: dict, data: Dataset, idx) -> dict:
+    """Per measured target: metrics on the samples (and pixels) where it was measured."""
+    out = {}
+    for t in app.targets:
+        col = data.y[t.name][idx]
+        rows = _measured(t, col)
+        if not rows.any():
+            continue
+        p = {k: np.asarray(v)[idx][rows] for k, v in pred.items()}
+        truth = col[rows]
+        if t.per_pixel:
+            keep = np.isfinite(truth)
+            p = {k: v[keep] for k, v in p.items() if np.shape(v) == np.shape(truth)}
+            truth = truth[keep]
+        out.update(score(app, p, {t.name: truth}))
+        out[t.name]["n"] = int(rows.sum())
+    return out
+
+
+def _split(n: int, groups: np.ndarray, opts: CalibrationOptions, rng):
+    order = rng.permutation(n)
+    if opts.holdout_group is not None:
+        hold_mask = groups == opts.holdout_group
+        if not hold_mask.any():
+            have = sorted({g for g in groups if g})
+            raise InvalidInputError(f"--holdout-group {opts.holdout_group!r}: no such group"
+                                    + (f"; groups: {', '.join(have)}" if have else "; the labels carry no groups"))
+        hold = order[hold_mask[order]]
+        rest = order[~hold_mask[order]]
+    else:
+        n_hold = int(round(float(opts.holdout_fraction) * n))
+        hold, rest = order[:n_hold], order[n_hold:]
+    n_val = max(1, int(round(float(opts.val_fraction) * len(rest))))
+    val, train = rest[:n_val], rest[n_val:]
+    if len(train) < MIN_TRAIN:
+        raise InvalidInputError(f"{n} labelled samples leave {len(train)} to train on after hold-out and validation; "
+                                f"need at least {MIN_TRAIN}", hint="label more samples or lower --holdout-fraction")
+    return hold, val, train
+
+
+def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None,
+              options: CalibrationOptions = CalibrationOptions(), progress: bool = True) -> dict:
+    """Calibrate the shipped teacher of ``app`` on labelled real files; write a release into ``out_dir``."""
+    import torch
+
+    from .export import export_onnx, predict_physical
+    from .pipeline import _cpu_record, git_commit
+    from .runtime.bundle import sha256_file, verify_release
+    from .runtime.manifest import update_manifest
+    from .runtime.selftest import write_golden
+    from .train import fit
+
+    torch.set_num_threads(1)
+    pairs = app.read_labelled(data, labels)
+    if not pairs:
+        raise InvalidInputError("the labels match no sample in the data")
+    if config is None:
+        configs = {app.config_for(s) for s, _ in pairs}
+        if len(configs) != 1:
+            raise InvalidInputError(f"the samples need different models ({', '.join(sorted(configs))}); give --config")
+        config = configs.pop()
+    config = app.check_config(config)
+    rng = np.random.default_rng(int(options.seed))
+    teacher, base_entry, base_sha = _teacher(app, settings, config)
+    data_set, groups = _labelled(app, pairs, config, options, rng)
+    hold, val_idx, train_idx = _split(len(data_set), groups, options, rng)
+
+    before = predict_physical(teacher, app, data_set.x)
+    filled = {}
+    for t in app.targets:  # pseudo-labels where nothing was measured
+        col = data_set.y[t.name].copy()
+        pred = before[t.name]
+        if t.is_classification:
+            col[col < 0] = np.argmax(pred, axis=1)[col < 0]
+        else:
+            miss = ~np.isfinite(col)
+            col[miss] = np.asarray(pred, dtype=np.float32)[miss]
+        filled[t.name] = col
+    train_lab = Dataset(x=data_set.x[train_idx], y={k: v[train_idx] for k, v in filled.items()})
+    val = Dataset(x=data_set.x[val_idx], y={k: v[val_idx] for k, v in filled.items()})
+    parts = [train_lab]
+    if options.n_sim:
+        sim = app.simulate(int(options.n_sim), rng=rng, config=config)
+        reps = max(1, int(round(0.25 * int(options.n_sim) / len(train_idx))))
+        parts = [dataclasses.replace(sim, samples=None, meta={})] + [train_lab] * reps
+    train = Dataset.concat(parts)
+    sim_check = app.simulate(200, rng=np.random.default_rng(int(options.seed) + 991), config=config)
+    recipe = dataclasses.replace(app.recipe(config), epochs=int(options.epochs), lr=float(options.lr),
+                                 seed=int(options.seed), patience=max(4, int(options.epochs) // 3))
+    sim_before = predict_physical(teacher, app, sim_check.x)
+    tuned = fit(teacher.module, train, val, app, recipe=recipe, norm=teacher.norm, progress=progress,
+                desc=f"{app.name} calibrate")
+    after = predict_physical(tuned, app, data_set.x)
+    sim_after = predict_physical(tuned, app, sim_check.x)
+
+    report = {"config": config, "labelled_samples": len(pairs), "rows": int(len(data_set)),
+              "trained_on": int(len(train_idx)), "validated_on": int(len(val_idx)), "held_out": int(len(hold)),
+              "holdout": (f"group {options.holdout_group!r}" if options.holdout_group is not None
+                          else f"random {options.holdout_fraction:.0%}"),
+              "groups": sorted({g for g in groups if g}), "simulated_mixed_in": int(options.n_sim),
+              "epochs_run": len(tuned.history), "best_epoch": tuned.best_epoch,
+              "options": dataclasses.asdict(options),
+              "measured_targets": sorted(t.name for t in app.targets if _measured(t, data_set.y[t.name]).any()),
+              "train": {"before": _errors(app, before, data_set, train_idx),
+                        "after": _errors(app, after, data_set, train_idx)},
+              "simulated_check": {"before": score(app, sim_before, sim_check.y), "after": score(app, sim_after, sim_check.y)}}
+    if len(hold):
+        report["heldout"] = {"before": _errors(app, before, data_set, hold), "after": _errors(app, after, data_set, hold)}
+
+    root = Path(out_dir) / app.package_name
+    folder = root / config
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        tmp_path = Path(tmp) / f"{VARIANT}.onnx"
+        parity = export_onnx(tuned, app, config, tmp_path, example_x=data_set.x, variant=VARIANT,
+                             extra_metadata={"calibrated_from": base_sha})
+        shutil.move(str(tmp_path), folder / f"{VARIANT}.onnx")
+    path = folder / f"{VARIANT}.onnx"
+    golden = write_golden(app, config, folder, sim_check.x, path, {VARIANT: path},
+                          description="simulated inputs and the calibrated model's own outputs on them")
+    git = git_commit()
+
+    def change(manifest):
+        configs = {c: e for c, e in manifest.get("configs", {}).items() if c in app.configs}
+        configs[config] = {
+            "chosen": VARIANT, "accurate": VARIANT, "seed": int(options.seed),
+            "recipe": {"budget": dataclasses.asdict(app.recipe(config).budget)},
+            "variants": {VARIANT: {"file": f"{config}/{VARIANT}.onnx", "sha256": sha256_file(path), "format": "fp32",
+                                   "size_bytes": path.stat().st_size,
+                                   "params": int(sum(p.numel() for p in tuned.module.parameters())), **_cpu_record(path)}},
+            "search": {"variants": {VARIANT: {"within_budget": True}}},
+            "golden": golden, "calibration": report, "calibrated_from": {"manifest_sha256": base_sha,
+                                                                         "teacher_checkpoint": base_entry.get("teacher_checkpoint")},
+            "parity": {k: parity[k] for k in ("max_abs", "max_rel", "ok") if k in parity}}
+        return {"app": app.name, "title": f"{app.title} (calibrated)", "preprocessing_version": str(app.preprocessing_version),
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "git_commit": git["commit"], "git_dirty": git["dirty"],
+                "configs": {c: configs[c] for c in app.configs if c in configs}}
+
+    update_manifest(root, change)
+    verify_release(root)
+    report["out"] = str(Path(out_dir))
+    report["text"] = _text(app, report)
+    return report
+
+
+def _fmt(app, metrics: dict) -> str:
+    parts = []
+    for name, m in metrics.items():
+        t = app.target(name)
+        if t.is_classification:
+            parts.append(f"{name} accuracy {100 * m['accuracy']:.1f} %")
+        else:
+            parts.append(f"{name} RMSE {m['rmse']:.4g} {t.unit} (bias {m['bias']:+.3g})")
+    return "; ".join(parts) or "no measured target"
+
+
+def _text(app, r: dict) -> str:
+    lines = [f"calibrated {app.name}/{r['config']} on {r['trained_on']} labelled samples "
+             f"(+{r['simulated_mixed_in']} simulated; {r['validated_on']} for early stopping), "
+             f"{r['epochs_run']} epochs; release in {r['out']}"]
+    if "heldout" in r:
+        lines.append(f"  held out ({r['held_out']} samples, {r['holdout']}), never trained on:")
+        lines.append(f"    before: {_fmt(app, r['heldout']['before'])}")
+        lines.append(f"    after:  {_fmt(app, r['heldout']['after'])}")
+    else:
+        lines.append("  no samples held out (--holdout-fraction 0): the errors below are on training samples")
+    lines.append(f"  training samples: before {_fmt(app, r['train']['before'])}")
+    lines.append(f"                    after  {_fmt(app, r['train']['after'])}")
+    s = r["simulated_check"]
+    lines.append(f"  simulated check (forgetting): before {_fmt(app, s['before'])}")
+    lines.append(f"                                after  {_fmt(app, s['after'])}")
+    lines.append(f"  use it: edgeinv {app.name} predict FILE --model {r['out']}")
+    return "\n".join(lines)

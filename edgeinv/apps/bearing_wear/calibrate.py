@@ -1,6 +1,6 @@
 """Set the decision layer's constants on simulations (never on real files): gate, OOD statistics, temperature.
 
-``edgeinv bearing-wear calibrate`` writes ``data/calibration.json``:
+``edgeinv bearing-wear calibrate-decision`` writes ``data/calibration.json``:
 
 * ``gate_db``: the envelope-line evidence a fault needs to be named, the 99th percentile of the
   strongest hypothesis' gate score over simulated *healthy* recordings (one analysis window each, the

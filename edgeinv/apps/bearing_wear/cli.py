@@ -62,7 +62,7 @@ def add_cli(app, sub) -> None:
     s.add_argument("file")
     app.predict_arguments(s)
     s.set_defaults(func=_baseline)
-    s = sub.add_parser("calibrate", help="set the evidence gate, OOD statistics and probability temperature on simulations")
+    s = sub.add_parser("calibrate-decision", help="set the evidence gate, OOD statistics and probability temperature on simulations")
     s.add_argument("--n-gate", dest="n_gate", type=int, default=300, help="simulated recordings per class for the gate")
     s.add_argument("--n-ood", dest="n_ood", type=int, default=1500, help="simulated windows for the OOD statistics")
     s.add_argument("--variant", help="model variant for the temperature (default: the shipped choice)")

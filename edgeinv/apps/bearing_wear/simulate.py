@@ -224,6 +224,12 @@ def _fault_component(cond: Conditions, n: int, h: np.ndarray, rng: np.random.Gen
         amp *= shaft_mod
     else:  # cage
         amp = np.ones(len(t))
+    if cond.fault in ("outer_race", "inner_race"):
+        # ball-to-ball differences (diameter tolerance, uneven cage pockets): each race defect is struck
+        # by the balls in turn, so impact strength repeats every n impacts = once per cage turn,
+        # which puts FTF lines and sidebands into race-fault envelope spectra (not only cage faults)
+        per_ball = np.exp(rng.uniform(0.0, 0.4) * rng.standard_normal(geo.n_elements))
+        amp = amp * per_ball[(np.arange(len(t)) + int(rng.integers(geo.n_elements))) % geo.n_elements]
     amp = amp * np.exp(0.15 * rng.standard_normal(len(t)))
     if cond.fault == "cage":
         _place(train, t, amp, fs)

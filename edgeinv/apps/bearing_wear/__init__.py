@@ -80,6 +80,12 @@ class BearingWearApp(App):
             rec.meta["machine_class"] = machine_class
         return rec
 
+    def read_labelled(self, data, labels) -> list:
+        """Labelled recordings for the core calibration path: one sample per analysis window (see :mod:`.commission`)."""
+        from .commission import read_labelled
+
+        return read_labelled(self, data, labels)
+
     # ---- edge side -------------------------------------------------------------------------
     def preprocess(self, sample: Recording, *, config: str = "default") -> np.ndarray:
         """Model input of the sample's first window (``predict`` handles every window)."""

@@ -53,6 +53,28 @@ def _calibrate(args, ctx) -> dict:
     return short
 
 
+def _commission(args, ctx) -> dict:
+    from edgeinv.common.calibrate import CalibrationOptions
+
+    from .commission import commission
+
+    app = args.app_obj
+    meta = {k: getattr(args, k) for k in ("fs_hz", "rpm", "bearing", "channel", "units", "max_samples")
+            if getattr(args, k, None) is not None}
+    recs = []
+    for f in args.files:
+        path = Path(f)
+        if not path.is_file():
+            raise InvalidInputError(f"no such file: {path}")
+        recs.append(app.read(path, filename=path.name, **meta))
+    opts = CalibrationOptions(epochs=args.epochs, lr=args.lr, n_sim=args.n_sim, seed=args.seed)
+    report = commission(app, args.machine, recs, Path(args.out), settings=ctx.settings, injections=args.injections,
+                        seed=args.seed, options=opts, progress=not ctx.json)
+    report["text"] = (f"commissioned {args.machine!r} from {len(recs)} healthy recording(s); model in {args.out} "
+                      f"(use --model {args.out})\n" + report.get("text", ""))
+    return report
+
+
 def add_cli(app, sub) -> None:
     s = sub.add_parser("frequencies", help="defect frequencies (BPFO, BPFI, BSF, FTF) of a bearing")
     s.add_argument("--bearing", default="6205-2rs", help=f"preset ({', '.join(PRESETS)}) or 'n=9,d=7.94,D=39.04,angle=0'")
@@ -69,3 +91,14 @@ def add_cli(app, sub) -> None:
     s.add_argument("--no-model", dest="no_model", action="store_true", help="gate and OOD only (no temperature)")
     s.add_argument("--out", help="write here instead of the package's data/calibration.json")
     s.set_defaults(func=_calibrate)
+    s = sub.add_parser("commission", help="adapt the model to one machine from its healthy recording(s) (injected simulated faults)")
+    s.add_argument("machine", metavar="MACHINE", help="machine name (kept in the report)")
+    s.add_argument("files", metavar="HEALTHY_FILE", nargs="+", help="healthy recordings of that machine")
+    s.add_argument("--out", required=True, help="folder for the machine's model (use with --model)")
+    s.add_argument("--injections", type=int, default=8, help="simulated faults injected per healthy window")
+    s.add_argument("--epochs", type=int, default=15)
+    s.add_argument("--lr", type=float, default=3e-4)
+    s.add_argument("--n-sim", dest="n_sim", type=int, default=1000, help="simulated windows mixed in against forgetting")
+    s.add_argument("--seed", type=int, default=0)
+    app.predict_arguments(s)
+    s.set_defaults(func=_commission)

@@ -132,3 +132,44 @@ def test_bearing_spec_of_label_rows():
     assert bearing_spec("NICE, n=8, d=0.235 in, D=1.245 in, contact 0 deg") == "n=8,d=5.9690,D=31.6230,angle=0"
     assert bearing_spec("6205 (stated); catalog geometry") == "6205"
     assert bearing_spec("not stated") is None
+
+
+def _labelled_folder(tmp_path, rng):
+    rows = ["file,fault_location,size_label,defect_size_mm,fs_hz,rpm,bearing"]
+    for name, fault in (("h.npz", "none"), ("o.npz", "outer_race")):
+        rec = _rec(rng, fault, snr_db=12.0, seconds=3.0)
+        np.savez(tmp_path / name, signal=rec.signal)
+        rows.append(f"{name},{fault},,{'' if fault == 'none' else '1.0'},{rec.fs_hz},{rec.rpm},6205")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path
+
+
+def test_read_labelled_gives_one_sample_per_window_grouped_by_file(tmp_path, rng):
+    folder = _labelled_folder(tmp_path, rng)
+    pairs = APP.read_labelled(folder, folder / "labels.csv")
+    assert len(pairs) >= 4 and {p[1]["_group"] for p in pairs} == {"h.npz", "o.npz"}
+    assert all(APP.preprocess(s).shape == F.INPUT_SHAPE for s, _ in pairs[:2])
+    assert {p[1]["fault"] for p in pairs} == {"none", "outer_race"}
+
+
+def test_evaluate_real_table_with_baseline(tmp_path, rng):
+    folder = _labelled_folder(tmp_path, rng)
+    (folder / "labels.csv").write_text((folder / "labels.csv").read_text().replace("file,", "local_file,", 1))
+    out = APP.evaluate_real(folder, lambda config: Runner("outer_race"))
+    assert out["summary"]["overall"]["n"] == 2 and "baseline" in out and len(out["rows"]) == 2
+    row = {r["file"]: r for r in out["rows"]}
+    assert row["o.npz"]["call"] == "outer_race" and row["h.npz"]["call"] == "none"  # the gate stops the fake model
+    assert "baseline_call" in row["o.npz"] and "evidence" in row["o.npz"] and "model" in out["text"]
+
+
+def test_injected_fault_keeps_length_and_shows_lines(rng):
+    from edgeinv.apps.bearing_wear.commission import inject_fault
+
+    rec = _rec(rng, "none", seconds=2.5)
+    s, e = F.split_windows(len(rec.signal), fs_hz=rec.fs_hz, rpm=rec.rpm, max_windows=1)[0]
+    x = inject_fault(rec.signal[s:e], fs_hz=rec.fs_hz, rpm=rec.rpm, geometry=rec.geometry, fault="inner_race",
+                     size_mm=1.0, snr_db=15.0, rng=rng)
+    assert len(x) == e - s
+    a = F.analyse_window(x, fs_hz=rec.fs_hz, rpm=rec.rpm, geometry=rec.geometry)
+    ev = D.line_evidence([a], geometry=rec.geometry)
+    assert ev["inner_race"]["gate_db"] >= D.gate_threshold()

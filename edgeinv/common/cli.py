@@ -443,6 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(sp)
     sp.set_defaults(func=cmd_keygen)
 
+    from .ingest.cli import add_batch_command, add_ingest_command  # ingest mqtt, <app> batch (edgeinv.common.ingest)
+
+    add_ingest_command(sub)
+
     for name, app in app_registry.all_apps().items():
         ap = sub.add_parser(name, help=app.title)
         asub = ap.add_subparsers(dest="app_command", metavar="ACTION", required=True)
@@ -511,6 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
         s = asub.add_parser("serve", help=f"serve the {name} UI only")
         _serve_args(s)
         s.set_defaults(func=cmd_serve)
+
+        add_batch_command(asub, app)
 
         app.add_cli(asub)
         for action_parser in asub.choices.values():

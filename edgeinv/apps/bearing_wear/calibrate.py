@@ -71,7 +71,26 @@ def fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
     return float(grid[int(np.argmin(nll))])
 
 
-def run(app, runner, *, n_gate: int = 300, n_ood: int = 1500, progress: bool = True) -> dict:
+def severity_ranking(app, runner, *, n: int, rng) -> dict:
+    """Spearman of two severity candidates with the true spall size (and with the SNR) on simulated race faults."""
+    from scipy import stats
+
+    rows = []
+    for i in range(n):
+        fault = ("outer_race", "inner_race")[i % 2]
+        rec = _recording(rng, fault=fault)
+        an = app.analyse(rec, max_windows=1)
+        ev = D.line_evidence(an, geometry=rec.geometry)
+        size = float(np.asarray(runner(np.stack([a.x for a in an]))["defect_size_mm"]).reshape(-1)[0])
+        rows.append((rec.truth["defect_size_mm"], rec.truth["snr_db"], float(np.mean(ev[fault]["lines_db"])), size))
+        rec.release()
+    r = np.asarray(rows)
+    rho = lambda a, b: round(float(stats.spearmanr(a, b).statistic), 3)  # noqa: E731
+    return {"n": n, "line_height_vs_size": rho(r[:, 0], r[:, 2]), "line_height_vs_snr": rho(r[:, 1], r[:, 2]),
+            "model_size_vs_size": rho(r[:, 0], r[:, 3]), "model_size_vs_snr": rho(r[:, 1], r[:, 3])}
+
+
+def run(app, runner, *, n_gate: int = 300, n_ood: int = 1500, n_sev: int = 150, progress: bool = True) -> dict:
     """Compute the constants; returns the document written to ``data/calibration.json``."""
     rng = np.random.default_rng(SEED)
     healthy = gate_scores(app, n=n_gate, rng=rng, fault="none")
@@ -88,6 +107,7 @@ def run(app, runner, *, n_gate: int = 300, n_ood: int = 1500, progress: bool = T
         t = fit_temperature(probs, y)
         doc.update(temperature=round(t, 3), ece_before=round(ece(probs, y), 4),
                    ece_after=round(ece(D.calibrate_probs(probs, t=t), y), 4))
+        doc["severity_rank_on_sims"] = severity_ranking(app, runner, n=n_sev, rng=np.random.default_rng(SEED + 3))
     return doc
 
 

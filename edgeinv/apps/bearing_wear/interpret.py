@@ -91,7 +91,7 @@ class BearingResult:
         ]
         if self.evidence.get("text"):
             lines.append(f"evidence:    {self.evidence['text']}")
-        lines.append(f"severity index: {self.severity_index:.1f} dB (fault-line height; ranks damage, trend it)")
+        lines.append(f"severity index: {self.severity_index:.1f} / 10 (damage index; ranks damage, trend it per machine)")
         if self.ood.get("text"):
             lines.append(f"inputs:      {self.ood['text']}" + (f" (score {self.ood['score']:.2f})" if self.ood.get("score") is not None else ""))
         lines += [f"note:        {n}" for n in self.notes]
@@ -188,7 +188,7 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
                     "gate_db": _decision.gate_threshold(),
                     "text": _decision.evidence_text(ev, fault, shaft_hz=shaft_hz),
                     "usable_top_hz": round(checks.get("usable_top_hz", 0.0), 1)}
-        sev_index = _decision.severity_index(ev, fault)
+        sev_index = _decision.severity_index(ev, fault, estimate)
         ood = checks.get("ood") or {}
         if ood.get("flag"):
             notes.append("inputs unlike anything the model was trained on — check by hand")

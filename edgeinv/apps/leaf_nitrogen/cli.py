@@ -7,6 +7,8 @@
   generic ``--count`` sets the number of files.
 * ``edgeinv leaf-nitrogen predict FILE`` prints one result per leaf; with ``--json`` always a list (``App.many_samples_per_file``).
 * ``edgeinv leaf-nitrogen finetune SPECTRA.csv --labels LABELS.csv --out DIR`` (see :mod:`finetune`).
+* ``edgeinv leaf-nitrogen check-independent [--n 400] [--config full]``: the shipped model, the hybrid
+  edge path and the iterative inversion on an independent simulation (see :mod:`independent`).
 """
 
 from __future__ import annotations
@@ -106,6 +108,19 @@ def _cmd_simulate_site(app):
     return run
 
 
+def _cmd_check_independent(app):
+    def run(args, ctx):
+        from .independent import check_independent
+
+        if args.n < 10 or args.n_baseline < 2:
+            raise InvalidInputError(f"--n must be >= 10 and --n-baseline >= 2, got {args.n} and {args.n_baseline}")
+        return check_independent(app, lambda config: ctx.runner(app, config, variant=args.variant,
+                                                                models_dir=args.model),
+                                 n=args.n, n_baseline=args.n_baseline, config=args.config, seed=args.seed)
+
+    return run
+
+
 def add_cli(app, sub) -> None:
     """Add ``finetune`` and ``simulate-site``; make ``predict --json`` a list; ``simulate --n`` is N."""
     site = sub.add_parser("simulate-site", help="write spectra.csv + labels.csv of simulated leaves from another "
@@ -115,6 +130,18 @@ def add_cli(app, sub) -> None:
     site.add_argument("--sensor", choices=list(sensors.CONFIG_ORDER), default="full")
     site.add_argument("--seed", type=int, default=0)
     site.set_defaults(func=_cmd_simulate_site(app))
+
+    ind = sub.add_parser("check-independent", help="score the model on an independent simulation (other priors, "
+                                                  "plain white noise) with the iterative inversion side by side")
+    ind.add_argument("--n", type=int, default=400, help="leaves (default 400)")
+    ind.add_argument("--n-baseline", dest="n_baseline", type=int, default=150,
+                     help="leaves also inverted iteratively (about 50 ms each; default 150)")
+    ind.add_argument("--config", choices=[c for c in sensors.CONFIG_ORDER if sensors.CONFIGS[c].supports_protein],
+                     default="full")
+    ind.add_argument("--seed", type=int, default=777_001)
+    ind.add_argument("--model", default=None, help="models folder (default: the shipped models)")
+    ind.add_argument("--variant", default=None, help="variant (default: the manifest's chosen)")
+    ind.set_defaults(func=_cmd_check_independent(app))
 
     ft = sub.add_parser("finetune", help="fine-tune the shipped model on a few labelled real leaves")
     ft.add_argument("spectra", help="spectrum CSV (wavelength column + one column per leaf)")

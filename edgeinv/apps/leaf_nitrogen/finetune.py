@@ -33,6 +33,7 @@ from .physics import DEFAULT_N_TO_PROTEIN, nitrogen_area_g_m2, protein_from_nitr
 
 VARIANT = "finetuned_fp32"
 MIN_LEAVES = 3
+VAL_FRACTION = 0.25
 
 
 def read_labels(path, *, target_names, n_to_protein: float = DEFAULT_N_TO_PROTEIN) -> dict[str, dict[str, float]]:
@@ -156,9 +157,14 @@ def finetune(app, spectra, labels, out_dir, *, settings, config: str | None = No
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(leaves))
     n_hold = int(round(holdout_fraction * len(leaves)))
-    hold, train_idx = order[:n_hold], order[n_hold:]
+    hold, rest = order[:n_hold], order[n_hold:]
+    # Early stopping and the best epoch are chosen on labelled leaves the model does not train on
+    # (it used to validate on its own training leaves). A quarter of the remaining leaves, at least one.
+    n_val = max(1, int(round(VAL_FRACTION * len(rest))))
+    val_idx, train_idx = rest[:n_val], rest[n_val:]
     if len(train_idx) < MIN_LEAVES:
-        raise InvalidInputError(f"holdout leaves only {len(train_idx)} leaves to train on; need {MIN_LEAVES}")
+        raise InvalidInputError(f"holdout and validation leave only {len(train_idx)} leaves to train on; "
+                                f"need {MIN_LEAVES}", hint=f"label at least {MIN_LEAVES + 1 + n_hold} leaves")
     lab_train = data.subset(train_idx)
     sim = app.simulate(n_sim, rng=rng, config=config) if n_sim else None
     sim_check = app.simulate(300, rng=np.random.default_rng(seed + 991), config=config)
@@ -168,7 +174,7 @@ def finetune(app, spectra, labels, out_dir, *, settings, config: str | None = No
         parts = [sim] + [lab_train] * reps
     strip = [dataclasses.replace(p, samples=None) for p in parts]
     train = Dataset.concat(strip)
-    val = dataclasses.replace(lab_train, samples=None)
+    val = dataclasses.replace(data.subset(val_idx), samples=None)
     recipe = dataclasses.replace(app.recipe(config), epochs=int(epochs), lr=float(lr), seed=int(seed),
                                  patience=max(4, int(epochs) // 3))
     module = teacher.module
@@ -181,10 +187,12 @@ def finetune(app, spectra, labels, out_dir, *, settings, config: str | None = No
         return _n_errors(app, sub, {"protein_g_cm2": y["protein_g_cm2"][idx]}, factor)
 
     report = {"config": config, "labelled_leaves": len(leaves), "trained_on": int(len(train_idx)),
+              "validated_on": int(len(val_idx)),
               "held_out": int(n_hold), "simulated_mixed_in": int(n_sim), "epochs_run": len(tuned.history),
               "best_epoch": tuned.best_epoch, "lr": float(lr), "n_to_protein": factor,
               "measured_targets": sorted(k for k, m in measured.items() if m.any()),
-              "train_before": errs(before, train_idx), "train_after": errs(after, train_idx)}
+              "train_before": errs(before, train_idx), "train_after": errs(after, train_idx),
+              "validation_before": errs(before, val_idx), "validation_after": errs(after, val_idx)}
     if n_hold:
         report["heldout_before"] = errs(before, hold)
         report["heldout_after"] = errs(after, hold)

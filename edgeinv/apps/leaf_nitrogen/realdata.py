@@ -199,7 +199,22 @@ def evaluate_real(app, data_dir, runner_for, *, progress: bool = False) -> dict:
                "skipped": skipped, "species": per_species, "goals_met": goals,
                "goal": f"zero-shot per species NRMSE (RMSE / range) <= {GOAL_NRMSE} and R2 > {GOAL_R2}",
                "ms_per_leaf": ms, "n_to_protein": factor}
-    return {"summary": summary, "rows": rows, "baseline": baseline, "text": _text(summary, baseline)}
+    return _clean({"summary": summary, "rows": rows, "baseline": baseline, "text": _text(summary, baseline)})
+
+
+def _clean(obj):
+    """JSON-safe: NaN/inf -> None, numpy scalars -> Python (the manifest is written with allow_nan=False)."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
 
 
 def _text(summary: dict, baseline: dict) -> str:
@@ -209,6 +224,9 @@ def _text(summary: dict, baseline: dict) -> str:
              f"{'R2':>6} {'±1σ':>5} | {'iterative NRMSE':>15} {'R2':>6} {'bias':>6} | {'OOD med':>7} {'physics':>7}"]
     for sp, d in summary["species"].items():
         h, m, b = d["hybrid"], d["model"], baseline[sp]["nitrogen_g_m2"]
+        if not all("nrmse" in v for v in (h, m, b)):
+            lines.append(f"{sp:<8} {h['n']:>3} | too few scored leaves")
+            continue
         lines.append(f"{sp:<8} {h['n']:>3} | {h['nrmse']:>12.3f} {h['r2']:>+6.2f} {h['bias']:>+6.2f} "
                      f"{h['within_1sd']:>5.2f} | {m['nrmse']:>13.3f} {m['r2']:>+6.2f} {m['within_1sd']:>5.2f} | "
                      f"{b['nrmse']:>15.3f} {b['r2']:>+6.2f} {b['bias']:>+6.2f} | {d['ood_score_median']:>7.2f} "

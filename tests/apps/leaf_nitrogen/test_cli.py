@@ -78,8 +78,9 @@ def test_finetune_then_predict_with_the_new_model(tmp_path, capsys):
     code, rep = _json(capsys, ["leaf-nitrogen", "finetune", str(site / "spectra.csv"), "--labels",
                                str(site / "labels.csv"), "--out", str(out), "--epochs", "3", "--n-sim", "200",
                                "--holdout-fraction", "0.25"])
-    assert code == 0 and rep["trained_on"] == 9 and rep["held_out"] == 3
-    assert rep["train_after"]["n"] == 9 and "heldout_after" in rep
+    # 3 held out; of the other 9, a quarter (2) validate early stopping and are not trained on
+    assert code == 0 and rep["trained_on"] == 7 and rep["validated_on"] == 2 and rep["held_out"] == 3
+    assert rep["train_after"]["n"] == 7 and rep["validation_after"]["n"] == 2 and "heldout_after" in rep
     manifest = json.loads((out / "leaf_nitrogen" / "manifest.json").read_text())
     assert manifest["configs"]["full"]["chosen"] == "finetuned_fp32"
     code, doc = _json(capsys, ["leaf-nitrogen", "predict", str(site / "spectra.csv"), "--model", str(out)])

@@ -1,0 +1,95 @@
+"""The hybrid edge path: off-manifold score, physics-led inversion where it fires, quality flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeinv.apps.leaf_nitrogen import APP, baseline, hybrid
+from edgeinv.apps.leaf_nitrogen.features import preprocess
+from edgeinv.apps.leaf_nitrogen.interpret import interpret_leaf
+from edgeinv.apps.leaf_nitrogen.io import LeafSpectrum
+from edgeinv.apps.leaf_nitrogen.physics import prospect_pro
+from edgeinv.apps.leaf_nitrogen.simulate import simulate_leaves
+
+WL = np.arange(400.0, 2501.0)
+
+
+def _fake_outputs():
+    return {"protein_g_cm2": 1.2e-3, "protein_g_cm2_std": 6e-5, "chlorophyll_ug_cm2": 40.0,
+            "chlorophyll_ug_cm2_std": 1.0, "ewt_g_cm2": 0.015, "ewt_g_cm2_std": 3e-4, "lma_g_cm2": 0.005,
+            "lma_g_cm2_std": 1.5e-4, "structure_n": 1.5, "carotenoid_ug_cm2": 8.0}
+
+
+def _prospect_leaf(**extra):
+    _, r, _ = prospect_pro(n_struct=1.6, chlorophyll_ug_cm2=40, carotenoid_ug_cm2=9, ewt_g_cm2=0.015,
+                           protein_g_cm2=0.0012, cbc_g_cm2=0.004)
+    return LeafSpectrum("p", WL, r, **extra)
+
+
+def _odd(reflectance):
+    """A spectrum no leaf has: a water-free, featureless SWIR and a bump at 1200 nm."""
+    odd = np.array(reflectance, float)
+    odd[WL > 1400] = 0.45
+    return odd + 0.08 * np.exp(-0.5 * ((WL - 1200) / 30) ** 2)
+
+
+def test_simulated_leaves_rarely_fire_and_distorted_ones_do():
+    leaves = simulate_leaves(200, rng=np.random.default_rng(31), config="full")
+    x = np.stack([preprocess(leaf, config="full") for leaf in leaves])
+    s = hybrid.ood_score(x, config="full")["score"]
+    assert np.mean(s > 1) <= 0.05  # threshold at the 99th percentile of the reference simulations
+    leaf = _prospect_leaf()
+    one = hybrid.ood_score(preprocess(leaf, config="full"), config="full")
+    assert set(one) == {"score", "t2", "q"} and one["score"] < 1
+    score = hybrid.ood_score(preprocess(LeafSpectrum("o", WL, _odd(leaf.reflectance)), config="full"),
+                             config="full")["score"]
+    assert score > 1
+
+
+def test_on_manifold_keeps_the_network_and_off_manifold_lets_physics_lead():
+    leaf = _prospect_leaf()
+    out, info = hybrid.hybrid_outputs(_fake_outputs(), leaf, config="full")
+    assert info["physics_weight"] == 0 and not info["physics_led"] and out == _fake_outputs()
+    off = LeafSpectrum("o", WL, _odd(leaf.reflectance))
+    out, info = hybrid.hybrid_outputs(_fake_outputs(), off, config="full")
+    assert info["ood_score"] > 1.1 and info["physics_weight"] == 1 and info["physics_led"]
+    phys = hybrid.physics_estimate(off)
+    assert out["protein_g_cm2"] == pytest.approx(phys["protein_g_cm2"])
+    assert out["protein_g_cm2_std"] >= phys["protein_g_cm2_std"]  # widened by the disagreement
+    r = interpret_leaf(out, off, config="full", info=info)
+    assert r.method == "physics" and r.ood_score > 1 and any("off the simulator's manifold" in f for f in r.flags)
+    assert r.to_dict()["off_manifold"] is True
+
+
+def test_app_interpret_goes_through_the_hybrid():
+    r = APP.interpret(_fake_outputs(), _prospect_leaf())
+    assert r.method == "model" and r.ood_score is not None and r.ood_score < 1
+    assert APP.interpret({"protein_g_cm2": 1e-3}, _prospect_leaf()).method == "baseline"
+
+
+def test_noisy_swir_is_not_resolvable():
+    leaf = _prospect_leaf()
+    assert hybrid.swir_noise(wavelength_nm=WL, reflectance=leaf.reflectance) < 1e-3
+    noisy = LeafSpectrum("n", WL, np.clip(leaf.reflectance + 0.03 * np.random.default_rng(2).standard_normal(len(WL)),
+                                          0.001, 0.99))
+    assert hybrid.swir_noise(wavelength_nm=WL, reflectance=noisy.reflectance) == pytest.approx(0.03, rel=0.2)
+    r = APP.interpret(_fake_outputs(), noisy)
+    assert not r.protein_resolvable and r.values["nitrogen_g_m2"] is None
+    assert any("not resolvable" in f for f in r.flags)
+
+
+def test_vnir_says_protein_is_not_resolvable():
+    vn = np.arange(400.0, 1001.0)
+    _, r, _ = prospect_pro(n_struct=1.5, chlorophyll_ug_cm2=40, wavelength_nm=vn)
+    res = APP.interpret(_fake_outputs(), LeafSpectrum("v", vn, r))
+    assert res.config == "vnir" and not res.protein_resolvable
+    assert any("not resolvable" in f for f in res.flags)
+
+
+@pytest.mark.parametrize("n_struct", [1.3, 1.8, 2.3])
+def test_structure_fit_recovers_n_on_model_spectra(n_struct):
+    _, r, _ = prospect_pro(n_struct=n_struct, chlorophyll_ug_cm2=35, ewt_g_cm2=0.012, protein_g_cm2=0.001,
+                           cbc_g_cm2=0.005)
+    assert baseline.structure_from_fit(wavelength_nm=WL, reflectance=r) == pytest.approx(n_struct, abs=0.08)
+    assert baseline.structure_from_fit(wavelength_nm=WL[:500], reflectance=r[:500]) is None  # no NIR plateau

@@ -263,8 +263,21 @@ def test_bench_reports_every_row(release, tmp_path):
             assert r["params"] > 0 and r["flops"] > 0 and r["size_bytes"] > 0
             assert set(r["metrics"]) == {"lin_g", "quad_g"}
     assert set(rep["rows"][-1]["metrics"]) == {"lin_g"}  # the baseline estimates one target
+    for r in rep["rows"]:  # interleaved model-only and whole-path latency, ratios from the same run
+        if r["kind"] == "baseline":
+            assert "model_latency_ms" not in r
+            continue
+        m, p = r["model_latency_ms"], r["path_latency_ms"]
+        assert 0 < m["p50"] <= m["p99"] and 0 < p["p50"] <= p["p99"]
+        assert r["speedup_vs_fp32"]["model"] > 0 and r["speedup_vs_torch"]["path"] > 0
+    fp32 = next(r for r in rep["rows"] if r["name"] == "teacher_fp32")
+    assert fp32["speedup_vs_fp32"] == {"model": 1.0, "path": 1.0}
+    stages = rep["stages"]
+    assert stages["variant"] == entry["chosen"] and set(stages["median_ms"]) >= {"preprocess", "model", "interpret"}
+    assert sum(stages["shares"].values()) == pytest.approx(1.0)
     table = format_table(rep)
     assert "teacher_fp32" in table and "baseline" in table and "lin_g rmse" in table
+    assert "model p50" in table and "x torch" in table and "where the time goes" in table
 
 
 def test_bench_isolated_row_measures_a_fresh_process(release, tmp_path):

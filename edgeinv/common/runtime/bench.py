@@ -6,7 +6,12 @@ process). For every shipped variant of a config, for torch-eager FP32 of the tea
 
 * batch-1 latency p50/p95/p99 (ms) of the **whole edge path** on raw held-out samples --
   ``app.predict(sample, runner)`` = preprocess -> model -> interpret (baseline: ``app.baseline`` ->
-  ``interpret``) -- one thread, after warm-up;
+  ``interpret``) -- one thread, after warm-up, in the row's own process;
+* ``model_latency_ms`` and ``path_latency_ms`` (p50/p99) timed **interleaved** across all variants in
+  one process (model only on the device's input size, and the whole path), with speed-ups against
+  ``teacher_fp32`` and torch eager from that same run (``speedup_vs_fp32``/``speedup_vs_torch``);
+* per config, ``stages``: where one call of the chosen variant spends its time (read of a real file of
+  the app's format, preprocess, model, interpret) and each stage's share;
 * batched throughput (samples/s) of the model on preprocessed inputs (baseline: per sample);
 * size on disk, parameters and FLOPs from the ONNX graph (:mod:`.graphstats`);
 * peak memory: each row runs in a **fresh subprocess** and reports its peak resident set
@@ -16,8 +21,9 @@ process). For every shipped variant of a config, for torch-eager FP32 of the tea
   is what the model and its inference add;
 * the error per target on the same fixed held-out set (the manifest's held-out seed, first ``n``).
 
-Rows run one after another (not interleaved, unlike the search): figures move a few per cent with
-other load on the machine. Nothing here is asserted in unit tests.
+The per-row processes run one after another (their p95/p99 move with other load on the machine); the
+interleaved columns are the ones to compare rows by. Nothing here is asserted in unit tests as a
+wall-clock threshold.
 """
 
 from __future__ import annotations
@@ -145,6 +151,81 @@ def run_row(spec: dict, app, config: str, samples: list, x: np.ndarray, y: dict,
             "model_rss_mb": round(peak - rss0, 1), "torch_loaded": "torch" in sys.modules, "notes": notes}
 
 
+def run_timing(specs: list[dict], app, config: str, samples: list, x: np.ndarray, *, warmup: int,
+               repeats: int) -> dict:
+    """Interleaved batch-1 timing of every runner in one process: model only and whole edge path.
+
+    Round-robin over the variants (as the release search does), so every row sees the same machine
+    load and the ratios between rows are meaningful on a shared machine. Model-only latency runs on
+    ``app.latency_input(x)`` (the input the device runs: a full tile for per-pixel apps); the path
+    latency is ``app.predict(sample, runner)`` on raw held-out samples.
+    """
+    clock = time.perf_counter
+    runners = {s["name"]: _make_runner(s, app, config) for s in specs if s["kind"] in ("onnx", "torch")}
+    x1 = np.ascontiguousarray(app.latency_input(x))
+    n = len(samples)
+    for name, r in runners.items():
+        for i in range(max(1, warmup)):
+            r(x1)
+            app.predict(samples[i % n], r)
+    model = {name: [] for name in runners}
+    path = {name: [] for name in runners}
+    for i in range(repeats):
+        s = samples[i % n]
+        for name, r in runners.items():
+            t0 = clock()
+            r(x1)
+            model[name].append((clock() - t0) * 1e3)
+            t0 = clock()
+            app.predict(s, r)
+            path[name].append((clock() - t0) * 1e3)
+    return {"model": {k: _percentiles(v) for k, v in model.items()},
+            "path": {k: _percentiles(v) for k, v in path.items()}}
+
+
+def run_stages(spec: dict, app, config: str, samples: list, *, repeats: int, example_file: str | None) -> dict:
+    """Where one edge call spends its time: read (a real file of the app's format), preprocess, model,
+    interpret — the generic per-sample path, median ms per stage and each stage's share."""
+    clock = time.perf_counter
+    runner = _make_runner(spec, app, config)
+    stages = {"read": [], "preprocess": [], "model": [], "interpret": []}
+    notes = []
+    n = len(samples)
+    for i in range(repeats + 2):
+        s = samples[i % n]
+        if example_file:
+            t0 = clock()
+            app.read_many(example_file, filename=Path(example_file).name)
+            t_read = (clock() - t0) * 1e3
+        t0 = clock()
+        xi = app.preprocess(s, config=config)[None]
+        t1 = clock()
+        out = runner(xi)
+        t2 = clock()
+        try:
+            app.interpret({k: v[0] for k, v in out.items()}, s)
+        except (EdgeinvError, KeyError, ValueError, TypeError) as exc:
+            if not notes:
+                notes.append(f"interpret stage not timed on a preprocessed sample ({type(exc).__name__})")
+        t3 = clock()
+        if i < 2:
+            continue
+        if example_file:
+            stages["read"].append(t_read)
+        stages["preprocess"].append((t1 - t0) * 1e3)
+        stages["model"].append((t2 - t1) * 1e3)
+        stages["interpret"].append((t3 - t2) * 1e3)
+    med = {k: float(np.median(v)) for k, v in stages.items() if v}
+    total = sum(med.values()) or float("nan")
+    if not example_file:
+        notes.append("read stage not timed: the app writes no example file")
+    else:
+        notes.append("read = parsing one whole example file of the app's format (app.write_example); for apps "
+                     "whose files hold many samples or a whole image it covers more than one model call")
+    return {"variant": spec["name"], "median_ms": med, "shares": {k: v / total for k, v in med.items()},
+            "notes": notes}
+
+
 def _worker(job_path: str, spec_json: str, out_path: str) -> None:
     with open(job_path, "rb") as fh:
         job = pickle.load(fh)
@@ -154,8 +235,15 @@ def _worker(job_path: str, spec_json: str, out_path: str) -> None:
 
         app = get_app(app)
     spec = json.loads(spec_json)
-    result = run_row(spec, app, job["config"], job["samples"], job["x"], job["y"], warmup=job["warmup"],
-                     repeats=job["repeats"], batch_size=job["batch_size"])
+    if spec["kind"] == "timing":
+        result = run_timing(spec["specs"], app, job["config"], job["samples"], job["x"], warmup=job["warmup"],
+                            repeats=job["repeats"])
+    elif spec["kind"] == "stages":
+        result = run_stages(spec["spec"], app, job["config"], job["samples"], repeats=job["repeats"],
+                            example_file=spec.get("example_file"))
+    else:
+        result = run_row(spec, app, job["config"], job["samples"], job["x"], job["y"], warmup=job["warmup"],
+                         repeats=job["repeats"], batch_size=job["batch_size"])
     Path(out_path).write_text(json.dumps(result, default=float), encoding="utf-8")
 
 
@@ -284,11 +372,64 @@ def bench_app(app, settings, *, config: str, n: int | None = None, repeats: int 
                 row.update(size_bytes=Path(spec["path"]).stat().st_size,
                            params=(teacher_stats or {}).get("params"), flops=(teacher_stats or {}).get("flops"))
             rows.append(row)
+        timed = [s for s in specs if s["kind"] in ("onnx", "torch")]
+        chosen_spec = next((s for s in timed if s["name"] == entry.get("chosen")), timed[0] if timed else None)
+        timing = stages = {}
+        if timed:
+            example = _example_file(app, Path(tmp), ds.samples)
+            t_spec = {"kind": "timing", "specs": timed}
+            st_spec = {"kind": "stages", "spec": chosen_spec, "example_file": example}
+            if isolate:
+                timing = _run_isolated(t_spec, str(job_path), timeout_s)
+                stages = _run_isolated(st_spec, str(job_path), timeout_s)
+            else:
+                timing = run_timing(timed, app, config, ds.samples, ds.x, warmup=warmup, repeats=repeats)
+                stages = run_stages(chosen_spec, app, config, ds.samples, repeats=repeats, example_file=example)
+        _add_ratios(rows, timing, notes)
     return {"app": app.name, "config": config, "n": int(len(ds)), "heldout_seed": seed, "repeats": int(repeats),
             "warmup": int(warmup), "batch_size": int(batch_size), "threads": 1, "chosen": entry.get("chosen"),
             "targets": [{"name": t.name, "unit": t.unit, "kind": t.kind.value} for t in app.targets],
-            "rows": rows, "notes": notes,
+            "rows": rows, "notes": notes, "stages": stages,
             "machine": {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}}
+
+
+def _example_file(app, folder: Path, samples: list) -> str | None:
+    """A real file in the app's own format (its ``write_example``) for timing the read stage."""
+    if not hasattr(app, "write_example"):
+        return None
+    for suffix in (getattr(app, "example_suffix", None), ".wav", ".csv", ".tif", ".npy"):
+        if not suffix:
+            continue
+        path = folder / f"example{suffix}"
+        try:
+            app.write_example(path, np.random.default_rng(0))
+            app.read_many(path, filename=path.name)
+            return str(path)
+        except Exception:  # noqa: BLE001 - an app without a file format the bench can write: no read stage
+            path.unlink(missing_ok=True)
+    return None
+
+
+def _add_ratios(rows: list, timing: dict, notes: list) -> None:
+    """Per row: interleaved model-only and path latency (p50/p99) and speed-ups vs FP32 and torch eager."""
+    if not timing or "error" in timing:
+        if timing:
+            notes.append(f"interleaved timing failed: {timing['error']}")
+        return
+    model, path = timing.get("model", {}), timing.get("path", {})
+    base = {"fp32": "teacher_fp32", "torch": "torch_eager_fp32"}
+    for r in rows:
+        if r["name"] not in model:
+            continue
+        r["model_latency_ms"] = {k: model[r["name"]][k] for k in ("p50", "p99")}
+        r["path_latency_ms"] = {k: path[r["name"]][k] for k in ("p50", "p99")}
+        for label, ref in base.items():
+            if ref in model:
+                r[f"speedup_vs_{label}"] = {"model": model[ref]["p50"] / model[r["name"]]["p50"],
+                                            "path": path[ref]["p50"] / path[r["name"]]["p50"]}
+    notes.append("model/path ms: batch-1 p50 and p99 timed interleaved across the variants in one process "
+                 "(model on the device's input size, path = preprocess -> model -> interpret on raw samples); "
+                 "x fp32 / x torch: p50 speed-ups against teacher_fp32 and torch eager from that same run")
 
 
 def _stats(path, record: dict, notes: list) -> dict:
@@ -311,7 +452,8 @@ def _fmt(v, spec):
 def format_table(report: dict) -> str:
     """A fixed-width table of a :func:`bench_app` report for humans."""
     targets = report.get("targets", [])
-    head = ["variant", "size kB", "params", "MFLOPs", "p50 ms", "p95 ms", "p99 ms", "samples/s", "peak MB"]
+    head = ["variant", "size kB", "params", "MFLOPs", "model p50", "model p99", "path p50", "path p99",
+            "x fp32", "x torch", "samples/s", "peak MB"]
     for t in targets:
         head.append(f"{t['name']} acc%" if t["kind"] == "classification" else f"{t['name']} rmse")
     lines = []
@@ -321,9 +463,13 @@ def format_table(report: dict) -> str:
             lines.append([name, r["error"]])
             continue
         lat = r["latency_ms"]
+        mod = r.get("model_latency_ms") or {}
+        pth = r.get("path_latency_ms") or {"p50": lat["p50"], "p99": lat["p99"]}  # baseline: its own run
         cells = [name, _fmt(r.get("size_bytes", 0) / 1e3 if r.get("size_bytes") else None, ".1f"),
                  _fmt(r.get("params"), ",d"), _fmt(r["flops"] / 1e6 if r.get("flops") else None, ".3f"),
-                 _fmt(lat["p50"], ".3f"), _fmt(lat["p95"], ".3f"), _fmt(lat["p99"], ".3f"),
+                 _fmt(mod.get("p50"), ".3f"), _fmt(mod.get("p99"), ".3f"), _fmt(pth["p50"], ".3f"),
+                 _fmt(pth["p99"], ".3f"), _fmt((r.get("speedup_vs_fp32") or {}).get("model"), ".2f"),
+                 _fmt((r.get("speedup_vs_torch") or {}).get("model"), ".2f"),
                  _fmt(r.get("throughput_sps"), ",.0f"), _fmt(r.get("peak_rss_mb"), ".0f")]
         for t in targets:
             m = r.get("metrics", {}).get(t["name"])
@@ -344,9 +490,16 @@ def format_table(report: dict) -> str:
         else:
             out.append("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(ln, widths))))
     out.append("")
-    out.append(f"* shipped (chosen). Latency: whole edge path (preprocess -> model -> interpret), batch 1, "
-               f"1 thread, {report['repeats']} calls after {report['warmup']} warm-up; samples/s: model on batches "
+    out.append(f"* shipped (chosen). Latency ms: batch 1, 1 thread, {report['repeats']} calls after "
+               f"{report['warmup']} warm-up (baseline row: its own whole-path run); samples/s: model on batches "
                f"of {report['batch_size']}; error on {report['n']} held-out samples (seed {report['heldout_seed']}).")
+    st = report.get("stages") or {}
+    if st.get("median_ms"):
+        parts = ", ".join(f"{k} {v:.3f} ms ({100 * st['shares'][k]:.0f} %)" for k, v in st["median_ms"].items())
+        out.append(f"where the time goes ({st['variant']}, median per call): {parts}")
+        out.extend(st.get("notes", []))
+    elif st.get("error"):
+        out.append(f"stage timing failed: {st['error']}")
     out.extend(report.get("notes", []))
     return "\n".join(out)
 

@@ -12,7 +12,8 @@ only when the reader says the file lacks them (:class:`MissingMetadataError`), a
 
 An app may provide ``analyse_for_store(data, *, filename, entity, meta, runner_for) -> (summary,
 blobs)`` to store exactly what its upload page stores (plots, advice, overlays); without it the
-generic summary is the result's ``to_dict()`` plus ``filename``, ``measured_at`` and ``source``.
+generic summary is the result's ``to_dict()`` plus ``filename``, ``measured_at`` (and ``ingest``: how
+it arrived, added by the caller).
 """
 
 from __future__ import annotations
@@ -181,8 +182,8 @@ def analyse(app, data, *, filename: str, meta: dict, runner_for: Callable[[str],
 
 
 def results_equal_view(summary: dict) -> dict:
-    """The part of a summary that depends on the model only (no filename, time or source)."""
-    return {k: v for k, v in summary.items() if k not in ("filename", "measured_at", "source")}
+    """The part of a summary that depends on the model only (no file name, time or ingest record)."""
+    return {k: v for k, v in summary.items() if k not in ("filename", "measured_at", "ingest")}
 
 
 class EntityResolver:

@@ -147,7 +147,7 @@ def run_batch(app, settings, source, *, scheduler: str | None = None, workers: i
                 o = done.pop(next_store)
                 row = {"path": o["path"], "ok": o["ok"]}
                 if o["ok"]:
-                    summary = {**o["summary"], "source": {"via": "batch", "path": o["path"]}}
+                    summary = {**o["summary"], "ingest": {"via": "batch", "path": o["path"]}}
                     row["summary"] = summary
                     if db is not None:
                         row["result_id"] = db.add_result(app.name, entity["id"], summary, o.get("blobs") or None)

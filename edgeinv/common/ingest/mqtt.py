@@ -19,7 +19,7 @@ Exactly once: QoS 1 subscriptions in a persistent session (fixed client id, clea
 expiry), manual acknowledgements, and the :class:`~.ledger.Ledger`: a message is acknowledged only
 after its result is stored *and* published (or its rejection published), so the broker redelivers
 whatever an ingester crash or broker restart interrupted, and the ledger makes the redelivery store
-nothing new. Results go to ``<result prefix>/<topic>``, rejections (with the reason) to
+nothing new (the stored summary carries ``ingest.message_key``). Results go to ``<result prefix>/<topic>``, rejections (with the reason) to
 ``<error prefix>/<topic>``; both carry ``message_key``. A bad payload never stops the ingester.
 """
 
@@ -236,7 +236,7 @@ class Ingester:
 
     def _find_stored(self, entity: dict, key: str) -> dict | None:
         for r in reversed(self.store.list_results(self.app.name, entity["id"])):
-            if (r["summary"].get("source") or {}).get("message_key") == key:
+            if (r["summary"].get("ingest") or {}).get("message_key") == key:
                 return r
         return None
 
@@ -273,7 +273,7 @@ class Ingester:
             filename = _an.safe_filename(meta.get("filename"), data, default_stem=topic.rsplit("/", 1)[-1] or "message")
             summary, blobs = _an.analyse(self.app, data, filename=filename, meta=rmeta, runner_for=self.runner_for,
                                          entity=entity, measured_at=meta.get("measured_at"))
-            summary["source"] = {"via": "mqtt", "topic": topic, "message_key": key}
+            summary["ingest"] = {"via": "mqtt", "topic": topic, "message_key": key}
             rid = self.store.add_result(self.app.name, entity["id"], summary, blobs or None)
         else:
             rid, summary = stored["id"], stored["summary"]

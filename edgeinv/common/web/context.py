@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from ..config import Settings
 from .store import Store
@@ -93,7 +93,20 @@ class WebContext:
 
         InvalidInputError if missing or empty, PayloadTooLargeError past ``settings.max_upload_mb``.
         """
+        self._bound_analysis()
         return read_upload(field=field, max_bytes=self.max_upload_bytes)
+
+    def _bound_analysis(self) -> None:
+        """An upload read outside the analysis pool (a view the detection missed): learn its endpoint
+        for the next requests and count this one against the same admission limit."""
+        gate = getattr(self, "gate", None)
+        if gate is None or request.environ.get("edgeinv.analysis") or g.get("analysis_slot"):
+            return
+        if request.endpoint:
+            self.upload_endpoints.add(request.endpoint)
+        if not gate.admit():
+            raise gate.busy_error()
+        g.analysis_slot = True
 
     @staticmethod
     def wants_json() -> bool:

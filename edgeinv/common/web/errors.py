@@ -32,6 +32,28 @@ class CsrfError(AuthError):
     status = 403
 
 
+class ThrottledError(AuthError):
+    """Too many failed password attempts (HTTP 429 with Retry-After)."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: float, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s
+
+
+class HostNotAllowedError(EdgeinvError):
+    """The request's Host header is not a name of this device (HTTP 400; DNS-rebinding defence)."""
+
+    status = 400
+
+
+class ConflictError(EdgeinvError):
+    """The same Idempotency-Key is being processed by another request (HTTP 409)."""
+
+    status = 409
+
+
 def _http_name(exc: HTTPException) -> str:
     return "".join(w.capitalize() for w in (exc.name or "HTTPError").replace("-", " ").split()) or "HTTPError"
 
@@ -69,6 +91,8 @@ def register_error_handlers(flask_app: Flask) -> None:
         headers = {}
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="edgeinv"'
+        if getattr(exc, "retry_after_s", None):
+            headers["Retry-After"] = str(int(max(1, exc.retry_after_s)))
         if exc.status >= 500:
             log.error("%s %s failed: %s", request.method, request.path, exc)
         return error_response(exc.status, type(exc).__name__, exc.message, hint=exc.hint, headers=headers)

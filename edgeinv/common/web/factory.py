@@ -13,7 +13,7 @@ import math
 import os
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 
 from .. import app as app_registry
 from ..config import Settings
@@ -21,11 +21,17 @@ from ..errors import EdgeinvError
 from .auth import init_auth, is_logged_in
 from .context import EXTENSION_KEY, WebContext
 from .errors import register_error_handlers
+from .gate import AnalysisGate, AnalysisMiddleware, find_upload_endpoints
+from .hosts import install_host_check
+from .idempotency import install_idempotency
+from .limits import WebLimits
+from .retention import RetentionTimer
 
 log = logging.getLogger("edgeinv.web")
 
+# Scripts only from files served here (no inline scripts, no eval); inline style attributes stay allowed.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-                           "script-src 'self' 'unsafe-inline'; connect-src 'self'; font-src 'self'; "
+                           "script-src 'self'; connect-src 'self'; font-src 'self'; "
                            "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
 _status_cache: dict[str, tuple[tuple, dict]] = {}
 
@@ -128,17 +134,21 @@ def format_num(value, digits: int = 2) -> str:
     return f"{v:.{int(digits)}f}" if math.isfinite(v) else "–"
 
 
-def create_app(settings: Settings, apps=None) -> Flask:
+def create_app(settings: Settings, apps=None, *, limits: WebLimits | None = None) -> Flask:
     """The Flask application serving ``apps`` (default: every installed app).
 
     Parameters
     ----------
     settings : deployment settings (data dir, models dir, host for the login policy, upload limit).
     apps : iterable or dict of :class:`~edgeinv.common.app.App`; ``None`` means ``all_apps()``.
+    limits : analysis pool, queue, time limit, allowed hosts, retention (default: from the environment,
+        see :mod:`.limits`).
     """
     apps = _as_list(apps)
+    limits = limits if limits is not None else WebLimits.from_settings(settings)
     flask_app = Flask("edgeinv.common.web", template_folder="templates", static_folder="static")
     ctx = WebContext(settings)
+    ctx.limits = limits
     ctx.apps = {a.name: a for a in apps}
     ctx.app_names = list(ctx.apps)
     ctx.broken_blueprints = {}
@@ -148,7 +158,9 @@ def create_app(settings: Settings, apps=None) -> Flask:
     flask_app.json.sort_keys = False
     flask_app.jinja_env.filters.update(when=format_when, num=format_num)
     register_error_handlers(flask_app)
-    init_auth(flask_app, settings)
+    install_host_check(flask_app, settings, limits.allowed_hosts)  # before the login gate
+    init_auth(flask_app, settings, ctx.store)
+    install_idempotency(flask_app, ctx.store)  # after the login gate: a replay needs a login too
 
     mounted = {}
     for app in apps:
@@ -162,6 +174,16 @@ def create_app(settings: Settings, apps=None) -> Flask:
             flask_app.register_blueprint(bp, url_prefix=f"/{app.name}")
             mounted[app.name] = bp.name
     ctx.mounted = mounted
+    ctx.gate = AnalysisGate(workers=limits.analysis_workers, queue=limits.analysis_queue,
+                            timeout_s=limits.analysis_timeout_s)
+    ctx.upload_endpoints = find_upload_endpoints(flask_app)
+    flask_app.wsgi_app = AnalysisMiddleware(flask_app, flask_app.wsgi_app, ctx.gate, ctx.upload_endpoints)
+    ctx.retention = RetentionTimer(ctx.store, limits)
+
+    @flask_app.teardown_request
+    def _release_fallback_slot(_exc=None):
+        if g.pop("analysis_slot", False):
+            ctx.gate.release()
 
     def nav_apps():
         return [{"name": a.name, "title": a.title or a.name, "url": f"/{a.name}/", "current": request.blueprint == mounted.get(a.name)}
@@ -209,8 +231,11 @@ def create_app(settings: Settings, apps=None) -> Flask:
                 per_app[app.name]["selftest"] = selftest_status(app, settings)
                 if per_app[app.name]["selftest"]["usable"] is False:
                     status = "error"
+        gate = ctx.gate
         body = {"status": status, "db": {"ok": db_ok, "schema_version": ctx.store.schema_version if db_ok else None},
-                "apps": per_app, "broken_apps": sorted(app_registry.BROKEN_APPS), "cpu": _cpu()}
+                "apps": per_app, "broken_apps": sorted(app_registry.BROKEN_APPS), "cpu": _cpu(),
+                "analysis": {"workers": gate.workers, "queue_limit": gate.queue, "in_flight": gate.admitted,
+                             "timeout_s": gate.timeout_s, **gate.stats}}
         return jsonify(body), (503 if status == "error" else 200)
 
     return flask_app

@@ -1,8 +1,10 @@
 """Serving the web app with waitress, the production WSGI server (`edgeinv serve`, tests' live server).
 
 waitress is pure Python (no compiler on the device), multi-threaded and buffers request bodies
-before the app sees them. Four worker threads: enough for a handful of browsers and gateways while
-ONNX Runtime inference itself runs on ``settings.threads`` intra-op threads.
+before the app sees them. Analyses run in the app's bounded pool (:mod:`.gate`); waitress gets one
+thread per admitted analysis (each waits for its answer) plus ``page_threads`` (4) for pages and
+``/healthz``, so health checks are answered while the pool is busy. ONNX Runtime inference itself runs
+on ``settings.threads`` intra-op threads.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 from ..config import Settings
 from .factory import _as_list, create_app
 
-WSGI_THREADS = 4
+WSGI_THREADS = 4  # page threads when the app has no analysis limits (see .limits.WebLimits.server_threads)
 log = logging.getLogger("edgeinv.web")
 
 
@@ -27,11 +29,13 @@ def url_of(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
-def _adjustments(settings: Settings) -> dict:
+def _adjustments(settings: Settings, flask_app=None) -> dict:
     limit = int(float(settings.max_upload_mb) * 2**20)
+    limits = getattr(flask_app.extensions.get("edgeinv"), "limits", None) if flask_app is not None else None
+    threads = limits.server_threads if limits is not None else WSGI_THREADS
     # waitress refuses (plain 413) what is far past the app's limit before buffering it to disk;
     # anything up to twice the limit reaches Flask, which answers with the friendly 413.
-    return {"threads": WSGI_THREADS, "ident": "edgeinv", "max_request_body_size": max(2 * limit, limit + 2**24),
+    return {"threads": threads, "ident": "edgeinv", "max_request_body_size": max(2 * limit, limit + 2**24),
             "channel_timeout": 120, "clear_untrusted_proxy_headers": True}
 
 
@@ -41,8 +45,8 @@ def create_server(settings: Settings, apps=None, *, sock: socket.socket | None =
 
     flask_app = flask_app if flask_app is not None else create_app(settings, apps)
     if sock is not None:
-        return _create(flask_app, sockets=[sock], **_adjustments(settings))
-    return _create(flask_app, host=settings.host, port=int(settings.port), **_adjustments(settings))
+        return _create(flask_app, sockets=[sock], **_adjustments(settings, flask_app))
+    return _create(flask_app, host=settings.host, port=int(settings.port), **_adjustments(settings, flask_app))
 
 
 def stop_server(server, thread: threading.Thread | None = None, *, timeout_s: float = 10.0) -> None:
@@ -88,7 +92,9 @@ def serve(settings: Settings, apps=None) -> None:
         from ..errors import ConfigError
 
         raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
-    names = ", ".join(flask_app.extensions["edgeinv"].app_names) or "no apps"
+    ctx = flask_app.extensions["edgeinv"]
+    ctx.retention.start()
+    names = ", ".join(ctx.app_names) or "no apps"
     login = "no login (loopback)" if settings.is_loopback else "login required"
     print(f"edgeinv: serving {names} at {url_of(settings.host, int(settings.port))} ({login}; Ctrl+C to stop)",
           file=sys.stderr, flush=True)
@@ -98,4 +104,6 @@ def serve(settings: Settings, apps=None) -> None:
         pass
     finally:
         server.task_dispatcher.shutdown()
-        flask_app.extensions["edgeinv"].store.close()
+        ctx.retention.stop()
+        ctx.gate.shutdown()
+        ctx.store.close()

@@ -15,7 +15,15 @@ Design choices, for a small device with a web server of a few threads:
 * every write is one ``BEGIN IMMEDIATE`` … ``COMMIT`` transaction: a write that fails half-way is rolled
   back and leaves the stored rows exactly as they were;
 * the schema is created on first use and versioned with ``PRAGMA user_version``; a file written by a
-  newer edgeinv is refused rather than silently misread.
+  newer edgeinv is refused rather than silently misread;
+* ``synchronous = FULL``: in WAL mode NORMAL may roll back the last commits on power loss (SQLite's
+  documentation), FULL syncs the WAL at every commit, so a result whose request was answered survives
+  a power cut. Measured here: 0.4 ms more per small result (see the README);
+* retries: a result written while a request carries an ``Idempotency-Key`` is tagged with it (unique),
+  so a retried request finds the first result instead of storing a second (see :mod:`.idempotency`);
+* server-side login sessions (``web_sessions``) so that logout and a password change revoke them;
+* :meth:`Store.apply_retention` bounds what is kept; :meth:`Store.backup` copies the live database
+  with SQLite's online backup API (``edgeinv backup DEST``).
 
 Dicts returned: an entity is ``{"id", "app", "kind", "name", "created", "updated", "data"}``; a result
 is ``{"id", "app", "kind": "result", "name", "entity_id", "entity_kind", "entity_name", "created",
@@ -34,8 +42,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import ConfigError, InvalidInputError, NotFoundError
+from .storeops import StoreOps
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = [
     # version 1
@@ -66,7 +75,73 @@ _SCHEMA = [
         PRIMARY KEY (result_id, name)
     );
     """,
+    # version 2: idempotency keys, blob sizes (retention), server-side sessions
+    """
+    ALTER TABLE results ADD COLUMN idem_key TEXT;
+    CREATE UNIQUE INDEX results_idem_key ON results (idem_key) WHERE idem_key IS NOT NULL;
+    ALTER TABLE blobs ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+    UPDATE blobs SET size = length(data);
+    CREATE TABLE idempotency (
+        key     TEXT PRIMARY KEY,
+        status  INTEGER NOT NULL,
+        mime    TEXT NOT NULL,
+        headers TEXT NOT NULL DEFAULT '{}',
+        body    BLOB NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE TABLE web_sessions (
+        sid_hash TEXT PRIMARY KEY,
+        pwv      TEXT NOT NULL,
+        created  REAL NOT NULL,
+        expires  REAL NOT NULL
+    );
+    """,
 ]
+
+# Per-thread request scope set by the web layer: the idempotency key of the request being served
+# (results written are tagged with it) and whether the request was cancelled by its timeout.
+_scope = threading.local()
+_write_guard = threading.Lock()
+_writing: set[int] = set()     # threads that began a write transaction in their current request
+_cancelled: set[int] = set()   # threads whose request timed out: they must not start writing
+
+
+class RequestCancelled(BaseException):
+    """Raised in a request thread whose time limit passed, before it could write anything."""
+
+
+def begin_request_scope(idem_key: str | None = None) -> None:
+    """Start a request on this thread: results it stores get ``idem_key`` (``key#1``, ``key#2``...)."""
+    ident = threading.get_ident()
+    with _write_guard:
+        _writing.discard(ident)
+        _cancelled.discard(ident)
+    _scope.key, _scope.count, _scope.active = idem_key, 0, True
+
+
+def end_request_scope() -> None:
+    ident = threading.get_ident()
+    with _write_guard:
+        _writing.discard(ident)
+        _cancelled.discard(ident)
+    _scope.key, _scope.count, _scope.active = None, 0, False
+
+
+def cancel_unless_writing(ident: int) -> bool:
+    """Mark thread ``ident``'s request cancelled unless it already began writing; True if cancelled."""
+    with _write_guard:
+        if ident in _writing:
+            return False
+        _cancelled.add(ident)
+        return True
+
+
+def _next_idem_key() -> str | None:
+    key = getattr(_scope, "key", None)
+    if not key:
+        return None
+    _scope.count = getattr(_scope, "count", 0) + 1
+    return f"{key}#{_scope.count}"
 
 
 def utcnow_iso() -> str:
@@ -116,7 +191,7 @@ def _dumps(obj: Any, what: str) -> str:
     return json.dumps(jsonable(obj), allow_nan=False, separators=(",", ":"))
 
 
-class Store:
+class Store(StoreOps):
     """SQLite store shared by every app (see the module docstring for the tables and dicts).
 
     Parameters
@@ -147,7 +222,7 @@ class Store:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA synchronous = FULL")
         with self._lock:
             if not self._ready:
                 self._migrate(conn)
@@ -180,6 +255,12 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
         conn = self._connect()
+        if getattr(_scope, "active", False):
+            ident = threading.get_ident()
+            with _write_guard:
+                if ident in _cancelled:
+                    raise RequestCancelled("the request's time limit passed before it was stored")
+                _writing.add(ident)
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -298,16 +379,21 @@ class Store:
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise InvalidInputError(f"blob {name!r} must hold bytes, got {type(data).__name__}")
             items.append((str(name), str(mime), bytes(data)))
+        idem_key = _next_idem_key()
         with self.transaction() as conn:
+            if idem_key is not None:  # a retried request: the first attempt's result, stored once
+                row = conn.execute("SELECT id FROM results WHERE idem_key = ?", (idem_key,)).fetchone()
+                if row is not None:
+                    return int(row["id"])
             if entity_id is not None:
                 row = conn.execute("SELECT app FROM entities WHERE id = ?", (_int_id(entity_id),)).fetchone()
                 if row is None or row["app"] != app:
                     raise NotFoundError(f"no entity with id {entity_id}")
-            cur = conn.execute("INSERT INTO results (app, entity_id, summary, created) VALUES (?, ?, ?, ?)",
-                               (str(app), None if entity_id is None else int(entity_id), doc, _iso(created)))
+            cur = conn.execute("INSERT INTO results (app, entity_id, summary, created, idem_key) VALUES (?, ?, ?, ?, ?)",
+                               (str(app), None if entity_id is None else int(entity_id), doc, _iso(created), idem_key))
             rid = int(cur.lastrowid)
-            conn.executemany("INSERT INTO blobs (result_id, name, mime, data) VALUES (?, ?, ?, ?)",
-                             [(rid, n, m, d) for n, m, d in items])
+            conn.executemany("INSERT INTO blobs (result_id, name, mime, data, size) VALUES (?, ?, ?, ?, ?)",
+                             [(rid, n, m, d, len(d)) for n, m, d in items])
             return rid
 
     def get_result(self, id: int, *, app: str | None = None) -> dict:

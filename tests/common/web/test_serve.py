@@ -11,6 +11,7 @@ import pytest
 
 from edgeinv.common.errors import ConfigError
 from edgeinv.common.web import server as serve_mod
+from edgeinv.common.web.limits import WebLimits
 from edgeinv.common.web.server import create_server, stop_server, url_of
 
 
@@ -19,7 +20,7 @@ def test_waitress_server_answers_and_stops(web_settings, mini):
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = create_server(web_settings.replace(port=port), apps=[mini], sock=sock)
-    assert server.adj.threads == serve_mod.WSGI_THREADS
+    assert server.adj.threads == WebLimits().server_threads  # analyses + queue + page threads
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:

@@ -32,10 +32,11 @@ from importlib import resources
 
 import numpy as np
 
-from .features import HYPOTHESES, N_BINS, N_VC, SCALARS, refine_order
+from .features import HYPOTHESES, N_BINS, N_REV, N_VC, SCALARS, refine_order
 from .physics import BearingGeometry, impact_order, rolling_speed_m_s
 
 SIZE_INDEX_TOP_MM = 3.0
+BALL_SIDEBAND_DB = 6.0  # default; data/calibration.json overrides it (set on simulated ball faults)
 GATE_DB = 5.0  # default; data/calibration.json overrides it (set on simulated healthy windows)
 OOD_FLAG = 0.99
 MIN_SAMPLES_PER_EVENT = 4
@@ -65,7 +66,20 @@ def line_evidence(analyses, *, geometry: BearingGeometry) -> dict:
         db = line_db(heights)
         out[h] = {"order": round(o_ref, 4), "slip": round(o_ref / o - 1.0, 4), "lines_db": [round(float(v), 1) for v in db],
                   "gate_db": round(float(min(db[0], db[1])), 1)}
+    ftf = out["cage"]["order"]
+    out["ball"]["ftf_sidebands_db"] = round(sideband_db(spec, order=out["ball"]["order"], spacing=ftf), 1)
     return out
+
+
+def sideband_db(spec: np.ndarray, *, order: float, spacing: float) -> float:
+    """Mean height (dB over local background) of the sidebands ``k * order +- spacing``, k = 1, 2."""
+    vals = []
+    for k in (1, 2):
+        for sgn in (-1, 1):
+            i = int(round((k * order + sgn * spacing) * N_REV))
+            if 3 <= i < len(spec) - 1:
+                vals.append(spec[i - 1:i + 2].max())
+    return float(np.mean(line_db(vals))) if vals else 0.0
 
 
 def gate_threshold() -> float:
@@ -77,9 +91,16 @@ def apply_gate(probs: dict[str, float], evidence: dict) -> tuple[dict[str, float
     thr = gate_threshold()
     p = dict(probs)
     notes, status = [], {}
+    sb_thr = ball_sideband_threshold()
     for h in HYPOTHESES:
         ok = evidence[h]["gate_db"] >= thr
         status[h] = "confirmed" if ok else "no line"
+        if ok and h == "ball" and evidence[h].get("ftf_sidebands_db", sb_thr) < sb_thr:
+            ok = False  # a ball spall passes in and out of the load zone with the cage: FTF sidebands
+            status[h] = "no FTF sidebands"
+            if p.get(h, 0.0) >= max(p.values()):
+                notes.append(f"lines at 2xBSF but no cage-rate (FTF) sidebands around them "
+                             f"({evidence[h]['ftf_sidebands_db']:.1f} dB < {sb_thr:.1f} dB): not named a ball fault")
         if not ok and p.get(h, 0.0) > 0:
             if p[h] >= max(p.values()):
                 notes.append(f"the model suggested {h.replace('_', ' ')} (p={p[h]:.2f}) but its envelope lines stand only "
@@ -88,6 +109,10 @@ def apply_gate(probs: dict[str, float], evidence: dict) -> tuple[dict[str, float
             p[h] = 0.0
     total = sum(p.values()) or 1.0
     return {k: v / total for k, v in p.items()}, notes, status
+
+
+def ball_sideband_threshold() -> float:
+    return float(calibration().get("ball_sideband_db", BALL_SIDEBAND_DB))
 
 
 def temperature() -> float:

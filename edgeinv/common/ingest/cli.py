@@ -114,7 +114,7 @@ def cmd_batch(args, ctx):
         notifier.start()
     try:
         report = run_batch(app, ctx.settings, args.source, scheduler=args.scheduler, workers=args.workers, meta=meta,
-                           entity_name=args.entity, store=not args.no_store, progress=not ctx.json, notifier=notifier)
+                           entity_name=args.entity, store=not args.no_store, progress=True, notifier=notifier)
     finally:
         if notifier is not None:
             notifier.flush(timeout_s=30.0)

@@ -5,8 +5,11 @@
     edgeinv apps                                   list the installed apps, their models, this CPU
     edgeinv selftest [APP]                         every variant on its golden set on this CPU; store the choice
     edgeinv serve [--host H] [--port P]            serve every app's UI and API (waitress)
-    edgeinv bundle APP --out F.tar.gz [--sign-key K]  device archive (code, models, unit, installer)
-    edgeinv keygen DIR                             Ed25519 key pair for signing releases
+    edgeinv bundle APP --out F.tar.gz [--sign-key K] [--target T --python 3.11] [--encrypt-for DEV.pub.pem]
+                                                   signed device archive (code wheel, models, unit)
+    edgeinv keygen DIR [--device]                  Ed25519 key pair for signing releases (X25519 device key)
+    edgeinv release publish BUNDLE --channel DIR --sign-key K   add a bundle to a signed OTA channel
+    edgeinv update --channel URL|DIR [--prefix P]  update this device from a channel (A/B, rollback)
     edgeinv <app> simulate [--count K] --out PATH     write simulated example file(s)
     edgeinv <app> train    [--config C] --out DIR  train the FP32 teacher, export it to ONNX
     edgeinv <app> compress [--config C] [--out D]  full release: train, prune, distill, quantize,
@@ -245,9 +248,38 @@ def cmd_bundle(args, ctx: CliContext):
             key = Path(args.sign_key).read_bytes()
         except OSError as exc:
             raise InvalidInputError(f"cannot read --sign-key {args.sign_key}: {exc.strerror}") from None
-    info = build_bundle(app, ctx.settings, args.out, sign_key_pem=key)
+    enc = None
+    if args.encrypt_for:
+        try:
+            enc = Path(args.encrypt_for).read_bytes()
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read --encrypt-for {args.encrypt_for}: {exc.strerror}") from None
+    info = build_bundle(app, ctx.settings, args.out, sign_key_pem=key, target=args.target, python=args.python,
+                        encrypt_for=enc, models_only=args.models_only, version=args.release_version)
     signed = "signed" if info["signed"] else "unsigned"
-    return {**info, "text": f"wrote {info['path']} ({info['files']} files, {info['size_bytes'] / 1e6:.1f} MB, {signed})"}
+    return {**info, "text": f"wrote {info['path']} ({info['files']} files, {info['wheels']} wheels, "
+                            f"{info['size_bytes'] / 1e6:.1f} MB, {signed}{', encrypted' if info['encrypted'] else ''})"}
+
+
+def cmd_release_publish(args, ctx: CliContext):
+    from .update.channel import publish
+
+    try:
+        key = Path(args.sign_key).read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read --sign-key {args.sign_key}: {exc.strerror}") from None
+    doc = publish(args.bundle, args.channel, key)
+    return {**doc, "text": f"published {doc['app']} {doc['version']} to {doc['channel']} (index serial {doc['serial']})"}
+
+
+def cmd_update(args, ctx: CliContext):
+    from .update.channel import update
+
+    prefix = args.prefix or os.environ.get("EDGEINV_PREFIX") or "/opt/edgeinv"
+    doc = update(prefix, args.channel, app=args.update_app, version=args.release_version,
+                 allow_downgrade=args.allow_downgrade, allow_unsigned=args.allow_unsigned, wait=args.wait)
+    lines = [f"{u['app']}: {u.get('version')} {u['result']}" for u in doc["updates"]]
+    return {**doc, "text": "\n".join(lines)}
 
 
 def cmd_keygen(args, ctx: CliContext):
@@ -255,6 +287,19 @@ def cmd_keygen(args, ctx: CliContext):
 
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
+    if args.device:
+        from .runtime.bundle import generate_device_key
+
+        private, public = folder / "device.key", folder / "device.pub.pem"
+        if private.exists():
+            raise InvalidInputError(f"{private} exists; refusing to overwrite a device key")
+        priv, pub = generate_device_key()
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(priv)
+        public.write_bytes(pub)
+        return {"private_key": str(private), "public_key": str(public),
+                "text": f"wrote {private} (mode 0600, stays on the device) and {public} (for bundle --encrypt-for)"}
     private, public = folder / "signing.pem", folder / "signing.pub.pem"
     if private.exists():
         raise InvalidInputError(f"{private} exists; refusing to overwrite a signing key")
@@ -434,14 +479,41 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("bundle", help="one archive for a device: code, an app's models, unit, installer")
     sp.add_argument("bundle_app", metavar="APP", choices=list(app_registry.all_apps()))
     sp.add_argument("--out", required=True, help="archive to write (.tar.gz)")
-    sp.add_argument("--sign-key", help="Ed25519 private key (PEM) to sign the models' manifest")
+    sp.add_argument("--sign-key", help="Ed25519 private key (PEM) that signs the whole bundle")
+    sp.add_argument("--target", choices=["linux-x86_64", "linux-aarch64"],
+                    help="include the wheels of every edge dependency for this platform (offline install)")
+    sp.add_argument("--python", default="3.11", help="the device's Python for --target (default 3.11)")
+    sp.add_argument("--encrypt-for", help="device X25519 public key (keygen --device): models encrypted at rest")
+    sp.add_argument("--version", dest="release_version", help="release version (dot-separated integers)")
+    sp.add_argument("--models-only", action="store_true", help="models without code: a smaller update")
     _json_flag(sp)
     sp.set_defaults(func=cmd_bundle)
 
     sp = sub.add_parser("keygen", help="a new Ed25519 key pair for signing releases")
     sp.add_argument("dir", help="folder for signing.pem and signing.pub.pem")
+    sp.add_argument("--device", action="store_true", help="an X25519 device key pair (device.key, device.pub.pem)")
     _json_flag(sp)
     sp.set_defaults(func=cmd_keygen)
+
+    sp = sub.add_parser("release", help="publish bundles to an OTA channel")
+    rsub = sp.add_subparsers(dest="release_command", metavar="ACTION", required=True)
+    rp = rsub.add_parser("publish", help="add a signed bundle to a channel folder and re-sign its index")
+    rp.add_argument("bundle")
+    rp.add_argument("--channel", required=True, help="channel folder (serve it with any static HTTP server)")
+    rp.add_argument("--sign-key", required=True, help="the Ed25519 private key the bundle was signed with")
+    _json_flag(rp)
+    rp.set_defaults(func=cmd_release_publish)
+
+    sp = sub.add_parser("update", help="update this device from an OTA channel (A/B slots, rollback)")
+    sp.add_argument("--channel", required=True, help="channel URL (http/https/file) or folder")
+    sp.add_argument("--prefix", help="device prefix (default $EDGEINV_PREFIX or /opt/edgeinv)")
+    sp.add_argument("--app", dest="update_app", help="update this app only (default: every installed app)")
+    sp.add_argument("--version", dest="release_version", help="install this version (default: the newest)")
+    sp.add_argument("--allow-downgrade", action="store_true")
+    sp.add_argument("--allow-unsigned", action="store_true")
+    sp.add_argument("--wait", type=float, default=300, help="seconds to wait for the new slot to be committed")
+    _json_flag(sp)
+    sp.set_defaults(func=cmd_update)
 
     from .ingest.cli import add_batch_command, add_ingest_command  # ingest mqtt, <app> batch (edgeinv.common.ingest)
 

@@ -13,7 +13,10 @@ every file's hash, signing the manifest signs the release: :func:`sign_release` 
 signature (``manifest.json.sig``) and :func:`verify_signature` checks it against the publisher's
 public key. :func:`encrypt_file` / :func:`decrypt_file` keep a model encrypted at rest with a
 device key (AES-256-GCM); :class:`~edgeinv.common.runtime.session.OnnxModel` decrypts ``*.enc``
-files in memory. Signing and encryption use the ``cryptography`` package (imported on use).
+files in memory. A bundle built ``--encrypt-for`` a device seals its model key with the device's X25519
+public key (``model_key.json``, :func:`wrap_content_key`); on the device :func:`device_model_key` opens it
+with the private key at ``$EDGEINV_DEVICE_KEY`` (default ``/etc/edgeinv/device.key``, mode 0600).
+Signing and encryption use the ``cryptography`` package (imported on use).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from .session import load_model
 
 __all__ = ["MANIFEST_NAME", "read_manifest", "verify_release", "load_runner", "sha256_file",
            "manifest_files", "variant_path", "generate_signing_key", "sign_release", "verify_signature",
-           "encrypt_file", "decrypt_file"]
+           "encrypt_file", "decrypt_file", "generate_device_key", "wrap_content_key", "load_device_key",
+           "device_model_key"]
 
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.json.sig"
@@ -262,3 +266,118 @@ def decrypt_file(path: str | Path, key: bytes) -> bytes:
         return AESGCM(key).decrypt(body[:12], body[12:], _ENC_MAGIC)
     except (InvalidTag, ValueError):
         raise ModelIntegrityError(f"{Path(path).name}: wrong device key or corrupted file") from None
+
+
+# ---- device keys: models encrypted at rest for one device --------------------------------------------
+
+DEVICE_KEY_ENV = "EDGEINV_DEVICE_KEY"
+DEFAULT_DEVICE_KEY = Path("/etc/edgeinv/device.key")
+MODEL_KEY_NAME = "model_key.json"
+_WRAP_INFO = b"edgeinv model key v1"
+
+
+def generate_device_key() -> tuple[bytes, bytes]:
+    """A new X25519 key pair ``(private PEM, public PEM)``; the private one stays on the device (0600)."""
+    serialization, *_ = _crypto()
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    key = x25519.X25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
+
+
+def _wrapping_key(shared: bytes, salt: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_WRAP_INFO).derive(shared)
+
+
+def wrap_content_key(content_key: bytes, device_public_pem: bytes) -> dict:
+    """Seal a 32-byte model key for one device: ephemeral X25519 + HKDF-SHA256 + AES-256-GCM."""
+    import os
+
+    serialization, _, AESGCM = _crypto()
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    try:
+        device = serialization.load_pem_public_key(device_public_pem)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"--encrypt-for: not a PEM public key ({exc})") from None
+    if not isinstance(device, x25519.X25519PublicKey):
+        raise ConfigError("--encrypt-for needs the device's X25519 public key (edgeinv keygen --device DIR)")
+    eph = x25519.X25519PrivateKey.generate()
+    eph_pub = eph.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    dev_raw = device.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    nonce = os.urandom(12)
+    wrapped = AESGCM(_wrapping_key(eph.exchange(device), eph_pub + dev_raw)).encrypt(nonce, content_key, _WRAP_INFO)
+    return {"scheme": "X25519-HKDF-SHA256-AES256GCM", "ephemeral": eph_pub.hex(), "device": dev_raw.hex(),
+            "nonce": nonce.hex(), "wrapped": wrapped.hex()}
+
+
+def device_key_path() -> Path:
+    import os
+
+    return Path(os.environ.get(DEVICE_KEY_ENV) or DEFAULT_DEVICE_KEY)
+
+
+def load_device_key(path: str | Path | None = None):
+    """The device's X25519 private key; ConfigError when missing or readable by others than its owner."""
+    import stat
+
+    serialization, *_ = _crypto()
+    path = Path(path) if path else device_key_path()
+    try:
+        st = path.stat()
+    except OSError:
+        raise ConfigError(f"the models are encrypted for a device but the device key {path} is missing",
+                          hint=f"set {DEVICE_KEY_ENV} to the key made by `edgeinv keygen --device`") from None
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        raise ConfigError(f"the device key {path} must be readable by its owner only (chmod 600 {path})")
+    try:
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError, OSError) as exc:
+        raise ConfigError(f"{path} is not a PEM private key ({exc})") from None
+
+
+_KEYS: dict[tuple, bytes] = {}
+
+
+def device_model_key(model_path: str | Path) -> bytes:
+    """The content key of an encrypted model: ``model_key.json`` next to its manifest, unsealed with the
+    device key. Raises ConfigError / ModelIntegrityError with a clear message."""
+    *_, AESGCM = _crypto()
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    folder = Path(model_path).resolve().parent
+    while not (folder / MODEL_KEY_NAME).is_file():
+        if folder.parent == folder or (folder / MANIFEST_NAME).is_file():
+            raise ModelIntegrityError(f"{Path(model_path).name} is encrypted but {MODEL_KEY_NAME} is missing")
+        folder = folder.parent
+    key_file = folder / MODEL_KEY_NAME
+    cache_key = (str(key_file), key_file.stat().st_mtime_ns, str(device_key_path()))
+    if cache_key in _KEYS:
+        return _KEYS[cache_key]
+    try:
+        sealed = json.loads(key_file.read_text())
+        eph, dev, nonce, wrapped = (bytes.fromhex(sealed[k]) for k in ("ephemeral", "device", "nonce", "wrapped"))
+    except (ValueError, KeyError, TypeError):
+        raise ModelIntegrityError(f"{key_file} is not valid") from None
+    priv = load_device_key()
+    if not isinstance(priv, x25519.X25519PrivateKey):
+        raise ConfigError(f"{device_key_path()} is not an X25519 device key")
+    mine = priv.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if mine != dev:
+        raise ConfigError("these models were encrypted for another device (its public key differs from "
+                          f"{device_key_path()})")
+    try:
+        content = AESGCM(_wrapping_key(priv.exchange(x25519.X25519PublicKey.from_public_bytes(eph)), eph + dev)).decrypt(
+            nonce, wrapped, _WRAP_INFO)
+    except (InvalidTag, ValueError):
+        raise ModelIntegrityError(f"{key_file}: the sealed model key does not open with this device key") from None
+    _KEYS[cache_key] = content
+    return content

@@ -90,9 +90,10 @@ class OnnxModel:
             raise ModelError(f"execution provider(s) {unknown} not available; available: {sorted(available)}")
         source: str | bytes = str(self.path)
         if self.path.suffix == ".enc":
-            if key is None:
-                raise ModelError(f"{self.path.name} is encrypted; a device key is needed")
-            from .bundle import decrypt_file
+            from .bundle import decrypt_file, device_model_key
+
+            if key is None:  # encrypted at rest for this device: model_key.json + the device key
+                key = device_model_key(self.path)
 
             source = decrypt_file(self.path, key)
         try:

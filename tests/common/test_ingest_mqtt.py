@@ -281,3 +281,63 @@ def test_bad_payloads_are_rejected_with_the_reason(ingester, payload, props, rea
     out = ingester.handle("plant/p1/bearing/m0", payload, _props(**props))
     assert "result_id" not in out and reason in out["reason"], out
     assert ingester.store.list_results("bearing-wear") == []
+
+
+def test_results_survive_a_broker_restart(tmp_path, broker, bearing_settings):
+    recs = _recordings(tmp_path, 4)
+    log_path = tmp_path / "ingester.log"
+    proc = _start_ingester(bearing_settings, broker, log_path)
+    rx = Collector(broker)
+    try:
+        for i in range(2):
+            rx.publish("plant/p2/bearing/m1", recs[i], **{"message-id": f"b{i}", "rpm": 1800, "fs": 12000})
+        _wait(lambda: len(rx.on("edgeinv/results/")) >= 2, 60, "results before the restart")
+        rx.close()
+        broker["proc"].terminate()  # mosquitto saves its sessions on SIGTERM
+        broker["proc"].wait(timeout=10)
+        conf = tmp_path / "mosquitto.conf"
+        broker["proc"] = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        rx = _wait(lambda: _try_collector(broker), 15, "the restarted broker")
+        for i in range(2, 4):
+            rx.publish("plant/p2/bearing/m1", recs[i], **{"message-id": f"b{i}", "rpm": 1800, "fs": 12000})
+        _wait(lambda: {d["message_key"] for d in rx.on("edgeinv/results/")} >= {"bearing-wear|id|b2", "bearing-wear|id|b3"},
+              60, f"results after the restart (log: {log_path})")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        rx.close()
+    store = Store(bearing_settings.db_path)
+    keys = sorted(r["summary"]["ingest"]["message_key"] for r in store.list_results("bearing-wear"))
+    store.close()
+    assert keys == [f"bearing-wear|id|b{i}" for i in range(4)]
+
+
+def _try_collector(broker):
+    try:
+        return Collector(broker)
+    except (OSError, AssertionError):
+        return None
+
+
+def test_alarm_change_is_posted_to_a_signed_webhook(tmp_path, ingester):
+    from test_notify import SECRET, Receiver
+
+    from edgeinv.common.ingest.notify import Notifier, verify_signature
+
+    rx = Receiver([500, 200])
+    ingester.notifier = Notifier(tmp_path / "outbox.db", urls=[rx.url], secret=SECRET, backoff_s=0.05).start()
+    try:
+        (machine,) = ingester.store.list_entities("bearing-wear", "machine")
+        ingester.store.add_result("bearing-wear", machine["id"], {"alarm": "earlier-level"})
+        out = ingester.handle("plant/p1/bearing/m0", _recordings(tmp_path, 1)[0], _props(**{"message-id": "w1"}))
+        assert ingester.notifier.flush(timeout_s=15)
+    finally:
+        ingester.notifier.stop()
+        rx.close()
+    (ok,) = rx.accepted()
+    event = json.loads(ok["body"])
+    assert verify_signature(SECRET, ok["body"], ok["headers"]["X-Edgeinv-Timestamp"], ok["headers"]["X-Edgeinv-Signature"])
+    assert event["previous"] == "earlier-level" and event["current"] == out["result"]["alarm"]
+    assert event["result_id"] == out["result_id"] and event["entity"]["name"] == "p1/m0"

@@ -14,12 +14,41 @@ from edgeinv.common.app import App, ModelSize, Target, TrainRecipe, Budget
 from edgeinv.common.errors import ConfigError, InvalidInputError
 
 from . import features, interpret, tiling
-from .cameras import CAMERAS, CONFIGS, config_for_roles
+from .cameras import CAMERAS, CONFIGS, config_for_roles, fine_config_for
 from .io import read_image
 
 MEMORY_PIXELS = 40_000_000  # cover maps up to this size are also kept in memory (web, overlay)
 GDAL_CACHE_MB = 64          # GDAL's block cache defaults to 5 % of RAM: cap it so memory follows the tile size
 ZONE_PX_EVAL = 16           # zone side for the held-out per-zone error of the 32 px training scenes
+
+
+SEGMENT_MAX_GSD_M = 0.015  # finer than this, leaves span many pixels: pixels are pure, cover is a segmentation
+PATHS = ("auto", "segment", "unmix")
+
+
+def path_for(sample) -> tuple[str, str]:
+    """``("segment" | "unmix", why)``: the user's ``--path``, else by ground resolution.
+
+    At a GSD up to :data:`SEGMENT_MAX_GSD_M` (GeoTIFF geotransform or ``--gsd-cm``) the segmentation
+    path; coarser, the fractional-cover (unmixing) path. Frames with no known GSD (JPEG/PNG, or a TIFF
+    without map coordinates) default to segmentation: hand-held, tripod and low-altitude drone frames
+    resolve single leaves; pass ``--gsd-cm`` or ``--path unmix`` for a frame from high altitude.
+    """
+    opts = getattr(sample, "options", {}) or {}
+    chosen = opts.get("path") or "auto"
+    if chosen not in PATHS:
+        raise ConfigError(f"path must be one of {', '.join(PATHS)}; got {chosen!r}")
+    if chosen != "auto":
+        return chosen, "--path"
+    gsd = opts.get("gsd_cm")
+    gsd_m = float(gsd) / 100.0 if gsd is not None else getattr(sample, "gsd_m", None)
+    if gsd is not None and not float(gsd) > 0:
+        raise ConfigError(f"--gsd-cm must be > 0, got {gsd!r}")
+    if gsd_m is None:
+        return "segment", "GSD unknown (frame without map coordinates): segmentation by default"
+    if gsd_m <= SEGMENT_MAX_GSD_M:
+        return "segment", f"GSD {gsd_m * 100:.2g} cm <= {SEGMENT_MAX_GSD_M * 100:g} cm: pure pixels"
+    return "unmix", f"GSD {gsd_m * 100:.2g} cm > {SEGMENT_MAX_GSD_M * 100:g} cm: mixed pixels"
 
 
 class VegCoverApp(App):
@@ -66,25 +95,45 @@ class VegCoverApp(App):
         return sample
 
     def config_for(self, sample) -> str:
+        """The model for this image: camera class from the bands (or --camera), path from the GSD (:func:`path_for`)."""
         cam = getattr(sample, "camera", None)
         if cam in CAMERAS:
-            if set(CAMERAS[cam].bands) <= set(sample.band_names):
-                return cam
-            raise InvalidInputError(f"--camera {cam} needs bands {', '.join(CAMERAS[cam].bands)}; "
-                                    f"the image has {', '.join(sample.band_names)}")
-        config = config_for_roles(sample.band_names)
-        if config is None:
-            raise InvalidInputError(f"no model for bands {', '.join(sample.band_names)}")
-        return config
+            if not set(CAMERAS[cam].bands) <= set(sample.band_names):
+                raise InvalidInputError(f"--camera {cam} needs bands {', '.join(CAMERAS[cam].bands)}; "
+                                        f"the image has {', '.join(sample.band_names)}")
+            config = cam
+        else:
+            config = config_for_roles(sample.band_names)
+            if config is None:
+                raise InvalidInputError(f"no model for bands {', '.join(sample.band_names)}")
+        path, _ = path_for(sample)
+        return fine_config_for(config) if path == "segment" else config
 
     # ---- edge side ----------------------------------------------------------------------
     def preprocess(self, sample, *, config: str = "multispectral5") -> np.ndarray:
         img = sample.load()
-        return features.channels(img.bands, img.band_names, self.check_config(config))
+        config = self.check_config(config)
+        levels = self.levels_for(sample, config) if config in features.FINE else None
+        return features.channels(img.bands, img.band_names, config, levels=levels)
 
-    def _rules(self, options: dict) -> interpret.ZoneRules:
+    def levels_for(self, sample, config: str):
+        """The image's background/vegetation levels over the bands ``config`` uses (computed once, kept)."""
+        from .radiometry import image_levels, sample_pixels
+
+        needed = features.FEATURES[config][0]
+        lv = getattr(sample, "levels", None)
+        if lv is None or tuple(lv.bands) != tuple(needed):
+            bands, valid = sample_pixels(sample)
+            lv = image_levels(features.select_bands(bands, sample.band_names, config), needed, valid)
+            sample.levels = lv
+        return lv
+
+    def _rules(self, options: dict, config: str | None = None) -> interpret.ZoneRules:
         keys = ("low_cover", "high_patchiness", "low_confidence_std")
-        return interpret.ZoneRules(**{k: float(options[k]) for k in keys if options.get(k) is not None})
+        given = {k: float(options[k]) for k in keys if options.get(k) is not None}
+        if config in features.FINE:  # a mask: pixel sd is high only on leaf edges, judge zones on a higher bar
+            given.setdefault("low_confidence_std", interpret.SEGMENT_LOW_CONFIDENCE_STD)
+        return interpret.ZoneRules(**given)
 
     def _zones(self, sample):
         opts = getattr(sample, "options", {}) or {}
@@ -95,7 +144,8 @@ class VegCoverApp(App):
         return interpret.ZoneGrid(height=sample.height, width=sample.width, zone_px=zone_px, min_sub_px=min_sub), geo
 
     def _summarise(self, grid, geo, sample, method, config):
-        return interpret.summarise(grid=grid, rules=self._rules(sample.options), source=sample.source, method=method,
+        return interpret.summarise(grid=grid, rules=self._rules(sample.options, config), source=sample.source,
+                                   method=method,
                                    config=config, georeferenced=geo, crs=sample.crs, transform=sample.transform,
                                    gsd_m=sample.gsd_m)
 
@@ -118,6 +168,12 @@ class VegCoverApp(App):
 
         return dimidiate_cover(sample)
 
+    def evaluate_real(self, data_dir: Path, runner_for, *, progress: bool = False) -> dict:
+        """Zero-shot cover on real labelled images, per image and data set, index baselines side by side."""
+        from .real_eval import evaluate_real
+
+        return evaluate_real(self, Path(data_dir), runner_for, progress=progress)
+
     def evaluate(self, outputs: dict[str, np.ndarray], dataset) -> dict:
         from .evaluation import evaluate
 
@@ -127,8 +183,12 @@ class VegCoverApp(App):
         """Tiled edge path: window -> features -> ONNX -> crop -> zone statistics, cover GeoTIFF, overlay."""
         from .outputs import CoverGeoTiff, overlay_png, read_preview
 
+        from .confidence import SegmentSink, assess
+
         config = self.config_for(sample)
         opts = sample.options
+        fine = config in features.FINE
+        levels = self.levels_for(sample, config) if fine else None
         grid, geo = self._zones(sample)
         sinks = [grid]
         mem = None
@@ -144,11 +204,16 @@ class VegCoverApp(App):
         names = sample.band_names
 
         def infer(bands, valid):
-            x = features.channels(bands, names, config)
+            x = features.channels(bands, names, config, levels=levels)
             res = runner(x[None])
             cover = np.clip(np.asarray(res["cover_fraction"])[0], 0.0, 1.0)
             std = res.get("cover_fraction_std")
             return cover, None if std is None else np.asarray(std)[0]
+
+        stats = None
+        if fine:  # the model gives P(vegetation); the maps and zones get the mask (P > 0.5)
+            stats = SegmentSink(sinks)
+            sinks = [stats]
 
         import rasterio
 
@@ -163,6 +228,7 @@ class VegCoverApp(App):
             if writer is not None:
                 writer.close()
         result = self._summarise(grid, geo, sample, "model", config)
+        result.extra = assess(result, sample=sample, config=config, levels=levels, stats=stats)
         if mem is not None:
             result.cover = mem.cover
             result.std = mem.std if mem.has_std else None
@@ -200,6 +266,10 @@ class VegCoverApp(App):
         parser.add_argument("--zone-px", dest="zone_px", type=int, help="zone size in pixels")
         parser.add_argument("--reflectance-scale", dest="reflectance_scale", type=float,
                             help="stored value that means reflectance 1.0 (default: by data type)")
+        parser.add_argument("--gsd-cm", dest="gsd_cm", type=float,
+                            help="ground sampling distance in cm (default: from the GeoTIFF; unknown for frames)")
+        parser.add_argument("--path", choices=PATHS, help="segment (pure pixels, fine GSD) or unmix (mixed "
+                            f"pixels); default auto: segment up to {SEGMENT_MAX_GSD_M * 100:g} cm GSD or when unknown")
         parser.add_argument("--tile-px", dest="tile_px", type=int, help=f"tile size (default {tiling.TILE_PX})")
         parser.add_argument("--low-cover", dest="low_cover", type=float, help="flag zones below this cover")
         parser.add_argument("--max-pixels", dest="max_pixels", type=int,

@@ -113,14 +113,23 @@ CAMERAS: dict[str, Camera] = {
         noise_shot=3e-4, noise_read=4e-3, gain_sd=0.06, encoding="srgb8"),
 }
 
-CONFIGS = tuple(CAMERAS)
+# Segmentation-path models (pure pixels at millimetre-centimetre GSD), one per band set; the camera
+# class they simulate. A 5-band image at fine GSD uses its red and NIR bands.
+FINE_CONFIGS: dict[str, str] = {"red_nir_fine": "red_nir", "rgb_fine": "rgb"}
+CONFIGS = tuple(CAMERAS) + tuple(FINE_CONFIGS)
 
 
 def get_camera(config: str) -> Camera:
-    """The camera class for a config name; ConfigError naming the allowed values otherwise."""
+    """The camera class for a config name (a segmentation config maps to its camera); ConfigError otherwise."""
+    config = FINE_CONFIGS.get(config, config)
     if config not in CAMERAS:
         raise ConfigError(f"camera must be one of {', '.join(CAMERAS)}; got {config!r}")
     return CAMERAS[config]
+
+
+def fine_config_for(config: str) -> str:
+    """The segmentation config for the bands of a camera config."""
+    return "rgb_fine" if FINE_CONFIGS.get(config, config) == "rgb" else "red_nir_fine"
 
 
 def normalise_role(name: str) -> str | None:

@@ -19,6 +19,8 @@ def _analysis_args(p) -> None:
     p.add_argument("--camera", choices=tuple(CAMERAS), help="model to use (default: from the bands)")
     p.add_argument("--zone-m", dest="zone_m", type=float, help="zone size in metres (default 10, smaller on small images)")
     p.add_argument("--reflectance-scale", dest="reflectance_scale", type=float)
+    p.add_argument("--gsd-cm", dest="gsd_cm", type=float, help="GSD in cm when the file does not say")
+    p.add_argument("--path", choices=("auto", "segment", "unmix"), help="segment or unmix (default: by GSD)")
     p.add_argument("--low-cover", dest="low_cover", type=float, help="flag zones with mean cover below this")
     p.add_argument("--variant", help="model variant from the manifest (default: the chosen one)")
 
@@ -91,7 +93,8 @@ def cmd_plan(app, args, ctx) -> dict:
     def analyse(path: Path):
         out = str(cover_dir / f"{path.stem}_cover.tif") if cover_dir else "none"
         sample = app.read(path, filename=path.name, bands=args.bands, camera=args.camera, zone_m=args.zone_m,
-                          reflectance_scale=args.reflectance_scale, low_cover=args.low_cover, out=out)
+                          reflectance_scale=args.reflectance_scale, low_cover=args.low_cover, out=out,
+                          gsd_cm=args.gsd_cm, path=args.path)
         config = app.config_for(sample)
         state["camera"] = state["camera"] or config
         return app.predict(sample, ctx.runner(app, config, variant=args.variant))

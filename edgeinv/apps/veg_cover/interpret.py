@@ -16,6 +16,7 @@ import numpy as np
 
 from edgeinv.common.errors import ConfigError
 
+SEGMENT_LOW_CONFIDENCE_STD = 0.25  # segmentation path: zone mean of the pixel sd above this = unsure
 SUBCELLS = 4  # sub-cells per zone side (fewer when that would make them smaller than MIN_SUBCELL_M)
 MIN_SUBCELL_M = 1.0
 
@@ -145,6 +146,7 @@ class VegCoverResult:
     zones: list[dict]
     rules: ZoneRules = field(default_factory=ZoneRules)
     outputs: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # path, radiometry, levels, cover interval, OOD flag and reasons
     cover: np.ndarray | None = field(default=None, repr=False)
     std: np.ndarray | None = field(default=None, repr=False)
     transform: object = field(default=None, repr=False)
@@ -161,7 +163,8 @@ class VegCoverResult:
                 "georeferenced": self.georeferenced, "crs": self.crs, "gsd_m": self.gsd_m,
                 "zone_px": self.zone_px, "zone_m": self.zone_m, "rules": asdict(self.rules),
                 "n_zones": len(self.zones), "n_flagged": len(self.flagged),
-                "flagged_ids": [z["id"] for z in self.flagged], "zones": self.zones, "outputs": self.outputs}
+                "flagged_ids": [z["id"] for z in self.flagged], "zones": self.zones, "outputs": self.outputs,
+                **self.extra}
 
     def summary(self) -> str:
         fvc = "n/a" if self.fvc_mean is None else f"{self.fvc_mean:.3f}"
@@ -169,6 +172,15 @@ class VegCoverResult:
                  f"{self.config or 'unknown'} camera, method {self.method}",
                  f"mean vegetation cover {fvc}" + ("" if self.fvc_std is None else f" (pixel sd {self.fvc_std:.3f})")
                  + ("" if self.confidence_std is None else f", mean predicted sd {self.confidence_std:.3f}")]
+        e = self.extra
+        if e.get("fvc_interval"):
+            lo, hi = e["fvc_interval"]
+            lines.append(f"cover interval {lo:.3f}-{hi:.3f} (+-{e['fvc_uncertainty']:.3f}); path {e.get('path')}, "
+                         f"radiometry {e.get('radiometry')}")
+        if e.get("ood"):
+            lines.append("OUT OF DISTRIBUTION / LOW CONFIDENCE: " + "; ".join(e.get("ood_reasons", [])))
+        if e.get("band_mapping"):
+            lines.append(f"bands: {e['band_mapping']}")
         size = f"{self.zone_m:g} m" if self.zone_m else f"{self.zone_px} px"
         lines.append(f"{len(self.zones)} zones of {size}; {len(self.flagged)} flagged for re-survey")
         for z in self.flagged[:10]:

@@ -43,6 +43,7 @@ class VegImage:
     camera: str | None = None        # camera config this image came from, if known
     gsd_m: float | None = None
     options: dict = field(default_factory=dict)  # processing options from the CLI/API (out path, zones)
+    levels: object = None  # radiometry.Levels of the segmentation path, once computed
     meta: dict = field(default_factory=dict)     # simulation parameters, file tags
 
     @property

@@ -20,6 +20,11 @@ ARCH = {  # (size, config) -> (width, dilations of the blocks); RGB, without NIR
     ("student", "multispectral5"): (8, (1, 1)),
     ("student", "red_nir"): (8, (1, 1)),
     ("student", "rgb"): (12, (1, 1)),
+    # segmentation path: normalised inputs, a per-pixel decision with a little context (edges, JPEG blocks)
+    ("teacher", "red_nir_fine"): (16, (1, 2, 1)),
+    ("teacher", "rgb_fine"): (16, (1, 2, 1)),
+    ("student", "red_nir_fine"): (8, (1, 1)),
+    ("student", "rgb_fine"): (8, (1, 1)),
 }
 
 

@@ -16,11 +16,12 @@ import numpy as np
 from edgeinv.common.app import Dataset
 from edgeinv.common.errors import ConfigError, InvalidInputError
 
-from .cameras import CAMERAS, get_camera
+from .cameras import CAMERAS, FINE_CONFIGS, get_camera
 from .io import VegImage
 from .layouts import LAYOUT_KINDS
 
 TILE_PX = 32
+FINE_FRAME = 3  # segmentation tiles are cut from frames this many tiles wide (levels from the whole frame)
 META_KEYS = ("gsd_m", "tts_deg", "tto_deg", "ala_deg", "fvc_true_mean", "layout")
 
 
@@ -31,6 +32,9 @@ def simulate_dataset(app, n: int, *, rng: np.random.Generator, config: str, tile
     cam = get_camera(config)
     samples = []
     for i in range(int(n)):
+        if config in FINE_CONFIGS:
+            samples.append(_fine_sample(cam, config, tile_px, rng, i))
+            continue
         bands, truth, info = render(camera=cam, shape_px=(tile_px, tile_px), rng=rng)
         samples.append(VegImage(bands=bands, band_names=cam.bands, source=f"simulated-{config}-{i}", truth=truth,
                                 camera=config, gsd_m=info["gsd_m"], meta=info))
@@ -40,6 +44,23 @@ def simulate_dataset(app, n: int, *, rng: np.random.Generator, config: str, tile
          np.zeros((0, tile_px, tile_px), np.float32)}
     meta = {k: np.array([s.meta[k] for s in samples]) for k in META_KEYS}
     return Dataset(x=x.astype(np.float32), y=y, samples=samples, meta=meta)
+
+
+def _fine_sample(cam, config: str, tile_px: int, rng: np.random.Generator, i: int) -> VegImage:
+    """A segmentation-path training tile: a close-range frame of ``FINE_FRAME`` x tile size whose levels
+    come from the whole frame (as on a real image), cropped to its centre tile."""
+    from .fine_scene import render_fine
+    from .radiometry import image_levels
+
+    side = FINE_FRAME * tile_px
+    bands, truth, info = render_fine(camera=cam, shape_px=(side, side), rng=rng)
+    levels = image_levels(bands, cam.bands)
+    o = (side - tile_px) // 2
+    sl = (slice(o, o + tile_px), slice(o, o + tile_px))
+    info["fvc_true_mean"] = float(truth[sl].mean())
+    return VegImage(bands=np.ascontiguousarray(bands[(slice(None), *sl)]), band_names=cam.bands,
+                    source=f"simulated-{config}-{i}", truth=truth[sl], camera=config, gsd_m=info["gsd_m"],
+                    meta=info, levels=levels)
 
 
 def simulate_arguments(parser) -> None:

@@ -1,0 +1,113 @@
+"""How far to trust one image's cover: the cover interval, and the out-of-distribution / low-confidence flag with its reasons.
+
+Segmentation path: the model gives P(vegetation) per pixel; the mask is P > 0.5 and the cover its
+share. :class:`SegmentSink` also counts the pixels above 0.4 and 0.6, which bound the cover by the
+pixels whose decision would flip if the model's output moved by 0.1 (leaf edges, shadows,
+highlights): the *cover interval*. The
+image is flagged when the interval is wide, when the image shows no clear vegetation/background
+clusters, or when many pixels are unlike both clusters (a material the levels do not describe).
+
+Fractional-cover path: the interval is the mean cover +- the mean predicted pixel sd (errors of
+neighbouring pixels are correlated, so their sd does not average away); flagged when uncalibrated
+camera counts feed a model trained on reflectance, when the GSD is outside the simulated range, or
+when the mean predicted sd is high.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .scene import GSD_RANGE_M
+
+P_LOW, P_HIGH = 0.4, 0.6  # a pixel whose decision flips if the model's output moved by 0.1 is "ambiguous"
+MAX_AMBIGUOUS = 0.10      # interval width (share of ambiguous pixels) above which the image is flagged
+MAX_OFF_CLUSTER = 0.10    # share of pixels far beyond both clusters' levels along their discriminant
+OFF_LINE_SIGMA = 5.0      # Mahalanobis distance from the soil-vegetation line that counts as "another material"
+MIN_SEPARATION = 2.0      # d' of the two clusters along their discriminant
+MAX_MEAN_STD = 0.12       # fractional-cover path: mean predicted sd
+
+
+class SegmentSink:
+    """Turns P(vegetation) windows into the mask for ``sinks`` and counts the pixels per confidence band."""
+
+    def __init__(self, sinks: list):
+        self.sinks = sinks
+        self.n = 0
+        self.n_low = 0    # P > P_LOW
+        self.n_mid = 0    # P > 0.5
+        self.n_high = 0   # P > P_HIGH
+
+    def add(self, *, row, col, cover, std, valid):
+        p = cover[valid]
+        self.n += int(p.size)
+        self.n_low += int(np.count_nonzero(p > P_LOW))
+        self.n_mid += int(np.count_nonzero(p > 0.5))
+        self.n_high += int(np.count_nonzero(p > P_HIGH))
+        mask = (cover > 0.5).astype(np.float32)
+        for s in self.sinks:
+            s.add(row=row, col=col, cover=mask, std=std, valid=valid)
+
+
+def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) -> dict:
+    """The ``extra`` block of a result: path, radiometry, cover interval, OOD flag and reasons."""
+    from . import path_for
+
+    meta = getattr(sample, "meta", {}) or {}
+    path, why = path_for(sample)
+    extra = {"path": "segment" if stats is not None else "unmix", "path_reason": why,
+             "radiometry": meta.get("radiometry", "unknown")}
+    for k in ("band_mapping", "exif_orientation"):
+        if meta.get(k) is not None:
+            extra[k] = meta[k]
+    reasons = []
+    fvc = result.fvc_mean
+    if fvc is None:
+        extra.update(fvc_interval=None, fvc_uncertainty=None, ood=True, ood_reasons=["no valid pixels"])
+        return extra
+    if stats is not None and stats.n:
+        lo, hi = stats.n_high / stats.n, stats.n_low / stats.n
+        extra["levels"] = levels.to_dict()
+        if not levels.found:
+            reasons.append("no separate vegetation and background clusters (all soil, all canopy, or no contrast)")
+        elif levels.separation < MIN_SEPARATION:
+            reasons.append(f"weak vegetation/background contrast (d' {levels.separation:.1f} < {MIN_SEPARATION:g})")
+        if hi - lo > MAX_AMBIGUOUS:
+            reasons.append(f"{100 * (hi - lo):.0f} % of pixels ambiguous ({P_LOW:g} < P < {P_HIGH:g})")
+        off = _off_cluster_share(sample, levels)
+        extra["off_cluster_share"] = off
+        if off > MAX_OFF_CLUSTER:
+            reasons.append(f"{100 * off:.0f} % of pixels unlike both the vegetation and the background cluster")
+    else:
+        sd = result.confidence_std or 0.0
+        lo, hi = max(0.0, fvc - sd), min(1.0, fvc + sd)
+        if extra["radiometry"] == "dn" and config != "rgb":
+            reasons.append("uncalibrated camera counts (DN) fed to a model trained on reflectance; "
+                           "pass --reflectance-scale or use --path segment")
+        gsd = getattr(sample, "gsd_m", None)
+        if gsd is not None and not GSD_RANGE_M[0] * 0.8 <= gsd <= GSD_RANGE_M[1] * 1.5:
+            reasons.append(f"GSD {gsd * 100:.2g} cm outside the simulated {GSD_RANGE_M[0] * 100:g}-"
+                           f"{GSD_RANGE_M[1] * 100:g} cm")
+        if sd > MAX_MEAN_STD:
+            reasons.append(f"mean predicted sd {sd:.2f} > {MAX_MEAN_STD:g}")
+    lo, hi = min(lo, fvc), max(hi, fvc)
+    extra.update(fvc_interval=[float(lo), float(hi)], fvc_uncertainty=float(max(hi - fvc, fvc - lo, 0.005)),
+                 ood=bool(reasons), ood_reasons=reasons)
+    return extra
+
+
+def _off_cluster_share(sample, levels) -> float:
+    """Share of (subsampled) pixels unlike both clusters: far beyond their levels along the image's
+    discriminant (t < -2 or t > 3) or far off the line between them (:func:`.radiometry.off_line_distance`)."""
+    from .radiometry import discriminant, off_line_distance, sample_pixels
+
+    bands, valid = sample_pixels(sample)
+    names = list(sample.band_names)
+    step = max(1, int(np.sqrt(bands.shape[1] * bands.shape[2] / 100_000)))
+    x = np.stack([bands[names.index(b)][::step, ::step] for b in levels.bands])
+    t = discriminant(x, levels)
+    ok = np.ones(t.shape, bool) if valid is None else valid[::step, ::step]
+    far = ((t < -2.0) | (t > 3.0) | (off_line_distance(x, levels) > OFF_LINE_SIGMA)) & ok
+    return float(far.sum() / max(int(ok.sum()), 1))
+
+
+__all__ = ["SegmentSink", "assess"]

@@ -1,0 +1,231 @@
+"""Per-image radiometric normalisation: soil and vegetation levels from the image's own clusters (edge side, numpy).
+
+Real frames are mostly uncalibrated camera counts (DN), not reflectance: an unknown gain and offset
+per band (exposure, white balance, filter leakage such as NIR in a "red" channel). Whatever they
+are, the image itself holds two reference materials, bare background and green vegetation. This
+module finds them and maps every band so that the background cluster sits at 0 and the vegetation
+cluster at 1, which makes the model input invariant to any per-band gain and offset.
+
+Steps (:func:`image_levels`):
+
+1. a seed index per pixel: NDVI for red + NIR (Rouse et al. 1974), ``green - max(red, blue)`` for
+   RGB -- an excess-green that, unlike the chromatic ExG, does not blow up the noise of dark pixels
+   (black soil, shadows) and is near 0 for grey or white backgrounds;
+2. a two-class split of the index at the minimum-error threshold (Kittler & Illingworth 1986,
+   Pattern Recognit. 19:41: two Gaussians of unequal spread and weight, which -- unlike Otsu's
+   between-class variance -- stays right when one class is small, as at 2 % cover);
+3. the levels: per band, the median of each class's core (pixels beyond the threshold by a margin),
+   not image percentiles, which put the vegetation "end-member" on soil when cover is low;
+4. the separation ``d'`` of the two classes along the index (difference of medians over the pooled
+   robust spread): small values mean the image has no clear vegetation/background contrast and the
+   estimate is flagged as low confidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+SAMPLE_PIXELS = 250_000  # levels are estimated on a regular subsample of at most this many pixels
+MIN_CLASS = 0.002        # smallest share of the image a class may have (below: no vegetation found)
+MIN_SEPARATION = 2.0     # d' below this: the two clusters overlap, low confidence
+
+
+@dataclass(frozen=True)
+class Levels:
+    """Background (``soil``) and vegetation (``veg``) level per band of one image, and how well they separate."""
+
+    bands: tuple[str, ...]
+    soil: tuple[float, ...]
+    veg: tuple[float, ...]
+    index: str
+    threshold: float
+    separation: float
+    veg_share: float   # share of pixels on the vegetation side of the seed split
+    found: bool        # False: one class is (nearly) empty; levels fall back to nominal ones
+    weights: tuple[float, ...] | None = None  # Fisher direction scaled so soil -> 0, veg -> 1
+    cov: tuple[tuple[float, ...], ...] | None = None  # pooled within-class covariance of the bands
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def seed_index(bands: np.ndarray, band_names) -> tuple[np.ndarray, str]:
+    """The index used to seed the clusters: NDVI with red + NIR, else green - max(red, blue)."""
+    names = list(band_names)
+    if "nir" in names and "red" in names:
+        red, nir = bands[names.index("red")], bands[names.index("nir")]
+        s = nir + red
+        return np.where(s > 1e-6, (nir - red) / np.where(s > 1e-6, s, 1.0), 0.0).astype(np.float32), "ndvi"
+    r, g, b = (bands[names.index(k)] for k in ("red", "green", "blue"))
+    return (2 * g - r - b).astype(np.float32), "exg_dn"
+
+
+def min_error_threshold(v: np.ndarray, *, bins: int = 256) -> tuple[float, float]:
+    """Kittler-Illingworth minimum-error threshold of the values ``v``; returns (threshold, share above).
+
+    The histogram runs between the 0.1 and 99.9 percentiles (outliers clipped into the end bins).
+    """
+    v = np.asarray(v, np.float64)
+    lo, hi = np.percentile(v, [0.1, 99.9])
+    if not hi - lo > 1e-9:
+        return float(hi), 0.0
+    h, edges = np.histogram(np.clip(v, lo, hi), bins=bins, range=(lo, hi))
+    c = 0.5 * (edges[:-1] + edges[1:])
+    p = h / max(h.sum(), 1)
+    P = np.cumsum(p)
+    M = np.cumsum(p * c)
+    S = np.cumsum(p * c * c)
+    P2 = 1.0 - P
+    with np.errstate(all="ignore"):
+        m1, m2 = M / P, (M[-1] - M) / P2
+        v1, v2 = S / P - m1 ** 2, (S[-1] - S) / P2 - m2 ** 2
+        j = 1 + P * np.log(v1) + P2 * np.log(v2) - 2 * (P * np.log(P) + P2 * np.log(P2))
+    ok = (P > MIN_CLASS) & (P2 > MIN_CLASS) & (v1 > 0) & (v2 > 0) & np.isfinite(j)
+    if not ok.any():
+        return float(hi), 0.0
+    k = int(np.argmin(np.where(ok, j, np.inf)))
+    t = float(c[k])
+    return t, float(np.mean(v > t))
+
+
+def _subsample(bands: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """(C, N) pixels of a regular subsample of the valid area."""
+    c, h, w = bands.shape
+    step = max(1, int(np.sqrt(h * w / SAMPLE_PIXELS)))
+    sub = bands[:, ::step, ::step].reshape(c, -1)
+    if valid is not None:
+        sub = sub[:, valid[::step, ::step].ravel()]
+    return sub
+
+
+def image_levels(bands: np.ndarray, band_names, valid: np.ndarray | None = None, *, iterations: int = 3) -> Levels:
+    """Background and vegetation levels per band from the image's two clusters (see the module docstring).
+
+    After the seed split, the split is refined ``iterations`` times with Fisher's linear discriminant
+    of the two clusters (pooled within-class covariance): the direction in band space that best
+    separates them in this image, invariant to any per-band gain and offset (and to linear leakage
+    between bands); each time the classes are re-split at the minimum-error threshold along it.
+    """
+    names = tuple(band_names)
+    px = _subsample(np.asarray(bands, np.float32), valid).astype(np.float64)
+    if px.shape[1] < 16:
+        return _nominal(names, found=False)
+    idx, name = seed_index(px[:, None, :], names)
+    idx = idx[0].astype(np.float64)
+    t, share = min_error_threshold(idx)
+    coord = idx
+    weights = pooled = None
+    for _ in range(int(iterations) + 1):
+        lo, hi = coord < t, coord > t
+        if share < MIN_CLASS or share > 1 - MIN_CLASS or lo.sum() < 8 or hi.sum() < 8:
+            lv = _nominal(names, found=False)
+            return Levels(bands=names, soil=lv.soil, veg=lv.veg, index=name, threshold=float(t), separation=0.0,
+                          veg_share=share, found=False)
+        a, b = coord[lo], coord[hi]
+        a_core = lo & (coord <= np.median(a))  # class cores: the half of each class away from the threshold
+        b_core = hi & (coord >= np.median(b))
+        soil = np.median(px[:, a_core], axis=1)
+        veg = np.median(px[:, b_core], axis=1)
+        spread = np.sqrt(0.5 * (_robust_sd(a) ** 2 + _robust_sd(b) ** 2))
+        sep = float((np.median(b) - np.median(a)) / max(spread, 1e-9))
+        if weights is not None and _ == iterations:
+            break
+        cov = (np.atleast_2d(np.cov(px[:, lo])) * lo.sum() + np.atleast_2d(np.cov(px[:, hi])) * hi.sum()) / lo.size
+        cov += np.eye(len(names)) * 1e-6 * max(float(np.trace(cov)), 1e-12)
+        w = np.linalg.solve(cov, veg - soil)
+        if not np.isfinite(w).all() or abs(float(w @ (veg - soil))) < 1e-12:
+            break
+        weights = w / float(w @ (veg - soil))  # veg level -> 1, soil level -> 0
+        pooled = cov
+        coord = weights @ (px - soil[:, None])
+        t, share = min_error_threshold(coord)
+    return Levels(bands=names, soil=tuple(float(v) for v in soil), veg=tuple(float(v) for v in veg), index=name,
+                  threshold=float(t), separation=sep, veg_share=share, found=True,
+                  weights=None if weights is None else tuple(float(v) for v in weights),
+                  cov=None if weights is None else tuple(tuple(float(v) for v in row) for row in pooled))
+
+
+def discriminant(bands: np.ndarray, levels: Levels) -> np.ndarray:
+    """Per pixel, the image's Fisher coordinate: 0 at the background level, 1 at the vegetation level."""
+    soil = np.asarray(levels.soil, np.float32)[:, None, None]
+    if levels.weights is None:
+        z = normalise(bands, levels)
+        return z.mean(axis=0).astype(np.float32)
+    w = np.asarray(levels.weights, np.float32)
+    return np.tensordot(w, np.asarray(bands, np.float32) - soil, axes=1).astype(np.float32)
+
+
+def _robust_sd(v: np.ndarray) -> float:
+    q1, q3 = np.percentile(v, [25, 75])
+    return float((q3 - q1) / 1.349)
+
+
+def _nominal(names: tuple[str, ...], *, found: bool) -> Levels:
+    """Typical levels (soil vs green leaf, DN/255 or reflectance) when the image has no usable vegetation cluster."""
+    soil_ref = {"blue": 0.10, "green": 0.13, "red": 0.16, "rededge": 0.20, "nir": 0.24}
+    veg_ref = {"blue": 0.05, "green": 0.12, "red": 0.05, "rededge": 0.25, "nir": 0.45}
+    return Levels(bands=names, soil=tuple(soil_ref.get(n, 0.15) for n in names),
+                  veg=tuple(veg_ref.get(n, 0.3) for n in names), index="", threshold=float("nan"),
+                  separation=0.0, veg_share=0.0, found=found)
+
+
+def normalise(bands: np.ndarray, levels: Levels) -> np.ndarray:
+    """Bands mapped so that the background level is 0 and the vegetation level 1 (per band, float32).
+
+    A band where the two levels nearly coincide carries no contrast; it is scaled by the largest
+    level difference of the image instead of a vanishing one.
+    """
+    soil = np.asarray(levels.soil, np.float32)[:, None, None]
+    veg = np.asarray(levels.veg, np.float32)[:, None, None]
+    d = veg - soil
+    floor = 0.1 * float(np.max(np.abs(d))) if np.any(d) else 1.0
+    d = np.where(np.abs(d) < floor, np.where(d < 0, -floor, floor), d)
+    return ((np.asarray(bands, np.float32) - soil) / d).astype(np.float32)
+
+
+def sample_pixels(sample, *, max_pixels: int = SAMPLE_PIXELS * 4) -> tuple[np.ndarray, np.ndarray | None]:
+    """Bands (C, h, w) and validity of an image or a decimated view of a large raster, for level estimation.
+
+    In-memory frames are used as they are (the subsample is taken later); a streamed GeoTIFF is read
+    through a decimated window (GDAL uses its overviews when present), so memory stays bounded.
+    """
+    bands = getattr(sample, "bands", None)
+    if bands is not None:
+        return bands, getattr(sample, "valid", None)
+    h, w = sample.height, sample.width
+    step = max(1, int(np.ceil(np.sqrt(h * w / max_pixels))))
+    if step == 1:
+        return sample.read_window(0, 0, h, w)
+    rows = []
+    valid_rows = []
+    tile = max(step, 1024 // step * step)
+    for r in range(0, h, tile):
+        parts, vparts = [], []
+        for c in range(0, w, tile):
+            b, v = sample.read_window(r, c, min(tile, h - r), min(tile, w - c))
+            parts.append(b[:, ::step, ::step])
+            vparts.append(v[::step, ::step])
+        rows.append(np.concatenate(parts, axis=2))
+        valid_rows.append(np.concatenate(vparts, axis=1))
+    return np.concatenate(rows, axis=1), np.concatenate(valid_rows, axis=0)
+
+
+def off_line_distance(bands: np.ndarray, levels: Levels) -> np.ndarray:
+    """Per pixel, the Mahalanobis distance (pooled within-class covariance) from the soil-vegetation line.
+
+    Pixels of the two clusters and the mixtures between them lie near 0; a material that is neither
+    (a white crate, a red flower, a specular glint) lies far off the line. Zeros if the image has no
+    discriminant (a single band set or no clusters).
+    """
+    if levels.weights is None or levels.cov is None or len(levels.bands) < 2:
+        return np.zeros(bands.shape[1:], np.float32)
+    soil = np.asarray(levels.soil, np.float64)
+    d = np.asarray(levels.veg, np.float64) - soil
+    x = np.asarray(bands, np.float64).reshape(len(levels.bands), -1) - soil[:, None]
+    t = np.asarray(levels.weights, np.float64) @ x
+    r = x - np.outer(d, t)
+    icov = np.linalg.pinv(np.asarray(levels.cov, np.float64))
+    m = np.sqrt(np.maximum(np.einsum("in,ij,jn->n", r, icov, r), 0.0))
+    return m.reshape(bands.shape[1:]).astype(np.float32)

@@ -1,0 +1,197 @@
+"""Score the edge path on real labelled images (``edgeinv veg-cover evaluate-real``), classical baselines side by side.
+
+The folder holds ``fvc_labels.csv`` (columns ``dataset, image, mask, true_fvc``; paths relative to
+the folder), as ``../shared/realdata/veg-cover/`` does. Every image runs through exactly what
+``predict`` runs (reader, path choice by GSD, levels, model, zones; nothing written), zero-shot:
+nothing is fitted to these files. Per image: true cover, estimate +- its uncertainty, whether it is
+within +-0.03, the OOD / low-confidence flag, and three classical estimates on the same pixels --
+index + Otsu (NDVI, or chromatic excess green for RGB), a fixed index threshold (NDVI > 0.3, ExG >
+0.1) and the index's minimum-error (Kittler-Illingworth) split. Where the mask file is readable and
+matches the image, the mask is compared pixel by pixel to check the per-pixel uncertainty.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edgeinv.common.errors import EdgeinvError, InvalidInputError
+
+TOLERANCE = 0.03
+BASELINES = ("index_otsu", "index_fixed", "index_min_error")
+
+
+def _baselines(sample) -> dict[str, float]:
+    from .baseline import otsu_threshold
+    from .features import vegetation_index
+    from .radiometry import min_error_threshold, seed_index
+
+    img = sample.load()
+    valid = np.ones(img.bands.shape[1:], bool) if img.valid is None else img.valid
+    vi, name = vegetation_index(img.bands, img.band_names)
+    v = vi[valid]
+    fixed = 0.3 if name == "ndvi" else 0.1
+    seed, _ = seed_index(img.bands, img.band_names)
+    t_ki, _ = min_error_threshold(seed[valid])
+    return {"index_otsu": float(np.mean(v > otsu_threshold(vi, valid=valid))),
+            "index_fixed": float(np.mean(v > fixed)),
+            "index_min_error": float(np.mean(seed[valid] > t_ki)), "index": name}
+
+
+def _read_mask(path: Path, true_fvc: float, shape) -> np.ndarray | None:
+    """The vegetation mask, its convention (plant = nonzero, > 127, or zero) chosen to reproduce ``true_fvc``."""
+    import cv2
+
+    m = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if m is None:
+        return None
+    if m.ndim == 3:
+        m = m[..., 0]
+    if m.shape != tuple(shape):
+        return None
+    options = [m > 0, m > 127, m == 0]
+    best = min(options, key=lambda a: abs(float(a.mean()) - true_fvc))
+    return best if abs(float(best.mean()) - true_fvc) < 0.005 else None
+
+
+def _pixel_check(result, mask: np.ndarray) -> dict:
+    """Mask vs the model's mask; error rates where the model's pixel sd says sure / unsure."""
+    from .interpret import SEGMENT_LOW_CONFIDENCE_STD
+
+    pred = result.cover
+    ok = np.isfinite(pred)
+    wrong = (pred > 0.5) != mask
+    out = {"pixel_accuracy": float(1 - wrong[ok].mean())}
+    if result.std is not None:
+        unsure = (result.std > SEGMENT_LOW_CONFIDENCE_STD) & ok
+        sure = ~unsure & ok
+        out.update(share_unsure=float(unsure.sum() / max(ok.sum(), 1)),
+                   error_rate_sure=float(wrong[sure].mean()) if sure.any() else None,
+                   error_rate_unsure=float(wrong[unsure].mean()) if unsure.any() else None)
+    return out
+
+
+def evaluate_real(app, data_dir: Path, runner_for, *, progress: bool = False) -> dict:
+    """Per image and per data set: model vs truth and vs the classical baselines (see the module docstring)."""
+    data_dir = Path(data_dir)
+    labels = data_dir / "fvc_labels.csv"
+    if not labels.is_file():
+        raise InvalidInputError(f"{data_dir}: no fvc_labels.csv (columns dataset, image, mask, true_fvc)")
+    with open(labels, newline="") as fh:
+        table = list(csv.DictReader(fh))
+    if not table or not {"dataset", "image", "true_fvc"} <= set(table[0]):
+        raise InvalidInputError(f"{labels}: needs columns dataset, image, true_fvc (and mask)")
+    rows = []
+    for i, rec in enumerate(table):
+        path = data_dir / rec["image"]
+        truth = float(rec["true_fvc"])
+        row = {"dataset": rec["dataset"], "image": rec["image"], "true_fvc": truth}
+        try:
+            sample = app.read(path, filename=path.name)
+            config = app.config_for(sample)
+            result = app.predict(sample, runner_for(config))
+            e = result.extra
+            row.update(config=config, path=e.get("path"), radiometry=e.get("radiometry"), fvc=result.fvc_mean,
+                       fvc_uncertainty=e.get("fvc_uncertainty"), fvc_interval=e.get("fvc_interval"),
+                       ood=e.get("ood"), ood_reasons=e.get("ood_reasons"), band_mapping=e.get("band_mapping"),
+                       exif_orientation=e.get("exif_orientation"))
+            row["error"] = row["fvc"] - truth
+            row["within"] = abs(row["error"]) <= TOLERANCE
+            row["in_interval"] = abs(row["error"]) <= (row["fvc_uncertainty"] or 0.0)
+            base = _baselines(sample)
+            row["index"] = base.pop("index")
+            row["baselines"] = base
+            mask_name = rec.get("mask")
+            if mask_name and result.cover is not None:
+                mask = _read_mask(data_dir / mask_name, truth, result.cover.shape)
+                if mask is not None:
+                    row["pixels"] = _pixel_check(result, mask)
+        except EdgeinvError as exc:
+            row.update(fvc=None, error=None, within=False, failure=f"{type(exc).__name__}: {exc}")
+        rows.append(row)
+        if progress:
+            est = "failed" if row["fvc"] is None else f"{row['fvc']:.3f}"
+            print(f"[{i + 1}/{len(table)}] {rec['image']}: true {truth:.3f}, estimate {est}", file=sys.stderr,
+                  flush=True)
+    summary, baseline = _summarise(rows)
+    return {"summary": summary, "rows": rows, "baseline": baseline, "text": format_table(rows, summary)}
+
+
+def _stats(errors: list[float]) -> dict:
+    e = np.asarray(errors, float)
+    return {"n": int(e.size), "within": int(np.sum(np.abs(e) <= TOLERANCE)), "mae": float(np.mean(np.abs(e))),
+            "bias": float(np.mean(e)), "max_abs": float(np.max(np.abs(e)))}
+
+
+def _summarise(rows: list[dict]) -> tuple[dict, dict]:
+    per = {}
+    base_per = {}
+    for ds in dict.fromkeys(r["dataset"] for r in rows):
+        rs = [r for r in rows if r["dataset"] == ds]
+        ok = [r for r in rs if r.get("fvc") is not None]
+        entry = {"n": len(rs), "failures": len(rs) - len(ok)}
+        if ok:
+            entry.update(_stats([r["error"] for r in ok]))
+            entry["n"] = len(rs)
+            entry["ood_flagged"] = int(sum(bool(r.get("ood")) for r in ok))
+            entry["in_interval"] = int(sum(bool(r.get("in_interval")) for r in ok))
+            b = {name: _stats([r["baselines"][name] - r["true_fvc"] for r in ok]) for name in BASELINES}
+            best = min(b, key=lambda k: b[k]["mae"])
+            entry["best_baseline"] = best
+            entry["best_baseline_mae"] = b[best]["mae"]
+            entry["beats_best_baseline"] = bool(entry["mae"] < b[best]["mae"])
+            base_per[ds] = b
+        per[ds] = entry
+    ok = [r for r in rows if r.get("fvc") is not None]
+    summary = {"n_images": len(rows), "within_0.03": int(sum(bool(r["within"]) for r in rows)),
+               "tolerance": TOLERANCE, "per_dataset": per,
+               "datasets_beating_best_baseline": int(sum(bool(v.get("beats_best_baseline")) for v in per.values())),
+               "n_datasets": len(per)}
+    if ok:
+        summary.update(mae=float(np.mean([abs(r["error"]) for r in ok])),
+                       ood_flagged=int(sum(bool(r.get("ood")) for r in ok)),
+                       in_interval=int(sum(bool(r.get("in_interval")) for r in ok)),
+                       within_when_not_flagged=_share([r["within"] for r in ok if not r.get("ood")]),
+                       within_when_flagged=_share([r["within"] for r in ok if r.get("ood")]))
+    baseline = {"per_dataset": base_per,
+                "within_0.03": {name: int(sum(abs(r["baselines"][name] - r["true_fvc"]) <= TOLERANCE for r in ok))
+                                for name in BASELINES},
+                "description": "index + Otsu (NDVI, or chromatic ExG for RGB); fixed threshold NDVI > 0.3 / ExG > 0.1; "
+                               "minimum-error (Kittler-Illingworth) split of NDVI / excess green of camera counts"}
+    return summary, baseline
+
+
+def _share(flags: list[bool]) -> float | None:
+    return float(np.mean(flags)) if flags else None
+
+
+def format_table(rows: list[dict], summary: dict) -> str:
+    head = (f"{'dataset':<20} {'image':<34} {'true':>6} {'estimate':>15} {'err':>7} {'ok':>3} {'OOD':>3} "
+            f"{'otsu':>6} {'fixed':>6} {'min-err':>7}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        if r.get("fvc") is None:
+            lines.append(f"{r['dataset']:<20} {Path(r['image']).name:<34} {r['true_fvc']:>6.3f}  failed: "
+                         f"{r.get('failure')}")
+            continue
+        b = r["baselines"]
+        lines.append(f"{r['dataset']:<20} {Path(r['image']).name:<34} {r['true_fvc']:>6.3f} "
+                     f"{r['fvc']:>7.3f}+-{r['fvc_uncertainty']:.3f} {r['error']:>+7.3f} {'y' if r['within'] else 'n':>3} "
+                     f"{'Y' if r.get('ood') else '-':>3} {b['index_otsu']:>6.3f} {b['index_fixed']:>6.3f} "
+                     f"{b['index_min_error']:>7.3f}")
+    lines.append("")
+    lines.append(f"{'dataset':<20} {'n':>3} {'within':>6} {'MAE':>7} {'bias':>7}   best baseline (MAE, within)")
+    for ds, e in summary["per_dataset"].items():
+        if "mae" not in e:
+            lines.append(f"{ds:<20} {e['n']:>3} all failed")
+            continue
+        lines.append(f"{ds:<20} {e['n']:>3} {e['within']:>6} {e['mae']:>7.4f} {e['bias']:>+7.4f}   "
+                     f"{e['best_baseline']} {e['best_baseline_mae']:.4f} -> "
+                     f"{'model better' if e['beats_best_baseline'] else 'baseline better'}")
+    lines.append(f"all: {summary['within_0.03']}/{summary['n_images']} within +-{TOLERANCE}; "
+                 f"{summary.get('ood_flagged', 0)} flagged OOD/low confidence; "
+                 f"{summary.get('in_interval', 0)} with the truth inside estimate +- uncertainty")
+    return "\n".join(lines)

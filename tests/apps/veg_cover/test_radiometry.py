@@ -1,0 +1,53 @@
+"""Per-image levels from clusters: right on synthetic two-material images, invariant to per-band gain and offset."""
+
+import numpy as np
+import pytest
+
+from edgeinv.apps.veg_cover.radiometry import discriminant, image_levels, min_error_threshold, normalise
+
+
+def _scene(rng, cover=0.2, shape=(120, 160)):
+    """Red + NIR counts: soil (0.30, 0.30), leaves (0.17, 0.56) with NIR leaking into red, plus noise."""
+    mask = rng.random(shape) < cover
+    red = np.where(mask, 0.17, 0.30) + rng.normal(0, 0.02, shape)
+    nir = np.where(mask, 0.56, 0.30) + rng.normal(0, 0.02, shape)
+    return np.stack([red, nir]).astype(np.float32), mask
+
+
+@pytest.mark.parametrize("cover", [0.02, 0.2, 0.6])
+def test_levels_find_both_clusters_at_any_cover(cover):
+    rng = np.random.default_rng(1)
+    bands, mask = _scene(rng, cover)
+    lv = image_levels(bands, ("red", "nir"))
+    assert lv.found and lv.separation > 3
+    assert np.allclose(lv.soil, (0.30, 0.30), atol=0.02) and np.allclose(lv.veg, (0.17, 0.56), atol=0.02)
+    t = discriminant(bands, lv)
+    assert abs(float(np.mean(t > 0.5)) - mask.mean()) < 0.01
+
+
+def test_normalised_input_is_invariant_to_gain_and_offset():
+    rng = np.random.default_rng(2)
+    bands, _ = _scene(rng, 0.15)
+    gain = np.array([0.6, 1.7], np.float32)[:, None, None]
+    offset = np.array([0.05, -0.02], np.float32)[:, None, None]
+    other = bands * gain + offset
+    a = normalise(bands, image_levels(bands, ("red", "nir")))
+    b = normalise(other, image_levels(other, ("red", "nir")))
+    assert np.allclose(a, b, atol=0.05)
+    ta = discriminant(bands, image_levels(bands, ("red", "nir")))
+    tb = discriminant(other, image_levels(other, ("red", "nir")))
+    assert np.mean(np.abs(ta - tb)) < 0.02
+
+
+def test_uniform_image_has_no_vegetation_cluster():
+    bands = np.full((3, 40, 40), 0.3, np.float32) + np.random.default_rng(0).normal(0, 0.001, (3, 40, 40)).astype(
+        np.float32)
+    lv = image_levels(bands, ("red", "green", "blue"))
+    assert not lv.found or lv.separation < 2
+
+
+def test_min_error_threshold_handles_small_classes():
+    rng = np.random.default_rng(3)
+    v = np.concatenate([rng.normal(0.05, 0.03, 9800), rng.normal(0.5, 0.05, 200)])
+    t, share = min_error_threshold(v)
+    assert 0.15 < t < 0.4 and abs(share - 0.02) < 0.005

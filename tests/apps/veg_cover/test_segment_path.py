@@ -1,0 +1,94 @@
+"""Segmentation path: chosen by GSD, cover = share of vegetation pixels, interval and OOD flag; evaluate_real on a tiny folder."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeinv.apps.veg_cover import path_for
+
+
+def _fake_runner(x):
+    """Stands in for a segmentation model: P(vegetation) from the Fisher channel."""
+    p = 1.0 / (1.0 + np.exp(-(x[:, 0] - 0.45) * 14.0))
+    return {"cover_fraction": p.astype(np.float32), "cover_fraction_std": np.sqrt(p * (1 - p)).astype(np.float32)}
+
+
+def _frame(rng, cover, shape=(96, 128)):
+    """RGB counts: brown soil, green leaves as discs; returns BGR uint8 and the true mask."""
+    mask = np.zeros(shape, np.uint8)
+    while mask.mean() < cover:
+        cv2.circle(mask, (int(rng.integers(0, shape[1])), int(rng.integers(0, shape[0]))), int(rng.integers(3, 9)), 1,
+                   -1)
+    soil = np.array([60, 90, 120], np.float32)   # BGR
+    leaf = np.array([40, 160, 80], np.float32)
+    img = np.where(mask[..., None] > 0, leaf, soil) + rng.normal(0, 4, (*shape, 3))
+    return np.clip(img, 0, 255).astype(np.uint8), mask.astype(bool)
+
+
+def test_path_follows_gsd(vc_app, tmp_path):
+    rng = np.random.default_rng(0)
+    img, _ = _frame(rng, 0.2)
+    data = cv2.imencode(".png", img)[1].tobytes()
+    s = vc_app.read(data, filename="f.png")
+    assert path_for(s)[0] == "segment" and vc_app.config_for(s) == "rgb_fine"
+    s = vc_app.read(data, filename="f.png", gsd_cm=5.0)
+    assert path_for(s)[0] == "unmix" and vc_app.config_for(s) == "rgb"
+    s = vc_app.read(data, filename="f.png", path="unmix")
+    assert vc_app.config_for(s) == "rgb"
+
+
+def test_segment_predict_gives_share_interval_and_flags(vc_app):
+    rng = np.random.default_rng(1)
+    img, mask = _frame(rng, 0.25)
+    s = vc_app.read(cv2.imencode(".png", img)[1].tobytes(), filename="f.png")
+    r = vc_app.predict(s, _fake_runner)
+    assert r.extra["path"] == "segment" and r.extra["radiometry"] == "dn"
+    assert abs(r.fvc_mean - mask.mean()) < 0.02
+    lo, hi = r.extra["fvc_interval"]
+    assert lo <= r.fvc_mean <= hi and r.extra["ood"] is False
+    assert set(np.unique(r.cover[np.isfinite(r.cover)])) <= {0.0, 1.0}
+    doc = r.to_dict()
+    assert {"path", "fvc_interval", "fvc_uncertainty", "ood", "ood_reasons", "levels"} <= set(doc)
+    json.dumps(doc)
+
+
+def test_bare_soil_frame_is_flagged(vc_app):
+    rng = np.random.default_rng(2)
+    img, _ = _frame(rng, 0.0)
+    r = vc_app.predict(vc_app.read(cv2.imencode(".png", img)[1].tobytes(), filename="soil.png"), _fake_runner)
+    assert r.extra["ood"] and r.extra["ood_reasons"]
+
+
+def test_evaluate_real_on_a_tiny_folder(vc_app, tmp_path):
+    rng = np.random.default_rng(3)
+    (tmp_path / "imgs").mkdir()
+    rows = []
+    for i, cover in enumerate((0.1, 0.3)):
+        img, mask = _frame(rng, cover)
+        cv2.imwrite(str(tmp_path / "imgs" / f"{i}.png"), img)
+        cv2.imwrite(str(tmp_path / "imgs" / f"{i}_mask.png"), (mask * 255).astype(np.uint8))
+        rows.append({"dataset": "synthetic", "image": f"imgs/{i}.png", "mask": f"imgs/{i}_mask.png",
+                     "true_fvc": f"{mask.mean():.4f}"})
+    with open(tmp_path / "fvc_labels.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    before = sorted(p.name for p in (tmp_path / "imgs").iterdir())
+    res = vc_app.evaluate_real(tmp_path, lambda config: _fake_runner)
+    assert sorted(p.name for p in (tmp_path / "imgs").iterdir()) == before  # nothing written next to inputs
+    assert res["summary"]["n_images"] == 2 and res["summary"]["within_0.03"] == 2
+    row = res["rows"][0]
+    assert {"index_otsu", "index_fixed", "index_min_error"} == set(row["baselines"])
+    assert row["pixels"]["pixel_accuracy"] > 0.95
+    assert "synthetic" in res["text"]
+    json.dumps(res)
+
+
+def test_evaluate_real_needs_labels(vc_app, tmp_path):
+    from edgeinv.common.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="fvc_labels.csv"):
+        vc_app.evaluate_real(tmp_path, lambda config: _fake_runner)

@@ -149,7 +149,10 @@ def hybrid_outputs(outputs: dict, sample, *, config: str, x=None) -> tuple[dict,
     w = float(np.clip((ood["score"] - 1.0) / RAMP, 0.0, 1.0))
     info = {"ood_score": ood["score"], "ood_t2": ood["t2"], "ood_q": ood["q"], "physics_weight": 0.0,
             "physics_led": False, "swir_noise": noise, "protein_resolvable": resolvable}
-    if w > 0 and c.supports_protein:
+    if w > 0 and sample.meta.get("network_only"):
+        # the user chose the network (e.g. calibrated on their own leaves): report, do not override
+        info["network_only"] = True
+    elif w > 0 and c.supports_protein:
         phys = physics_estimate(sample)
         for k in ("protein_g_cm2", "chlorophyll_ug_cm2", "ewt_g_cm2", "lma_g_cm2", "structure_n"):
             if k not in phys or k not in out:

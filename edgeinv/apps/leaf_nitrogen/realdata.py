@@ -84,6 +84,46 @@ def read_table(path: Path) -> list[dict] | None:
     return table
 
 
+def read_labelled(app, data, labels) -> list[tuple[LeafSpectrum, dict]]:
+    """``[(leaf, {target: value, "_group": species})]`` for the core's calibration path.
+
+    Two layouts: ``data`` a spectrum CSV (wavelength column + one column per leaf, :mod:`io`) with
+    ``labels`` a CSV of ``sample``, ``nitrogen_g_m2`` (optional target columns and ``group`` /
+    ``species``); or ``data`` a labelled EcoSIS-layout table (``Wave_<nm>`` + ``N_g_m2``, this module),
+    ``labels`` the same file (its ``LMA_g_m2``/``H20_g_m2`` become LMA/EWT labels, species the group).
+    Nitrogen labels become protein labels through the app's N-to-protein factor.
+    """
+    from .finetune import read_labels
+    from .physics import protein_from_nitrogen_g_cm2
+
+    factor = float(app.n_to_protein)
+    table = read_table(Path(data)) if Path(data).is_file() and Path(data).suffix.lower() == ".csv" else None
+    if table is not None:
+        out = []
+        for t in table:
+            y = {"protein_g_cm2": float(protein_from_nitrogen_g_cm2(nitrogen_g_m2=t["n_g_m2"], n_to_protein=factor)),
+                 "_group": t["species"]}
+            if t.get("lma_g_m2"):
+                y["lma_g_cm2"] = t["lma_g_m2"] / 1e4
+            if t.get("h2o_g_m2"):
+                y["ewt_g_cm2"] = t["h2o_g_m2"] / 1e4
+            out.append((t["leaf"], y))
+        return out
+    leaves = app.read_many(data, filename=Path(data).name)
+    lab = read_labels(labels, target_names=[t.name for t in app.targets], n_to_protein=factor)
+    groups = {}
+    with open(labels, newline="", encoding="utf-8-sig", errors="replace") as fh:
+        for rec in csv.DictReader(fh):
+            g = rec.get("group") or rec.get("species")
+            if g and rec.get("sample"):
+                groups[rec["sample"].strip()] = g.strip()
+    missing = sorted(set(lab) - {leaf.sample for leaf in leaves})
+    if missing:
+        raise InvalidInputError(f"labels for samples not in the spectra file: {', '.join(missing[:10])}")
+    return [(leaf, {**lab[leaf.sample], **({"_group": groups[leaf.sample]} if leaf.sample in groups else {})})
+            for leaf in leaves if leaf.sample in lab]
+
+
 def _metrics(pred, truth, std=None) -> dict:
     p, t = np.asarray(pred, float), np.asarray(truth, float)
     ok = np.isfinite(p)

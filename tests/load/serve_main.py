@@ -13,14 +13,14 @@ import sys
 
 
 def main(argv: list[str]) -> None:
-    from edgeinv.common.app import all_apps
+    from edgeinv.common.app import all_apps, get_app
     from edgeinv.common.config import REPO_ROOT, load_settings
     from edgeinv.common.web import create_app
     from edgeinv.common.web.server import create_server
 
     data_dir, port = argv[0], int(argv[1])
     names = argv[2:]
-    apps = [a for n, a in all_apps().items() if not names or n in names]
+    apps = [get_app(n) for n in names] if names else list(all_apps().values())
     settings = load_settings(data_dir=data_dir, models_dir=REPO_ROOT / "models", host="127.0.0.1", port=port)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -216,6 +216,7 @@ class App(ABC):
     preprocessing_version: str = "1"
     latency_tile_px: int = 256  # per-pixel apps: tile edge the device runs the model on (see latency_input)
     many_samples_per_file: bool = False  # True: a file holds a list of samples (leaves); predict returns a list
+    example_suffix: str | None = None  # file suffix of write_example's files (".wav", ".csv", ".tif")
 
     # ---- identity -----------------------------------------------------------------------
     @property
@@ -256,6 +257,16 @@ class App(ABC):
     @abstractmethod
     def read(self, source: str | Path | bytes, *, filename: str | None = None, **meta) -> Any:
         """Read a real file (path or bytes) into a sample; raise InvalidInputError subclasses."""
+
+    def write_example(self, path: str | Path, rng: np.random.Generator, **params) -> dict | None:
+        """Write one realistic simulated example file in the app's own format (``edgeinv <app> simulate``);
+        ``params`` come from :meth:`simulate_arguments`. Returns a few facts about it (truth) or None."""
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"{self.name} cannot write example files")
+
+    def simulate_arguments(self, parser) -> None:
+        """Extra ``simulate`` flags (e.g. a fault type); their values reach :meth:`write_example` as params."""
 
     def read_many(self, source, *, filename: str | None = None, **meta) -> list:
         """Files holding several samples (several leaves, a long recording) return a list; default: one."""

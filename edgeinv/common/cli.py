@@ -5,6 +5,7 @@
     edgeinv apps                                   list the installed apps, their models, this CPU
     edgeinv selftest [APP]                         every variant on its golden set on this CPU; store the choice
     edgeinv serve [--host H] [--port P]            serve every app's UI and API (waitress)
+    edgeinv backup DEST                            consistent copy of the result store (SQLite online backup)
     edgeinv bundle APP --out F.tar.gz [--sign-key K] [--target T --python 3.11] [--encrypt-for DEV.pub.pem]
                                                    signed device archive (code wheel, models, unit)
     edgeinv keygen DIR [--device]                  Ed25519 key pair for signing releases (X25519 device key)
@@ -83,21 +84,9 @@ def _models_root_for(app, directory: Path) -> Path:
 
 
 def _jsonable(obj):
-    if hasattr(obj, "to_dict"):
-        return _jsonable(obj.to_dict())
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
+    from .jsonutil import jsonable
+
+    return jsonable(obj)
 
 
 def _human(obj) -> str:
@@ -238,6 +227,21 @@ def cmd_serve(args, ctx: CliContext):
     serve(ctx.settings, apps=apps)
 
 
+def cmd_backup(args, ctx: CliContext):
+    from .errors import NotFoundError
+    from .web.store import Store
+
+    if not ctx.settings.db_path.is_file():
+        raise NotFoundError(f"no result store at {ctx.settings.db_path} (set --data-dir)")
+    store = Store(ctx.settings.db_path)
+    try:
+        out = store.backup(args.dest)
+    finally:
+        store.close()
+    return {**out, "text": f"backup: {out['path']} ({out['bytes']} bytes, {out['results']} results, "
+                          f"integrity {out['integrity']})"}
+
+
 def cmd_bundle(args, ctx: CliContext):
     from .release import build_bundle
 
@@ -337,8 +341,6 @@ def _recipe(app, config: str, args):
 def cmd_simulate(args, ctx: CliContext):
     app = args.app_obj
     rng = np.random.default_rng(args.seed)
-    if not hasattr(app, "write_example"):
-        raise InvalidInputError(f"{app.name} cannot write example files")
     params = {k[len("sim_"):]: v for k, v in vars(args).items() if k.startswith("sim_") and v is not None}
     if args.count < 1:
         raise InvalidInputError(f"--count must be >= 1, got {args.count}")
@@ -469,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("serve", help="serve all apps (production WSGI server)")
     _serve_args(sp)
     sp.set_defaults(func=cmd_serve)
+    sp = sub.add_parser("backup", help="copy the result store while the server runs (SQLite online backup)")
+    sp.add_argument("dest", help="backup file, or a folder for a time-stamped file")
+    sp.set_defaults(func=cmd_backup)
 
     sp = sub.add_parser("selftest", help="run every shipped variant on its golden set on this CPU; store the choice")
     sp.add_argument("selftest_app", metavar="APP", nargs="?", choices=list(app_registry.all_apps()))
@@ -529,9 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--count", type=int, default=1, help="number of files (default 1)")
         s.add_argument("--out", required=True, help="output file")
         s.add_argument("--seed", type=int, default=0)
-        if hasattr(app, "simulate_arguments"):
-            group = s.add_argument_group("simulation parameters")
-            app.simulate_arguments(_Prefixed(group, "sim_"))
+        app.simulate_arguments(_Prefixed(s.add_argument_group("simulation parameters"), "sim_"))
         s.set_defaults(func=cmd_simulate)
 
         for action, func, help_ in (("train", cmd_train, "train the FP32 teacher and export it"),

@@ -92,6 +92,13 @@ def score(app, outputs: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> dict
     return result
 
 
+def latency_percentiles(ms) -> dict:
+    """p50/p95/p99/mean (ms) and the count of a list of timings: the one summary bench and search share."""
+    a = np.asarray(ms, dtype=np.float64)
+    return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "p99": float(np.percentile(a, 99)),
+            "mean": float(a.mean()), "n": int(a.size)}
+
+
 def error_value(target, metrics: dict) -> float:
     """One 'lower is better' error per target: RMSE (unit) or classification error in points."""
     if target.is_classification:

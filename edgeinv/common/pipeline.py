@@ -39,7 +39,7 @@ from .runtime.bundle import read_manifest, sha256_file, verify_release
 from .runtime.selftest import GOLDEN_NAME, write_golden
 
 __all__ = ["HELDOUT_SEED_OFFSET", "VARIANT_FORMATS", "simulate_splits", "train_teacher", "build_release",
-           "make_models", "git_commit"]
+           "add_golden", "git_commit"]
 
 HELDOUT_SEED_OFFSET = 100_003
 VARIANT_FORMATS = {"teacher_fp32": "fp32", "teacher_int8": "int8", "teacher_dynint8": "int8-dynamic",
@@ -87,10 +87,10 @@ def git_commit() -> dict:
 
 
 def _clean(obj):
-    """JSON-safe copy (see :func:`edgeinv.common.runtime.manifest.clean_json`)."""
-    from .runtime.manifest import clean_json
+    """JSON-safe copy (see :func:`edgeinv.common.jsonutil.jsonable`)."""
+    from .jsonutil import jsonable
 
-    return clean_json(obj)
+    return jsonable(obj)
 
 
 def _train_teacher(app, config, train, val, recipe, progress):
@@ -372,17 +372,3 @@ def _merge_manifest(app, out_dir: Path, config: str, entry: dict) -> None:
         return new
 
     update_manifest(out_dir, change)
-
-
-def make_models(app_names=None, out_root: str | Path | None = None, *, progress: bool = True) -> dict:
-    """Run :func:`build_release` for every config of the named apps (all installed apps by default)."""
-    from .app import all_apps, get_app
-
-    apps = [get_app(n) for n in app_names] if app_names else list(all_apps().values())
-    root = Path(out_root) if out_root else REPO_ROOT / "models"
-    done = {}
-    for app in apps:
-        for config in app.configs:
-            entry = build_release(app, config, root / app.package_name, progress=progress)
-            done[f"{app.name}/{config}"] = entry["chosen"]
-    return done

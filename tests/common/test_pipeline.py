@@ -10,9 +10,8 @@ import pytest
 pytest.importorskip("torch")
 
 from edgeinv.common.compress.search import SearchSettings  # noqa: E402
-from edgeinv.common.errors import NotFoundError  # noqa: E402
 from edgeinv.common.metrics import predict_batched, score  # noqa: E402
-from edgeinv.common.pipeline import HELDOUT_SEED_OFFSET, build_release, make_models, train_teacher  # noqa: E402
+from edgeinv.common.pipeline import HELDOUT_SEED_OFFSET, build_release, train_teacher  # noqa: E402
 from edgeinv.common.runtime.bundle import read_manifest, sha256_file, verify_release  # noqa: E402
 from edgeinv.common.runtime.session import OnnxModel  # noqa: E402
 
@@ -100,6 +99,3 @@ def test_manifest_merges_configs_and_train_teacher(tmp_path):
     assert report["parity"]["ok"] and "lin_g" in report["heldout_metrics"]
 
 
-def test_make_models_rejects_unknown_apps(tmp_path):
-    with pytest.raises(NotFoundError, match="unknown app"):
-        make_models(["no-such-app"], out_root=tmp_path)

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, InvalidInputError
-from ..metrics import error_value, predict_batched, score
+from ..metrics import error_value, latency_percentiles, predict_batched, score
 
 __all__ = ["Prefer", "SearchSettings", "VariantMeasure", "measure_latency", "measure_variants",
-           "pareto_front", "select_variant", "search"]
+           "pareto_front", "select_variant"]
 
 
 class Prefer(enum.Enum):
@@ -78,12 +78,6 @@ class VariantMeasure:
         return float(self.latency_ms["p50"])
 
 
-def _percentiles(samples_ms) -> dict:
-    a = np.asarray(samples_ms, dtype=np.float64)
-    return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)),
-            "p99": float(np.percentile(a, 99)), "mean": float(a.mean()), "n": int(a.size)}
-
-
 def measure_latency(runners: dict, x1: np.ndarray, *, warmup: int = 10, rounds: int = 30, per_round: int = 5,
                     seed: int = 0) -> dict[str, dict]:
     """Batch-1 latency (ms) of several runners, interleaved round-robin; percentiles per runner."""
@@ -103,7 +97,7 @@ def measure_latency(runners: dict, x1: np.ndarray, *, warmup: int = 10, rounds: 
                 t0 = clock()
                 run(x1)
                 samples[names[i]].append((clock() - t0) * 1e3)
-    return {n: _percentiles(v) for n, v in samples.items()}
+    return {n: latency_percentiles(v) for n, v in samples.items()}
 
 
 def measure_variants(app, paths: dict[str, str | Path], heldout, *, settings: SearchSettings = SearchSettings(),
@@ -220,10 +214,3 @@ def select_variant(app, measures: dict[str, VariantMeasure], budget, *,
     return {"chosen": chosen, "reference": ref_name, "pareto": sorted(front, key=lambda n: measures[n].p50),
             "budget": asdict(budget), "settings": {**asdict(settings), "prefer": settings.prefer.value},
             "variants": rows}
-
-
-def search(app, paths: dict[str, str | Path], heldout, budget, *, settings: SearchSettings = SearchSettings(),
-           threads: int = 1) -> tuple[dict, dict[str, VariantMeasure]]:
-    """Measure every variant and select one; returns ``(report, measures)``."""
-    measures = measure_variants(app, paths, heldout, settings=settings, threads=threads)
-    return select_variant(app, measures, budget, settings=settings), measures

@@ -41,18 +41,13 @@ import numpy as np
 
 from ..errors import EdgeinvError, ModelError
 from .bundle import read_manifest, verify_release
+from ..metrics import latency_percentiles
 from .graphstats import graph_stats
 
 __all__ = ["bench_app", "format_table", "MEMORY_METHOD"]
 
 MEMORY_METHOD = ("peak_rss_mb = peak resident set (Linux VmHWM, else ru_maxrss) of a fresh subprocess per row (Python + numpy + onnxruntime [+ torch for "
                  "the torch row] + held-out samples + model); model_rss_mb = peak minus RSS before the model loaded")
-
-
-def _percentiles(ms) -> dict:
-    a = np.asarray(ms, dtype=np.float64)
-    return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "p99": float(np.percentile(a, 99)),
-            "mean": float(a.mean()), "n": int(a.size)}
 
 
 def _rss_mb() -> float:
@@ -146,7 +141,7 @@ def run_row(spec: dict, app, config: str, samples: list, x: np.ndarray, y: dict,
         edge(s)
         times.append((clock() - t0) * 1e3)
     peak = _rss_mb()
-    return {"latency_ms": _percentiles(times), "throughput_sps": float(throughput), "batch_size": int(batch_size),
+    return {"latency_ms": latency_percentiles(times), "throughput_sps": float(throughput), "batch_size": int(batch_size),
             "metrics": score(app, outputs, y), "peak_rss_mb": round(peak, 1), "rss_before_model_mb": round(rss0, 1),
             "model_rss_mb": round(peak - rss0, 1), "torch_loaded": "torch" in sys.modules, "notes": notes}
 
@@ -179,8 +174,8 @@ def run_timing(specs: list[dict], app, config: str, samples: list, x: np.ndarray
             t0 = clock()
             app.predict(s, r)
             path[name].append((clock() - t0) * 1e3)
-    return {"model": {k: _percentiles(v) for k, v in model.items()},
-            "path": {k: _percentiles(v) for k, v in path.items()}}
+    return {"model": {k: latency_percentiles(v) for k, v in model.items()},
+            "path": {k: latency_percentiles(v) for k, v in path.items()}}
 
 
 def run_stages(spec: dict, app, config: str, samples: list, *, repeats: int, example_file: str | None) -> dict:
@@ -395,9 +390,7 @@ def bench_app(app, settings, *, config: str, n: int | None = None, repeats: int 
 
 def _example_file(app, folder: Path, samples: list) -> str | None:
     """A real file in the app's own format (its ``write_example``) for timing the read stage."""
-    if not hasattr(app, "write_example"):
-        return None
-    for suffix in (getattr(app, "example_suffix", None), ".wav", ".csv", ".tif", ".npy"):
+    for suffix in (app.example_suffix, ".wav", ".csv", ".tif", ".npy"):
         if not suffix:
             continue
         path = folder / f"example{suffix}"

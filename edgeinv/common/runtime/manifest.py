@@ -18,36 +18,20 @@ the golden set that ``edgeinv selftest`` runs on the device (see :mod:`.selftest
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from ..errors import ModelError
+from ..jsonutil import jsonable
 from .bundle import MANIFEST_NAME, read_manifest
 
 __all__ = ["clean_json", "save_manifest", "update_manifest", "load_or_empty"]
 
 
 def clean_json(obj):
-    """JSON-safe copy: NaN/inf -> None, numpy scalars/arrays -> Python, tuples -> lists, enums -> values."""
-    if isinstance(obj, dict):
-        return {str(k): clean_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [clean_json(v) for v in obj]
-    if hasattr(obj, "value") and not isinstance(obj, (int, float, str)):
-        return clean_json(obj.value)
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, np.ndarray):
-        return clean_json(obj.tolist())
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+    """JSON-safe copy (NaN/inf -> None, numpy -> Python...): :func:`edgeinv.common.jsonutil.jsonable`."""
+    return jsonable(obj)
 
 
 def save_manifest(folder: str | Path, manifest: dict) -> Path:

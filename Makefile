@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: serve test models bench install-edge install-dev chromium clean
+.PHONY: serve test models bench loadtest install-edge install-dev chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ models: install-dev
 # The bench simulates its held-out set, which needs the training-side simulators (prosail...).
 bench: install-dev
 	for app in $(APPS); do $(BIN)/edgeinv $$app bench || exit 1; done
+
+# The long load test (50 clients for 60 s: pages, uploads for every app, health checks) and the crash test
+# (25 SIGKILLs during idempotent uploads), each against a real server process on loopback; prints the figures.
+loadtest: install-dev
+	EDGEINV_LOADTEST_S=60 EDGEINV_DURABILITY_KILLS=25 $(BIN)/python -m pytest -q -s -p no:xdist tests/load
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

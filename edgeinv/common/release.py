@@ -135,7 +135,7 @@ def build_bundle(app, settings, out: str | Path, *, sign_key_pem: bytes | None =
             (stage / SIG_NAME).write_bytes(_private_key(sign_key_pem).sign(raw).hex().encode() + b"\n")
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(out.name + ".part")
-        with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
+        with tarfile.open(partial, "w:gz", compresslevel=1 if target else 6) as tar:  # wheels are zips already
             tar.add(stage, arcname=top, filter=_normalise)
         partial.replace(out)  # never leave a half-written archive under the final name
     size = out.stat().st_size

@@ -17,7 +17,7 @@ from .slots import Device, refresh_lib, write_atomic
 SCRIPT = """#!/bin/sh
 # {what} (written by the edgeinv installer)
 PYTHONPATH="{lib}"; export PYTHONPATH
-exec "{python}" -m edgeinv.common.update {cmd} --prefix "{prefix}" "$@"
+exec "{python}" -P -m edgeinv.common.update {cmd} --prefix "{prefix}" "$@"
 """
 
 

@@ -1,0 +1,158 @@
+"""OTA end to end in a temporary prefix: publish, install, serve, update, roll back; refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from edgeinv.common import cli
+from edgeinv.common.config import REPO_ROOT
+from update_helpers import APP, Device, broken_code_root, bundle, copy_models
+
+pytest.importorskip("cryptography")
+pytestmark = pytest.mark.skipif(not (REPO_ROOT / "models" / "bearing_wear" / "manifest.json").is_file(),
+                                reason="no shipped bearing-wear models")
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory):
+    """Keys and the bundles, built once: v1, v2, v3 failing its self-test, v3.0.1 whose server crashes."""
+    d = tmp_path_factory.mktemp("kit")
+    assert cli.main(["keygen", str(d / "keys")]) == 0
+    assert cli.main(["keygen", str(d / "other")]) == 0
+    key = d / "keys" / "signing.pem"
+    good = copy_models(d / "models")
+    bad = copy_models(d / "badmodels", break_golden=True)
+    b = {"v1": bundle(d / "v1.tar.gz", good, key, "1.0.0"), "v2": bundle(d / "v2.tar.gz", good, key, "2.0.0"),
+         "v3": bundle(d / "v3.tar.gz", bad, key, "3.0.0"),
+         "v301": bundle(d / "v301.tar.gz", good, key, "3.0.1", root=broken_code_root(d / "broken")),
+         "foreign": bundle(d / "foreign.tar.gz", good, d / "other" / "signing.pem", "9.0.0")}
+    return {"dir": d, "key": key, "pub": d / "keys" / "signing.pub.pem", "bundles": b}
+
+
+def publish(kit, name, channel):
+    assert cli.main(["release", "publish", str(kit["bundles"][name]), "--channel", str(channel), "--sign-key",
+                     str(kit["key"])]) == 0
+
+
+@pytest.fixture
+def device(kit, tmp_path):
+    dev = Device(tmp_path / "P", kit["pub"])
+    yield dev
+    dev.stop()
+
+
+def test_publish_install_update_and_roll_back(kit, device, tmp_path, capsys):
+    chan = tmp_path / "channel"
+    publish(kit, "v1", chan)
+    index = json.loads(json.loads((chan / "index.json").read_text())["signed"])
+    rel = index["releases"][APP][0]
+    assert index["serial"] == 1 and rel["version"] == "1.0.0" and (chan / rel["file"]).is_file()
+    run = device.install(chan / rel["file"])
+    assert run.returncode == 0, run.stderr
+    device.start()
+    device.wait_serving("1.0.0")
+
+    publish(kit, "v2", chan)
+    run = device.update(chan)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["updates"][0]["result"] == "committed"
+    device.wait_serving("2.0.0")
+    assert device.state()["index_serial"] == 2
+    schema = device.healthz()[1]["db"]["schema_version"]
+
+    # v3: its models fail the self-test on this CPU -> never switched, v2 keeps serving, the log says why
+    publish(kit, "v3", chan)
+    run = device.update(chan)
+    assert run.returncode != 0 and "failed its health check" in run.stderr and "nothing switched" in run.stderr
+    assert device.serving() == "2.0.0" and device.state()["trying"] is None
+    refused = [e for e in device.log() if e["event"] == "refused"][-1]
+    assert refused["version"] == "3.0.0" and "self-test failed" in refused["reason"]
+
+    # v3.0.1: passes the self-test, migrates the store and crashes at start -> two boots, rollback, the
+    # database snapshot restored, v2 serving again with its schema
+    publish(kit, "v301", chan)
+    run = device.update(chan)
+    assert run.returncode != 0 and "rolled back" in run.stderr, run.stderr
+    device.wait_serving("2.0.0")
+    events = [e["event"] for e in device.log()]
+    assert events.count("boot failed") >= 2 and events[-1] in ("rolled back", "committed", "restarting for a new slot") \
+        or "rolled back" in events
+    rb = [e for e in device.log() if e["event"] == "rolled back"][-1]
+    assert rb["version"] == "3.0.1" and "did not come up healthy" in rb["reason"] and rb["database_restored"]
+    with sqlite3.connect(device.p / "data" / "edgeinv.sqlite3") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema
+    assert device.healthz()[1]["db"]["schema_version"] == schema
+    assert device.state()["failed"]["version"] == "3.0.1"
+
+    # older than what runs: refused unless asked; the status tool shows slots and log
+    run = device.update(chan, "--version", "1.0.0")
+    assert run.returncode != 0 and "older than the installed 2.0.0" in run.stderr
+    status = subprocess.run([str(device.p / "bin" / "edgeinv-status")], capture_output=True, text=True)
+    doc = json.loads(status.stdout)
+    assert doc["slots"][doc["committed"]]["apps"][APP] == "2.0.0"
+    assert not list((device.p / "slots").glob(".*.tmp")) and len(list((device.p / "slots").iterdir())) <= 2
+
+
+def test_tampered_or_replayed_inputs_are_refused_and_change_nothing(kit, device, tmp_path):
+    chan = tmp_path / "channel"
+    publish(kit, "v1", chan)
+    old_index = (chan / "index.json").read_bytes()
+    publish(kit, "v2", chan)
+    # an unsigned bundle, and a bundle signed by another key, never get in
+    unsigned = bundle(tmp_path / "u.tar.gz", copy_models(tmp_path / "m"), None, "1.0.0")
+    run = device.install(unsigned)
+    assert run.returncode != 0 and "not signed" in run.stderr
+    run = device.install(kit["bundles"]["foreign"])
+    assert run.returncode != 0 and "does not verify" in run.stderr and not (device.p / "state.json").exists()
+    assert device.install(kit["bundles"]["v1"]).returncode == 0
+    device.start()
+    device.wait_serving("1.0.0")
+    before = device.state()
+
+    def refused(expect, **files):
+        saved = {n: (chan / n).read_bytes() for n in files}
+        for n, data in files.items():
+            (chan / n).write_bytes(data)
+        try:
+            run = device.update(chan)
+            assert run.returncode != 0 and expect in run.stderr, run.stderr
+            st = device.state()
+            assert (st["committed"], st["trying"], st["slots"]) == (before["committed"], None, before["slots"])
+            assert device.serving() == "1.0.0"
+        finally:
+            for n, data in saved.items():
+                (chan / n).write_bytes(data)
+
+    good = json.loads((chan / "index.json").read_text())
+    forged = json.loads(good["signed"])
+    forged["releases"][APP][-1]["version"] = "7.0.0"
+    refused("does not verify", **{"index.json": json.dumps({**good, "signed": json.dumps(forged)}).encode()})
+    other = tmp_path / "otherchan"
+    assert cli.main(["release", "publish", str(kit["bundles"]["foreign"]), "--channel", str(other), "--sign-key",
+                     str(kit["dir"] / "other" / "signing.pem")]) == 0
+    refused("does not verify", **{"index.json": (other / "index.json").read_bytes()})
+    v2file = json.loads(good["signed"])["releases"][APP][-1]["file"]
+    data = bytearray((chan / v2file).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    refused("does not match the index", **{v2file: bytes(data)})
+    assert device.state()["index_serial"] == 2
+    refused("older than serial 2", **{"index.json": old_index})
+    # after all that, the genuine update goes through
+    run = device.update(chan)
+    assert run.returncode == 0, run.stderr
+    device.wait_serving("2.0.0")
+
+
+def test_cli_update_reports_a_missing_channel_clearly(tmp_path, capsys):
+    code = cli.main(["update", "--channel", str(tmp_path / "nowhere"), "--prefix", str(tmp_path / "P")])
+    err = capsys.readouterr().err
+    assert code != 0 and err.startswith("error:") and "Traceback" not in err
+    code = cli.main(["release", "publish", str(tmp_path / "none.tar.gz"), "--channel", str(tmp_path / "c"),
+                     "--sign-key", str(tmp_path / "k.pem")])
+    assert code == 2 and "cannot read --sign-key" in capsys.readouterr().err

@@ -16,9 +16,17 @@ Steps (:func:`image_levels`):
    between-class variance -- stays right when one class is small, as at 2 % cover);
 3. the levels: per band, the median of each class's core (pixels beyond the threshold by a margin),
    not image percentiles, which put the vegetation "end-member" on soil when cover is low;
-4. the separation ``d'`` of the two classes along the index (difference of medians over the pooled
-   robust spread): small values mean the image has no clear vegetation/background contrast and the
-   estimate is flagged as low confidence.
+4. Fisher's linear discriminant of the two classes (pooled within-class covariance): the direction
+   in band space that best separates them in *this* image; the model input is the pixel's
+   coordinate along it, scaled so the background level is 0 and the vegetation level 1, and its
+   Mahalanobis distance off the background-vegetation line (another material). Both are invariant
+   to any per-band gain and offset and to linear leakage between bands. The split is refined once
+   along the discriminant (more rounds let bright non-soil surfaces such as white crates pull the
+   direction towards brightness: measured on the weedNet tray images, 9/12 within 0.03 with one
+   round, 5/12 with three);
+5. the separation ``d'`` of the two classes along the discriminant (difference of medians over the
+   pooled robust spread): small values mean the image has no clear vegetation/background contrast
+   and the estimate is flagged as low confidence.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import numpy as np
 SAMPLE_PIXELS = 250_000  # levels are estimated on a regular subsample of at most this many pixels
 MIN_CLASS = 0.002        # smallest share of the image a class may have (below: no vegetation found)
 MIN_SEPARATION = 2.0     # d' below this: the two clusters overlap, low confidence
+MIN_GAIN = 0.1           # two classes must lower the minimum-error criterion by this much below one class
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,8 @@ def min_error_threshold(v: np.ndarray, *, bins: int = 256) -> tuple[float, float
     """Kittler-Illingworth minimum-error threshold of the values ``v``; returns (threshold, share above).
 
     The histogram runs between the 0.1 and 99.9 percentiles (outliers clipped into the end bins).
+    When the best two-class fit is hardly better than a single Gaussian (criterion within
+    :data:`MIN_GAIN`), there is no second class: returns (the top of the range, 0.0).
     """
     v = np.asarray(v, np.float64)
     lo, hi = np.percentile(v, [0.1, 99.9])
@@ -87,6 +98,10 @@ def min_error_threshold(v: np.ndarray, *, bins: int = 256) -> tuple[float, float
         return float(hi), 0.0
     k = int(np.argmin(np.where(ok, j, np.inf)))
     t = float(c[k])
+    # one Gaussian explains the histogram about as well as two: no second class (bare soil, closed canopy)
+    var_all = S[-1] - M[-1] ** 2
+    if var_all > 0 and j[k] > 1 + np.log(var_all) - MIN_GAIN:
+        return float(hi), 0.0
     return t, float(np.mean(v > t))
 
 
@@ -100,7 +115,7 @@ def _subsample(bands: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     return sub
 
 
-def image_levels(bands: np.ndarray, band_names, valid: np.ndarray | None = None, *, iterations: int = 3) -> Levels:
+def image_levels(bands: np.ndarray, band_names, valid: np.ndarray | None = None, *, iterations: int = 1) -> Levels:
     """Background and vegetation levels per band from the image's two clusters (see the module docstring).
 
     After the seed split, the split is refined ``iterations`` times with Fisher's linear discriminant

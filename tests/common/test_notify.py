@@ -183,3 +183,45 @@ def test_notifier_from_environment(tmp_path, settings):
     n.stop()
     with pytest.raises(ConfigError, match="secret"):
         notifier_from(settings, env={"EDGEINV_WEBHOOK_URLS": "http://127.0.0.1:1/a"})
+
+
+def test_store_watcher_notifies_web_uploads_once(tmp_path, settings, receiver_factory):
+    from edgeinv.common.ingest.notify import StoreWatcher
+
+    rx = receiver_factory([200])
+    store = Store(settings.db_path)
+    mid, _ = _machine_with_alarms(store, ["ok", "danger"])  # history before the first look: no events
+    n = Notifier(tmp_path / "outbox.db", urls=[rx.url], secret=SECRET)
+    w = StoreWatcher(store, n, ["bearing-wear"])
+    assert w.poll() == 0
+    store.add_result("bearing-wear", mid, {"alarm": "danger"})  # as an upload page stores it: no change
+    rid = store.add_result("bearing-wear", mid, {"alarm": "ok"})
+    assert w.poll() == 1 and w.poll() == 0
+    assert StoreWatcher(store, n, ["bearing-wear"]).poll() == 0  # a restarted watcher remembers
+    assert n.flush(timeout_s=10)
+    n.stop()
+    store.close()
+    (req,) = rx.requests
+    event = json.loads(req["body"])
+    assert (event["result_id"], event["previous"], event["current"]) == (rid, "danger", "ok")
+
+
+def test_watch_command_once(tmp_path, receiver_factory):
+    from edgeinv.common.cli import main
+
+    rx = receiver_factory([200])
+    data = tmp_path / "d"
+    secret = tmp_path / "secret"
+    secret.write_text(SECRET)
+    args = ["--data-dir", str(data), "ingest", "watch", "--once", "--webhook", rx.url, "--webhook-secret-file", str(secret)]
+    assert main(args) == 0
+    from edgeinv.common.config import load_settings
+
+    store = Store(load_settings(env={}, data_dir=data).db_path)
+    mid = store.add_entity("bearing-wear", "machine", "m", {})
+    store.add_result("bearing-wear", mid, {"alarm": "alert"})
+    store.close()
+    assert main(args) == 0
+    (req,) = rx.requests
+    assert json.loads(req["body"])["current"] == "alert"
+    assert main(["--data-dir", str(data), "ingest", "watch", "--once"]) == 2  # nowhere to send: a clear error

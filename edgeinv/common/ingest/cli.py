@@ -48,6 +48,17 @@ def add_ingest_command(sub) -> None:
     _json_flag(m)
     m.set_defaults(func=cmd_ingest_mqtt)
 
+    w = isub.add_parser("watch", help="notify on alarm/advice/zone changes of results stored by any path (web uploads too)",
+                        description="Polls the result store for new results and sends an event for each state change "
+                                    "to the webhooks; history before the first run is taken as seen.")
+    w.add_argument("--app", dest="watch_apps", action="append", choices=list(all_apps()),
+                   help="apps to watch (repeatable; default all)")
+    w.add_argument("--interval", type=float, default=5.0, help="seconds between looks at the store (default 5)")
+    w.add_argument("--once", action="store_true", help="look once, deliver what is due, and exit")
+    _notify_args(w)
+    _json_flag(w)
+    w.set_defaults(func=cmd_ingest_watch)
+
 
 def cmd_ingest_mqtt(args, ctx):
     import os
@@ -86,6 +97,43 @@ def cmd_ingest_mqtt(args, ctx):
         signal.signal(sig, lambda *_: ingester.stop())
     counts = ingester.run(max_messages=args.max_messages)
     return {**counts, "text": "ingest stopped: " + ", ".join(f"{k} {v}" for k, v in counts.items())}
+
+
+def cmd_ingest_watch(args, ctx):
+    import threading
+
+    from ..app import all_apps
+    from ..errors import InvalidInputError
+    from ..web.store import Store
+    from .notify import StoreWatcher, notifier_from
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="watch: %(message)s")
+    if args.interval <= 0:
+        raise InvalidInputError(f"--interval must be > 0, got {args.interval}")
+    notifier = notifier_from(ctx.settings, urls=args.webhook, secret_file=args.webhook_secret_file)
+    if notifier is None:
+        raise InvalidInputError("nowhere to send events: give --webhook URL or set EDGEINV_WEBHOOK_URLS")
+    store = Store(ctx.settings.db_path)
+    watcher = StoreWatcher(store, notifier, args.watch_apps or list(all_apps()))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    queued = 0
+    try:
+        if args.once:
+            queued = watcher.poll()
+            notifier.flush(timeout_s=30.0)
+        else:
+            notifier.start()
+            while not stop.is_set():
+                queued += watcher.poll()
+                stop.wait(args.interval)
+        pending, dead = len(notifier.rows("pending")), len(notifier.dead_letters())
+    finally:
+        notifier.stop()
+        store.close()
+    return {"queued": queued, "pending": pending, "dead_letters": dead,
+            "text": f"{queued} event(s) queued; {pending} pending, {dead} dead letter(s)"}
 
 
 def add_batch_command(asub, app) -> None:

@@ -304,3 +304,43 @@ def notifier_from(settings, *, urls=(), secret_file: str | None = None, env=None
         return None
     return Notifier(Path(settings.data_dir) / "ingest" / "outbox.db", urls=all_urls, secret=secret,
                     publish=publish, **kwargs)
+
+
+class StoreWatcher:
+    """Raise events for results stored by anyone (web uploads too) by polling the store for new result ids.
+
+    The last result id seen per app is kept in the outbox database, so a restart neither repeats nor
+    misses events; on the very first run the existing results are taken as seen (no events for history).
+    Events are idempotent per result, so results the ingester already notified are not sent twice.
+    """
+
+    def __init__(self, store, notifier: Notifier, apps, *, recent: int = 200):
+        self.store, self.notifier, self.apps, self.recent = store, notifier, list(apps), int(recent)
+        with notifier._lock:
+            notifier._conn.execute("CREATE TABLE IF NOT EXISTS watch (app TEXT PRIMARY KEY, last_id INTEGER NOT NULL)")
+
+    def _last(self, app: str) -> int | None:
+        with self.notifier._lock:
+            row = self.notifier._conn.execute("SELECT last_id FROM watch WHERE app = ?", (app,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _set_last(self, app: str, last_id: int) -> None:
+        with self.notifier._lock:
+            self.notifier._conn.execute("INSERT INTO watch (app, last_id) VALUES (?, ?) ON CONFLICT(app) DO UPDATE "
+                                        "SET last_id = excluded.last_id", (app, int(last_id)))
+
+    def poll(self) -> int:
+        """Look at the most recent results once; returns the number of events queued."""
+        queued = 0
+        for app in self.apps:
+            rows = sorted(self.store.list_results(app, limit=self.recent), key=lambda r: r["id"])
+            last = self._last(app)
+            newest = max([r["id"] for r in rows], default=last or 0)
+            if last is not None:
+                for r in rows:
+                    if r["id"] > last:
+                        event = change_event(self.store, app, r["id"])
+                        if event:
+                            queued += self.notifier.emit(event) > 0
+            self._set_last(app, max(newest, last or 0))
+        return queued

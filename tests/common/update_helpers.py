@@ -65,6 +65,53 @@ def bundle(out: Path, models: Path, key: Path | None, version: str, **kw) -> Pat
     return out
 
 
+def make_kit(d: Path, versions: dict[str, str]) -> dict:
+    """Keys and signed bundles ``{name: version}`` of the shipped bearing-wear models."""
+    from edgeinv.common import cli
+
+    assert cli.main(["keygen", str(d / "keys")]) == 0
+    good = copy_models(d / "models")
+    key = d / "keys" / "signing.pem"
+    return {"dir": d, "key": key, "pub": d / "keys" / "signing.pub.pem",
+            "bundles": {n: bundle(d / f"{n}.tar.gz", good, key, v) for n, v in versions.items()}}
+
+
+def serve_channel(folder: Path):
+    """A static HTTP server with Range support on loopback (what a plant's file server would be)."""
+    import functools
+    import http.server
+    import threading
+
+    ranges: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def send_head(self):
+            rng, path = self.headers.get("Range"), self.translate_path(self.path)
+            if not rng or not os.path.isfile(path):
+                return super().send_head()
+            ranges.append(rng)
+            start, size = int(rng.split("=")[1].split("-")[0]), os.path.getsize(path)
+            if start >= size:
+                self.send_error(416)
+                return None
+            fh = open(path, "rb")
+            fh.seek(start)
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.send_header("Content-Length", str(size - start))
+            self.end_headers()
+            return fh
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.ranges = ranges
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    return server
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -79,7 +126,7 @@ class Device:
 
     def env(self, **extra):
         env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEINV_")}
-        env.update(EDGEINV_HEALTH_TIMEOUT="60", **extra)
+        env.update(EDGEINV_HEALTH_TIMEOUT="60", no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost", **extra)
         return env
 
     def install(self, bundle_path: Path, *extra) -> subprocess.CompletedProcess:

@@ -132,6 +132,8 @@ def download(dev: Device, channel: str, entry: dict) -> Path:
     if have > int(entry["size"]):
         part.unlink()
         have = 0
+    if have:
+        dev.log("resuming download", file=entry["file"], at_bytes=have)
     if _is_url(channel):
         req = urllib.request.Request(channel.rstrip("/") + "/" + entry["file"],
                                      headers={"Range": f"bytes={have}-"} if have else {})

@@ -192,6 +192,9 @@ def install_archive(dev: Device, archive: Path, *, allow_unsigned: bool, wait: f
 
     if info.get("target") and info["target"] != this_target():
         raise InvalidInputError(f"the bundle is for {info['target']}; this device is {this_target()}")
+    if info.get("encrypted") and not (dev.etc / "device.key").is_file() and not os.environ.get("EDGEINV_DEVICE_KEY"):
+        raise ConfigError(f"the models of this bundle are encrypted for a device, but this device has no device key "
+                          f"at {dev.etc / 'device.key'} (install --device-key DEVICE.key); nothing switched")
     state = dev.load()
     if state.get("trying"):
         raise ConfigError(f"slot {state['trying']} is on trial; wait for the supervisor to commit or roll it back")

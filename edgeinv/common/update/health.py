@@ -33,7 +33,16 @@ def selftest_slot(slot_dir: Path, check_dir: Path, *, timeout: float = 600) -> t
     if proc.returncode == 0:
         return True, "self-test passed"
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")] or err.strip().splitlines()[-1:] or ["?"]
-    return False, f"self-test failed (exit {proc.returncode}): {lines[-1].removeprefix('error: ')}"
+    why = lines[-1].removeprefix("error: ")
+    try:  # the first reason a variant was rejected says what is wrong (e.g. the device key)
+        doc = json.loads(out[:out.rindex("}") + 1] if "}" in out else "{}")
+        reasons = [r for a in doc.get("apps", []) for c in a.get("configs", {}).values()
+                   for v in c.get("variants", {}).values() for r in v.get("reasons", [])]
+        if reasons:
+            why += f" (first reason: {reasons[0]})"
+    except ValueError:
+        pass
+    return False, f"self-test failed (exit {proc.returncode}): {why}"
 
 
 def judge(body: dict, installed_apps: list[str]) -> tuple[bool, str]:

@@ -16,7 +16,8 @@ import pytest
 from flask import Blueprint, jsonify
 
 from edgeinv.common.web import create_app
-from edgeinv.common.web.auth import MAX_FAILURES, MAX_GLOBAL_FAILURES, client_group
+from edgeinv.common.web import auth as auth_mod
+from edgeinv.common.web.auth import MAX_FAILURES, client_group
 from edgeinv.common.web.limits import WebLimits
 from edgeinv.common.web.server import create_server, stop_server
 from edgeinv.common.web.store import Store
@@ -135,7 +136,9 @@ def test_browser_throttle_429_with_retry_after(lan_app):
     assert r.status_code == 429 and "Retry-After" in r.headers
 
 
-def test_global_throttle_stops_guesses_spread_over_addresses(lan_app):
+def test_global_throttle_stops_guesses_spread_over_addresses(lan_app, monkeypatch):
+    monkeypatch.setattr(auth_mod, "MAX_GLOBAL_FAILURES", 12)  # each check costs a scrypt
+    MAX_GLOBAL_FAILURES = auth_mod.MAX_GLOBAL_FAILURES
     c = lan_app.test_client()
     assert client_group("127.0.0.5") == client_group("127.9.9.9") == "loopback"
     assert client_group("2001:db8::1") == client_group("2001:db8::ffff")
@@ -146,7 +149,9 @@ def test_global_throttle_stops_guesses_spread_over_addresses(lan_app):
     assert r.status_code == 429  # a new address is throttled too
 
 
-def test_known_gateway_keeps_working_during_a_flood(lan_app):
+def test_known_gateway_keeps_working_during_a_flood(lan_app, monkeypatch):
+    monkeypatch.setattr(auth_mod, "MAX_GLOBAL_FAILURES", 12)
+    MAX_GLOBAL_FAILURES = auth_mod.MAX_GLOBAL_FAILURES
     c = lan_app.test_client()
     ok = {"Authorization": f"Bearer {PASSWORD}"}
     assert c.get("/mini-app/api/things/1", headers=ok, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 404
@@ -292,6 +297,27 @@ def test_time_limit_stops_a_runaway_analysis_and_frees_its_slot(web_settings):
         stop()
 
 
+def test_same_key_while_running_is_409_then_replayed(web_settings):
+    app = SlowApp()
+    url, flask_app, stop = _serve(web_settings, [app], WebLimits(analysis_workers=2, analysis_queue=0,
+                                                                    analysis_timeout_s=30, page_threads=2))
+    try:
+        first = []
+        t = threading.Thread(target=lambda: first.append(_post(url + "/slow-app/api/items", headers={"Idempotency-Key": "k1"})))
+        t.start()
+        assert app.entered.acquire(timeout=20)
+        status, headers, body = _post(url + "/slow-app/api/items", headers={"Idempotency-Key": "k1"})
+        assert status == 409 and headers["Retry-After"] == "1"
+        app.release.set()
+        t.join(30)
+        status, headers, body = _post(url + "/slow-app/api/items", headers={"Idempotency-Key": "k1"})
+        assert status == 201 and body == first[0][2] and headers["Idempotent-Replayed"] == "true"
+        assert len(flask_app.extensions["edgeinv"].store.list_results("slow-app")) == 1
+    finally:
+        app.release.set()
+        stop()
+
+
 def test_timed_out_request_stores_nothing(web_settings):
     app = SlowApp()
     url, flask_app, stop = _serve(web_settings, [app], WebLimits(analysis_workers=1, analysis_queue=0,
@@ -356,3 +382,15 @@ def test_api_login_with_basic_still_works(lan_app):
     basic = base64.b64encode(f"gw:{PASSWORD}".encode()).decode()
     r = lan_app.test_client().get("/mini-app/api/things/2", headers={"Authorization": f"Basic {basic}"})
     assert r.status_code == 404
+
+
+def test_cli_backup(tmp_path, capsys):
+    from edgeinv.common.cli import main
+
+    store = Store(tmp_path / "data" / "edgeinv.sqlite3")
+    store.add_result("a", None, {"x": 1})
+    store.close()
+    assert main(["--data-dir", str(tmp_path / "data"), "--json", "backup", str(tmp_path / "b.sqlite3")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["integrity"] == "ok" and out["results"] == 1
+    assert main(["--data-dir", str(tmp_path / "none"), "backup", str(tmp_path / "c.sqlite3")]) == 3

@@ -341,3 +341,19 @@ def test_alarm_change_is_posted_to_a_signed_webhook(tmp_path, ingester):
     assert verify_signature(SECRET, ok["body"], ok["headers"]["X-Edgeinv-Timestamp"], ok["headers"]["X-Edgeinv-Signature"])
     assert event["previous"] == "earlier-level" and event["current"] == out["result"]["alarm"]
     assert event["result_id"] == out["result_id"] and event["entity"]["name"] == "p1/m0"
+
+
+def test_ingester_without_usable_models_fails_at_start(tmp_path, broker):
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "edgeinv.common.cli", "--data-dir", str(tmp_path / "d"),
+                           "--models-dir", str(empty), "ingest", "mqtt", "--broker", f"127.0.0.1:{broker['port']}"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 5 and "no model loads" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unreachable_broker_is_a_clear_error(tmp_path, bearing_settings):
+    ing = Ingester(get_app("bearing-wear"), bearing_settings,
+                   IngestOptions(broker=f"127.0.0.1:{_free_port()}", client_id="x"), runner_for=lambda c: None)
+    with pytest.raises(Exception, match="cannot reach the MQTT broker"):
+        ing.run()

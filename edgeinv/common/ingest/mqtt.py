@@ -33,18 +33,23 @@ import logging
 import os
 import queue
 import socket
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, EdgeinvError, InvalidInputError, PayloadTooLargeError
+from ..errors import ConfigError, EdgeinvError, InvalidInputError, ModelError, PayloadTooLargeError
 from ..web.store import Store, jsonable
 from . import analyse as _an
 from .ledger import Ledger
 from .notify import Notifier, change_event
 
 log = logging.getLogger("edgeinv.ingest")
+
+
+class TransientError(Exception):
+    """The message could not be handled *now* (store locked, broker gone): keep it and try again."""
 
 
 def _paho():
@@ -258,9 +263,11 @@ class Ingester:
             self.ledger.set(key, topic, "published")
             log.info("%s -> result %s (%s)", topic, out["result_id"], out["entity"]["name"])
             return out
+        except sqlite3.OperationalError as exc:  # locked or full store: try the message again later
+            raise TransientError(f"the result store is not writable now: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - a bad payload is rejected, never fatal
-            if isinstance(exc, ConnectionError):
-                raise  # broker trouble: leave the message unacknowledged, it comes again
+            if isinstance(exc, (ConnectionError, TransientError)):
+                raise  # broker trouble: the message stays unacknowledged and is tried again
             return self._reject(topic, key, exc)
 
     def _store(self, topic: str, data: bytes, meta: dict, key: str, *, recovering: bool) -> dict:
@@ -307,13 +314,31 @@ class Ingester:
         return doc
 
     # ---- loop -------------------------------------------------------------------------------------------
+    def check_models(self) -> list[str]:
+        """Load the app's models before subscribing: a device without usable models fails at start, not per message."""
+        loaded, errors = [], []
+        for config in self.app.configs:
+            try:
+                self.runner_for(config)
+                loaded.append(config)
+            except EdgeinvError as exc:
+                errors.append(f"{config}: {exc}")
+        if not loaded:
+            raise ModelError(f"{self.app.name}: no model loads, so the ingester would reject every message "
+                             f"({'; '.join(errors)})", hint="run `make models` or check --models-dir")
+        for e in errors:
+            log.warning("%s config %s", self.app.name, e)
+        return loaded
+
     def run(self, *, max_messages: int | None = None) -> dict:
         """Connect, subscribe and work until :meth:`stop` (or ``max_messages`` handled); returns counts."""
+        if self._runner_for is None:
+            self.check_models()
         client = self._connect()
         client.loop_start()
         if self.notifier is not None:
             self.notifier.start()
-        handled = 0
+        handled, retries = 0, 0
         try:
             while not self._stop.is_set() and (max_messages is None or handled < max_messages):
                 try:
@@ -325,14 +350,18 @@ class Ingester:
                     continue
                 try:
                     self.handle(msg.topic, msg.payload, getattr(msg, "properties", None))
-                except ConnectionError as exc:
-                    log.error("%s; the message stays unacknowledged and comes again", exc)
+                except (ConnectionError, TransientError) as exc:
+                    retries += 1
+                    delay = min(30.0, 0.5 * 2 ** min(retries, 6))
+                    log.error("%s; trying the message again in %.0f s", exc, delay)
+                    self._stop.wait(delay)
+                    self._queue.put(msg)  # unacknowledged: after a reconnect the broker sends it again too
                     continue
                 except Exception:  # noqa: BLE001 - last line of defence: the ingester keeps going
                     log.exception("could not handle a message on %s", msg.topic)
                     continue
                 client.ack(msg.mid, msg.qos)
-                handled += 1
+                handled, retries = handled + 1, 0
             counts = self.ledger.counts()
         finally:
             client.disconnect()

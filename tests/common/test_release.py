@@ -208,3 +208,60 @@ def test_unit_caps_resources_and_installer_parses(tmp_path):
         rendered.write_text(unit.replace("@PREFIX@", str(tmp_path)))
         run = subprocess.run(["systemd-analyze", "verify", str(rendered)], capture_output=True, text=True)
         assert "Unknown key" not in run.stderr and "Invalid" not in run.stderr, run.stderr
+
+
+def test_a_dependency_without_a_wheel_for_the_target_is_refused_clearly(monkeypatch, tmp_path):
+    from edgeinv.common.update import wheelhouse
+
+    def fake(req, dest, target, python, *, offline):
+        err = ("ERROR: Could not find a version that satisfies the requirement rasterio>=1.3 (from versions: none)\n"
+               "ERROR: No matching distribution found for rasterio>=1.3\n")
+        return subprocess.CompletedProcess([], 1, "", err)
+
+    monkeypatch.setenv("EDGEINV_WHEEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(wheelhouse, "_pip_download", fake)
+    with pytest.raises(InvalidInputError, match="no wheel for linux-aarch64 / Python 3.11: .*rasterio"):
+        wheelhouse.download_wheels(["rasterio>=1.3"], "linux-aarch64", "3.11", tmp_path / "w")
+    with pytest.raises(InvalidInputError, match="--python"):
+        wheelhouse.check_target("linux-aarch64", "3.9")
+
+
+def test_offline_bundle_for_this_target_installs_without_an_index(settings, models_root, keys, tmp_path):
+    """Every edge dependency as a wheel for this machine's platform: pip resolves the whole requirement set
+    from the bundle alone (--no-index). EDGEINV_TEST_OFFLINE_INSTALL=1 also installs it into a prefix and
+    self-tests it (about 2 minutes here)."""
+    import sys
+
+    from edgeinv.common.update.wheelhouse import TARGETS, this_target
+
+    target, py = this_target(), f"{sys.version_info.major}.{sys.version_info.minor}"
+    if target not in TARGETS:
+        pytest.skip(f"no wheels are built for {target}")
+    out = tmp_path / "offline.tar.gz"
+    try:
+        info = build_bundle(get_app(APP), _settings(settings, models_root), out, target=target, python=py,
+                            sign_key_pem=(keys / "pub" / "signing.pem").read_bytes())
+    except ConfigError as exc:
+        pytest.skip(f"the wheels for {target} are neither cached nor reachable on PyPI: {exc}")
+    assert info["target"] == target and info["wheels"] > 10
+    full = verify_bundle(out, (keys / "pub" / "signing.pub.pem").read_bytes())
+    wheels = [n.split("/", 1)[1] for n in full["files"] if n.startswith("wheels/")]
+    assert any(w.startswith("onnxruntime-") for w in wheels) and any(w.startswith("numpy-") for w in wheels)
+    assert not any(w.lower().startswith(("torch-", "onnx-", "onnxscript-", "prosail-")) for w in wheels)
+    x = tmp_path / "x"
+    with tarfile.open(out) as tar:
+        tar.extractall(x, filter="data")
+    top = next(x.iterdir())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    run = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "-q", "--ignore-installed", "--no-index",
+                          "--only-binary=:all:", "--find-links", str(top / "wheels"), "--target", str(tmp_path / "t"),
+                          "-r", str(top / "requirements-edge.txt"), str(next((top / "wheels").glob("edgeinv-*.whl")))],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr
+    if os.environ.get("EDGEINV_TEST_OFFLINE_INSTALL"):
+        from update_helpers import Device
+
+        dev = Device(tmp_path / "P", keys / "pub" / "signing.pub.pem")
+        run = dev.install(out)
+        assert run.returncode == 0, run.stderr
+        assert list((dev.p / "envs").glob("*/.complete"))

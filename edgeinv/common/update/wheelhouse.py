@@ -117,7 +117,9 @@ def download_wheels(requirements: list[str], target: str, python: str, dest: Pat
     if run.returncode != 0:
         lines = [ln for ln in (run.stderr or "").splitlines() if "ERROR" in ln or "No matching" in ln]
         why = lines[0] if lines else (run.stderr.strip().splitlines() or ["pip failed"])[-1]
-        if "from versions: none" in why or "No matching distribution" in why:
+        offline = any(w in (run.stderr or "") for w in ("NewConnectionError", "ConnectionError", "Temporary failure",
+                                                         "Network is unreachable", "ProxyError", "timed out"))
+        if not offline and ("from versions: none" in why or "No matching distribution" in why):
             raise InvalidInputError(f"a dependency has no wheel for {target} / Python {python}: {why.replace('ERROR: ', '')}")
         raise ConfigError(f"cannot fetch the wheels for {target} / Python {python} (PyPI unreachable and not in "
                           f"{cache}?): {why.replace('ERROR: ', '')}")

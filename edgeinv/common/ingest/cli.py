@@ -42,6 +42,8 @@ def add_ingest_command(sub) -> None:
     m.add_argument("--error-prefix", default="edgeinv/errors", help="rejected messages go to PREFIX/<topic>")
     m.add_argument("--event-prefix", default="edgeinv/events", help="state-change events go to PREFIX/<app>/<entity>")
     m.add_argument("--username", help="broker user name (password from EDGEINV_MQTT_PASSWORD)")
+    m.add_argument("--tls", action="store_true", help="connect with TLS (system CAs, or --cafile)")
+    m.add_argument("--cafile", help="CA certificate (PEM) of the broker's TLS certificate")
     m.add_argument("--defaults", help="JSON settings for auto-created entities, e.g. '{\"rpm\": 1800, \"bearing\": \"6205-2rs\"}'")
     m.add_argument("--max-messages", type=int, help="stop after this many messages (default: run until stopped)")
     _notify_args(m)
@@ -81,6 +83,7 @@ def cmd_ingest_mqtt(args, ctx):
                          client_id=args.client_id, unknown=args.unknown, result_prefix=args.result_prefix.rstrip("/"),
                          error_prefix=args.error_prefix.rstrip("/"), event_prefix=args.event_prefix.rstrip("/"),
                          username=args.username, password=os.environ.get("EDGEINV_MQTT_PASSWORD"),
+                         tls=args.tls, cafile=args.cafile,
                          entity_defaults=defaults)
     app = get_app(args.ingest_app)
     holder = {}

@@ -53,6 +53,15 @@ class Ledger:
             raise ConfigError(f"cannot open the ingest ledger {self.path}: {exc}") from None
         self._lock = threading.Lock()
 
+    def prune(self, *, older_than_days: float = 30.0) -> int:
+        """Forget finished messages older than the broker could redeliver (sessions expire after 7 days)."""
+        import datetime as _dt
+
+        cutoff = (_dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(days=older_than_days)).isoformat(timespec="seconds")
+        with self._lock:
+            return self._conn.execute("DELETE FROM messages WHERE state IN ('published', 'rejected') AND updated < ?",
+                                      (cutoff,)).rowcount
+
     def get(self, key: str) -> dict | None:
         with self._lock:
             row = self._conn.execute("SELECT key, topic, state, result_id, payload FROM messages WHERE key = ?",

@@ -108,6 +108,8 @@ class IngestOptions:
     keepalive_s: int = 30
     username: str | None = None
     password: str | None = None
+    tls: bool = False
+    cafile: str | None = None
     entity_defaults: dict = field(default_factory=dict)
 
 
@@ -153,6 +155,11 @@ class Ingester:
                              protocol=mqtt.MQTTv5, manual_ack=True)
         if self.opt.username:
             client.username_pw_set(self.opt.username, self.opt.password)
+        if self.opt.tls or self.opt.cafile:
+            try:
+                client.tls_set(ca_certs=self.opt.cafile)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cannot set up TLS to the broker (--cafile {self.opt.cafile}): {exc}") from None
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_disconnect = lambda c, u, flags, rc, props: log.warning("disconnected from the broker (%s)", rc)
@@ -334,6 +341,7 @@ class Ingester:
         """Connect, subscribe and work until :meth:`stop` (or ``max_messages`` handled); returns counts."""
         if self._runner_for is None:
             self.check_models()
+        self.ledger.prune()
         client = self._connect()
         client.loop_start()
         if self.notifier is not None:

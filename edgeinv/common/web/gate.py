@@ -67,6 +67,12 @@ class _Task:
         finally:
             with self.lock:
                 self.finished = True
+                # a stop requested just before the end and not yet raised must not fire later in the pool's code
+                _set_async_exc(self.ident, None)
+
+
+def _set_async_exc(ident: int, exc) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc) if exc else None)
 
 
 class AnalysisGate:
@@ -136,8 +142,7 @@ class AnalysisGate:
                 raise AnalysisTimeoutError("the analysis was stopped") from None
         with task.lock:
             if not task.finished:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(task.ident),
-                                                           ctypes.py_object(store_mod.RequestCancelled))
+                _set_async_exc(task.ident, store_mod.RequestCancelled)
         with self._count_lock:
             self.stats["timed_out"] += 1
         log.warning("analysis stopped after %.0f s (time limit)", self.timeout_s)

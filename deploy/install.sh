@@ -28,9 +28,10 @@ done
 PYTHONPATH="$here" "$python" -m edgeinv.common.update install "${args[@]}"
 if [ "$systemd" = 1 ]; then
   id edgeinv >/dev/null 2>&1 || useradd --system --home "$prefix/data" --shell /usr/sbin/nologin edgeinv
-  chown -R edgeinv:edgeinv "$prefix/data" "$prefix/var" "$prefix/run"
-  chown edgeinv:edgeinv "$prefix" "$prefix/state.json" 2>/dev/null || true
-  [ -f "$prefix/etc/device.key" ] && chown edgeinv:edgeinv "$prefix/etc/device.key" && chmod 0600 "$prefix/etc/device.key"
+  # the supervisor (user edgeinv) writes state, slots, logs and the store; the trust anchor stays root's
+  chown -R edgeinv:edgeinv "$prefix"
+  chown -R root:root "$prefix/etc"
+  if [ -f "$prefix/etc/device.key" ]; then chown edgeinv:edgeinv "$prefix/etc/device.key"; chmod 0600 "$prefix/etc/device.key"; fi
   sed "s|@PREFIX@|$prefix|g" "$here/deploy/edgeinv.service" > /etc/systemd/system/edgeinv.service
   if command -v systemd-analyze >/dev/null; then systemd-analyze verify /etc/systemd/system/edgeinv.service; fi
   systemctl daemon-reload

@@ -49,5 +49,10 @@ bench: install-dev
 loadtest: install-dev
 	EDGEINV_LOADTEST_S=60 EDGEINV_DURABILITY_KILLS=25 $(BIN)/python -m pytest -q -s -p no:xdist tests/load
 
+# >= 1000 seeded malformed files per format through every app's readers; prints the table, fails on a
+# crash or a hang (CI runs a few hundred per format in tests/fuzz/).
+fuzz: install-dev
+	$(BIN)/python -m edgeinv.common.fuzz --n 1000
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

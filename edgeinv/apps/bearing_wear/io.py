@@ -117,6 +117,7 @@ def read_recording(source, *, filename: str | None = None, fs_hz: float | None =
     if units not in ("g", "m/s2"):
         raise InvalidInputError(f"units must be 'g' or 'm/s2', got {units!r}")
     fmt = detect_format(data, filename)
+    _check_budget(fmt, data, name, max_samples)
     reader = {"wav": _read_wav, "csv": _read_csv, "npy": _read_npy, "npz": _read_npz, "mat": _read_mat}[fmt]
     signal, file_meta, chan = reader(data, name, channel)
     signal = np.asarray(signal)
@@ -129,6 +130,9 @@ def read_recording(source, *, filename: str | None = None, fs_hz: float | None =
     if signal.dtype.kind not in "fiu":
         raise InvalidInputError(f"{name}: samples are not numbers (dtype {signal.dtype})")
     check_finite(f"{name} samples", signal.astype(np.float64) if signal.dtype.kind != "f" else signal)
+    if signal.dtype.kind == "f" and np.max(np.abs(signal)) > 1e30:
+        raise InvalidInputError(f"{name}: samples as large as {float(np.max(np.abs(signal))):.3g} are not an "
+                                f"acceleration in {units}; the file is corrupt or not a recording")
     fs = _positive("fs_hz", fs_hz if fs_hz is not None else file_meta.get("fs_hz"), name, "--fs HZ",
                    field=file_meta.get("missing_fs_field"))
     speed = _positive("rpm", rpm if rpm is not None else file_meta.get("rpm"), name, "--rpm RPM",
@@ -211,6 +215,24 @@ def _pick_column(arr: np.ndarray, channel, name: str, names: list[str] | None = 
     if not 0 <= idx < arr.shape[1]:
         raise InvalidInputError(f"{name}: channel {channel!r} out of range (0..{arr.shape[1] - 1})")
     return arr[:, idx], (names[idx] if names else str(idx))
+
+
+def _check_budget(fmt: str, data: bytes, name: str, max_samples: int) -> None:
+    """What decoding would allocate, from the header (edgeinv.common.limits): a FLAC declaring 2^36 frames,
+    a zlib MAT variable of 268 M doubles or a 2 GiB .npz member is refused before anything is decoded."""
+    from edgeinv.common import limits
+
+    max_bytes = max(limits.MAX_DECODED_BYTES, 8 * int(max_samples))
+    if fmt == "wav":
+        limits.check_audio(data, name, max_samples=max_bytes // 8)
+    elif fmt == "csv":
+        limits.check_text(data, name, max_lines=int(max_samples) + 1000)
+    elif fmt == "npy":
+        limits.check_npy(data, name, max_bytes=max_bytes)
+    elif fmt == "npz":
+        limits.check_npz(data, name, max_bytes=max_bytes)
+    elif fmt == "mat":
+        limits.check_mat(data, name, max_bytes=max_bytes)
 
 
 def _read_wav(data: bytes, name: str, channel):

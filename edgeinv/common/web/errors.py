@@ -23,7 +23,8 @@ log = logging.getLogger("edgeinv.web")
 
 _TITLES = {400: "Invalid input", 401: "Login required", 403: "Not allowed", 404: "Not found",
            405: "Method not allowed", 413: "File too large", 415: "Unsupported file format",
-           429: "Too many attempts", 500: "Something went wrong", 503: "Service unavailable"}
+           409: "Already in progress", 429: "Too many attempts", 500: "Something went wrong",
+           503: "Busy, try again shortly", 504: "Took too long", 507: "Disk full"}
 
 
 class CsrfError(AuthError):

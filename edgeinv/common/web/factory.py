@@ -149,6 +149,8 @@ def create_app(settings: Settings, apps=None, *, limits: WebLimits | None = None
     flask_app = Flask("edgeinv.common.web", template_folder="templates", static_folder="static")
     ctx = WebContext(settings)
     ctx.limits = limits
+    ctx.store.max_result_bytes = int(limits.max_result_mb * 2**20)
+    ctx.store.min_free_bytes = int(limits.min_free_mb * 2**20)
     ctx.apps = {a.name: a for a in apps}
     ctx.app_names = list(ctx.apps)
     ctx.broken_blueprints = {}

@@ -14,6 +14,8 @@ variable                               default    meaning
                                                   (``device.lan``, ``.farm.lan`` for a domain, ``*``)
 ``EDGEINV_MAX_BLOB_MB``                1024       stored blobs above this: oldest results lose theirs
 ``EDGEINV_RETENTION_DAYS``             0          delete results older than this (0: keep)
+``EDGEINV_MAX_RESULT_MB``              128        files of one result above this: refused (413)
+``EDGEINV_MIN_FREE_MB``                256        refuse to store files that leave less disk (507)
 =====================================  =========  ================================================
 """
 
@@ -35,6 +37,8 @@ class WebLimits:
     allowed_hosts: tuple[str, ...] = ()
     max_blob_mb: float = 1024.0
     retention_days: float = 0.0
+    max_result_mb: float = 128.0
+    min_free_mb: float = 256.0
 
     @property
     def server_threads(self) -> int:
@@ -50,7 +54,8 @@ class WebLimits:
         env = os.environ if env is None else env
         values = {}
         for f, conv, low in (("analysis_workers", int, 1), ("analysis_queue", int, 0), ("analysis_timeout_s", float, 0.1),
-                             ("page_threads", int, 1), ("max_blob_mb", float, 0.0), ("retention_days", float, 0.0)):
+                             ("page_threads", int, 1), ("max_blob_mb", float, 0.0), ("retention_days", float, 0.0),
+                             ("max_result_mb", float, 0.0), ("min_free_mb", float, 0.0)):
             raw = getattr(settings, f, None)
             var = f"EDGEINV_{f.upper()}"
             if raw is None:

@@ -35,13 +35,14 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import shutil
 import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import ConfigError, InvalidInputError, NotFoundError
+from ..errors import ConfigError, EdgeinvError, InvalidInputError, NotFoundError, PayloadTooLargeError
 from .storeops import StoreOps
 
 SCHEMA_VERSION = 2
@@ -104,6 +105,12 @@ _scope = threading.local()
 _write_guard = threading.Lock()
 _writing: set[int] = set()     # threads that began a write transaction in their current request
 _cancelled: set[int] = set()   # threads whose request timed out: they must not start writing
+
+
+class StorageFullError(EdgeinvError):
+    """Storing would leave the disk (nearly) full (HTTP 507)."""
+
+    status = 507
 
 
 class RequestCancelled(BaseException):
@@ -200,9 +207,12 @@ class Store(StoreOps):
     timeout_s : how long a writer waits for another writer's lock before failing.
     """
 
-    def __init__(self, path: str | Path, *, timeout_s: float = 15.0):
+    def __init__(self, path: str | Path, *, timeout_s: float = 15.0, max_result_bytes: int | None = None,
+                 min_free_bytes: int = 0):
         self.path = Path(path)
         self.timeout_s = float(timeout_s)
+        self.max_result_bytes = max_result_bytes  # blobs of one result (None: no limit)
+        self.min_free_bytes = int(min_free_bytes)  # refuse blobs that would leave less free disk
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
@@ -379,6 +389,7 @@ class Store(StoreOps):
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise InvalidInputError(f"blob {name!r} must hold bytes, got {type(data).__name__}")
             items.append((str(name), str(mime), bytes(data)))
+        self._check_room(sum(len(d) for _, _, d in items))
         idem_key = _next_idem_key()
         with self.transaction() as conn:
             if idem_key is not None:  # a retried request: the first attempt's result, stored once
@@ -395,6 +406,21 @@ class Store(StoreOps):
             conn.executemany("INSERT INTO blobs (result_id, name, mime, data, size) VALUES (?, ?, ?, ?, ?)",
                              [(rid, n, m, d, len(d)) for n, m, d in items])
             return rid
+
+    def _check_room(self, nbytes: int) -> None:
+        if self.max_result_bytes is not None and nbytes > self.max_result_bytes:
+            raise PayloadTooLargeError(f"this result's files take {nbytes / 2**20:.1f} MB, more than the limit of "
+                                       f"{self.max_result_bytes / 2**20:.0f} MB per result; nothing was stored",
+                                       hint="setting EDGEINV_MAX_RESULT_MB")
+        if nbytes and self.min_free_bytes:
+            try:
+                free = shutil.disk_usage(self.path.parent).free
+            except OSError:
+                return
+            if free - nbytes < self.min_free_bytes:
+                raise StorageFullError(f"the device's disk is nearly full ({free / 2**20:.0f} MB free); this result "
+                                       f"({nbytes / 2**20:.1f} MB) was not stored",
+                                       hint="free space, lower EDGEINV_MAX_BLOB_MB or back up and delete old results")
 
     def get_result(self, id: int, *, app: str | None = None) -> dict:
         """The result ``id``; NotFoundError if absent or (when given) of another app."""

@@ -394,3 +394,19 @@ def test_cli_backup(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["integrity"] == "ok" and out["results"] == 1
     assert main(["--data-dir", str(tmp_path / "none"), "backup", str(tmp_path / "c.sqlite3")]) == 3
+
+
+def test_result_size_and_free_disk_limits(tmp_path):
+    from edgeinv.common.errors import PayloadTooLargeError
+    from edgeinv.common.web.store import StorageFullError
+
+    store = Store(tmp_path / "db.sqlite3", max_result_bytes=1000)
+    with pytest.raises(PayloadTooLargeError, match="per result"):
+        store.add_result("a", None, {}, {"plan": ("application/json", bytes(1001))})
+    store.min_free_bytes = 2**62  # more than any disk has
+    with pytest.raises(StorageFullError, match="nearly full") as err:
+        store.add_result("a", None, {}, {"plan": ("application/json", bytes(10))})
+    assert err.value.status == 507
+    assert store.add_result("a", None, {"no": "files"}) > 0  # a summary alone is always stored
+    assert len(store.list_results("a")) == 1
+    store.close()

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: serve test models bench loadtest install-edge install-dev chromium clean
+.PHONY: serve test models bench loadtest fuzz install-edge install-dev chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

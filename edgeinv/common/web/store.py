@@ -45,7 +45,7 @@ from typing import Any, Iterator
 from ..errors import ConfigError, EdgeinvError, InvalidInputError, NotFoundError, PayloadTooLargeError
 from .storeops import StoreOps
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = [
     # version 1
@@ -96,6 +96,11 @@ _SCHEMA = [
         created  REAL NOT NULL,
         expires  REAL NOT NULL
     );
+    """,
+    # version 3: entities created by a request with an Idempotency-Key are stored once too
+    """
+    ALTER TABLE entities ADD COLUMN idem_key TEXT;
+    CREATE UNIQUE INDEX entities_idem_key ON entities (idem_key) WHERE idem_key IS NOT NULL;
     """,
 ]
 
@@ -317,9 +322,14 @@ class Store(StoreOps):
             raise InvalidInputError(f"a {kind} needs a name")
         doc = _dumps({} if data is None else data, f"{kind} data")
         now = utcnow_iso()
+        idem_key = _next_idem_key()
         with self.transaction() as conn:
-            cur = conn.execute("INSERT INTO entities (app, kind, name, data, created, updated) "
-                               "VALUES (?, ?, ?, ?, ?, ?)", (str(app), str(kind), name, doc, now, now))
+            if idem_key is not None:
+                row = conn.execute("SELECT id FROM entities WHERE idem_key = ?", (idem_key,)).fetchone()
+                if row is not None:
+                    return int(row["id"])
+            cur = conn.execute("INSERT INTO entities (app, kind, name, data, created, updated, idem_key) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?)", (str(app), str(kind), name, doc, now, now, idem_key))
             return int(cur.lastrowid)
 
     def update_entity(self, id: int, data: dict, *, name: str | None = None) -> dict:

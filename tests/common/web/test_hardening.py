@@ -20,7 +20,7 @@ from edgeinv.common.web import auth as auth_mod
 from edgeinv.common.web.auth import MAX_FAILURES, client_group
 from edgeinv.common.web.limits import WebLimits
 from edgeinv.common.web.server import create_server, stop_server
-from edgeinv.common.web.store import Store
+from edgeinv.common.web.store import SCHEMA_VERSION, Store
 
 from .conftest import MiniApp
 
@@ -192,6 +192,20 @@ def test_answer_lost_after_commit_then_retry_finds_the_stored_result(web_client)
     assert len(store.list_results("mini-app")) == 1
 
 
+def test_entity_created_by_a_keyed_request_is_stored_once(tmp_path):
+    from edgeinv.common.web import store as store_mod
+
+    store = Store(tmp_path / "db.sqlite3")
+    store_mod.begin_request_scope("k")
+    first = store.add_entity("a", "machine", "pump")
+    store_mod.end_request_scope()
+    store_mod.begin_request_scope("k")  # the retry after a crash before the answer was kept
+    assert store.add_entity("a", "machine", "pump") == first
+    store_mod.end_request_scope()
+    assert len(store.list_entities("a")) == 1
+    store.close()
+
+
 def test_bad_input_answer_is_replayed_and_busy_key_is_409(web_client):
     r1 = _upload(web_client, body=b"not a number", key="bad-1")
     r2 = _upload(web_client, body=b"not a number", key="bad-1")
@@ -347,7 +361,7 @@ def test_store_syncs_fully_and_migrates_a_version_1_file(tmp_path):
     conn.close()
     store = Store(path)
     assert store._connect().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert store.schema_version == 2 and store.blob_bytes() == 4
+    assert store.schema_version == SCHEMA_VERSION and store.blob_bytes() == 4
     assert store.get_result(1)["blobs"] == {"f": "text/plain"}
     store.close()
 

@@ -45,7 +45,7 @@ from typing import Any, Iterator
 from ..errors import ConfigError, EdgeinvError, InvalidInputError, NotFoundError, PayloadTooLargeError
 from .storeops import StoreOps
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = [
     # version 1
@@ -101,6 +101,10 @@ _SCHEMA = [
     """
     ALTER TABLE entities ADD COLUMN idem_key TEXT;
     CREATE UNIQUE INDEX entities_idem_key ON entities (idem_key) WHERE idem_key IS NOT NULL;
+    """,
+    # version 4: blob sizes summed from an index (the size column sits after the data in each row)
+    """
+    CREATE INDEX blobs_sizes ON blobs (result_id, size);
     """,
 ]
 

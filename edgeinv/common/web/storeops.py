@@ -148,7 +148,7 @@ class StoreOps:
             tmp.unlink(missing_ok=True)
             out = sqlite3.connect(str(tmp))
             try:
-                src.backup(out, pages=256)
+                src.backup(out, pages=-1)  # one step: a consistent snapshot (WAL: writers go on)
                 out.execute("PRAGMA journal_mode = DELETE")
                 integrity = str(out.execute("PRAGMA integrity_check").fetchone()[0])
                 counts = {t: int(out.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in ("results", "entities")}

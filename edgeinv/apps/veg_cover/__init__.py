@@ -131,7 +131,7 @@ class VegCoverApp(App):
     def _rules(self, options: dict, config: str | None = None) -> interpret.ZoneRules:
         keys = ("low_cover", "high_patchiness", "low_confidence_std")
         given = {k: float(options[k]) for k in keys if options.get(k) is not None}
-        if config in features.FINE:  # a mask: pixel sd is high only on leaf edges, judge zones on a higher bar
+        if config in features.FINE:  # a mask: pixel sd 0.5 on ambiguous pixels, 0 elsewhere (confidence.SegmentSink)
             given.setdefault("low_confidence_std", interpret.SEGMENT_LOW_CONFIDENCE_STD)
         return interpret.ZoneRules(**given)
 
@@ -212,7 +212,7 @@ class VegCoverApp(App):
 
         stats = None
         if fine:  # the model gives P(vegetation); the maps and zones get the mask (P > 0.5)
-            stats = SegmentSink(sinks)
+            stats = SegmentSink(sinks, keep_shape=None if mem is None else (sample.height, sample.width))
             sinks = [stats]
 
         import rasterio
@@ -232,6 +232,7 @@ class VegCoverApp(App):
         if mem is not None:
             result.cover = mem.cover
             result.std = mem.std if mem.has_std else None
+            result.probability = None if stats is None else stats.probability
         if writer is not None:
             result.outputs["cover_geotiff"] = str(writer.path)
             if mem is not None:

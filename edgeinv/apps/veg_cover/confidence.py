@@ -3,7 +3,9 @@
 Segmentation path: the model gives P(vegetation) per pixel; the mask is P > 0.5 and the cover its
 share. :class:`SegmentSink` also counts the pixels above 0.4 and 0.6, which bound the cover by the
 pixels whose decision would flip if the model's output moved by 0.1 (leaf edges, shadows,
-highlights): the *cover interval*. The
+highlights), and the vegetation pixels on the mask's boundary, half of which widen the interval on
+either side (an edge pixel is part leaf: where a boundary is drawn is a matter of definition to a
+pixel): the *cover interval*. The
 image is flagged when the interval is wide, when the image shows no clear vegetation/background
 clusters, or when many pixels are unlike both clusters (a material the levels do not describe).
 
@@ -28,14 +30,21 @@ MAX_MEAN_STD = 0.12       # fractional-cover path: mean predicted sd
 
 
 class SegmentSink:
-    """Turns P(vegetation) windows into the mask for ``sinks`` and counts the pixels per confidence band."""
+    """Turns P(vegetation) windows into the mask for ``sinks`` and counts the pixels per confidence band.
 
-    def __init__(self, sinks: list):
+    The sinks get the mask (P > 0.5) as cover and, as its pixel sd, 0.5 where the decision is
+    ambiguous (P_LOW < P < P_HIGH) and 0 elsewhere, so a zone's mean sd is half its share of
+    ambiguous pixels (the zone's low-confidence flag).
+    """
+
+    def __init__(self, sinks: list, *, keep_shape: tuple[int, int] | None = None):
         self.sinks = sinks
+        self.probability = None if keep_shape is None else np.full(keep_shape, np.nan, np.float32)
         self.n = 0
         self.n_low = 0    # P > P_LOW
         self.n_mid = 0    # P > 0.5
         self.n_high = 0   # P > P_HIGH
+        self.n_edge = 0   # mask pixels on the vegetation/background boundary
 
     def add(self, *, row, col, cover, std, valid):
         p = cover[valid]
@@ -43,9 +52,21 @@ class SegmentSink:
         self.n_low += int(np.count_nonzero(p > P_LOW))
         self.n_mid += int(np.count_nonzero(p > 0.5))
         self.n_high += int(np.count_nonzero(p > P_HIGH))
+        if self.probability is not None:
+            h, w = cover.shape
+            self.probability[row:row + h, col:col + w] = np.where(valid, cover, np.nan)
         mask = (cover > 0.5).astype(np.float32)
+        veg = mask > 0
+        edge = np.zeros_like(veg)
+        edge[:, :-1] |= (veg[:, :-1] != veg[:, 1:]) & veg[:, :-1]
+        edge[:, 1:] |= (veg[:, :-1] != veg[:, 1:]) & veg[:, 1:]
+        edge[:-1] |= (veg[:-1] != veg[1:]) & veg[:-1]
+        edge[1:] |= (veg[:-1] != veg[1:]) & veg[1:]
+        self.n_edge += int(np.count_nonzero(edge & valid))
+        # pixel sd of the mask: 0.5 (a coin flip) where the decision is ambiguous, 0 where it is clear
+        sd = np.where((cover > P_LOW) & (cover < P_HIGH), 0.5, 0.0).astype(np.float32)
         for s in self.sinks:
-            s.add(row=row, col=col, cover=mask, std=std, valid=valid)
+            s.add(row=row, col=col, cover=mask, std=sd, valid=valid)
 
 
 def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) -> dict:
@@ -65,14 +86,19 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
         extra.update(fvc_interval=None, fvc_uncertainty=None, ood=True, ood_reasons=["no valid pixels"])
         return extra
     if stats is not None and stats.n:
-        lo, hi = stats.n_high / stats.n, stats.n_low / stats.n
+        # ambiguous pixels bound the cover; the mask's edge pixels are part leaf, part background, so
+        # a hand-drawn mask may put the boundary a pixel further out or in: half of them either way
+        edge = stats.n_edge / stats.n
+        lo, hi = stats.n_high / stats.n - 0.5 * edge, stats.n_low / stats.n + 0.5 * edge
+        extra["edge_share"] = edge
         extra["levels"] = levels.to_dict()
         if not levels.found:
             reasons.append("no separate vegetation and background clusters (all soil, all canopy, or no contrast)")
         elif levels.separation < MIN_SEPARATION:
             reasons.append(f"weak vegetation/background contrast (d' {levels.separation:.1f} < {MIN_SEPARATION:g})")
-        if hi - lo > MAX_AMBIGUOUS:
-            reasons.append(f"{100 * (hi - lo):.0f} % of pixels ambiguous ({P_LOW:g} < P < {P_HIGH:g})")
+        ambiguous = (stats.n_low - stats.n_high) / stats.n
+        if ambiguous > MAX_AMBIGUOUS:
+            reasons.append(f"{100 * ambiguous:.0f} % of pixels ambiguous ({P_LOW:g} < P < {P_HIGH:g})")
         off = _off_cluster_share(sample, levels)
         extra["off_cluster_share"] = off
         if off > MAX_OFF_CLUSTER:
@@ -89,7 +115,7 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
                            f"{GSD_RANGE_M[1] * 100:g} cm")
         if sd > MAX_MEAN_STD:
             reasons.append(f"mean predicted sd {sd:.2f} > {MAX_MEAN_STD:g}")
-    lo, hi = min(lo, fvc), max(hi, fvc)
+    lo, hi = max(0.0, min(lo, fvc)), min(1.0, max(hi, fvc))
     extra.update(fvc_interval=[float(lo), float(hi)], fvc_uncertainty=float(max(hi - fvc, fvc - lo, 0.005)),
                  ood=bool(reasons), ood_reasons=reasons)
     return extra

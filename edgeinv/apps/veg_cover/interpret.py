@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeinv.common.errors import ConfigError
 
-SEGMENT_LOW_CONFIDENCE_STD = 0.25  # segmentation path: zone mean of the pixel sd above this = unsure
+SEGMENT_LOW_CONFIDENCE_STD = 0.05  # segmentation path: zone mean sd above this = over 10 % ambiguous pixels
 SUBCELLS = 4  # sub-cells per zone side (fewer when that would make them smaller than MIN_SUBCELL_M)
 MIN_SUBCELL_M = 1.0
 
@@ -149,6 +149,7 @@ class VegCoverResult:
     extra: dict = field(default_factory=dict)  # path, radiometry, levels, cover interval, OOD flag and reasons
     cover: np.ndarray | None = field(default=None, repr=False)
     std: np.ndarray | None = field(default=None, repr=False)
+    probability: np.ndarray | None = field(default=None, repr=False)  # segmentation path: P(vegetation)
     transform: object = field(default=None, repr=False)
     crs_obj: object = field(default=None, repr=False)
 

@@ -25,7 +25,10 @@ from edgeinv.common.errors import (InvalidInputError, MissingMetadataError, Payl
 
 from .cameras import ACCEPTED_ROLES, config_for_roles, normalise_role
 
-MAX_FRAME_PIXELS = 60_000_000  # frames decode whole: refuse larger ones (GeoTIFFs stream instead)
+# Frames decode whole (uint8 + float32 bands + the cover map): ~25 bytes a pixel, so 24 MP (a 20 MP drone
+# frame with margin) stays within the service's 512 MB; larger ones are refused from the header before
+# decoding (a 1.5 KB JPEG declaring 7745 x 7745 px used to hang the decoder). GeoTIFFs stream instead.
+MAX_FRAME_PIXELS = 24_000_000
 FULL_SCALE = {"uint8": 255.0, "uint16": 65535.0, "int16": 32767.0, "uint32": 4294967295.0}
 
 

@@ -58,15 +58,23 @@ def _read_mask(path: Path, true_fvc: float, shape) -> np.ndarray | None:
 
 
 def _pixel_check(result, mask: np.ndarray) -> dict:
-    """Mask vs the model's mask; error rates where the model's pixel sd says sure / unsure."""
+    """Mask vs the model's mask; error rates where the model is sure / unsure of a pixel.
+
+    Unsure: P(vegetation) within 0.1 of the decision (segmentation path; the pixels that make the
+    cover interval), else a predicted pixel sd above the zone rule's low-confidence bar.
+    """
+    from .confidence import P_HIGH, P_LOW
     from .interpret import SEGMENT_LOW_CONFIDENCE_STD
 
     pred = result.cover
     ok = np.isfinite(pred)
     wrong = (pred > 0.5) != mask
     out = {"pixel_accuracy": float(1 - wrong[ok].mean())}
-    if result.std is not None:
-        unsure = (result.std > SEGMENT_LOW_CONFIDENCE_STD) & ok
+    if result.probability is not None or result.std is not None:
+        if result.probability is not None:
+            unsure = (result.probability > P_LOW) & (result.probability < P_HIGH) & ok
+        else:
+            unsure = (result.std > SEGMENT_LOW_CONFIDENCE_STD) & ok
         sure = ~unsure & ok
         out.update(share_unsure=float(unsure.sum() / max(ok.sum(), 1)),
                    error_rate_sure=float(wrong[sure].mean()) if sure.any() else None,
@@ -156,6 +164,17 @@ def _summarise(rows: list[dict]) -> tuple[dict, dict]:
                        in_interval=int(sum(bool(r.get("in_interval")) for r in ok)),
                        within_when_not_flagged=_share([r["within"] for r in ok if not r.get("ood")]),
                        within_when_flagged=_share([r["within"] for r in ok if r.get("ood")]))
+    px = [r["pixels"] for r in ok if r.get("pixels")]
+    if px:
+        def mean_of(key):
+            vals = [d[key] for d in px if d.get(key) is not None]
+            return float(np.mean(vals)) if vals else None
+
+        summary["pixels"] = {"n_images": len(px), "pixel_accuracy": mean_of("pixel_accuracy"),
+                             "share_unsure": mean_of("share_unsure"), "error_rate_sure": mean_of("error_rate_sure"),
+                             "error_rate_unsure": mean_of("error_rate_unsure"),
+                             "note": "per-pixel check against the masks: error rate where the model's pixel sd "
+                                     "says sure vs unsure (means over images)"}
     baseline = {"per_dataset": base_per,
                 "within_0.03": {name: int(sum(abs(r["baselines"][name] - r["true_fvc"]) <= TOLERANCE for r in ok))
                                 for name in BASELINES},
@@ -191,7 +210,16 @@ def format_table(rows: list[dict], summary: dict) -> str:
         lines.append(f"{ds:<20} {e['n']:>3} {e['within']:>6} {e['mae']:>7.4f} {e['bias']:>+7.4f}   "
                      f"{e['best_baseline']} {e['best_baseline_mae']:.4f} -> "
                      f"{'model better' if e['beats_best_baseline'] else 'baseline better'}")
+    if summary.get("pixels"):
+        p = summary["pixels"]
+        lines.append(f"pixels vs masks ({p['n_images']} images): accuracy {p['pixel_accuracy']:.3f}; "
+                     f"error rate {_pct(p['error_rate_sure'])} where the model is sure, "
+                     f"{_pct(p['error_rate_unsure'])} where unsure ({_pct(p['share_unsure'])} of pixels)")
     lines.append(f"all: {summary['within_0.03']}/{summary['n_images']} within +-{TOLERANCE}; "
                  f"{summary.get('ood_flagged', 0)} flagged OOD/low confidence; "
                  f"{summary.get('in_interval', 0)} with the truth inside estimate +- uncertainty")
     return "\n".join(lines)
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f} %"

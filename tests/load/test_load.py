@@ -101,6 +101,7 @@ def test_fifty_clients_mixed_traffic(tmp_path):
         elapsed = time.monotonic() - t_start
         _, _, health = request("127.0.0.1", port, "GET", "/healthz")
         analysis = json.loads(health)["analysis"]
+        peak_rss_mb = _peak_rss_mb(server.proc.pid)
     finally:
         server.stop()
 
@@ -117,8 +118,20 @@ def test_fifty_clients_mixed_traffic(tmp_path):
               "healthz_ms_p50": round(percentile(stats["health_ms"], 50), 1),
               "healthz_ms_p95": round(percentile(stats["health_ms"], 95), 1),
               "page_ms_p50": round(percentile(stats["page_ms"], 50), 1),
-              "upload_ms_p50": round(percentile(stats["upload_ms"], 50), 1), "analysis": analysis}
+              "upload_ms_p50": round(percentile(stats["upload_ms"], 50), 1), "server_peak_rss_mb": peak_rss_mb,
+              "analysis": analysis}
     print("LOADTEST " + json.dumps(report))
     assert stats["errors"] == [], stats["errors"][:10]
     assert stored == {a: v for a, v in stats["uploads_ok"].items()}  # stored results = successful answers
     assert all(n > 1 for n in ok.values()) and integrity == "ok"
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None

@@ -33,8 +33,8 @@ MAX_SAMPLES = 20_000_000  # ~7 min at 48 kHz
 MAX_TEXT_LINES = 2_000_000
 
 
-def _too_large(what: str, declared: str, budget: str) -> PayloadTooLargeError:
-    return PayloadTooLargeError(f"{what}: declares {declared}, over the budget of {budget}; refused before decoding",
+def _too_large(what: str, declared: str, budget: str, verb: str = "declares") -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"{what}: {verb} {declared}, over the budget of {budget}; refused before decoding",
                                 hint="split the file, or raise the limit in the settings if the device has the memory")
 
 
@@ -225,7 +225,7 @@ def check_text(data: bytes, what: str, *, max_lines: int = MAX_TEXT_LINES, max_f
     characters (a quoted field the csv module would otherwise reject with its own error)."""
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     if lines > max_lines:
-        raise _too_large(what, f"{lines:,} lines", f"{max_lines:,} lines")
+        raise _too_large(what, f"{lines:,} lines", f"{max_lines:,} lines", verb="has")
     long_line = re.search(rb"[^\n]{%d}" % (max_field + 1), data)
     if long_line is not None:
-        raise _too_large(what, f"a line of more than {max_field:,} characters", f"{max_field:,} characters per line")
+        raise _too_large(what, "a line of more than that", f"{max_field:,} characters per line", verb="has")

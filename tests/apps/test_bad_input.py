@@ -56,15 +56,23 @@ SPECS = {
 }
 COMMON = ("empty", "truncated_40pct", "cut_mid_header", "png_named_csv", "csv_named_wav", "csv_named_tif",
           "random_binary", "nan_value", "inf_value", "oversized")
+# Compression and header bombs (tests/common/bombs.py): a few KB that declare GBs once decoded; each must be
+# refused from its header (PayloadTooLargeError, 413) before anything is decoded, whatever the entry point.
+BOMBS = {"bearing-wear": ("flac_bomb", "mat_zlib_bomb", "npz_bomb", "npy_bomb"),
+         "leaf-nitrogen": ("csv_long_field", "csv_many_lines"),
+         "veg-cover": ("jpeg_header_bomb", "jpeg_tall_bomb", "png_header_bomb")}
 EXTRA = {"bearing-wear": ("nan_wav", "inf_npy", "nan_npz", "corrupt_npy_header", "npz_text_rpm", "mat_empty_rpm",
-                          "bad_bearing_tag"),
-         "leaf-nitrogen": ("too_many_leaves",), "veg-cover": ("nan_in_later_tile", "truncated_png_frame")}
+                          "bad_bearing_tag", *BOMBS["bearing-wear"]),
+         "leaf-nitrogen": ("too_many_leaves", *BOMBS["leaf-nitrogen"]),
+         "veg-cover": ("nan_in_later_tile", "truncated_png_frame", *BOMBS["veg-cover"])}
+ALL_BOMBS = {v for b in BOMBS.values() for v in b}
 CASES = [(a, v) for a in APPS for v in (*COMMON, *EXTRA.get(a, ()))]
 _WRONG = r"not a |binary|wavelengths run|too short|needs --bands"
 REASON = {"empty": "empty", "truncated_40pct": r"truncat|ragged|not a readable", "png_named_csv": _WRONG, "csv_named_wav": _WRONG,
           "cut_mid_header": r"truncat|corrupt|no numeric rows|no data rows|not a readable", "csv_named_tif": _WRONG,
           "random_binary": _WRONG, "corrupt_npy_header": "corrupt", "npz_text_rpm": "rpm must be a number",
-          "mat_empty_rpm": "rpm must be a number", "bad_bearing_tag": "bearing tag", "truncated_png_frame": "truncated"}
+          "mat_empty_rpm": "rpm must be a number", "bad_bearing_tag": "bearing tag", "truncated_png_frame": "truncated",
+          **{b: r"refused before decoding|exceeds the limit" for b in ALL_BOMBS}}
 WEB_VALID = {"bad_bearing_tag"}  # the upload API passes the machine's bearing, which overrides the file's tag
 
 
@@ -199,6 +207,19 @@ def make_broken(name: str, variant: str, examples) -> Broken:
         return Broken(_tiff_with(data, folder, float("nan"), rowcol=(300, 40), size=512), "late_nan.tif")
     if variant == "truncated_png_frame":
         return Broken(frame.read_bytes()[:int(0.6 * frame.stat().st_size)], "cut.png")
+    if variant in ALL_BOMBS:
+        import bombs
+
+        made = {"flac_bomb": lambda: (bombs.flac_declaring(36), "bomb.flac"),
+                "mat_zlib_bomb": lambda: (bombs.mat_zlib_declaring(268_000_000), "bomb.mat"),
+                "npz_bomb": lambda: (bombs.npz_declaring(2**31 - 1, fs_hz=12000.0, rpm=1797.0), "bomb.npz"),
+                "npy_bomb": lambda: (bombs.npy_declaring(268_000_000), "bomb.npy"),
+                "csv_many_lines": lambda: (bombs.csv_lines(300_000, b"wavelength_nm,leaf1\n"), "lines.csv"),
+                "csv_long_field": lambda: (bombs.csv_long_field(140_000), "field.csv"),
+                "jpeg_header_bomb": lambda: (bombs.jpeg_declaring(7745, 7745), "bomb.jpg"),
+                "jpeg_tall_bomb": lambda: (bombs.jpeg_declaring(900, 65500), "tall.jpg"),
+                "png_header_bomb": lambda: (bombs.png_declaring(60000, 60000), "bomb.png")}[variant]()
+        return Broken(*made)
     raise AssertionError(variant)
 
 
@@ -227,8 +248,8 @@ def test_reader_raises_edgeinv_errors(name, variant, examples, tmp_path):
 
                 runner = load_runner(app, load_settings(env={}), config=app.config_for(samples[0]))
                 app.predict(samples[0], runner)
-        assert re.search(REASON.get(variant, "NaN or infinite|more than|exceeds|at most"), str(info.value)), info.value
-        assert isinstance(info.value, PayloadTooLargeError) == (variant in ("oversized", "too_many_leaves"))
+        assert re.search(REASON.get(variant, "NaN or infinite|more than|exceeds|at most|over the budget"), str(info.value)), info.value
+        assert isinstance(info.value, PayloadTooLargeError) == (variant in ("oversized", "too_many_leaves", *ALL_BOMBS))
 
 
 @pytest.mark.parametrize("name", list(APPS))

@@ -35,6 +35,8 @@ from edgeinv.common.errors import InvalidInputError, PayloadTooLargeError, Unsup
 
 MAX_BYTES = 32 * 1024 * 1024
 MAX_LEAVES = 2000
+MAX_LINES = 200_000  # 1 nm from 350 to 2500 nm is 2 151 rows; 0.1 nm exports stay far below this
+MAX_LINE_CHARS = 120_000  # 2 000 leaf columns; under the csv module's 131 072-character field limit
 MIN_BANDS = 20
 WAVELENGTH_NAMES = {"wavelength", "wavelength_nm", "wavelengthnm", "wavelength(nm)", "wavelength[nm]",
                     "wl", "nm", "lambda", "wvl", "wave", "wavelengths"}
@@ -75,6 +77,10 @@ def _load_text(source, *, max_bytes: int) -> tuple[str, str]:
         raise PayloadTooLargeError(f"the upload is {len(raw) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
     if not raw.strip():
         raise InvalidInputError("the spectrum file is empty")
+    from edgeinv.common.limits import check_text
+
+    # a spectrum export has a few thousand rows of short fields: bound both before parsing anything
+    check_text(raw, name or "the spectrum file", max_lines=MAX_LINES, max_field=MAX_LINE_CHARS)
     if b"\x00" in raw[:4096]:
         raise UnsupportedFormatError("this is a binary file, not a CSV/text spectrum export",
                                      hint="export the spectra as CSV (wavelength column + one column per leaf)")

@@ -19,11 +19,12 @@ install-edge: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/pip install -q -e '.[train,dev]'
 
-# Debian's Chromium for the browser tests (never a downloaded browser).
+# Debian packages the tests use: Chromium for the browser tests (never a downloaded browser) and the
+# mosquitto MQTT broker the ingest tests start on loopback.
 chromium:
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; fi
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/sbin/mosquitto ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium mosquitto >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium mosquitto >/dev/null; fi; fi
 
 serve: install-edge
 	$(BIN)/edgeinv serve --host $(HOST) --port $(PORT)

@@ -31,7 +31,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from werkzeug.exceptions import HTTPException
 
 from ..errors import EdgeinvError
-from . import store as store_mod
+from . import scope as store_mod
 
 log = logging.getLogger("edgeinv.web")
 ENVIRON_KEY = "edgeinv.analysis"

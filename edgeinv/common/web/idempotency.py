@@ -23,7 +23,7 @@ import threading
 from flask import Flask, Response, g, request
 
 from ..errors import InvalidInputError
-from . import store as store_mod
+from . import scope as store_mod
 from .errors import ConflictError
 
 HEADER = "Idempotency-Key"

@@ -43,121 +43,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import ConfigError, EdgeinvError, InvalidInputError, NotFoundError, PayloadTooLargeError
+from .schema import _SCHEMA, SCHEMA_VERSION  # noqa: F401 - re-exported
+from .scope import (RequestCancelled, begin_request_scope, cancel_unless_writing,  # noqa: F401 - re-exported
+                    end_request_scope, enter_write, next_idem_key)
 from .storeops import StoreOps
-
-SCHEMA_VERSION = 4
-
-_SCHEMA = [
-    # version 1
-    """
-    CREATE TABLE entities (
-        id      INTEGER PRIMARY KEY AUTOINCREMENT,
-        app     TEXT NOT NULL,
-        kind    TEXT NOT NULL,
-        name    TEXT NOT NULL,
-        data    TEXT NOT NULL DEFAULT '{}',
-        created TEXT NOT NULL,
-        updated TEXT NOT NULL
-    );
-    CREATE INDEX entities_app_kind ON entities (app, kind, id);
-    CREATE TABLE results (
-        id        INTEGER PRIMARY KEY AUTOINCREMENT,
-        app       TEXT NOT NULL,
-        entity_id INTEGER REFERENCES entities (id) ON DELETE CASCADE,
-        summary   TEXT NOT NULL DEFAULT '{}',
-        created   TEXT NOT NULL
-    );
-    CREATE INDEX results_app_entity ON results (app, entity_id, created, id);
-    CREATE TABLE blobs (
-        result_id INTEGER NOT NULL REFERENCES results (id) ON DELETE CASCADE,
-        name      TEXT NOT NULL,
-        mime      TEXT NOT NULL,
-        data      BLOB NOT NULL,
-        PRIMARY KEY (result_id, name)
-    );
-    """,
-    # version 2: idempotency keys, blob sizes (retention), server-side sessions
-    """
-    ALTER TABLE results ADD COLUMN idem_key TEXT;
-    CREATE UNIQUE INDEX results_idem_key ON results (idem_key) WHERE idem_key IS NOT NULL;
-    ALTER TABLE blobs ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
-    UPDATE blobs SET size = length(data);
-    CREATE TABLE idempotency (
-        key     TEXT PRIMARY KEY,
-        status  INTEGER NOT NULL,
-        mime    TEXT NOT NULL,
-        headers TEXT NOT NULL DEFAULT '{}',
-        body    BLOB NOT NULL,
-        created REAL NOT NULL
-    );
-    CREATE TABLE web_sessions (
-        sid_hash TEXT PRIMARY KEY,
-        pwv      TEXT NOT NULL,
-        created  REAL NOT NULL,
-        expires  REAL NOT NULL
-    );
-    """,
-    # version 3: entities created by a request with an Idempotency-Key are stored once too
-    """
-    ALTER TABLE entities ADD COLUMN idem_key TEXT;
-    CREATE UNIQUE INDEX entities_idem_key ON entities (idem_key) WHERE idem_key IS NOT NULL;
-    """,
-    # version 4: blob sizes summed from an index (the size column sits after the data in each row)
-    """
-    CREATE INDEX blobs_sizes ON blobs (result_id, size);
-    """,
-]
-
-# Per-thread request scope set by the web layer: the idempotency key of the request being served
-# (results written are tagged with it) and whether the request was cancelled by its timeout.
-_scope = threading.local()
-_write_guard = threading.Lock()
-_writing: set[int] = set()     # threads that began a write transaction in their current request
-_cancelled: set[int] = set()   # threads whose request timed out: they must not start writing
 
 
 class StorageFullError(EdgeinvError):
     """Storing would leave the disk (nearly) full (HTTP 507)."""
 
     status = 507
-
-
-class RequestCancelled(BaseException):
-    """Raised in a request thread whose time limit passed, before it could write anything."""
-
-
-def begin_request_scope(idem_key: str | None = None) -> None:
-    """Start a request on this thread: results it stores get ``idem_key`` (``key#1``, ``key#2``...)."""
-    ident = threading.get_ident()
-    with _write_guard:
-        _writing.discard(ident)
-        _cancelled.discard(ident)
-    _scope.key, _scope.count, _scope.active = idem_key, 0, True
-
-
-def end_request_scope() -> None:
-    ident = threading.get_ident()
-    with _write_guard:
-        _writing.discard(ident)
-        _cancelled.discard(ident)
-    _scope.key, _scope.count, _scope.active = None, 0, False
-
-
-def cancel_unless_writing(ident: int) -> bool:
-    """Mark thread ``ident``'s request cancelled unless it already began writing; True if cancelled."""
-    with _write_guard:
-        if ident in _writing:
-            return False
-        _cancelled.add(ident)
-        return True
-
-
-def _next_idem_key() -> str | None:
-    key = getattr(_scope, "key", None)
-    if not key:
-        return None
-    _scope.count = getattr(_scope, "count", 0) + 1
-    return f"{key}#{_scope.count}"
 
 
 def utcnow_iso() -> str:
@@ -274,12 +169,7 @@ class Store(StoreOps):
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
         conn = self._connect()
-        if getattr(_scope, "active", False):
-            ident = threading.get_ident()
-            with _write_guard:
-                if ident in _cancelled:
-                    raise RequestCancelled("the request's time limit passed before it was stored")
-                _writing.add(ident)
+        enter_write()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -326,7 +216,7 @@ class Store(StoreOps):
             raise InvalidInputError(f"a {kind} needs a name")
         doc = _dumps({} if data is None else data, f"{kind} data")
         now = utcnow_iso()
-        idem_key = _next_idem_key()
+        idem_key = next_idem_key()
         with self.transaction() as conn:
             if idem_key is not None:
                 row = conn.execute("SELECT id FROM entities WHERE idem_key = ?", (idem_key,)).fetchone()
@@ -404,7 +294,7 @@ class Store(StoreOps):
                 raise InvalidInputError(f"blob {name!r} must hold bytes, got {type(data).__name__}")
             items.append((str(name), str(mime), bytes(data)))
         self._check_room(sum(len(d) for _, _, d in items))
-        idem_key = _next_idem_key()
+        idem_key = next_idem_key()
         with self.transaction() as conn:
             if idem_key is not None:  # a retried request: the first attempt's result, stored once
                 row = conn.execute("SELECT id FROM results WHERE idem_key = ?", (idem_key,)).fetchone()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -58,11 +57,21 @@ def test_publish_install_update_and_roll_back(kit, device, tmp_path, capsys):
     device.start()
     device.wait_serving("1.0.0")
 
+    # the served process runs with the thread caps of the unit / launcher
+    pids = (open(f"/proc/{device.sup.pid}/task/{device.sup.pid}/children").read().split())
+    environ = dict(kv.split("=", 1) for kv in open(f"/proc/{pids[0]}/environ").read().split("\0") if "=" in kv)
+    assert environ["EDGEINV_THREADS"] == "1" and environ["OMP_NUM_THREADS"] == "1"
+    # another app's models on the device (planted here) must survive this app's update untouched
+    other = device.p / "slots" / device.state()["committed"] / "models" / "other_app"
+    other.mkdir()
+    (other / "manifest.json").write_text("{}")
     publish(kit, "v2", chan)
     run = device.update(chan)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["updates"][0]["result"] == "committed"
     device.wait_serving("2.0.0")
+    carried = device.p / "slots" / device.state()["committed"] / "models" / "other_app" / "manifest.json"
+    assert carried.stat().st_ino == (other / "manifest.json").stat().st_ino
     assert device.state()["index_serial"] == 2
     schema = device.healthz()[1]["db"]["schema_version"]
 
@@ -81,8 +90,7 @@ def test_publish_install_update_and_roll_back(kit, device, tmp_path, capsys):
     assert run.returncode != 0 and "rolled back" in run.stderr, run.stderr
     device.wait_serving("2.0.0")
     events = [e["event"] for e in device.log()]
-    assert events.count("boot failed") >= 2 and events[-1] in ("rolled back", "committed", "restarting for a new slot") \
-        or "rolled back" in events
+    assert events.count("boot failed") >= 2 and "rolled back" in events
     rb = [e for e in device.log() if e["event"] == "rolled back"][-1]
     assert rb["version"] == "3.0.1" and "did not come up healthy" in rb["reason"] and rb["database_restored"]
     with sqlite3.connect(device.p / "data" / "edgeinv.sqlite3") as conn:
@@ -191,7 +199,7 @@ def test_encrypted_release_and_a_models_only_update(kit, device, tmp_path):
     # (a models/code preprocessing mismatch in a working tree is not an encryption failure)
     assert run.returncode == 0 or "preprocessing v" in run.stderr, run.stderr
     if run.returncode == 0:
-        assert "fault" in json.loads(run.stdout)["outputs"] if "outputs" in run.stdout else True
+        assert json.loads(run.stdout) and "fault" in run.stdout
 
     chan = tmp_path / "channel"
     assert cli.main(["release", "publish", str(small), "--channel", str(chan), "--sign-key", str(kit["key"])]) == 0

@@ -356,7 +356,8 @@ def device_model_key(model_path: str | Path) -> bytes:
     folder = Path(model_path).resolve().parent
     while not (folder / MODEL_KEY_NAME).is_file():
         if folder.parent == folder or (folder / MANIFEST_NAME).is_file():
-            raise ModelIntegrityError(f"{Path(model_path).name} is encrypted but {MODEL_KEY_NAME} is missing")
+            raise ModelError(f"{Path(model_path).name} is encrypted; a device key is needed and no {MODEL_KEY_NAME} "
+                             "(the key sealed for this device) is next to its manifest")
         folder = folder.parent
     key_file = folder / MODEL_KEY_NAME
     cache_key = (str(key_file), key_file.stat().st_mtime_ns, str(device_key_path()))

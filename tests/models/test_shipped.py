@@ -21,6 +21,7 @@ from edgeinv.common.app import all_apps
 from edgeinv.common.config import load_settings
 from edgeinv.common.metrics import predict_batched, score
 from edgeinv.common.runtime.bundle import load_runner, read_manifest, verify_release
+from edgeinv.common.runtime.selftest import run_selftest
 from edgeinv.common.runtime.session import read_metadata
 
 pytestmark = pytest.mark.models
@@ -69,7 +70,7 @@ def test_chosen_variant_reaches_claimed_metrics_on_fresh_data(shipped):
         seed = int(entry["heldout"]["seed"]) + FRESH_SEED_OFFSET
         assert seed not in (entry["seed"], entry["seed"] + 1, entry["heldout"]["seed"])
         data = app.simulate(n, rng=np.random.default_rng(seed), config=config)
-        runner = load_runner(app, SETTINGS, config=config)
+        runner = load_runner(app, SETTINGS, config=config, variant=chosen)
         got = score(app, predict_batched(runner, data.x, batch_size=16), data.y)
         claimed = record["metrics"]
         for t in app.targets:
@@ -79,3 +80,16 @@ def test_chosen_variant_reaches_claimed_metrics_on_fresh_data(shipped):
             else:
                 limit = c["rmse"] * RMSE_FACTOR + RMSE_RANGE_FRAC * t.range
                 assert g["rmse"] <= limit, (config, t.name, g["rmse"], c["rmse"])
+
+
+def test_every_variant_meant_for_this_cpu_passes_the_selftest(shipped, tmp_path):
+    """The golden set ships with every config, and on *this* CPU every variant whose recorded CPU classes
+    include this CPU's class reproduces what was validated (the any-CPU guarantee, checked on every CI
+    machine whatever its instruction set)."""
+    app, manifest = shipped
+    report = run_selftest(app, load_settings(env={}, data_dir=tmp_path), repeats=2)
+    for config, c in report["configs"].items():
+        assert c["golden"] and c["ok"] and c["chosen"], (config, c.get("error"), c.get("note"))
+        for name, row in c["variants"].items():
+            if row["meant_for_this_cpu"]:
+                assert row["within_budget"], (config, name, report["cpu"]["cpu_class"], row["reasons"])

@@ -59,6 +59,7 @@ class _Task:
         self.finished = False
 
     def run(self):
+        store_mod.reset_thread()
         with self.lock:
             self.ident = threading.get_ident()
         self.started.set()

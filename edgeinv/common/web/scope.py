@@ -22,20 +22,22 @@ class RequestCancelled(BaseException):
     """Raised in a request thread whose time limit passed, before it could write anything."""
 
 
-def begin_request_scope(idem_key: str | None = None) -> None:
-    """Start a request on this thread: results it stores get ``idem_key`` (``key#1``, ``key#2``...)."""
+def reset_thread() -> None:
+    """Forget this thread's writing/cancelled state (the analysis pool calls it before each request)."""
     ident = threading.get_ident()
     with _write_guard:
         _writing.discard(ident)
         _cancelled.discard(ident)
+
+
+def begin_request_scope(idem_key: str | None = None) -> None:
+    """Start a request on this thread: results it stores get ``idem_key`` (``key#1``, ``key#2``...)."""
     _scope.key, _scope.count, _scope.active = idem_key, 0, True
 
 
 def end_request_scope() -> None:
-    ident = threading.get_ident()
     with _write_guard:
-        _writing.discard(ident)
-        _cancelled.discard(ident)
+        _writing.discard(threading.get_ident())
     _scope.key, _scope.count, _scope.active = None, 0, False
 
 
@@ -60,9 +62,8 @@ def next_idem_key() -> str | None:
 
 def enter_write() -> None:
     """Called when a write transaction begins: RequestCancelled if this thread's request was stopped."""
-    if getattr(_scope, "active", False):
-        ident = threading.get_ident()
-        with _write_guard:
-            if ident in _cancelled:
-                raise RequestCancelled("the request's time limit passed before it was stored")
-            _writing.add(ident)
+    ident = threading.get_ident()
+    with _write_guard:
+        if ident in _cancelled:
+            raise RequestCancelled("the request's time limit passed before it was stored")
+        _writing.add(ident)

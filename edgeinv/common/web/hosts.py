@@ -10,7 +10,8 @@ only the ``Host`` header tells. Allowed:
 * always: the names in ``EDGEINV_ALLOWED_HOSTS`` (``device.lan``; ``.farm.lan`` for a whole domain;
   ``*`` turns the check off).
 
-Anything else gets 400 before the login gate, on every path including ``/healthz``.
+Anything else gets 400 before the login gate, on every path including ``/healthz``. A request with no
+``Host`` at all (HTTP/1.0 tools) passes: browsers, and so rebinding pages, always send one.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def install_host_check(flask_app: Flask, settings, extra=()) -> None:
 
     @flask_app.before_request
     def _check_host():
+        if not request.environ.get("HTTP_HOST"):  # HTTP/1.0 without Host: no browser sends that
+            return
         if not host_allowed(request.host, names, any_ip):
             raise HostNotAllowedError(
                 f"this device does not answer to the host name {_split_host(request.host)[:100]!r}",

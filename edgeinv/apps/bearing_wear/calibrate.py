@@ -121,6 +121,42 @@ def run(app, runner, *, n_gate: int = 300, n_ood: int = 1500, n_sev: int = 150, 
     return doc
 
 
+def decision_check(app, runner, *, n: int = 300, seed: int = SEED + 4) -> dict:
+    """Whole-file accuracy on simulated recordings (two windows each): the model alone vs the full decision.
+
+    The model alone: argmax of the window-averaged probabilities. The decision: temperature, evidence
+    gate and evidence weights (:func:`interpret.combine`). Also how often a healthy recording is named
+    faulty and a faulty one called healthy.
+    """
+    rng = np.random.default_rng(seed)
+    y, raw, dec, snr = [], [], [], []
+    for _ in range(n):
+        cond = draw_conditions(rng=rng)
+        w = F.window_length(fs_hz=cond.fs_hz, rpm=cond.reported_rpm)
+        rec = SimulatedRecording(cond, seed=int(rng.integers(2**63)), duration_s=2.02 * w / cond.fs_hz)
+        an = app.analyse(rec)
+        p = np.asarray(runner(np.stack([a.x for a in an]))["fault"], dtype=float).mean(axis=0)
+        y.append(FAULTS.index(cond.fault))
+        snr.append(cond.snr_db)
+        raw.append(int(np.argmax(p)))
+        dec.append(FAULTS.index(app.predict(rec, runner).fault))
+        rec.release()
+    y, raw, dec, snr = map(np.asarray, (y, raw, dec, snr))
+    healthy = y == 0
+    hi = snr >= 0.0
+
+    def rates(pred):
+        return {"accuracy": round(float(np.mean(pred == y)), 4),
+                "healthy_called_faulty": round(float(np.mean(pred[healthy] != 0)), 4) if healthy.any() else None,
+                "faulty_called_healthy": round(float(np.mean(pred[~healthy] == 0)), 4),
+                "per_class": {f: round(float(np.mean(pred[y == i] == i)), 3) for i, f in enumerate(FAULTS) if (y == i).any()}}
+
+    return {"n": n, "seed": seed, "model_alone": rates(raw), "decision": rates(dec),
+            "snr_at_least_0db": {"n": int(hi.sum()), "model_alone": round(float(np.mean(raw[hi] == y[hi])), 4),
+                                 "decision": round(float(np.mean(dec[hi] == y[hi])), 4),
+                                 "decision_faulty_called_healthy": round(float(np.mean(dec[hi & ~healthy] == 0)), 4)}}
+
+
 def write(doc: dict, path: Path | None = None) -> Path:
     path = Path(path) if path else Path(str(resources.files(__package__).joinpath("data/calibration.json")))
     path.write_text(json.dumps(doc, indent=1) + "\n")

@@ -45,6 +45,12 @@ def _calibrate(args, ctx) -> dict:
     runner = None
     if not args.no_model:
         runner = ctx.runner(args.app_obj, "default", variant=args.variant)
+    if args.check:
+        if runner is None:
+            raise InvalidInputError("--check needs the model (drop --no-model)")
+        doc = calibrate.decision_check(args.app_obj, runner, n=args.check)
+        doc["text"] = "\n".join(f"{k}: {v}" for k, v in doc.items())
+        return doc
     doc = calibrate.run(args.app_obj, runner, n_gate=args.n_gate, n_ood=args.n_ood)
     path = calibrate.write(doc, args.out)
     short = {k: v for k, v in doc.items() if k != "ood"}
@@ -90,6 +96,7 @@ def add_cli(app, sub) -> None:
     s.add_argument("--variant", help="model variant for the temperature (default: the shipped choice)")
     s.add_argument("--no-model", dest="no_model", action="store_true", help="gate and OOD only (no temperature)")
     s.add_argument("--out", help="write here instead of the package's data/calibration.json")
+    s.add_argument("--check", type=int, metavar="N", help="only measure model vs decision on N simulated recordings")
     s.set_defaults(func=_calibrate)
     s = sub.add_parser("commission", help="adapt the model to one machine from its healthy recording(s) (injected simulated faults)")
     s.add_argument("machine", metavar="MACHINE", help="machine name (kept in the report)")

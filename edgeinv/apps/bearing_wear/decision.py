@@ -107,8 +107,26 @@ def apply_gate(probs: dict[str, float], evidence: dict) -> tuple[dict[str, float
                              f"{evidence[h]['gate_db']:.1f} dB over the background (< {thr:.1f} dB): not named")
             p["none"] = p.get("none", 0.0) + p[h]
             p[h] = 0.0
+        elif ok:  # confirmed: weight by how far its lines clear the gate (no mass moved to "none")
+            p[h] = p.get(h, 0.0) * evidence_weight(evidence[h]["gate_db"])
     total = sum(p.values()) or 1.0
     return {k: v / total for k, v in p.items()}, notes, status
+
+
+def gate_scale_db() -> float:
+    """Spread of the strongest spurious line on simulated healthy recordings: (q99 - q50) / 2.326 (dB)."""
+    q = calibration().get("gate_healthy_quantiles_db")
+    return max((q[2] - q[0]) / 2.326, 0.5) if q and len(q) == 3 else 2.0
+
+
+def evidence_weight(gate_db: float) -> float:
+    """0 at the gate, -> 1 as the lines clear it by several times the spread of spurious lines.
+
+    ``1 - exp(-(gate_db - gate) / scale)``: a fault whose lines barely clear the gate counts less
+    than one whose lines stand far above it, so the model's call is weighed against the evidence
+    (e.g. a harmonic of one fault falling on another fault's line family).
+    """
+    return float(1.0 - math.exp(-max(gate_db - gate_threshold(), 0.0) / gate_scale_db()))
 
 
 def ball_sideband_threshold() -> float:

@@ -144,12 +144,18 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
     probs = probs / probs.sum()
     notes = []
     status = {}
+    suspected = None
     if gated:
+        top = int(np.argmax(probs))
+        if top != 0 and probs[top] >= 0.5:
+            suspected = (FAULTS[top], float(probs[top]))
         pd, gate_notes, status = _decision.apply_gate(dict(zip(FAULTS, probs)), checks["evidence"])
         probs = np.array([pd[f] for f in FAULTS])
         notes += gate_notes
-        mask = np.array([f == "none" or status.get(f) == "confirmed" for f in FAULTS])
-        probs_w = np.where(mask, probs_w, 0.0)
+        ev = checks["evidence"]
+        weight = np.array([1.0 if f == "none" else (_decision.evidence_weight(ev[f]["gate_db"])
+                                                      if status.get(f) == "confirmed" else 0.0) for f in FAULTS])
+        probs_w = probs_w * weight
         probs_w[:, 0] += 1e-12
     k = int(np.argmax(probs))
     fault = FAULTS[k]
@@ -197,6 +203,10 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
     if ood.get("flag"):
         alarm = _level_max(alarm, "watch")
         reasons.append("unfamiliar inputs: check by hand")
+    if suspected and fault == "none":  # the model saw a fault the envelope does not confirm: say so, watch
+        alarm = _level_max(alarm, "watch")
+        reasons.append(f"possible {suspected[0].replace('_', ' ')} (model p={suspected[1]:.2f}) without envelope-line "
+                       "evidence: re-measure")
     lines = defect_lines_hz(geometry=recording.geometry, rpm=recording.rpm)
     op = {"fs_hz": float(recording.fs_hz), "rpm": float(recording.rpm), "bearing": recording.geometry.name,
           "geometry": recording.geometry.to_dict(), "channel": recording.channel,

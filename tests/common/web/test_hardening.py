@@ -424,3 +424,32 @@ def test_result_size_and_free_disk_limits(tmp_path):
     assert store.add_result("a", None, {"no": "files"}) > 0  # a summary alone is always stored
     assert len(store.list_results("a")) == 1
     store.close()
+
+
+def test_an_upload_view_the_detection_misses_is_bounded_and_learned(make_app, mini, web_settings):
+    class Hidden(MiniApp):
+        name = "hidden-app"
+
+        def blueprint(self, ctx):
+            bp = Blueprint("hidden", __name__)
+
+            @bp.post("/api/in")
+            def take():
+                data, _ = getattr(ctx, "read_" + "upload")()  # invisible to the code scan
+                return jsonify({"n": len(data), "pooled": bool(__import__("flask").request.environ.get("edgeinv.analysis"))})
+
+            return bp
+
+    flask_app = create_app(web_settings, apps=[Hidden()], limits=WebLimits(analysis_workers=1, analysis_queue=0))
+    ctx = flask_app.extensions["edgeinv"]
+    assert "hidden.take" not in ctx.upload_endpoints
+    c = flask_app.test_client()
+    r = c.post("/hidden-app/api/in", data=b"abc", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 200 and r.get_json() == {"n": 3, "pooled": False}
+    assert "hidden.take" in ctx.upload_endpoints and ctx.gate.admitted == 0  # learned; its slot was released
+    assert ctx.gate.admit()  # while the only slot is taken, the fallback refuses too
+    r = c.post("/hidden-app/api/in", data=b"abc", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 503 and "Retry-After" in r.headers
+    ctx.gate.release()
+    r = c.post("/hidden-app/api/in", data=b"abc", headers={"Content-Type": "text/plain"})
+    assert r.get_json() == {"n": 3, "pooled": True}  # now it runs in the pool

@@ -72,6 +72,13 @@ def main(argv=None) -> int:
     except OSError as exc:
         print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - the device tools never print a traceback by default
+        import os
+
+        if os.environ.get("EDGEINV_DEBUG"):
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {exc}); rerun with EDGEINV_DEBUG=1", file=sys.stderr)
+        return 70
     print(json.dumps(out, indent=1))
     return 0
 

@@ -215,8 +215,19 @@ def install_archive(dev: Device, archive: Path, *, allow_unsigned: bool, wait: f
     return {**_wait(dev, rec["slot"], wait), "app": info["app"], "version": info["version"], "slot": rec["slot"]}
 
 
+def supervisor_running(dev: Device) -> bool:
+    try:
+        os.kill(int((dev.p / "run" / "supervisor.pid").read_text().strip()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def _wait(dev: Device, slot: str, wait: float) -> dict:
     deadline = time.monotonic() + wait
+    if not supervisor_running(dev):
+        return {"result": "on trial", "note": f"no supervisor runs on {dev.p}; start {dev.p}/bin/edgeinv-supervisor "
+                                              "(or the edgeinv unit): it commits the slot on its first healthy boot"}
     while time.monotonic() < deadline:
         st = dev.load()
         if st.get("committed") == slot and not st.get("trying"):

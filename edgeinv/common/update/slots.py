@@ -182,7 +182,11 @@ def _env_for(dev: Device, staged: Path, info: dict, python: str) -> tuple[str, s
         return digest, str(env / "bin" / "python")
     shutil.rmtree(env, ignore_errors=True)  # a half-built env (killed mid-install) is rebuilt from scratch
     env.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([python, "-m", "venv", str(env)], check=True, capture_output=True, preexec_fn=die_with_parent)
+    made = subprocess.run([python, "-m", "venv", str(env)], capture_output=True, text=True, preexec_fn=die_with_parent)
+    if made.returncode != 0:
+        shutil.rmtree(env, ignore_errors=True)
+        raise ConfigError(f"cannot create a virtualenv with {python}: {(made.stderr.strip().splitlines() or ['?'])[-1]} "
+                          "(Debian/Ubuntu: apt install python3-venv)")
     env_vars = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     run = subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index", "--only-binary=:all:",
                           "--disable-pip-version-check", "--find-links", str(staged / "wheels"),

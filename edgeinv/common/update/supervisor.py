@@ -63,7 +63,10 @@ def supervise(prefix: str | Path, *, host: str | None = None, port: int | None =
             state = dev.load()
             apps = sorted(((state.get("slots") or {}).get(slot) or {}).get("apps", {}))
             _point_current(dev, slot)
-            with open(dev.var / "serve.log", "ab") as log:
+            log_path = dev.var / "serve.log"
+            if log_path.is_file() and log_path.stat().st_size > 5_000_000:  # keep one old log, never fill the disk
+                os.replace(log_path, log_path.with_name("serve.log.1"))
+            with open(log_path, "ab") as log:
                 proc = subprocess.Popen([str(dev.slot_dir(slot) / "bin" / "edgeinv"), "serve", "--host", host,
                                          "--port", str(port)], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                         preexec_fn=_child_setup)

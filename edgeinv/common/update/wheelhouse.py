@@ -13,6 +13,7 @@ import base64
 import hashlib
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -132,7 +133,10 @@ def download_wheels(requirements: list[str], target: str, python: str, dest: Pat
         src = cache / name
         if not name.endswith(".whl"):
             raise InvalidInputError(f"{name} is not a wheel; refusing to ship a source build")
-        (dest / name).write_bytes(src.read_bytes())
+        try:
+            os.link(src, dest / name)
+        except OSError:
+            shutil.copyfile(src, dest / name)
         out.append(dest / name)
     return out
 

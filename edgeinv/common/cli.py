@@ -259,7 +259,8 @@ def cmd_bundle(args, ctx: CliContext):
         except OSError as exc:
             raise InvalidInputError(f"cannot read --encrypt-for {args.encrypt_for}: {exc.strerror}") from None
     info = build_bundle(app, ctx.settings, args.out, sign_key_pem=key, target=args.target, python=args.python,
-                        encrypt_for=enc, models_only=args.models_only, version=args.release_version)
+                        encrypt_for=enc, models_only=args.models_only, version=args.release_version,
+                        min_version=args.min_version)
     signed = "signed" if info["signed"] else "unsigned"
     return {**info, "text": f"wrote {info['path']} ({info['files']} files, {info['wheels']} wheels, "
                             f"{info['size_bytes'] / 1e6:.1f} MB, {signed}{', encrypted' if info['encrypted'] else ''})"}
@@ -491,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--encrypt-for", help="device X25519 public key (keygen --device): models encrypted at rest")
     sp.add_argument("--version", dest="release_version", help="release version (dot-separated integers)")
     sp.add_argument("--models-only", action="store_true", help="models without code: a smaller update")
+    sp.add_argument("--min-version", help="devices must run this version or newer before installing this one")
     _json_flag(sp)
     sp.set_defaults(func=cmd_bundle)
 

@@ -124,7 +124,7 @@ def build_bundle(app, settings, out: str | Path, *, sign_key_pem: bytes | None =
         manifest = json.loads((models / MANIFEST_NAME).read_text())
         info = {"format": BUNDLE_FORMAT, "app": app.name, "package": app.package_name, "version": version,
                 "kind": "models" if models_only else "full", "code_version": None if models_only else __version__,
-                "min_code_version": (min_version or __version__) if models_only else None,
+                "min_code_version": __version__ if models_only else None,
                 "min_version": min_version, "target": target, "python": python if target else None,
                 "wheels": wheels, "encrypted": encrypted,
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -30,7 +30,8 @@ def kit(tmp_path_factory):
     b = {"v1": bundle(d / "v1.tar.gz", good, key, "1.0.0"), "v2": bundle(d / "v2.tar.gz", good, key, "2.0.0"),
          "v3": bundle(d / "v3.tar.gz", bad, key, "3.0.0"),
          "v301": bundle(d / "v301.tar.gz", good, key, "3.0.1", root=broken_code_root(d / "broken")),
-         "foreign": bundle(d / "foreign.tar.gz", good, d / "other" / "signing.pem", "9.0.0")}
+         "foreign": bundle(d / "foreign.tar.gz", good, d / "other" / "signing.pem", "9.0.0"),
+         "v4min": bundle(d / "v4min.tar.gz", good, key, "4.0.0", min_version="2.5.0")}
     return {"dir": d, "key": key, "pub": d / "keys" / "signing.pub.pem", "bundles": b}
 
 
@@ -156,6 +157,11 @@ def test_tampered_or_replayed_inputs_are_refused_and_change_nothing(kit, device,
     run = device.update(chan)
     assert run.returncode == 0, run.stderr
     device.wait_serving("2.0.0")
+    # a release that needs 2.5.0 installed first is refused on a 2.0.0 device
+    publish(kit, "v4min", chan)
+    run = device.update(chan)
+    assert run.returncode != 0 and "needs 2.5.0 or newer installed first" in run.stderr
+    assert device.serving() == "2.0.0"
 
 
 def test_cli_update_reports_a_missing_channel_clearly(tmp_path, capsys):

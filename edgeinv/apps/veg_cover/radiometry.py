@@ -89,9 +89,10 @@ def min_error_threshold(v: np.ndarray, *, bins: int = 256) -> tuple[float, float
     M = np.cumsum(p * c)
     S = np.cumsum(p * c * c)
     P2 = 1.0 - P
+    q = (edges[1] - edges[0]) ** 2 / 12.0  # a class's variance is at least the histogram's quantisation
     with np.errstate(all="ignore"):
         m1, m2 = M / P, (M[-1] - M) / P2
-        v1, v2 = S / P - m1 ** 2, (S[-1] - S) / P2 - m2 ** 2
+        v1, v2 = np.maximum(S / P - m1 ** 2, 0.0) + q, np.maximum((S[-1] - S) / P2 - m2 ** 2, 0.0) + q
         j = 1 + P * np.log(v1) + P2 * np.log(v2) - 2 * (P * np.log(P) + P2 * np.log(P2))
     ok = (P > MIN_CLASS) & (P2 > MIN_CLASS) & (v1 > 0) & (v2 > 0) & np.isfinite(j)
     if not ok.any():
@@ -99,8 +100,8 @@ def min_error_threshold(v: np.ndarray, *, bins: int = 256) -> tuple[float, float
     k = int(np.argmin(np.where(ok, j, np.inf)))
     t = float(c[k])
     # one Gaussian explains the histogram about as well as two: no second class (bare soil, closed canopy)
-    var_all = S[-1] - M[-1] ** 2
-    if var_all > 0 and j[k] > 1 + np.log(var_all) - MIN_GAIN:
+    var_all = max(S[-1] - M[-1] ** 2, 0.0) + q
+    if j[k] > 1 + np.log(var_all) - MIN_GAIN:
         return float(hi), 0.0
     return t, float(np.mean(v > t))
 

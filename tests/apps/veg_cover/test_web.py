@@ -77,7 +77,9 @@ def test_frame_without_coordinates_gets_no_mission(client):
                     content_type="multipart/form-data")
     assert r.status_code == 201
     s = r.get_json()["summary"]
-    assert s["config"] == "rgb" and s["mission"] is None and "map coordinates" in s["mission_note"]
+    # a frame of unknown GSD goes to the segmentation path: half the frame is leaf-green
+    assert s["config"] == "rgb_fine" and s["path"] == "segment" and abs(s["fvc_mean"] - 0.5) < 0.05
+    assert s["mission"] is None and "map coordinates" in s["mission_note"]
     assert "mission.plan" not in r.get_json()["files"]
 
 

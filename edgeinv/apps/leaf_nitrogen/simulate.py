@@ -29,7 +29,7 @@ TRAIT_NAMES = ("n_struct", "chlorophyll_ug_cm2", "carotenoid_ug_cm2", "anthocyan
 
 # Simulation bounds (also the targets' declared ranges).
 BOUNDS = {
-    "n_struct": (1.05, 2.8),
+    "n_struct": (1.0, 2.8),  # PROSPECT needs N >= 1 (one plate); the broad prior reaches 1.0
     "chlorophyll_ug_cm2": (5.0, 90.0),
     "carotenoid_ug_cm2": (1.0, 25.0),
     "anthocyanin_ug_cm2": (0.0, 8.0),

@@ -93,3 +93,12 @@ def test_structure_fit_recovers_n_on_model_spectra(n_struct):
                            cbc_g_cm2=0.005)
     assert baseline.structure_from_fit(wavelength_nm=WL, reflectance=r) == pytest.approx(n_struct, abs=0.08)
     assert baseline.structure_from_fit(wavelength_nm=WL[:500], reflectance=r[:500]) is None  # no NIR plateau
+
+
+def test_network_only_reports_but_does_not_override():
+    leaf = _prospect_leaf()
+    off = LeafSpectrum("o", WL, _odd(leaf.reflectance), meta={"network_only": True})
+    out, info = hybrid.hybrid_outputs(_fake_outputs(), off, config="full")
+    assert info["ood_score"] > 1 and info["network_only"] and out == _fake_outputs()
+    r = interpret_leaf(out, off, config="full", info=info)
+    assert r.method == "model" and any("network only" in f for f in r.flags)

@@ -92,3 +92,24 @@ def test_independent_check_meets_the_goals():
     assert rep["model"]["chlorophyll_ug_cm2"]["rmse"] <= 2.0
     assert rep["hybrid"]["ood_fired_share"] < 0.1
     assert "iterative" in rep["text"]
+
+
+def test_read_labelled_for_calibration_both_layouts(tmp_path):
+    from edgeinv.apps.leaf_nitrogen.io import write_leaves_csv
+
+    _table(tmp_path / "t.csv")
+    pairs = APP.read_labelled(tmp_path / "t.csv", tmp_path / "t.csv")
+    assert len(pairs) == 8 and {y["_group"] for _, y in pairs} == {"AA", "BB"}
+    leaf, y = pairs[0]
+    assert {"protein_g_cm2", "lma_g_cm2", "ewt_g_cm2"} <= set(y) and y["lma_g_cm2"] < 0.05
+    leaves = simulate_leaves(4, rng=np.random.default_rng(3), config="full")
+    spectra = write_leaves_csv(tmp_path / "spectra.csv", leaves)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("sample,nitrogen_g_m2,species\n" + "".join(f"{lf.sample},1.5,{'x' if i % 2 else 'y'}\n"
+                                                               for i, lf in enumerate(leaves[:3])))
+    pairs = APP.read_labelled(spectra, labels)
+    assert [p[0].sample for p in pairs] == [lf.sample for lf in leaves[:3]]
+    assert pairs[0][1]["_group"] == "y" and pairs[0][1]["protein_g_cm2"] == pytest.approx(1.5 * 4.43 / 1e4)
+    labels.write_text("sample,nitrogen_g_m2\nghost,1.0\n")
+    with pytest.raises(InvalidInputError, match="not in the spectra file"):
+        APP.read_labelled(spectra, labels)

@@ -65,7 +65,8 @@ def broker(tmp_path):
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
                     f"persistence_location {tmp_path / 'mq'}/\nlog_dest stderr\n{user}")
     log = open(tmp_path / "mosquitto.log", "wb")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=_die_with_parent)
 
     def up():
         try:
@@ -75,10 +76,28 @@ def broker(tmp_path):
             return False
 
     _wait(up, 10, "mosquitto to listen")
-    yield {"host": "127.0.0.1", "port": port, "proc": proc}
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    info = {"host": "127.0.0.1", "port": port, "proc": proc}
+    try:
+        yield info
+    finally:
+        for p in {proc, info["proc"]}:  # the broker-restart test replaces the process
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        log.close()
+
+
+def _die_with_parent():
+    """Linux: the broker gets SIGTERM when the test process dies, so a killed test run leaves no broker behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 @pytest.fixture
@@ -297,7 +316,7 @@ def test_results_survive_a_broker_restart(tmp_path, broker, bearing_settings):
         broker["proc"].wait(timeout=10)
         conf = tmp_path / "mosquitto.conf"
         broker["proc"] = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL)
+                                          stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         time.sleep(0.5)
         rx = _wait(lambda: _try_collector(broker), 15, "the restarted broker")
         for i in range(2, 4):

@@ -19,7 +19,10 @@ Exactly once: QoS 1 subscriptions in a persistent session (fixed client id, clea
 expiry), manual acknowledgements, and the :class:`~.ledger.Ledger`: a message is acknowledged only
 after its result is stored *and* published (or its rejection published), so the broker redelivers
 whatever an ingester crash or broker restart interrupted, and the ledger makes the redelivery store
-nothing new (the stored summary carries ``ingest.message_key``). Results go to ``<result prefix>/<topic>``, rejections (with the reason) to
+nothing new (the stored summary carries ``ingest.message_key``). The ingester also subscribes to its
+own result topics: after a crash between the broker's acknowledgement of a result message and the
+ledger write, that result's echo (queued in the session) says it went out, so it is not published
+twice. Results go to ``<result prefix>/<topic>``, rejections (with the reason) to
 ``<error prefix>/<topic>``; both carry ``message_key``. A bad payload never stops the ingester.
 """
 
@@ -36,6 +39,7 @@ import socket
 import sqlite3
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,6 +141,8 @@ class Ingester:
         self._client = None
         self.max_bytes = int(float(settings.max_upload_mb) * 1e6)
         self.status_path = Path(settings.data_dir) / "ingest" / "status.json"
+        self.sync_prefix = f"{options.result_prefix}-sync/" + "".join("_" if ch in "+#/" else ch for ch in self.client_id)
+        self._sync_waiters: dict[str, threading.Event] = {}
 
     # ---- model -------------------------------------------------------------------------------
     def runner_for(self, config: str):
@@ -177,7 +183,9 @@ class Ingester:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s", reason_code)
             return
-        client.subscribe([(t, 1) for t in self.opt.topics])
+        # our own result messages come back in the persistent session (see _on_echo), then the sync markers
+        client.subscribe([(t, 1) for t in self.opt.topics] + [(f"{self.opt.result_prefix}/#", 1),
+                                                               (f"{self.sync_prefix}/#", 1)])
         log.info("connected to %s:%d as %s (session present: %s); subscribed to %s", self.host, self.port,
                  self.client_id, flags.session_present, ", ".join(self.opt.topics))
         self.status_path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +195,43 @@ class Ingester:
         tmp.replace(self.status_path)
 
     def _on_message(self, client, userdata, msg):
+        if msg.topic.startswith((f"{self.opt.result_prefix}/", f"{self.sync_prefix}/")):
+            self._on_echo(msg)
+            client.ack(msg.mid, msg.qos)
+            return
         self._queue.put(msg)
+
+    def _on_echo(self, msg) -> None:
+        """A result message we published came back: the broker has it, so the ledger may say ``published``.
+
+        This closes the gap between the broker's PUBACK of a result and the ledger write: after a crash
+        there, the echo (queued in the persistent session) tells the restarted ingester not to publish again.
+        """
+        try:
+            if msg.topic.startswith(f"{self.sync_prefix}/"):
+                waiter = self._sync_waiters.get(msg.topic.rsplit("/", 1)[-1])
+                if waiter is not None:
+                    waiter.set()
+                return
+            doc = json.loads(msg.payload)
+            key = doc.get("message_key") if isinstance(doc, dict) else None
+            if key and (self.ledger.get(key) or {}).get("state") == "stored":
+                self.ledger.set(key, str(doc.get("topic") or ""), "published")
+        except Exception:  # noqa: BLE001 - someone else's message on our result topics
+            log.debug("ignored a message on %s", msg.topic)
+
+    def _sync_echoes(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every result message queued for us before now has come back (a marker round trip)."""
+        token = uuid.uuid4().hex
+        waiter = self._sync_waiters[token] = threading.Event()
+        try:
+            self.publish(f"{self.sync_prefix}/{token}", b"{}")
+            ok = waiter.wait(timeout_s)
+        finally:
+            self._sync_waiters.pop(token, None)
+        if not ok:
+            log.warning("no echo from the broker within %g s; publishing the result again if needed", timeout_s)
+        return ok
 
     def publish(self, topic: str, payload: bytes, *, timeout_s: float = 30.0) -> None:
         """Publish at QoS 1 and wait for the broker's PUBACK (raises if it does not come)."""
@@ -263,8 +307,12 @@ class Ingester:
                 return {"duplicate": True, **(seen["payload"] or {})}
             if not (seen and seen["state"] == "stored"):
                 out = self._store(topic, data, meta, key, recovering=seen is not None)
-            else:
+            else:  # stored, maybe published before a crash: let the echoes of our results come in first
                 out = seen["payload"]
+                if self._client is not None and self._sync_echoes() and \
+                        (self.ledger.get(key) or {}).get("state") == "published":
+                    log.info("%s was published before a restart: acknowledged, not published again", key)
+                    return {"duplicate": True, **out}
             self._notify(out)
             self.publish(f"{self.opt.result_prefix}/{topic}", json.dumps(out, allow_nan=False).encode())
             self.ledger.set(key, topic, "published")

@@ -102,7 +102,7 @@ def apply_gate(probs: dict[str, float], evidence: dict) -> tuple[dict[str, float
                 notes.append(f"lines at 2xBSF but no cage-rate (FTF) sidebands around them "
                              f"({evidence[h]['ftf_sidebands_db']:.1f} dB < {sb_thr:.1f} dB): not named a ball fault")
         if not ok and p.get(h, 0.0) > 0:
-            if p[h] >= max(p.values()):
+            if p[h] >= max(p.values()) and status[h] == "no line":
                 notes.append(f"the model suggested {h.replace('_', ' ')} (p={p[h]:.2f}) but its envelope lines stand only "
                              f"{evidence[h]['gate_db']:.1f} dB over the background (< {thr:.1f} dB): not named")
             p["none"] = p.get("none", 0.0) + p[h]
@@ -246,7 +246,11 @@ def severity_index(evidence: dict, fault: str, size_estimate_mm: float | None = 
 def evidence_text(evidence: dict, fault: str, *, shaft_hz: float) -> str:
     if fault not in evidence:
         best = max(evidence, key=lambda h: evidence[h]["gate_db"])
-        return f"no fault line: strongest {best.replace('_', ' ')} {evidence[best]['gate_db']:.1f} dB (gate {gate_threshold():.1f} dB)"
+        g = evidence[best]["gate_db"]
+        if g >= gate_threshold() and best == "ball":
+            return (f"no fault confirmed: ball lines {g:.1f} dB but no FTF sidebands "
+                    f"({evidence[best].get('ftf_sidebands_db', 0.0):.1f} dB < {ball_sideband_threshold():.1f} dB)")
+        return f"no fault line: strongest {best.replace('_', ' ')} {g:.1f} dB (gate {gate_threshold():.1f} dB)"
     e = evidence[fault]
     hz = e["order"] * shaft_hz
     lines = "/".join(f"{v:.0f}" for v in e["lines_db"])

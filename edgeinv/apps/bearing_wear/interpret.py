@@ -205,7 +205,7 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
         reasons.append("unfamiliar inputs: check by hand")
     if suspected and fault == "none":  # the model saw a fault the envelope does not confirm: say so, watch
         alarm = _level_max(alarm, "watch")
-        reasons.append(f"possible {suspected[0].replace('_', ' ')} (model p={suspected[1]:.2f}) without envelope-line "
+        reasons.append(f"possible {suspected[0].replace('_', ' ')} (model p={suspected[1]:.2f}) without confirming envelope "
                        "evidence: re-measure")
     lines = defect_lines_hz(geometry=recording.geometry, rpm=recording.rpm)
     op = {"fs_hz": float(recording.fs_hz), "rpm": float(recording.rpm), "bearing": recording.geometry.name,

@@ -70,6 +70,8 @@ def test_kill_at_every_step_then_power_loss_during_the_trial_boot(kit, tmp_path)
         dev.start()
         dev.wait_serving(target)
         assert dev.log()[-1]["event"] == "committed"
+        dev.stop()
+        assert dev.leftovers() == []  # no server outlived its supervisor, whatever moment it was killed at
     finally:
         dev.stop()
         http.shutdown()

@@ -148,6 +148,24 @@ class Device:
                 self.sup.kill()
                 self.sup.wait()
 
+    def leftovers(self, timeout: float = 15) -> list[int]:
+        """Processes still running from this prefix (none may survive their supervisor)."""
+        needle = f"EDGEINV_PREFIX={self.p.resolve()}".encode()
+        deadline = time.monotonic() + timeout
+        while True:
+            found = []
+            for d in Path("/proc").iterdir():
+                if d.name.isdigit():
+                    try:
+                        if needle in (d / "environ").read_bytes().split(b"\0") and \
+                                "Z" not in (d / "stat").read_text().split(")")[-1].split()[0]:
+                            found.append(int(d.name))
+                    except OSError:
+                        pass
+            if not found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
     def update(self, channel: Path, *extra, kill_at: str | None = None) -> subprocess.CompletedProcess:
         env = self.env(**({"EDGEINV_UPDATE_KILL_AT": kill_at} if kill_at else {}))
         return subprocess.run([str(self.p / "bin" / "edgeinv-update"), "--channel", str(channel), "--wait", "120",

@@ -22,7 +22,7 @@ def selftest_slot(slot_dir: Path, check_dir: Path, *, timeout: float = 600) -> t
     """``edgeinv selftest`` of a staged slot (every installed app, golden sets on this CPU)."""
     check_dir.mkdir(parents=True, exist_ok=True)
     cmd = [str(slot_dir / "bin" / "edgeinv"), "--data-dir", str(check_dir), "--json", "selftest", "--repeats", "3"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent())
     checkpoint("health")
     try:
         out, err = proc.communicate(timeout=timeout)

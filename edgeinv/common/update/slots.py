@@ -147,15 +147,23 @@ def checkpoint(step: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def die_with_parent() -> None:
-    """preexec_fn: the child gets SIGKILL when the process that started it dies (Linux prctl)."""
-    try:
-        import ctypes
-        import signal
+def die_with_parent():
+    """A ``preexec_fn``: the child gets SIGKILL when the process that starts it dies (Linux prctl), also
+    when that process dies between the fork and the prctl call (then the child exits at once)."""
+    parent = os.getpid()
 
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    def setup() -> None:
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return setup
 
 
 # ---- staging a slot ----------------------------------------------------------------------------------
@@ -182,7 +190,7 @@ def _env_for(dev: Device, staged: Path, info: dict, python: str) -> tuple[str, s
         return digest, str(env / "bin" / "python")
     shutil.rmtree(env, ignore_errors=True)  # a half-built env (killed mid-install) is rebuilt from scratch
     env.parent.mkdir(parents=True, exist_ok=True)
-    made = subprocess.run([python, "-m", "venv", str(env)], capture_output=True, text=True, preexec_fn=die_with_parent)
+    made = subprocess.run([python, "-m", "venv", str(env)], capture_output=True, text=True, preexec_fn=die_with_parent())
     if made.returncode != 0:
         shutil.rmtree(env, ignore_errors=True)
         raise ConfigError(f"cannot create a virtualenv with {python}: {(made.stderr.strip().splitlines() or ['?'])[-1]} "
@@ -191,7 +199,7 @@ def _env_for(dev: Device, staged: Path, info: dict, python: str) -> tuple[str, s
     run = subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index", "--only-binary=:all:",
                           "--disable-pip-version-check", "--find-links", str(staged / "wheels"),
                           "-r", str(staged / "requirements-edge.txt")],
-                         capture_output=True, text=True, env=env_vars, preexec_fn=die_with_parent)
+                         capture_output=True, text=True, env=env_vars, preexec_fn=die_with_parent())
     if run.returncode != 0:
         shutil.rmtree(env, ignore_errors=True)
         raise InvalidInputError(f"installing the bundle's wheels failed: {(run.stderr.strip().splitlines() or ['?'])[-1]}")

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from .health import wait_healthy
-from .slots import Device, boot_select, commit
+from .slots import Device, boot_select, commit, die_with_parent
 
 HEALTH_TIMEOUT = float(os.environ.get("EDGEINV_HEALTH_TIMEOUT", "120"))
 
@@ -69,7 +69,7 @@ def supervise(prefix: str | Path, *, host: str | None = None, port: int | None =
             with open(log_path, "ab") as log:
                 proc = subprocess.Popen([str(dev.slot_dir(slot) / "bin" / "edgeinv"), "serve", "--host", host,
                                          "--port", str(port)], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                        preexec_fn=_child_setup)
+                                        preexec_fn=die_with_parent())
             started = time.monotonic()
             if trial:
                 ok, why = wait_healthy(url, proc, apps, timeout=HEALTH_TIMEOUT)
@@ -96,12 +96,6 @@ def supervise(prefix: str | Path, *, host: str | None = None, port: int | None =
     finally:
         _stop(proc)
     return 0
-
-
-def _child_setup() -> None:
-    from .slots import die_with_parent
-
-    die_with_parent()  # a killed supervisor takes its server with it, like a power loss
 
 
 def main(argv=None) -> int:

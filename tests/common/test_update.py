@@ -45,6 +45,7 @@ def device(kit, tmp_path):
     dev = Device(tmp_path / "P", kit["pub"])
     yield dev
     dev.stop()
+    assert dev.leftovers() == []  # the supervisor takes its server (and any self-test) with it
 
 
 def test_publish_install_update_and_roll_back(kit, device, tmp_path, capsys):

@@ -268,3 +268,20 @@ def test_offline_bundle_for_this_target_installs_without_an_index(settings, mode
         run = dev.install(out)
         assert run.returncode == 0, run.stderr
         assert list((dev.p / "envs").glob("*/.complete"))
+
+
+def test_the_installed_verifier_needs_no_third_party_package(settings, models_root, keys, tmp_path):
+    """`python -m edgeinv.common.update.verify` with `cryptography` unimportable (a bare device Python)."""
+    import sys
+
+    out = build_bundle(get_app(APP), _settings(settings, models_root), tmp_path / "b.tar.gz",
+                       sign_key_pem=(keys / "pub" / "signing.pem").read_bytes())["path"]
+    code = ("import sys; sys.modules['cryptography'] = None; sys.modules['numpy'] = None; "
+            "from edgeinv.common.update.verify import main; sys.exit(main(sys.argv[1:]))")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    ok = subprocess.run([sys.executable, "-P", "-c", code, out, "--key", str(keys / "pub" / "signing.pub.pem")],
+                        capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["app"] == APP, ok.stderr
+    bad = subprocess.run([sys.executable, "-P", "-c", code, out, "--key", str(keys / "other" / "signing.pub.pem")],
+                         capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "does not verify" in bad.stderr and "Traceback" not in bad.stderr

@@ -220,3 +220,18 @@ def test_encrypted_release_and_a_models_only_update(kit, device, tmp_path):
     assert rec["bundle"]["kind"] == "models" and rec["code_version"]
     site_after = (device.p / "slots" / st["committed"] / "site" / "edgeinv" / "__init__.py").stat()
     assert site_after.st_ino == site_before.st_ino  # the code is shared (hard links), not shipped again
+
+
+def test_health_rule_degraded_only_for_apps_not_on_this_device():
+    from edgeinv.common.update.health import judge
+
+    ok_app = {"models_present": True, "models_verified": True, "selftest": {"usable": True}}
+    missing = {"models_present": False, "models_verified": None}
+    body = {"status": "degraded", "db": {"ok": True}, "broken_apps": [], "apps": {APP: ok_app, "veg-cover": missing}}
+    assert judge(body, [APP])[0]
+    assert not judge(body, [APP, "veg-cover"])[0]  # an installed app without models is not healthy
+    assert not judge({**body, "broken_apps": ["veg-cover"]}, [APP])[0]
+    assert not judge({**body, "status": "error"}, [APP])[0]
+    assert not judge({**body, "db": {"ok": False}}, [APP])[0]
+    unusable = {**ok_app, "selftest": {"usable": False}}
+    assert "no variant usable" in judge({**body, "apps": {APP: unusable}}, [APP])[1]

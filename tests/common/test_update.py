@@ -99,6 +99,9 @@ def test_publish_install_update_and_roll_back(kit, device, tmp_path, capsys):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == schema
     assert device.healthz()[1]["db"]["schema_version"] == schema
     assert device.state()["failed"]["version"] == "3.0.1"
+    run = device.update(chan)  # the channel still offers 3.0.1: not retried by itself
+    assert run.returncode == 0 and json.loads(run.stdout)["updates"][0]["result"] == "skipped"
+    assert "rolled back on this device" in run.stdout and device.serving() == "2.0.0"
 
     # older than what runs: refused unless asked; the status tool shows slots and log
     run = subprocess.run([str(device.p / "bin" / "edgeinv"), "update", "--channel", str(chan), "--version", "1.0.0"],

@@ -268,6 +268,11 @@ def update(prefix: str | Path, channel: str, *, app: str | None = None, version:
             if installed and version_key(rel["version"]) < version_key(installed) and not allow_downgrade:
                 raise InvalidInputError(f"the channel's {name} {rel['version']} is older than the installed "
                                         f"{installed}; refused (pass --allow-downgrade)")
+            if rel["sha256"] in (dev.load().get("failed_bundles") or []) and not version:
+                results.append({"app": name, "version": rel["version"], "result": "skipped",
+                                "note": f"{rel['version']} was rolled back on this device (see the update log); "
+                                        "publish a newer release, or pass --version to try it again"})
+                continue
             if rel.get("min_version") and installed and version_key(installed) < version_key(rel["min_version"]):
                 raise InvalidInputError(f"{name} {rel['version']} needs {rel['min_version']} or newer installed first")
             archive = download(dev, str(channel), rel)

@@ -353,7 +353,10 @@ def _rollback_locked(dev: Device, state: dict, reason: str) -> None:
     rec = (state.get("slots") or {}).get(trying) or {}
     restored = restore_db(dev, state.get("snapshot"))
     state.update(trying=None, boots=0, snapshot=None,
-                 failed={"slot": trying, "version": rec.get("bundle", {}).get("version"), "reason": reason, "at": now()})
+                 failed={"slot": trying, "version": rec.get("bundle", {}).get("version"), "reason": reason, "at": now(),
+                         "app": rec.get("bundle", {}).get("app"), "sha256": rec.get("bundle", {}).get("sha256")})
+    sha = rec.get("bundle", {}).get("sha256")
+    state["failed_bundles"] = ([b for b in state.get("failed_bundles", []) if b != sha] + [sha])[-20:]
     dev.save(state)
     dev.log("rolled back", slot=trying, to=state.get("committed"), version=rec.get("bundle", {}).get("version"),
             reason=reason, database_restored=restored)

@@ -9,6 +9,7 @@ integrity_check`` is ok. ``EDGEINV_DURABILITY_KILLS`` sets the number of kills (
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -48,7 +49,7 @@ def test_sigkill_during_uploads_loses_nothing_acknowledged(tmp_path):
                 up.wait(60)
                 try:
                     status, headers, body = upload(server.port, sample, mid, key, timeout=60)
-                except OSError:
+                except (OSError, http.client.HTTPException):  # refused, reset, or an answer cut by the kill
                     with lock:
                         attempts["connection_errors"] += 1
                     time.sleep(0.05)

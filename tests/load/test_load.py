@@ -8,6 +8,7 @@ results of every app equal the successful uploads exactly, and ``/healthz`` alwa
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -88,7 +89,7 @@ def test_fifty_clients_mixed_traffic(tmp_path):
                                 stats["uploads_ok"][s.app].add(json.loads(body)["id"])
                             else:
                                 stats["errors"].append((s.app, status, body[:200]))
-                except OSError as exc:
+                except (OSError, http.client.HTTPException) as exc:
                     with lock:
                         stats["errors"].append(("connection", repr(exc)))
 

@@ -39,8 +39,10 @@ def test_machine_upload_result_history(page, live_server, recordings):
     page.click("#upload button[type=submit]")
     page.wait_for_url("**/bearing-wear/results/*")
     assert "outer race" in page.locator("#fault").inner_text()
-    size_text = page.locator("#size").inner_text()
-    assert "mm" in size_text and "interval" in size_text
+    size_text = page.locator("#size").inner_text()  # a size with its interval, or "not resolvable" + the limit
+    assert ("mm" in size_text and "interval" in size_text) or ("not resolvable" in size_text and "limit" in size_text)
+    assert "outer race lines" in page.locator("#evidence").inner_text()
+    assert page.locator("#severity-index").count() == 1 and page.locator("#ood").count() == 1
     assert page.locator("#envelope svg").count() == 1
     assert "BPFO" in page.locator("#envelope").inner_text()
     assert page.locator("#alarm").inner_text().startswith("Alarm:")

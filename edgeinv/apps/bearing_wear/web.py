@@ -132,6 +132,12 @@ def _trend_svg(hist: dict, machine: dict):
     if not hist["results"]:
         return None
     sized = [(d, r) for d, r in zip(hist["days"], hist["results"]) if r["defect_size_mm"] is not None]
+    indexed = [(d, r) for d, r in zip(hist["days"], hist["results"]) if r.get("severity_index") is not None]
+    if not any(r["defect_size_mm"] for _, r in sized) and indexed:  # no size in mm anywhere: trend the damage index
+        return line_plot_svg([{"x": [d for d, _ in indexed], "y": [r["severity_index"] for _, r in indexed],
+                               "label": "severity index", "points": True}],
+                             xlabel="days since first recording", ylabel="severity index (0-10)",
+                             title="Severity index over time (sizes not resolvable)")
     series = []
     if sized:
         series.append({"x": [d for d, _ in sized], "y": [r["defect_size_mm"] for _, r in sized], "label": "defect size",

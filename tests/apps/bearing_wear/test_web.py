@@ -128,3 +128,17 @@ def test_bad_uploads(client, fake, wav_bytes):
     assert client.get(f"{BASE}/api/results/12345").status_code == 404
     assert client.get(f"{BASE}/machines/999").status_code == 404
     assert client.get(f"{BASE}/api/bearings").get_json()["presets"]["6205-2rs"]["n_elements"] == 9
+
+
+def test_history_trends_the_severity_index_when_sizes_are_not_resolvable(client, app, monkeypatch, wav_bytes):
+    runner = FakeRunner()  # 0.5 mm, 1.0 mm ... all below the real resolvable limit at 12 kHz: sizes withheld
+    monkeypatch.setattr(app.extensions["edgeinv"], "runner", lambda a, config: runner)
+    mid = _machine(client)
+    for when in ("2026-02-01T08:00:00Z", "2026-02-05T08:00:00Z"):
+        r = client.post(f"{BASE}/api/machines/{mid}/recordings?filename=rec.wav&measured_at={when}",
+                        data=wav_bytes, content_type="application/octet-stream")
+        assert r.status_code == 201
+        doc = r.get_json()
+        assert doc["defect_size_mm"] is None and doc["size"]["status"] == "not_resolvable" and doc["severity_index"] > 0
+    page = client.get(f"{BASE}/machines/{mid}").get_data(as_text=True)
+    assert "Severity index over time" in page

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.models
 
 RMSE_FACTOR, RMSE_RANGE_FRAC, ACC_POINTS = 1.2, 0.02, 3.0
 FRESH_SEED_OFFSET = 7919  # added to the manifest's held-out seed: data the build never saw
-N_SCALAR, N_PER_PIXEL = 300, 16
+N_SCALAR, N_PER_PIXEL = 300, 48  # 16 per-pixel scenes were too few for binary-truth (segmentation) configs: RMSE spread 0.21-0.36
 
 SETTINGS = load_settings(env={})
 APPS = list(all_apps().values())

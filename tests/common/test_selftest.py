@@ -207,3 +207,13 @@ def test_int8_not_meant_for_this_cpu_class_is_not_used_without_a_selftest(device
     monkeypatch.setattr(st, "cpu_features", lambda: features_from("x86_64", "zen3", {"avx2"}))
     choice = st.device_choice(VECTOR, device, "default")
     assert choice["chosen"] == "teacher_fp32" and choice["source"].startswith("manifest")
+
+
+def test_models_for_another_preprocessing_version_are_unusable(device):
+    update_manifest(device.models_dir / VECTOR.package_name, lambda m: m.update(preprocessing_version="0"))
+    report = st.run_selftest(VECTOR, device, repeats=1)
+    c = report["configs"]["default"]
+    assert not report["ok"] and c["chosen"] is None and "preprocessing v0" in c["error"]
+    st.save_device_state(device, [report])
+    with pytest.raises(ModelError, match="no shipped variant passed"):
+        st.device_choice(VECTOR, device, "default")

@@ -257,8 +257,14 @@ def run_selftest(app, settings, *, repeats: int = 20) -> dict:
     folder = app.models_dir(settings)
     manifest = read_manifest(folder)
     configs = {}
+    have, want = str(manifest.get("preprocessing_version", app.preprocessing_version)), str(app.preprocessing_version)
     for config, entry in manifest.get("configs", {}).items():
         if config not in app.configs:
+            continue
+        if have != want:  # the inputs the models expect are not what this code computes: nothing is usable
+            configs[config] = {"ok": False, "chosen": None, "accurate": None, "variants": {},
+                               "error": f"models were built for preprocessing v{have}, this code computes v{want} "
+                                        f"(rebuild the models or install the matching code)"}
             continue
         try:
             configs[config] = _config_selftest(app, folder, config, entry, int(getattr(settings, "threads", 1)),

@@ -7,6 +7,7 @@ the core templates (``base.html``, ``index.html``, ``error.html``, ``login.html`
 
 from __future__ import annotations
 
+import copy
 import datetime
 import logging
 import math
@@ -34,6 +35,7 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data: blob:; styl
                            "script-src 'self'; connect-src 'self'; font-src 'self'; "
                            "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
 _status_cache: dict[str, tuple[tuple, dict]] = {}
+_selftest_cache: dict[tuple, tuple[tuple, dict]] = {}
 
 
 def _as_list(apps) -> list:
@@ -89,7 +91,29 @@ def _cpu() -> dict:
 
 
 def selftest_status(app, settings: Settings) -> dict:
-    """This device's self-test of ``app``: which variant each config uses here, and which were rejected."""
+    """This device's self-test of ``app``: which variant each config uses here, and which were rejected.
+
+    Cached until the app's model files or the stored self-test change (``/healthz`` under load must not
+    parse every manifest each time).
+    """
+    from ..runtime.selftest import device_state_path
+
+    folder, state = app.models_dir(settings), device_state_path(settings)
+    try:
+        st = state.stat()
+        state_key = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        state_key = None
+    key = (_files_key(folder), state_key)
+    cached = _selftest_cache.get((app.name, str(folder), str(state)))
+    if cached and cached[0] == key:
+        return copy.deepcopy(cached[1])
+    out = _selftest_status(app, settings)
+    _selftest_cache[(app.name, str(folder), str(state))] = (key, out)
+    return copy.deepcopy(out)
+
+
+def _selftest_status(app, settings: Settings) -> dict:
     from ..runtime.bundle import read_manifest
     from ..runtime.selftest import device_choice, device_report
 

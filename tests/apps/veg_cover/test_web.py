@@ -101,3 +101,20 @@ def test_bad_settings_and_missing_things(client):
     fid = _flight(client)
     assert client.get(f"/veg-cover/flights/{fid}").status_code == 200
     assert client.get("/veg-cover/results/12345/files/overlay.png").status_code == 404
+
+
+def test_result_page_of_a_frame_shows_path_interval_and_confidence(client):
+    import cv2
+
+    rng = np.random.default_rng(0)
+    img = np.full((96, 128, 3), (150, 110, 80), np.uint8) + rng.integers(0, 6, (96, 128, 3)).astype(np.uint8)
+    for _ in range(12):
+        cv2.circle(img, (int(rng.integers(0, 128)), int(rng.integers(0, 96))), 6, (70, 150, 50), -1)  # RGB leaves
+    png = cv2.imencode(".png", img[..., ::-1])[1].tobytes()
+    fid = _flight(client)
+    r = client.post(f"/veg-cover/api/flights/{fid}/images", data={"file": (io.BytesIO(png), "leaves.png")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 201
+    rid = r.get_json()["id"]
+    html = client.get(f"/veg-cover/results/{rid}").get_data(as_text=True)
+    assert 'id="fvc-interval"' in html and "segmentation" in html and "uncalibrated camera counts" in html

@@ -40,6 +40,8 @@ import scipy.fft as sfft
 
 from edgeinv.common.errors import InvalidInputError
 
+from . import orders as _orders
+from .orders import local_background_normalise, refine_rpm, usable_band_hz  # noqa: F401 (re-exported)
 from .physics import BearingGeometry, defect_orders, impact_order, rolling_speed_m_s
 
 PREPROCESSING_VERSION = "5"
@@ -129,7 +131,6 @@ def fast_kurtogram(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, 
     ``SK = <|c|^4> / <|c|^2>^2 - 2`` of each band's complex envelope ``c`` (0 for Gaussian noise,
     -1 for a pure tone, large for repetitive transients).
     """
-    nyq = fs_hz / 2.0
     df = fs_hz / n
     bands: list[Band] = []
     splits = [(2**k, float(k)) for k in range(max_level + 1)]
@@ -282,65 +283,10 @@ class WindowAnalysis:
     ringdown_s: float = 0.0
 
 
-def usable_band_hz(X: np.ndarray, *, n: int, fs_hz: float, floor_db: float = 25.0) -> tuple[float, float]:
-    """(lowest, highest) frequency that carries signal: below the recorder's anti-alias cut-off and noise floor.
-
-    The spectrum is cut into :data:`N_POWER_BANDS` bands; the reference is the median band power
-    between 500 Hz and 0.4 ``fs``. The top is the upper edge of the highest band whose power is
-    within ``floor_db`` of that reference (a steep anti-alias roll-off or a flat quantisation floor
-    above it is "empty": a few spikes there give a huge kurtosis but no bearing information).
-    """
-    p = np.abs(X[1:]) ** 2
-    nb = N_POWER_BANDS
-    m = len(p) // nb
-    if m < 1:
-        return 0.0, fs_hz / 2
-    bp = p[: m * nb].reshape(nb, m).mean(axis=1)
-    edges = np.arange(nb + 1) * m * fs_hz / n
-    centre = 0.5 * (edges[:-1] + edges[1:])
-    ref_sel = (centre >= 500.0) & (centre <= 0.4 * fs_hz)
-    ref = float(np.median(bp[ref_sel])) if ref_sel.any() else float(np.median(bp))
-    ok = np.nonzero(bp >= ref * 10 ** (-floor_db / 10))[0]
-    top = float(edges[ok[-1] + 1]) if len(ok) else fs_hz / 2
-    return 0.0, min(top, 0.49 * fs_hz)
-
-
-def local_background_normalise(spec: np.ndarray, *, half_width_bins: int = N_REV) -> np.ndarray:
-    """Divide a (linear) order spectrum by its running median over +-``half_width_bins`` (its local background)."""
-    from scipy.ndimage import median_filter
-
-    bg = median_filter(spec, size=2 * half_width_bins + 1, mode="nearest")
-    floor = float(np.median(spec[8:])) * 1e-3 + 1e-30
-    out = spec / np.maximum(bg, floor)
-    out[:2] = 0.0
-    return out
-
-
-def refine_order(spec_norm: np.ndarray, *, order: float, slip_range=SLIP_RANGE, n_harmonics: int = 3) -> tuple[float, np.ndarray]:
-    """The fault order that best explains lines near ``k * order`` (k = 1..3) of a normalised order spectrum.
-
-    Rolling elements slip (the impact rate runs 1–2 % below kinematics) and the typed speed is off by
-    a fraction of a percent, so the comb ``k * order * (1 + s)`` is searched over ``s`` in
-    ``slip_range``. Returns the refined order and the line heights (ratio to the local background)
-    at its first ``n_harmonics`` harmonics (0 beyond :data:`ORDER_MAX`).
-    """
-    grid = np.arange(slip_range[0], slip_range[1] + 1e-9, SLIP_STEP)
-    best_s, best_score, best_h = 0.0, -np.inf, np.zeros(n_harmonics)
-    nbin = len(spec_norm)
-    for s in grid:
-        h = np.zeros(n_harmonics)
-        centre = 0.0
-        for k in range(1, n_harmonics + 1):
-            c = k * order * (1 + s) * N_REV
-            i = int(round(c))
-            if i + 1 >= nbin:
-                break
-            h[k - 1] = spec_norm[max(i - 1, 2): i + 2].max()
-            centre += math.log(max(float(spec_norm[i]), 1e-3))  # prefers the comb that hits the lines' own bins
-        score = float(np.sum(np.log(np.maximum(h, 1e-3)))) + 0.1 * centre
-        if score > best_score + 1e-9 or (abs(score - best_score) <= 1e-9 and abs(s) < abs(best_s)):
-            best_s, best_score, best_h = float(s), score, h
-    return order * (1 + best_s), best_h
+def refine_order(spec_norm: np.ndarray, *, order: float, n_harmonics: int = 3) -> tuple[float, np.ndarray]:
+    """:func:`orders.refine_order` on this module's order axis (:data:`N_REV` bins per order, :data:`SLIP_RANGE`)."""
+    return _orders.refine_order(spec_norm, order=order, bins_per_order=N_REV, slip_range=SLIP_RANGE,
+                                slip_step=SLIP_STEP, n_harmonics=n_harmonics)
 
 
 def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: BearingGeometry, units: str = "g") -> WindowAnalysis:
@@ -355,7 +301,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
     nfft = sfft.next_fast_len(n, real=True)  # a 5-smooth length: window lengths are arbitrary
     X = sfft.rfft(x, n=nfft)
-    _, f_top = usable_band_hz(X, n=nfft, fs_hz=fs_hz)
+    _, f_top = usable_band_hz(X, n=nfft, fs_hz=fs_hz, n_bands=N_POWER_BANDS)
     n_k = min(n, int(KURTOGRAM_SECONDS * fs_hz))
     if n_k < n:  # spectral kurtosis needs a few impacts, not the whole window: one FFT of the first second
         nk_fft = sfft.next_fast_len(n_k, real=True)
@@ -382,8 +328,8 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     energy = max(wide_cands, key=power)
     f_env, s_env = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=best)
     f_en, s_en = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=energy)
-    lin_band = local_background_normalise(np.interp(ORDER_AXIS, f_env / shaft_hz, s_env, right=0.0))
-    lin_energy = local_background_normalise(np.interp(ORDER_AXIS, f_en / shaft_hz, s_en, right=0.0))
+    lin_band = local_background_normalise(np.interp(ORDER_AXIS, f_env / shaft_hz, s_env, right=0.0), half_width_bins=N_REV)
+    lin_energy = local_background_normalise(np.interp(ORDER_AXIS, f_en / shaft_hz, s_en, right=0.0), half_width_bins=N_REV)
     ch_band, ch_energy = np.log1p(lin_band), np.log1p(lin_energy)
     ind = time_indicators(x)
     vel = _velocity_from_spectrum(X, nfft=nfft, n=n, fs_hz=fs_hz, units=units)
@@ -438,33 +384,6 @@ def _ringdown_s(acf_mm: np.ndarray, shaft_hz: float, geometry: BearingGeometry) 
     below = np.nonzero(r < math.exp(-1.0))[0]
     lag_mm = SIZE_AXIS_MM[below[0]] if len(below) else SIZE_AXIS_MAX_MM
     return float(lag_mm * 1e-3 / rolling_speed_m_s(geometry=geometry, shaft_hz=shaft_hz))
-
-
-def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.02, min_prominence_db: float = 10.0,
-               max_seconds: float = 20.0) -> tuple[float, str]:
-    """The shaft speed from the 1x line of the spectrum, if there is a clear one within +-``search`` of ``rpm``.
-
-    Returns (rpm, how): the refined speed and "1x line" when the peak stands ``min_prominence_db``
-    over the median of its +-10 % neighbourhood, else the given speed and "as given". The peak is
-    interpolated (quadratic on log magnitude) between bins of a zero-padded spectrum.
-    """
-    n = min(len(x), int(max_seconds * fs_hz))
-    f_r = rpm / 60.0
-    y = np.asarray(x[:n], dtype=float) - float(np.mean(x[:n]))
-    nfft = sfft.next_fast_len(4 * n, real=True)
-    spec = np.abs(sfft.rfft(y * np.hanning(n), n=nfft))
-    df = fs_hz / nfft
-    k0, k1 = int(f_r * (1 - search) / df), int(math.ceil(f_r * (1 + search) / df))
-    n0, n1 = int(f_r * 0.9 / df), int(math.ceil(f_r * 1.1 / df))
-    if k1 + 1 >= len(spec) or k0 < 2:
-        return float(rpm), "as given"
-    k = k0 + int(np.argmax(spec[k0:k1 + 1]))
-    bg = float(np.median(spec[n0:n1 + 1])) + 1e-30
-    if 20 * math.log10(spec[k] / bg + 1e-30) < min_prominence_db or k in (k0, k1):
-        return float(rpm), "as given"
-    a, b, c = np.log(spec[k - 1:k + 2] + 1e-30)
-    delta = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
-    return float((k + float(np.clip(delta, -0.5, 0.5))) * df * 60.0), "1x line"
 
 
 def defect_lines_hz(*, geometry: BearingGeometry, rpm: float) -> dict[str, float]:

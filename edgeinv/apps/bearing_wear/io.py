@@ -16,11 +16,11 @@ Metadata in files
   carry metadata.
 * .npy: a 1-D array (or 2-D, one channel per column); fs and rpm from flags. .npz: arrays
   ``signal`` plus optional scalars ``fs_hz``/``fs``, ``rpm``.
-* .mat (MATLAB v4–v7, the CWRU Bearing Data Center layout): variables ``X097_DE_time``,
-  ``X097_FE_time``, ``X097_BA_time`` and ``X097RPM``. The drive end (DE) is read by default;
-  ``channel`` picks ``FE``/``BA`` or a full variable name. The speed comes from ``X...RPM``; CWRU
-  files carry no sampling rate (12 kHz or 48 kHz depending on the set), so ``fs`` must be given
-  unless the file has a variable ``fs``/``Fs``/``fs_hz``/``sampling_rate``.
+* .mat (MATLAB v4–v7; :mod:`.matfile`): the CWRU Bearing Data Center layout (``X097_DE_time``,
+  ``X097_FE_time``, ``X097_BA_time``, ``X097RPM``; drive end by default, fs must be given unless a
+  variable ``fs``/``Fs``/``fs_hz``/``sampling_rate`` exists); the MFPT struct layout
+  (``bearing.gs``, fs from ``bearing.sr``, shaft rate from ``bearing.rate``, geometry up to scale
+  from the file's BPFO/BPFI/BSF; a missing field is named); or one signal variable of any name.
 
 Flags given by the user (``fs_hz``, ``rpm``) override what the file says.
 """

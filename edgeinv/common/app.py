@@ -319,6 +319,12 @@ class App(ABC):
         """
         return None
 
+    def after_release(self, models_dir: Path, runner_for, *, progress: bool = True) -> dict | None:
+        """Steps that must follow a rebuild of the shipped models (``edgeinv <app> compress``), e.g. fitting
+        decision thresholds or a probability temperature to the new model. ``runner_for(config)`` gives the
+        new chosen variant's runner. Returns a short report or None. Default: nothing to do."""
+        return None
+
     def latency_input(self, x: np.ndarray) -> np.ndarray:
         """The batch-1 input the device really runs, built from held-out inputs ``x``, for timing variants.
 

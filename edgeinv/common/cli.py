@@ -377,7 +377,13 @@ def cmd_compress(args, ctx: CliContext):
         entries[config] = build_release(app, config, out, recipe=_recipe(app, config, args))
     summary = {c: {"chosen": e.get("chosen"), "accurate": e.get("accurate")} for c, e in entries.items()}
     text = "\n".join(f"{app.name}/{c}: chosen {v['chosen']} (accurate: {v['accurate']})" for c, v in summary.items())
-    return {"app": app.name, "out": str(out), "configs": summary, "text": text + f"\nmanifest: {out / 'manifest.json'}"}
+    after = None
+    if not args.quick and out == app.models_dir(ctx.settings):  # the shipped models changed: the app's follow-ups
+        after = app.after_release(out, lambda config: ctx.runner(app, config), progress=not ctx.json)
+        if after:
+            text += f"\nafter the release: {after.get('text') or ', '.join(after)}"
+    return {"app": app.name, "out": str(out), "configs": summary, "after_release": after,
+            "text": text + f"\nmanifest: {out / 'manifest.json'}"}
 
 
 def cmd_bench(args, ctx: CliContext):

@@ -148,3 +148,26 @@ def test_unreadable_file_is_a_clear_error(mini, tmp_path, capsys, monkeypatch):
     code, _, err = run(capsys, "mini-app", "predict", str(f))
     assert code == InvalidInputError.exit_code
     assert err.strip() == f"error: cannot access {f}: Permission denied"
+
+
+def test_compress_into_the_shipped_folder_runs_the_apps_after_release_step(tmp_path, monkeypatch):
+    """A rebuilt release is followed by the app's own follow-ups (e.g. refitting decision constants)."""
+    import argparse
+
+    import edgeinv.common.pipeline as pipeline
+    from edgeinv.common.cli import CliContext, cmd_compress
+    from edgeinv.common.config import load_settings
+
+    from toyapp import VECTOR
+
+    calls = []
+    monkeypatch.setattr(pipeline, "build_release", lambda app, config, out, recipe=None: {"chosen": "x", "accurate": "y"})
+    monkeypatch.setattr(type(VECTOR), "after_release",
+                        lambda self, models_dir, runner_for, progress=True: calls.append(models_dir) or {"text": "done"},
+                        raising=False)
+    ctx = CliContext(settings=load_settings(env={}, models_dir=tmp_path, data_dir=tmp_path / "d"), json=True)
+    args = argparse.Namespace(app_obj=VECTOR, quick=False, out=None, config="default", epochs=None, n_train=None, seed=None)
+    rep = cmd_compress(args, ctx)
+    assert calls == [tmp_path / VECTOR.package_name] and rep["after_release"] == {"text": "done"}
+    args.out = str(tmp_path / "elsewhere")  # a build elsewhere does not touch the shipped app's follow-ups
+    assert cmd_compress(args, ctx)["after_release"] is None and len(calls) == 1

@@ -148,6 +148,17 @@ class BearingWearApp(App):
     def baseline(self, sample: Recording) -> dict[str, np.ndarray]:
         return _baseline.baseline_outputs(sample)
 
+    def after_release(self, models_dir: Path, runner_for, *, progress: bool = True) -> dict | None:
+        """A rebuilt model needs its decision constants refitted (evidence gate, OOD statistics, probability
+        temperature: ``edgeinv bearing-wear calibrate-decision``), or they go stale."""
+        from . import calibrate
+
+        doc = calibrate.run(self, runner_for("default"), progress=progress)
+        path = calibrate.write(doc)
+        return {"decision_calibration": str(path), "temperature": doc.get("temperature"), "gate_db": doc.get("gate_db"),
+                "text": f"decision constants refitted ({path.name}: gate {doc.get('gate_db')} dB, "
+                        f"temperature {doc.get('temperature')})"}
+
     def evaluate_real(self, data_dir: Path, runner_for, *, progress: bool = False) -> dict | None:
         """Per-file calls, sizes, severity and evidence on real labelled recordings, with the envelope baseline."""
         from .realeval import evaluate

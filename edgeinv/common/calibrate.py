@@ -8,7 +8,7 @@ labelled samples mixed with fresh simulations (against forgetting). Apps supply 
 
 * Targets a label does not give keep the teacher's own prediction for that sample (pseudo-label), so only
   what was measured moves.
-* The labelled samples are split three ways: **held out** (never trained on or used for stopping: a
+* The labelled samples (whole files: all crops of one image stay together) are split three ways: **held out** (never trained on or used for stopping: a
   whole group with ``holdout_group``, else a random fraction), **validation** (early stopping and the
   best epoch), **training**. Before/after errors are reported on the held-out samples, on the training
   samples and on fresh simulations (the forgetting check).
@@ -98,11 +98,12 @@ def _crops(x: np.ndarray, ys: dict, size: tuple[int, int], n: int, rng) -> tuple
     return xs, yl
 
 
-def _labelled(app, pairs, config: str, opts: CalibrationOptions, rng) -> tuple[Dataset, np.ndarray]:
-    """Preprocessed inputs, labels with NaN / -1 where not measured, and the group of every row."""
+def _labelled(app, pairs, config: str, opts: CalibrationOptions, rng) -> tuple[Dataset, np.ndarray, np.ndarray]:
+    """Preprocessed inputs, labels with NaN / -1 where not measured, the group and the source sample of every
+    row (crops of one image share it, so they are never split between training and hold-out)."""
     per_pixel = any(t.per_pixel for t in app.targets)
-    xs, labels, groups = [], [], []
-    for sample, lab in pairs:
+    xs, labels, groups, origin = [], [], [], []
+    for k, (sample, lab) in enumerate(pairs):
         lab = dict(lab)
         group = str(lab.pop(GROUP_KEY, "")) or None
         unknown = set(lab) - {t.name for t in app.targets}
@@ -115,10 +116,12 @@ def _labelled(app, pairs, config: str, opts: CalibrationOptions, rng) -> tuple[D
             xs += cx
             labels += cl
             groups += [group] * len(cx)
+            origin += [k] * len(cx)
         else:
             xs.append(x)
             labels.append(lab)
             groups.append(group)
+            origin.append(k)
     if not xs:
         raise InvalidInputError("no labelled samples")
     x = np.stack(xs)
@@ -134,7 +137,7 @@ def _labelled(app, pairs, config: str, opts: CalibrationOptions, rng) -> tuple[D
                     v = t.classes.index(v) if isinstance(v, str) else int(v)
                 col[i] = v
         y[t.name] = col
-    return Dataset(x=x, y=y), np.asarray([g or "" for g in groups], dtype=object)
+    return Dataset(x=x, y=y), np.asarray([g or "" for g in groups], dtype=object), np.asarray(origin)
 
 
 def _measured(t, col) -> np.ndarray:
@@ -162,25 +165,32 @@ def _errors(app, pred: dict, data: Dataset, idx) -> dict:
     return out
 
 
-def _split(n: int, groups: np.ndarray, opts: CalibrationOptions, rng):
-    order = rng.permutation(n)
+def _split(groups: np.ndarray, origin: np.ndarray, opts: CalibrationOptions, rng):
+    """Row indices (held out, validation, training), split by source sample: all crops of an image go together."""
+    samples = np.unique(origin)
+    order = samples[rng.permutation(len(samples))]
+    group_of = {int(k): groups[origin == k][0] for k in samples}
     if opts.holdout_group is not None:
-        hold_mask = groups == opts.holdout_group
-        if not hold_mask.any():
+        hold_s = np.asarray([k for k in order if group_of[int(k)] == opts.holdout_group], dtype=int)
+        if not len(hold_s):
             have = sorted({g for g in groups if g})
             raise InvalidInputError(f"--holdout-group {opts.holdout_group!r}: no such group"
                                     + (f"; groups: {', '.join(have)}" if have else "; the labels carry no groups"))
-        hold = order[hold_mask[order]]
-        rest = order[~hold_mask[order]]
+        rest_s = np.asarray([k for k in order if group_of[int(k)] != opts.holdout_group], dtype=int)
     else:
-        n_hold = int(round(float(opts.holdout_fraction) * n))
-        hold, rest = order[:n_hold], order[n_hold:]
-    n_val = max(1, int(round(float(opts.val_fraction) * len(rest))))
-    val, train = rest[:n_val], rest[n_val:]
-    if len(train) < MIN_TRAIN:
-        raise InvalidInputError(f"{n} labelled samples leave {len(train)} to train on after hold-out and validation; "
-                                f"need at least {MIN_TRAIN}", hint="label more samples or lower --holdout-fraction")
-    return hold, val, train
+        n_hold = int(round(float(opts.holdout_fraction) * len(samples)))
+        hold_s, rest_s = order[:n_hold], order[n_hold:]
+    n_val = max(1, int(round(float(opts.val_fraction) * len(rest_s))))
+    val_s, train_s = rest_s[:n_val], rest_s[n_val:]
+    if len(train_s) < MIN_TRAIN:
+        raise InvalidInputError(f"{len(samples)} labelled samples leave {len(train_s)} to train on after hold-out and "
+                                f"validation; need at least {MIN_TRAIN}",
+                                hint="label more samples or lower --holdout-fraction")
+
+    def rows(ks):
+        return np.flatnonzero(np.isin(origin, ks))
+
+    return rows(hold_s), rows(val_s), rows(train_s)
 
 
 def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None,
@@ -207,8 +217,8 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
     config = app.check_config(config)
     rng = np.random.default_rng(int(options.seed))
     teacher, base_entry, base_sha = _teacher(app, settings, config)
-    data_set, groups = _labelled(app, pairs, config, options, rng)
-    hold, val_idx, train_idx = _split(len(data_set), groups, options, rng)
+    data_set, groups, origin = _labelled(app, pairs, config, options, rng)
+    hold, val_idx, train_idx = _split(groups, origin, options, rng)
 
     before = predict_physical(teacher, app, data_set.x)
     filled = {}
@@ -239,7 +249,8 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
     sim_after = predict_physical(tuned, app, sim_check.x)
 
     report = {"config": config, "labelled_samples": len(pairs), "rows": int(len(data_set)),
-              "trained_on": int(len(train_idx)), "validated_on": int(len(val_idx)), "held_out": int(len(hold)),
+              "trained_on": int(len(np.unique(origin[train_idx]))), "validated_on": int(len(np.unique(origin[val_idx]))),
+              "held_out": int(len(np.unique(origin[hold]))), "rows_trained_on": int(len(train_idx)),
               "holdout": (f"group {options.holdout_group!r}" if options.holdout_group is not None
                           else f"random {options.holdout_fraction:.0%}"),
               "groups": sorted({g for g in groups if g}), "simulated_mixed_in": int(options.n_sim),

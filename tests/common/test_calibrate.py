@@ -49,7 +49,7 @@ def test_calibration_improves_held_out_samples_and_ships_a_release(shipped, tmp_
     data, labels = _site(tmp_path)
     out = tmp_path / "calibrated"
     rep = calibrate(SIGNAL, data, labels, out, settings=settings, progress=False,
-                    options=CalibrationOptions(epochs=15, lr=3e-3, n_sim=300, holdout_fraction=0.3))
+                    options=CalibrationOptions(epochs=30, lr=3e-3, n_sim=300, holdout_fraction=0.3))
     assert rep["held_out"] == 18 and rep["trained_on"] + rep["validated_on"] == 42
     before, after = rep["heldout"]["before"]["amp_mm"], rep["heldout"]["after"]["amp_mm"]
     assert before["bias"] > 0.2  # the gain shows as a bias on samples never trained on

@@ -168,6 +168,12 @@ class VegCoverApp(App):
 
         return dimidiate_cover(sample)
 
+    def read_labelled(self, data, labels) -> list:
+        """Images + vegetation masks for the core ``calibrate`` path (see :func:`real_eval.read_labelled`)."""
+        from .real_eval import read_labelled
+
+        return read_labelled(self, data, labels)
+
     def evaluate_real(self, data_dir: Path, runner_for, *, progress: bool = False) -> dict:
         """Zero-shot cover on real labelled images, per image and data set, index baselines side by side."""
         from .real_eval import evaluate_real

@@ -57,6 +57,45 @@ def _read_mask(path: Path, true_fvc: float, shape) -> np.ndarray | None:
     return best if abs(float(best.mean()) - true_fvc) < 0.005 else None
 
 
+def read_labelled(app, data, labels) -> list:
+    """Images and their vegetation masks for ``edgeinv veg-cover calibrate`` (the core calibration path).
+
+    ``labels``: a CSV with columns ``image`` and ``mask`` (paths relative to ``data``, a folder), optional
+    ``dataset`` (site/source: the group for ``--holdout-group``) and ``true_fvc`` (picks the mask's
+    convention — plant = nonzero, > 127 or zero — that reproduces it; without it plant = nonzero).
+    The label is the mask as a per-pixel vegetation map, the same quantity the segmentation path outputs.
+    """
+    import cv2
+
+    data, labels = Path(data), Path(labels)
+    root = data if data.is_dir() else data.parent
+    with open(labels, newline="", encoding="utf-8-sig") as fh:
+        table = list(csv.DictReader(fh))
+    if not table or not {"image", "mask"} <= set(table[0]):
+        raise InvalidInputError(f"{labels.name}: needs columns image and mask (and optionally dataset, true_fvc)")
+    pairs = []
+    for line, rec in enumerate(table, start=2):
+        image, mask_path = root / rec["image"], root / rec["mask"]
+        if not image.is_file() or not mask_path.is_file():
+            raise InvalidInputError(f"{labels.name} line {line}: {rec['image']} or {rec['mask']} not found under {root}")
+        sample = app.read(image, filename=image.name)
+        shape = (sample.height, sample.width)
+        if rec.get("true_fvc"):
+            mask = _read_mask(mask_path, float(rec["true_fvc"]), shape)
+        else:
+            m = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
+            mask = None if m is None else (m[..., 0] if m.ndim == 3 else m) > 0
+            mask = mask if mask is not None and mask.shape == shape else None
+        if mask is None:
+            raise InvalidInputError(f"{labels.name} line {line}: {rec['mask']} is not a {shape[1]} x {shape[0]} px mask "
+                                    f"of {rec['image']}" + (" matching its true_fvc" if rec.get("true_fvc") else ""))
+        lab = {"cover_fraction": mask.astype(np.float32)}
+        if rec.get("dataset"):
+            lab["_group"] = rec["dataset"]
+        pairs.append((sample, lab))
+    return pairs
+
+
 def _pixel_check(result, mask: np.ndarray) -> dict:
     """Mask vs the model's mask; error rates where the model is sure / unsure of a pixel.
 

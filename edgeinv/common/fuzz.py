@@ -15,8 +15,10 @@ reproducible from ``(seed file, case index, rng seed)``:
 
 :func:`run_reader_cases` reads every case with ``app.read_many`` under a per-case time limit and a
 memory watch, and classifies it: ``refused`` (an EdgeinvError with a message), ``read`` (a sample came
-out: valid enough), ``crash`` (any other exception: a bug), ``hang`` (over the time limit). The table
-printed by ``make fuzz`` counts them per format with the peak RSS.
+out: valid enough), ``crash`` (any other exception: a bug), ``hang`` (over the time limit). :func:`run_entry_cases` sends the same cases
+through ``edgeinv <app> predict`` (exit status: 0 read, 2/3/5 with one ``error:`` line refused, else a
+crash) and through the upload API (2xx read, 4xx refused, 5xx a crash). The table printed by
+``make fuzz`` counts them per entry point and format, with the peak RSS.
 """
 
 from __future__ import annotations
@@ -263,13 +265,85 @@ def run_reader_cases(app, case_iter, *, time_limit_s: float = 5.0, read_kwargs: 
             "failures": [{"file": c.filename, "format": c.fmt, "mutation": c.mutation, "why": why} for c, why in failures]}
 
 
+# The upload API of each app: (create the entity: path, body), upload path, query names of read metadata
+UPLOAD_API = {"bearing-wear": (("/api/machines", {"name": "fuzz", "bearing": "6205-2rs", "rpm": 1500, "fs_hz": 12000}), "/api/machines/{id}/recordings",
+                               {"fs_hz": "fs", "rpm": "rpm"}),
+              "leaf-nitrogen": (("/api/fields", {"name": "fuzz", "crop": "wheat", "stage": "tillering"}),
+                                "/api/fields/{id}/spectra", {}),
+              "veg-cover": (("/api/flights", {"name": "fuzz"}), "/api/flights/{id}/images", {})}
+CLI_FLAGS = {"fs_hz": "--fs", "rpm": "--rpm"}
+
+
+def run_entry_cases(app, case_iter, *, via: str, folder: Path, settings=None) -> dict:
+    """The cases through ``edgeinv <app> predict`` (``via="cli"``, in-process, exit status) or the upload
+    API (``via="api"``, a Flask test client: 2xx read, 4xx refused, 5xx a crash)."""
+    import contextlib
+    import io as _io
+
+    stats: dict[str, dict] = {}
+    failures = []
+    client = base = None
+    if via == "api":
+        from .config import load_settings
+        from .web import create_app
+
+        flask_app = create_app(settings or load_settings(env={}, data_dir=folder / "data"), [app])
+        flask_app.config.update(TESTING=True)
+        client = flask_app.test_client()
+        (create, body), upload, _ = UPLOAD_API[app.name]
+        r = client.post(f"/{app.name}{create}", json=body)
+        if r.status_code != 201:
+            raise RuntimeError(f"cannot create a {app.name} entity for the fuzz run: {r.status_code} {r.get_data()[:200]}")
+        base = f"/{app.name}" + upload.format(id=r.get_json()["id"])
+    from .cli import main as cli_main
+
+    for case in case_iter:
+        row = stats.setdefault(case.fmt, {"cases": 0, "refused": 0, "read": 0, "crash": 0, "hang": 0,
+                                          "5xx": 0, "max_ms": 0.0, "peak_rss_mb": 0.0})
+        row["cases"] += 1
+        t0 = time.perf_counter()
+        if via == "api":
+            query = {"filename": case.filename}
+            query.update({UPLOAD_API[app.name][2][k]: str(v) for k, v in case.meta.items() if k in UPLOAD_API[app.name][2]})
+            r = client.post(base, query_string=query, data=case.data, content_type="application/octet-stream")
+            if r.status_code >= 500:
+                row["5xx"] += 1
+                row["crash"] += 1
+                failures.append((case, f"HTTP {r.status_code}: {r.get_data(as_text=True)[:200]}"))
+            elif r.status_code >= 400:
+                row["refused"] += 1
+            else:
+                row["read"] += 1
+        else:
+            path = folder / case.filename
+            path.write_bytes(case.data)
+            flags = [f for k, v in case.meta.items() if k in CLI_FLAGS for f in (CLI_FLAGS[k], str(v))]
+            out, err = _io.StringIO(), _io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                rc = cli_main([app.name, "predict", str(path), *flags, "--json"])
+            path.unlink()
+            if rc == 0:
+                row["read"] += 1
+            elif rc in (2, 3, 5) and err.getvalue().startswith("error: "):
+                row["refused"] += 1
+            else:
+                row["crash"] += 1
+                failures.append((case, f"exit {rc}: {err.getvalue()[-200:]}"))
+        row["max_ms"] = max(row["max_ms"], (time.perf_counter() - t0) * 1e3)
+        row["peak_rss_mb"] = max(row["peak_rss_mb"], _rss_mb())
+    return {"app": app.name, "via": via, "formats": stats,
+            "failures": [{"file": c.filename, "format": c.fmt, "mutation": c.mutation, "why": why} for c, why in failures]}
+
+
 def format_table(reports: list[dict]) -> str:
-    head = f"{'app':<14} {'format':<6} {'cases':>6} {'refused':>8} {'read':>6} {'crash':>6} {'hang':>5} {'max ms':>8} {'RSS MB':>7}"
+    head = (f"{'app':<14} {'via':<6} {'format':<6} {'cases':>6} {'refused':>8} {'read':>6} {'crash':>6} {'hang':>5} "
+            f"{'5xx':>4} {'max ms':>8} {'RSS MB':>7}")
     lines = [head, "-" * len(head)]
     for r in reports:
         for fmt, s in r["formats"].items():
-            lines.append(f"{r['app']:<14} {fmt:<6} {s['cases']:>6} {s['refused']:>8} {s['read']:>6} {s['crash']:>6} "
-                         f"{s['hang']:>5} {s['max_ms']:>8.0f} {s['peak_rss_mb']:>7.0f}")
+            lines.append(f"{r['app']:<14} {r.get('via', 'reader'):<6} {fmt:<6} {s['cases']:>6} {s['refused']:>8} "
+                         f"{s['read']:>6} {s['crash']:>6} {s['hang']:>5} {s.get('5xx', 0):>4} {s['max_ms']:>8.0f} "
+                         f"{s['peak_rss_mb']:>7.0f}")
     for r in reports:
         for f in r["failures"][:20]:
             lines.append(f"  {r['app']} {f['file']}: {f['why']}")
@@ -287,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m edgeinv.common.fuzz")
     p.add_argument("apps", nargs="*")
-    p.add_argument("--n", type=int, default=1000, help="cases per format (default 1000)")
+    p.add_argument("--n", type=int, default=1000, help="cases per format through the readers (default 1000)")
+    p.add_argument("--n-cli", type=int, default=None, help="cases per format through predict (default: --n)")
+    p.add_argument("--n-api", type=int, default=None, help="cases per format through the upload API (default: --n)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -297,6 +373,13 @@ def main(argv: list[str] | None = None) -> int:
         for app in apps:
             files = seeds(app, Path(tmp), seed=args.seed)
             reports.append(run_reader_cases(app, cases(app, files, args.n, seed=args.seed)))
+            for via, n in (("cli", args.n if args.n_cli is None else args.n_cli),
+                           ("api", args.n if args.n_api is None else args.n_api)):
+                if n:
+                    work = Path(tmp) / f"{app.package_name}_{via}"
+                    work.mkdir()
+                    reports.append(run_entry_cases(app, cases(app, files, n, seed=args.seed + 1), via=via, folder=work))
+            print(format_table(reports[-3:]), file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(reports, indent=1))
     else:

@@ -1,25 +1,20 @@
 """Seeded malformed inputs through every app's readers and its CLI: refused clearly or read, never a crash.
 
-CI runs a few hundred cases per format through the readers and a handful per format through
-``edgeinv <app> predict`` (in-process ``main``); ``make fuzz`` runs >= 1000 per format through the
-readers and prints the table (``python -m edgeinv.common.fuzz``).
+CI runs 100 cases per format through the readers and a handful per format through ``edgeinv <app>
+predict`` (in-process ``main``) and the upload API; ``make fuzz`` runs >= 1000 per format through the
+readers, the CLI and the upload API and prints the table (``python -m edgeinv.common.fuzz``).
 """
 
 from __future__ import annotations
-
-import contextlib
-import io
 
 import pytest
 
 from edgeinv.common import fuzz
 from edgeinv.common.app import all_apps
-from edgeinv.common.cli import main
 
 APPS = all_apps()
 READER_CASES = 100  # per format
 CLI_CASES = 6  # per format (the edge path runs the model on what reads)
-CLI_FLAGS = {"fs_hz": "--fs", "rpm": "--rpm"}
 
 
 @pytest.fixture(scope="module")
@@ -43,19 +38,20 @@ def test_readers_refuse_or_read_every_malformed_file(name, seed_files):
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_cli_predict_never_fails_internally_on_malformed_files(name, seed_files, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEINV_DATA_DIR", str(tmp_path / "data"))
-    app = APPS[name]
-    seen, written = set(), {"data"}
-    for case in fuzz.cases(app, seed_files[name], CLI_CASES, seed=2):
-        path = tmp_path / case.filename
-        path.write_bytes(case.data)
-        written.add(path.name)
-        flags = [f for k, v in case.meta.items() if k in CLI_FLAGS for f in (CLI_FLAGS[k], str(v))]
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            rc = main([name, "predict", str(path), *flags, "--json"])
-        assert rc in (0, 2, 3, 5), (case.filename, rc, err.getvalue()[-500:])
-        if rc:
-            assert err.getvalue().startswith("error: ") and "Traceback" not in err.getvalue(), case.filename
-        seen.add(rc)
-        assert {p.name for p in tmp_path.iterdir()} <= written, "predict wrote into its input's folder"
-    assert 2 in seen  # malformed files were refused as bad input
+    work = tmp_path / "in"
+    work.mkdir()
+    report = fuzz.run_entry_cases(APPS[name], fuzz.cases(APPS[name], seed_files[name], CLI_CASES, seed=2),
+                                  via="cli", folder=work)
+    assert not report["failures"], fuzz.format_table([report])  # exit 0, or 2/3/5 with one "error:" line
+    assert sum(r["refused"] for r in report["formats"].values()) > 0
+    assert list(work.iterdir()) == [], "predict wrote into its input's folder"
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_upload_api_never_answers_5xx_on_malformed_files(name, seed_files, tmp_path):
+    report = fuzz.run_entry_cases(APPS[name], fuzz.cases(APPS[name], seed_files[name], CLI_CASES, seed=3),
+                                  via="api", folder=tmp_path)
+    for fmt, row in report["formats"].items():
+        assert row["cases"] == CLI_CASES and row["5xx"] == 0, fmt
+    assert not report["failures"], fuzz.format_table([report])
+    assert sum(r["refused"] for r in report["formats"].values()) > 0

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import shutil
 import sqlite3
 import threading
@@ -42,6 +41,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..jsonutil import jsonable  # noqa: F401 - re-exported: the one sanitiser (edgeinv.common.jsonutil)
 from ..errors import ConfigError, EdgeinvError, InvalidInputError, NotFoundError, PayloadTooLargeError
 from .schema import _SCHEMA, SCHEMA_VERSION  # noqa: F401 - re-exported
 from .scope import (RequestCancelled, begin_request_scope, cancel_unless_writing,  # noqa: F401 - re-exported
@@ -71,29 +71,6 @@ def _iso(created) -> str:
         return _iso(_dt.datetime.fromisoformat(str(created)))
     except ValueError:
         raise InvalidInputError(f"created must be an ISO 8601 date/time, got {created!r}") from None
-
-
-def jsonable(obj: Any) -> Any:
-    """Turn numpy scalars/arrays, tuples, paths, enums and dates into JSON; NaN and inf become None."""
-    if obj is None or isinstance(obj, (bool, str, int)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in obj]
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return jsonable(obj.to_dict())
-    if hasattr(obj, "tolist"):  # numpy arrays and scalars
-        return jsonable(obj.tolist())
-    if isinstance(obj, (_dt.datetime, _dt.date)):
-        return obj.isoformat()
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "value") and hasattr(type(obj), "__members__"):  # enum
-        return jsonable(obj.value)
-    raise InvalidInputError(f"cannot store a value of type {type(obj).__name__} as JSON")
 
 
 def _dumps(obj: Any, what: str) -> str:

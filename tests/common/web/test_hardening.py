@@ -274,6 +274,12 @@ def test_full_pool_answers_503_and_healthz_stays_prompt(web_settings):
         for t in threads:
             t.start()
         assert app.entered.acquire(timeout=20)  # one running, one queued
+        gate = flask_app.extensions["edgeinv"].gate
+        for _ in range(200):  # the second request is admitted (queued) before the third arrives, even on a busy CPU
+            if gate.admitted >= 2:
+                break
+            threading.Event().wait(0.1)
+        assert gate.admitted == 2
         status, headers, body = _post(url + "/slow-app/api/items")
         assert status == 503 and int(headers["Retry-After"]) > 0 and body["error"] == "BusyError"
         for _ in range(5):  # pages and health checks are answered meanwhile

@@ -17,7 +17,11 @@ from . import features, interpret, tiling
 from .cameras import CAMERAS, CONFIGS, config_for_roles, fine_config_for
 from .io import read_image
 
-MEMORY_PIXELS = 40_000_000  # cover maps up to this size are also kept in memory (web, overlay)
+MEMORY_PIXELS = 40_000_000  # cover maps up to this size can be kept in memory (web, overlay, real-data checks)
+# Without a caller asking for the maps (sample.options["keep_maps"]: the web, evaluate-real), only small
+# images keep them: a 5 KB sparse GeoTIFF declaring 6300^2 px drove `predict` to 1.2 GB RSS holding its
+# cover/std/probability maps; streamed, memory follows the tile.
+SMALL_MAP_PIXELS = 4_000_000
 GDAL_CACHE_MB = 64          # GDAL's block cache defaults to 5 % of RAM: cap it so memory follows the tile size
 ZONE_PX_EVAL = 16           # zone side for the held-out per-zone error of the 32 px training scenes
 
@@ -198,7 +202,8 @@ class VegCoverApp(App):
         grid, geo = self._zones(sample)
         sinks = [grid]
         mem = None
-        if sample.height * sample.width <= MEMORY_PIXELS:
+        npx = sample.height * sample.width
+        if npx <= SMALL_MAP_PIXELS or (opts.get("keep_maps") and npx <= MEMORY_PIXELS):
             mem = tiling.MemorySink(height=sample.height, width=sample.width)
             sinks.append(mem)
         out = opts.get("out")

@@ -139,6 +139,7 @@ def evaluate_real(app, data_dir: Path, runner_for, *, progress: bool = False) ->
         try:
             sample = app.read(path, filename=path.name)
             config = app.config_for(sample)
+            sample.options["keep_maps"] = True  # the per-pixel check against the mask needs them
             result = app.predict(sample, runner_for(config))
             e = result.extra
             row.update(config=config, path=e.get("path"), radiometry=e.get("radiometry"), fvc=result.fvc_mean,

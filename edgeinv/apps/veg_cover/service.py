@@ -36,6 +36,7 @@ def analyse_upload(app, data: bytes, filename: str, runner_for, *, flight: dict,
                                        f"analyses ({MEMORY_PIXELS / 1e6:g} MP)",
                                        hint="run `edgeinv veg-cover predict`, which streams it window by window")
         config = app.config_for(sample)
+        sample.options["keep_maps"] = True  # the overlay and the stored cover GeoTIFF are made from them
         result = app.predict(sample, runner_for(config))
     finally:
         if hasattr(sample, "close"):

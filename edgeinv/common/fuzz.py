@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EdgeinvError
+from .runtime.bench import _rss_mb  # peak resident set (VmHWM)
 
 __all__ = ["Case", "SEED_SUFFIXES", "seeds", "mutate", "cases", "run_reader_cases", "format_table"]
 
@@ -207,17 +208,6 @@ def cases(app, seed_files: dict[str, tuple[bytes, dict]], n_per_format: int, *, 
 
 class _Timeout(Exception):
     pass
-
-
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("nan")
 
 
 def run_reader_cases(app, case_iter, *, time_limit_s: float = 5.0, read_kwargs: dict | None = None) -> dict:

@@ -18,22 +18,15 @@ from edgeinv.common.runtime.bundle import load_runner, read_manifest, verify_rel
 from edgeinv.common.runtime.session import OnnxModel, load_model
 from edgeinv.common.runtime.switch import ModelSwitcher
 
-from toyapp import SIGNAL, VECTOR, tiny_recipe
+from toyapp import SIGNAL, VECTOR, build_toy_release
 
-FAST_SEARCH = dict(warmup=2, rounds=4, per_round=2)
 
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     """A real toy-vector release built by the pipeline (teacher + quantized + pruned + student)."""
     pytest.importorskip("torch")
-    from edgeinv.common.compress.search import SearchSettings
-    from edgeinv.common.pipeline import build_release
-
-    root = tmp_path_factory.mktemp("models")
-    build_release(VECTOR, "default", root / VECTOR.package_name, recipe=tiny_recipe(epochs=8, distill_epochs=8),
-                  progress=False, search_settings=SearchSettings(**FAST_SEARCH))
-    return root
+    return build_toy_release(tmp_path_factory.mktemp("models"), VECTOR, epochs=8, distill_epochs=8)
 
 
 @pytest.fixture

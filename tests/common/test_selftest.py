@@ -19,9 +19,8 @@ from edgeinv.common.runtime.bundle import read_manifest, sha256_file, verify_rel
 from edgeinv.common.runtime.cpu import features_from
 from edgeinv.common.runtime.manifest import update_manifest
 
-from toyapp import VECTOR, tiny_recipe
+from toyapp import VECTOR, build_toy_release
 
-FAST_SEARCH = dict(warmup=2, rounds=4, per_round=2)
 
 
 # ---- CPU classes ------------------------------------------------------------------------------------
@@ -65,13 +64,7 @@ def test_int8_defaults_run_right_on_every_cpu_class():
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     pytest.importorskip("torch")
-    from edgeinv.common.compress.search import SearchSettings
-    from edgeinv.common.pipeline import build_release
-
-    root = tmp_path_factory.mktemp("models")
-    build_release(VECTOR, "default", root / VECTOR.package_name, recipe=tiny_recipe(epochs=8, distill_epochs=8),
-                  progress=False, search_settings=SearchSettings(**FAST_SEARCH))
-    return root
+    return build_toy_release(tmp_path_factory.mktemp("models"), VECTOR, epochs=8, distill_epochs=8)
 
 
 @pytest.fixture

@@ -223,3 +223,17 @@ def teacher(kind: str):
     train, val, _ = data(kind)
     model = build_seeded(app, "default", ModelSize.TEACHER, seed=0)
     return fit(model, train, val, app, recipe=TINY, progress=False)
+
+
+FAST_SEARCH = dict(warmup=2, rounds=4, per_round=2)
+
+
+def build_toy_release(root, app=None, **recipe_changes):
+    """A real release of a toy app built by the pipeline into ``root/<pkg>`` (tiny recipe, fast search)."""
+    from edgeinv.common.compress.search import SearchSettings
+    from edgeinv.common.pipeline import build_release
+
+    app = app or VECTOR
+    build_release(app, "default", root / app.package_name, recipe=tiny_recipe(**recipe_changes), progress=False,
+                  search_settings=SearchSettings(**FAST_SEARCH))
+    return root

@@ -194,27 +194,13 @@ def _sniff(data: bytes) -> str:
 
 
 def frame_size(data: bytes, kind: str) -> tuple[int, int]:
-    """(width, height) from a PNG or JPEG header, without decoding the pixels."""
-    try:
-        if kind == "png":
-            return struct.unpack(">II", data[16:24])
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                i += 1
-                continue
-            marker = data[i + 1]
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-                i += 1 if marker == 0xFF else 2
-                continue
-            length = struct.unpack(">H", data[i + 2:i + 4])[0]
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                h, w = struct.unpack(">HH", data[i + 5:i + 9])
-                return w, h
-            i += 2 + length
-    except struct.error:
-        pass
-    raise InvalidInputError(f"the {kind.upper()} header is truncated or corrupt")
+    """(width, height) from a PNG or JPEG header, without decoding the pixels (:mod:`edgeinv.common.limits`)."""
+    from edgeinv.common.limits import image_size
+
+    size = image_size(data) if kind in ("png", "jpeg") else None
+    if size is None:
+        raise InvalidInputError(f"the {kind.upper()} header is truncated or corrupt")
+    return size[0], size[1]
 
 
 def read_frame(data: bytes, *, kind: str, source: str, roles: tuple[str, ...] | None,

@@ -17,7 +17,11 @@ from . import features, interpret, tiling
 from .cameras import CAMERAS, CONFIGS, config_for_roles, fine_config_for
 from .io import read_image
 
-MEMORY_PIXELS = 40_000_000  # cover maps up to this size can be kept in memory (web, overlay, real-data checks)
+# Cover maps up to this size can be kept in memory (web, overlay, real-data checks). A web analysis holds
+# the maps, the cover GeoTIFF and the overlay it stores: measured peak RSS of one upload in a fresh process
+# (sparse GeoTIFFs through the upload API) 821 MB at 16 MP, 580 MB at 8 MP, 509 MB at 6 MP, within the
+# service's 512 MB. Larger images go through `edgeinv veg-cover predict`, which streams them (480 MB at 40 MP).
+MEMORY_PIXELS = 6_000_000
 # Without a caller asking for the maps (sample.options["keep_maps"]: the web, evaluate-real), only small
 # images keep them: a 5 KB sparse GeoTIFF declaring 6300^2 px drove `predict` to 1.2 GB RSS holding its
 # cover/std/probability maps; streamed, memory follows the tile.
@@ -191,6 +195,15 @@ class VegCoverApp(App):
 
     def predict(self, sample, runner):
         """Tiled edge path: window -> features -> ONNX -> crop -> zone statistics, cover GeoTIFF, overlay."""
+        import rasterio
+
+        # rasterio passes GDAL_CACHEMAX to GDAL in bytes (a bare 64 would mean 64 bytes: no cache at all).
+        # The whole call runs under the cap, the image levels' decimated read included: outside it GDAL's
+        # default cache (5 % of RAM) filled with a sparse 6300^2 GeoTIFF's zero blocks (+270 MB).
+        with rasterio.Env(GDAL_CACHEMAX=int(float(sample.options.get("gdal_cache_mb") or GDAL_CACHE_MB) * 2**20)):
+            return self._predict(sample, runner)
+
+    def _predict(self, sample, runner):
         from .outputs import CoverGeoTiff, overlay_png, read_preview
 
         from .confidence import SegmentSink, assess
@@ -226,18 +239,14 @@ class VegCoverApp(App):
             stats = SegmentSink(sinks, keep_shape=None if mem is None else (sample.height, sample.width))
             sinks = [stats]
 
-        import rasterio
-
-        # rasterio passes GDAL_CACHEMAX to GDAL in bytes (a bare 64 would mean 64 bytes: no cache at all)
-        with rasterio.Env(GDAL_CACHEMAX=int(float(opts.get("gdal_cache_mb") or GDAL_CACHE_MB) * 2**20)):
-            try:
-                tiling.process(sample, infer, sinks=sinks, tile_px=int(opts.get("tile_px") or tiling.TILE_PX))
-            except BaseException:
-                if writer is not None:
-                    writer.abort()
-                raise
+        try:
+            tiling.process(sample, infer, sinks=sinks, tile_px=int(opts.get("tile_px") or tiling.TILE_PX))
+        except BaseException:
             if writer is not None:
-                writer.close()
+                writer.abort()
+            raise
+        if writer is not None:
+            writer.close()
         result = self._summarise(grid, geo, sample, "model", config)
         result.extra = assess(result, sample=sample, config=config, levels=levels, stats=stats)
         if mem is not None:

@@ -624,6 +624,15 @@ def _serve_args(sp):
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    with warnings.catch_warnings():
+        if not os.environ.get("EDGEINV_DEBUG"):  # numeric warnings are not for the user: one error line at most
+            warnings.simplefilter("ignore", RuntimeWarning)
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     as_json = "--json" in argv
     try:

@@ -122,7 +122,8 @@ class RasterSource:
         if self._nodata is not None:
             nod = np.isnan(raw) if np.isnan(self._nodata) else raw == self._nodata
             valid &= ~nod.any(axis=0)
-        bands = raw.astype(np.float32) * self._gain + self._offset
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are found and refused just below
+            bands = raw.astype(np.float32) * self._gain + self._offset
         bad = ~np.isfinite(bands) & valid[None]
         if bad.any():
             raise InvalidInputError(f"{self.source}: {int(bad.sum())} NaN or infinite value(s) near row {row}, "

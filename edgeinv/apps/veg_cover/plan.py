@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeinv.common.errors import ConfigError, MissingMetadataError
+from edgeinv.common.errors import ConfigError, InvalidInputError, MissingMetadataError
 
 from .cameras import get_camera
 
@@ -30,6 +30,14 @@ MAV_CMD_NAV_WAYPOINT, MAV_CMD_NAV_TAKEOFF, MAV_CMD_NAV_RTL, MAV_CMD_DO_SET_CAM_T
 MAV_FRAME_GLOBAL_RELATIVE_ALT, MAV_FRAME_MISSION = 3, 2
 FIRMWARE = {"px4": 12, "ardupilot": 3}
 VEHICLE_MULTIROTOR = 2
+# Flight controllers hold a few hundred to ~2000 mission items (ArduPilot boards from 700, PX4 on an SD card
+# more); 1000 waypoints is also hours of flying for a re-survey. Above it there is no useful mission: the
+# planner says so instead of writing a .plan of 500 000 waypoints (224 MB, 2.3 GB in memory, seen).
+MAX_WAYPOINTS = 1000
+
+
+class NoUsefulMissionError(InvalidInputError):
+    """The flagged zones cannot be re-surveyed by one flyable mission (too many waypoints)."""
 
 
 class Pattern(enum.Enum):
@@ -153,6 +161,12 @@ def plan_mission(zones: list[dict], *, crs, settings: MissionSettings, image_gsd
             pts = lawnmower(mb, spacing_m=spacing, inset_m=min(across / 2, 0.1 * (mb[2] - mb[0])))
         lon, lat = warp(crs, "EPSG:4326", [x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])
         per_zone.append((z, pts, [[a, b] for a, b in zip(lon, lat)]))
+        total = sum(len(p[1]) for p in per_zone)
+        if total > MAX_WAYPOINTS:  # checked while building: the output stays bounded whatever the image says
+            raise NoUsefulMissionError(
+                f"no flyable re-survey: {len(flagged)} flagged zones need more than {MAX_WAYPOINTS} waypoints at "
+                f"{alt:.0f} m ({gsd * 100:.1f} cm GSD, lines {spacing:.1f} m apart)",
+                hint="raise --target-gsd-cm, use larger zones (--zone-m), the centroid pattern, or plan a smaller area")
     if home_latlon is None:
         hx, hy = warp(mcrs, "EPSG:4326", [per_zone[0][1][0][0]], [per_zone[0][1][0][1]])
         home_latlon = (hy[0], hx[0])

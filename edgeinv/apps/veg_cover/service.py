@@ -13,7 +13,7 @@ from pathlib import Path
 from edgeinv.common.errors import PayloadTooLargeError
 
 from .outputs import overlay_png, write_cover_geotiff
-from .plan import MissionSettings, Pattern, mission_geojson, qgc_plan
+from .plan import MissionSettings, NoUsefulMissionError, Pattern, mission_geojson, qgc_plan
 from .survey import plan_from_results
 
 MIME = {"overlay.png": "image/png", "cover.tif": "image/tiff", "mission.plan": "application/json",
@@ -54,10 +54,14 @@ def analyse_upload(app, data: bytes, filename: str, runner_for, *, flight: dict,
         gsd = flight.get("target_gsd_cm")
         settings = MissionSettings(camera=flight.get("survey_camera") or config,
                                    target_gsd_m=float(gsd) / 100 if gsd else None, pattern=Pattern.LAWNMOWER)
-        mission = plan_from_results([result], settings=settings)
-        blobs["mission.plan"] = (MIME["mission.plan"], json.dumps(qgc_plan(mission), indent=2).encode())
-        blobs["mission.geojson"] = (MIME["mission.geojson"], json.dumps(mission_geojson(mission)).encode())
-        summary["mission"] = mission.summary()
+        try:
+            mission = plan_from_results([result], settings=settings)
+        except NoUsefulMissionError as exc:  # the cover analysis stands; the page says why there is no mission
+            summary["mission_note"] = str(exc)
+        else:
+            blobs["mission.plan"] = (MIME["mission.plan"], json.dumps(qgc_plan(mission), indent=2).encode())
+            blobs["mission.geojson"] = (MIME["mission.geojson"], json.dumps(mission_geojson(mission)).encode())
+            summary["mission"] = mission.summary()
     elif not result.georeferenced:
         summary["mission_note"] = "no mission: the image carries no map coordinates (upload a GeoTIFF)"
     else:

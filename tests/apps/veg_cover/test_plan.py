@@ -147,3 +147,20 @@ def test_watch_waits_for_a_file_to_settle_and_stops_after_max_files(tmp_path):
 
     rep = watch(folder, analyse, settings=MissionSettings(), plan_path=tmp_path / "p.plan", poll_s=0.01, max_files=1)
     assert calls == ["a.tif"] and rep["processed"] == ["a.tif"]
+
+
+def test_a_mission_too_large_to_fly_is_refused_before_it_is_built():
+    """A 64 x 64 px EPSG:4326 image with 0.02 deg pixels, all bare: 4096 flagged zones of ~2 km used to give
+    562 560 waypoints (224 MB .plan, 2.3 GB in memory); now a clear refusal, nothing written."""
+    from edgeinv.apps.veg_cover.plan import MAX_WAYPOINTS, NoUsefulMissionError
+
+    size = 64
+    cover = np.full((size, size), 0.02, np.float32)
+    g = ZoneGrid(height=size, width=size, zone_px=1)
+    g.add(row=0, col=0, cover=cover, valid=np.ones_like(cover, bool), std=np.full_like(cover, 0.03))
+    t = Affine(0.02, 0.0, 10.0, 0.0, -0.02, 50.0)
+    res = summarise(grid=g, rules=ZoneRules(), source="wide.tif", method="model", config="multispectral5",
+                    georeferenced=True, crs=CRS.from_epsg(4326), transform=t, gsd_m=1500.0)
+    assert sum(1 for z in res.zones if z["flags"]) == size * size
+    with pytest.raises(NoUsefulMissionError, match=f"more than {MAX_WAYPOINTS} waypoints"):
+        plan_mission(res.zones, crs=CRS.from_epsg(4326), settings=MissionSettings(), image_gsd_m=1500.0)

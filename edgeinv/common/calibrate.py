@@ -36,7 +36,7 @@ VARIANT = "calibrated_fp32"
 MIN_TRAIN = 2
 GROUP_KEY = "_group"
 
-__all__ = ["VARIANT", "CalibrationOptions", "calibrate"]
+__all__ = ["VARIANT", "CalibrationOptions", "calibrate", "load_shipped_teacher"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,8 @@ class CalibrationOptions:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
 
 
-def _teacher(app, settings, config: str):
+def load_shipped_teacher(app, settings, config: str):
+    """The shipped teacher checkpoint of ``app``/``config`` (sha256 checked): ``(trained, entry, manifest sha256)``."""
     from .export import load_checkpoint
     from .runtime.bundle import read_manifest, sha256_file
 
@@ -216,7 +217,7 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
         config = configs.pop()
     config = app.check_config(config)
     rng = np.random.default_rng(int(options.seed))
-    teacher, base_entry, base_sha = _teacher(app, settings, config)
+    teacher, base_entry, base_sha = load_shipped_teacher(app, settings, config)
     data_set, groups, origin = _labelled(app, pairs, config, options, rng)
     hold, val_idx, train_idx = _split(groups, origin, options, rng)
 

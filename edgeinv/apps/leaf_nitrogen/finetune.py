@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeinv.common.app import Dataset
-from edgeinv.common.errors import ConfigError, InvalidInputError, ModelError, ModelIntegrityError
+from edgeinv.common.errors import ConfigError, InvalidInputError
 
 from .physics import DEFAULT_N_TO_PROTEIN, nitrogen_area_g_m2, protein_from_nitrogen_g_cm2
 
@@ -83,20 +83,10 @@ def read_labels(path, *, target_names, n_to_protein: float = DEFAULT_N_TO_PROTEI
 
 
 def _teacher(app, settings, config: str):
-    from edgeinv.common.export import load_checkpoint
-    from edgeinv.common.runtime.bundle import read_manifest, sha256_file
+    from edgeinv.common.calibrate import load_shipped_teacher
 
-    folder = app.models_dir(settings)
-    entry = read_manifest(folder)["configs"].get(config)
-    if not entry or not entry.get("teacher_checkpoint"):
-        raise ModelError(f"no teacher checkpoint shipped for {app.name}/{config}", hint="run `make models`")
-    path = folder / entry["teacher_checkpoint"]
-    if not path.is_file():
-        raise ModelError(f"teacher checkpoint {path} is missing", hint="run `make models`")
-    expected = entry.get("teacher_checkpoint_sha256")
-    if expected and sha256_file(path) != expected:
-        raise ModelIntegrityError(f"{path.name}: sha256 does not match the manifest")
-    return load_checkpoint(app, config, path), path, expected
+    teacher, entry, _ = load_shipped_teacher(app, settings, config)
+    return teacher, app.models_dir(settings) / entry["teacher_checkpoint"], entry.get("teacher_checkpoint_sha256")
 
 
 def _n_errors(app, pred: dict, y: dict, factor: float) -> dict:

@@ -242,22 +242,22 @@ def cmd_backup(args, ctx: CliContext):
                           f"integrity {out['integrity']})"}
 
 
+def _read_flag_file(path: str | None, flag: str) -> bytes | None:
+    """The bytes of a key file named by a flag (None when the flag is absent); a clear error if unreadable."""
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {flag} {path}: {exc.strerror}") from None
+
+
 def cmd_bundle(args, ctx: CliContext):
     from .release import build_bundle
 
     app = app_registry.get_app(args.bundle_app)
-    key = None
-    if args.sign_key:
-        try:
-            key = Path(args.sign_key).read_bytes()
-        except OSError as exc:
-            raise InvalidInputError(f"cannot read --sign-key {args.sign_key}: {exc.strerror}") from None
-    enc = None
-    if args.encrypt_for:
-        try:
-            enc = Path(args.encrypt_for).read_bytes()
-        except OSError as exc:
-            raise InvalidInputError(f"cannot read --encrypt-for {args.encrypt_for}: {exc.strerror}") from None
+    key = _read_flag_file(args.sign_key, "--sign-key")
+    enc = _read_flag_file(args.encrypt_for, "--encrypt-for")
     info = build_bundle(app, ctx.settings, args.out, sign_key_pem=key, target=args.target, python=args.python,
                         encrypt_for=enc, models_only=args.models_only, version=args.release_version,
                         min_version=args.min_version)
@@ -269,10 +269,7 @@ def cmd_bundle(args, ctx: CliContext):
 def cmd_release_publish(args, ctx: CliContext):
     from .update.channel import publish
 
-    try:
-        key = Path(args.sign_key).read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read --sign-key {args.sign_key}: {exc.strerror}") from None
+    key = _read_flag_file(args.sign_key, "--sign-key")
     doc = publish(args.bundle, args.channel, key)
     return {**doc, "text": f"published {doc['app']} {doc['version']} to {doc['channel']} (index serial {doc['serial']})"}
 

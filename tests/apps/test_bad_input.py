@@ -352,7 +352,7 @@ def test_api_bad_entity_body(name, client):
 
 def test_veg_cover_web_refuses_images_it_cannot_hold(examples, app, monkeypatch):
     """Above MEMORY_PIXELS the cover map is not held in memory: the web path refuses up front (was a 500)."""
-    import edgeinv.apps.veg_cover as veg
+    import edgeinv.apps.veg_cover.app as veg
 
     data, suffix, _ = examples("veg-cover")
     arm = lambda: monkeypatch.setattr(veg, "MEMORY_PIXELS", 256 * 256 - 1)  # noqa: E731 - after the good upload

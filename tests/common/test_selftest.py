@@ -147,7 +147,10 @@ def test_a_wrong_int8_variant_is_rejected_served_around_and_reported(device):
     assert "teacher_int8" not in used
     health = flask_app.test_client().get("/healthz").get_json()
     sel = health["apps"][VECTOR.name]["selftest"]
-    assert sel["ran"] and sel["configs"]["default"]["chosen"] == c["chosen"]
+    # serving re-ran the self-test: its choice is timed again (may differ from the run above on a loaded
+    # machine) but it is always a variant that passed, never the corrupted one
+    served = sel["configs"]["default"]["chosen"]
+    assert sel["ran"] and served != "teacher_int8" and served in used
     assert "default/teacher_int8" in sel["rejected"] and health["cpu"]["cpu_class"] in cpu_mod.CPU_CLASSES
 
 

@@ -40,7 +40,7 @@ def make_orthomosaic(path: str | Path, *, size: int, rng: np.random.Generator, b
     from rasterio.windows import Window
 
     from .cameras import get_camera
-    from .scene import render
+    from .sim.scene import render
 
     cam = get_camera(CAMERA)
     half = block // 2

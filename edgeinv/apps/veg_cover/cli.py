@@ -11,7 +11,7 @@ from pathlib import Path
 from edgeinv.common.errors import ConfigError, InvalidInputError
 
 from .cameras import CAMERAS
-from .plan import FIRMWARE, MissionSettings, Pattern
+from .mission.plan import FIRMWARE, MissionSettings, Pattern
 
 
 def _analysis_args(p) -> None:
@@ -81,7 +81,7 @@ def _latlon(text: str | None):
 
 
 def cmd_plan(app, args, ctx) -> dict:
-    from .survey import plan_from_results, watch, write_mission
+    from .mission.survey import plan_from_results, watch, write_mission
 
     if bool(args.images) == bool(args.watch):
         raise InvalidInputError("give either image file(s) or --watch DIR")
@@ -148,7 +148,7 @@ def cmd_bench_large(app, args, ctx) -> dict:
 
 
 def cmd_evaluate_scenes(app, args, ctx) -> dict:
-    from .scene_eval import evaluate_scenes, format_report
+    from .sim.scene_eval import evaluate_scenes, format_report
 
     configs = list(app.configs) if args.config == "all" else [args.config]
     reports = {c: evaluate_scenes(app, ctx.runner(app, c, variant=args.variant), config=c, n=args.n, size=args.size,

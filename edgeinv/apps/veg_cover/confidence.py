@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .scene import GSD_RANGE_M
+from .sim.scene import GSD_RANGE_M
 
 P_LOW, P_HIGH = 0.4, 0.6  # a pixel whose decision flips if the model's output moved by 0.1 is "ambiguous"
 MAX_AMBIGUOUS = 0.10      # interval width (share of ambiguous pixels) above which the image is flagged
@@ -71,7 +71,7 @@ class SegmentSink:
 
 def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) -> dict:
     """The ``extra`` block of a result: path, radiometry, cover interval, OOD flag and reasons."""
-    from . import path_for
+    from .app import path_for
 
     meta = getattr(sample, "meta", {}) or {}
     path, why = path_for(sample)

@@ -13,8 +13,8 @@ from pathlib import Path
 from edgeinv.common.errors import PayloadTooLargeError
 
 from .outputs import overlay_png, write_cover_geotiff
-from .plan import MissionSettings, NoUsefulMissionError, Pattern, mission_geojson, qgc_plan
-from .survey import plan_from_results
+from .mission.plan import MissionSettings, NoUsefulMissionError, Pattern, mission_geojson, qgc_plan
+from .mission.survey import plan_from_results
 
 MIME = {"overlay.png": "image/png", "cover.tif": "image/tiff", "mission.plan": "application/json",
         "mission.geojson": "application/geo+json"}
@@ -27,7 +27,7 @@ def analyse_upload(app, data: bytes, filename: str, runner_for, *, flight: dict,
     (``camera``, ``zone_m``, ``low_cover``, ``target_gsd_cm``, ``survey_camera``).
     """
     opts = {k: flight.get(k) for k in ("camera", "zone_m", "low_cover") if flight.get(k) not in (None, "")}
-    from . import MEMORY_PIXELS
+    from .app import MEMORY_PIXELS
 
     sample = app.read(data, filename=filename, bands=bands or flight.get("bands") or None, **opts)
     try:

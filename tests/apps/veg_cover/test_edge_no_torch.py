@@ -21,14 +21,14 @@ SCRIPT = textwrap.dedent('''
             return None
 
     sys.meta_path.insert(0, Block())
-    mods = ["io", "features", "interpret", "baseline", "tiling", "outputs", "plan", "survey", "service", "web",
+    mods = ["io", "features", "interpret", "baseline", "tiling", "outputs", "mission.plan", "mission.survey", "service", "web",
             "cli", "cameras", "evaluation"]
     for m in mods:
         importlib.import_module(f"edgeinv.apps.veg_cover.{m}")
     from edgeinv.common.app import get_app
     from edgeinv.common.runtime.session import OnnxModel
-    from edgeinv.apps.veg_cover.plan import MissionSettings
-    from edgeinv.apps.veg_cover.survey import plan_from_results, write_mission
+    from edgeinv.apps.veg_cover.mission.plan import MissionSettings
+    from edgeinv.apps.veg_cover.mission.survey import plan_from_results, write_mission
 
     app = get_app("veg-cover")
     tif, onnx, out = sys.argv[1:4]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgeinv.apps.veg_cover.layouts import LAYOUT_KINDS, draw_field, grid_coordinates, jittered_plants, random_field
+from edgeinv.apps.veg_cover.sim.layouts import LAYOUT_KINDS, draw_field, grid_coordinates, jittered_plants, random_field
 
 
 def test_random_field_is_standardised():

@@ -9,9 +9,9 @@ from affine import Affine
 from rasterio.warp import transform as warp
 
 from edgeinv.apps.veg_cover.interpret import ZoneGrid, ZoneRules, summarise
-from edgeinv.apps.veg_cover.plan import (MissionSettings, Pattern, altitude_for, lawnmower, mission_geojson,
+from edgeinv.apps.veg_cover.mission.plan import (MissionSettings, Pattern, altitude_for, lawnmower, mission_geojson,
                                          plan_mission, qgc_plan)
-from edgeinv.apps.veg_cover.survey import plan_from_results, watch, write_mission
+from edgeinv.apps.veg_cover.mission.survey import plan_from_results, watch, write_mission
 from edgeinv.common.errors import ConfigError, MissingMetadataError
 
 UTM = CRS.from_epsg(32631)
@@ -152,7 +152,7 @@ def test_watch_waits_for_a_file_to_settle_and_stops_after_max_files(tmp_path):
 def test_a_mission_too_large_to_fly_is_refused_before_it_is_built():
     """A 64 x 64 px EPSG:4326 image with 0.02 deg pixels, all bare: 4096 flagged zones of ~2 km used to give
     562 560 waypoints (224 MB .plan, 2.3 GB in memory); now a clear refusal, nothing written."""
-    from edgeinv.apps.veg_cover.plan import MAX_WAYPOINTS, NoUsefulMissionError
+    from edgeinv.apps.veg_cover.mission.plan import MAX_WAYPOINTS, NoUsefulMissionError
 
     size = 64
     cover = np.full((size, size), 0.02, np.float32)

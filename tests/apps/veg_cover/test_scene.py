@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgeinv.apps.veg_cover import scene
+from edgeinv.apps.veg_cover.sim import scene
 from edgeinv.apps.veg_cover.cameras import get_camera
 
 pytest.importorskip("prosail")

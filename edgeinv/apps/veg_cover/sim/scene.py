@@ -20,7 +20,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, shift as nd_shift
 
 from . import physics
-from .cameras import Camera
+from ..cameras import Camera
 from .layouts import draw_field, grid_coordinates
 
 GSD_RANGE_M = (0.003, 0.12)

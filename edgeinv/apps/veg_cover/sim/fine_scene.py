@@ -29,7 +29,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from . import physics
-from .cameras import Camera
+from ..cameras import Camera
 
 OVERSAMPLE = 4  # fine cells per pixel and axis: leaf edges give mixed pixels as on a real sensor
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from edgeinv.common.errors import ConfigError, InvalidInputError, MissingMetadataError
 
-from .cameras import get_camera
+from ..cameras import get_camera
 
 MAV_CMD_NAV_WAYPOINT, MAV_CMD_NAV_TAKEOFF, MAV_CMD_NAV_RTL, MAV_CMD_DO_SET_CAM_TRIGG_DIST = 16, 22, 20, 206
 MAV_FRAME_GLOBAL_RELATIVE_ALT, MAV_FRAME_MISSION = 3, 2

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cameras import get_camera
-from .evaluation import zone_errors
-from .io import VegImage
-from . import baseline
+from ..cameras import get_camera
+from ..evaluation import zone_errors
+from ..io import VegImage
+from .. import baseline
 
 
 def evaluate_scenes(app, runner, *, config: str, n: int = 12, size: int = 256, zone_px: int = 32,

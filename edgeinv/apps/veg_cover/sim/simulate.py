@@ -16,8 +16,8 @@ import numpy as np
 from edgeinv.common.app import Dataset
 from edgeinv.common.errors import ConfigError, InvalidInputError
 
-from .cameras import CAMERAS, FINE_CONFIGS, get_camera
-from .io import VegImage
+from ..cameras import CAMERAS, FINE_CONFIGS, get_camera
+from ..io import VegImage
 from .layouts import LAYOUT_KINDS
 
 TILE_PX = 32
@@ -50,7 +50,7 @@ def _fine_sample(cam, config: str, tile_px: int, rng: np.random.Generator, i: in
     """A segmentation-path training tile: a close-range frame of ``FINE_FRAME`` x tile size whose levels
     come from the whole frame (as on a real image), cropped to its centre tile."""
     from .fine_scene import render_fine
-    from .radiometry import image_levels
+    from ..radiometry import image_levels
 
     side = FINE_FRAME * tile_px
     bands, truth, info = render_fine(camera=cam, shape_px=(side, side), rng=rng)

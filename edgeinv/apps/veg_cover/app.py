@@ -1,0 +1,310 @@
+"""veg-cover: UAV imagery -> per-pixel fractional vegetation cover, zone flags and a re-survey flight plan.
+
+The app object the core drives (``APP``). Edge side only at import time: numpy, scipy, rasterio,
+OpenCV. PROSAIL (numba) is imported by the simulator when it first runs, torch by ``build_model``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgeinv.common.app import App, ModelSize, Target, TrainRecipe, Budget
+from edgeinv.common.errors import ConfigError, InvalidInputError
+
+from . import features, interpret, tiling
+from .cameras import CAMERAS, CONFIGS, config_for_roles, fine_config_for
+from .io import read_image
+
+# Cover maps up to this size can be kept in memory (web, overlay, real-data checks). A web analysis holds
+# the maps, the cover GeoTIFF and the overlay it stores: measured peak RSS of one upload in a fresh process
+# (sparse GeoTIFFs through the upload API) 821 MB at 16 MP, 580 MB at 8 MP, 509 MB at 6 MP, within the
+# service's 512 MB. Larger images go through `edgeinv veg-cover predict`, which streams them (480 MB at 40 MP).
+MEMORY_PIXELS = 6_000_000
+# Without a caller asking for the maps (sample.options["keep_maps"]: the web, evaluate-real), only small
+# images keep them: a 5 KB sparse GeoTIFF declaring 6300^2 px drove `predict` to 1.2 GB RSS holding its
+# cover/std/probability maps; streamed, memory follows the tile.
+SMALL_MAP_PIXELS = 4_000_000
+GDAL_CACHE_MB = 64          # GDAL's block cache defaults to 5 % of RAM: cap it so memory follows the tile size
+ZONE_PX_EVAL = 16           # zone side for the held-out per-zone error of the 32 px training scenes
+
+
+SEGMENT_MAX_GSD_M = 0.015  # finer than this, leaves span many pixels: pixels are pure, cover is a segmentation
+PATHS = ("auto", "segment", "unmix")
+
+
+def path_for(sample) -> tuple[str, str]:
+    """``("segment" | "unmix", why)``: the user's ``--path``, else by ground resolution.
+
+    At a GSD up to :data:`SEGMENT_MAX_GSD_M` (GeoTIFF geotransform or ``--gsd-cm``) the segmentation
+    path; coarser, the fractional-cover (unmixing) path. Frames with no known GSD (JPEG/PNG, or a TIFF
+    without map coordinates) default to segmentation: hand-held, tripod and low-altitude drone frames
+    resolve single leaves; pass ``--gsd-cm`` or ``--path unmix`` for a frame from high altitude.
+    """
+    opts = getattr(sample, "options", {}) or {}
+    chosen = opts.get("path") or "auto"
+    if chosen not in PATHS:
+        raise ConfigError(f"path must be one of {', '.join(PATHS)}; got {chosen!r}")
+    if chosen != "auto":
+        return chosen, "--path"
+    gsd = opts.get("gsd_cm")
+    gsd_m = float(gsd) / 100.0 if gsd is not None else getattr(sample, "gsd_m", None)
+    if gsd is not None and not float(gsd) > 0:
+        raise ConfigError(f"--gsd-cm must be > 0, got {gsd!r}")
+    if gsd_m is None:
+        return "segment", "GSD unknown (frame without map coordinates): segmentation by default"
+    if gsd_m <= SEGMENT_MAX_GSD_M:
+        return "segment", f"GSD {gsd_m * 100:.2g} cm <= {SEGMENT_MAX_GSD_M * 100:g} cm: pure pixels"
+    return "unmix", f"GSD {gsd_m * 100:.2g} cm > {SEGMENT_MAX_GSD_M * 100:g} cm: mixed pixels"
+
+
+class VegCoverApp(App):
+    name = "veg-cover"
+    title = "Vegetation cover from UAV imagery"
+    description = ("Per-pixel fractional vegetation cover from multispectral, red+NIR or RGB drone images, "
+                   "zones flagged for low cover, patchiness or low confidence, and a re-survey mission.")
+    targets = (Target("cover_fraction", unit="fraction", low=0.0, high=1.0, per_pixel=True, uncertainty=True),)
+    configs = CONFIGS
+    preprocessing_version = "1"
+    example_suffix = ".tif"
+    latency_tile_px = tiling.TILE_PX + 2 * tiling.MARGIN_PX  # what tiling.process feeds the model
+
+    # ---- physics and data ---------------------------------------------------------------
+    def input_shape(self, config: str) -> tuple[int, ...]:
+        from .sim.simulate import TILE_PX
+
+        return (features.n_channels(self.check_config(config)), TILE_PX, TILE_PX)
+
+    def simulate(self, n: int, *, rng: np.random.Generator, config: str = "multispectral5"):
+        from .sim.simulate import simulate_dataset
+
+        return simulate_dataset(self, n, rng=rng, config=self.check_config(config))
+
+    def write_example(self, path, rng: np.random.Generator, **params) -> dict:
+        from .sim.simulate import write_example
+
+        return write_example(path, rng, **params)
+
+    def simulate_arguments(self, parser) -> None:
+        from .sim.simulate import simulate_arguments
+
+        simulate_arguments(parser)
+
+    def read(self, source, *, filename: str | None = None, **meta):
+        """A GeoTIFF (streamed window by window) or a JPEG/PNG frame; ``meta`` holds the CLI/API options."""
+        options = {k: v for k, v in meta.items() if v is not None}
+        if options.get("camera") is not None and options["camera"] not in CAMERAS:
+            raise ConfigError(f"camera must be one of {', '.join(CAMERAS)}; got {options['camera']!r}")
+        sample = read_image(source, filename=filename, bands=options.get("bands"),
+                            reflectance_scale=options.get("reflectance_scale"),
+                            max_pixels=options.get("max_pixels"), options=options)
+        sample.camera = options.get("camera")
+        return sample
+
+    def config_for(self, sample) -> str:
+        """The model for this image: camera class from the bands (or --camera), path from the GSD (:func:`path_for`)."""
+        cam = getattr(sample, "camera", None)
+        if cam in CAMERAS:
+            if not set(CAMERAS[cam].bands) <= set(sample.band_names):
+                raise InvalidInputError(f"--camera {cam} needs bands {', '.join(CAMERAS[cam].bands)}; "
+                                        f"the image has {', '.join(sample.band_names)}")
+            config = cam
+        else:
+            config = config_for_roles(sample.band_names)
+            if config is None:
+                raise InvalidInputError(f"no model for bands {', '.join(sample.band_names)}")
+        path, _ = path_for(sample)
+        return fine_config_for(config) if path == "segment" else config
+
+    # ---- edge side ----------------------------------------------------------------------
+    def preprocess(self, sample, *, config: str = "multispectral5") -> np.ndarray:
+        img = sample.load()
+        config = self.check_config(config)
+        levels = self.levels_for(sample, config) if config in features.FINE else None
+        return features.channels(img.bands, img.band_names, config, levels=levels)
+
+    def levels_for(self, sample, config: str):
+        """The image's background/vegetation levels over the bands ``config`` uses (computed once, kept)."""
+        from .radiometry import image_levels, sample_pixels
+
+        needed = features.FEATURES[config][0]
+        lv = getattr(sample, "levels", None)
+        if lv is None or tuple(lv.bands) != tuple(needed):
+            bands, valid = sample_pixels(sample)
+            lv = image_levels(features.select_bands(bands, sample.band_names, config), needed, valid)
+            sample.levels = lv
+        return lv
+
+    def _rules(self, options: dict, config: str | None = None) -> interpret.ZoneRules:
+        keys = ("low_cover", "high_patchiness", "low_confidence_std")
+        given = {k: float(options[k]) for k in keys if options.get(k) is not None}
+        if config in features.FINE:  # a mask: pixel sd 0.5 on ambiguous pixels, 0 elsewhere (confidence.SegmentSink)
+            given.setdefault("low_confidence_std", interpret.SEGMENT_LOW_CONFIDENCE_STD)
+        return interpret.ZoneRules(**given)
+
+    def _zones(self, sample):
+        opts = getattr(sample, "options", {}) or {}
+        geo = bool(sample.georeferenced)
+        zone_px, _ = interpret.zone_px_for(georeferenced=geo, gsd_m=sample.gsd_m, zone_m=opts.get("zone_m"),
+                                           zone_px=opts.get("zone_px"), height=sample.height, width=sample.width)
+        min_sub = int(round(interpret.MIN_SUBCELL_M / sample.gsd_m)) if (geo and sample.gsd_m) else 1
+        return interpret.ZoneGrid(height=sample.height, width=sample.width, zone_px=zone_px, min_sub_px=min_sub), geo
+
+    def _summarise(self, grid, geo, sample, method, config):
+        return interpret.summarise(grid=grid, rules=self._rules(sample.options, config), source=sample.source,
+                                   method=method,
+                                   config=config, georeferenced=geo, crs=sample.crs, transform=sample.transform,
+                                   gsd_m=sample.gsd_m)
+
+    def interpret(self, outputs: dict[str, np.ndarray], sample):
+        """In-memory cover map (and std) of one image -> zones, flags and summary."""
+        img = sample.load()
+        cover = np.clip(np.asarray(outputs["cover_fraction"], np.float32), 0.0, 1.0)
+        std = outputs.get("cover_fraction_std")
+        valid = np.isfinite(cover) & (True if img.valid is None else img.valid)
+        grid, geo = self._zones(img)
+        grid.add(row=0, col=0, cover=np.nan_to_num(cover), std=None if std is None else np.asarray(std), valid=valid)
+        method = "model" if std is not None else "baseline"
+        result = self._summarise(grid, geo, img, method, getattr(img, "camera", None))
+        result.cover = np.where(valid, cover, np.nan).astype(np.float32)
+        result.std = None if std is None else np.where(valid, std, np.nan).astype(np.float32)
+        return result
+
+    def baseline(self, sample) -> dict[str, np.ndarray]:
+        from .baseline import dimidiate_cover
+
+        return dimidiate_cover(sample)
+
+    def read_labelled(self, data, labels) -> list:
+        """Images + vegetation masks for the core ``calibrate`` path (see :func:`real_eval.read_labelled`)."""
+        from .real_eval import read_labelled
+
+        return read_labelled(self, data, labels)
+
+    def evaluate_real(self, data_dir: Path, runner_for, *, progress: bool = False) -> dict:
+        """Zero-shot cover on real labelled images, per image and data set, index baselines side by side."""
+        from .real_eval import evaluate_real
+
+        return evaluate_real(self, Path(data_dir), runner_for, progress=progress)
+
+    def evaluate(self, outputs: dict[str, np.ndarray], dataset) -> dict:
+        from .evaluation import evaluate
+
+        return evaluate(outputs, dataset.y["cover_fraction"], dataset.samples, zone_px=ZONE_PX_EVAL)
+
+    def predict(self, sample, runner):
+        """Tiled edge path: window -> features -> ONNX -> crop -> zone statistics, cover GeoTIFF, overlay."""
+        import rasterio
+
+        # rasterio passes GDAL_CACHEMAX to GDAL in bytes (a bare 64 would mean 64 bytes: no cache at all).
+        # The whole call runs under the cap, the image levels' decimated read included: outside it GDAL's
+        # default cache (5 % of RAM) filled with a sparse 6300^2 GeoTIFF's zero blocks (+270 MB).
+        with rasterio.Env(GDAL_CACHEMAX=int(float(sample.options.get("gdal_cache_mb") or GDAL_CACHE_MB) * 2**20)):
+            return self._predict(sample, runner)
+
+    def _predict(self, sample, runner):
+        from .outputs import CoverGeoTiff, overlay_png, read_preview
+
+        from .confidence import SegmentSink, assess
+
+        config = self.config_for(sample)
+        opts = sample.options
+        fine = config in features.FINE
+        levels = self.levels_for(sample, config) if fine else None
+        grid, geo = self._zones(sample)
+        sinks = [grid]
+        mem = None
+        npx = sample.height * sample.width
+        if npx <= SMALL_MAP_PIXELS or (opts.get("keep_maps") and npx <= MEMORY_PIXELS):
+            mem = tiling.MemorySink(height=sample.height, width=sample.width)
+            sinks.append(mem)
+        out = opts.get("out")
+        writer = None
+        if out and str(out).lower() != "none":
+            writer = CoverGeoTiff(out, width=sample.width, height=sample.height,
+                                  transform=sample.transform if geo else None, crs=sample.crs if geo else None)
+            sinks.append(tiling.GeoTiffSink(writer))
+        names = sample.band_names
+
+        def infer(bands, valid):
+            x = features.channels(bands, names, config, levels=levels)
+            res = runner(x[None])
+            cover = np.clip(np.asarray(res["cover_fraction"])[0], 0.0, 1.0)
+            std = res.get("cover_fraction_std")
+            return cover, None if std is None else np.asarray(std)[0]
+
+        stats = None
+        if fine:  # the model gives P(vegetation); the maps and zones get the mask (P > 0.5)
+            stats = SegmentSink(sinks, keep_shape=None if mem is None else (sample.height, sample.width))
+            sinks = [stats]
+
+        try:
+            tiling.process(sample, infer, sinks=sinks, tile_px=int(opts.get("tile_px") or tiling.TILE_PX))
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        if writer is not None:
+            writer.close()
+        result = self._summarise(grid, geo, sample, "model", config)
+        result.extra = assess(result, sample=sample, config=config, levels=levels, stats=stats)
+        if mem is not None:
+            result.cover = mem.cover
+            result.std = mem.std if mem.has_std else None
+            result.probability = None if stats is None else stats.probability
+        if writer is not None:
+            result.outputs["cover_geotiff"] = str(writer.path)
+            if mem is not None:
+                preview, scale = mem.cover, 1.0
+            else:
+                preview, scale = read_preview(writer.path)
+            png = writer.path.with_suffix(".png")
+            png.write_bytes(overlay_png(preview, zones=result.zones, scale=scale))
+            result.outputs["overlay_png"] = str(png)
+        return result
+
+    # ---- training side ------------------------------------------------------------------
+    def build_model(self, config: str, size: ModelSize):
+        from .model import build
+
+        size = size.value if isinstance(size, ModelSize) else str(size)
+        return build(in_channels=features.n_channels(self.check_config(config)), size=size, config=config)
+
+    def recipe(self, config: str) -> TrainRecipe:
+        """Sized so that `make models` builds all three cameras in about 6 minutes on one core."""
+        return TrainRecipe(n_train=1000, n_val=200, n_test=300, epochs=10, batch_size=32, lr=3e-3,
+                           patience=6, prune_ratio=0.5, finetune_epochs=2, distill_epochs=8,
+                           n_calibration=64, budget=Budget(regression_frac_range=0.01), seed=0)
+
+    # ---- user interfaces ----------------------------------------------------------------
+    def predict_arguments(self, parser) -> None:
+        parser.add_argument("--bands", help="band order of the file, e.g. red,nir or blue,green,red,rededge,nir")
+        parser.add_argument("--camera", choices=tuple(CAMERAS), help="model to use (default: from the bands)")
+        parser.add_argument("--out", help="cover GeoTIFF to write, plus a PNG overlay next to it "
+                                          "(default: nothing is written)")
+        parser.add_argument("--zone-m", dest="zone_m", type=float, help="zone size in metres (georeferenced)")
+        parser.add_argument("--zone-px", dest="zone_px", type=int, help="zone size in pixels")
+        parser.add_argument("--reflectance-scale", dest="reflectance_scale", type=float,
+                            help="stored value that means reflectance 1.0 (default: by data type)")
+        parser.add_argument("--gsd-cm", dest="gsd_cm", type=float,
+                            help="ground sampling distance in cm (default: from the GeoTIFF; unknown for frames)")
+        parser.add_argument("--path", choices=PATHS, help="segment (pure pixels, fine GSD) or unmix (mixed "
+                            f"pixels); default auto: segment up to {SEGMENT_MAX_GSD_M * 100:g} cm GSD or when unknown")
+        parser.add_argument("--tile-px", dest="tile_px", type=int, help=f"tile size (default {tiling.TILE_PX})")
+        parser.add_argument("--low-cover", dest="low_cover", type=float, help="flag zones below this cover")
+        parser.add_argument("--max-pixels", dest="max_pixels", type=int,
+                            help="largest JPEG/PNG frame decoded in memory (default 60 MP; GeoTIFFs stream)")
+
+    def add_cli(self, sub) -> None:
+        from .cli import add_commands
+
+        add_commands(self, sub)
+
+    def blueprint(self, ctx):
+        from .web import make_blueprint
+
+        return make_blueprint(self, ctx)
+
+
+APP = VegCoverApp()

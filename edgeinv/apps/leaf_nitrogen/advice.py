@@ -53,7 +53,7 @@ class FieldAdvice:
 
     crop: str
     stage: str
-    status: str  # sufficient | deficient | too_late | unknown
+    status: str  # sufficient | deficient | budget_spent | too_late | reference | unknown
     headline: str
     rate_kg_ha: float
     method: str  # reference_strip | sufficiency_range | none
@@ -68,6 +68,8 @@ class FieldAdvice:
     assumptions: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    #: the index's 95 % interval spans the decision threshold: the headline says so
+    borderline: bool = False
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -92,7 +94,8 @@ def _round(rate: float, step: float) -> float:
 
 
 def advise(leaves, *, crop: str, stage: str, reference_n_g_m2: float | None = None,
-           n_applied_kg_ha: float = 0.0, n_credit_kg_ha: float = 0.0, n_opt_kg_ha: float | None = None) -> FieldAdvice:
+           n_applied_kg_ha: float = 0.0, n_credit_kg_ha: float = 0.0, n_opt_kg_ha: float | None = None,
+           is_reference: bool = False) -> FieldAdvice:
     """Fertilization advice for the leaves (``interpret.LeafResult``) measured in one field.
 
     Parameters
@@ -102,6 +105,8 @@ def advise(leaves, *, crop: str, stage: str, reference_n_g_m2: float | None = No
     reference_n_g_m2 : mean leaf N of the field's well-fertilized reference strip (g/m2), if any.
     n_applied_kg_ha, n_credit_kg_ha : N already applied this season / credited (manure, legumes, soil).
     n_opt_kg_ha : the field's planned economic optimum total N (default: the crop's table value).
+    is_reference : these leaves are the reference strip itself: they set the field's reference and
+        are not judged (status ``reference``), against a tabulated range or otherwise.
     """
     crop_row, stage_row = check_crop_stage(crop, stage)
     method_row = agronomy_table()["method"]
@@ -140,6 +145,16 @@ def advise(leaves, *, crop: str, stage: str, reference_n_g_m2: float | None = No
                         "sufficiency index, as with chlorophyll meters (Varvel et al. 1997)")
 
     threshold = float(method_row["nsi_threshold"])
+    if is_reference:
+        ci = 1.96 * se
+        return FieldAdvice(status="reference", method="reference_strip", rate_kg_ha=0.0,
+                           headline=f"Reference strip measured: mean leaf N {mean:.2f} g/m² (95 % interval "
+                                    f"{mean - ci:.2f}-{mean + ci:.2f}) is now this field's reference; "
+                                    "the field's next uploads are judged against it",
+                           mean_n_g_m2=mean, sd_n_g_m2=sd, mean_n_percent=mean_pct, sufficiency_index=None,
+                           sufficiency_interval=None, assumptions=assumptions[1:], messages=messages,
+                           sources=[src[method_row["nsi_threshold_source"]]],
+                           **{**base, "reference_n_g_m2": mean})
     if reference_n_g_m2:
         method = "reference_strip"
         si = mean / reference_n_g_m2
@@ -169,26 +184,48 @@ def advise(leaves, *, crop: str, stage: str, reference_n_g_m2: float | None = No
     interval = (float(si - half), float(si + half))
     common = dict(method=method, mean_n_g_m2=mean, sd_n_g_m2=sd, mean_n_percent=mean_pct, sufficiency_index=float(si),
                   sufficiency_interval=interval, assumptions=assumptions, messages=messages, sources=sources, **base)
-    if interval[0] < threshold <= interval[1]:
+    borderline = bool(interval[0] < threshold <= interval[1])
+    common["borderline"] = borderline
+    span = (f"the index {si:.2f} has a 95 % interval {interval[0]:.2f}-{interval[1]:.2f} that spans the "
+            f"{threshold:g} threshold")
+    if borderline:
         messages.append("the index's 95 % interval spans the threshold: borderline, measure more leaves to be sure")
     if si >= threshold:
-        return FieldAdvice(status="sufficient", headline="No application needed: the crop's nitrogen is sufficient",
-                           rate_kg_ha=0.0, **common)
+        head = ("Borderline: probably sufficient, but " + span + "; measure more leaves before deciding"
+                if borderline else "No application needed: the crop's nitrogen is sufficient")
+        return FieldAdvice(status="sufficient", headline=head, rate_kg_ha=0.0, **common)
     dsi = float(method_row["delta_si"])
     raw = remaining * float(np.sqrt(min(1.0, (1.0 - si) / dsi)))
     rate = _round(min(raw, remaining, cap), float(method_row["rate_step_kg_ha"]))
     assumptions.append(f"rate = remaining N x sqrt((1 - SI) / {dsi:g}) (Holland & Schepers 2010), capped at "
                        f"{cap:g} kg N/ha per application for {crop_row['title']}")
     sources.append(src["holland2010"])
+    maybe = "Borderline: " if borderline else ""
     if not stage_row.get("topdress", False):
         messages.append(stage_row.get("note", "too late for an in-season application"))
-        return FieldAdvice(status="too_late", headline=f"Nitrogen deficient, but no top-dress at {stage_row['title']}: "
-                           "record it for next season", rate_kg_ha=0.0, **common)
-    if rate < float(method_row["min_rate_kg_ha"]):
-        messages.append(f"computed {raw:.0f} kg N/ha is below the {method_row['min_rate_kg_ha']:g} kg/ha worth a pass "
-                        "(or little N remains in the plan)")
-        return FieldAdvice(status="sufficient", headline="No application needed: the deficit is too small to act on",
-                           rate_kg_ha=0.0, **common)
+        return FieldAdvice(status="too_late", headline=f"{maybe}Nitrogen deficient, but no top-dress at "
+                           f"{stage_row['title']}: record it for next season", rate_kg_ha=0.0, **common)
+    min_rate = float(method_row["min_rate_kg_ha"])
+    if rate < min_rate and remaining < min_rate:
+        # the plan is used up: the deficit may be large, and saying "too small to act on" would be false
+        full = _round(min(n_opt * float(np.sqrt(min(1.0, (1.0 - si) / dsi))), cap), float(method_row["rate_step_kg_ha"]))
+        spent = n_applied_kg_ha + n_credit_kg_ha
+        messages += [
+            f"on a full plan the response curve would give {full:g} kg N/ha for this index",
+            "options: (1) if the yield potential is still there, raise the field's planned total N (setting "
+            "n_opt_kg_ha) and upload again for a rate; (2) check for another cause of pale leaves (drought, "
+            "waterlogging, sulphur deficiency, disease) before buying N; (3) check the applied N really reached the "
+            "crop (losses after heavy rain, spreader calibration); (4) record it and plan more N next season"]
+        head = (f"{maybe}Nitrogen deficient (index {si:.2f}, below {threshold:g}), but the planned N budget is "
+                f"spent ({spent:g} of {n_opt:g} kg N/ha applied or credited): no rate within the plan")
+        return FieldAdvice(status="budget_spent", headline=head, rate_kg_ha=0.0, **common)
+    if rate < min_rate:
+        messages.append(f"computed {raw:.0f} kg N/ha is below the {min_rate:g} kg/ha worth a pass")
+        head = ("Borderline: slightly below the threshold, " + span + "; the deficit is too small to act on"
+                if borderline else "No application needed: the deficit is too small to act on")
+        return FieldAdvice(status="sufficient", headline=head, rate_kg_ha=0.0, **common)
     if stage_row.get("note"):
         messages.append(stage_row["note"])
-    return FieldAdvice(status="deficient", headline=f"Top-dress {rate:g} kg N/ha", rate_kg_ha=rate, **common)
+    head = (f"Borderline: top-dress {rate:g} kg N/ha if you act now, but " + span + "; measure more leaves to be sure"
+            if borderline else f"Top-dress {rate:g} kg N/ha")
+    return FieldAdvice(status="deficient", headline=head, rate_kg_ha=rate, **common)

@@ -1,0 +1,60 @@
+"""Advice wording that must say what is true (issue 11, bugs 1-3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeinv.apps.leaf_nitrogen import advice
+from tests.apps.leaf_nitrogen.test_interpret_advice import _field
+
+
+def test_large_deficit_with_spent_budget_is_not_called_too_small():
+    # bug 1: wheat, stem elongation, reference strip, 200 kg N/ha applied > 180 planned, SI 0.286
+    a = advice.advise(_field([0.572] * 12), crop="wheat", stage="stem_elongation", reference_n_g_m2=2.0,
+                      n_applied_kg_ha=200)
+    assert a.sufficiency_index == pytest.approx(0.286, abs=1e-3)
+    assert a.status == "budget_spent" and a.rate_kg_ha == 0.0
+    assert "too small" not in a.headline and "No application needed" not in a.headline
+    assert "deficient" in a.headline.lower() and "budget" in a.headline and "200 of 180" in a.headline
+    assert any(m.startswith("options:") and "n_opt_kg_ha" in m for m in a.messages)
+    assert any("80 kg N/ha" in m for m in a.messages)  # the response curve on a full plan, capped for wheat
+
+
+def test_small_deficit_with_budget_left_is_still_too_small():
+    a = advice.advise(_field([1.8] * 12), crop="maize", stage="V10", reference_n_g_m2=2.0, n_applied_kg_ha=160)
+    assert a.status == "sufficient" and "too small" in a.headline
+
+
+def test_reference_strip_upload_is_the_reference_not_a_tabulated_verdict():
+    # bug 2: the strip's own upload said "no reference strip: judged against a tabulated range"
+    a = advice.advise(_field([2.1] * 12), crop="maize", stage="V6", is_reference=True)
+    assert a.status == "reference" and a.method == "reference_strip" and a.rate_kg_ha == 0.0
+    assert a.reference_n_g_m2 == pytest.approx(2.1, rel=1e-5)
+    assert "Reference strip measured" in a.headline and "No application needed" not in a.headline
+    assert not any("no reference strip" in m for m in a.messages)
+    assert any("Varvel" in s for s in a.sources)
+
+
+def test_judged_against_a_strip_never_says_no_strip():
+    a = advice.advise(_field([1.6] * 12), crop="maize", stage="V6", reference_n_g_m2=2.0)
+    assert a.method == "reference_strip"
+    assert not any("no reference strip" in m for m in a.messages)
+
+
+@pytest.mark.parametrize("values, status, start", [
+    ([1.85, 2.05, 2.0, 2.1], "sufficient", "Borderline: probably sufficient"),
+    ([1.7, 2.0, 1.75, 1.95], "deficient", "Borderline: top-dress"),
+])
+def test_headline_says_when_the_interval_spans_the_threshold(values, status, start):
+    # bug 3: a green "nitrogen is sufficient" while the notes said the interval spans the threshold
+    a = advice.advise(_field(values), crop="maize", stage="V6", reference_n_g_m2=2.0)
+    lo, hi = a.sufficiency_interval
+    assert lo < 0.95 < hi
+    assert a.status == status and a.borderline
+    assert a.headline.startswith(start) and "spans the 0.95 threshold" in a.headline
+    assert a.to_dict()["borderline"] is True
+
+
+def test_clear_verdicts_are_not_borderline():
+    a = advice.advise(_field([2.05] * 12), crop="wheat", stage="tillering", reference_n_g_m2=2.0)
+    assert a.sufficiency_interval[0] > 0.95 and not a.borderline and a.headline == "No application needed: the crop's nitrogen is sufficient"

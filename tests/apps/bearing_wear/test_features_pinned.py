@@ -1,0 +1,143 @@
+"""The edge preprocessing's outputs pinned to a stored reference (issue 13: faster at equal results).
+
+Inputs: synthetic windows built here with plain numpy (independent of the app's simulator, so a
+simulator change does not move them) at the bench's operating points (12 kHz / 1797 rpm,
+48 kHz / 600 rpm, ...) and, when ``../shared/realdata/bearing-wear`` is present, the first windows
+of one HIT-SM and one MFPT recording. For each: the model input, the chosen bands, the usable top,
+the refined fault orders, the ring-down, the velocity RMS, the indicators and the window's
+envelope-line evidence are compared with ``data/pinned_features.npz`` (written by the preprocessing
+of commit 388986c, before the speed work, with ``python tests/apps/bearing_wear/test_features_pinned.py
+--regenerate``).
+
+Tolerances (stated in issue 13's terms): model input max |diff| <= 2e-3 (the channels are
+``log1p`` ratios of 0–10; float32 keeps ~1e-6 of that), bands, refined orders and usable top
+identical, ring-down / velocity / indicators relative 1e-6, line heights 0.11 dB (they are rounded
+to 0.1 dB). A deliberate change of the features bumps ``PREPROCESSING_VERSION`` and regenerates the
+reference; the test refuses a reference of another version.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeinv.apps.bearing_wear import decision as D
+from edgeinv.apps.bearing_wear import features as F
+from edgeinv.apps.bearing_wear.physics import get_geometry, impact_order
+
+REF = Path(__file__).parent / "data" / "pinned_features.npz"
+REAL = Path(__file__).resolve().parents[3].parent / "shared" / "realdata" / "bearing-wear"
+SYNTH = {  # name: (fs, rpm, fault, resonance Hz, seed)
+    "12k_1797_outer": (12000.0, 1797.0, "outer_race", 3100.0, 1),
+    "48k_600_inner": (48000.0, 600.0, "inner_race", 9000.0, 2),
+    "25k6_1200_ball": (25600.0, 1200.0, "ball", 5200.0, 3),
+    "51k2_900_healthy": (51200.0, 900.0, None, 0.0, 4),
+}
+REAL_FILES = {  # name: (path under REAL, read options)
+    "hitsm_OR5_900": ("hit_sm/mfs/OR5_900.mat", {"rpm": 900.0, "fs_hz": 51200.0, "bearing": "6205"}),
+    "mfpt_outer_1": ("mfpt/OuterRaceFault_vload_1.mat", {}),
+}
+
+
+def synthetic_window(fs: float, rpm: float, fault: str | None, f_res: float, seed: int) -> np.ndarray:
+    """Decaying resonance bursts at the fault's impact rate (inner race: shaft-rate modulated) + 1x + noise."""
+    rng = np.random.default_rng(seed)
+    g = get_geometry("6205")
+    n = F.window_length(fs_hz=fs, rpm=rpm)
+    t = np.arange(n) / fs
+    shaft = rpm / 60.0
+    x = 0.05 * np.sin(2 * np.pi * shaft * t + 0.3) + 0.02 * rng.standard_normal(n)
+    if fault is not None:
+        rate = impact_order(fault=fault, geometry=g) * shaft * 0.99
+        ring = np.exp(-2 * np.pi * 0.03 * f_res * t[: int(0.004 * fs)]) * np.sin(2 * np.pi * f_res * t[: int(0.004 * fs)])
+        imp = np.zeros(n)
+        times = np.arange(0.0, n / fs, 1.0 / rate) + rng.uniform(0, 1e-4, size=len(np.arange(0.0, n / fs, 1.0 / rate)))
+        amp = 1.0 + (0.6 * np.cos(2 * np.pi * shaft * times) if fault == "inner_race" else 0.0)
+        idx = np.minimum((times * fs).astype(int), n - 1)
+        np.add.at(imp, idx, amp * rng.uniform(0.7, 1.0, len(idx)))
+        x += 0.3 * np.convolve(imp, ring)[:n]
+    return x
+
+
+def _cases():
+    cases = {}
+    for name, (fs, rpm, fault, f_res, seed) in SYNTH.items():
+        cases[name] = (synthetic_window(fs, rpm, fault, f_res, seed), fs, rpm, get_geometry("6205"))
+    if REAL.is_dir():
+        from edgeinv.apps.bearing_wear.app import APP
+
+        for name, (rel, opts) in REAL_FILES.items():
+            rec = APP.read(REAL / rel, **opts)
+            s, e = F.split_windows(len(rec.signal), fs_hz=rec.fs_hz, rpm=rec.rpm, max_windows=1)[0]
+            cases[name] = (rec.signal[s:e], rec.fs_hz, rec.rpm, rec.geometry)
+    return cases
+
+
+def _outputs(x, fs, rpm, geometry) -> dict:
+    a = F.analyse_window(x, fs_hz=fs, rpm=rpm, geometry=geometry)
+    ev = D.line_evidence([a], geometry=geometry)
+    return {
+        "x": a.x,
+        "bands": np.array([a.band.level, a.band.f_lo_hz, a.band.f_hi_hz, a.band.sk,
+                           a.energy.level, a.energy.f_lo_hz, a.energy.f_hi_hz, a.energy.sk, a.usable_top_hz]),
+        "orders": np.array([a.refined_orders[h] for h in F.HYPOTHESES]),
+        "scalars": np.array([a.ringdown_s, a.velocity_rms_mm_s, *[a.indicators[k] for k in sorted(a.indicators)]]),
+        "lines_db": np.array([ev[h]["lines_db"] + [ev[h]["gate_db"]] for h in F.HYPOTHESES] + [[ev["ball"]["ftf_sidebands_db"]] * 4]),
+        "rpm_refined": np.array(F.refine_rpm(x, fs_hz=fs, rpm=rpm)[0]),
+    }
+
+
+def regenerate() -> None:
+    arrays = {"version": np.array(F.PREPROCESSING_VERSION)}
+    for name, case in _cases().items():
+        for k, v in _outputs(*case).items():
+            arrays[f"{name}/{k}"] = v
+    REF.parent.mkdir(exist_ok=True)
+    np.savez_compressed(REF, **arrays)
+    print(f"wrote {REF} ({len(arrays)} arrays, cases: {sorted({k.split('/')[0] for k in arrays if '/' in k})})")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    ref = np.load(REF)
+    assert str(ref["version"]) == F.PREPROCESSING_VERSION, (
+        "preprocessing version changed: regenerate the pinned reference deliberately (see this module's docstring)")
+    return ref
+
+
+@pytest.mark.parametrize("name", [*SYNTH, *REAL_FILES])
+def test_preprocessing_equals_the_pinned_reference(name, reference):
+    if name in REAL_FILES and not (REAL / REAL_FILES[name][0]).is_file():
+        pytest.skip(f"real recording {REAL / REAL_FILES[name][0]} not present (../shared missing)")
+    if f"{name}/x" not in reference.files:
+        pytest.skip(f"no stored reference for {name}")
+    got = _outputs(*_cases()[name])
+    ref = {k: reference[f"{name}/{k}"] for k in got}
+    assert got["x"].shape == ref["x"].shape == F.INPUT_SHAPE
+    assert np.max(np.abs(got["x"] - ref["x"])) <= 2e-3
+    np.testing.assert_allclose(got["bands"], ref["bands"], rtol=1e-6)
+    np.testing.assert_allclose(got["orders"], ref["orders"], rtol=1e-12)
+    np.testing.assert_allclose(got["scalars"], ref["scalars"], rtol=1e-6)
+    np.testing.assert_allclose(got["lines_db"], ref["lines_db"], atol=0.11)
+    np.testing.assert_allclose(got["rpm_refined"], ref["rpm_refined"], rtol=1e-9)
+
+
+def test_the_synthetic_windows_are_not_trivial():
+    """The pinned inputs exercise the path: faults give lines at their order, the healthy one does not."""
+    for name, (fs, rpm, fault, f_res, seed) in SYNTH.items():
+        a = F.analyse_window(synthetic_window(fs, rpm, fault, f_res, seed), fs_hz=fs, rpm=rpm, geometry=get_geometry("6205"))
+        ev = D.line_evidence([a], geometry=get_geometry("6205"))
+        best = max(F.HYPOTHESES, key=lambda h: ev[h]["gate_db"])
+        if fault is None:
+            assert ev[best]["gate_db"] < 10.0, json.dumps(ev)
+        else:
+            assert best == fault, (name, json.dumps(ev))
+
+
+if __name__ == "__main__":
+    if "--regenerate" in sys.argv:
+        regenerate()

@@ -8,9 +8,10 @@ may do the same (``curl -F file=@rec.wav``) or POST the raw bytes with any other
 
 from __future__ import annotations
 
+import unicodedata
+
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.utils import secure_filename
 
 from ..errors import InvalidInputError, PayloadTooLargeError
 
@@ -21,11 +22,30 @@ def limit_message(max_bytes: int) -> str:
     return f"the upload is larger than the limit of {max_bytes / 2**20:.3g} MB (setting max_upload_mb)"
 
 
-def _clean_name(name: str | None) -> str:
+MAX_NAME_CHARS = 200
+
+
+def clean_filename(name: str | None) -> str:
+    """The file's own name as the user gave it, minus what could not be a name.
+
+    Folder parts (``/`` or ``\\``), control characters and leading dots/spaces go; everything else
+    (``@``, ``#``, spaces, accents, any script) is kept, so the name shown is the name of the file on
+    the user's disk. Pages escape it when they show it; it is never used as a server-side path.
+    Longer than :data:`MAX_NAME_CHARS`: shortened in the middle, keeping the extension.
+    """
     if not name:
         return ""
     base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
-    return secure_filename(base) or "upload"
+    base = unicodedata.normalize("NFC", base)
+    base = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip().lstrip(". ")
+    if len(base) > MAX_NAME_CHARS:
+        stem, dot, ext = base.rpartition(".")
+        ext = dot + ext if dot and 0 < len(ext) <= 16 else ""
+        base = base[: MAX_NAME_CHARS - len(ext) - 1] + "…" + ext
+    return base or "upload"
+
+
+_clean_name = clean_filename
 
 
 def read_upload(*, field: str = "file", max_bytes: int) -> tuple[bytes, str]:

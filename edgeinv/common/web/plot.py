@@ -11,6 +11,7 @@ return :class:`markupsafe.Markup` (a ``str``) so templates can insert it with ``
 
 from __future__ import annotations
 
+import datetime as _dt
 import itertools
 import math
 from html import escape
@@ -19,6 +20,7 @@ import numpy as np
 from markupsafe import Markup
 
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")  # Okabe & Ito
+MAX_LEGEND = 8  # more labelled series than this: a short legend, thinner lines
 FONT = "system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
 _CHAR_W = 6.2  # approximate width of one 11 px character
 _CLIP_IDS = itertools.count(1)  # clip-path ids unique within the process (several plots on a page)
@@ -115,7 +117,8 @@ def _frame_open(width, height, title) -> list[str]:
 
 
 def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=(), width: int = 720,
-                  height: int = 300, logy: bool = False, hlines=(), xlim=None, ylim=None) -> Markup:
+                  height: int = 300, logy: bool = False, hlines=(), xlim=None, ylim=None,
+                  nonneg: bool = False, xdates: bool = False, max_legend: int = MAX_LEGEND) -> Markup:
     """An inline SVG line plot.
 
     Parameters
@@ -131,11 +134,19 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
     hlines : list of ``{"y": float, "label": str}`` (optional ``color``): horizontal reference lines.
     logy : logarithmic y axis; values <= 0 are left out.
     xlim, ylim : optional ``(lo, hi)`` overriding the automatic ranges.
+    nonneg : the quantity cannot be negative (power, cover, reflectance, a size): the y axis and the
+        shaded bands stop at 0. Without it the axis still does not cross 0 when no value is negative.
+    xdates : x values are times (ISO strings, ``datetime``, or POSIX seconds): the axis shows calendar
+        dates at day/week/month steps.
+    max_legend : with more labelled series than this (e.g. many leaves) only the first ones get a legend
+        entry (plus "+ N more"), and lines get thinner and translucent so the bundle stays readable.
     """
     series = list(series or [])
     data = []
+    many = sum(1 for s in series if s.get("label")) > max_legend
     for i, s in enumerate(series):
-        x, y = _as_float(s.get("x", [])), _as_float(s.get("y", []))
+        x = _as_days(s.get("x", [])) if xdates else _as_float(s.get("x", []))
+        y = _as_float(s.get("y", []))
         n = min(len(x), len(y))
         x, y = x[:n], y[:n]
         lo = _as_float(s["y_low"])[:n] if s.get("y_low") is not None else None
@@ -144,9 +155,12 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
             y = np.where(y > 0, y, np.nan)
             lo = None if lo is None else np.where(lo > 0, lo, np.nan)
             hi = None if hi is None else np.where(hi > 0, hi, np.nan)
+        elif nonneg:
+            lo = None if lo is None else np.maximum(lo, 0.0)
         data.append({"x": x, "y": y, "lo": lo, "hi": hi, "label": str(s.get("label", "") or ""),
                      "color": str(s.get("color") or PALETTE[i % len(PALETTE)]),
-                     "dash": bool(s.get("dash")), "points": bool(s.get("points"))})
+                     "dash": bool(s.get("dash")), "points": bool(s.get("points")),
+                     "width": 1.0 if many else 1.6, "opacity": 0.65 if many else 1.0})
     hlines = [h for h in (hlines or []) if _finite(h.get("y")) and (not logy or float(h["y"]) > 0)]
 
     xs = np.concatenate([d["x"][np.isfinite(d["x"]) & np.isfinite(d["y"])] for d in data] or [np.empty(0)])
@@ -157,6 +171,9 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
 
     # ---- layout ------------------------------------------------------------------------------
     legend = [d for d in data if d["label"]]
+    if len(legend) > max_legend:
+        more = len(legend) - max_legend
+        legend = legend[:max_legend] + [{"label": f"+ {more} more", "color": "#999", "dash": False, "more": True}]
     left, right, bottom = 64, 16, 44
     top = 30 if title else 12
     legend_rows = _legend_rows(legend, width - left - right)
@@ -166,7 +183,12 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
     x0, x1 = (float(np.min(xs)), float(np.max(xs))) if not empty else (0.0, 1.0)
     if xlim is not None:
         x0, x1 = map(float, xlim)
-    x0, x1, xticks = nice_ticks(x0, x1, tight=not empty or xlim is not None)
+    if xdates:
+        x0, x1, xticks, xlabels = date_ticks(x0, x1)
+    else:
+        x0, x1, xticks = nice_ticks(x0, x1, tight=not empty or xlim is not None)
+        xstep = xticks[1] - xticks[0] if len(xticks) > 1 else (x1 - x0)
+        xlabels = [_fmt(t, xstep) for t in xticks]
     if logy:
         y_lo, y_hi = (float(np.min(ys)), float(np.max(ys))) if ys.size else (1.0, 10.0)
         if ylim is not None:
@@ -184,11 +206,15 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
             y_lo, y_hi = map(float, ylim)
         if ylim is None and ys.size:  # head-room so peaks and threshold labels are not on the frame
             span = (y_hi - y_lo) or abs(y_hi) or 1.0
+            floor0 = nonneg or y_lo >= 0  # never invent negative values for a quantity that has none
             y_lo, y_hi = (y_lo if y_lo == 0 else y_lo - 0.04 * span), y_hi + 0.06 * span
+            if floor0:
+                y_lo = max(y_lo, 0.0)
+        elif nonneg and not ys.size:
+            y_lo = max(y_lo, 0.0)
         y0, y1, yticks = nice_ticks(y_lo, y_hi, tight=ylim is not None)
         ystep = yticks[1] - yticks[0] if len(yticks) > 1 else (y1 - y0)
         ylabels = [_fmt(t, ystep) for t in yticks]
-    xstep = xticks[1] - xticks[0] if len(xticks) > 1 else (x1 - x0)
 
     def px(v):
         return left + (v - x0) / (x1 - x0) * pw
@@ -205,7 +231,8 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
         ly = (30 if title else 12) + 16 * r + 2
         for d in row:
             dash = ' stroke-dasharray="5 3"' if d["dash"] else ""
-            out.append(f'<line x1="{lx}" y1="{ly}" x2="{lx + 18}" y2="{ly}" stroke="{escape(d["color"])}" stroke-width="2.5"{dash}/>')
+            if not d.get("more"):
+                out.append(f'<line x1="{lx}" y1="{ly}" x2="{lx + 18}" y2="{ly}" stroke="{escape(d["color"])}" stroke-width="2.5"{dash}/>')
             out.append(_text(lx + 23, ly + 4, d["label"], anchor="start"))
             lx += 32 + _CHAR_W * len(d["label"])
     # grid and ticks
@@ -214,10 +241,10 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
         yy = top + ph - (t - y0) / (y1 - y0) * ph
         out.append(f'<line x1="{left}" y1="{yy:.1f}" x2="{left + pw}" y2="{yy:.1f}" stroke="#e4e4e4"/>')
         out.append(_text(left - 6, yy + 4, lab, anchor="end"))
-    for t in xticks:
+    for t, lab in zip(xticks, xlabels):
         xx = px(t)
         out.append(f'<line x1="{xx:.1f}" y1="{top}" x2="{xx:.1f}" y2="{top + ph}" stroke="#e4e4e4"/>')
-        out.append(_text(xx, top + ph + 15, _fmt(t, xstep)))
+        out.append(_text(xx, top + ph + 15, lab))
     out.append(_text(left + pw / 2, height - 8, xlabel))
     out.append(_text(14, top + ph / 2, ylabel, rotate=-90))
     clip = f"edgeinv-clip-{next(_CLIP_IDS)}"
@@ -241,8 +268,9 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
                 out.append(f'<circle cx="{px(rx[0]):.1f}" cy="{py(ry[0]):.1f}" r="2.5" fill="{color}"/>')
                 continue
             pts = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(rx, ry))
-            out.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="1.6" '
-                       f'stroke-linejoin="round"{dash}/>')
+            fade = f' stroke-opacity="{d["opacity"]:g}"' if d["opacity"] < 1 else ""
+            out.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="{d["width"]:g}" '
+                       f'stroke-linejoin="round"{dash}{fade}/>')
         if d["points"]:
             for a, b in zip(d["x"][ok], d["y"][ok]):
                 out.append(f'<circle cx="{px(a):.1f}" cy="{py(b):.1f}" r="3" fill="{color}" stroke="#fff"/>')
@@ -261,6 +289,124 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
         out.append(_text(left + pw / 2, top + ph / 2, "no data", size=13, fill="#888"))
     out.append("</svg>")
     return Markup("".join(out))
+
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def _as_days(values) -> np.ndarray:
+    """Times (ISO strings, ``datetime``/``date``, POSIX seconds) as days since 1970-01-01 UTC; NaN if unreadable."""
+    out = []
+    for v in list(values):
+        try:
+            if isinstance(v, str):
+                v = _dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
+            if isinstance(v, _dt.date) and not isinstance(v, _dt.datetime):
+                v = _dt.datetime(v.year, v.month, v.day)
+            if isinstance(v, _dt.datetime):
+                v = (v if v.tzinfo else v.replace(tzinfo=_dt.timezone.utc)).timestamp()
+            out.append(float(v) / 86400.0)
+        except (TypeError, ValueError, OverflowError):
+            out.append(math.nan)
+    return np.asarray(out, dtype=float)
+
+
+def _day(d: float) -> _dt.datetime:
+    return _EPOCH + _dt.timedelta(days=float(d))
+
+
+_DATE_STEPS_D = (1 / 24, 3 / 24, 6 / 24, 12 / 24, 1, 2, 7, 14)
+
+
+def date_ticks(d0: float, d1: float, *, n: int = 6) -> tuple[float, float, list[float], list[str]]:
+    """Calendar ticks for a time axis in days since 1970 UTC: ``(lo, hi, ticks, labels)``.
+
+    Steps of hours, days, weeks (Mondays), months or years, chosen so that about ``n`` ticks fall in the
+    range; labels are ``"2026-05-03"`` (with ``"14:00"`` for steps under a day, ``"2026-05"`` for months).
+    One point (or one day) gets a range of a day on each side.
+    """
+    if not (math.isfinite(d0) and math.isfinite(d1)):
+        d0 = d1 = _dt.datetime.now(_dt.timezone.utc).timestamp() / 86400.0
+    if d1 < d0:
+        d0, d1 = d1, d0
+    if d1 - d0 < 1 / 24:
+        d0, d1 = math.floor(d0) - 1, math.floor(d0) + 2
+    span = d1 - d0
+    ticks: list[float]
+    step = next((s for s in _DATE_STEPS_D if span / s <= n), None)
+    if step is not None:
+        if step == 7 or step == 14:  # weeks start on Monday (1970-01-01 was a Thursday: offset 4 days)
+            first = math.ceil((d0 - 4) / step - 1e-9) * step + 4
+        else:
+            first = math.ceil(d0 / step - 1e-9) * step
+        ticks = list(np.arange(first, d1 + 1e-9, step))
+        fmt = "%Y-%m-%d %H:%M" if step < 1 else "%Y-%m-%d"
+        labels = [_day(t).strftime(fmt) for t in ticks]
+    else:
+        months = next((m for m in (1, 2, 3, 6, 12, 24, 60, 120) if span / (30.44 * m) <= n), 120)
+        a, b = _day(d0), _day(d1)
+        k = (a.year * 12 + a.month - 1 + (a.day > 1 or a.hour > 0)) // 1
+        k = math.ceil(k / months) * months
+        ticks, labels = [], []
+        while True:
+            t = _dt.datetime(k // 12, k % 12 + 1, 1, tzinfo=_dt.timezone.utc)
+            if t > b:
+                break
+            ticks.append((t - _EPOCH).total_seconds() / 86400.0)
+            labels.append(t.strftime("%Y" if months >= 12 else "%Y-%m"))
+            k += months
+    if len(ticks) < 2:  # keep at least the two ends labelled
+        ticks, labels = [d0, d1], [_day(d0).strftime("%Y-%m-%d"), _day(d1).strftime("%Y-%m-%d")]
+    pad = 0.03 * span
+    return d0 - pad, d1 + pad, ticks, labels
+
+
+def defect_markers(name: str, freq_hz: float, *, shaft_hz: float | None = None, harmonics: int = 3,
+                   sidebands: int = 0, color: str | None = None) -> list[dict]:
+    """Markers for a defect frequency, its harmonics (``2×BPFI``, ``3×BPFI``) and shaft sidebands.
+
+    ``sidebands`` > 0 adds ``f ± k·shaft_hz`` (k = 1..sidebands) around each harmonic, labelled
+    ``-1×`` / ``+1×`` and drawn lighter: an inner-race defect is modulated by the shaft as it turns
+    through the load zone, so BPFI with sidebands at the shaft rate is its signature.
+    """
+    if not _finite(freq_hz) or float(freq_hz) <= 0:
+        return []
+    col = color or "#7a1fa2"
+    out = []
+    for h in range(1, max(1, int(harmonics)) + 1):
+        f = h * float(freq_hz)
+        out.append({"x": f, "label": name if h == 1 else f"{h}×{name}", "color": col})
+        if sidebands and _finite(shaft_hz) and float(shaft_hz) > 0:
+            for k in range(1, int(sidebands) + 1):
+                for sign in (-1, 1):
+                    out.append({"x": f + sign * k * float(shaft_hz), "label": f"{'+' if sign > 0 else '−'}{k}×",
+                                "color": col, "faint": True})
+    return out
+
+
+def histogram_svg(values, *, xlabel: str, title: str = "", bins: int | None = None, width: int = 480,
+                  height: int = 220, marks=(), nonneg: bool = False) -> Markup:
+    """A distribution plot: counts of ``values`` in equal bins, with optional vertical ``marks``
+    (``{"x", "label"}``: a threshold, the field mean). NaN values are left out and counted in the title."""
+    v = _as_float(list(values) if values is not None else [])
+    finite = v[np.isfinite(v)]
+    skipped = int(v.size - finite.size)
+    if finite.size == 0:
+        return line_plot_svg([], xlabel=xlabel, ylabel="count", title=title, width=width, height=height)
+    nb = int(bins or max(5, min(30, math.ceil(math.sqrt(finite.size)) + 1)))
+    lo, hi = float(finite.min()), float(finite.max())
+    if hi == lo:
+        lo, hi = lo - (abs(lo) * 0.05 or 0.5), hi + (abs(hi) * 0.05 or 0.5)
+    if nonneg:
+        lo = max(lo, 0.0)
+    counts, edges = np.histogram(finite, bins=nb, range=(lo, hi))
+    xs, ys = [], []
+    for c, a, b in zip(counts, edges[:-1], edges[1:]):
+        xs += [a, a, b, b]
+        ys += [0, c, c, 0]
+    label = title + (f" ({skipped} without a value)" if skipped else "")
+    return line_plot_svg([{"x": xs, "y": ys, "label": "", "color": PALETTE[0]}], xlabel=xlabel, ylabel="count",
+                         title=label, width=width, height=height, markers=marks, nonneg=True)
 
 
 def _finite(v) -> bool:
@@ -299,14 +445,17 @@ def _markers(markers, *, px, x0, x1, top, ph) -> list[str]:
     valid = sorted((m for m in (markers or []) if _finite(m.get("x")) and x0 <= float(m["x"]) <= x1),
                    key=lambda m: float(m["x"]))
     row_end = [-1e9, -1e9, -1e9]
-    for m in valid:
-        xx = px(float(m["x"]))
+    pos = [px(float(m["x"])) for m in valid]
+    for i, m in enumerate(valid):
+        xx = pos[i]
         color = escape(str(m.get("color") or "#7a1fa2"))
+        faint = bool(m.get("faint"))
         out.append(f'<line x1="{xx:.1f}" y1="{top}" x2="{xx:.1f}" y2="{top + ph}" stroke="{color}" '
-                   f'stroke-width="1" stroke-dasharray="3 3" opacity="0.8"/>')
+                   f'stroke-width="1" stroke-dasharray="{"1 3" if faint else "3 3"}" opacity="{0.5 if faint else 0.8}"/>')
         label = str(m.get("label") or "")
-        if not label:
-            continue
+        gap = min([abs(xx - p) for j, p in enumerate(pos) if j != i] or [1e9])
+        if not label or faint and gap < 22:
+            continue  # a sideband is labelled only when the axis is zoomed in enough to read it
         w = _CHAR_W * 0.9 * len(label) + 4
         row = next((r for r, end in enumerate(row_end) if end < xx - 1), None)
         if row is None:

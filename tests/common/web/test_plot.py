@@ -123,3 +123,73 @@ def test_bar_plot():
     assert heights[1] / heights[0] == pytest.approx(8.5, rel=0.02)
     assert {"0.85", "0.10", "n/a", "<ball>", "1.0"} <= set(texts(root))
     assert "no data" in texts(parse(bar_plot_svg([], ylabel="p")))
+
+
+# ---- issue 11: non-negative axes, calendar dates, harmonics/sidebands, many series, distribution ----
+def _ytick_values(svg) -> list[float]:
+    root = parse(svg)
+    vals = []
+    for t in root.iter("{http://www.w3.org/2000/svg}text"):
+        if t.get("text-anchor") == "end" and t.text and re.fullmatch(r"-?[0-9.e+-]+", t.text):
+            vals.append(float(t.text))
+    return vals
+
+
+def test_non_negative_quantities_get_no_negative_axis():
+    f = np.linspace(0, 500, 400)
+    env = 0.001 + 0.1 * np.exp(-((f - 160) / 3) ** 2)  # an envelope spectrum: power, never negative
+    ticks = _ytick_values(line_plot_svg([{"x": f, "y": env}], xlabel="f (Hz)", ylabel="g²"))
+    assert ticks and min(ticks) == 0.0
+    refl = [{"x": [400, 500, 600], "y": [0.05, 0.5, 0.3], "y_low": [-0.2, 0.4, 0.2], "y_high": [0.3, 0.6, 0.4]}]
+    assert min(_ytick_values(line_plot_svg(refl, xlabel="nm", ylabel="reflectance", nonneg=True))) == 0.0
+    # a signed quantity keeps its negative side
+    assert min(_ytick_values(line_plot_svg([{"x": [0, 1], "y": [-0.3, 0.5]}], xlabel="t", ylabel="g"))) < 0
+
+
+def test_trend_axis_shows_calendar_dates():
+    when = ["2026-05-01T08:00:00", "2026-05-09T09:30:00", "2026-05-20T07:15:00+00:00"]
+    root = parse(line_plot_svg([{"x": when, "y": [1.0, 1.2, 1.4], "points": True}], xlabel="date",
+                               ylabel="mm", xdates=True))
+    labels = [t for t in texts(root) if t and t.startswith("2026-05")]
+    assert len(labels) >= 2 and all(re.fullmatch(r"2026-05-\d\d", t) for t in labels)
+    assert not any(t and "e-0" in t for t in texts(root))
+    # a year of monthly points: month labels; a single point: still dated
+    year = [f"2026-{m:02d}-15" for m in range(1, 13)]
+    months = [t for t in texts(parse(line_plot_svg([{"x": year, "y": list(range(12))}], xlabel="d", ylabel="v",
+                                                   xdates=True))) if t and re.fullmatch(r"2026-\d\d", t)]
+    assert len(months) >= 4
+    one = texts(parse(line_plot_svg([{"x": ["2026-05-01T12:00"], "y": [2.0]}], xlabel="d", ylabel="v", xdates=True)))
+    assert any(t and t.startswith("2026-0") for t in one)
+
+
+def test_harmonic_and_sideband_markers():
+    from edgeinv.common.web.plot import defect_markers
+    m = defect_markers("BPFI", 162.2, shaft_hz=29.95, harmonics=3, sidebands=1)
+    xs = sorted(round(d["x"], 2) for d in m)
+    assert [d["label"] for d in m if not d.get("faint")] == ["BPFI", "2×BPFI", "3×BPFI"]
+    assert round(162.2 - 29.95, 2) in xs and round(2 * 162.2 + 29.95, 2) in xs and len(m) == 9
+    f = np.linspace(0, 600, 600)
+    root = parse(line_plot_svg([{"x": f, "y": np.ones_like(f)}], xlabel="f", ylabel="a", markers=m, width=900))
+    assert {"BPFI", "2×BPFI", "3×BPFI"} <= set(texts(root))
+    assert defect_markers("BPFO", float("nan")) == []
+
+
+def test_many_series_stay_legible():
+    wl = np.arange(400, 2500, 10)
+    series = [{"x": wl, "y": 0.3 + 0.001 * i + 0 * wl, "label": f"leaf {i}"} for i in range(40)]
+    root = parse(line_plot_svg(series, xlabel="nm", ylabel="reflectance"))
+    t = texts(root)
+    assert "+ 32 more" in t and "leaf 39" not in t and "leaf 0" in t
+    lines = list(root.iter("{http://www.w3.org/2000/svg}polyline"))
+    assert len(lines) == 40 and all(float(p.get("stroke-width")) <= 1.0 and p.get("stroke-opacity") for p in lines)
+
+
+def test_distribution_plot():
+    from edgeinv.common.web.plot import histogram_svg
+    rng = np.random.default_rng(0)
+    v = np.r_[rng.normal(2.0, 0.2, 200), np.nan]
+    root = parse(histogram_svg(v, xlabel="leaf N (g/m²)", title="leaf N", marks=[{"x": 1.9, "label": "threshold"}]))
+    t = texts(root)
+    assert "count" in t and "threshold" in t and any("1 without a value" in (s or "") for s in t)
+    assert min(_ytick_values(histogram_svg(v, xlabel="x"))) == 0.0
+    assert "no data" in texts(parse(histogram_svg([np.nan], xlabel="x")))

@@ -6,7 +6,8 @@
   are drawn from the app's correlated prior. ``--n`` is PROSPECT's structure parameter N; the
   generic ``--count`` sets the number of files.
 * ``edgeinv leaf-nitrogen predict FILE`` prints one result per leaf; with ``--json`` always a list (``App.many_samples_per_file``).
-* ``edgeinv leaf-nitrogen finetune SPECTRA.csv --labels LABELS.csv --out DIR`` (see :mod:`finetune`).
+* ``edgeinv leaf-nitrogen finetune SPECTRA.csv --labels LABELS.csv --out DIR``: an alias of the core's
+  ``calibrate`` with the older defaults and N-per-area figures (see :mod:`finetune`).
 * ``edgeinv leaf-nitrogen check-independent [--n 400] [--config full]``: the shipped model, the hybrid
   edge path and the iterative inversion on an independent simulation (see :mod:`independent`).
 """
@@ -84,7 +85,8 @@ def _cmd_finetune(app):
 
         return finetune(app, args.spectra, args.labels, args.out, settings=ctx.settings, config=args.config,
                         epochs=args.epochs, lr=args.lr, n_sim=args.n_sim, seed=args.seed,
-                        holdout_fraction=args.holdout_fraction, n_to_protein=args.n_to_protein)
+                        holdout_fraction=args.holdout_fraction, holdout_group=args.holdout_group,
+                        n_to_protein=args.n_to_protein, progress=not ctx.json)
 
     return run
 
@@ -143,7 +145,8 @@ def add_cli(app, sub) -> None:
     ind.add_argument("--variant", default=None, help="variant (default: the manifest's chosen)")
     ind.set_defaults(func=_cmd_check_independent(app))
 
-    ft = sub.add_parser("finetune", help="fine-tune the shipped model on a few labelled real leaves")
+    ft = sub.add_parser("finetune", help="alias of `calibrate` (the core calibration path) with N-per-area "
+                                         "figures: fine-tune the shipped model on a few labelled real leaves")
     ft.add_argument("spectra", help="spectrum CSV (wavelength column + one column per leaf)")
     ft.add_argument("--labels", required=True, help="CSV with 'sample' and measured 'nitrogen_g_m2' (other traits optional)")
     ft.add_argument("--out", required=True, help="output folder (ONNX + manifest; use with predict --model)")
@@ -151,6 +154,8 @@ def add_cli(app, sub) -> None:
     ft.add_argument("--epochs", type=int, default=30)
     ft.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4, 1/30 of the training peak)")
     ft.add_argument("--n-sim", dest="n_sim", type=int, default=3000, help="simulated leaves mixed in against forgetting")
+    ft.add_argument("--holdout-group", dest="holdout_group", default=None,
+                    help="hold out one whole group (the labels' group/species column) instead of a fraction")
     ft.add_argument("--holdout-fraction", dest="holdout_fraction", type=float, default=0.0,
                     help="keep this share of the labelled leaves out of training to report held-out error")
     ft.add_argument("--n-to-protein", dest="n_to_protein", type=float, default=None,

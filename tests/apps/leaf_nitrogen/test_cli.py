@@ -70,6 +70,7 @@ def test_predict_bad_file_is_one_line_error(tmp_path, capsys):
 
 
 def test_finetune_then_predict_with_the_new_model(tmp_path, capsys):
+    """`finetune` is the core calibration path (issue 9): same split, same release, N-per-area figures added."""
     pytest.importorskip("torch")
     site = tmp_path / "site"
     assert main(["leaf-nitrogen", "simulate-site", "--out", str(site), "--leaves", "12", "--seed", "4"]) == 0
@@ -80,15 +81,23 @@ def test_finetune_then_predict_with_the_new_model(tmp_path, capsys):
                                "--holdout-fraction", "0.25"])
     # 3 held out; of the other 9, a quarter (2) validate early stopping and are not trained on
     assert code == 0 and rep["trained_on"] == 7 and rep["validated_on"] == 2 and rep["held_out"] == 3
-    assert rep["train_after"]["n"] == 7 and rep["validation_after"]["n"] == 2 and "heldout_after" in rep
+    assert rep["options"]["n_sim"] == 200 and rep["options"]["epochs"] == 3  # the core's report
+    n = rep["nitrogen"]
+    assert n["heldout"]["after"]["n"] == 3 and n["train"]["after"]["n"] == 7
+    # N per area is the protein error through the factor: RMSE(N) = RMSE(protein) * 1e4 / 4.43
+    prot = rep["heldout"]["after"]["protein_g_cm2"]["rmse"]
+    assert n["heldout"]["after"]["nitrogen_rmse_g_m2"] == pytest.approx(prot * 1e4 / 4.43)
     manifest = json.loads((out / "leaf_nitrogen" / "manifest.json").read_text())
-    assert manifest["configs"]["full"]["chosen"] == "finetuned_fp32"
+    assert manifest["configs"]["full"]["chosen"] == "calibrated_fp32" and "calibration" in manifest["configs"]["full"]
     code, doc = _json(capsys, ["leaf-nitrogen", "predict", str(site / "spectra.csv"), "--model", str(out)])
     assert code == 0 and len(doc) == 12 and all(d["nitrogen_g_m2"] > 0 for d in doc)
     labels = tmp_path / "labels_bad.csv"
     labels.write_text("sample,nitrogen_g_m2\nnot_there,2.0\n")
     code = main(["leaf-nitrogen", "finetune", str(site / "spectra.csv"), "--labels", str(labels), "--out", str(out)])
     assert code == 2 and "not in the spectra file" in capsys.readouterr().err
+    code = main(["leaf-nitrogen", "finetune", str(site / "spectra.csv"), "--labels", str(site / "labels.csv"),
+                 "--out", str(out), "--n-to-protein", "0"])
+    assert code == 2 and "n-to-protein" in capsys.readouterr().err
 
 
 def test_finetuning_improves_held_out_leaves_of_another_site(tmp_path, capsys):
@@ -101,8 +110,8 @@ def test_finetuning_improves_held_out_leaves_of_another_site(tmp_path, capsys):
                                str(site / "labels.csv"), "--out", str(tmp_path / "ft"), "--epochs", "15",
                                "--n-sim", "1500", "--holdout-fraction", "0.6"])
     assert code == 0 and rep["held_out"] == 36
-    before, after = rep["heldout_before"], rep["heldout_after"]
+    before, after = rep["nitrogen"]["heldout"]["before"], rep["nitrogen"]["heldout"]["after"]
     assert after["nitrogen_rmse_g_m2"] < before["nitrogen_rmse_g_m2"]
     assert abs(after["nitrogen_bias_g_m2"]) < 0.5 * abs(before["nitrogen_bias_g_m2"])
-    sim = rep["simulated_check"]  # no forgetting of the simulated domain beyond 10 %
+    sim = rep["nitrogen"]["simulated_check"]  # no forgetting of the simulated domain beyond 10 %
     assert sim["after"]["nitrogen_rmse_g_m2"] < 1.1 * sim["before"]["nitrogen_rmse_g_m2"]

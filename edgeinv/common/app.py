@@ -216,6 +216,7 @@ class App(ABC):
     preprocessing_version: str = "1"
     latency_tile_px: int = 256  # per-pixel apps: tile edge the device runs the model on (see latency_input)
     many_samples_per_file: bool = False  # True: a file holds a list of samples (leaves); predict returns a list
+    splits_windows: bool = False  # True: predict_windows runs a share of one input's tiles (predict --scheduler)
     example_suffix: str | None = None  # file suffix of write_example's files (".wav", ".csv", ".tif")
 
     # ---- identity -----------------------------------------------------------------------
@@ -338,6 +339,12 @@ class App(ABC):
         tile = int(self.latency_tile_px)
         reps = (1, 1, -(-tile // x1.shape[2]), -(-tile // x1.shape[3]))
         return np.ascontiguousarray(np.tile(x1, reps)[:, :, :tile, :tile])
+
+    def predict_windows(self, sample, runner, tiles: list) -> list:
+        """Apps that stream one large input tile by tile (:attr:`splits_windows`): the outputs of ``tiles``
+        only, in order -- a Dask worker's share of ``predict --scheduler`` (:mod:`edgeinv.common.dask_windows`).
+        The app's ``predict`` feeds them to its sinks in the calling process. Default: cannot split."""
+        raise ConfigError(f"{self.name} cannot split one input across workers")
 
     def predict(self, sample, runner) -> Result:
         """Full edge path for one sample: preprocess -> run -> interpret.

@@ -405,13 +405,17 @@ def cmd_predict(args, ctx: CliContext):
         raise InvalidInputError(f"no such file: {path}")
     if path.is_dir():
         raise InvalidInputError(f"{path} is a folder; give one file")
-    reserved = {"file", "model", "variant", "json", "app_obj", "func", "command", "app_command"} | _GLOBAL_DESTS
+    reserved = {"file", "model", "variant", "json", "app_obj", "func", "command", "app_command", "scheduler",
+                "workers"} | _GLOBAL_DESTS
     meta = {k: v for k, v in vars(args).items() if k not in reserved and v is not None}
     samples = app.read_many(path, filename=path.name, **meta)
     results = []
-    for sample in samples:
-        runner = ctx.runner(app, app.config_for(sample), variant=args.variant, models_dir=args.model)
-        results.append(app.predict(sample, runner))
+    from .dask_windows import scheduler  # --scheduler: one input's windows on Dask workers (no Dask import without)
+
+    with scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
+        for sample in samples:
+            runner = ctx.runner(app, app.config_for(sample), variant=args.variant, models_dir=args.model)
+            results.append(app.predict(sample, runner))
     return results if (app.many_samples_per_file or len(results) != 1) else results[0]
 
 
@@ -583,6 +587,10 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--model", help="model folder (e.g. a fine-tuned one) instead of the shipped models")
         s.add_argument("--variant", help="variant name from the manifest (default: the chosen one)")
         app.predict_arguments(s)
+        if app.splits_windows:
+            s.add_argument("--scheduler", metavar="S", help="split the input's windows across Dask workers: "
+                           "local (a LocalCluster) or tcp://HOST:PORT (needs the 'scale' extra); same output")
+            s.add_argument("--workers", type=int, help="with --scheduler local: worker processes (default 2)")
         s.set_defaults(func=cmd_predict)
 
         s = asub.add_parser("evaluate-real", help="score the model on real labelled data (../shared/realdata)")

@@ -69,6 +69,7 @@ class VegCoverApp(App):
     preprocessing_version = "1"
     example_suffix = ".tif"
     latency_tile_px = tiling.TILE_PX + 2 * tiling.MARGIN_PX  # what tiling.process feeds the model
+    splits_windows = True  # predict --scheduler: a raster's tiles on Dask workers (predict_windows)
 
     # ---- physics and data ---------------------------------------------------------------
     def input_shape(self, config: str) -> tuple[int, ...]:
@@ -195,13 +196,36 @@ class VegCoverApp(App):
 
     def predict(self, sample, runner):
         """Tiled edge path: window -> features -> ONNX -> crop -> zone statistics, cover GeoTIFF, overlay."""
-        import rasterio
-
         # rasterio passes GDAL_CACHEMAX to GDAL in bytes (a bare 64 would mean 64 bytes: no cache at all).
         # The whole call runs under the cap, the image levels' decimated read included: outside it GDAL's
         # default cache (5 % of RAM) filled with a sparse 6300^2 GeoTIFF's zero blocks (+270 MB).
-        with rasterio.Env(GDAL_CACHEMAX=int(float(sample.options.get("gdal_cache_mb") or GDAL_CACHE_MB) * 2**20)):
+        with self._gdal_env(sample):
             return self._predict(sample, runner)
+
+    def _gdal_env(self, sample):
+        import rasterio
+
+        return rasterio.Env(GDAL_CACHEMAX=int(float(sample.options.get("gdal_cache_mb") or GDAL_CACHE_MB) * 2**20))
+
+    def _infer(self, sample, runner, config, levels):
+        """``infer(bands, valid) -> (cover, std)`` of one window: features -> ONNX -> clip."""
+        names = sample.band_names
+
+        def infer(bands, valid):
+            x = features.channels(bands, names, config, levels=levels)
+            res = runner(x[None])
+            cover = np.clip(np.asarray(res["cover_fraction"])[0], 0.0, 1.0)
+            std = res.get("cover_fraction_std")
+            return cover, None if std is None else np.asarray(std)[0]
+
+        return infer
+
+    def predict_windows(self, sample, runner, tiles) -> list[dict]:
+        """The cropped windows of ``tiles`` (a Dask worker's share of a split predict, see ``tiling.run_tiles``)."""
+        with self._gdal_env(sample):
+            config = self.config_for(sample)
+            levels = self.levels_for(sample, config) if config in features.FINE else None  # kept on the sample
+            return list(tiling.run_tiles(sample, self._infer(sample, runner, config, levels), tiles))
 
     def _predict(self, sample, runner):
         from .outputs import CoverGeoTiff, overlay_png, read_preview
@@ -225,22 +249,17 @@ class VegCoverApp(App):
             writer = CoverGeoTiff(out, width=sample.width, height=sample.height,
                                   transform=sample.transform if geo else None, crs=sample.crs if geo else None)
             sinks.append(tiling.GeoTiffSink(writer))
-        names = sample.band_names
-
-        def infer(bands, valid):
-            x = features.channels(bands, names, config, levels=levels)
-            res = runner(x[None])
-            cover = np.clip(np.asarray(res["cover_fraction"])[0], 0.0, 1.0)
-            std = res.get("cover_fraction_std")
-            return cover, None if std is None else np.asarray(std)[0]
-
+        infer = self._infer(sample, runner, config, levels)
         stats = None
         if fine:  # the model gives P(vegetation); the maps and zones get the mask (P > 0.5)
             stats = SegmentSink(sinks, keep_shape=None if mem is None else (sample.height, sample.width))
             sinks = [stats]
 
         try:
-            tiling.process(sample, infer, sinks=sinks, tile_px=int(opts.get("tile_px") or tiling.TILE_PX))
+            from edgeinv.common.dask_windows import active_split
+
+            tiling.process(sample, infer, sinks=sinks, tile_px=int(opts.get("tile_px") or tiling.TILE_PX),
+                           windows=active_split(self, sample, runner))  # None: this process
         except BaseException:
             if writer is not None:
                 writer.abort()

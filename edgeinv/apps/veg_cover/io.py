@@ -145,6 +145,20 @@ class RasterSource:
         if self._memfile is not None:
             self._memfile.close()
 
+    def __getstate__(self) -> dict:
+        """Pickles as "reopen this file" (Dask workers of a split predict, ``edgeinv.common.dask_windows``)."""
+        if self._memfile is not None:
+            raise TypeError(f"{self.source} was uploaded, not read from a file path; other processes cannot open it")
+        return {**self.__dict__, "_ds": self._ds.name}
+
+    def __setstate__(self, state: dict) -> None:
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            self.__dict__.update(state, _ds=rasterio.open(state["_ds"]))
+
 
 def _metres_per_unit(crs, transform, height) -> float:
     """Metres per CRS unit (1 for projected metric CRSs; ~111 km/deg x cos(lat) for geographic ones)."""

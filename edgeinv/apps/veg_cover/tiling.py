@@ -61,25 +61,39 @@ def tiles(*, height: int, width: int, tile_px: int = TILE_PX, margin_px: int = M
                     yield Tile(r, c, h, w, r0, c0, r1 - r0, c1 - c0)
 
 
-def process(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]], *,
-            sinks: list, tile_px: int = TILE_PX, margin_px: int = MARGIN_PX,
-            progress: Callable[[int, int], None] | None = None) -> None:
-    """Run ``infer(bands, valid) -> (cover, std)`` over ``source`` tile by tile.
+def run_tiles(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]],
+              tiles_: list[Tile]) -> Iterator[dict]:
+    """Read each tile with its margin, ``infer(bands, valid) -> (cover, std)``, crop: one window per tile.
 
-    ``sinks`` receive ``add(row=, col=, cover=, std=, valid=)`` for each cropped core window (a
-    :class:`~.interpret.ZoneGrid`, a :class:`~.outputs.CoverGeoTiff` adapter, an in-memory map).
+    A window is ``{"row", "col", "cover", "std", "valid"}`` (the tile's core; ``std`` may be None),
+    the keyword arguments sinks' ``add`` takes. Runs in this process, or on a Dask worker for a
+    group of tiles (:meth:`~.app.VegCoverApp.predict_windows`).
     """
-    all_tiles = list(tiles(height=source.height, width=source.width, tile_px=tile_px, margin_px=margin_px,
-                           group_px=getattr(source, "block_px", None)))
-    for i, t in enumerate(all_tiles):
+    for t in tiles_:
         bands, valid = source.read_window(t.read_row, t.read_col, t.read_height, t.read_width)
         cover, std = infer(bands, valid)
         sl = t.crop
-        core_valid = valid[sl]
-        c = cover[sl]
-        s = None if std is None else std[sl]
+        yield {"row": t.row, "col": t.col, "cover": cover[sl], "std": None if std is None else std[sl],
+               "valid": valid[sl]}
+
+
+def process(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]], *,
+            sinks: list, tile_px: int = TILE_PX, margin_px: int = MARGIN_PX,
+            progress: Callable[[int, int], None] | None = None,
+            windows: Callable[[list[Tile]], Iterator[dict]] | None = None) -> None:
+    """Run ``infer(bands, valid) -> (cover, std)`` over ``source`` tile by tile.
+
+    ``sinks`` receive ``add(row=, col=, cover=, std=, valid=)`` for each cropped core window (a
+    :class:`~.interpret.ZoneGrid`, a :class:`~.outputs.CoverGeoTiff` adapter, an in-memory map), in
+    tile order. ``windows(tiles)`` computes the windows elsewhere and yields them in that order
+    (:func:`edgeinv.common.dask_windows.split_windows`: Dask workers); default: :func:`run_tiles` here.
+    """
+    all_tiles = list(tiles(height=source.height, width=source.width, tile_px=tile_px, margin_px=margin_px,
+                           group_px=getattr(source, "block_px", None)))
+    produced = run_tiles(source, infer, all_tiles) if windows is None else windows(all_tiles)
+    for i, w in enumerate(produced):
         for sink in sinks:
-            sink.add(row=t.row, col=t.col, cover=c, std=s, valid=core_valid)
+            sink.add(**w)
         if progress is not None:
             progress(i + 1, len(all_tiles))
 

@@ -164,3 +164,62 @@ def test_a_mission_too_large_to_fly_is_refused_before_it_is_built():
     assert sum(1 for z in res.zones if z["flags"]) == size * size
     with pytest.raises(NoUsefulMissionError, match=f"more than {MAX_WAYPOINTS} waypoints"):
         plan_mission(res.zones, crs=CRS.from_epsg(4326), settings=MissionSettings(), image_gsd_m=1500.0)
+
+
+# ---- issue 11 bug 9: GNSS accuracy, footprint, waypoint spacing, GSD vs the image -----------------
+def _flat_result(*, width, height, gsd, zone_px, cover=0.05):
+    """A uniformly bare (every zone flagged) georeferenced cover map."""
+    c = np.full((height, width), cover, np.float32)
+    g = ZoneGrid(height=height, width=width, zone_px=zone_px)
+    g.add(row=0, col=0, cover=c, valid=np.ones_like(c, bool), std=np.full_like(c, 0.03))
+    t = Affine(gsd, 0.0, 680000.0, 0.0, -gsd, 5762000.0)
+    return summarise(grid=g, rules=ZoneRules(), source="frame.tif", method="model", config="multispectral5",
+                     georeferenced=True, crs=UTM, transform=t, gsd_m=gsd)
+
+
+def _steps_m(mission):
+    lat, lon = np.array(mission.waypoints).T
+    xs, ys = warp("EPSG:4326", UTM, lon.tolist(), lat.tolist())
+    return np.hypot(np.diff(xs), np.diff(ys))
+
+
+def test_frame_of_0_65_by_0_48_m_has_no_useful_mission():
+    # the issue's case: a 650 x 480 px frame at 1 mm per pixel, every zone flagged; the 5 m altitude floor
+    # gives 3.5 mm per pixel, so a "re-survey" of 24 waypoints 0.12 m apart was offered without a word
+    res = _flat_result(width=650, height=480, gsd=0.001, zone_px=100)
+    assert len(res.flagged) == len(res.zones) > 20
+    from edgeinv.apps.veg_cover.mission.plan import NoUsefulMissionError
+    with pytest.raises(NoUsefulMissionError, match=r"3\.5x coarser than the image") as err:
+        plan_from_results([res], settings=MissionSettings())
+    assert "0.35 cm" in err.value.message and "0.10 cm" in err.value.message and err.value.hint
+
+
+def test_waypoints_respect_the_minimum_spacing_and_small_zones_merge():
+    # 20 m image, 1 m zones all flagged, flown at 28.8 m (2 cm GSD asked): each zone fits one photo, and
+    # centres 1 m apart are closer than the 2 m acceptance radius -> merged, never closer than 2 m
+    res = _flat_result(width=400, height=400, gsd=0.05, zone_px=20)
+    m = plan_from_results([res], settings=MissionSettings(target_gsd_m=0.02), home_latlon=(51.99, 5.66))
+    steps = _steps_m(m)
+    assert len(m.waypoints) < len(res.flagged) and steps.min() >= 2.0 - 1e-6
+    assert any("merged" in n for n in m.notes) and any("every zone" in n for n in m.notes)
+    assert m.summary()["min_spacing_m"] == 2.0 and m.summary()["notes"] == m.notes
+
+
+def test_lines_never_closer_than_the_gnss_can_tell_apart():
+    res = _result()  # a 10 m flagged zone
+    s = MissionSettings(target_gsd_m=0.004, gnss_accuracy_m=3.0)  # 5.8 m altitude: 1.5 m line spacing asked
+    m = plan_mission(res.zones, crs=UTM, settings=s, image_gsd_m=0.05)
+    assert _steps_m(m).min() >= 3.0 - 1e-6 and any("side overlap" in n for n in m.notes)
+    rtk = plan_mission(res.zones, crs=UTM, settings=MissionSettings(target_gsd_m=0.004, gnss_accuracy_m=0.02,
+                                                                   min_waypoint_spacing_m=0.5), image_gsd_m=0.05)
+    assert len(rtk.waypoints) > len(m.waypoints) and not rtk.notes
+
+
+def test_one_photo_only_when_the_footprint_covers_the_zone_and_the_gnss_error():
+    res = _result()  # 10 m zone; at 14.4 m (1 cm GSD) one photo covers 12.8 x 9.6 m: not the zone + error
+    m = plan_mission(res.zones, crs=UTM, settings=MissionSettings(target_gsd_m=0.01), image_gsd_m=0.05)
+    assert len(m.waypoints) > 1
+    high = plan_mission(res.zones, crs=UTM, settings=MissionSettings(target_gsd_m=0.03), image_gsd_m=0.05)
+    assert len(high.waypoints) == 1  # 38.4 x 28.8 m covers 10 m + 2 x 1.5 m
+    with pytest.raises(ConfigError, match="gnss_accuracy_m"):
+        MissionSettings(gnss_accuracy_m=0.0)

@@ -9,6 +9,23 @@ flagged zone gets either a lawnmower pattern (lines spaced by the image footprin
 zones are visited nearest-first from home. Waypoints are planned in metres (the raster's projected
 CRS, else the local UTM zone) and transformed to WGS 84 with ``rasterio.warp.transform``.
 
+What a drone can actually fly is respected, and when nothing useful can be flown the planner says so
+(:class:`NoUsefulMissionError`) instead of offering a plan:
+
+* **GSD vs the image**: a re-survey flown coarser than the image it re-surveys (the altitude floor
+  keeps the drone higher than the wanted GSD needs) shows less than the image already does; refused,
+  naming both GSDs and the ratio.
+* **Camera footprint and GNSS accuracy**: a zone gets one photo at its centre only if the footprint
+  covers the zone plus the GNSS error on every side; otherwise a lawnmower over it.
+* **Minimum waypoint spacing**: no two consecutive waypoints closer than
+  ``max(min_waypoint_spacing_m, gnss_accuracy_m)`` (2 m: the default waypoint acceptance radius of
+  PX4 ``NAV_ACC_RAD`` and ArduPilot ``WPNAV_RADIUS``; closer waypoints count as reached at once and a
+  GNSS fix cannot tell them apart). Lines are spread (less side overlap) or the drone climbs to keep it;
+  a zone line shorter than it becomes one waypoint; waypoints of neighbouring zones that fall closer
+  are merged.
+* **Whole image flagged, image within one footprint**: one photo re-takes the whole scene, said so in
+  the plan's notes.
+
 The ``.plan`` layout is QGroundControl's JSON plan file (fileType "Plan", version 1, mission
 version 2 of SimpleItems with MAVLink commands: 22 NAV_TAKEOFF, 16 NAV_WAYPOINT, 206
 DO_SET_CAM_TRIGG_DIST, 20 NAV_RETURN_TO_LAUNCH; frame 3 = global, altitude relative to home).
@@ -59,6 +76,11 @@ class MissionSettings:
     cruise_speed_ms: float = 5.0
     hover_speed_ms: float = 3.0
     firmware: str = "px4"
+    #: horizontal GNSS accuracy of the drone (m): ~1.5 m for a consumer multi-constellation receiver
+    #: (u-blox M9, DJI hover spec), 0.02-0.05 m with RTK
+    gnss_accuracy_m: float = 1.5
+    #: smallest distance between consecutive waypoints (m); 2 m = PX4 NAV_ACC_RAD / ArduPilot WPNAV_RADIUS
+    min_waypoint_spacing_m: float = 2.0
 
     def __post_init__(self):
         get_camera(self.camera)
@@ -72,6 +94,11 @@ class MissionSettings:
         if not 0 < self.min_altitude_m <= self.max_altitude_m:
             raise ConfigError(f"need 0 < min_altitude_m <= max_altitude_m, got {self.min_altitude_m}, "
                               f"{self.max_altitude_m}")
+        if not 0.01 <= self.gnss_accuracy_m <= 50.0:
+            raise ConfigError(f"gnss_accuracy_m must be between 0.01 and 50 m, got {self.gnss_accuracy_m:g} m")
+        if not 0.1 <= self.min_waypoint_spacing_m <= 100.0:
+            raise ConfigError(f"min_waypoint_spacing_m must be between 0.1 and 100 m, got "
+                              f"{self.min_waypoint_spacing_m:g} m")
         if self.firmware not in FIRMWARE:
             raise ConfigError(f"firmware must be one of {', '.join(FIRMWARE)}, got {self.firmware!r}")
 
@@ -89,12 +116,17 @@ class Mission:
     home: tuple[float, float]
     trigger_distance_m: float
     settings: MissionSettings = field(default_factory=MissionSettings)
+    notes: list[str] = field(default_factory=list)  # what the planner changed or merged, in words
+    min_spacing_m: float = 0.0  # smallest distance between consecutive waypoints (m)
+    footprint_m: tuple[float, float] = (0.0, 0.0)  # one photo on the ground (across, along), m
 
     def summary(self) -> dict:
         return {"altitude_m": round(self.altitude_m, 2), "gsd_cm": round(self.gsd_m * 100, 3),
                 "camera": self.camera, "n_waypoints": len(self.waypoints), "n_zones": len(self.zones),
                 "pattern": self.settings.pattern.value, "trigger_distance_m": round(self.trigger_distance_m, 2),
-                "home": list(self.home)}
+                "home": list(self.home), "min_spacing_m": round(self.min_spacing_m, 2),
+                "footprint_m": [round(v, 2) for v in self.footprint_m],
+                "gnss_accuracy_m": self.settings.gnss_accuracy_m, "notes": list(self.notes)}
 
 
 def altitude_for(*, camera: str, gsd_m: float, settings: MissionSettings) -> tuple[float, float]:
@@ -142,11 +174,38 @@ def plan_mission(zones: list[dict], *, crs, settings: MissionSettings, image_gsd
     gsd_goal = settings.target_gsd_m or (image_gsd_m / 2 if image_gsd_m else 0.01)
     alt, gsd = altitude_for(camera=settings.camera, gsd_m=gsd_goal, settings=settings)
     cam = get_camera(settings.camera)
+    notes: list[str] = []
+    if flagged and image_gsd_m and gsd > 1.05 * gsd_goal and gsd > 1.05 * image_gsd_m:
+        raise NoUsefulMissionError(
+            f"no useful re-survey: at the lowest allowed altitude ({settings.min_altitude_m:g} m) the {cam.label} "
+            f"sees {gsd * 100:.2f} cm per pixel, {gsd / image_gsd_m:.1f}x coarser than the image it would re-survey "
+            f"({image_gsd_m * 100:.2f} cm per pixel): the flight would show less than the image already does",
+            hint="re-take this scene from closer (hand-held or a lower minimum altitude where that is safe and "
+                 "allowed), or analyse a coarser image (an orthomosaic) for a mission")
+    min_spacing = max(settings.min_waypoint_spacing_m, settings.gnss_accuracy_m)
     across, along = cam.footprint_m(altitude_m=alt)
     spacing = across * (1 - settings.sidelap)
+    if spacing < min_spacing:  # lines closer than a GNSS fix / the acceptance radius can tell apart
+        if across < min_spacing:  # even without side overlap: climb until one strip is that wide
+            alt = cam.altitude_m(gsd_m=gsd) * min_spacing / across
+            if alt > settings.max_altitude_m:
+                raise NoUsefulMissionError(
+                    f"no flyable re-survey: lines {min_spacing:g} m apart need more than the highest allowed "
+                    f"altitude ({settings.max_altitude_m:g} m)", hint="lower min_waypoint_spacing_m (RTK)")
+            gsd = cam.gsd_m(altitude_m=alt)
+            across, along = cam.footprint_m(altitude_m=alt)
+            notes.append(f"flown at {alt:.1f} m ({gsd * 100:.2f} cm per pixel) so that survey lines are at least "
+                         f"{min_spacing:g} m apart")
+        notes.append(f"survey lines {min_spacing:g} m apart (the minimum waypoint spacing): side overlap "
+                     f"{100 * max(0.0, 1 - min_spacing / across):.0f} % instead of {100 * settings.sidelap:.0f} %")
+        spacing = min_spacing
     if not flagged:
         hx, hy = home_latlon or (0.0, 0.0)
-        return Mission(alt, gsd, settings.camera, [], [], [], (hx, hy), along * (1 - settings.frontlap), settings)
+        return Mission(alt, gsd, settings.camera, [], [], [], (hx, hy), along * (1 - settings.frontlap), settings,
+                       notes, min_spacing, (across, along))
+    if len(flagged) == len([z for z in zones if z.get("bounds")]) and len(flagged) > 1:
+        notes.append(f"every zone of the image is flagged ({len(flagged)}): check the zone rules before flying "
+                     "(a uniformly bare or uncertain scene flags everything)")
     cx = float(np.mean([(z["bounds"][0] + z["bounds"][2]) / 2 for z in flagged]))
     cy = float(np.mean([(z["bounds"][1] + z["bounds"][3]) / 2 for z in flagged]))
     mcrs = _metric_crs(crs, cx, cy)
@@ -155,10 +214,13 @@ def plan_mission(zones: list[dict], *, crs, settings: MissionSettings, image_gsd
         x0, y0, x1, y1 = z["bounds"]
         xs, ys = warp(crs, mcrs, [x0, x1, x1, x0], [y0, y0, y1, y1])
         mb = (min(xs), min(ys), max(xs), max(ys))
-        if settings.pattern is Pattern.CENTROID or max(mb[2] - mb[0], mb[3] - mb[1]) <= across:
+        margin = 2 * settings.gnss_accuracy_m  # the photo lands up to the GNSS error off the waypoint
+        one_shot = (mb[2] - mb[0]) + margin <= across and (mb[3] - mb[1]) + margin <= along
+        if settings.pattern is Pattern.CENTROID or one_shot:
             pts = [((mb[0] + mb[2]) / 2, (mb[1] + mb[3]) / 2)]
         else:
-            pts = lawnmower(mb, spacing_m=spacing, inset_m=min(across / 2, 0.1 * (mb[2] - mb[0])))
+            pts = _min_spaced_lines(lawnmower(mb, spacing_m=spacing,
+                                              inset_m=min(across / 2, 0.1 * (mb[2] - mb[0]))), min_spacing)
         lon, lat = warp(crs, "EPSG:4326", [x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])
         per_zone.append((z, pts, [[a, b] for a, b in zip(lon, lat)]))
         total = sum(len(p[1]) for p in per_zone)
@@ -177,16 +239,38 @@ def plan_mission(zones: list[dict], *, crs, settings: MissionSettings, image_gsd
         order.append(j)
         left.remove(j)
         pos = per_zone[j][1][-1]
-    waypoints, wzone, zinfo = [], [], []
+    waypoints, wzone, zinfo, merged, last = [], [], [], 0, None
     for j in order:
         z, pts, poly = per_zone[j]
-        lon, lat = warp(mcrs, "EPSG:4326", [p[0] for p in pts], [p[1] for p in pts])
-        waypoints += list(zip(lat, lon))
         key = f"{z.get('source', '')}#{z['id']}"
-        wzone += [key] * len(pts)
+        kept = []
+        for p in pts:  # a waypoint closer than the minimum spacing to the one before: that one covers it
+            if last is not None and math.dist(p, last) < min_spacing:
+                merged += 1
+                continue
+            kept.append(p)
+            last = p
+        if kept:
+            lon, lat = warp(mcrs, "EPSG:4326", [p[0] for p in kept], [p[1] for p in kept])
+            waypoints += list(zip(lat, lon))
+            wzone += [key] * len(kept)
         zinfo.append({**{k: v for k, v in z.items() if k != "pixel_bounds"}, "key": key, "polygon_lonlat": poly})
+    if merged:
+        notes.append(f"{merged} waypoint(s) less than {min_spacing:g} m from the previous one merged into it")
     return Mission(alt, gsd, settings.camera, [(float(a), float(b)) for a, b in waypoints], wzone, zinfo,
-                   (float(home_latlon[0]), float(home_latlon[1])), along * (1 - settings.frontlap), settings)
+                   (float(home_latlon[0]), float(home_latlon[1])), along * (1 - settings.frontlap), settings,
+                   notes, min_spacing, (across, along))
+
+
+def _min_spaced_lines(pts: list[tuple[float, float]], min_spacing: float) -> list[tuple[float, float]]:
+    """Lawnmower line ends; a line shorter than ``min_spacing`` becomes one waypoint at its middle."""
+    out = []
+    for a, b in zip(pts[::2], pts[1::2]):
+        if math.dist(a, b) < min_spacing:
+            out.append(((a[0] + b[0]) / 2, (a[1] + b[1]) / 2))
+        else:
+            out += [a, b]
+    return out
 
 
 def _item(seq: int, command: int, params: list, *, frame: int = MAV_FRAME_GLOBAL_RELATIVE_ALT, alt=None) -> dict:

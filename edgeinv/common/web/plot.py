@@ -107,10 +107,25 @@ def _decimate(x: np.ndarray, y: np.ndarray, *, x0: float, x1: float, columns: in
     return x[idx], y[idx]
 
 
-def _frame_open(width, height, title) -> list[str]:
+def zoom_xlim(args, name: str) -> tuple[float, float] | None:
+    """The x range a zoomable plot was zoomed to: ``?<name>=lo,hi`` in ``args`` (a request's query), or None.
+
+    Anything unreadable (not two finite numbers, ``lo >= hi``) is ignored: the plot shows its full range.
+    """
+    raw = (args or {}).get(name) if hasattr(args, "get") else None
+    if not raw or not isinstance(raw, str) or len(raw) > 64:
+        return None
+    try:
+        lo, hi = (float(v) for v in raw.split(","))
+    except ValueError:
+        return None
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) and lo < hi else None
+
+
+def _frame_open(width, height, title, zoom_attrs: str = "") -> list[str]:
     label = escape(title or "plot")
     return [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" viewBox="0 0 {width} {height}" '
-            f'width="{width}" height="{height}" role="img" aria-label="{label}" '
+            f'width="{width}" height="{height}" role="img" aria-label="{label}"{zoom_attrs} '
             f'style="max-width:100%;height:auto" font-family="{escape(FONT)}">',
             f"<title>{label}</title>",
             f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fff"/>']
@@ -118,7 +133,8 @@ def _frame_open(width, height, title) -> list[str]:
 
 def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=(), width: int = 720,
                   height: int = 300, logy: bool = False, hlines=(), xlim=None, ylim=None,
-                  nonneg: bool = False, xdates: bool = False, max_legend: int = MAX_LEGEND) -> Markup:
+                  nonneg: bool = False, xdates: bool = False, max_legend: int = MAX_LEGEND,
+                  zoom: str | None = None) -> Markup:
     """An inline SVG line plot.
 
     Parameters
@@ -140,6 +156,9 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
         dates at day/week/month steps.
     max_legend : with more labelled series than this (e.g. many leaves) only the first ones get a legend
         entry (plus "+ N more"), and lines get thinner and translucent so the bundle stays readable.
+    zoom : name of a query parameter: the SVG carries its x mapping (``data-zoom``, ``data-x0`` ...) so
+        ``static/plotzoom.js`` zooms by dragging across it (reloading with ``?<zoom>=lo,hi``; double-click
+        resets); the view passes :func:`zoom_xlim` of the request back as ``xlim``.
     """
     series = list(series or [])
     data = []
@@ -223,7 +242,11 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
         v = np.log10(v) if logy else v
         return top + ph - (v - y0) / (y1 - y0) * ph
 
-    out = _frame_open(width, height, title)
+    zattrs = ""
+    if zoom and not xdates:
+        zattrs = (f' data-zoom="{escape(zoom)}" data-x0="{x0:.6g}" data-x1="{x1:.6g}" data-left="{left}" '
+                  f'data-pw="{pw}" data-top="{top}" data-ph="{ph}"' + (' data-zoomed="1"' if xlim is not None else ""))
+    out = _frame_open(width, height, title, zattrs)
     if title:
         out.append(_text(left, 18, title, anchor="start", size=13, fill="#111", weight="600"))
     for r, row in enumerate(legend_rows):

@@ -193,3 +193,16 @@ def test_distribution_plot():
     assert "count" in t and "threshold" in t and any("1 without a value" in (s or "") for s in t)
     assert min(_ytick_values(histogram_svg(v, xlabel="x"))) == 0.0
     assert "no data" in texts(parse(histogram_svg([np.nan], xlabel="x")))
+
+
+def test_zoomable_plot_carries_its_x_mapping_and_reads_the_zoom_back():
+    from edgeinv.common.web.plot import zoom_xlim
+    f = np.linspace(0, 500, 501)
+    root = parse(line_plot_svg([{"x": f, "y": f}], xlabel="f", ylabel="a", zoom="env"))
+    assert root.get("data-zoom") == "env" and float(root.get("data-x1")) == 500.0 and root.get("data-zoomed") is None
+    assert zoom_xlim({"env": "100,250.5"}, "env") == (100.0, 250.5)
+    for bad in ("250,100", "a,b", "1,2,3", "nan,4", "", None):
+        assert zoom_xlim({"env": bad}, "env") is None
+    zoomed = parse(line_plot_svg([{"x": f, "y": 0 * f + 1}], xlabel="f", ylabel="a", zoom="env", xlim=(100, 250)))
+    assert zoomed.get("data-zoomed") == "1" and float(zoomed.get("data-x0")) == 100.0
+    assert "100" in texts(zoomed) and "400" not in texts(zoomed)

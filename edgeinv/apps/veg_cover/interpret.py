@@ -157,13 +157,19 @@ class VegCoverResult:
     def flagged(self) -> list[dict]:
         return [z for z in self.zones if z["flags"]]
 
+    @property
+    def judged(self) -> list[dict]:
+        """Zones with enough imagery to judge (a 2-px sliver at the image edge is not a zone to count)."""
+        return [z for z in self.zones if z["valid_fraction"] >= self.rules.min_valid]
+
     def to_dict(self) -> dict:
         return {"source": self.source, "method": self.method, "config": self.config,
                 "width": self.width, "height": self.height, "pixels": self.pixels,
                 "fvc_mean": self.fvc_mean, "fvc_std": self.fvc_std, "confidence_std": self.confidence_std,
                 "georeferenced": self.georeferenced, "crs": self.crs, "gsd_m": self.gsd_m,
                 "zone_px": self.zone_px, "zone_m": self.zone_m, "rules": asdict(self.rules),
-                "n_zones": len(self.zones), "n_flagged": len(self.flagged),
+                "n_zones": len(self.judged), "n_zones_not_judged": len(self.zones) - len(self.judged),
+                "n_flagged": len(self.flagged),
                 "flagged_ids": [z["id"] for z in self.flagged], "zones": self.zones, "outputs": self.outputs,
                 **self.extra}
 
@@ -183,7 +189,9 @@ class VegCoverResult:
         if e.get("band_mapping"):
             lines.append(f"bands: {e['band_mapping']}")
         size = f"{self.zone_m:g} m" if self.zone_m else f"{self.zone_px} px"
-        lines.append(f"{len(self.zones)} zones of {size}; {len(self.flagged)} flagged for re-survey")
+        edge = len(self.zones) - len(self.judged)
+        lines.append(f"{len(self.judged)} zones of {size}; {len(self.flagged)} flagged for re-survey"
+                     + (f" ({edge} edge or no-data slivers not judged)" if edge else ""))
         for z in self.flagged[:10]:
             lines.append(f"  zone {z['id']} (row {z['row']}, col {z['col']}): cover {z['fvc_mean']:.2f}, "
                          f"{', '.join(z['flags'])}")

@@ -123,6 +123,26 @@ def _cmd_check_independent(app):
     return run
 
 
+def _cmd_loso(app):
+    def run(args, ctx):
+        from edgeinv.common.config import realdata_root
+
+        from .loso import loso
+
+        table = Path(args.table) if args.table else realdata_root() / app.name / LOSO_TABLE
+        if not table.is_file():
+            raise InvalidInputError(f"no such table: {table}", hint="give the labelled EcoSIS-layout CSV")
+        if args.epochs < 1 or args.n_sim < 0:
+            raise InvalidInputError(f"--epochs must be >= 1 and --n-sim >= 0, got {args.epochs} and {args.n_sim}")
+        return loso(app, table, lambda config: ctx.runner(app, config), settings=ctx.settings, out_dir=args.out,
+                    epochs=args.epochs, n_sim=args.n_sim, seed=args.seed)
+
+    return run
+
+
+LOSO_TABLE = "ely2019_dev_species/ely2019_dev_species.csv"
+
+
 def add_cli(app, sub) -> None:
     """Add ``finetune`` and ``simulate-site``; make ``predict --json`` a list; ``simulate --n`` is N."""
     site = sub.add_parser("simulate-site", help="write spectra.csv + labels.csv of simulated leaves from another "
@@ -144,6 +164,15 @@ def add_cli(app, sub) -> None:
     ind.add_argument("--model", default=None, help="models folder (default: the shipped models)")
     ind.add_argument("--variant", default=None, help="variant (default: the manifest's chosen)")
     ind.set_defaults(func=_cmd_check_independent(app))
+
+    lo = sub.add_parser("loso", help="leave-one-species-out: calibrate on the other species through the core path, "
+                                     "with PLSR and the zero-shot hybrid on the same splits")
+    lo.add_argument("table", nargs="?", help=f"labelled EcoSIS-layout CSV (default: the real-data folder's {LOSO_TABLE})")
+    lo.add_argument("--out", default=None, help="folder for the calibrated releases (default: a temporary folder)")
+    lo.add_argument("--epochs", type=int, default=30)
+    lo.add_argument("--n-sim", dest="n_sim", type=int, default=2000)
+    lo.add_argument("--seed", type=int, default=0)
+    lo.set_defaults(func=_cmd_loso(app))
 
     ft = sub.add_parser("finetune", help="alias of `calibrate` (the core calibration path) with N-per-area "
                                          "figures: fine-tune the shipped model on a few labelled real leaves")

@@ -1,0 +1,63 @@
+"""Plot data a technician expects next to the alarm: the raw waveform and the velocity spectrum the ISO
+zone comes from (issue 11). Small JSON-ready dicts, computed once at upload and kept in the result.
+
+* :func:`waveform_plot_data` — the acceleration (g) against time, reduced to at most ``points`` values
+  by keeping each block's min and max (impacts survive the reduction).
+* :func:`velocity_spectrum_plot_data` — the vibration velocity spectrum (mm/s RMS per frequency line)
+  in the ISO 10816 broadband band (10–1000 Hz): the Welch-averaged acceleration PSD integrated once
+  (``V(f) = A(f) · g / (2π f)``); the lines' root-sum-square is the broadband velocity RMS that sets the
+  ISO zone (:func:`.features.velocity_rms_mm_s` computes the same figure from one FFT).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import signal as ss
+
+from .features import G
+
+ISO_BAND_HZ = (10.0, 1000.0)
+
+
+def waveform_plot_data(x, *, fs_hz: float, points: int = 2000) -> dict:
+    """``{"t": [s], "y": [g]}`` of the whole recording, min/max per block so peaks are kept."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    if n == 0 or not fs_hz > 0:
+        return {"t": [], "y": []}
+    blocks = max(1, int(np.ceil(n / max(2, points // 2))))
+    if blocks == 1:
+        t, y = np.arange(n) / fs_hz, x
+    else:
+        m = n // blocks
+        xb = x[: m * blocks].reshape(m, blocks)
+        lo, hi = xb.argmin(axis=1), xb.argmax(axis=1)
+        first = np.minimum(lo, hi)
+        second = np.maximum(lo, hi)
+        base = np.arange(m) * blocks
+        idx = np.column_stack([base + first, base + second]).ravel()
+        t, y = idx / fs_hz, x[idx]
+    return {"t": [round(float(v), 6) for v in t], "y": [round(float(v), 5) for v in y]}
+
+
+def velocity_spectrum_plot_data(x, *, fs_hz: float, units: str = "g", band_hz=ISO_BAND_HZ,
+                                resolution_hz: float = 1.0) -> dict:
+    """``{"f": [Hz], "v": [mm/s RMS per line], "rms_mm_s", "band_hz", "df_hz"}`` in the ISO band.
+
+    Welch segments give ``resolution_hz`` lines (coarser when the recording is short); the
+    root-sum-square of ``v`` is the band's velocity RMS.
+    """
+    a = np.asarray(x, dtype=float)
+    a = a - a.mean() if a.size else a
+    hi = min(float(band_hz[1]), fs_hz / 2.0)
+    if a.size < 16 or not fs_hz > 0 or hi <= band_hz[0]:
+        return {"f": [], "v": [], "rms_mm_s": None, "band_hz": [float(band_hz[0]), hi], "df_hz": None}
+    nper = int(min(a.size, 2 ** np.ceil(np.log2(fs_hz / resolution_hz))))
+    f, pa = ss.welch(a * (G if units == "g" else 1.0), fs=fs_hz, nperseg=nper, window="hann",
+                     scaling="density", detrend="constant")
+    df = float(f[1] - f[0])
+    sel = (f >= band_hz[0]) & (f <= hi)
+    pv = pa[sel] / (2 * np.pi * f[sel]) ** 2  # (m/s)^2 / Hz
+    v = np.sqrt(pv * df) * 1e3  # mm/s RMS per line
+    return {"f": [round(float(v_), 3) for v_ in f[sel]], "v": [float(f"{x_:.4g}") for x_ in v],
+            "rms_mm_s": float(np.sqrt(np.sum(v ** 2))), "band_hz": [float(band_hz[0]), hi], "df_hz": df}

@@ -47,6 +47,15 @@ def check_crop_stage(crop: str, stage: str) -> tuple[dict, dict]:
     return table[crop], stages[stage]
 
 
+# Plausible leaf N of green crop leaves (outside: a clip/spectrum problem, not a verdict): per area ~0.5-3.5 g/m2
+# (wheat/maize/rice flag leaves 1-3 g/m2, Evans 1989; Hikosaka 2004), per dry mass ~1-6 %.
+PLAUSIBLE_N_G_M2 = (0.3, 4.5)
+PLAUSIBLE_N_PERCENT = (0.8, 6.5)
+# N content (mass fraction) of common straight N fertilisers, for "how much product to buy"
+FERTILISERS = {"urea (46 % N)": 0.46, "calcium ammonium nitrate (27 % N)": 0.27, "UAN solution (28 % N)": 0.28,
+               "ammonium sulphate (21 % N)": 0.21}
+
+
 @dataclass
 class FieldAdvice:
     """The field-level verdict. ``rate_kg_ha`` is the recommended top-dress (0 = no application)."""
@@ -70,6 +79,11 @@ class FieldAdvice:
     sources: list[str] = field(default_factory=list)
     #: the index's 95 % interval spans the decision threshold: the headline says so
     borderline: bool = False
+    #: leaves whose N is outside the plausible range (sample names): shown, checked, not hidden
+    implausible_leaves: list[str] = field(default_factory=list)
+    field_area_ha: float | None = None
+    total_n_kg: float | None = None  # rate x area: the N to buy for this pass
+    product_kg: dict = field(default_factory=dict)  # the same N as common fertilisers (kg of product)
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -95,7 +109,7 @@ def _round(rate: float, step: float) -> float:
 
 def advise(leaves, *, crop: str, stage: str, reference_n_g_m2: float | None = None,
            n_applied_kg_ha: float = 0.0, n_credit_kg_ha: float = 0.0, n_opt_kg_ha: float | None = None,
-           is_reference: bool = False) -> FieldAdvice:
+           is_reference: bool = False, field_area_ha: float | None = None) -> FieldAdvice:
     """Fertilization advice for the leaves (``interpret.LeafResult``) measured in one field.
 
     Parameters
@@ -107,7 +121,35 @@ def advise(leaves, *, crop: str, stage: str, reference_n_g_m2: float | None = No
     n_opt_kg_ha : the field's planned economic optimum total N (default: the crop's table value).
     is_reference : these leaves are the reference strip itself: they set the field's reference and
         are not judged (status ``reference``), against a tabulated range or otherwise.
+    field_area_ha : the field's area: the advice then says the total N (kg) and product to buy.
     """
+    adv = _advise(leaves, crop=crop, stage=stage, reference_n_g_m2=reference_n_g_m2, n_applied_kg_ha=n_applied_kg_ha,
+                  n_credit_kg_ha=n_credit_kg_ha, n_opt_kg_ha=n_opt_kg_ha, is_reference=is_reference)
+    if field_area_ha is not None:
+        if not (np.isfinite(field_area_ha) and 0 < field_area_ha <= 10000):
+            raise InvalidInputError(f"field_area_ha must be > 0 and <= 10000 ha, got {field_area_ha!r}")
+        adv.field_area_ha = float(field_area_ha)
+        adv.total_n_kg = round(adv.rate_kg_ha * field_area_ha, 1)
+        if adv.rate_kg_ha > 0:
+            adv.product_kg = {name: round(adv.total_n_kg / frac) for name, frac in FERTILISERS.items()}
+    bad = []
+    for lf in leaves:
+        n, pct = lf.nitrogen_g_m2, lf.values.get("nitrogen_percent")
+        if (n is not None and not PLAUSIBLE_N_G_M2[0] <= n <= PLAUSIBLE_N_G_M2[1]) or (
+                pct is not None and not PLAUSIBLE_N_PERCENT[0] <= pct <= PLAUSIBLE_N_PERCENT[1]):
+            bad.append(lf.sample)
+    if bad:
+        adv.implausible_leaves = bad
+        adv.messages.append(
+            f"{len(bad)} leaf/leaves outside the plausible range of green crop leaves ({PLAUSIBLE_N_G_M2[0]:g}-"
+            f"{PLAUSIBLE_N_G_M2[1]:g} g N/m², {PLAUSIBLE_N_PERCENT[0]:g}-{PLAUSIBLE_N_PERCENT[1]:g} % N of dry mass): "
+            f"{', '.join(bad[:8])}{' ...' if len(bad) > 8 else ''}; check the clip, the reference panel and the "
+            "spectra before acting")
+    return adv
+
+
+def _advise(leaves, *, crop, stage, reference_n_g_m2, n_applied_kg_ha, n_credit_kg_ha, n_opt_kg_ha,
+            is_reference) -> FieldAdvice:
     crop_row, stage_row = check_crop_stage(crop, stage)
     method_row = agronomy_table()["method"]
     src = agronomy_table()["sources"]

@@ -58,3 +58,21 @@ def test_headline_says_when_the_interval_spans_the_threshold(values, status, sta
 def test_clear_verdicts_are_not_borderline():
     a = advice.advise(_field([2.05] * 12), crop="wheat", stage="tillering", reference_n_g_m2=2.0)
     assert a.sufficiency_interval[0] > 0.95 and not a.borderline and a.headline == "No application needed: the crop's nitrogen is sufficient"
+
+
+def test_field_area_gives_the_n_and_product_to_buy():
+    a = advice.advise(_field([1.6] * 12), crop="maize", stage="V6", reference_n_g_m2=2.0, n_applied_kg_ha=40,
+                      field_area_ha=12.5)
+    assert a.rate_kg_ha == 115.0 and a.total_n_kg == pytest.approx(1437.5)
+    assert a.product_kg["urea (46 % N)"] == round(1437.5 / 0.46)
+    assert advice.advise(_field([2.05] * 12), crop="wheat", stage="tillering", reference_n_g_m2=2.0,
+                         field_area_ha=3).product_kg == {}
+    with pytest.raises(advice.InvalidInputError, match="field_area_ha"):
+        advice.advise(_field([1.6] * 12), crop="maize", stage="V6", field_area_ha=-1)
+
+
+def test_implausible_leaves_are_flagged_not_hidden():
+    a = advice.advise(_field([1.6] * 10 + [9.0, 0.05]), crop="maize", stage="V6", reference_n_g_m2=2.0)
+    assert a.implausible_leaves == ["l10", "l11"]
+    assert any("outside the plausible range" in m and "l10" in m for m in a.messages)
+    assert advice.advise(_field([1.6] * 12), crop="maize", stage="V6").implausible_leaves == []

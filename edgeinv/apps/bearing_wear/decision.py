@@ -2,7 +2,7 @@
 
 * **Evidence** (:func:`line_evidence`): for each fault hypothesis, the heights (dB above the local
   background) of the first three harmonics of its impact order in the window-averaged envelope
-  spectra, after the slip / speed-error search of :func:`features.refine_order`. A fault is named
+  spectra, after the slip / speed-error search of :func:`features.refine_hypotheses`. A fault is named
   only if its first two harmonics both stand :data:`GATE_DB` above the background (the threshold
   is set on simulated healthy recordings, :mod:`.calibrate`, not on real files); otherwise the
   model's mass for it goes to "none" and the result says which fault was suspected and why it was
@@ -32,8 +32,8 @@ from importlib import resources
 
 import numpy as np
 
-from .features import HYPOTHESES, N_BINS, N_REV, N_VC, SCALARS, refine_order
-from .physics import BearingGeometry, impact_order, rolling_speed_m_s
+from .features import HYPOTHESES, N_BINS, N_REV, N_VC, SCALARS, refine_hypotheses
+from .physics import BearingGeometry, rolling_speed_m_s
 
 SIZE_INDEX_TOP_MM = 3.0
 BALL_SIDEBAND_DB = 6.0  # default; data/calibration.json overrides it (set on simulated ball faults)
@@ -59,13 +59,12 @@ def line_db(heights: np.ndarray) -> np.ndarray:
 def line_evidence(analyses, *, geometry: BearingGeometry) -> dict:
     """Per hypothesis: refined order, slip, harmonic line heights (dB) and the gate score (min of first two)."""
     spec = np.mean([a.spec_band + a.spec_energy for a in analyses], axis=0) / 2.0
+    kin, refined, heights = refine_hypotheses(spec, geometry=geometry)
     out = {}
-    for h in HYPOTHESES:
-        o = impact_order(fault=h, geometry=geometry)
-        o_ref, heights = refine_order(spec, order=o)
-        db = line_db(heights)
-        out[h] = {"order": round(o_ref, 4), "slip": round(o_ref / o - 1.0, 4), "lines_db": [round(float(v), 1) for v in db],
-                  "gate_db": round(float(min(db[0], db[1])), 1)}
+    for h, o, o_ref, hts in zip(HYPOTHESES, kin, refined, heights):
+        db = line_db(hts)
+        out[h] = {"order": round(float(o_ref), 4), "slip": round(float(o_ref / o) - 1.0, 4),
+                  "lines_db": [round(float(v), 1) for v in db], "gate_db": round(float(min(db[0], db[1])), 1)}
     ftf = out["cage"]["order"]
     out["ball"]["ftf_sidebands_db"] = round(sideband_db(spec, order=out["ball"]["order"], spacing=ftf), 1)
     return out
@@ -151,14 +150,11 @@ def summary_features(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     if x.ndim == 2:
         x = x[None]
-    feats = [x[:, -1, : len(SCALARS)]]
     u = slice(N_BINS // 8, N_BINS - N_BINS // 8)
-    for i in range(len(HYPOTHESES)):
-        for c in (0, 1):  # band and energy views
-            v = x[:, i * N_VC + c, u]
-            feats += [v.max(axis=1, keepdims=True), np.median(v, axis=1, keepdims=True)]
-    feats.append(x[:, len(HYPOTHESES) * N_VC, :64].mean(axis=1, keepdims=True))  # early ACF level
-    return np.concatenate(feats, axis=1)
+    views = x[:, [i * N_VC + c for i in range(len(HYPOTHESES)) for c in (0, 1)], u]  # band and energy views
+    peak_median = np.stack([views.max(axis=2), np.median(views, axis=2)], axis=2).reshape(len(x), -1)
+    acf = x[:, len(HYPOTHESES) * N_VC, :64].mean(axis=1, keepdims=True)  # early ACF level
+    return np.concatenate([x[:, -1, : len(SCALARS)], peak_median, acf], axis=1)
 
 
 def fit_ood(x: np.ndarray, *, shrink: float = 0.1) -> dict:

@@ -125,27 +125,40 @@ def _band_envelope(X: np.ndarray, *, n: int, fs_hz: float, f_lo: float, f_hi: fl
     return sfft.ifft(z) * (m / n), m * df
 
 
-def fast_kurtogram(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, max_level: int = MAX_LEVEL) -> tuple[Band, list[Band]]:
+def _kurtogram_levels(nbins: int, *, df: float, min_width_hz: float, max_level: int) -> list[tuple[int, float, int]]:
+    """(bands per level, level, bins per band) of the 1/2 + 1/3 tree, coarse to fine, narrow levels skipped."""
+    splits = [(2**k, float(k)) for k in range(max_level + 1)]
+    splits += [(3 * 2 ** (k - 1), k + math.log2(1.5)) for k in range(1, max_level)]
+    out = []
+    for div, lev in sorted(splits, key=lambda s: s[1]):
+        nb = (nbins - 1) // div  # bins per band; all bands of a level are filtered in one batched FFT
+        if nb * df >= min_width_hz and nb >= 4:
+            out.append((div, lev, nb))
+    return out
+
+
+def fast_kurtogram(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, max_level: int = MAX_LEVEL,
+                   keep=None) -> tuple[Band, list[Band]]:
     """Spectral kurtosis over a 1/2 + 1/3 binary tree of bands (Antoni 2007); returns (best, all).
 
     ``SK = <|c|^4> / <|c|^2>^2 - 2`` of each band's complex envelope ``c`` (0 for Gaussian noise,
-    -1 for a pure tone, large for repetitive transients).
+    -1 for a pure tone, large for repetitive transients). ``keep(f_lo, f_hi)`` (optional) says which
+    bands the caller can use: only those are filtered (the others are not returned).
     """
     df = fs_hz / n
     bands: list[Band] = []
-    splits = [(2**k, float(k)) for k in range(max_level + 1)]
-    splits += [(3 * 2 ** (k - 1), k + math.log2(1.5)) for k in range(1, max_level)]
-    for div, lev in sorted(splits, key=lambda s: s[1]):
-        nb = (len(X) - 1) // div  # bins per band; all bands of a level are filtered in one batched FFT
-        if nb * df < min_width_hz or nb < 4:
-            continue
-        c = sfft.ifft(X[: div * nb].reshape(div, nb), axis=1)
-        p = np.abs(c) ** 2
+    for div, lev, nb in _kurtogram_levels(len(X), df=df, min_width_hz=min_width_hz, max_level=max_level):
+        rows = np.arange(div)
+        if keep is not None:
+            rows = rows[[keep(i * nb * df, (i + 1) * nb * df) for i in range(div)]]
+            if not len(rows):
+                continue
+        c = sfft.ifft(X[: div * nb].reshape(div, nb)[rows], axis=1)
+        p = c.real * c.real + c.imag * c.imag
         m2 = p.mean(axis=1)
         sk = (p * p).mean(axis=1) / np.maximum(m2 * m2, 1e-300) - 2.0
         sk[m2 <= 0] = -2.0
-        for i in range(div):
-            bands.append(Band(lev, i * nb * df, (i + 1) * nb * df, float(sk[i])))
+        bands += [Band(lev, i * nb * df, (i + 1) * nb * df, v) for i, v in zip(rows.tolist(), sk.tolist())]
     if not bands:
         raise InvalidInputError(f"sampling rate {fs_hz:g} Hz is too low for envelope analysis at this speed")
     best = max(bands, key=lambda b: b.sk)
@@ -157,10 +170,19 @@ def _hann(n: int) -> np.ndarray:
     return np.hanning(n)
 
 
-def envelope_spectrum(X: np.ndarray, *, n: int, fs_hz: float, band: Band) -> tuple[np.ndarray, np.ndarray]:
-    """Squared-envelope spectrum (amplitude) of ``band``: (frequencies in Hz, amplitudes)."""
+def _squared_envelope(X: np.ndarray, *, n: int, fs_hz: float, band: Band) -> tuple[np.ndarray, float]:
+    """``|c|**2`` of the band's complex envelope (alias-free, oversampled 2x) and its sampling rate (read-only)."""
     c, env_fs = _band_envelope(X, n=n, fs_hz=fs_hz, f_lo=band.f_lo_hz, f_hi=band.f_hi_hz, oversample=2)
-    e = np.abs(c) ** 2
+    e = c.real * c.real + c.imag * c.imag
+    e.flags.writeable = False
+    return e, env_fs
+
+
+def envelope_spectrum(X: np.ndarray, *, n: int, fs_hz: float, band: Band, squared_envelope=None) -> tuple[np.ndarray, np.ndarray]:
+    """Squared-envelope spectrum (amplitude) of ``band``: (frequencies in Hz, amplitudes).
+
+    ``squared_envelope``: ``_squared_envelope(X, ...)`` of that band when the caller has it already."""
+    e, env_fs = squared_envelope or _squared_envelope(X, n=n, fs_hz=fs_hz, band=band)
     e = (e - e.mean()) * _hann(len(e))
     spec = np.abs(sfft.rfft(e)) * 2.0 / len(e)
     return np.arange(len(spec)) * env_fs / len(e), spec
@@ -202,25 +224,35 @@ HARMONIC_MARKS = _marks(np.arange(1, int(U_MAX)) * N_BINS / U_MAX)  # u = 1, 2, 
 
 
 def shaft_comb(*, order: float) -> np.ndarray:
-    """Gaussian marks (peak 1, sigma 1 bin) where the shaft harmonics fall on a fault view's axis."""
-    return _marks(np.arange(1, int(U_MAX * order) + 1) / order * N_BINS / U_MAX)
+    """Gaussian marks (peak 1, sigma 1 bin) where the shaft harmonics fall on a fault view's axis.
+
+    Equal to ``_marks`` of the centres ``j * N_BINS / (U_MAX * order)``, j = 1 .. int(U_MAX * order):
+    the marks are a decreasing function of the distance, so each bin takes only its nearest centre.
+    """
+    count = int(U_MAX * order)
+    if count < 1:
+        return np.zeros(N_BINS)
+    bins = np.arange(N_BINS)
+    j = np.clip(np.rint(bins * order * U_MAX / N_BINS), 1, count)
+    d = bins - j / order * N_BINS / U_MAX
+    return np.exp(-0.5 * d * d)
 
 
 def envelope_acf_size_axis(X: np.ndarray, *, n: int, fs_hz: float, band: Band, shaft_hz: float,
-                           geometry: BearingGeometry) -> np.ndarray:
+                           geometry: BearingGeometry, squared_envelope=None) -> np.ndarray:
     """Autocorrelation of the squared envelope of a wide band, on the spall-length axis :data:`SIZE_AXIS_MM`.
 
     Every impact of a spall is an entry event followed ``L / v`` later by the exit impact
     (Sawalhi & Randall 2011); the squared envelope's autocorrelation, averaged over all impacts of
     the window, shows a bump at that lag. Lags are mapped to mm with the rolling speed ``v``
     (:func:`physics.rolling_speed_m_s`), so the bump sits at the spall length whatever the speed.
-    Normalised to 1 at lag 0, mean envelope removed, scaled by 4.
+    Normalised to 1 at lag 0, mean envelope removed, scaled by 4. ``squared_envelope``: as in
+    :func:`envelope_spectrum`.
     """
-    c, env_fs = _band_envelope(X, n=n, fs_hz=fs_hz, f_lo=band.f_lo_hz, f_hi=band.f_hi_hz, oversample=2)
+    e, env_fs = squared_envelope or _squared_envelope(X, n=n, fs_hz=fs_hz, band=band)
     v = rolling_speed_m_s(geometry=geometry, shaft_hz=shaft_hz)
-    max_lag = min(int(SIZE_AXIS_MAX_MM * 1e-3 / v * env_fs) + 2, len(c) // 2)
-    e = np.abs(c) ** 2
-    e -= e.mean()
+    max_lag = min(int(SIZE_AXIS_MAX_MM * 1e-3 / v * env_fs) + 2, len(e) // 2)
+    e = e - e.mean()
     spec = sfft.rfft(e, n=sfft.next_fast_len(len(e) + max_lag, real=True))  # linear for lags < max_lag
     r = sfft.irfft(np.abs(spec) ** 2)[:max_lag]
     if r[0] <= 0:
@@ -250,18 +282,21 @@ def _velocity_from_spectrum(A: np.ndarray, *, nfft: int, n: int, fs_hz: float, u
 
 def time_indicators(x: np.ndarray) -> dict[str, float]:
     """Robust time-domain condition indicators of a (mean-removed) window."""
-    x = np.asarray(x, dtype=float) - float(np.mean(x))
+    x = np.asarray(x, dtype=float)
+    x = x - float(np.mean(x))
+    n = len(x)
     x2 = x * x
-    rms = float(np.sqrt(np.mean(x2))) + 1e-20
+    rms = math.sqrt(float(np.dot(x, x)) / n) + 1e-20
     absx = np.abs(x)
     peak = float(absx.max())
+    mean_abs = float(absx.sum()) / n
     return {
         "rms": rms,
-        "kurtosis": float(np.mean(x2 * x2) / rms**4),
+        "kurtosis": float(np.dot(x2, x2)) / n / rms**4,
         "crest_factor": peak / rms,
-        "skewness": float(np.mean(x2 * x) / rms**3),
-        "impulse_factor": peak / (float(absx.mean()) + 1e-20),
-        "shape_factor": rms / (float(absx.mean()) + 1e-20),
+        "skewness": float(np.dot(x2, x)) / n / rms**3,
+        "impulse_factor": peak / (mean_abs + 1e-20),
+        "shape_factor": rms / (mean_abs + 1e-20),
     }
 
 
@@ -289,6 +324,14 @@ def refine_order(spec_norm: np.ndarray, *, order: float, n_harmonics: int = 3) -
                                 slip_step=SLIP_STEP, n_harmonics=n_harmonics)
 
 
+def refine_hypotheses(spec_norm: np.ndarray, *, geometry: BearingGeometry, n_harmonics: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`refine_order` of every fault in :data:`HYPOTHESES` in one search: (kinematic orders, refined orders, heights)."""
+    kin = np.array([impact_order(fault=h, geometry=geometry) for h in HYPOTHESES])
+    refined, heights = _orders.refine_orders(spec_norm, orders=kin, bins_per_order=N_REV, slip_range=SLIP_RANGE,
+                                             slip_step=SLIP_STEP, n_harmonics=n_harmonics)
+    return kin, refined, heights
+
+
 def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: BearingGeometry, units: str = "g") -> WindowAnalysis:
     """Preprocess one window (length :func:`window_length`) into the model input and diagnostics."""
     x = np.asarray(x, dtype=np.float64)
@@ -301,7 +344,8 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
     nfft = sfft.next_fast_len(n, real=True)  # a 5-smooth length: window lengths are arbitrary
     X = sfft.rfft(x, n=nfft)
-    _, f_top = usable_band_hz(X, n=nfft, fs_hz=fs_hz, n_bands=N_POWER_BANDS)
+    P = X.real * X.real + X.imag * X.imag
+    _, f_top = usable_band_hz(X, n=nfft, fs_hz=fs_hz, n_bands=N_POWER_BANDS, power=P)
     n_k = min(n, int(KURTOGRAM_SECONDS * fs_hz))
     if n_k < n:  # spectral kurtosis needs a few impacts, not the whole window: one FFT of the first second
         nk_fft = sfft.next_fast_len(n_k, real=True)
@@ -309,25 +353,37 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     else:
         nk_fft, Xk = nfft, X
     min_width = max(ORDER_MAX * shaft_hz, 250.0)
-    _, bands = fast_kurtogram(Xk, n=nk_fft, fs_hz=fs_hz, min_width_hz=min_width)
     df = fs_hz / nfft
-    cum = np.concatenate([[0.0], np.cumsum(np.abs(X[1:]) ** 2)])
+    lim = f_top * 1.02 + df
+    # usable bands: below the usable top and above the structural region (else below the top, else all);
+    # only those are filtered by the kurtogram
+    for keep in (lambda lo, hi: hi <= lim and lo >= MIN_BAND_HZ * 0.5, lambda lo, hi: hi <= lim, None):
+        try:
+            _, usable = fast_kurtogram(Xk, n=nk_fft, fs_hz=fs_hz, min_width_hz=min_width, keep=keep)
+            break
+        except InvalidInputError:
+            if keep is None:
+                raise
+    cum = np.concatenate([[0.0], np.cumsum(P[1:])])
 
-    def power(b: Band) -> float:  # mean power density of a band
-        k0, k1 = int(b.f_lo_hz / df), max(int(b.f_hi_hz / df), int(b.f_lo_hz / df) + 1)
-        k1 = min(k1, len(cum) - 1)
-        return (cum[k1] - cum[min(k0, k1 - 1)]) / max(k1 - k0, 1)
-
-    usable = [b for b in bands if b.f_hi_hz <= f_top * 1.02 + df and b.f_lo_hz >= MIN_BAND_HZ * 0.5]
-    usable = usable or [b for b in bands if b.f_hi_hz <= f_top * 1.02 + df] or bands
-    dens = np.array([power(b) for b in usable])
+    # mean power density of each band
+    b0 = (np.array([b.f_lo_hz for b in usable]) / df).astype(np.int64)
+    b1 = np.minimum(np.maximum((np.array([b.f_hi_hz for b in usable]) / df).astype(np.int64), b0 + 1), len(cum) - 1)
+    dens = (cum[b1] - cum[np.minimum(b0, b1 - 1)]) / np.maximum(b1 - b0, 1)
     ref = float(np.median(dens)) + 1e-300
     strong = [b for b, d in zip(usable, dens) if d >= MIN_BAND_POWER_FRAC * ref]
     best = max(strong or usable, key=lambda b: b.sk)
-    wide_cands = [b for b in usable if 1.5 <= b.level <= 2.6 and b.f_lo_hz >= MIN_BAND_HZ * 0.5] or usable
-    energy = max(wide_cands, key=power)
-    f_env, s_env = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=best)
-    f_en, s_en = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=energy)
+    wide_idx = [i for i, b in enumerate(usable) if 1.5 <= b.level <= 2.6 and b.f_lo_hz >= MIN_BAND_HZ * 0.5] or range(len(usable))
+    energy = usable[max(wide_idx, key=lambda i: dens[i])]
+    envelopes = {}  # squared envelope per band: the wide band (ACF) is often one of the other two
+
+    def squared_envelope(b: Band):
+        if b not in envelopes:
+            envelopes[b] = _squared_envelope(X, n=nfft, fs_hz=fs_hz, band=b)
+        return envelopes[b]
+
+    f_env, s_env = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=best, squared_envelope=squared_envelope(best))
+    f_en, s_en = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=energy, squared_envelope=squared_envelope(energy))
     lin_band = local_background_normalise(np.interp(ORDER_AXIS, f_env / shaft_hz, s_env, right=0.0), half_width_bins=N_REV)
     lin_energy = local_background_normalise(np.interp(ORDER_AXIS, f_en / shaft_hz, s_en, right=0.0), half_width_bins=N_REV)
     ch_band, ch_energy = np.log1p(lin_band), np.log1p(lin_energy)
@@ -337,13 +393,9 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     total = float(cum[-1]) + 1e-30
     band_power = float((cum[min(k1, len(cum) - 1)] - cum[k0]) / total)
     low_power = float(cum[min(int(1000.0 / df), len(cum) - 1)] / total)
-    refined = {}
-    slips = []
-    for h in HYPOTHESES:
-        o = impact_order(fault=h, geometry=geometry)
-        o_ref, _ = refine_order(lin_band + lin_energy, order=o)
-        refined[h] = o_ref
-        slips.append(o_ref / o - 1.0)
+    kin, ref_orders, _ = refine_hypotheses(lin_band + lin_energy, geometry=geometry)
+    refined = {h: float(o_ref) for h, o_ref in zip(HYPOTHESES, ref_orders)}
+    slips = [float(o_ref) / float(o) - 1.0 for o_ref, o in zip(ref_orders, kin)]
     scalars = np.array([
         math.log2(max(f_top, 1.0) / (fs_hz / 2)),
         math.log(ind["kurtosis"]),
@@ -366,7 +418,8 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     scal_row = np.zeros(N_BINS)
     scal_row[: len(scalars)] = scalars
     wide = max((b for b in usable if b.level <= 1.6), key=lambda b: b.sk, default=best)
-    acf = envelope_acf_size_axis(X, n=nfft, fs_hz=fs_hz, band=wide, shaft_hz=shaft_hz, geometry=geometry)
+    acf = envelope_acf_size_axis(X, n=nfft, fs_hz=fs_hz, band=wide, shaft_hz=shaft_hz, geometry=geometry,
+                                 squared_envelope=squared_envelope(wide))
     views = []
     for h in HYPOTHESES:
         o = refined[h]

@@ -5,13 +5,15 @@ Pure numpy/scipy functions used by :mod:`.features` (which re-exports them with 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import scipy.fft as sfft
 
 
-def usable_band_hz(X: np.ndarray, *, n: int, fs_hz: float, floor_db: float = 25.0, n_bands: int = 64) -> tuple[float, float]:
+def usable_band_hz(X: np.ndarray, *, n: int, fs_hz: float, floor_db: float = 25.0, n_bands: int = 64,
+                   power: np.ndarray | None = None) -> tuple[float, float]:
     """(lowest, highest) frequency that carries signal: below the recorder's anti-alias cut-off and noise floor.
 
     The spectrum is cut into ``n_bands`` bands; the reference is the median band power
@@ -19,7 +21,7 @@ def usable_band_hz(X: np.ndarray, *, n: int, fs_hz: float, floor_db: float = 25.
     within ``floor_db`` of that reference (a steep anti-alias roll-off or a flat quantisation floor
     above it is "empty": a few spikes there give a huge kurtosis but no bearing information).
     """
-    p = np.abs(X[1:]) ** 2
+    p = (np.abs(X) ** 2 if power is None else power)[1:]  # ``power``: |X|**2 when the caller has it
     nb = n_bands
     m = len(p) // nb
     if m < 1:
@@ -53,25 +55,73 @@ def refine_order(spec_norm: np.ndarray, *, order: float, bins_per_order: int, sl
     Rolling elements slip (the impact rate runs 1–2 % below kinematics) and the typed speed is off by
     a fraction of a percent, so the comb ``k * order * (1 + s)`` is searched over ``s`` in
     ``slip_range``. Returns the refined order and the line heights (ratio to the local background)
-    at its first ``n_harmonics`` harmonics (0 beyond the end of the axis).
+    at its first ``n_harmonics`` harmonics (0 beyond the end of the axis). See :func:`refine_orders`.
+    """
+    refined, heights = refine_orders(spec_norm, orders=[order], bins_per_order=bins_per_order, slip_range=slip_range,
+                                     slip_step=slip_step, n_harmonics=n_harmonics)
+    return float(refined[0]), heights[0]
+
+
+def refine_orders(spec_norm: np.ndarray, *, orders, bins_per_order: int, slip_range: tuple[float, float],
+                  slip_step: float = 0.001, n_harmonics: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`refine_order` for several fault orders at once (one vectorised search over orders x slips x harmonics).
+
+    Per order and slip ``s``: the comb bins ``i_k = round(k * order * (1 + s) * bins_per_order)``;
+    the height of harmonic ``k`` is the maximum of bins ``i_k - 1 .. i_k + 1`` (bins 0 and 1, the DC
+    region, left out); the search stops at the first harmonic off the axis. The score is
+    ``sum_k log(max(h_k, 1e-3)) + 0.1 sum_k log(max(spec[i_k], 1e-3))`` (the second term prefers the
+    comb that hits the lines' own bins); the best slip wins, ties (within 1e-9) go to the smaller
+    ``|s|`` (the first of equal ones). Returns (refined orders, heights ``(len(orders), n_harmonics)``).
     """
     grid = np.arange(slip_range[0], slip_range[1] + 1e-9, slip_step)
-    best_s, best_score, best_h = 0.0, -np.inf, np.zeros(n_harmonics)
-    nbin = len(spec_norm)
-    for s in grid:
-        h = np.zeros(n_harmonics)
-        centre = 0.0
-        for k in range(1, n_harmonics + 1):
-            c = k * order * (1 + s) * bins_per_order
-            i = int(round(c))
-            if i + 1 >= nbin:
-                break
-            h[k - 1] = spec_norm[max(i - 1, 2): i + 2].max()
-            centre += math.log(max(float(spec_norm[i]), 1e-3))  # prefers the comb that hits the lines' own bins
-        score = float(np.sum(np.log(np.maximum(h, 1e-3)))) + 0.1 * centre
-        if score > best_score + 1e-9 or (abs(score - best_score) <= 1e-9 and abs(s) < abs(best_s)):
-            best_s, best_score, best_h = float(s), score, h
-    return order * (1 + best_s), best_h
+    spec = np.asarray(spec_norm, dtype=float)
+    nbin = len(spec)
+    o = np.asarray(orders, dtype=float)
+    k = np.arange(1, n_harmonics + 1)
+    idx = np.rint(((k[None, None, :] * o[:, None, None]) * (1 + grid[None, :, None])) * bins_per_order).astype(np.int64)
+    valid = np.cumprod(idx + 1 < nbin, axis=2).astype(bool)  # (orders, slips, harmonics)
+    safe = np.clip(idx, 1, nbin - 2)
+    masked = spec.copy()
+    masked[:2] = -np.inf
+    h = np.where(valid, masked[safe[..., None] + np.arange(-1, 2)].max(axis=-1), 0.0)
+    centre = np.where(valid, np.log(np.maximum(spec[safe], 1e-3)), 0.0)
+    score = np.log(np.maximum(h, 1e-3)).sum(axis=2) + 0.1 * centre.sum(axis=2)
+    # among the slips within 1e-9 of the best score (the same comb bins give exactly equal scores), the smallest |s|
+    tied = score >= score.max(axis=1, keepdims=True) - 1e-9
+    best = np.argmin(np.where(tied, np.abs(grid)[None, :], np.inf), axis=1)
+    rows = np.arange(len(o))
+    return o * (1 + grid[best]), h[rows, best]
+
+
+@functools.lru_cache(maxsize=8)
+def hann(n: int) -> np.ndarray:
+    """``np.hanning(n)``, kept for the window lengths in use (read-only)."""
+    w = np.hanning(n)
+    w.flags.writeable = False
+    return w
+
+
+def zoom_dft(a: np.ndarray, bins: np.ndarray, nfft: int) -> np.ndarray:
+    """Bins ``bins`` of ``rfft(a, n=nfft)`` (zero-padded DFT), computed directly: O(len(a) * len(bins)).
+
+    For a few dozen bins of a long, heavily zero-padded transform this is several times cheaper than
+    the FFT. The time axis is cut into blocks of ``B`` samples, ``t = q B + r``, so only
+    ``(B + Q) * len(bins)`` complex exponentials are needed:
+    ``X[k] = sum_q exp(-2 pi i k q B / N) sum_r a[q B + r] exp(-2 pi i k r / N)``; phases are
+    reduced modulo ``N`` in integers, so they stay exact for long inputs.
+    """
+    a = np.asarray(a, dtype=float)
+    n = len(a)
+    b = max(int(math.isqrt(max(n, 1))), 1)
+    q = -(-n // b)
+    blocks = np.zeros(q * b)
+    blocks[:n] = a
+    blocks = blocks.reshape(q, b)
+    k = np.asarray(bins, dtype=np.int64)
+    inner = np.exp((-2j * np.pi / nfft) * ((np.arange(b, dtype=np.int64)[:, None] * k[None, :]) % nfft))
+    outer = np.exp((-2j * np.pi / nfft) * ((np.arange(q, dtype=np.int64)[:, None] * (b * k)[None, :]) % nfft))
+    s = blocks @ inner.real + 1j * (blocks @ inner.imag)
+    return np.sum(outer * s, axis=0)
 
 
 def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.02, min_prominence_db: float = 10.0,
@@ -80,18 +130,25 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.02,
 
     Returns (rpm, how): the refined speed and "1x line" when the peak stands ``min_prominence_db``
     over the median of its +-10 % neighbourhood, else the given speed and "as given". The peak is
-    interpolated (quadratic on log magnitude) between bins of a zero-padded spectrum.
+    interpolated (quadratic on log magnitude) between bins of a zero-padded spectrum (only the bins
+    within +-10 % of the 1x line are computed, by :func:`zoom_dft` where that is cheaper than the FFT).
     """
     n = min(len(x), int(max_seconds * fs_hz))
     f_r = rpm / 60.0
     y = np.asarray(x[:n], dtype=float) - float(np.mean(x[:n]))
     nfft = sfft.next_fast_len(4 * n, real=True)
-    spec = np.abs(sfft.rfft(y * np.hanning(n), n=nfft))
     df = fs_hz / nfft
     k0, k1 = int(f_r * (1 - search) / df), int(math.ceil(f_r * (1 + search) / df))
     n0, n1 = int(f_r * 0.9 / df), int(math.ceil(f_r * 1.1 / df))
-    if k1 + 1 >= len(spec) or k0 < 2:
+    if k1 + 1 >= nfft // 2 + 1 or k0 < 2:
         return float(rpm), "as given"
+    n1 = min(n1, nfft // 2)
+    yw = y * hann(n)
+    if n * (n1 + 1 - n0) < 2 * nfft * math.log2(nfft):  # only bins n0..n1 are read: direct DFT where it is cheaper
+        spec = np.zeros(n1 + 1)
+        spec[n0:] = np.abs(zoom_dft(yw, np.arange(n0, n1 + 1), nfft))
+    else:
+        spec = np.abs(sfft.rfft(yw, n=nfft))
     k = k0 + int(np.argmax(spec[k0:k1 + 1]))
     bg = float(np.median(spec[n0:n1 + 1])) + 1e-30
     if 20 * math.log10(spec[k] / bg + 1e-30) < min_prominence_db or k in (k0, k1):

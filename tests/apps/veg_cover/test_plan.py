@@ -223,3 +223,17 @@ def test_one_photo_only_when_the_footprint_covers_the_zone_and_the_gnss_error():
     assert len(high.waypoints) == 1  # 38.4 x 28.8 m covers 10 m + 2 x 1.5 m
     with pytest.raises(ConfigError, match="gnss_accuracy_m"):
         MissionSettings(gnss_accuracy_m=0.0)
+
+
+def test_map_data_puts_the_mission_back_in_the_image_crs():
+    from edgeinv.apps.veg_cover.mission.plan import mission_map_data
+    from edgeinv.common.web.plot import map_svg
+    res = _result()
+    m = plan_mission(res.zones, crs=UTM, settings=MissionSettings(target_gsd_m=0.004), image_gsd_m=0.05)
+    d = mission_map_data(m, crs=UTM, extent=(680000.0, 5761980.0, 680020.0, 5762000.0), zones=res.zones)
+    assert len(d["path"]) == len(m.waypoints) and d["crs"] == "EPSG:32631" and d["units"] == "m"
+    assert all(680000 < x < 680010 and 5761990 < y < 5762000 for x, y in d["path"])  # inside the flagged zone
+    assert [z["flagged"] for z in d["zones"]] == [True, False, False, False]
+    svg = str(map_svg(extent=d["extent"], zones=d["zones"], path=d["path"], crs_label=d["crs"]))
+    assert "EPSG:32631" in svg and "<polyline" in svg
+    assert mission_map_data(None, crs=UTM, extent=d["extent"], zones=res.zones)["path"] == []

@@ -206,3 +206,22 @@ def test_zoomable_plot_carries_its_x_mapping_and_reads_the_zoom_back():
     zoomed = parse(line_plot_svg([{"x": f, "y": 0 * f + 1}], xlabel="f", ylabel="a", zoom="env", xlim=(100, 250)))
     assert zoomed.get("data-zoomed") == "1" and float(zoomed.get("data-x0")) == 100.0
     assert "100" in texts(zoomed) and "400" not in texts(zoomed)
+
+
+def test_offline_map_in_the_image_crs():
+    from edgeinv.common.web.plot import map_svg
+    extent = (680000.0, 5761980.0, 680020.0, 5762000.0)  # 20 m x 20 m
+    zones = [{"bounds": (680000, 5761990, 680010, 5762000), "label": "zone 0: low cover", "flagged": True},
+             {"bounds": (680010, 5761990, 680020, 5762000), "label": "zone 1", "flagged": False}]
+    path = [(680002.0, 5761992.0), (680008.0, 5761992.0), (680008.0, 5761998.0)]
+    root = parse(map_svg(extent=extent, zones=zones, path=path, crs_label="EPSG:32631", title="Map <x>"))
+    t = texts(root)
+    assert "EPSG:32631" in t and "N" in t and "1" in t and "3" in t and any(s and s.endswith(" m") for s in t)
+    rects = list(root.iter("{http://www.w3.org/2000/svg}rect"))
+    zone_rects = [r for r in rects if r.find("{http://www.w3.org/2000/svg}title") is not None]
+    assert len(zone_rects) == 3  # footprint + 2 zones
+    w = [float(r.get("width")) for r in zone_rects]
+    h = [float(r.get("height")) for r in zone_rects]
+    assert w[0] == pytest.approx(h[0]) and w[1] == pytest.approx(w[0] / 2)  # equal scale on both axes
+    line = root.find(".//{http://www.w3.org/2000/svg}polyline")
+    assert len(line.get("points").split()) == 3

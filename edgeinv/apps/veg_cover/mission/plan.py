@@ -326,3 +326,25 @@ def mission_geojson(mission: Mission) -> dict:
                                                         "altitude_m": round(mission.altitude_m, 2)},
                       "geometry": {"type": "Point", "coordinates": [lon, lat]}})
     return {"type": "FeatureCollection", "features": feats}
+
+
+def mission_map_data(mission: Mission | None, *, crs, extent, zones: list[dict]) -> dict:
+    """What the offline map view draws, all in the image's CRS: ``{"extent", "zones", "path", "crs"}``.
+
+    ``zones``: the result's zones (``bounds`` in the CRS, ``flags``); ``path``: the mission's waypoints
+    transformed back from WGS 84 (empty without a mission). Feed it to ``common.web.plot.map_svg``.
+    """
+    from rasterio.warp import transform as warp
+
+    path = []
+    if mission is not None and mission.waypoints and crs is not None:
+        lat, lon = zip(*mission.waypoints)
+        xs, ys = warp("EPSG:4326", crs, list(lon), list(lat))
+        path = [(float(x), float(y)) for x, y in zip(xs, ys)]
+    shown = [{"bounds": z["bounds"], "flagged": bool(z.get("flags")),
+              "label": f"zone {z['id']}" + (f": {', '.join(z['flags'])}" if z.get("flags") else "")}
+             for z in zones if z.get("bounds")]
+    label = crs.to_string() if hasattr(crs, "to_string") else str(crs or "")
+    geographic = bool(getattr(crs, "is_geographic", False))
+    return {"extent": [float(v) for v in extent], "zones": shown, "path": path, "crs": label,
+            "units": "°" if geographic else "m"}

@@ -509,6 +509,32 @@ def map_svg(*, extent, zones=(), path=(), crs_label: str = "", title: str = "", 
     return Markup("".join(out))
 
 
+def colour_scale_svg(stops, colours, *, label: str, ticks=None, tick_format: str = "{:.0%}", width: int = 320) -> Markup:
+    """A horizontal colour bar with numbered ticks (the legend of a coloured map).
+
+    ``stops``: values 0..1 along the bar; ``colours``: ``(r, g, b)`` per stop (the map's own ramp);
+    ``ticks``: values to label (default: the stops), written with ``tick_format``.
+    """
+    stops = [float(v) for v in stops]
+    lo, hi = min(stops), max(stops)
+    gid = f"edgeinv-ramp-{next(_CLIP_IDS)}"
+    height, left, right, bar_h = 46, 10, 24, 14
+    pw = width - left - right
+    out = _frame_open(width, height, label)
+    out.append(f'<defs><linearGradient id="{gid}" x1="0" x2="1" y1="0" y2="0">')
+    for v, (r, g, b) in zip(stops, colours):
+        out.append(f'<stop offset="{(v - lo) / ((hi - lo) or 1):.4f}" stop-color="rgb({int(r)},{int(g)},{int(b)})"/>')
+    out.append("</linearGradient></defs>")
+    out.append(_text(left, 12, label, anchor="start", size=11, fill="#333"))
+    out.append(f'<rect x="{left}" y="16" width="{pw}" height="{bar_h}" fill="url(#{gid})" stroke="#999"/>')
+    for t in (stops if ticks is None else ticks):
+        x = left + (float(t) - lo) / ((hi - lo) or 1) * pw
+        out.append(f'<line x1="{x:.1f}" y1="{16 + bar_h}" x2="{x:.1f}" y2="{20 + bar_h}" stroke="#333"/>')
+        out.append(_text(x, 42, tick_format.format(float(t)), size=10))
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
 def _finite(v) -> bool:
     try:
         return math.isfinite(float(v))

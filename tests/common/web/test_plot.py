@@ -225,3 +225,11 @@ def test_offline_map_in_the_image_crs():
     assert w[0] == pytest.approx(h[0]) and w[1] == pytest.approx(w[0] / 2)  # equal scale on both axes
     line = root.find(".//{http://www.w3.org/2000/svg}polyline")
     assert len(line.get("points").split()) == 3
+
+
+def test_colour_scale_has_numbers():
+    from edgeinv.common.web.plot import colour_scale_svg
+    root = parse(colour_scale_svg([0, 0.5, 1], [(140, 100, 60), (180, 200, 60), (20, 110, 30)],
+                                  label="vegetation cover", ticks=[0, 0.25, 0.5, 0.75, 1]))
+    assert texts(root) == ["vegetation cover", "0%", "25%", "50%", "75%", "100%"]
+    assert len(list(root.iter("{http://www.w3.org/2000/svg}stop"))) == 3

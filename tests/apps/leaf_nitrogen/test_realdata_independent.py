@@ -113,3 +113,27 @@ def test_read_labelled_for_calibration_both_layouts(tmp_path):
     labels.write_text("sample,nitrogen_g_m2\nghost,1.0\n")
     with pytest.raises(InvalidInputError, match="not in the spectra file"):
         APP.read_labelled(spectra, labels)
+
+
+def test_pls_recovers_a_linear_relation_and_loo_picks_its_rank():
+    from edgeinv.apps.leaf_nitrogen.loso import pls_choose, pls_fit, pls_predict
+
+    rng = np.random.default_rng(3)
+    latent = rng.normal(size=(40, 2))
+    x = latent @ rng.normal(size=(2, 30)) + 0.01 * rng.normal(size=(40, 30))
+    y = 1.5 * latent[:, 0] - 0.7 * latent[:, 1] + 0.01 * rng.normal(size=40)
+    assert 2 <= pls_choose(x[:30], y[:30], max_components=6) <= 6  # two latent directions carry y: not 1
+    pred = pls_predict(pls_fit(x[:30], y[:30], 2), x[30:])
+    assert np.sqrt(np.mean((pred - y[30:]) ** 2)) < 0.05 * np.std(y)
+    one = pls_predict(pls_fit(x[:30], y[:30], 1), x[30:])  # one component misses the second direction
+    assert np.sqrt(np.mean((one - y[30:]) ** 2)) > 3 * np.sqrt(np.mean((pred - y[30:]) ** 2))
+
+
+def test_loso_refuses_a_table_with_fewer_than_three_species(tmp_path):
+    from edgeinv.apps.leaf_nitrogen.loso import loso
+
+    _table(tmp_path / "t.csv")  # two species
+    with pytest.raises(InvalidInputError, match="at least 3 species"):
+        loso(APP, tmp_path / "t.csv", _runner_for, settings=load_settings())
+    with pytest.raises(InvalidInputError, match="not a labelled table"):
+        loso(APP, tmp_path / "missing.csv", _runner_for, settings=load_settings())

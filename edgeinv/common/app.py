@@ -269,6 +269,14 @@ class App(ABC):
     def simulate_arguments(self, parser) -> None:
         """Extra ``simulate`` flags (e.g. a fault type); their values reach :meth:`write_example` as params."""
 
+    def write_large_example(self, path: str | Path, *, size: int, rng: np.random.Generator) -> dict:
+        """Per-pixel apps: write a ``size`` x ``size`` px raster in the app's input format without holding it
+        in memory, for ``edgeinv <app> bench-large`` (:mod:`edgeinv.common.runtime.largebench`). Returns at
+        least ``file_mb`` and ``write_seconds``. Default: the app has no large-image bench."""
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"{self.name} has no large-image bench")
+
     def read_many(self, source, *, filename: str | None = None, **meta) -> list:
         """Files holding several samples (several leaves, a long recording) return a list; default: one."""
         return [self.read(source, filename=filename, **meta)]

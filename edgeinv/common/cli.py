@@ -605,6 +605,10 @@ def build_parser() -> argparse.ArgumentParser:
         s.set_defaults(func=cmd_serve)
 
         add_batch_command(asub, app)
+        if any(t.per_pixel for t in app.targets):  # large-image bench: throughput, tile-bounded memory, Dask splits
+            from .runtime.largebench import add_command as add_large_bench
+
+            add_large_bench(asub, app)
 
         app.add_cli(asub)
         for action_parser in asub.choices.values():

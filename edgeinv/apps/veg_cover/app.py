@@ -92,6 +92,12 @@ class VegCoverApp(App):
 
         simulate_arguments(parser)
 
+    def write_large_example(self, path, *, size: int, rng: np.random.Generator) -> dict:
+        """A 5-band uint16 tiled orthomosaic of simulated scenes, written window by window (``bench-large``)."""
+        from .bench_large import make_orthomosaic
+
+        return make_orthomosaic(path, size=size, rng=rng)
+
     def read(self, source, *, filename: str | None = None, **meta):
         """A GeoTIFF (streamed window by window) or a JPEG/PNG frame; ``meta`` holds the CLI/API options."""
         options = {k: v for k, v in meta.items() if v is not None}

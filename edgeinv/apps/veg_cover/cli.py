@@ -1,4 +1,6 @@
-"""Extra ``edgeinv veg-cover`` commands: ``plan`` (re-survey mission, watch mode), ``bench-large``, ``evaluate-scenes``.
+"""Extra ``edgeinv veg-cover`` commands: ``plan`` (re-survey mission, watch mode), ``evaluate-scenes``.
+
+(``bench-large`` is the core's large-image bench, :mod:`edgeinv.common.runtime.largebench`.)
 
 Each handler returns a dict (``text`` for people, the rest for ``--json``).
 """
@@ -47,16 +49,6 @@ def add_commands(app, sub) -> None:
     p.add_argument("--geojson", help="GeoJSON of zones and waypoints (default: <out>.geojson)")
     p.add_argument("--cover-dir", dest="cover_dir", help="also write each cover map (GeoTIFF + PNG) here")
     p.set_defaults(func=lambda args, ctx: cmd_plan(app, args, ctx))
-
-    p = sub.add_parser("bench-large", help="throughput and peak memory on a large tiled orthomosaic")
-    p.add_argument("--size", type=int, default=20000, help="raster side in pixels (default 20000)")
-    p.add_argument("--small", type=int, default=7000, help="side of the comparison raster (default 7000)")
-    p.add_argument("--tile-px", dest="tile_px", type=int, default=256)
-    p.add_argument("--dir", help="work folder (default: a temporary folder, removed afterwards)")
-    p.add_argument("--keep", action="store_true", help="keep the rasters")
-    p.add_argument("--variant", help="model variant (default: the chosen one)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=lambda args, ctx: cmd_bench_large(app, args, ctx))
 
     p = sub.add_parser("evaluate-scenes", help="model vs baselines, per-zone cover error on large simulated scenes")
     p.add_argument("--config", choices=["all", *app.configs], default="all")
@@ -137,14 +129,6 @@ def cmd_plan(app, args, ctx) -> dict:
     return {"mission": summ, "files": files, "zones": [{k: z.get(k) for k in ("key", "flags", "fvc_mean")}
                                                        for z in mission.zones],
             "images": [r.to_dict() | {"zones": None} for r in results], "text": "\n".join(lines)}
-
-
-def cmd_bench_large(app, args, ctx) -> dict:
-    from .bench_large import run
-
-    report = run(app, ctx.settings, size=args.size, small=args.small, tile_px=args.tile_px, work_dir=args.dir,
-                 keep=args.keep, variant=args.variant, seed=args.seed)
-    return report
 
 
 def cmd_evaluate_scenes(app, args, ctx) -> dict:

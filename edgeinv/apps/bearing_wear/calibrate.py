@@ -161,4 +161,5 @@ def write(doc: dict, path: Path | None = None) -> Path:
     path = Path(path) if path else Path(str(resources.files(__package__).joinpath("data/calibration.json")))
     path.write_text(json.dumps(doc, indent=1) + "\n")
     D.calibration.cache_clear()
+    D._shipped_ood_arrays.cache_clear()
     return path

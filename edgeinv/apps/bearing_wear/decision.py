@@ -61,10 +61,9 @@ def line_evidence(analyses, *, geometry: BearingGeometry) -> dict:
     spec = np.mean([a.spec_band + a.spec_energy for a in analyses], axis=0) / 2.0
     kin, refined, heights = refine_hypotheses(spec, geometry=geometry)
     out = {}
-    for h, o, o_ref, hts in zip(HYPOTHESES, kin, refined, heights):
-        db = line_db(hts)
-        out[h] = {"order": round(float(o_ref), 4), "slip": round(float(o_ref / o) - 1.0, 4),
-                  "lines_db": [round(float(v), 1) for v in db], "gate_db": round(float(min(db[0], db[1])), 1)}
+    for h, o, o_ref, db in zip(HYPOTHESES, kin.tolist(), refined.tolist(), line_db(heights).tolist()):
+        out[h] = {"order": round(o_ref, 4), "slip": round(o_ref / o - 1.0, 4),
+                  "lines_db": [round(v, 1) for v in db], "gate_db": round(min(db[0], db[1]), 1)}
     ftf = out["cage"]["order"]
     out["ball"]["ftf_sidebands_db"] = round(sideband_db(spec, order=out["ball"]["order"], spacing=ftf), 1)
     return out
@@ -171,15 +170,26 @@ def fit_ood(x: np.ndarray, *, shrink: float = 0.1) -> dict:
             "quantiles": np.quantile(d, np.linspace(0, 1, 201)).tolist()}
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped_ood_arrays():
+    """The shipped OOD statistics as arrays (converted once), or Nones."""
+    stats = calibration().get("ood")
+    if not stats:
+        return None, None, None, None
+    return tuple(np.asarray(stats[k], dtype=float) for k in ("median", "mad", "precision", "quantiles"))
+
+
 def ood_score(x: np.ndarray, stats: dict | None = None) -> dict:
     """Fraction of training windows closer than these inputs (median over windows); flag above :data:`OOD_FLAG`."""
-    stats = stats or calibration().get("ood")
     if not stats:
-        return {"score": None, "flag": False, "text": "no OOD statistics shipped"}
+        med, mad, prec, q = _shipped_ood_arrays()
+        if med is None:
+            return {"score": None, "flag": False, "text": "no OOD statistics shipped"}
+    else:
+        med, mad, prec, q = (np.asarray(stats[k], dtype=float) for k in ("median", "mad", "precision", "quantiles"))
     f = summary_features(x)
-    z = (f - np.asarray(stats["median"])) / np.asarray(stats["mad"])
-    d = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", z, np.asarray(stats["precision"]), z), 0.0))
-    q = np.asarray(stats["quantiles"])
+    z = (f - med) / mad
+    d = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", z, prec, z), 0.0))
     frac = np.interp(d, q, np.linspace(0, 1, len(q)), left=0.0, right=1.0)
     score = float(np.median(frac))
     dist = float(np.median(d))

@@ -213,6 +213,20 @@ def fault_view(spec_orders: np.ndarray, *, order: float) -> np.ndarray:
     return out
 
 
+def fault_views(spectra: np.ndarray, *, order: float) -> np.ndarray:
+    """:func:`fault_view` of each row of ``spectra`` (one pass for the band and energy spectra)."""
+    spectra = np.asarray(spectra)
+    du = U_MAX / N_BINS
+    if order * du * N_REV >= 1.0:
+        edges = np.round((U_AXIS - du / 2).clip(0) * order * N_REV).astype(np.int64)
+        edges = np.minimum(edges, spectra.shape[1] - 1)
+        out = np.maximum.reduceat(spectra, edges, axis=1)
+    else:
+        out = np.stack([np.interp(U_AXIS * order, ORDER_AXIS, row) for row in spectra])
+    out[:, U_AXIS * order > ORDER_MAX] = 0.0
+    return out
+
+
 def _marks(centres_bins: np.ndarray) -> np.ndarray:
     """Gaussian marks, peak 1 and sigma 1 bin, at the given (fractional) bins of a view."""
     if not len(centres_bins):
@@ -273,9 +287,11 @@ def velocity_rms_mm_s(x: np.ndarray, *, fs_hz: float, units: str = "g", band_hz:
 
 def _velocity_from_spectrum(A: np.ndarray, *, nfft: int, n: int, fs_hz: float, units: str = "g",
                             band_hz: tuple[float, float] = (10.0, 1000.0)) -> float:
-    f = np.arange(len(A)) * fs_hz / nfft
+    k0 = max(int(band_hz[0] * nfft / fs_hz) - 1, 0)  # only the bins around the band (same test on each)
+    k1 = min(int(band_hz[1] * nfft / fs_hz) + 2, len(A))
+    f = np.arange(k0, k1) * fs_hz / nfft
     sel = (f >= band_hz[0]) & (f <= min(band_hz[1], fs_hz / 2))
-    V = A[sel] * (G if units == "g" else 1.0) / (2j * np.pi * f[sel])
+    V = A[k0:k1][sel] * (G if units == "g" else 1.0) / (2j * np.pi * f[sel])
     # Parseval, one-sided spectrum of the zero-padded signal: sum x^2 = 2 sum |X_k|^2 / nfft
     return float(math.sqrt(2.0 * np.sum(np.abs(V) ** 2) / (nfft * n)) * 1e3)
 
@@ -420,11 +436,15 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     wide = max((b for b in usable if b.level <= 1.6), key=lambda b: b.sk, default=best)
     acf = envelope_acf_size_axis(X, n=nfft, fs_hz=fs_hz, band=wide, shaft_hz=shaft_hz, geometry=geometry,
                                  squared_envelope=squared_envelope(wide))
-    views = []
-    for h in HYPOTHESES:
+    feats = np.empty(INPUT_SHAPE, dtype=np.float32)
+    both = np.stack([ch_band, ch_energy])
+    for i, h in enumerate(HYPOTHESES):
         o = refined[h]
-        views += [fault_view(ch_band, order=o), fault_view(ch_energy, order=o), shaft_comb(order=o), HARMONIC_MARKS]
-    feats = np.vstack([*views, acf, scal_row]).astype(np.float32)
+        feats[i * N_VC: i * N_VC + 2] = fault_views(both, order=o)
+        feats[i * N_VC + 2] = shaft_comb(order=o)
+        feats[i * N_VC + 3] = HARMONIC_MARKS
+    feats[-2] = acf
+    feats[-1] = scal_row
     if not np.all(np.isfinite(feats)):
         raise InvalidInputError("the window gives non-finite features (is the signal constant or all zeros?)")
     return WindowAnalysis(feats, best, f_env, s_env, ind, vel, energy=energy, usable_top_hz=f_top,

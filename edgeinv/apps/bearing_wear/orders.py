@@ -80,7 +80,7 @@ def refine_orders(spec_norm: np.ndarray, *, orders, bins_per_order: int, slip_ra
     k = np.arange(1, n_harmonics + 1)
     idx = np.rint(((k[None, None, :] * o[:, None, None]) * (1 + grid[None, :, None])) * bins_per_order).astype(np.int64)
     valid = np.cumprod(idx + 1 < nbin, axis=2).astype(bool)  # (orders, slips, harmonics)
-    safe = np.clip(idx, 1, nbin - 2)
+    safe = np.minimum(np.maximum(idx, 1), nbin - 2)
     masked = spec.copy()
     masked[:2] = -np.inf
     h = np.where(valid, masked[safe[..., None] + np.arange(-1, 2)].max(axis=-1), 0.0)

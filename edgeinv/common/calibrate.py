@@ -69,11 +69,11 @@ class CalibrationOptions:
 def load_shipped_teacher(app, settings, config: str):
     """The shipped teacher checkpoint of ``app``/``config`` (sha256 checked): ``(trained, entry, manifest sha256)``."""
     from .export import load_checkpoint
-    from .runtime.bundle import read_manifest, sha256_file
+    from .runtime.manifest import load_manifest, sha256_file
 
     folder = app.models_dir(settings)
-    manifest = read_manifest(folder)
-    entry = manifest["configs"].get(config)
+    configs = load_manifest(folder).configs
+    entry = configs[config].raw if config in configs else None
     if not entry or not entry.get("teacher_checkpoint"):
         raise ModelError(f"no teacher checkpoint shipped for {app.name}/{config}", hint="run `make models`")
     path = folder / entry["teacher_checkpoint"]
@@ -201,7 +201,7 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
 
     from .export import export_onnx, predict_physical
     from .pipeline import _cpu_record, git_commit
-    from .runtime.bundle import sha256_file, verify_release
+    from .runtime.manifest import sha256_file, verify_release
     from .runtime.manifest import update_manifest
     from .runtime.selftest import write_golden
     from .train import fit

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import InvalidInputError
@@ -19,7 +20,7 @@ def jsonable(obj: Any) -> Any:
         return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):  # dict, and the read-only views of the typed manifest
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in obj]

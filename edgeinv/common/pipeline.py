@@ -35,7 +35,7 @@ from .compress.search import SearchSettings, measure_variants, select_variant
 from .config import REPO_ROOT
 from .errors import EdgeinvError, ModelError
 from .metrics import score, stack_outputs
-from .runtime.bundle import read_manifest, sha256_file, verify_release
+from .runtime.manifest import load_manifest, sha256_file, verify_release
 from .runtime.selftest import GOLDEN_NAME, write_golden
 
 __all__ = ["HELDOUT_SEED_OFFSET", "VARIANT_FORMATS", "simulate_splits", "train_teacher", "build_release",
@@ -319,15 +319,16 @@ def add_golden(app, config: str, out_dir: str | Path, *, progress: bool = True) 
 
     out_dir = Path(out_dir)
     config = app.check_config(config)
-    entry = read_manifest(out_dir).get("configs", {}).get(config)
-    if not entry:
+    configs = load_manifest(out_dir).configs
+    if config not in configs:
         raise ModelError(f"{app.name}: no release for config {config!r} in {out_dir}")
+    entry = configs[config]
     recipe = app.recipe(config)
-    seed = int(entry.get("seed", recipe.seed))
+    seed = int(entry.raw.get("seed", recipe.seed))
     recipe = dataclasses.replace(recipe, seed=seed)
     heldout = _simulate(app, config, 128, seed + HELDOUT_SEED_OFFSET, progress, "golden")
     folder = out_dir / config
-    paths = {n: out_dir / v["file"] for n, v in entry.get("variants", {}).items()}
+    paths = {n: out_dir / v.file for n, v in entry.variants.items()}
     if "teacher_fp32" not in paths:
         raise ModelError(f"{app.name}/{config}: the release has no teacher_fp32 to take golden outputs from")
     verify_release(out_dir, config=config)

@@ -21,12 +21,12 @@ Signing and encryption use the ``cryptography`` package (imported on use).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from pathlib import Path
 
 from ..errors import ConfigError, ModelError, ModelIntegrityError, NotFoundError
+from .manifest import MANIFEST_NAME, _resolve, load_manifest, manifest_files, read_manifest, sha256_file, verify_release
 from .session import load_model
 
 __all__ = ["MANIFEST_NAME", "read_manifest", "verify_release", "load_runner", "sha256_file",
@@ -34,88 +34,9 @@ __all__ = ["MANIFEST_NAME", "read_manifest", "verify_release", "load_runner", "s
            "encrypt_file", "decrypt_file", "generate_device_key", "wrap_content_key", "load_device_key",
            "device_model_key"]
 
-MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.json.sig"
 _ENC_MAGIC = b"EDGEINV-AESGCM1\n"
 _HINT = "run `make models` (or `edgeinv <app> compress`) to build them"
-
-
-def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def read_manifest(models_dir_of_app: str | Path) -> dict:
-    """The parsed ``manifest.json`` of one app's models folder.
-
-    Raises
-    ------
-    ModelError : no manifest there (with a hint to build the models).
-    ModelIntegrityError : the manifest is not valid JSON or lacks ``configs``.
-    """
-    path = Path(models_dir_of_app) / MANIFEST_NAME
-    if not path.is_file():
-        raise ModelError(f"no released models in {Path(models_dir_of_app)} ({MANIFEST_NAME} missing)", hint=_HINT)
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelIntegrityError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("configs"), dict):
-        raise ModelIntegrityError(f"{path} has no 'configs' section")
-    return manifest
-
-
-def _resolve(folder: Path, rel: str) -> Path:
-    path = (folder / rel).resolve()
-    if folder.resolve() not in path.parents:
-        raise ModelIntegrityError(f"manifest entry {rel!r} points outside {folder}")
-    return path
-
-
-def manifest_files(manifest: dict, *, config: str | None = None) -> list[tuple[str, str]]:
-    """``(relative path, sha256)`` of every file the manifest lists (optionally for one config)."""
-    files: list[tuple[str, str]] = []
-    for cname, entry in manifest.get("configs", {}).items():
-        if config is not None and cname != config:
-            continue
-        for vname, v in entry.get("variants", {}).items():
-            if "file" not in v or "sha256" not in v:
-                raise ModelIntegrityError(f"manifest variant {cname}/{vname} lacks file or sha256")
-            files.append((v["file"], v["sha256"]))
-        if entry.get("teacher_checkpoint") and entry.get("teacher_checkpoint_sha256"):
-            files.append((entry["teacher_checkpoint"], entry["teacher_checkpoint_sha256"]))
-        golden = entry.get("golden")
-        if golden:
-            if "file" not in golden or "sha256" not in golden:
-                raise ModelIntegrityError(f"manifest golden set of {cname} lacks file or sha256")
-            files.append((golden["file"], golden["sha256"]))
-    return files
-
-
-def verify_release(models_dir_of_app: str | Path, *, config: str | None = None) -> dict[str, str]:
-    """Recompute the sha256 of every listed file; return ``{relative path: sha256}`` when all match.
-
-    Raises
-    ------
-    ModelIntegrityError : a file is missing, escapes the folder, or its hash differs.
-    """
-    folder = Path(models_dir_of_app)
-    manifest = read_manifest(folder)
-    checked: dict[str, str] = {}
-    for rel, expected in manifest_files(manifest, config=config):
-        path = _resolve(folder, rel)
-        if not path.is_file():
-            raise ModelIntegrityError(f"{rel} is listed in the manifest but missing", hint=_HINT)
-        actual = sha256_file(path)
-        if actual != expected:
-            raise ModelIntegrityError(f"{rel}: sha256 {actual[:12]}... does not match the manifest's {expected[:12]}...",
-                                      hint="the file was modified or corrupted; reinstall the release")
-        checked[rel] = actual
-    return checked
 
 
 _VERIFIED: dict[tuple, bool] = {}
@@ -142,13 +63,11 @@ def variant_path(app, settings, *, config: str | None = None, variant: str | Non
     self-test's pick on this CPU, else the manifest's ``chosen`` when it is meant for this CPU class).
     """
     folder = app.models_dir(settings)
-    manifest = read_manifest(folder)
+    manifest = load_manifest(folder)
     config = app.check_config(config or app.configs[0])
-    entry = manifest["configs"].get(config)
-    if entry is None:
-        raise ModelError(f"{app.name}: no released model for config {config!r}", hint=_HINT)
+    entry = manifest.config(config)
     want = app.preprocessing_version
-    have = str(manifest.get("preprocessing_version", want))
+    have = str(manifest.preprocessing_version or want)
     if have != str(want):
         raise ModelError(f"{app.name}: models were built for preprocessing v{have}, this app uses v{want}",
                          hint=_HINT)
@@ -156,12 +75,11 @@ def variant_path(app, settings, *, config: str | None = None, variant: str | Non
         from .selftest import device_choice
 
         variant = device_choice(app, settings, config)["chosen"]
-    name = variant
-    variants = entry.get("variants", {})
-    if name not in variants:
-        raise NotFoundError(f"{app.name}/{config} has no variant {name!r}; shipped: {', '.join(variants) or 'none'}")
-    record = variants[name]
-    return _resolve(folder, record["file"]), record
+    if variant not in entry.variants:
+        raise NotFoundError(f"{app.name}/{config} has no variant {variant!r}; "
+                            f"shipped: {', '.join(entry.variants) or 'none'}")
+    record = entry.variants[variant]
+    return _resolve(folder, record.file), record
 
 
 def load_runner(app, settings, *, config: str | None = None, variant: str | None = None):
@@ -174,8 +92,8 @@ def load_runner(app, settings, *, config: str | None = None, variant: str | None
         raise ConfigError("load_runner needs settings (models_dir, threads)")
     path, record = variant_path(app, settings, config=config, variant=variant)
     if not path.is_file():
-        raise ModelError(f"{app.name}: model file {record['file']} is missing", hint=_HINT)
-    _verify_file(path, record["sha256"])
+        raise ModelError(f"{app.name}: model file {record.file} is missing", hint=_HINT)
+    _verify_file(path, record.sha256)
     return load_model(path, threads=int(getattr(settings, "threads", 1)))
 
 

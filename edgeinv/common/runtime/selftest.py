@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgeinvError, ModelError, ModelIntegrityError
-from .bundle import MANIFEST_NAME, read_manifest, sha256_file
+from .manifest import MANIFEST_NAME, load_manifest, sha256_file
 from .cpu import cpu_features, fingerprint
 
 __all__ = ["GOLDEN_NAME", "golden_count", "deviations", "write_golden", "run_selftest", "device_state_path",
@@ -255,10 +255,11 @@ def _fallback_choice(entry: dict, cls: str) -> tuple[str | None, str | None]:
 def run_selftest(app, settings, *, repeats: int = 20) -> dict:
     """Self-test of every shipped config of ``app`` on this CPU (see the module docstring)."""
     folder = app.models_dir(settings)
-    manifest = read_manifest(folder)
+    manifest = load_manifest(folder)
     configs = {}
-    have, want = str(manifest.get("preprocessing_version", app.preprocessing_version)), str(app.preprocessing_version)
-    for config, entry in manifest.get("configs", {}).items():
+    have, want = str(manifest.preprocessing_version or app.preprocessing_version), str(app.preprocessing_version)
+    for config, typed in manifest.configs.items():
+        entry = typed.raw
         if config not in app.configs:
             continue
         if have != want:  # the inputs the models expect are not what this code computes: nothing is usable
@@ -346,9 +347,8 @@ def device_choice(app, settings, config: str) -> dict:
                              f"({report['cpu'].get('cpu_class')})", hint="run `edgeinv selftest` for details")
         return {"chosen": c["chosen"], "accurate": c.get("accurate") or c["chosen"],
                 "source": f"self-test on this device ({report.get('ran_at')})"}
-    from . import bundle
-
-    entry = bundle.read_manifest(app.models_dir(settings)).get("configs", {}).get(config, {})
+    configs = load_manifest(app.models_dir(settings)).configs
+    entry = configs[config].raw if config in configs else {}
     chosen, accurate = _fallback_choice(entry, cpu_features()["cpu_class"])
     return {"chosen": chosen, "accurate": accurate, "source": "manifest (no self-test on this device yet)"}
 

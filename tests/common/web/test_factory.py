@@ -175,6 +175,7 @@ class _Switcher:
 def fake_runtime(monkeypatch):
     """Replace the runtime's manifest reader and loader; count loads."""
     import edgeinv.common.runtime.bundle as bundle
+    import edgeinv.common.runtime.manifest as manifest_mod
 
     calls = []
     state = {"manifest": {"configs": {"default": {"chosen": "student_int8", "accurate": "teacher_fp32"}}}, "fail": 0}
@@ -189,7 +190,7 @@ def fake_runtime(monkeypatch):
         return lambda x, v=variant: {"variant": v}
 
     monkeypatch.setattr(bundle, "load_runner", load_runner)
-    monkeypatch.setattr(bundle, "read_manifest", lambda folder: state["manifest"])
+    monkeypatch.setattr(manifest_mod, "read_manifest", lambda folder: state["manifest"])
     monkeypatch.setitem(sys.modules, "edgeinv.common.runtime.switch", types.SimpleNamespace(ModelSwitcher=_Switcher))
     return calls, state
 

@@ -88,6 +88,12 @@ class RasterSource:
         self._gain = (scales / scale).astype(np.float32)[:, None, None]
         self._offset = (offsets / scale).astype(np.float32)[:, None, None]
         self._nodata = dataset.nodata
+        # integer samples under a finite gain/offset cannot become NaN/inf: no per-window check needed
+        dt = np.dtype(dataset.dtypes[self._indexes[0] - 1]) if self._indexes else np.dtype("float32")
+        bound = float(np.max(np.abs(self._gain)) * max(abs(float(np.iinfo(dt).min)), float(np.iinfo(dt).max))
+                      + np.max(np.abs(self._offset))) if (np.issubdtype(dt, np.integer) and self._indexes) else np.inf
+        self._always_finite = bool(np.isfinite(bound) and bound < 1e37
+                                   and all(np.dtype(d) == dt for d in dataset.dtypes))
         self.truth = None
         bh, bw = dataset.block_shapes[0]
         self.block_px = int(bh) if (bh == bw and bh < self.height) else None  # square tiles: process by block
@@ -123,12 +129,17 @@ class RasterSource:
             nod = np.isnan(raw) if np.isnan(self._nodata) else raw == self._nodata
             valid &= ~nod.any(axis=0)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are found and refused just below
-            bands = raw.astype(np.float32) * self._gain + self._offset
-        bad = ~np.isfinite(bands) & valid[None]
-        if bad.any():
-            raise InvalidInputError(f"{self.source}: {int(bad.sum())} NaN or infinite value(s) near row {row}, "
-                                    f"col {col} (declare a nodata value if they mark missing data)")
-        return np.where(valid[None], bands, 0.0).astype(np.float32), valid
+            bands = raw.astype(np.float32)
+            bands *= self._gain
+            bands += self._offset
+        if not self._always_finite:
+            bad = ~np.isfinite(bands) & valid[None]
+            if bad.any():
+                raise InvalidInputError(f"{self.source}: {int(bad.sum())} NaN or infinite value(s) near row {row}, "
+                                        f"col {col} (declare a nodata value if they mark missing data)")
+        if not valid.all():
+            bands[:, ~valid] = 0.0
+        return bands, valid
 
     def load(self, *, max_pixels: int = MAX_FRAME_PIXELS) -> VegImage:
         """The whole raster in memory (only for rasters small enough; predict streams instead)."""
@@ -250,7 +261,7 @@ def read_frame(data: bytes, *, kind: str, source: str, roles: tuple[str, ...] | 
     n = img.shape[2]
     if roles is None:
         if n < 3:
-            raise MissingMetadataError(f"{source}: a {n}-channel frame needs --bands (e.g. red,nir)")
+            raise MissingMetadataError(f"{source}: a {n}-channel frame needs --bands (e.g. red,nir)", field="bands")
         roles = _frame_roles(img, source, notes)
     if len(roles) != n:
         raise InvalidInputError(f"{source}: the frame has {n} channel(s) but --bands lists {len(roles)}")
@@ -325,7 +336,7 @@ def _roles_from_dataset(ds, source: str) -> tuple[str, ...]:
     if None not in mapped:
         return _check_roles(mapped, f"{source} colour interpretation")
     raise MissingMetadataError(f"{source}: the GeoTIFF does not say which band is which",
-                               hint=f"pass --bands with {ds.count} names, e.g. red,nir or blue,green,red,rededge,nir")
+                               hint=f"pass --bands with {ds.count} names, e.g. red,nir or blue,green,red,rededge,nir", field="bands")
 
 
 def open_geotiff(src, *, source: str, roles: tuple[str, ...] | None, reflectance_scale: float | None = None,

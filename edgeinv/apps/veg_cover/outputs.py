@@ -1,6 +1,6 @@
 """Writers for the cover map: a float32 GeoTIFF (tiled, compressed, with overviews) and a PNG overlay.
 
-The GeoTIFF has two bands, ``cover_fraction`` and ``cover_fraction_std`` (NaN = no data), keeps
+The GeoTIFF (ZSTD-compressed, see :data:`COMPRESS`) has two bands, ``cover_fraction`` and ``cover_fraction_std`` (NaN = no data), keeps
 the source CRS and geotransform, and is written window by window (:class:`CoverGeoTiff`), so it
 never has to be in memory. The overlay is a coloured preview (bare soil brown -> full cover green),
 at most ``max_side`` pixels on its long side, with the flagged zones outlined in red.
@@ -17,6 +17,12 @@ import numpy as np
 from edgeinv.common.errors import InvalidInputError
 
 BLOCK_PX = 256
+# ZSTD level 1 without a predictor: on a 3072^2 two-band float32 map, written 256 px window by window and
+# then given overviews, 0.28 s + 0.49 s against 1.66 s + 1.25 s for the former deflate (predictor 3,
+# level 1), for a file 4 % larger (70 vs 67 MB) -- the writer was the largest share of the
+# large-orthomosaic bench. Any GDAL >= 2.3 (QGIS, rasterio, ArcGIS Pro) reads it.
+COMPRESS = "zstd"
+COMPRESS_OPTIONS = {"zstd_level": 1}
 # colour ramp for cover 0 -> 1 (RGB): bare soil, sparse, medium, dense canopy
 _RAMP_STOPS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 _RAMP_RGB = np.array([[140, 100, 60], [200, 170, 80], [180, 200, 60], [90, 170, 50], [20, 110, 30]], float)
@@ -36,7 +42,7 @@ class CoverGeoTiff:
             raise InvalidInputError(f"--out {self.path}: folder {self.path.parent} does not exist")
         profile = {"driver": "GTiff", "width": int(width), "height": int(height), "count": 2, "dtype": "float32",
                    "nodata": float("nan"), "tiled": True, "blockxsize": BLOCK_PX, "blockysize": BLOCK_PX,
-                   "compress": "deflate", "predictor": 3, "zlevel": 1, "BIGTIFF": "IF_SAFER"}
+                   "compress": COMPRESS, **COMPRESS_OPTIONS, "BIGTIFF": "IF_SAFER"}
         if transform is not None and crs is not None:
             profile.update(transform=transform, crs=crs)
         try:

@@ -55,6 +55,16 @@ def test_uint16_with_gdal_scale_tag(tmp_path, ms_bands, write_tif):
                                ms_bands[:, :5, :5], atol=1e-4)
 
 
+def test_integer_samples_under_an_overflowing_scale_are_still_refused(tmp_path, ms_bands, write_tif):
+    """The per-window NaN/inf check is skipped only for integers under a finite, non-overflowing gain."""
+    dn = np.round(ms_bands * 10000).astype(np.uint16)
+    src = read_image(write_tif(tmp_path / "ok.tif", dn, descriptions=MS, scales=[1e-4] * 5))
+    assert src._always_finite
+    with pytest.raises(InvalidInputError, match="NaN or infinite"):  # 65535 * 1e38 overflows float32
+        read_image(write_tif(tmp_path / "huge.tif", dn, descriptions=MS, scales=[1e38] * 5),
+                   reflectance_scale=1.0).read_window(0, 0, 40, 48)
+
+
 def test_values_that_are_not_reflectance_need_a_scale(tmp_path, ms_bands, write_tif):
     path = write_tif(tmp_path / "dn.tif", (ms_bands * 10000).astype(np.float32), descriptions=MS)
     with pytest.raises(InvalidInputError, match="reflectance-scale"):

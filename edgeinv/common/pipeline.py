@@ -38,7 +38,7 @@ from .metrics import score, stack_outputs
 from .runtime.manifest import load_manifest, sha256_file, verify_release
 from .runtime.selftest import GOLDEN_NAME, write_golden
 
-__all__ = ["HELDOUT_SEED_OFFSET", "VARIANT_FORMATS", "simulate_splits", "train_teacher", "build_release",
+__all__ = ["HELDOUT_SEED_OFFSET", "VARIANT_FORMATS", "VARIANT_PLAN", "VariantSpec", "simulate_splits", "train_teacher", "build_release",
            "add_golden", "git_commit"]
 
 HELDOUT_SEED_OFFSET = 100_003
@@ -151,10 +151,121 @@ def _baseline(app, heldout: Dataset, n: int | None, progress: bool) -> dict:
     return result
 
 
+@dataclasses.dataclass(frozen=True)
+class VariantSpec:
+    """One shipped variant: ``name``, how it is made (``export`` of a trained model, or ``int8`` static QDQ /
+    ``dynint8`` / ``fp16`` of an exported variant) and from what (a trained model or another variant)."""
+
+    name: str
+    make: str
+    source: str
+
+
+# The release's variants, in build order: a trained model's FP32 export comes before what is derived from it.
+# Pruning runs only when the recipe asks for it; a step that fails skips its variant (and its dependants).
+VARIANT_PLAN: tuple[VariantSpec, ...] = (
+    VariantSpec("teacher_fp32", "export", "teacher"),
+    VariantSpec("teacher_int8", "int8", "teacher_fp32"),
+    VariantSpec("teacher_dynint8", "dynint8", "teacher_fp32"),
+    VariantSpec("teacher_fp16", "fp16", "teacher_fp32"),
+    VariantSpec("pruned_fp32", "export", "pruned"),
+    VariantSpec("pruned_int8", "int8", "pruned_fp32"),
+    VariantSpec("student_fp32", "export", "student"),
+    VariantSpec("student_int8", "int8", "student_fp32"),
+)
+
+
+def _train_models(app, config, teacher, train, val, recipe, progress, tag) -> tuple[dict, dict, dict]:
+    """The compressed trained models next to the teacher: ``({name: trained}, training reports, skipped)``."""
+    from .compress.distill import distill
+    from .compress.prune import prune_and_finetune
+
+    trained, training, skipped = {"teacher": teacher}, {"teacher": teacher.summary()}, {}
+    steps = []
+    if recipe.prune_ratio and recipe.prune_ratio > 0:
+        steps.append(("pruned", f"pruning {recipe.prune_ratio:.0%} of channels, fine-tuning",
+                      lambda: prune_and_finetune(teacher, app, train, val, recipe=recipe, progress=progress)))
+    steps.append(("student", "distilling the student",
+                  lambda: distill(teacher, app, config, train, val, recipe=recipe, progress=progress)))
+    for name, what, fit in steps:
+        _log(progress, f"{tag} {what}")
+        try:
+            trained[name], training[name] = fit()
+        except Exception as exc:  # a failing compression skips its variants, recorded
+            skipped[name] = f"{type(exc).__name__}: {exc}"
+            _log(progress, f"{tag} {name} skipped: {exc}")
+    return trained, training, skipped
+
+
+def _make_variant(spec: VariantSpec, out: Path, *, app, config, trained: dict, paths: dict, val, calib,
+                  quant: QuantSettings) -> dict:
+    """Write one variant to ``out``; return what the manifest records about how it was made."""
+    from .export import export_onnx
+
+    if spec.make == "export":
+        parity = export_onnx(trained[spec.source], app, config, out, example_x=val.x, variant=spec.name)
+        return {"parity": {k: v for k, v in parity.items() if k != "outputs"}}
+    src = paths[spec.source]
+    if spec.make == "int8":
+        return {"quantized_ops": quantize_static_int8(src, out, calib, settings=quant, variant=spec.name)}
+    if spec.make == "dynint8":
+        return {"quantized_ops": quantize_dynamic_int8(src, out, variant=spec.name)}
+    if spec.make == "fp16":
+        return {"ops": convert_fp16(src, out, variant=spec.name)}
+    raise ValueError(f"unknown variant step {spec.make!r}")
+
+
+def _build_variants(app, config, trained, skipped, scratch, val, calib, quant, progress, tag) -> tuple[dict, dict]:
+    """Every :data:`VARIANT_PLAN` variant whose source exists: ``({name: path}, {name: build info})``."""
+    paths: dict[str, Path] = {}
+    info: dict[str, dict] = {}
+    for spec in VARIANT_PLAN:
+        if spec.source not in trained and spec.source not in paths:
+            if spec.source in skipped:  # its source failed: say so
+                skipped.setdefault(spec.name, f"not built: {spec.source} is missing")
+            continue
+        try:
+            info[spec.name] = _make_variant(spec, scratch / f"{spec.name}.onnx", app=app, config=config,
+                                            trained=trained, paths=paths, val=val, calib=calib, quant=quant) or {}
+            paths[spec.name] = scratch / f"{spec.name}.onnx"
+        except Exception as exc:  # a failing step skips that variant, recorded
+            skipped[spec.name] = f"{type(exc).__name__}: {exc}"
+            _log(progress, f"{tag} skipped {spec.name}: {skipped[spec.name]}")
+            if os.environ.get("EDGEINV_DEBUG"):
+                traceback.print_exc()
+    if "teacher_fp32" not in paths:
+        raise ModelError(f"{tag} exporting the teacher failed: {skipped.get('teacher_fp32')}")
+    return paths, info
+
+
+def _variant_records(config, paths, info, measures) -> dict:
+    records = {}
+    for name, path in paths.items():
+        m = measures[name]
+        records[name] = {"file": f"{config}/{path.name}", "sha256": sha256_file(path),
+                         "format": VARIANT_FORMATS.get(name, "fp32"), "params": m.params, "flops": m.flops,
+                         "size_bytes": m.size_bytes, "metrics": {**m.metrics, "extra": m.extra},
+                         "latency_ms": {k: m.latency_ms[k] for k in ("p50", "p95", "p99")},
+                         **info.get(name, {}), **_cpu_record(path)}
+    return records
+
+
+def _baseline_with_reference(app, heldout, n_baseline, teacher_path, progress) -> dict:
+    """The baseline's held-out scores; on a subset, the teacher's scores on the same samples beside them."""
+    base = _baseline(app, heldout, n_baseline, progress)
+    if n_baseline is not None and base.get("n", 0) < len(heldout):
+        from .metrics import predict_batched
+        from .runtime.session import OnnxModel
+
+        sub = heldout.subset(np.arange(base["n"]))
+        base["teacher_fp32_same_samples"] = score(app, predict_batched(OnnxModel(teacher_path), sub.x), sub.y)
+    return base
+
+
 def build_release(app, config: str, out_dir: str | Path, *, recipe: TrainRecipe | None = None, progress: bool = True,
                   quant: QuantSettings = QuantSettings(), search_settings: SearchSettings = SearchSettings(),
                   n_baseline: int | None = None) -> dict:
-    """Build, evaluate and ship every variant of one app config; return its manifest entry.
+    """Build, evaluate and ship every variant of :data:`VARIANT_PLAN` for one app config; return its manifest entry.
 
     Parameters
     ----------
@@ -164,9 +275,7 @@ def build_release(app, config: str, out_dir: str | Path, *, recipe: TrainRecipe 
     """
     import torch
 
-    from .compress.distill import distill
-    from .compress.prune import prune_and_finetune
-    from .export import export_onnx, save_checkpoint
+    from .export import save_checkpoint
 
     torch.set_num_threads(1)
     config = app.check_config(config)
@@ -181,83 +290,18 @@ def build_release(app, config: str, out_dir: str | Path, *, recipe: TrainRecipe 
         train, val, heldout = simulate_splits(app, config, recipe, progress=progress)
         _log(progress, f"{tag} training teacher on {len(train)} samples")
         teacher = _train_teacher(app, config, train, val, recipe, progress)
-        paths: dict[str, Path] = {}
-        info: dict[str, dict] = {}
-        skipped: dict[str, str] = {}
-        training = {"teacher": teacher.summary()}
-        calib = train.x[: max(1, int(recipe.n_calibration))]
-
-        def step(name, fn):
-            try:
-                extra = fn(scratch / f"{name}.onnx") or {}
-                paths[name] = scratch / f"{name}.onnx"
-                info[name] = extra
-            except Exception as exc:  # a failing compression step skips that variant, recorded
-                skipped[name] = f"{type(exc).__name__}: {exc}"
-                _log(progress, f"{tag} skipped {name}: {skipped[name]}")
-                if os.environ.get("EDGEINV_DEBUG"):
-                    traceback.print_exc()
-
-        def exported(trained, name):
-            return lambda p: {"parity": {k: v for k, v in export_onnx(trained, app, config, p, example_x=val.x,
-                                                                      variant=name).items() if k != "outputs"}}
-
-        def int8_of(src):
-            return lambda p: {"quantized_ops": quantize_static_int8(paths[src], p, calib, settings=quant,
-                                                                    variant=p.stem)}
-
-        step("teacher_fp32", exported(teacher, "teacher_fp32"))
-        if "teacher_fp32" not in paths:
-            raise ModelError(f"{tag} exporting the teacher failed: {skipped['teacher_fp32']}")
         save_checkpoint(teacher, app, config, scratch / "teacher.pt")
-        _log(progress, f"{tag} quantizing the teacher (static INT8 {quant.method.value}, dynamic INT8, FP16)")
-        step("teacher_int8", int8_of("teacher_fp32"))
-        step("teacher_dynint8", lambda p: {"quantized_ops": quantize_dynamic_int8(paths["teacher_fp32"], p,
-                                                                                  variant=p.stem)})
-        step("teacher_fp16", lambda p: {"ops": convert_fp16(paths["teacher_fp32"], p, variant=p.stem)})
-        if recipe.prune_ratio and recipe.prune_ratio > 0:
-            _log(progress, f"{tag} pruning {recipe.prune_ratio:.0%} of channels, fine-tuning")
-            try:
-                pruned, prep = prune_and_finetune(teacher, app, train, val, recipe=recipe, progress=progress)
-                training["pruned"] = prep
-                step("pruned_fp32", exported(pruned, "pruned_fp32"))
-                if "pruned_fp32" in paths:
-                    step("pruned_int8", int8_of("pruned_fp32"))
-            except Exception as exc:
-                skipped["pruned_fp32"] = skipped["pruned_int8"] = f"{type(exc).__name__}: {exc}"
-                _log(progress, f"{tag} pruning skipped: {exc}")
-        _log(progress, f"{tag} distilling the student")
-        try:
-            student, srep = distill(teacher, app, config, train, val, recipe=recipe, progress=progress)
-            training["student"] = srep
-            step("student_fp32", exported(student, "student_fp32"))
-            if "student_fp32" in paths:
-                step("student_int8", int8_of("student_fp32"))
-        except Exception as exc:
-            skipped["student_fp32"] = skipped["student_int8"] = f"{type(exc).__name__}: {exc}"
-            _log(progress, f"{tag} distillation skipped: {exc}")
+        trained, training, skipped = _train_models(app, config, teacher, train, val, recipe, progress, tag)
+        _log(progress, f"{tag} exporting and quantizing (static INT8 {quant.method.value}, dynamic INT8, FP16)")
+        paths, info = _build_variants(app, config, trained, skipped, scratch, val,
+                                      train.x[: max(1, int(recipe.n_calibration))], quant, progress, tag)
 
         _log(progress, f"{tag} evaluating {len(paths)} variants on {len(heldout)} held-out samples, timing them")
         measures = measure_variants(app, paths, heldout, settings=search_settings)
         report = select_variant(app, measures, recipe.budget, settings=search_settings)
         _log(progress, f"{tag} baseline on the held-out set")
-        base = _baseline(app, heldout, n_baseline, progress)
-        if n_baseline is not None and base.get("n", 0) < len(heldout):
-            from .metrics import predict_batched
-            from .runtime.session import OnnxModel
-
-            sub = heldout.subset(np.arange(base["n"]))
-            out = predict_batched(OnnxModel(paths["teacher_fp32"]), sub.x)
-            base["teacher_fp32_same_samples"] = score(app, out, sub.y)
-
-        variants = {}
-        for name, path in paths.items():
-            m = measures[name]
-            variants[name] = {"file": f"{config}/{path.name}", "sha256": sha256_file(path),
-                              "format": VARIANT_FORMATS.get(name, "fp32"), "params": m.params, "flops": m.flops,
-                              "size_bytes": m.size_bytes, "metrics": {**m.metrics, "extra": m.extra},
-                              "latency_ms": {k: m.latency_ms[k] for k in ("p50", "p95", "p99")},
-                              **info.get(name, {}), **_cpu_record(path)}
+        base = _baseline_with_reference(app, heldout, n_baseline, paths["teacher_fp32"], progress)
+        variants = _variant_records(config, paths, info, measures)
         _log(progress, f"{tag} golden set for the on-device self-test")
         golden = write_golden(app, config, scratch, heldout.x, paths["teacher_fp32"], paths,
                               description=_golden_description(app, config, recipe))

@@ -99,3 +99,24 @@ def test_manifest_merges_configs_and_train_teacher(tmp_path):
     assert report["parity"]["ok"] and "lin_g" in report["heldout_metrics"]
 
 
+
+
+def test_a_failing_compression_skips_its_variants_and_ships_the_rest(tmp_path, monkeypatch):
+    """Distillation raising: the student and its INT8 are skipped with the reason; the teacher's variants ship."""
+    import edgeinv.common.compress.distill as distill_mod
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("distillation diverged")
+
+    monkeypatch.setattr(distill_mod, "distill", broken)
+    out = tmp_path / SIGNAL.package_name
+    recipe = tiny_recipe(n_train=96, n_val=32, n_test=32, epochs=2, finetune_epochs=1, distill_epochs=1,
+                         prune_ratio=0.0)
+    entry = build_release(SIGNAL, "default", out, recipe=recipe, progress=False, search_settings=FAST_SEARCH)
+    assert "distillation diverged" in entry["skipped"]["student"]
+    assert entry["skipped"]["student_fp32"] == "not built: student is missing"
+    assert entry["skipped"]["student_int8"] == "not built: student_fp32 is missing"
+    assert "pruned_fp32" not in entry["skipped"] and "pruned_fp32" not in entry["variants"]  # not asked for
+    assert {"teacher_fp32", "teacher_int8", "teacher_dynint8", "teacher_fp16"} == set(entry["variants"])
+    assert entry["chosen"] in entry["variants"]
+    verify_release(out)

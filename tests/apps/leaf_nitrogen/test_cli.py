@@ -115,3 +115,21 @@ def test_finetuning_improves_held_out_leaves_of_another_site(tmp_path, capsys):
     assert abs(after["nitrogen_bias_g_m2"]) < 0.5 * abs(before["nitrogen_bias_g_m2"])
     sim = rep["nitrogen"]["simulated_check"]  # no forgetting of the simulated domain beyond 10 %
     assert sim["after"]["nitrogen_rmse_g_m2"] < 1.1 * sim["before"]["nitrogen_rmse_g_m2"]
+
+
+def test_finetune_holds_out_a_whole_group_through_the_core_path(tmp_path, capsys):
+    pytest.importorskip("torch")
+    site = tmp_path / "site"
+    assert main(["leaf-nitrogen", "simulate-site", "--out", str(site), "--leaves", "12", "--seed", "5"]) == 0
+    capsys.readouterr()
+    rows = (site / "labels.csv").read_text().splitlines()
+    grouped = [rows[0] + ",species"] + [f"{r},{'a' if i < 4 else 'b'}" for i, r in enumerate(rows[1:])]
+    (site / "grouped.csv").write_text("\n".join(grouped) + "\n")
+    code, rep = _json(capsys, ["leaf-nitrogen", "finetune", str(site / "spectra.csv"), "--labels",
+                               str(site / "grouped.csv"), "--out", str(tmp_path / "ft"), "--epochs", "2",
+                               "--n-sim", "100", "--holdout-group", "a"])
+    assert code == 0 and rep["holdout"] == "group 'a'" and rep["held_out"] == 4 and rep["groups"] == ["a", "b"]
+    assert rep["nitrogen"]["heldout"]["before"]["n"] == 4
+    code = main(["leaf-nitrogen", "finetune", str(site / "spectra.csv"), "--labels", str(site / "grouped.csv"),
+                 "--out", str(tmp_path / "ft"), "--holdout-group", "zz"])
+    assert code == 2 and "no such group" in capsys.readouterr().err

@@ -31,6 +31,12 @@ def test_streaming_equals_one_shot():
     for a, b in zip(za, zb):
         for k in ("fvc_mean", "fvc_pixel_std", "fvc_patchiness", "confidence_std"):
             assert a[k] == pytest.approx(b[k], rel=1e-9, abs=1e-12)
+        r0, c0, r1, c1 = a["pixel_bounds"]  # and both equal plain numpy over the zone's valid pixels
+        v = valid[r0:r1, c0:c1]
+        assert a["pixels"] == v.sum()
+        assert a["fvc_mean"] == pytest.approx(float(cover[r0:r1, c0:c1][v].astype(np.float64).mean()), rel=1e-9)
+        assert a["fvc_pixel_std"] == pytest.approx(float(cover[r0:r1, c0:c1][v].astype(np.float64).std()), rel=1e-6)
+        assert a["confidence_std"] == pytest.approx(float(std[r0:r1, c0:c1][v].astype(np.float64).mean()), rel=1e-9)
 
 
 def test_zone_statistics_by_hand():

@@ -149,14 +149,21 @@ class BearingWearApp(App):
         return _baseline.baseline_outputs(sample)
 
     def after_release(self, models_dir: Path, runner_for, *, progress: bool = True) -> dict | None:
-        """A rebuilt model needs its decision constants refitted (evidence gate, OOD statistics, probability
-        temperature: ``edgeinv bearing-wear calibrate-decision``), or they go stale."""
-        from . import calibrate
+        """A rebuilt model needs the variant chosen on call stability too (``edgeinv bearing-wear robust-choice``)
+        and its decision constants refitted (evidence gate, OOD statistics, probability temperature:
+        ``edgeinv bearing-wear calibrate-decision``), or they go stale."""
+        from . import calibrate, robust
 
         doc = calibrate.run(self, runner_for("default"), progress=progress)
-        path = calibrate.write(doc)
+        path = calibrate.write(doc)  # the gate first: the call stability is measured through the whole decision
+        rob = robust.run(self, models_dir, write=True, progress=progress)
+        if rob["chosen"] != rob["core_choice"]:  # the temperature belongs to the shipped variant
+            doc.update(calibrate.model_constants(self, robust.runner(models_dir, rob["chosen"])))
+            path = calibrate.write(doc)
         return {"decision_calibration": str(path), "temperature": doc.get("temperature"), "gate_db": doc.get("gate_db"),
-                "text": f"decision constants refitted ({path.name}: gate {doc.get('gate_db')} dB, "
+                "robust_choice": rob["chosen"], "less_robust": rob["less_robust"],
+                "text": f"variant chosen on call stability too: {rob['chosen']}; "
+                        f"decision constants refitted ({path.name}: gate {doc.get('gate_db')} dB, "
                         f"temperature {doc.get('temperature')})"}
 
     def evaluate_real(self, data_dir: Path, runner_for, *, progress: bool = False) -> dict | None:

@@ -111,14 +111,19 @@ def run(app, runner, *, n_gate: int = 300, n_ood: int = 1500, n_sev: int = 150, 
     doc = {"gate_db": round(gate, 2), "ball_sideband_db": round(ball_sb, 2), "n_ball_gated": len(sb), "gate_healthy_quantiles_db": np.round(np.quantile(healthy, [0.5, 0.9, 0.99]), 2).tolist(),
            "gate_pass_rate_on_faults": sens, "ood": ood, "seed": SEED, "n_gate": n_gate, "n_ood": n_ood}
     if runner is not None:
-        held = app.simulate(max(n_ood // 2, 200), rng=np.random.default_rng(SEED + 2))
-        probs = np.asarray(runner(held.x)["fault"], dtype=float)
-        y = held.y["fault"]
-        t = fit_temperature(probs, y)
-        doc.update(temperature=round(t, 3), ece_before=round(ece(probs, y), 4),
-                   ece_after=round(ece(D.calibrate_probs(probs, t=t), y), 4))
-        doc["severity_rank_on_sims"] = severity_ranking(app, runner, n=n_sev, rng=np.random.default_rng(SEED + 3))
+        doc.update(model_constants(app, runner, n_held=max(n_ood // 2, 200), n_sev=n_sev))
     return doc
+
+
+def model_constants(app, runner, *, n_held: int = 750, n_sev: int = 150) -> dict:
+    """The constants that depend on the shipped model: probability temperature (and ECE), severity ranking."""
+    held = app.simulate(n_held, rng=np.random.default_rng(SEED + 2))
+    probs = np.asarray(runner(held.x)["fault"], dtype=float)
+    y = held.y["fault"]
+    t = fit_temperature(probs, y)
+    return {"temperature": round(t, 3), "ece_before": round(ece(probs, y), 4),
+            "ece_after": round(ece(D.calibrate_probs(probs, t=t), y), 4),
+            "severity_rank_on_sims": severity_ranking(app, runner, n=n_sev, rng=np.random.default_rng(SEED + 3))}
 
 
 def decision_check(app, runner, *, n: int = 300, seed: int = SEED + 4) -> dict:

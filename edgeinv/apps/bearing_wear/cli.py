@@ -81,6 +81,14 @@ def _commission(args, ctx) -> dict:
     return report
 
 
+def _robust(args, ctx) -> dict:
+    from . import robust
+
+    app = args.app_obj
+    folder = Path(args.model) if args.model else app.models_dir(ctx.settings)
+    return robust.run(app, folder, n=args.n, write=args.write, progress=not ctx.json)
+
+
 def add_cli(app, sub) -> None:
     s = sub.add_parser("frequencies", help="defect frequencies (BPFO, BPFI, BSF, FTF) of a bearing")
     s.add_argument("--bearing", default="6205-2rs", help=f"preset ({', '.join(PRESETS)}) or 'n=9,d=7.94,D=39.04,angle=0'")
@@ -98,6 +106,12 @@ def add_cli(app, sub) -> None:
     s.add_argument("--out", help="write here instead of the package's data/calibration.json")
     s.add_argument("--check", type=int, metavar="N", help="only measure model vs decision on N simulated recordings")
     s.set_defaults(func=_calibrate)
+    s = sub.add_parser("robust-choice", help="measure the variants' call stability under speed and re-recording "
+                                             "perturbations; --write ships the robust choice")
+    s.add_argument("--n", type=int, default=200, help="simulated recordings (two windows each)")
+    s.add_argument("--model", help="models folder (default: the shipped models)")
+    s.add_argument("--write", action="store_true", help="record the result and the robust choice in the manifest")
+    s.set_defaults(func=_robust)
     s = sub.add_parser("commission", help="adapt the model to one machine from its healthy recording(s) (injected simulated faults)")
     s.add_argument("machine", metavar="MACHINE", help="machine name (kept in the report)")
     s.add_argument("files", metavar="HEALTHY_FILE", nargs="+", help="healthy recordings of that machine")

@@ -173,3 +173,13 @@ def test_injected_fault_keeps_length_and_shows_lines(rng):
     a = F.analyse_window(x, fs_hz=rec.fs_hz, rpm=rec.rpm, geometry=rec.geometry)
     ev = D.line_evidence([a], geometry=rec.geometry)
     assert ev["inner_race"]["gate_db"] >= D.gate_threshold()
+
+
+def test_gate_asks_for_a_harmonic_family():
+    """A fault's evidence is its weakest of the first three harmonics: an impact train has a family of
+    lines, a single modulation tone one strong line; a third harmonic beyond the order axis is not asked for."""
+    n_bins = len(F.ORDER_AXIS)
+    assert D.gate_score([20.0, 18.0, 17.0], order=3.58, n_bins=n_bins) == 17.0
+    assert D.gate_score([17.0, 10.0, 5.0], order=5.5, n_bins=n_bins) == 5.0  # one tone + weak harmonics
+    assert D.gate_score([20.0, 18.0, -60.0], order=10.0, n_bins=n_bins) == 18.0  # 3rd at order 30: off the axis
+    assert D.gate_score([20.0, -60.0, -60.0], order=13.0, n_bins=n_bins) == -60.0  # the first two always count

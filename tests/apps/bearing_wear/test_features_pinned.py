@@ -12,7 +12,7 @@ of commit 388986c, before the speed work, with ``python tests/apps/bearing_wear/
 Tolerances (stated in issue 13's terms): model input max |diff| <= 2e-3 (the channels are
 ``log1p`` ratios of 0–10; float32 keeps ~1e-6 of that), bands, refined orders and usable top
 identical, ring-down / velocity / indicators relative 1e-6, line heights 0.11 dB (they are rounded
-to 0.1 dB). A deliberate change of the features bumps ``PREPROCESSING_VERSION`` and regenerates the
+to 0.1 dB), the refined speed relative 1e-9. A deliberate change of the features bumps ``PREPROCESSING_VERSION`` and regenerates the
 reference; the test refuses a reference of another version.
 """
 
@@ -122,7 +122,9 @@ def test_preprocessing_equals_the_pinned_reference(name, reference):
     np.testing.assert_allclose(got["bands"], ref["bands"], rtol=1e-6)
     np.testing.assert_allclose(got["orders"], ref["orders"], rtol=1e-12)
     np.testing.assert_allclose(got["scalars"], ref["scalars"], rtol=1e-6)
-    np.testing.assert_allclose(got["lines_db"], ref["lines_db"], atol=0.11)
+    # harmonic line heights and the ball's FTF sidebands (column 4 of the reference, the gate score, is
+    # the decision layer's, not preprocessing: see test_decision)
+    np.testing.assert_allclose(got["lines_db"][:, :3], ref["lines_db"][:, :3], atol=0.11)
     np.testing.assert_allclose(got["rpm_refined"], ref["rpm_refined"], rtol=1e-9)
 
 

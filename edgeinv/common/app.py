@@ -44,6 +44,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from .errors import ConfigError, NotFoundError
+from .options import PredictOptions
 
 ENTRY_POINT_GROUP = "edgeinv.apps"
 BROKEN_APPS: dict[str, str] = {}  # entry-point name -> import error, for `edgeinv apps` and /healthz
@@ -354,15 +355,38 @@ class App(ABC):
         The app's ``predict`` feeds them to its sinks in the calling process. Default: cannot split."""
         raise ConfigError(f"{self.name} cannot split one input across workers")
 
-    def predict(self, sample, runner) -> Result:
+    #: the app's frozen predict-options dataclass (``apps/<app>/options.py``): every operating parameter a
+    #: user may give (CLI flag, form field, API query, MQTT property) with its unit and range
+    options_type: type = PredictOptions
+
+    def with_options(self, sample, options=None):
+        """The sample with ``options`` applied where ``predict`` reads them (``options.apply``)."""
+        return sample if options is None else options.apply(sample)
+
+    def predict(self, sample, runner, options=None) -> Result:
         """Full edge path for one sample: preprocess -> run -> interpret.
 
-        ``runner(x) -> dict[str, np.ndarray]`` runs a batch (see ``edgeinv.common.runtime``).
-        Apps with large inputs (tiled images, long recordings) override this.
+        ``runner(x) -> dict[str, np.ndarray]`` runs a batch (see ``edgeinv.common.runtime``); ``options``
+        an instance of :attr:`options_type` (None: as read). Apps with large inputs (tiled images, long
+        recordings) override this. Callers go through :func:`edgeinv.common.analysis.analyse`, which
+        reads the file with the options and records where each parameter came from.
         """
+        sample = self.with_options(sample, options)
         x = self.preprocess(sample, config=self.config_for(sample))[None]
         out = runner(x)
         return self.interpret({k: v[0] for k, v in out.items()}, sample)
+
+    def predict_many(self, samples: list, runner_for, options=None) -> list:
+        """``predict`` for every sample of a file; ``runner_for(config)`` gives the runner. Apps whose files
+        hold many samples (leaves) may batch them; the results must equal one ``predict`` per sample."""
+        return [self.predict(s, runner_for(self.config_for(s)), options) for s in samples]
+
+    def write_outputs(self, result, folder: Path) -> dict[str, str]:
+        """Write the result's output files (e.g. a cover GeoTIFF and overlay) into ``folder``; the explicit
+        step behind ``predict --out DIR``. Returns ``{name: path}``. Default: the app has none."""
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"{self.name} writes no output files")
 
     # ---- training side ----------------------------------------------------------------------
     @abstractmethod
@@ -374,9 +398,20 @@ class App(ABC):
         return TrainRecipe()
 
     # ---- user interfaces ---------------------------------------------------------------------
-    def blueprint(self, ctx):
-        """The app's Flask blueprint (mounted at ``/<name>/``); ``ctx`` is the shared WebContext."""
+    def entity_flow(self):
+        """The app's hooks for the core entity flow (an :class:`edgeinv.common.web.entities.EntityFlow`: what
+        a machine/field/flight is, how a file becomes a stored result, what its pages show), or None."""
         return None
+
+    def blueprint(self, ctx):
+        """The app's Flask blueprint (mounted at ``/<name>/``); ``ctx`` is the shared WebContext. Default: the
+        core entity flow over :meth:`entity_flow` (None when the app has no UI)."""
+        flow = self.entity_flow()
+        if flow is None:
+            return None
+        from .web.entities import entity_blueprint
+
+        return entity_blueprint(self, ctx, flow)
 
     def add_cli(self, sub) -> None:
         """Add app-specific options/subcommands. ``sub`` is the app's argparse subparsers object.
@@ -387,7 +422,8 @@ class App(ABC):
         """
 
     def predict_arguments(self, parser) -> None:
-        """Extra ``predict`` flags (e.g. ``--fs``, ``--rpm``); their values reach ``read`` as meta."""
+        """Extra ``predict`` flags (e.g. ``--fs``, ``--rpm``); those named like a field of :attr:`options_type`
+        become the options (source ``flag``); the CLI passes nothing else to ``read``/``predict``."""
 
 
 # ---- registry -------------------------------------------------------------------------------

@@ -405,18 +405,23 @@ def cmd_predict(args, ctx: CliContext):
         raise InvalidInputError(f"no such file: {path}")
     if path.is_dir():
         raise InvalidInputError(f"{path} is a folder; give one file")
-    reserved = {"file", "model", "variant", "json", "app_obj", "func", "command", "app_command", "scheduler",
-                "workers"} | _GLOBAL_DESTS
-    meta = {k: v for k, v in vars(args).items() if k not in reserved and v is not None}
-    samples = app.read_many(path, filename=path.name, **meta)
-    results = []
+    from .analysis import analyse
     from .dask_windows import scheduler  # --scheduler: one input's windows on Dask workers (no Dask import without)
 
+    # the flags named like the app's options are the options (source "flag"); nothing else reaches read/predict
+    given = {k: getattr(args, k) for k in app.options_type.names() if getattr(args, k, None) is not None}
+    if args.out and "keep_maps" in app.options_type.names():
+        given["keep_maps"] = True  # the output files are written from the whole map
     with scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
-        for sample in samples:
-            runner = ctx.runner(app, app.config_for(sample), variant=args.variant, models_dir=args.model)
-            results.append(app.predict(sample, runner))
-    return results if (app.many_samples_per_file or len(results) != 1) else results[0]
+        done = analyse(app, path, filename=path.name, given=given, source="flag",
+                       runner_for=lambda config: ctx.runner(app, config, variant=args.variant, models_dir=args.model))
+    if args.out:  # the explicit output step: never next to the input unless asked
+        if len(done.results) != 1:
+            raise InvalidInputError(f"--out writes the files of one result; {path.name} gave {len(done.results)}")
+        written = app.write_outputs(done.results[0], Path(args.out))
+        if isinstance(getattr(done.results[0], "outputs", None), dict):
+            done.results[0].outputs.update(written)
+    return done.printable()
 
 
 def cmd_evaluate_real(args, ctx: CliContext):
@@ -586,6 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("file")
         s.add_argument("--model", help="model folder (e.g. a fine-tuned one) instead of the shipped models")
         s.add_argument("--variant", help="variant name from the manifest (default: the chosen one)")
+        s.add_argument("--out", help="write the result's output files there (an app that has them: veg-cover's "
+                                     "cover GeoTIFF and overlay PNG); nothing is written without it")
         app.predict_arguments(s)
         if app.splits_windows:
             s.add_argument("--scheduler", metavar="S", help="split the input's windows across Dask workers: "

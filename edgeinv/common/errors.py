@@ -52,7 +52,14 @@ class UnsupportedFormatError(InvalidInputError):
 
 
 class MissingMetadataError(InvalidInputError):
+    """The file lacks a parameter the analysis needs; ``field`` names it (``fs_hz``, ``rpm``, ``bands``) so
+    callers can fill it from an entity's settings (:func:`edgeinv.common.analysis.read_samples`)."""
+
     status = 400
+
+    def __init__(self, message: str, *, hint: str | None = None, field: str | None = None):
+        super().__init__(message, hint=hint)
+        self.field = field
 
 
 class PayloadTooLargeError(EdgeinvError, ValueError):

@@ -256,11 +256,11 @@ def run_reader_cases(app, case_iter, *, time_limit_s: float = 5.0, read_kwargs: 
 
 
 # The upload API of each app: (create the entity: path, body), upload path, query names of read metadata
-UPLOAD_API = {"bearing-wear": (("/api/machines", {"name": "fuzz", "bearing": "6205-2rs", "rpm": 1500, "fs_hz": 12000}), "/api/machines/{id}/recordings",
-                               {"fs_hz": "fs", "rpm": "rpm"}),
-              "leaf-nitrogen": (("/api/fields", {"name": "fuzz", "crop": "wheat", "stage": "tillering"}),
-                                "/api/fields/{id}/spectra", {}),
-              "veg-cover": (("/api/flights", {"name": "fuzz"}), "/api/flights/{id}/images", {})}
+UPLOAD_API = {"bearing-wear": (("/api/entities", {"name": "fuzz", "bearing": "6205-2rs", "rpm": 1500, "fs_hz": 12000}),
+                               "/api/entities/{id}/uploads", {"fs_hz": "fs", "rpm": "rpm"}),
+              "leaf-nitrogen": (("/api/entities", {"name": "fuzz", "crop": "wheat", "stage": "tillering"}),
+                                "/api/entities/{id}/uploads", {}),
+              "veg-cover": (("/api/entities", {"name": "fuzz"}), "/api/entities/{id}/uploads", {})}
 CLI_FLAGS = {"fs_hz": "--fs", "rpm": "--rpm"}
 
 

@@ -35,21 +35,21 @@ FOREIGN_CSV = "".join(f"{i},{math.sin(i / 3):.4f}\n" for i in range(40)).encode(
 SPECS = {
     "bearing-wear": dict(
         example={"duration": 3.0, "fs": 12000, "rpm": 1797}, meta={"fs_hz": 12000.0, "rpm": 1797.0},
-        cli=["--fs", "12000", "--rpm", "1797"], listing="/api/machines/{id}",
-        create=("/api/machines", {"name": "Pump P-101", "bearing": "6205-2rs", "rpm": 1797, "fs_hz": 12000}),
-        upload="/api/machines/{id}/recordings", params={"measured_at": "2026-03-01T08:00:00Z"},
+        cli=["--fs", "12000", "--rpm", "1797"], listing="/api/entities/{id}",
+        create=("/api/entities", {"name": "Pump P-101", "bearing": "6205-2rs", "rpm": 1797, "fs_hz": 12000}),
+        upload="/api/entities/{id}/uploads", params={"measured_at": "2026-03-01T08:00:00Z"},
         limit=({"max_samples": 1000}, ["--max-samples", "1000"]),
         bad_params=[{"measured_at": "9999-12-31T23:59:59-23:59"}, {"fs": "nan"}, {"rpm": "inf"}, {"units": "ft/s2"}],
         bad_body={"name": "Fan", "rpm": {"value": 1797}}, bad_meta={"units": "ft/s2", "rpm": float("nan")}),
     "leaf-nitrogen": dict(
-        example={}, meta={}, cli=[], listing="/api/fields/{id}",
-        create=("/api/fields", {"name": "North", "crop": "maize", "stage": "V6"}),
-        upload="/api/fields/{id}/spectra", params={"stage": "V10", "reference": "1"}, limit=None,
+        example={}, meta={}, cli=[], listing="/api/entities/{id}",
+        create=("/api/entities", {"name": "North", "crop": "maize", "stage": "V6"}),
+        upload="/api/entities/{id}/uploads", params={"stage": "V10", "reference": "1"}, limit=None,
         bad_params=[{"stage": "ZZ"}], bad_body={"name": "South", "crop": ["maize"], "stage": "V6"},
         bad_meta={"n_to_protein": "abc"}),
     "veg-cover": dict(
-        example={}, meta={}, cli=[], listing="/api/flights/{id}",
-        create=("/api/flights", {"name": "Flight 1", "zone_m": 2.0}), upload="/api/flights/{id}/images", params={},
+        example={}, meta={}, cli=[], listing="/api/entities/{id}",
+        create=("/api/entities", {"name": "Flight 1", "zone_m": 2.0}), upload="/api/entities/{id}/uploads", params={},
         limit=({"max_pixels": 1000}, ["--max-pixels", "1000"]),  # frames only (GeoTIFFs stream): a PNG frame
         bad_params=[{"bands": "red,red"}, {"bands": "red,nir"}, {"bands": "chlorophyll"}],
         bad_body={"name": "Flight 2", "camera": ["rgb"]}, bad_meta={"bands": "red,red"}),
@@ -347,7 +347,7 @@ def test_api_bad_entity_body(name, client):
     path, _ = SPECS[name]["create"]
     r = client.post(f"/{name}{path}", json=SPECS[name]["bad_body"])
     assert r.status_code == 400 and r.get_json()["status"] == 400, r.get_json()
-    assert client.get(f"/{name}{path}").get_json() in ([], {"machines": []})
+    assert client.get(f"/{name}{path}").get_json() == {"entities": []}
 
 
 def test_veg_cover_web_refuses_images_it_cannot_hold(examples, app, monkeypatch):

@@ -12,6 +12,7 @@ from edgeinv.common import app as registry
 from edgeinv.common import cli
 from edgeinv.common.app import App, Dataset, Target, TargetKind
 from edgeinv.common.errors import InvalidInputError
+from edgeinv.common.options import PredictOptions, option
 
 
 @dataclass
@@ -25,10 +26,16 @@ class _Echo:
         return f"value = {self.value:.3f}"
 
 
+@dataclass(frozen=True)
+class _MiniOptions(PredictOptions):
+    gain: float | None = option(low=0.0, low_exclusive=True, high=100.0, reader=True)
+
+
 class _MiniApp(App):
     """A torch-free app reading one number per line, so the CLI can be tested without models."""
 
     name = "mini-app"
+    options_type = _MiniOptions
     title = "Mini"
     targets = (Target("level_m", unit="m", low=0.0, high=10.0),
                Target("state", kind=TargetKind.CLASSIFICATION, classes=("low", "high")))
@@ -49,6 +56,7 @@ class _MiniApp(App):
 
     def predict_arguments(self, parser):
         parser.add_argument("--gain", type=float)
+        parser.add_argument("--unrelated", type=float, help="a flag that is not an option never reaches read()")
 
     def preprocess(self, sample, *, config="default"):
         return sample
@@ -90,7 +98,12 @@ def test_predict_human_and_json(mini, tmp_path, capsys):
     assert code == 0 and out.strip() == "value = 20.000"
     code, out, _ = run(capsys, "mini-app", "predict", str(f), "--gain", "0.5", "--json")
     assert code == 0
-    assert json.loads(out) == {"value": 10.0}  # exactly one JSON document, app flag reached read()
+    # exactly one JSON document; the option flag reached read(), with its source
+    assert json.loads(out) == {"value": 10.0, "parameters": {"gain": {"value": 0.5, "source": "flag"}}}
+    code, out, _ = run(capsys, "mini-app", "predict", str(f), "--unrelated", "3", "--json")
+    assert code == 0 and json.loads(out)["value"] == 20.0 and json.loads(out)["parameters"]["gain"]["source"] == "default"
+    code, _, err = run(capsys, "mini-app", "predict", str(f), "--gain", "-1")
+    assert code == 2 and "gain must be > 0 and <= 100, got -1.0" in err
 
 
 def test_bad_input_is_one_line_error_without_traceback(mini, tmp_path, capsys):

@@ -27,16 +27,16 @@ def test_machine_upload_result_history(page, live_server, recordings):
     page.select_option("#bearing", "6205-2rs")
     page.fill("#rpm", "1797")
     page.fill("#fs_hz", "12000")
-    page.click("#new-machine button[type=submit]")
-    page.wait_for_url("**/bearing-wear/machines/*")
+    page.click("#new-entity button[type=submit]")
+    page.wait_for_url("**/bearing-wear/entities/*")
     machine_url = page.url
     assert page.locator("h1").inner_text() == "E2E pump"
-    assert "No recordings" in page.locator("#history").inner_text()
+    assert "No recording analysed yet" in page.locator("#history").inner_text()
 
     # an outer-race spall: the result page names it, gives a size with an interval and plots the
     # envelope spectrum with the defect-frequency markers
     page.set_input_files("#file", str(outer))
-    page.click("#upload button[type=submit]")
+    page.click("#upload-form button[type=submit]")
     page.wait_for_url("**/bearing-wear/results/*")
     assert "outer race" in page.locator("#fault").inner_text()
     size_text = page.locator("#size").inner_text()  # a size with its interval, or "not resolvable" + the limit
@@ -50,12 +50,12 @@ def test_machine_upload_result_history(page, live_server, recordings):
     # a healthy recording (CSV with a time column) from the machine page, then the history
     page.goto(machine_url)
     page.set_input_files("#file", str(healthy))
-    page.click("#upload button[type=submit]")
+    page.click("#upload-form button[type=submit]")
     page.wait_for_url("**/bearing-wear/results/*")
     assert "none" in page.locator("#fault").inner_text()
     page.get_by_role("link", name="← E2E pump: history").click()
     page.wait_for_url(machine_url)
-    rows = page.locator("#results tbody tr")
+    rows = page.locator("#history-table tbody tr")
     assert rows.count() == 2
     assert "none" in rows.nth(0).inner_text() and "outer_race" in rows.nth(1).inner_text()
     assert page.locator("#history svg").count() == 1

@@ -25,11 +25,11 @@ def test_upload_result_advice_history(page, live_server, spectra):
     page.fill("#name", "E2E maize")
     page.select_option("#crop_stage", "maize/V6")
     page.fill("#reference_n_g_m2", "3.0")
-    page.click("#new-field button[type=submit]")
-    page.wait_for_url("**/leaf-nitrogen/fields/*")
+    page.click("#new-entity button[type=submit]")
+    page.wait_for_url("**/leaf-nitrogen/entities/*")
     field_url = page.url
     assert page.locator("h1").inner_text() == "E2E maize"
-    assert "3.00 g N/m²" in page.locator("#reference-n").inner_text()
+    assert "3.0 g/m²" in page.locator("#setting-reference_n_g_m2").inner_text()
 
     # upload the field's leaves -> result page with spectra, per-leaf estimates and the advice card
     page.set_input_files("#file", str(field_csv))
@@ -52,7 +52,7 @@ def test_upload_result_advice_history(page, live_server, spectra):
     # the reference strip, then the history shows both measurements and the trend
     page.goto(field_url)
     page.set_input_files("#file", str(strip_csv))
-    page.check("#reference")
+    page.check("#upload-reference")
     page.click("#upload-form button[type=submit]")
     page.wait_for_url("**/leaf-nitrogen/results/*")
     assert "reference" in page.locator("#advice-headline").inner_text()
@@ -62,4 +62,4 @@ def test_upload_result_advice_history(page, live_server, spectra):
     assert history.count() == 2
     assert "reference strip" in history.nth(0).inner_text() and "Top-dress" in history.nth(1).inner_text()
     assert page.locator("#history figure svg").count() == 1
-    assert "3.00" not in page.locator("#reference-n").inner_text()  # now the measured strip's mean N
+    assert "3.0 g/m²" not in page.locator("#setting-reference_n_g_m2").inner_text()  # now the strip's mean N

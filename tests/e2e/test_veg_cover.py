@@ -26,8 +26,8 @@ def test_upload_map_and_plan_download(page, live_server, scene_tif):
     page.fill("#name", "North field, June")
     page.fill("#zone_m", "1")
     page.fill("#low_cover", "0.95")  # flag (nearly) every zone so the mission is never empty
-    page.click("#new-flight button[type=submit]")
-    page.wait_for_url("**/veg-cover/flights/*")
+    page.click("#new-entity button[type=submit]")
+    page.wait_for_url("**/veg-cover/entities/*")
     assert page.locator("h1").inner_text() == "North field, June"
 
     page.set_input_files("#file", str(scene_tif))
@@ -51,6 +51,6 @@ def test_upload_map_and_plan_download(page, live_server, scene_tif):
     assert open(dl.value.path(), "rb").read(4) in (b"II*\x00", b"II+\x00")
 
     page.get_by_role("link", name="← North field, June").click()
-    page.wait_for_url("**/veg-cover/flights/*")
+    page.wait_for_url("**/veg-cover/entities/*")
     assert page.locator("#history-table tbody tr").count() == 1
     assert page.locator("#history svg").count() == 1

@@ -103,14 +103,14 @@ def make_samples(folder: Path) -> list[Sample]:
     bw = get_app("bearing-wear")
     bw.write_example(folder / "rec.wav", np.random.default_rng(1), fault="outer_race", size_mm=1.0, rpm=1797,
                      fs=12000, duration=1.5)
-    out.append(Sample("bearing-wear", "/bearing-wear/api/machines", {"name": "pump 1", "rpm": 1797},
-                      "/bearing-wear/api/machines/{id}/recordings", (folder / "rec.wav").read_bytes(), "rec.wav"))
+    out.append(Sample("bearing-wear", "/bearing-wear/api/entities", {"name": "pump 1", "rpm": 1797},
+                      "/bearing-wear/api/entities/{id}/uploads", (folder / "rec.wav").read_bytes(), "rec.wav"))
     from edgeinv.apps.leaf_nitrogen.io import write_leaves_csv
     from edgeinv.apps.leaf_nitrogen.simulate import simulate_leaves
 
     write_leaves_csv(folder / "leaves.csv", simulate_leaves(1, rng=np.random.default_rng(1), config="full", prefix="leaf"))
-    out.append(Sample("leaf-nitrogen", "/leaf-nitrogen/api/fields", {"name": "north", "crop": "wheat", "stage": "tillering"},
-                      "/leaf-nitrogen/api/fields/{id}/spectra", (folder / "leaves.csv").read_bytes(), "leaves.csv"))
+    out.append(Sample("leaf-nitrogen", "/leaf-nitrogen/api/entities", {"name": "north", "crop": "wheat", "stage": "tillering"},
+                      "/leaf-nitrogen/api/entities/{id}/uploads", (folder / "leaves.csv").read_bytes(), "leaves.csv"))
     import rasterio
     from rasterio.transform import from_origin
 
@@ -120,8 +120,8 @@ def make_samples(folder: Path) -> list[Sample]:
         dst.write(arr)
         for i, name in enumerate(["blue", "green", "red", "rededge", "nir"], 1):
             dst.set_band_description(i, name)
-    out.append(Sample("veg-cover", "/veg-cover/api/flights", {"name": "june", "camera": "multispectral5"},
-                      "/veg-cover/api/flights/{id}/images", (folder / "field.tif").read_bytes(), "field.tif"))
+    out.append(Sample("veg-cover", "/veg-cover/api/entities", {"name": "june", "camera": "multispectral5"},
+                      "/veg-cover/api/entities/{id}/uploads", (folder / "field.tif").read_bytes(), "field.tif"))
     return out
 
 

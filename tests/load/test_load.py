@@ -39,10 +39,8 @@ def test_fifty_clients_mixed_traffic(tmp_path):
             status, _, body = upload(port, s, entities[s.app], key=f"probe-{s.app}")
             assert status == 201, (s.app, status, body[:400])
             stats["uploads_ok"][s.app].add(json.loads(body)["id"])
-        pages = ["/", "/bearing-wear/", "/leaf-nitrogen/", "/veg-cover/", "/bearing-wear/api/machines",
-                 "/leaf-nitrogen/api/fields", "/veg-cover/api/flights",
-                 f"/bearing-wear/machines/{entities['bearing-wear']}", f"/leaf-nitrogen/fields/{entities['leaf-nitrogen']}",
-                 f"/veg-cover/flights/{entities['veg-cover']}"]
+        pages = ["/", *(f"/{a}/" for a in entities), *(f"/{a}/api/entities" for a in entities),
+                 *(f"/{a}/entities/{i}" for a, i in entities.items())]
         stop_at = time.monotonic() + DURATION_S
 
         def client(k: int):

@@ -18,6 +18,7 @@ from . import baseline as _baseline
 from . import decision as _decision
 from . import features as _features
 from .interpret import BearingResult, combine
+from .options import BearingOptions
 from .io import DEFAULT_MAX_SAMPLES, Recording, read_recording, write_recording
 from .physics import FAULTS, PRESETS, get_geometry
 from .simulate import Conditions, SimulatedRecording, draw_conditions, simulate_vibration
@@ -37,6 +38,7 @@ class BearingWearApp(App):
     configs = ("default",)
     preprocessing_version = _features.PREPROCESSING_VERSION
     example_suffix = ".csv"
+    options_type = BearingOptions
 
     # ---- physics and data ------------------------------------------------------------------
     def input_shape(self, config: str) -> tuple[int, ...]:
@@ -122,8 +124,9 @@ class BearingWearApp(App):
             return sample, {"rpm_given": float(sample.rpm), "rpm_refined": float(sample.rpm), "rpm_source": "as given"}
         return out, {"rpm_given": float(sample.rpm), "rpm_refined": round(rpm, 2), "rpm_source": "1x line"}
 
-    def predict(self, sample: Recording, runner) -> BearingResult:
+    def predict(self, sample: Recording, runner, options=None) -> BearingResult:
         """Whole-file edge path: speed check -> every window -> one batch through ``runner`` -> evidence gate -> result."""
+        sample = self.with_options(sample, options)
         sample, speed = self.refine_speed(sample)
         analyses = self.analyse(sample)
         x = np.stack([a.x for a in analyses])
@@ -244,10 +247,10 @@ class BearingWearApp(App):
 
         add_cli(self, sub)
 
-    def blueprint(self, ctx):
-        from .web import make_blueprint
+    def entity_flow(self):
+        from .web import MachineFlow
 
-        return make_blueprint(self, ctx)
+        return MachineFlow(self)
 
 
 def _decision_inputs(sample, analyses, x) -> dict:

@@ -172,7 +172,7 @@ def _positive(what: str, value, name: str, flag: str, field: str | None = None) 
     if value is None:
         said = f" (no field {field!r})" if field else ""
         raise MissingMetadataError(f"{name}: the file does not say its {'sampling rate' if what == 'fs_hz' else 'shaft speed'}{said}",
-                                   hint=f"give it with {flag}")
+                                   hint=f"give it with {flag}", field=what)
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -1,24 +1,22 @@
-"""Flask UI and JSON API of bearing-wear: machines, recording uploads, results and defect-size history.
+"""bearing-wear's hooks for the core entity flow (:mod:`edgeinv.common.web.entities`): machines.
 
-HTML (mounted at ``/bearing-wear/``): ``/`` machines and a form to add one; ``/machines/<id>`` the
-machine, its upload form and history (trend plot, trend alarm); ``/results/<id>`` one estimate with
-the envelope spectrum and the defect-frequency markers.
-
-JSON API: ``GET|POST /api/machines``, ``GET /api/machines/<id>`` (with history and trend),
-``POST /api/machines/<id>/recordings`` (multipart field ``file`` or the raw body; query parameters
-``fs``, ``rpm``, ``channel``, ``units``, ``filename``, ``measured_at`` ISO time), ``GET /api/results/<id>``,
-``GET /api/bearings``. Views stay thin: parse, call the app, render.
+The pages and the API are the core's (``/bearing-wear/entities/<id>``, ``/bearing-wear/api/entities``
+...); this module says what a machine is (bearing, nominal speed, sensor rate, ISO class, alarm size),
+what its history shows (fault, size, severity, zone, alarm; the defect-size trend with its forecast)
+and how a result page plots the envelope spectrum. Extra: ``GET /api/bearings`` (presets, classes).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
+import dataclasses
+import json
 
 import numpy as np
-from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask import jsonify
 
-from edgeinv.common.errors import InvalidInputError, MissingMetadataError, NotFoundError
-from edgeinv.common.web.forms import form_number, request_payload
+from edgeinv.common.errors import NotFoundError
+from edgeinv.common.options import OptionSpec
+from edgeinv.common.web.entities import Column, EntityFlow, Stored
 from edgeinv.common.web.plot import line_plot_svg
 
 from .baseline import severity_table
@@ -26,95 +24,108 @@ from .features import defect_lines_hz
 from .physics import PRESETS, get_geometry
 from .trend import trend_forecast
 
-KIND = "machine"
 ALARM_CSS = {"ok": "ok", "watch": "warn", "alert": "warn", "danger": "bad"}
+THRESHOLD = OptionSpec(name="threshold_mm", kind="number", default=2.0, unit="mm", low=0.05, high=10.0,
+                       label="Alarm at spall size (mm)", help="the trend alarm's defect size")
 
 
-def machine_data(form) -> tuple[str, dict]:
-    """Validate a machine form / JSON body -> (name, data)."""
-    name = str(form.get("name", "")).strip()
-    if not name:
-        raise InvalidInputError("a machine needs a name")
-    bearing = str(form.get("bearing") or "6205-2rs").strip()
-    geometry = get_geometry(bearing)
-    data = {"bearing": bearing, "bearing_name": geometry.name}
-    for key, lo, hi in (("rpm", 30.0, 30000.0), ("fs_hz", 4000.0, 1e6), ("threshold_mm", 0.05, 10.0)):
-        v = form_number(form, key, low=lo, high=hi, required=(key == "rpm"))
-        if v is not None:
-            data[key] = v
-    table = severity_table()
-    cls = str(form.get("machine_class") or table["default_class"])
-    if cls not in table["classes"]:
-        raise InvalidInputError(f"machine_class must be one of {', '.join(table['classes'])}; got {cls!r}")
-    data["machine_class"] = cls
-    data.setdefault("threshold_mm", float(table["alarm"]["trend_threshold_mm"]))
-    return name, data
+class MachineFlow(EntityFlow):
+    kind, plural = "machine", "machines"
+    intro = ("Upload accelerometer recordings of a motor or pump bearing: the model locates the defect (outer race, "
+             "inner race, ball, cage, or none), estimates the spall size in mm and keeps each machine's history.")
+    upload_noun = "recording"
+    accept = ".wav,.flac,.csv,.txt,.npy,.npz,.mat"
+    upload_help = ("WAV, CSV (one column, or time + value), .npy/.npz, or MATLAB .mat in the CWRU layout "
+                   "(X097_DE_time, X097RPM). Speed and rate left empty come from the file, else from the machine.")
+    columns = (Column("fault", "Fault"), Column("defect_size_mm", "Size", digits=2, unit="mm"),
+               Column("interval", "90 % interval", path="defect_size_interval_mm"),
+               Column("severity_index", "Severity index (0–10)", digits=1), Column("zone", "Zone", path="severity.zone"),
+               Column("alarm", "Alarm"))
+    files = {"envelope.json": "Envelope spectrum (JSON)"}
+    result_template = "bearing_wear/result.html"
 
+    def settings(self) -> list[OptionSpec]:
+        table = severity_table()
+        by_name = {s.name: s for s in super().settings()}
+        return [dataclasses.replace(by_name["bearing"], kind="text", default="6205-2rs", choices=tuple(PRESETS),
+                                    labels=tuple(g.name for g in PRESETS.values())),
+                dataclasses.replace(by_name["rpm"], required=True),
+                by_name["fs_hz"],
+                dataclasses.replace(by_name["machine_class"], default=table["default_class"],
+                                    labels=tuple(c["description"] for c in table["classes"].values())),
+                THRESHOLD]
 
-def _measured_at(raw) -> str:
-    if not raw:
-        return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    try:
-        t = _dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=_dt.timezone.utc)
-        return t.astimezone(_dt.timezone.utc).isoformat(timespec="seconds")
-    except (ValueError, OverflowError):  # OverflowError: a valid time whose UTC falls past year 9999
-        raise InvalidInputError(f"measured_at must be an ISO 8601 time, got {raw!r}") from None
+    def parse_settings(self, form: dict, base: dict | None = None) -> dict:
+        data = super().parse_settings(form, base)
+        data["bearing_name"] = get_geometry(str(data["bearing"])).name  # validates presets and custom geometries
+        return data
 
+    def upload_fields(self, entity: dict) -> list[OptionSpec]:
+        specs = {s.name: s for s in self.app.options_type.specs()}
+        md = entity["data"]
+        return [dataclasses.replace(specs["rpm"], label="Speed (rpm)", help=f"from the file or {md.get('rpm', 0):.0f}"),
+                dataclasses.replace(specs["fs_hz"], label="Sampling rate (Hz)",
+                                    help="from the file" + (f" or {md['fs_hz']:.0f}" if md.get("fs_hz") else "")),
+                dataclasses.replace(specs["channel"], help="DE")]
 
-def analyse_upload(app, ctx, machine: dict, data: bytes, filename: str, params) -> dict:
-    """Read an upload for a machine (its nominal fs/rpm fill what the file lacks), predict, store."""
-    md = machine["data"]
-    meta = {}
-    for key, dest, conv in (("fs", "fs_hz", float), ("rpm", "rpm", float), ("channel", "channel", str), ("units", "units", str)):
-        raw = params.get(key)
-        if raw not in (None, ""):
-            try:
-                meta[dest] = conv(raw)
-            except ValueError:
-                raise InvalidInputError(f"{key} must be a number, got {raw!r}") from None
-    measured_at = _measured_at(params.get("measured_at"))
-    kwargs = {"filename": filename, "bearing": md.get("bearing"), "machine_class": md.get("machine_class"), **meta}
-    for _ in range(3):  # fill in the machine's nominal values for what the file lacks
+    def store_analysis(self, entity: dict, analysis, *, data, params: dict) -> Stored:
+        result = analysis.results[0]
+        blobs = {}
+        if result.envelope:
+            blobs["envelope.json"] = ("application/json", json.dumps(result.envelope).encode())
+        return Stored(summary=analysis.to_dict(), blobs=blobs)
+
+    def trend(self, entity: dict, rows: list[dict]) -> dict:
+        policy = severity_table()["alarm"]
+        days = np.array([r["days"] for r in rows], dtype=float)
+        sizes = np.array([r["defect_size_mm"] if r["defect_size_mm"] is not None else np.nan for r in rows], dtype=float)
+        trend = trend_forecast(days=days, sizes_mm=sizes,
+                               threshold_mm=float(entity["data"].get("threshold_mm", policy["trend_threshold_mm"])),
+                               horizon_days=float(policy["trend_horizon_days"]))
+        prefix = "Alarm: " if trend["status"] in ("crossed", "predicted") else ""
+        css = {"crossed": "bad", "predicted": "warn"}.get(trend["status"], "ok")
+        return {**trend, "message": prefix + trend["message"], "css": css}
+
+    def trend_svg(self, entity: dict, rows: list[dict], trend: dict | None):
+        if not rows:
+            return None
+        sized = [r for r in rows if r["defect_size_mm"] is not None]
+        indexed = [r for r in rows if r.get("severity_index") is not None]
+        if not any(r["defect_size_mm"] for r in sized) and indexed:  # no size in mm anywhere: trend the damage index
+            return line_plot_svg([{"x": [r["days"] for r in indexed], "y": [r["severity_index"] for r in indexed],
+                                   "label": "severity index", "points": True}],
+                                 xlabel="days since first recording", ylabel="severity index (0-10)",
+                                 title="Severity index over time (sizes not resolvable)")
+        series = []
+        if sized:
+            iv = [r["interval"] or [r["defect_size_mm"]] * 2 for r in sized]
+            series.append({"x": [r["days"] for r in sized], "y": [r["defect_size_mm"] for r in sized],
+                           "label": "defect size", "points": True, "y_low": [i[0] for i in iv], "y_high": [i[1] for i in iv]})
+        fit = (trend or {}).get("fit")
+        if fit:
+            series.append({"x": fit["days"], "y": fit["size_mm"], "label": f"{trend['model']} fit", "dash": True})
+        thr = float(entity["data"].get("threshold_mm", 2.0))
+        return line_plot_svg(series, xlabel="days since first recording", ylabel="defect size (mm)",
+                             hlines=[{"y": thr, "label": f"alarm {thr:g} mm"}], title="Defect size over time")
+
+    def result_context(self, result: dict, store) -> dict:
         try:
-            rec = app.read(data, **kwargs)
-            break
-        except MissingMetadataError as exc:
-            key = "fs_hz" if "sampling rate" in exc.message else "rpm"
-            if kwargs.get(key) is not None or md.get(key) is None:
-                raise
-            kwargs[key] = md[key]
-    result = app.predict(rec, ctx.runner(app, app.config_for(rec)))
-    summary = {**result.to_dict(), "filename": filename, "measured_at": measured_at, "envelope": result.envelope}
-    rid = ctx.store.add_result(app.name, machine["id"], summary)
-    return {"id": rid, **summary}
+            env = json.loads(store.get_blob(result["id"], "envelope.json")[1])
+        except NotFoundError:
+            env = None
+        return {"env_svg": _envelope_svg(result["summary"], env)}
+
+    def page_context(self) -> dict:
+        return {"alarm_css": ALARM_CSS}
+
+    def extra_routes(self, bp, ctx) -> None:
+        @bp.get("/api/bearings")
+        def api_bearings():
+            return jsonify({"presets": {k: g.to_dict() for k, g in PRESETS.items()},
+                            "machine_classes": list(severity_table()["classes"])})
 
 
-def history(ctx, app, machine: dict) -> dict:
-    """The machine's results (oldest first) and the defect-size trend."""
-    rows = ctx.store.list_results(app.name, machine["id"])
-    items = []
-    for r in rows:
-        s = r["summary"]
-        items.append({"id": r["id"], "measured_at": s.get("measured_at", r["created"]), "fault": s.get("fault"),
-                      "defect_size_mm": s.get("defect_size_mm"), "interval": s.get("defect_size_interval_mm"),
-                      "alarm": s.get("alarm"), "zone": (s.get("severity") or {}).get("zone"),
-                      "severity_index": s.get("severity_index"),
-                      "filename": s.get("filename", "")})
-    items.sort(key=lambda i: i["measured_at"])
-    times = [_dt.datetime.fromisoformat(i["measured_at"]) for i in items]
-    t0 = times[0] if times else None
-    days = np.array([(t - t0).total_seconds() / 86400.0 for t in times])
-    sizes = np.array([i["defect_size_mm"] if i["defect_size_mm"] is not None else np.nan for i in items], dtype=float)
-    policy = severity_table()["alarm"]
-    trend = trend_forecast(days=days, sizes_mm=sizes, threshold_mm=float(machine["data"].get("threshold_mm", policy["trend_threshold_mm"])),
-                           horizon_days=float(policy["trend_horizon_days"]))
-    return {"results": items, "days": days.tolist(), "start": t0.isoformat() if t0 else None, "trend": trend}
-
-
-def _envelope_svg(summary: dict):
-    env = summary.get("envelope")
+def _envelope_svg(summary: dict, env: dict | None):
     if not env:
         return None
     shaft = float(env["shaft_hz"])
@@ -127,113 +138,3 @@ def _envelope_svg(summary: dict):
                          xlabel="frequency (Hz)", ylabel="amplitude (g²)", markers=markers,
                          title=f"Envelope spectrum, band {lo:.0f}–{hi:.0f} Hz (kurtogram)")
 
-
-def _trend_svg(hist: dict, machine: dict):
-    if not hist["results"]:
-        return None
-    sized = [(d, r) for d, r in zip(hist["days"], hist["results"]) if r["defect_size_mm"] is not None]
-    indexed = [(d, r) for d, r in zip(hist["days"], hist["results"]) if r.get("severity_index") is not None]
-    if not any(r["defect_size_mm"] for _, r in sized) and indexed:  # no size in mm anywhere: trend the damage index
-        return line_plot_svg([{"x": [d for d, _ in indexed], "y": [r["severity_index"] for _, r in indexed],
-                               "label": "severity index", "points": True}],
-                             xlabel="days since first recording", ylabel="severity index (0-10)",
-                             title="Severity index over time (sizes not resolvable)")
-    series = []
-    if sized:
-        series.append({"x": [d for d, _ in sized], "y": [r["defect_size_mm"] for _, r in sized], "label": "defect size",
-                       "points": True,
-                       "y_low": [(r["interval"] or [r["defect_size_mm"]] * 2)[0] for _, r in sized],
-                       "y_high": [(r["interval"] or [r["defect_size_mm"]] * 2)[1] for _, r in sized]})
-    fit = hist["trend"].get("fit")
-    if fit:
-        series.append({"x": fit["days"], "y": fit["size_mm"], "label": f"{hist['trend']['model']} fit", "dash": True})
-    thr = float(machine["data"].get("threshold_mm", 2.0))
-    return line_plot_svg(series, xlabel="days since first recording", ylabel="defect size (mm)",
-                         hlines=[{"y": thr, "label": f"alarm {thr:g} mm"}], title="Defect size over time")
-
-
-def make_blueprint(app, ctx) -> Blueprint:
-    bp = Blueprint("bearing_wear", __name__, template_folder="templates")
-    store = ctx.store
-
-    def get_machine(mid: int) -> dict:
-        return store.get_entity(mid, app=app.name, kind=KIND)
-
-    def get_result(rid: int) -> dict:
-        r = store.get_result(rid, app=app.name)
-        return r
-
-    # ---- HTML ----------------------------------------------------------------------------------
-    @bp.get("/")
-    def index():
-        machines = store.list_entities(app.name, KIND)
-        latest = {m["id"]: (store.list_results(app.name, m["id"]) or [None])[-1] for m in machines}
-        return render_template("bearing_wear/index.html", machines=machines, latest=latest, presets=PRESETS,
-                               classes=severity_table()["classes"], default_class=severity_table()["default_class"],
-                               alarm_css=ALARM_CSS)
-
-    @bp.post("/machines")
-    def create_machine():
-        name, data = machine_data(request.form)
-        mid = store.add_entity(app.name, KIND, name, data)
-        return redirect(url_for(".machine_page", mid=mid))
-
-    @bp.get("/machines/<int:mid>")
-    def machine_page(mid: int):
-        machine = get_machine(mid)
-        hist = history(ctx, app, machine)
-        return render_template("bearing_wear/machine.html", machine=machine, hist=hist,
-                               trend_svg=_trend_svg(hist, machine), alarm_css=ALARM_CSS)
-
-    @bp.post("/machines/<int:mid>/recordings")
-    def upload_page(mid: int):
-        machine = get_machine(mid)
-        data, filename = ctx.read_upload()
-        out = analyse_upload(app, ctx, machine, data, filename, request.form)
-        return redirect(url_for(".result_page", rid=out["id"]))
-
-    @bp.get("/results/<int:rid>")
-    def result_page(rid: int):
-        r = get_result(rid)
-        machine = get_machine(r["entity_id"]) if r.get("entity_id") else None
-        return render_template("bearing_wear/result.html", result=r, s=r["summary"], machine=machine,
-                               env_svg=_envelope_svg(r["summary"]), alarm_css=ALARM_CSS)
-
-    # ---- JSON API ------------------------------------------------------------------------------
-    @bp.get("/api/bearings")
-    def api_bearings():
-        return jsonify({"presets": {k: g.to_dict() for k, g in PRESETS.items()},
-                        "machine_classes": list(severity_table()["classes"])})
-
-    @bp.get("/api/machines")
-    def api_machines():
-        return jsonify({"machines": store.list_entities(app.name, KIND)})
-
-    @bp.post("/api/machines")
-    def api_create_machine():
-        name, data = machine_data(request_payload())
-        mid = store.add_entity(app.name, KIND, name, data)
-        return jsonify(get_machine(mid)), 201
-
-    @bp.get("/api/machines/<int:mid>")
-    def api_machine(mid: int):
-        machine = get_machine(mid)
-        return jsonify({**machine, "history": history(ctx, app, machine)})
-
-    @bp.post("/api/machines/<int:mid>/recordings")
-    def api_upload(mid: int):
-        machine = get_machine(mid)
-        data, filename = ctx.read_upload()
-        params = {**request.args.to_dict(), **request.form.to_dict()}
-        out = analyse_upload(app, ctx, machine, data, filename, params)
-        out.pop("envelope", None)
-        return jsonify(out), 201
-
-    @bp.get("/api/results/<int:rid>")
-    def api_result(rid: int):
-        r = get_result(rid)
-        if r.get("entity_id") is None:
-            raise NotFoundError(f"no bearing-wear result {rid}")
-        return jsonify({"id": r["id"], "machine_id": r["entity_id"], "created": r["created"], **r["summary"]})
-
-    return bp

@@ -1,7 +1,9 @@
-"""Whole-upload analysis on the edge: every leaf of a file -> estimates, reconstructed spectra, advice.
+"""Every leaf of a file in batches (``LeafNitrogenApp.predict_many``), and an upload's advice and spectra.
 
-Used by the web UI and API (and usable from scripts). Leaves are grouped by sensor config and each
-group runs as one batch through its ONNX model. The *reconstructed spectrum* of a leaf is the
+:func:`predict_leaves` is the app's ``predict_many``: leaves are grouped by sensor config and each
+group runs as one batch through its ONNX model, then the same hybrid and interpretation as
+``App.predict``/``App.interpret``. :func:`summarise` turns the core analysis of an upload (the one call
+CLI, web and gateways make) into the stored summary with the advice. The *reconstructed spectrum* of a leaf is the
 numpy PROSPECT-PRO forward model run with the leaf's predicted traits (proteins, CBC = LMA -
 proteins, chlorophyll, carotenoids, water, structure N; anthocyanins and brown pigments, which the
 model does not estimate, at zero): how well it overlays the measurement is a visual check that the
@@ -44,12 +46,14 @@ def predict_leaves(app, leaves, runner_for) -> list[tuple[object, LeafResult, di
 
 
 def reconstruct(leaf, outputs: dict) -> tuple[np.ndarray, np.ndarray]:
-    """PROSPECT-PRO reflectance with the predicted traits, on the leaf's wavelengths within 400-2500 nm."""
+    """PROSPECT-PRO reflectance with the predicted traits (model outputs or a LeafResult's ``values``, same
+    units), on the leaf's wavelengths within 400-2500 nm; a trait withheld (None) counts as zero."""
     wl = np.asarray(leaf.wavelength_nm, float)
     wl = wl[(wl >= WAVELENGTH_MIN_NM) & (wl <= WAVELENGTH_MAX_NM)]
 
     def get(name, lo=0.0):
-        return max(float(np.asarray(outputs.get(name, lo)).reshape(-1)[0]), lo)
+        v = outputs.get(name)
+        return lo if v is None else max(float(np.asarray(v, float).reshape(-1)[0]), lo)
 
     protein = get("protein_g_cm2")
     _, refl, _ = prospect_pro(n_struct=get("structure_n", 1.0), chlorophyll_ug_cm2=get("chlorophyll_ug_cm2"),
@@ -64,34 +68,34 @@ def _decimate(wl, values, n=PLOT_POINTS):
     return [round(float(v), 2) for v in wl[::step]], [round(float(v), 5) for v in np.asarray(values)[::step]]
 
 
-def analyse(app, leaves, runner_for, *, field: dict) -> tuple[dict, dict]:
-    """Estimates, advice and plot data for one upload of a field.
+def summarise(analysis, *, field: dict) -> tuple[dict, dict]:
+    """Advice and plot data for one analysed upload of a field (``analysis`` from the core's ``analyse``).
 
-    ``field`` holds the field's settings (crop, stage, reference_n_g_m2, n_applied_kg_ha,
-    n_opt_kg_ha, n_to_protein). Returns ``(summary, spectra)``: the JSON summary stored as the result
-    and the measured/reconstructed spectra of up to :data:`MAX_PLOTTED_LEAVES` leaves.
+    ``field`` holds the field's settings (crop, stage, reference_n_g_m2, n_applied_kg_ha, n_opt_kg_ha,
+    n_to_protein, is_reference). Returns ``(summary, spectra)``: the JSON summary stored as the result
+    (every leaf's result with its ``parameters``, the advice) and the measured/reconstructed spectra of up
+    to :data:`MAX_PLOTTED_LEAVES` leaves.
     """
-    factor = field.get("n_to_protein")
-    if factor:
-        for leaf in leaves:
-            leaf.meta.setdefault("n_to_protein", float(factor))
-    rows = predict_leaves(app, leaves, runner_for)
-    results = [r for _, r, _ in rows]
-    advice = advise(results, crop=field["crop"], stage=field["stage"],
-                    reference_n_g_m2=None if field.get("is_reference") else field.get("reference_n_g_m2"),
-                    n_applied_kg_ha=float(field.get("n_applied_kg_ha") or 0.0),
-                    n_opt_kg_ha=field.get("n_opt_kg_ha"))
+    results = analysis.results
+    advice = None
+    if field.get("crop") and field.get("stage"):  # a field created by a gateway may not say its crop yet
+        advice = advise(results, crop=field["crop"], stage=field["stage"],
+                        reference_n_g_m2=None if field.get("is_reference") else field.get("reference_n_g_m2"),
+                        n_applied_kg_ha=float(field.get("n_applied_kg_ha") or 0.0),
+                        n_opt_kg_ha=field.get("n_opt_kg_ha"))
     spectra = {"leaves": []}
-    for leaf, res, outputs in rows[:MAX_PLOTTED_LEAVES]:
+    for leaf, res in list(zip(analysis.samples, results))[:MAX_PLOTTED_LEAVES]:
         wl_m, r_m = _decimate(leaf.wavelength_nm, leaf.reflectance)
-        wl_r, r_r = _decimate(*reconstruct(leaf, outputs))
+        wl_r, r_r = _decimate(*reconstruct(leaf, res.values))
         spectra["leaves"].append({"sample": res.sample, "measured": {"x": wl_m, "y": r_m},
                                   "model": {"x": wl_r, "y": r_r}})
     nv = [r.nitrogen_g_m2 for r in results if r.nitrogen_g_m2 is not None]
     summary = {"n_leaves": len(results), "configs": sorted({r.config for r in results}),
                "mean_n_g_m2": float(np.mean(nv)) if nv else None,
-               "leaves": [r.to_dict() for r in results], "advice": advice.to_dict(),
+               "leaves": analysis.result_dicts(), "advice": None if advice is None else advice.to_dict(),
                "field": {k: field.get(k) for k in ("crop", "stage", "reference_n_g_m2", "n_applied_kg_ha",
                                                    "n_opt_kg_ha", "n_to_protein")},
                "is_reference": bool(field.get("is_reference"))}
+    if advice is None:
+        summary["advice_note"] = "no advice: the field does not say its crop and growth stage"
     return summary, spectra

@@ -16,6 +16,7 @@ from . import baseline as _baseline
 from . import features, io, sensors
 from .hybrid import hybrid_outputs
 from .interpret import interpret_leaf
+from .options import LeafOptions
 from .physics import DEFAULT_N_TO_PROTEIN, nitrogen_area_g_m2, nitrogen_mass_percent
 from .simulate import BOUNDS, simulate_leaves
 
@@ -44,6 +45,7 @@ class LeafNitrogenApp(App):
     preprocessing_version = features.PREPROCESSING_VERSION
     example_suffix = ".csv"
     many_samples_per_file = True  # a spectrometer CSV holds one column per leaf
+    options_type = LeafOptions
     n_to_protein = DEFAULT_N_TO_PROTEIN
 
     # ---- physics and data ------------------------------------------------------------------
@@ -119,6 +121,12 @@ class LeafNitrogenApp(App):
         merged, info = hybrid_outputs(outputs, sample, config=config)
         return interpret_leaf(merged, sample, config=config, method="model", info=info)
 
+    def predict_many(self, samples, runner_for, options=None) -> list:
+        """Every leaf of a file, one batch per sensor config (same numbers as ``predict`` leaf by leaf)."""
+        from .analysis import predict_leaves
+
+        return [r for _, r, _ in predict_leaves(self, [self.with_options(s, options) for s in samples], runner_for)]
+
     def baseline(self, sample) -> dict[str, np.ndarray]:
         est = _baseline.invert(wavelength_nm=sample.wavelength_nm, reflectance=sample.reflectance,
                                transmittance=sample.transmittance)
@@ -184,10 +192,10 @@ class LeafNitrogenApp(App):
                            budget=Budget(regression_frac_range=0.01, per_target={"protein_g_cm2": 0.002}), seed=0)
 
     # ---- user interfaces -------------------------------------------------------------------------
-    def blueprint(self, ctx):
-        from .web import make_blueprint
+    def entity_flow(self):
+        from .web import FieldFlow
 
-        return make_blueprint(self, ctx)
+        return FieldFlow(self)
 
     def predict_arguments(self, parser) -> None:
         parser.add_argument("--n-to-protein", dest="n_to_protein", type=float,

@@ -16,6 +16,7 @@ from edgeinv.common.errors import ConfigError, InvalidInputError
 from . import features, interpret, tiling
 from .cameras import CAMERAS, CONFIGS, config_for_roles, fine_config_for
 from .io import read_image
+from .options import VegOptions
 
 # Cover maps up to this size can be kept in memory (web, overlay, real-data checks). A web analysis holds
 # the maps, the cover GeoTIFF and the overlay it stores: measured peak RSS of one upload in a fresh process
@@ -68,6 +69,7 @@ class VegCoverApp(App):
     configs = CONFIGS
     preprocessing_version = "1"
     example_suffix = ".tif"
+    options_type = VegOptions
     latency_tile_px = tiling.TILE_PX + 2 * tiling.MARGIN_PX  # what tiling.process feeds the model
     splits_windows = True  # predict --scheduler: a raster's tiles on Dask workers (predict_windows)
 
@@ -200,8 +202,9 @@ class VegCoverApp(App):
 
         return evaluate(outputs, dataset.y["cover_fraction"], dataset.samples, zone_px=ZONE_PX_EVAL)
 
-    def predict(self, sample, runner):
-        """Tiled edge path: window -> features -> ONNX -> crop -> zone statistics, cover GeoTIFF, overlay."""
+    def predict(self, sample, runner, options=None):
+        """Tiled edge path: window -> features -> ONNX -> crop -> zone statistics (and the maps if kept)."""
+        sample = self.with_options(sample, options)
         # rasterio passes GDAL_CACHEMAX to GDAL in bytes (a bare 64 would mean 64 bytes: no cache at all).
         # The whole call runs under the cap, the image levels' decimated read included: outside it GDAL's
         # default cache (5 % of RAM) filled with a sparse 6300^2 GeoTIFF's zero blocks (+270 MB).
@@ -306,8 +309,6 @@ class VegCoverApp(App):
     def predict_arguments(self, parser) -> None:
         parser.add_argument("--bands", help="band order of the file, e.g. red,nir or blue,green,red,rededge,nir")
         parser.add_argument("--camera", choices=tuple(CAMERAS), help="model to use (default: from the bands)")
-        parser.add_argument("--out", help="cover GeoTIFF to write, plus a PNG overlay next to it "
-                                          "(default: nothing is written)")
         parser.add_argument("--zone-m", dest="zone_m", type=float, help="zone size in metres (georeferenced)")
         parser.add_argument("--zone-px", dest="zone_px", type=int, help="zone size in pixels")
         parser.add_argument("--reflectance-scale", dest="reflectance_scale", type=float,
@@ -321,15 +322,21 @@ class VegCoverApp(App):
         parser.add_argument("--max-pixels", dest="max_pixels", type=int,
                             help="largest JPEG/PNG frame decoded in memory (default 60 MP; GeoTIFFs stream)")
 
+    def write_outputs(self, result, folder: Path) -> dict[str, str]:
+        """The cover GeoTIFF and the overlay PNG of a result into ``folder`` (``predict --out DIR``)."""
+        from .service import write_outputs
+
+        return write_outputs(result, folder)
+
     def add_cli(self, sub) -> None:
         from .cli import add_commands
 
         add_commands(self, sub)
 
-    def blueprint(self, ctx):
-        from .web import make_blueprint
+    def entity_flow(self):
+        from .web import FlightFlow
 
-        return make_blueprint(self, ctx)
+        return FlightFlow(self)
 
 
 APP = VegCoverApp()

@@ -1,7 +1,9 @@
-"""One uploaded image -> cover map, overlay, mission files and a summary to store (what the web UI runs).
+"""veg-cover's output files: the cover GeoTIFF and overlay of a result, and a flight's stored files and mission.
 
-Kept apart from the Flask views so the views stay thin: parse the request, call
-:func:`analyse_upload`, store, render.
+Separate from ``predict`` (which writes nothing): :func:`write_outputs` is the explicit step behind
+``edgeinv veg-cover predict --out DIR``; :func:`stored_outputs` is what an upload, an MQTT message or a
+batch stores for a flight (overlay, cover GeoTIFF and, for georeferenced images with flagged zones, the
+re-survey mission as a QGroundControl plan and GeoJSON).
 """
 
 from __future__ import annotations
@@ -10,60 +12,66 @@ import json
 import tempfile
 from pathlib import Path
 
-from edgeinv.common.errors import PayloadTooLargeError
+from edgeinv.common.errors import InvalidInputError
 
-from .outputs import overlay_png, write_cover_geotiff
 from .mission.plan import MissionSettings, NoUsefulMissionError, Pattern, mission_geojson, qgc_plan
 from .mission.survey import plan_from_results
+from .outputs import overlay_png, write_cover_geotiff
 
 MIME = {"overlay.png": "image/png", "cover.tif": "image/tiff", "mission.plan": "application/json",
         "mission.geojson": "application/geo+json"}
 
 
-def analyse_upload(app, data: bytes, filename: str, runner_for, *, flight: dict, bands: str | None = None) -> tuple[dict, dict]:
-    """Run the edge path on uploaded bytes; return ``(summary, blobs)`` for the result store.
+def _maps(result):
+    if getattr(result, "cover", None) is None:
+        raise InvalidInputError("the cover map of this image was not kept in memory (more than the in-memory "
+                                "limit); no cover GeoTIFF or overlay can be written from it")
+    return result.cover
 
-    ``runner_for(config)`` gives the model runner; ``flight`` holds the flight's settings
-    (``camera``, ``zone_m``, ``low_cover``, ``target_gsd_cm``, ``survey_camera``).
+
+def write_outputs(result, out: Path) -> dict[str, str]:
+    """The cover GeoTIFF (cover and sd, georeferenced when the image is) and its overlay PNG.
+
+    ``out``: a ``.tif`` path (the overlay goes beside it, same stem, ``.png``) or a folder (``cover.tif``
+    and ``overlay.png`` in it). Returns ``{"cover_geotiff": path, "overlay_png": path}``.
     """
-    opts = {k: flight.get(k) for k in ("camera", "zone_m", "low_cover") if flight.get(k) not in (None, "")}
-    from .app import MEMORY_PIXELS
+    out = Path(out)
+    if out.suffix.lower() in (".tif", ".tiff"):
+        tif_path, png = out, out.with_suffix(".png")
+    else:
+        tif_path, png = out / "cover.tif", out / "overlay.png"
+    tif_path.parent.mkdir(parents=True, exist_ok=True)
+    cover = _maps(result)
+    tif = write_cover_geotiff(tif_path, cover=cover, std=result.std,
+                              transform=result.transform if result.georeferenced else None,
+                              crs=result.crs_obj if result.georeferenced else None)
+    png.write_bytes(overlay_png(cover, zones=result.zones))
+    return {"cover_geotiff": str(tif), "overlay_png": str(png)}
 
-    sample = app.read(data, filename=filename, bands=bands or flight.get("bands") or None, **opts)
-    try:
-        if sample.height * sample.width > MEMORY_PIXELS:  # the overlay and stored cover map need it in memory
-            raise PayloadTooLargeError(f"{filename}: {sample.width} x {sample.height} px is more than the web UI "
-                                       f"analyses ({MEMORY_PIXELS / 1e6:g} MP)",
-                                       hint="run `edgeinv veg-cover predict`, which streams it window by window")
-        config = app.config_for(sample)
-        sample.options["keep_maps"] = True  # the overlay and the stored cover GeoTIFF are made from them
-        result = app.predict(sample, runner_for(config))
-    finally:
-        if hasattr(sample, "close"):
-            sample.close()
-    blobs = {"overlay.png": (MIME["overlay.png"], overlay_png(result.cover, zones=result.zones))}
+
+def stored_outputs(result, flight: dict) -> tuple[dict, dict]:
+    """``(summary additions, blobs)`` of one analysed image for a flight with settings ``flight``."""
+    blobs = {"overlay.png": (MIME["overlay.png"], overlay_png(_maps(result), zones=result.zones))}
     with tempfile.TemporaryDirectory() as tmp:
         path = write_cover_geotiff(Path(tmp) / "cover.tif", cover=result.cover, std=result.std,
                                    transform=result.transform if result.georeferenced else None,
                                    crs=result.crs_obj if result.georeferenced else None)
         blobs["cover.tif"] = (MIME["cover.tif"], path.read_bytes())
-    summary = result.to_dict()
-    summary["filename"] = filename
-    summary["mission"] = None
+    extra = {"mission": None}
     if result.georeferenced and result.flagged:
         gsd = flight.get("target_gsd_cm")
-        settings = MissionSettings(camera=flight.get("survey_camera") or config,
+        settings = MissionSettings(camera=flight.get("survey_camera") or result.config,
                                    target_gsd_m=float(gsd) / 100 if gsd else None, pattern=Pattern.LAWNMOWER)
         try:
             mission = plan_from_results([result], settings=settings)
         except NoUsefulMissionError as exc:  # the cover analysis stands; the page says why there is no mission
-            summary["mission_note"] = str(exc)
+            extra["mission_note"] = str(exc)
         else:
             blobs["mission.plan"] = (MIME["mission.plan"], json.dumps(qgc_plan(mission), indent=2).encode())
             blobs["mission.geojson"] = (MIME["mission.geojson"], json.dumps(mission_geojson(mission)).encode())
-            summary["mission"] = mission.summary()
+            extra["mission"] = mission.summary()
     elif not result.georeferenced:
-        summary["mission_note"] = "no mission: the image carries no map coordinates (upload a GeoTIFF)"
+        extra["mission_note"] = "no mission: the image carries no map coordinates (upload a GeoTIFF)"
     else:
-        summary["mission_note"] = "no mission needed: no zone is flagged"
-    return summary, blobs
+        extra["mission_note"] = "no mission needed: no zone is flagged"
+    return extra, blobs

@@ -4,29 +4,26 @@ Used by the MQTT ingester and the batch runner; generic over the App contract
 (``read_many`` -> ``config_for`` -> ``predict`` -> ``to_dict``) and the shared
 :class:`~edgeinv.common.web.store.Store` (entities per app: a machine, a field, a flight).
 
-Metadata (``fs_hz``, ``rpm``, ``bearing``, ...) reaches ``app.read_many`` as keyword arguments.
-Values that arrive as text (MQTT user properties) are converted to numbers for the reader
-parameters annotated as numbers. An entity's stored settings fill what a message lacks: its text
-settings (bearing, camera, crop ...) are passed up front, its numbers (nominal rpm, sampling rate)
-only when the reader says the file lacks them (:class:`MissingMetadataError`), as the upload pages do.
-
-An app may provide ``analyse_for_store(data, *, filename, entity, meta, runner_for) -> (summary,
-blobs)`` to store exactly what its upload page stores (plots, advice, overlays); without it the
-generic summary is the result's ``to_dict()`` plus ``filename``, ``measured_at`` (and ``ingest``: how
-it arrived, added by the caller).
+Metadata (``fs_hz``, ``rpm``, ``bearing``, ...) become the app's predict options
+(``App.options_type``; text values converted and range-checked there, source ``message``). An
+entity's stored settings fill what a message lacks exactly as on the upload page: analysis settings
+(bearing, ISO class, zone size ...) up front, file parameters (nominal rpm, sampling rate) only when
+the reader says the file lacks them (``MissingMetadataError.field``). What is stored is what the
+app's entity flow stores for an upload (``App.entity_flow()``: advice, plots, overlays, missions),
+plus ``filename``, ``measured_at`` (and ``ingest``: how it arrived, added by the caller).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import inspect
 import io
 import re
 from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InvalidInputError, MissingMetadataError, NotFoundError
+from ..errors import InvalidInputError, NotFoundError
+from ..web.entities import measured_at_iso
 
 #: the Store ``kind`` of the entity each app's results hang on (what its web pages list)
 ENTITY_KINDS = {"bearing-wear": "machine", "leaf-nitrogen": "field", "veg-cover": "flight"}
@@ -42,19 +39,6 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
 def entity_kind(app) -> str:
     """The Store kind of the app's entities (``machine``, ``field``, ``flight``; ``item`` for others)."""
     return getattr(app, "entity_kind", None) or ENTITY_KINDS.get(app.name, "item")
-
-
-def measured_at_iso(raw) -> str:
-    """An ISO 8601 time in UTC (seconds); now if ``raw`` is empty. InvalidInputError otherwise."""
-    if raw in (None, ""):
-        return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    try:
-        t = _dt.datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=_dt.timezone.utc)
-        return t.astimezone(_dt.timezone.utc).isoformat(timespec="seconds")
-    except (ValueError, OverflowError):
-        raise InvalidInputError(f"measured_at must be an ISO 8601 time, got {raw!r}") from None
 
 
 def sniff_suffix(data: bytes) -> str:
@@ -86,63 +70,22 @@ def safe_filename(name: str | None, data: bytes, default_stem: str = "message") 
     return f"{default_stem}{sniff_suffix(data)}"
 
 
-def _numeric_params(app) -> set[str]:
-    try:
-        params = inspect.signature(app.read).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins
-        return set()
-    out = set()
-    for name, p in params.items():
-        ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", str(p.annotation))
-        if ("float" in ann or "int" in ann) and "str" not in ann:
-            out.add(name)
-    return out
-
-
 def reader_meta(app, raw: dict[str, Any]) -> dict[str, Any]:
-    """Message metadata -> keyword arguments for ``app.read_many`` (aliases, numbers, reserved keys dropped)."""
-    numeric = _numeric_params(app)
+    """Message metadata -> the app's option values (aliases such as ``fs`` renamed, reserved keys dropped).
+
+    Text values (MQTT user properties) of the app's options are converted and checked by the options'
+    specs (a bad one names the option, its range and the value); other keys are kept as they came.
+    """
+    specs = {spec.name: spec for spec in app.options_type.specs()}
     meta = {}
-    for key, value in raw.items():
-        key = ALIASES.get(str(key), str(key).replace("-", "_"))
-        if key in RESERVED or value is None or value == "":
+    for key, value in app.options_type.canonical(raw).items():
+        key = ALIASES.get(key, key)
+        if key in RESERVED or key.replace("_", "-") in RESERVED or value is None or value == "":
             continue
-        if key in numeric and isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise InvalidInputError(f"{key} must be a number, got {value!r}") from None
         if isinstance(value, (dict, list)):
             raise InvalidInputError(f"{key} must be a single value, got {type(value).__name__}")
-        meta[key] = value
+        meta[key] = specs[key].convert(value) if key in specs else value
     return meta
-
-
-def _named_params(app) -> set[str]:
-    try:
-        params = inspect.signature(app.read).parameters.values()
-    except (TypeError, ValueError):  # pragma: no cover
-        return set()
-    return {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
-
-
-def read_samples(app, data, *, filename: str, meta: dict, entity: dict | None = None) -> list:
-    """``app.read_many`` with the entity's settings filling what the message lacks (see module docstring)."""
-    kwargs, fallback = dict(meta), {}
-    named = _named_params(app) - {"filename"}
-    for key, value in ((entity or {}).get("data") or {}).items():
-        if key in kwargs or key not in named:
-            continue
-        if isinstance(value, str):
-            kwargs[key] = value
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            fallback[key] = value
-    try:
-        return app.read_many(data, filename=filename, **kwargs)
-    except MissingMetadataError:
-        if not fallback:
-            raise
-    return app.read_many(data, filename=filename, **{**fallback, **kwargs})  # nominal values for what is missing
 
 
 def samples_to_npy(samples) -> bytes:
@@ -159,26 +102,28 @@ def samples_to_npy(samples) -> bytes:
 
 
 def analyse(app, data, *, filename: str, meta: dict, runner_for: Callable[[str], Any],
-            entity: dict | None = None, measured_at: str | None = None) -> tuple[dict, dict]:
+            entity: dict | None = None, measured_at: str | None = None, source: str = "message") -> tuple[dict, dict]:
     """Read, predict and summarise one payload -> ``(summary, blobs)`` ready for ``Store.add_result``.
 
-    ``data`` is the file's bytes or its path (readers stream big files from a path).
+    The same call as an upload: the app's entity flow (``App.entity_flow().analyse``: advice, plots,
+    overlays, mission files) over :func:`edgeinv.common.analysis.analyse`, with the entity's settings
+    filling what the message lacks. ``data`` is the file's bytes or its path (readers stream big files
+    from a path). ``source``: ``message`` (MQTT) or ``flag`` (batch on the command line).
     """
-    hook = getattr(app, "analyse_for_store", None)
     when = measured_at_iso(measured_at)
-    if callable(hook):
-        summary, blobs = hook(data, filename=filename, entity=entity, meta=meta, runner_for=runner_for)
-        summary = {**summary, "filename": filename}
-        summary.setdefault("measured_at", when)
-        return summary, dict(blobs or {})
-    samples = read_samples(app, data, filename=filename, meta=meta, entity=entity)
-    results = [app.predict(s, runner_for(app.config_for(s))) for s in samples]
-    if len(results) == 1 and not app.many_samples_per_file:
-        summary = dict(results[0].to_dict())
+    entity = entity or {"id": None, "data": {}}
+    flow = app.entity_flow()
+    if flow is not None:
+        stored = flow.analyse(entity, data, filename=filename, params=meta, runner_for=runner_for, source=source)
+        summary, blobs = dict(stored.summary), dict(stored.blobs or {})
     else:
-        summary = {"results": [r.to_dict() for r in results], "n_samples": len(results)}
+        from ..analysis import analyse as core_analyse
+
+        done = core_analyse(app, data, filename=filename, runner_for=runner_for, given=meta, source=source,
+                            defaults=entity.get("data") or {})
+        summary, blobs = done.to_dict(), {}
     summary.update(filename=filename, measured_at=when)
-    return summary, {}
+    return summary, blobs
 
 
 def results_equal_view(summary: dict) -> dict:

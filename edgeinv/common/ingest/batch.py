@@ -60,7 +60,7 @@ def analyse_file(app_name: str, path: str, settings, meta: dict, entity: dict | 
     try:
         app = get_app(app_name)
         summary, blobs = analyse(app, Path(path), filename=Path(path).name, meta=dict(meta),
-                                 runner_for=lambda config: _runner(app, settings, config), entity=entity)
+                                 runner_for=lambda config: _runner(app, settings, config), entity=entity, source="flag")
         return {"path": path, "ok": True, "summary": summary, "blobs": blobs}
     except EdgeinvError as exc:
         return {"path": path, "ok": False, "error": type(exc).__name__, "reason": exc.message}

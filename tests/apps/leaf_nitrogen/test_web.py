@@ -51,13 +51,13 @@ def fake(app):
 
 def test_browser_flow_field_upload_result_history(client, fake):
     assert client.get("/leaf-nitrogen/").status_code == 200
-    r = client.post("/leaf-nitrogen/fields", data={"name": "North", "crop_stage": "maize/V6",
+    r = client.post("/leaf-nitrogen/entities", data={"name": "North", "crop_stage": "maize/V6",
                                                     "reference_n_g_m2": "2.0", "n_applied_kg_ha": "40"})
     assert r.status_code == 302
     field_url = r.headers["Location"]
     page = client.get(field_url).get_data(as_text=True)
-    assert "North" in page and "2.00 g N/m²" in page and "No measurement yet" in page
-    r = client.post(field_url + "/upload", data={"file": (_io.BytesIO(_csv()), "north.csv"), "stage": "V6"},
+    assert "North" in page and 'id="setting-reference_n_g_m2">2.0 g/m²' in page and "analysed yet" in page
+    r = client.post(field_url + "/uploads", data={"file": (_io.BytesIO(_csv()), "north.csv"), "stage": "V6"},
                     content_type="multipart/form-data")
     assert r.status_code == 302 and "/results/" in r.headers["Location"]
     html = client.get(r.headers["Location"]).get_data(as_text=True)
@@ -70,54 +70,55 @@ def test_browser_flow_field_upload_result_history(client, fake):
 
 
 def test_api_reference_strip_then_field(client, fake):
-    r = client.post("/leaf-nitrogen/api/fields", json={"name": "South", "crop": "wheat", "stage": "tillering"})
+    r = client.post("/leaf-nitrogen/api/entities", json={"name": "South", "crop": "wheat", "stage": "tillering"})
     assert r.status_code == 201
     fid = r.get_json()["id"]
     fake.n_g_m2 = 2.0
-    r = client.post(f"/leaf-nitrogen/api/fields/{fid}/spectra?reference=1", data=_csv(4),
+    r = client.post(f"/leaf-nitrogen/api/entities/{fid}/uploads?reference=1", data=_csv(4),
                     headers={"Content-Type": "text/csv", "X-Filename": "strip.csv"})
     assert r.status_code == 201
     res = r.get_json()
     assert res["summary"]["is_reference"] and res["summary"]["n_leaves"] == 4
-    assert client.get(f"/leaf-nitrogen/api/fields/{fid}").get_json()["data"]["reference_n_g_m2"] == pytest.approx(2.0, rel=1e-3)
+    assert client.get(f"/leaf-nitrogen/api/entities/{fid}").get_json()["settings"]["reference_n_g_m2"] == pytest.approx(2.0, rel=1e-3)
     fake.n_g_m2 = 1.96
-    r = client.post(f"/leaf-nitrogen/api/fields/{fid}/spectra", data={"file": (_io.BytesIO(_csv(3)), "f.csv")},
+    r = client.post(f"/leaf-nitrogen/api/entities/{fid}/uploads", data={"file": (_io.BytesIO(_csv(3)), "f.csv")},
                     content_type="multipart/form-data")
     adv = r.get_json()["summary"]["advice"]
     assert adv["status"] == "sufficient" and adv["rate_kg_ha"] == 0 and adv["sufficiency_index"] == pytest.approx(0.98, abs=1e-3)
     leaf = r.get_json()["summary"]["leaves"][0]
     assert leaf["nitrogen_g_m2"] == pytest.approx(1.96, rel=1e-4) and leaf["nitrogen_g_m2_std"] > 0
-    hist = client.get(f"/leaf-nitrogen/api/fields/{fid}/history").get_json()
+    hist = client.get(f"/leaf-nitrogen/api/entities/{fid}/history").get_json()["rows"]
     assert [h["is_reference"] for h in hist] == [True, False]
     rid = hist[-1]["id"]
+    assert leaf["parameters"]["n_to_protein"] == {"value": 4.43, "source": "entity default"}
     assert client.get(f"/leaf-nitrogen/api/results/{rid}").get_json()["id"] == rid
     assert "maize" in client.get("/leaf-nitrogen/api/crops").get_json()
 
 
 def test_api_errors_are_json(client, fake):
-    fid = client.post("/leaf-nitrogen/api/fields", json={"name": "E", "crop": "maize", "stage": "V6"}).get_json()["id"]
-    r = client.post(f"/leaf-nitrogen/api/fields/{fid}/spectra", data=b"wavelength,leaf\n400,0.1\n401,abc\n",
+    fid = client.post("/leaf-nitrogen/api/entities", json={"name": "E", "crop": "maize", "stage": "V6"}).get_json()["id"]
+    r = client.post(f"/leaf-nitrogen/api/entities/{fid}/uploads", data=b"wavelength,leaf\n400,0.1\n401,abc\n",
                     headers={"Content-Type": "text/csv"})
     assert r.status_code == 400 and "not a number" in r.get_json()["message"]
-    r = client.post(f"/leaf-nitrogen/api/fields/{fid}/spectra", data=b"",
+    r = client.post(f"/leaf-nitrogen/api/entities/{fid}/uploads", data=b"",
                     headers={"Content-Type": "text/csv"})
     assert r.status_code == 400
-    assert client.get("/leaf-nitrogen/api/fields/9999").status_code == 404
-    r = client.post("/leaf-nitrogen/api/fields", json={"name": "X", "crop": "banana", "stage": "V6"})
+    assert client.get("/leaf-nitrogen/api/entities/9999").status_code == 404
+    r = client.post("/leaf-nitrogen/api/entities", json={"name": "X", "crop": "banana", "stage": "V6"})
     assert r.status_code == 400 and "crop must be one of" in r.get_json()["message"]
-    r = client.post(f"/leaf-nitrogen/api/fields/{fid}", json={"reference_n_g_m2": "lots"})
+    r = client.post(f"/leaf-nitrogen/api/entities/{fid}", json={"reference_n_g_m2": "lots"})
     assert r.status_code == 400
     wl = np.arange(500, 1001)
     narrow = ("wavelength,a\n" + "\n".join(f"{w},0.3" for w in wl)).encode()
-    r = client.post(f"/leaf-nitrogen/api/fields/{fid}/spectra", data=narrow, headers={"Content-Type": "text/csv"})
+    r = client.post(f"/leaf-nitrogen/api/entities/{fid}/uploads", data=narrow, headers={"Content-Type": "text/csv"})
     assert r.status_code == 400 and "no model supports" in r.get_json()["message"]
 
 
 def test_settings_update_from_the_page(client, fake):
-    r = client.post("/leaf-nitrogen/fields", data={"name": "W", "crop_stage": "rice/tillering"})
+    r = client.post("/leaf-nitrogen/entities", data={"name": "W", "crop_stage": "rice/tillering"})
     url = r.headers["Location"]
     r = client.post(url, data={"crop_stage": "rice/panicle_initiation", "reference_n_g_m2": "1.8",
                                "n_applied_kg_ha": "30", "n_opt_kg_ha": "", "n_to_protein": "5.0"})
     assert r.status_code == 302
     page = client.get(url).get_data(as_text=True)
-    assert "panicle_initiation" in page and "1.80 g N/m²" in page and 'value="5.0"' in page
+    assert "Panicle initiation" in page and "1.8 g/m²" in page and 'value="5.0"' in page

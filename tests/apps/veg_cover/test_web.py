@@ -15,14 +15,14 @@ def field_tif(tmp_path, write_tif, ms_bands):
 
 
 def _flight(client, **data):
-    r = client.post("/veg-cover/api/flights", json={"name": "North field", **data})
+    r = client.post("/veg-cover/api/entities", json={"name": "North field", **data})
     assert r.status_code == 201, r.get_json()
     return r.get_json()["id"]
 
 
 def test_api_upload_gives_cover_zones_and_mission(client, field_tif):
     fid = _flight(client, zone_m=2.0, target_gsd_cm=1.0)
-    r = client.post(f"/veg-cover/api/flights/{fid}/images?filename=field.tif", data=field_tif,
+    r = client.post(f"/veg-cover/api/entities/{fid}/uploads?filename=field.tif", data=field_tif,
                     content_type="application/octet-stream")
     assert r.status_code == 201, r.get_json()
     doc = r.get_json()
@@ -42,19 +42,19 @@ def test_api_upload_gives_cover_zones_and_mission(client, field_tif):
 
     with MemoryFile(client.get(doc["files"]["cover.tif"]).data) as mf, mf.open() as ds:
         assert ds.crs.to_epsg() == 32631 and ds.count == 2 and ds.dtypes[0] == "float32"
-    hist = client.get(f"/veg-cover/api/flights/{fid}").get_json()["history"]
+    hist = client.get(f"/veg-cover/api/entities/{fid}").get_json()["history"]
     assert len(hist) == 1 and hist[0]["fvc_mean"] == pytest.approx(s["fvc_mean"])
 
 
 def test_html_flow_upload_result_history(client, field_tif):
-    r = client.post("/veg-cover/flights", data={"name": "Trial plot", "zone_m": "2"})
+    r = client.post("/veg-cover/entities", data={"name": "Trial plot", "zone_m": "2"})
     assert r.status_code == 302
     flight_url = r.headers["Location"]
     page = client.get(flight_url)
     assert page.status_code == 200 and b"Upload an image" in page.data
     fid = int(flight_url.rstrip("/").rsplit("/", 1)[1])
     for _ in range(2):
-        r = client.post(f"/veg-cover/flights/{fid}/upload", data={"file": (io.BytesIO(field_tif), "field.tif")},
+        r = client.post(f"/veg-cover/entities/{fid}/uploads", data={"file": (io.BytesIO(field_tif), "field.tif")},
                         content_type="multipart/form-data")
         assert r.status_code == 302
     res = client.get(r.headers["Location"])
@@ -73,7 +73,7 @@ def test_frame_without_coordinates_gets_no_mission(client):
     img[:, :32] = (150, 120, 90)
     png = cv2.imencode(".png", img[..., ::-1])[1].tobytes()
     fid = _flight(client)
-    r = client.post(f"/veg-cover/api/flights/{fid}/images", data={"file": (io.BytesIO(png), "frame.png")},
+    r = client.post(f"/veg-cover/api/entities/{fid}/uploads", data={"file": (io.BytesIO(png), "frame.png")},
                     content_type="multipart/form-data")
     assert r.status_code == 201
     s = r.get_json()["summary"]
@@ -86,20 +86,20 @@ def test_frame_without_coordinates_gets_no_mission(client):
 @pytest.mark.parametrize("payload,status", [(b"", 400), (b"not an image at all", 415)])
 def test_bad_uploads_are_clear_json_errors(client, payload, status):
     fid = _flight(client)
-    r = client.post(f"/veg-cover/api/flights/{fid}/images?filename=x.tif", data=payload,
+    r = client.post(f"/veg-cover/api/entities/{fid}/uploads?filename=x.tif", data=payload,
                     content_type="application/octet-stream")
     assert r.status_code == status and r.get_json()["message"]
 
 
 def test_bad_settings_and_missing_things(client):
-    assert client.post("/veg-cover/api/flights", json={"name": ""}).status_code == 400
-    r = client.post("/veg-cover/api/flights", json={"name": "x", "camera": "thermal"})
+    assert client.post("/veg-cover/api/entities", json={"name": ""}).status_code == 400
+    r = client.post("/veg-cover/api/entities", json={"name": "x", "camera": "thermal"})
     assert r.status_code == 400 and "camera" in r.get_json()["message"]
-    assert client.post("/veg-cover/api/flights", json={"name": "x", "low_cover": 3}).status_code == 400
-    assert client.get("/veg-cover/api/flights/999").status_code == 404
+    assert client.post("/veg-cover/api/entities", json={"name": "x", "low_cover": 3}).status_code == 400
+    assert client.get("/veg-cover/api/entities/999").status_code == 404
     assert client.get("/veg-cover/api/results/999").status_code == 404
     fid = _flight(client)
-    assert client.get(f"/veg-cover/flights/{fid}").status_code == 200
+    assert client.get(f"/veg-cover/entities/{fid}").status_code == 200
     assert client.get("/veg-cover/results/12345/files/overlay.png").status_code == 404
 
 
@@ -112,7 +112,7 @@ def test_result_page_of_a_frame_shows_path_interval_and_confidence(client):
         cv2.circle(img, (int(rng.integers(0, 128)), int(rng.integers(0, 96))), 6, (70, 150, 50), -1)  # RGB leaves
     png = cv2.imencode(".png", img[..., ::-1])[1].tobytes()
     fid = _flight(client)
-    r = client.post(f"/veg-cover/api/flights/{fid}/images", data={"file": (io.BytesIO(png), "leaves.png")},
+    r = client.post(f"/veg-cover/api/entities/{fid}/uploads", data={"file": (io.BytesIO(png), "leaves.png")},
                     content_type="multipart/form-data")
     assert r.status_code == 201
     rid = r.get_json()["id"]

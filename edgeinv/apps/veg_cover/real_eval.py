@@ -115,10 +115,35 @@ def _pixel_check(result, mask: np.ndarray) -> dict:
         else:
             unsure = (result.std > SEGMENT_LOW_CONFIDENCE_STD) & ok
         sure = ~unsure & ok
+        n_wrong = int((wrong & ok).sum())
         out.update(share_unsure=float(unsure.sum() / max(ok.sum(), 1)),
                    error_rate_sure=float(wrong[sure].mean()) if sure.any() else None,
-                   error_rate_unsure=float(wrong[unsure].mean()) if unsure.any() else None)
+                   error_rate_unsure=float(wrong[unsure].mean()) if unsure.any() else None,
+                   # coverage: the share of the model's pixel errors that it marked unsure
+                   errors_marked_unsure=float((wrong & unsure).sum() / n_wrong) if n_wrong else None)
+    out.update(_zone_check(result, mask, ok))
     return out
+
+
+def _zone_check(result, mask: np.ndarray, ok: np.ndarray) -> dict:
+    """Per zone: the zone's cover vs the mask's, and whether the zones that miss by more than the
+    tolerance are the ones flagged ``low_confidence`` (recall) and the unflagged ones are right."""
+    judged = [z for z in result.zones if z.get("fvc_mean") is not None
+              and z["valid_fraction"] >= result.rules.min_valid]
+    if not judged:
+        return {}
+    miss, flagged = [], []
+    for z in judged:
+        r0, c0, r1, c1 = z["pixel_bounds"]
+        v = ok[r0:r1, c0:c1]
+        if not v.any():
+            continue
+        miss.append(abs(z["fvc_mean"] - float(mask[r0:r1, c0:c1][v].mean())) > TOLERANCE)
+        flagged.append("low_confidence" in z["flags"])
+    miss, flagged = np.asarray(miss, bool), np.asarray(flagged, bool)
+    return {"zones": int(miss.size), "zones_within": int((~miss).sum()),
+            "zone_misses_flagged": int((miss & flagged).sum()), "zone_misses": int(miss.sum()),
+            "zones_unflagged": int((~flagged).sum()), "zones_unflagged_within": int((~flagged & ~miss).sum())}
 
 
 def evaluate_real(app, data_dir: Path, runner_for, *, progress: bool = False) -> dict:
@@ -210,11 +235,20 @@ def _summarise(rows: list[dict]) -> tuple[dict, dict]:
             vals = [d[key] for d in px if d.get(key) is not None]
             return float(np.mean(vals)) if vals else None
 
+        def total(key):
+            return int(sum(d.get(key, 0) for d in px))
+
         summary["pixels"] = {"n_images": len(px), "pixel_accuracy": mean_of("pixel_accuracy"),
                              "share_unsure": mean_of("share_unsure"), "error_rate_sure": mean_of("error_rate_sure"),
                              "error_rate_unsure": mean_of("error_rate_unsure"),
+                             "errors_marked_unsure": mean_of("errors_marked_unsure"),
                              "note": "per-pixel check against the masks: error rate where the model's pixel sd "
-                                     "says sure vs unsure (means over images)"}
+                                     "says sure vs unsure, share of the wrong pixels marked unsure (means over "
+                                     "images)"}
+        summary["zones"] = {k: total(k) for k in ("zones", "zones_within", "zone_misses", "zone_misses_flagged",
+                                                  "zones_unflagged", "zones_unflagged_within")}
+        summary["zones"]["note"] = (f"per-zone check against the masks: zones whose cover misses the mask's by more "
+                                    f"than {TOLERANCE}, and how many of them carry the low_confidence flag")
     baseline = {"per_dataset": base_per,
                 "within_0.03": {name: int(sum(abs(r["baselines"][name] - r["true_fvc"]) <= TOLERANCE for r in ok))
                                 for name in BASELINES},
@@ -254,7 +288,13 @@ def format_table(rows: list[dict], summary: dict) -> str:
         p = summary["pixels"]
         lines.append(f"pixels vs masks ({p['n_images']} images): accuracy {p['pixel_accuracy']:.3f}; "
                      f"error rate {_pct(p['error_rate_sure'])} where the model is sure, "
-                     f"{_pct(p['error_rate_unsure'])} where unsure ({_pct(p['share_unsure'])} of pixels)")
+                     f"{_pct(p['error_rate_unsure'])} where unsure ({_pct(p['share_unsure'])} of pixels); "
+                     f"{_pct(p.get('errors_marked_unsure'))} of the wrong pixels marked unsure")
+    if summary.get("zones"):
+        z = summary["zones"]
+        lines.append(f"zones vs masks: {z['zones_within']}/{z['zones']} within +-{TOLERANCE}; "
+                     f"{z['zone_misses_flagged']}/{z['zone_misses']} misses flagged low_confidence; "
+                     f"{z['zones_unflagged_within']}/{z['zones_unflagged']} unflagged zones within")
     lines.append(f"all: {summary['within_0.03']}/{summary['n_images']} within +-{TOLERANCE}; "
                  f"{summary.get('ood_flagged', 0)} flagged OOD/low confidence; "
                  f"{summary.get('in_interval', 0)} with the truth inside estimate +- uncertainty")

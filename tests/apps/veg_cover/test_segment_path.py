@@ -83,7 +83,11 @@ def test_evaluate_real_on_a_tiny_folder(vc_app, tmp_path):
     row = res["rows"][0]
     assert {"index_otsu", "index_fixed", "index_min_error"} == set(row["baselines"])
     assert row["pixels"]["pixel_accuracy"] > 0.95
-    assert "synthetic" in res["text"]
+    z = res["summary"]["zones"]  # zones checked against the masks: counts add up, a clean frame's zones are right
+    assert z["zones"] == sum(r["pixels"]["zones"] for r in res["rows"]) > 0
+    assert z["zone_misses"] == z["zones"] - z["zones_within"] and z["zone_misses_flagged"] <= z["zone_misses"]
+    assert z["zones_within"] >= 0.8 * z["zones"]
+    assert "synthetic" in res["text"] and "zones vs masks" in res["text"]
     json.dumps(res)
 
 

@@ -101,7 +101,8 @@ def gate_threshold() -> float:
 
 
 def apply_gate(probs: dict[str, float], evidence: dict) -> tuple[dict[str, float], list[str], dict]:
-    """Move the probability of faults without envelope-line evidence to "none"; returns (probs, notes, status)."""
+    """Move the probability of faults without envelope-line evidence to "none", weigh confirmed faults by their
+    evidence and "none" by :func:`none_weight`; returns (probs, notes, status)."""
     thr = gate_threshold()
     p = dict(probs)
     notes, status = [], {}
@@ -123,8 +124,22 @@ def apply_gate(probs: dict[str, float], evidence: dict) -> tuple[dict[str, float
             p[h] = 0.0
         elif ok:  # confirmed: weight by how far its lines clear the gate (no mass moved to "none")
             p[h] = p.get(h, 0.0) * evidence_weight(evidence[h]["gate_db"])
+    p["none"] = p.get("none", 0.0) * none_weight(evidence, status)
     total = sum(p.values()) or 1.0
     return {k: v / total for k, v in p.items()}, notes, status
+
+
+def none_weight(evidence: dict, status: dict) -> float:
+    """How well "no fault" explains the strongest confirmed line family: ``1 - evidence_weight`` of it (1 if none).
+
+    Above the gate, spurious line families of healthy machines thin out like ``exp(-(g - gate) / scale)``
+    (:func:`gate_scale_db`, fitted on simulated healthy recordings), so a family far above the gate
+    is unlikely without a fault: "none" is weighed down by that factor. A fault's lines standing
+    20 dB out then name it even where the model leaned to another fault whose lines are missing,
+    instead of moving that model's mass to "none".
+    """
+    conf = [evidence_weight(evidence[h]["gate_db"]) for h in HYPOTHESES if status.get(h) == "confirmed"]
+    return 1.0 - max(conf, default=0.0)
 
 
 def gate_scale_db() -> float:

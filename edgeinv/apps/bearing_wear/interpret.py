@@ -153,7 +153,7 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
         probs = np.array([pd[f] for f in FAULTS])
         notes += gate_notes
         ev = checks["evidence"]
-        weight = np.array([1.0 if f == "none" else (_decision.evidence_weight(ev[f]["gate_db"])
+        weight = np.array([_decision.none_weight(ev, status) if f == "none" else (_decision.evidence_weight(ev[f]["gate_db"])
                                                       if status.get(f) == "confirmed" else 0.0) for f in FAULTS])
         probs_w = probs_w * weight
         probs_w[:, 0] += 1e-12

@@ -183,3 +183,24 @@ def test_gate_asks_for_a_harmonic_family():
     assert D.gate_score([17.0, 10.0, 5.0], order=5.5, n_bins=n_bins) == 5.0  # one tone + weak harmonics
     assert D.gate_score([20.0, 18.0, -60.0], order=10.0, n_bins=n_bins) == 18.0  # 3rd at order 30: off the axis
     assert D.gate_score([20.0, -60.0, -60.0], order=13.0, n_bins=n_bins) == -60.0  # the first two always count
+
+
+def test_a_line_family_far_over_the_gate_outweighs_no_fault():
+    """The model leans to cage, cage has no line family, inner-race lines stand 20 dB over the gate:
+    inner race is named (before: the cage mass went to "none" and "none" won)."""
+    thr = D.gate_threshold()
+
+    def ev(gate):
+        return {"order": 1.0, "slip": 0.0, "lines_db": [gate] * 3, "gate_db": gate}
+
+    evidence = {"outer_race": ev(0.0), "inner_race": ev(thr + 20.0), "ball": {**ev(0.0), "ftf_sidebands_db": 0.0},
+                "cage": ev(thr - 3.0)}
+    probs = {"none": 0.05, "outer_race": 0.01, "inner_race": 0.04, "ball": 0.0, "cage": 0.9}
+    p, _, status = D.apply_gate(probs, evidence)
+    assert status["inner_race"] == "confirmed" and status["cage"] == "no line"
+    assert max(p, key=p.get) == "inner_race" and p["cage"] == 0.0
+    # lines just over the gate leave "none" almost untouched
+    evidence["inner_race"] = ev(thr + 0.2)
+    p, _, _ = D.apply_gate(probs, evidence)
+    assert max(p, key=p.get) == "none"
+    assert D.none_weight(evidence, {h: "no line" for h in evidence}) == 1.0

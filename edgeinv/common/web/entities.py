@@ -145,10 +145,12 @@ class EntityFlow:
         for spec in self.settings():
             if spec.name in form:
                 v = spec.convert(form.get(spec.name))
-                if v is None:
-                    data.pop(spec.name, None)
-                else:
+                if v is not None:
                     data[spec.name] = v
+                elif spec.default is not None:  # emptied: back to the default
+                    data[spec.name] = spec.default
+                else:
+                    data.pop(spec.name, None)
             elif spec.default is not None:
                 data.setdefault(spec.name, spec.default)
             if spec.required and data.get(spec.name) is None:

@@ -57,7 +57,13 @@ def test_evaluate_real_on_a_labelled_table(tmp_path):
     s = res["summary"]
     assert s["n_leaves"] == 8 and s["skipped"] == ["traits.csv"] and set(s["species"]) == {"AA", "BB", "all"}
     for key in ("hybrid", "model"):
-        assert {"nrmse", "r2", "bias", "within_1sd"} <= set(s["species"]["all"][key])
+        assert {"nrmse", "r2", "bias", "within_1sd", "within_2sd"} <= set(s["species"]["all"][key])
+        cov = s["species"]["all"][key]
+        assert cov["within_1sd"] <= cov["within_2sd"]
+    for k in ("protein_not_resolvable_share", "flagged_share", "implied_n_to_protein_hybrid"):
+        assert k in s["species"]["all"]
+    # simulated leaves carry the app's own factor: the protein they imply maps back to it within 15 %
+    assert s["species"]["all"]["implied_n_to_protein_hybrid"] == pytest.approx(APP.n_to_protein, rel=0.15)
     assert "nitrogen_g_m2" in res["baseline"]["all"] and len(res["rows"]) == 8
     assert "hybrid NRMSE" in res["text"] and "iterative" in res["text"]
     # simulated leaves are on the manifold: the network leads and is accurate
@@ -74,6 +80,7 @@ def test_on_real_leaves_the_hybrid_is_not_worse_than_the_iterative_inversion():
     assert s["off_manifold_share"] > 0.5  # real leaf-clip spectra are not PROSPECT-PRO simulations
     assert s["hybrid"]["rmse"] <= 1.05 * b["rmse"]
     assert s["hybrid"]["within_1sd"] >= 0.5  # intervals checked on real leaves (nominal 68 %)
+    assert s["hybrid"]["within_2sd"] >= 0.8  # nominal 95 %
 
 
 def test_independent_simulation_generator():

@@ -21,6 +21,7 @@ import numpy as np
 from edgeinv.common.errors import InvalidInputError
 
 from . import sensors
+from .finetune import EPOCHS as FT_EPOCHS
 from .io import write_spectrum_csv
 from .physics import DEFAULT_N_TO_PROTEIN, nitrogen_area_g_m2, prospect_pro
 from .simulate import sample_traits
@@ -169,7 +170,7 @@ def add_cli(app, sub) -> None:
                                      "with PLSR and the zero-shot hybrid on the same splits")
     lo.add_argument("table", nargs="?", help=f"labelled EcoSIS-layout CSV (default: the real-data folder's {LOSO_TABLE})")
     lo.add_argument("--out", default=None, help="folder for the calibrated releases (default: a temporary folder)")
-    lo.add_argument("--epochs", type=int, default=30)
+    lo.add_argument("--epochs", type=int, default=FT_EPOCHS, help=f"at most (default {FT_EPOCHS}; early stopping picks)")
     lo.add_argument("--n-sim", dest="n_sim", type=int, default=2000)
     lo.add_argument("--seed", type=int, default=0)
     lo.set_defaults(func=_cmd_loso(app))
@@ -180,7 +181,7 @@ def add_cli(app, sub) -> None:
     ft.add_argument("--labels", required=True, help="CSV with 'sample' and measured 'nitrogen_g_m2' (other traits optional)")
     ft.add_argument("--out", required=True, help="output folder (ONNX + manifest; use with predict --model)")
     ft.add_argument("--config", choices=list(sensors.CONFIG_ORDER), help="sensor config (default: from the spectra)")
-    ft.add_argument("--epochs", type=int, default=30)
+    ft.add_argument("--epochs", type=int, default=FT_EPOCHS, help=f"at most (default {FT_EPOCHS}; early stopping picks)")
     ft.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4, 1/30 of the training peak)")
     ft.add_argument("--n-sim", dest="n_sim", type=int, default=3000, help="simulated leaves mixed in against forgetting")
     ft.add_argument("--holdout-group", dest="holdout_group", default=None,

@@ -26,6 +26,7 @@ import numpy as np
 
 from edgeinv.common.errors import InvalidInputError
 
+from .finetune import EPOCHS
 from .realdata import _clean, _metrics, evaluate_real, read_table
 
 PLS_MAX_COMPONENTS = 10
@@ -79,7 +80,7 @@ def _pls_inputs(leaves) -> np.ndarray:
     return np.stack([np.interp(grid, leaf.wavelength_nm, leaf.reflectance) for leaf in leaves])
 
 
-def loso(app, table_path, runner_for, *, settings, out_dir=None, epochs: int = 30, lr: float = 1e-4,
+def loso(app, table_path, runner_for, *, settings, out_dir=None, epochs: int = EPOCHS, lr: float = 1e-4,
          n_sim: int = 2000, seed: int = 0, progress: bool = False) -> dict:
     """Leave-one-species-out over the table's species; see the module docstring."""
     from edgeinv.common.calibrate import CalibrationOptions, calibrate
@@ -141,4 +142,6 @@ def _text(r: dict) -> str:
         lines.append(f"{held:<9} {d['n']:>3} " + " ".join(f"| {c:>22}" for c in cells))
     lines.append("network: the core calibration path (calibrate --holdout-group SPECIES), releases in " + r["out"])
     lines.append("PLSR components: " + ", ".join(f"{k} {d['pls']['components']}" for k, d in r["species"].items()))
+    lines.append(f"calibration: up to {r['options']['epochs']} epochs, best epoch " + ", ".join(
+        f"{k} {d['best_epoch']}" for k, d in r["species"].items()))
     return "\n".join(lines)

@@ -376,6 +376,13 @@ class App(ABC):
         out = runner(x)
         return self.interpret({k: v[0] for k, v in out.items()}, sample)
 
+    def predict_baseline(self, sample, options=None) -> Result:
+        """The classical method (:meth:`baseline`) on one sample, interpreted like the model's outputs
+        (the result says ``method: baseline``); what ``edgeinv <app> baseline FILE`` shows. Apps whose
+        baseline works on the whole input (bearing-wear: every window) override this."""
+        sample = self.with_options(sample, options)
+        return self.interpret(self.baseline(sample), sample)
+
     def predict_many(self, samples: list, runner_for, options=None) -> list:
         """``predict`` for every sample of a file; ``runner_for(config)`` gives the runner. Apps whose files
         hold many samples (leaves) may batch them; the results must equal one ``predict`` per sample."""

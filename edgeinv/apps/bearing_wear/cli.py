@@ -1,4 +1,5 @@
-"""Extra `edgeinv bearing-wear` subcommands: defect frequencies of a bearing, and the classical baseline on a file."""
+"""Extra `edgeinv bearing-wear` subcommands: defect frequencies of a bearing, decision calibration, commissioning
+(the classical baseline on a file is the core's `edgeinv bearing-wear baseline FILE`)."""
 
 from __future__ import annotations
 
@@ -27,16 +28,6 @@ def _frequencies(args, ctx) -> dict:
     lines.append("  (a ball spall strikes at 2 x BSF)")
     doc["text"] = "\n".join(lines)
     return doc
-
-
-def _baseline(args, ctx):
-    app = args.app_obj
-    path = Path(args.file)
-    if not path.is_file():
-        raise InvalidInputError(f"no such file: {path}")
-    meta = {k: getattr(args, k) for k in ("fs_hz", "rpm", "bearing", "channel", "units", "machine_class", "max_samples")
-            if getattr(args, k, None) is not None}
-    return app.predict_baseline(app.read(path, filename=path.name, **meta))
 
 
 def _calibrate(args, ctx) -> dict:
@@ -94,10 +85,6 @@ def add_cli(app, sub) -> None:
     s.add_argument("--bearing", default="6205-2rs", help=f"preset ({', '.join(PRESETS)}) or 'n=9,d=7.94,D=39.04,angle=0'")
     s.add_argument("--rpm", type=float, help="shaft speed, for values in Hz")
     s.set_defaults(func=_frequencies)
-    s = sub.add_parser("baseline", help="the classical envelope analysis + ISO zone on a file (no model)")
-    s.add_argument("file")
-    app.predict_arguments(s)
-    s.set_defaults(func=_baseline)
     s = sub.add_parser("calibrate-decision", help="set the evidence gate, OOD statistics and probability temperature on simulations")
     s.add_argument("--n-gate", dest="n_gate", type=int, default=300, help="simulated recordings per class for the gate")
     s.add_argument("--n-ood", dest="n_ood", type=int, default=1500, help="simulated windows for the OOD statistics")

@@ -53,16 +53,25 @@ class CliContext:
     json: bool = False
     _runners: dict = field(default_factory=dict)
 
-    def runner(self, app, config: str, variant: str | None = None, models_dir: str | Path | None = None):
-        """The ONNX runner for ``app``/``config`` (the manifest's chosen variant unless ``variant``)."""
+    def runner(self, app, config: str, variant: str | None = None, models_dir: str | Path | None = None,
+               device: bool = False):
+        """The ONNX runner for ``app``/``config`` (the manifest's chosen variant unless ``variant``).
+
+        ``device=True`` (``predict`` without --variant/--model): the runner the web and gateways use,
+        :func:`edgeinv.common.analysis.device_runner`, so a file gives the same numbers every way."""
         from .runtime.bundle import load_runner
 
-        key = (app.name, config, variant, str(models_dir))
+        key = (app.name, config, variant, str(models_dir), device)
         if key not in self._runners:
             settings = self.settings
             if models_dir is not None:
                 settings = settings.replace(models_dir=_models_root_for(app, Path(models_dir)))
-            self._runners[key] = load_runner(app, settings, config=config, variant=variant)
+            if device:
+                from .analysis import device_runner
+
+                self._runners[key] = device_runner(app, settings, config)
+            else:
+                self._runners[key] = load_runner(app, settings, config=config, variant=variant)
         return self._runners[key]
 
 
@@ -414,7 +423,8 @@ def cmd_predict(args, ctx: CliContext):
         given["keep_maps"] = True  # the output files are written from the whole map
     with scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
         done = analyse(app, path, filename=path.name, given=given, source="flag",
-                       runner_for=lambda config: ctx.runner(app, config, variant=args.variant, models_dir=args.model))
+                       runner_for=lambda config: ctx.runner(app, config, variant=args.variant, models_dir=args.model,
+                                                            device=not (args.variant or args.model)))
     if args.out:  # the explicit output step: never next to the input unless asked
         if len(done.results) != 1:
             raise InvalidInputError(f"--out writes the files of one result; {path.name} gave {len(done.results)}")

@@ -75,6 +75,33 @@ class _Printable:
         return self.analysis.summary()
 
 
+def device_runner(app, settings, config: str):
+    """The runner an analysis uses unless the user names a model or variant: this device's ``accurate`` and
+    ``chosen`` variants (its self-test, :func:`edgeinv.common.runtime.selftest.device_choice`) in a
+    :class:`~edgeinv.common.runtime.switch.ModelSwitcher` (accurate when idle, the light one under load);
+    the chosen variant alone when they are the same. The web, ``predict``, MQTT and batch all use it, so an
+    idle device gives the same numbers whichever way a file arrives; each result names the variant that ran.
+    """
+    from .runtime.bundle import load_runner
+    from .runtime.selftest import device_choice
+
+    choice = device_choice(app, settings, config)  # this device's self-test, not the build machine
+    chosen, accurate = choice["chosen"], choice["accurate"]
+    light = load_runner(app, settings, config=config, variant=chosen)
+    if not accurate or accurate == chosen:
+        return light
+    from .runtime.switch import ModelSwitcher
+
+    heavy = load_runner(app, settings, config=config, variant=accurate)
+    return ModelSwitcher(heavy, light, latency_budget_ms=settings.latency_budget_ms, names=(accurate, chosen))
+
+
+def _variant(runner) -> str | None:
+    """The variant the calling thread's last call of ``runner`` ran (a switcher's choice, or the model's)."""
+    name = getattr(runner, "current_variant", None) or getattr(runner, "variant", None)
+    return name if isinstance(name, str) else None
+
+
 def read_samples(app, data, *, filename: str, options) -> tuple[list, Any]:
     """``app.read_many`` with the options; a reader field the file lacks is filled from the entity's value
     (``MissingMetadataError.field``), once per field. Returns ``(samples, options)`` (options as filled)."""
@@ -99,9 +126,18 @@ def analyse(app, data, *, filename: str, runner_for: Callable[[str], Any], given
     if options is None:
         options = app.options_type.build(given or {}, source=source, defaults=defaults)
     samples, options = read_samples(app, data, filename=filename, options=options)
+    used: dict[str, Any] = {}
+
+    def tracked(config: str):
+        used[config] = runner_for(config)
+        return used[config]
+
     try:
-        results = app.predict_many(samples, runner_for, options)
+        results = app.predict_many(samples, tracked, options)
         parameters = [options.provenance(s) for s in samples]
+        for p, s in zip(parameters, samples):  # the model is an operating parameter too
+            config = app.config_for(s)
+            p["model"] = {"value": {"config": config, "variant": _variant(used.get(config))}, "source": "device"}
     finally:
         for s in samples:  # streamed images hold an open file
             close = getattr(s, "close", None)

@@ -87,12 +87,30 @@ def run_group(app_name: str, sample, runner, tiles) -> list | WindowFailure:
         return WindowFailure(type(exc).__name__, f"internal error: {exc}", False)
 
 
+def local_cluster(workers: int):
+    """A ``LocalCluster`` of ``workers`` one-thread processes, without Dask's ``MALLOC_TRIM_THRESHOLD_=65536``.
+
+    Dask sets that in its workers to return memory to the OS sooner; for this work (arrays of 0.3-2 MB per
+    tile, allocated and freed per tile) it makes glibc map and unmap them each time: measured on a
+    3072^2 orthomosaic, 16 tiles took 0.355 s of CPU and 78k page faults in a worker with it, 0.26 s and
+    26k without (0.25 s in one process).
+    """
+    import dask
+    from dask.distributed import LocalCluster
+
+    env = {k: v for k, v in dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}).items()
+           if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+        return LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None,
+                            silence_logs=logging.ERROR)
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str, workers: int | None = None):
     """A ``dask.distributed.Client``: a LocalCluster of ``workers`` one-thread processes for ``local``,
     else the running scheduler at ``tcp://HOST:PORT`` (waits up to 30 s for its first worker)."""
     try:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
     except ImportError:
         raise ConfigError("--scheduler needs Dask: pip install 'edgeinv[scale]' (or run without --scheduler)") from None
     cluster = None
@@ -100,8 +118,7 @@ def dask_client(scheduler: str, workers: int | None = None):
         n = 2 if workers is None else int(workers)
         if n < 1:
             raise InvalidInputError(f"--workers must be >= 1, got {workers}")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        cluster = local_cluster(n)
         client = Client(cluster)
     elif str(scheduler).startswith(("tcp://", "tls://")):
         try:

@@ -122,3 +122,76 @@ def test_blueprint_is_flask_or_absent(simulated, settings):
 
     bp = app.blueprint(WebContext(settings))
     assert bp is None or isinstance(bp, Blueprint)
+
+
+# ---- one request path: the same file through CLI, JSON API and HTML upload gives the same numbers ----------
+
+# per app: small example-file parameters and a new entity's settings that leave every parameter as the CLI's
+ONE_PATH = {"bearing-wear": ({"fault": "outer_race", "size_mm": 1.5, "rpm": 1797, "fs": 12000, "duration": 2.0},
+                             {"rpm": 1797}),
+            "leaf-nitrogen": ({}, {"crop": "maize", "stage": "V6"}),
+            "veg-cover": ({"camera": "multispectral5", "gsd_cm": 5.0, "size": 64}, {})}
+
+
+def _numbers(doc):
+    """A result's dict (or list of them) without the provenance's sources (flag vs form differ by design)."""
+    if isinstance(doc, list):
+        return [_numbers(d) for d in doc]
+    out = {k: v for k, v in doc.items() if k not in ("parameters", "filename", "measured_at")}
+    out["parameters"] = {k: p["value"] for k, p in (doc.get("parameters") or {}).items()}
+    return out
+
+
+@pytest.mark.parametrize("app", [a for a in APPS if a.name in ONE_PATH], ids=lambda a: a.name)
+def test_cli_api_and_html_upload_give_the_same_numbers(app, settings, tmp_path, capsys):
+    import io
+
+    from edgeinv.common.cli import main
+    from edgeinv.common.web import create_app
+
+    if app.name == "veg-cover":
+        pytest.importorskip("prosail")
+    example, entity = ONE_PATH[app.name]
+    path = tmp_path / f"example{app.example_suffix or ''}"
+    app.write_example(path, np.random.default_rng(5), **example)
+    data = path.read_bytes()
+
+    code = main(["--data-dir", str(tmp_path / "cli"), "--json", app.name, "predict", str(path)])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    cli_doc = json.loads(out.out)
+
+    flask_app = create_app(settings, [app])
+    flask_app.config.update(TESTING=True)
+    client = flask_app.test_client()
+    r = client.post(f"/{app.name}/api/entities", json={"name": "conformance", **entity})
+    assert r.status_code == 201, r.get_json()
+    eid = r.get_json()["id"]
+    r = client.post(f"/{app.name}/api/entities/{eid}/uploads?filename={path.name}", data=data,
+                    content_type="application/octet-stream")
+    assert r.status_code == 201, r.get_json()
+    api_summary = r.get_json()["summary"]
+    r = client.post(f"/{app.name}/entities/{eid}/uploads", data={"file": (io.BytesIO(data), path.name)},
+                    content_type="multipart/form-data")
+    assert r.status_code == 302 and "/results/" in r.headers["Location"]
+    rid = int(r.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    assert client.get(f"/{app.name}/results/{rid}").status_code == 200  # the page renders that result
+    html_summary = client.get(f"/{app.name}/api/results/{rid}").get_json()["summary"]
+
+    def stored(summary):  # an upload's summary holds the CLI's result (a list of leaves: under "leaves")
+        return summary["leaves"] if app.many_samples_per_file else summary
+
+    for summary in (api_summary, html_summary):
+        got = _numbers(stored(summary))
+        want = _numbers(cli_doc)
+        if isinstance(want, dict):
+            diff = {k: (got.get(k), want[k]) for k in want if got.get(k) != want[k]}
+            if "parameters" in diff:
+                diff["parameters"] = {k: (got["parameters"].get(k), v) for k, v in want["parameters"].items()
+                                      if got["parameters"].get(k) != v}
+            assert not diff, diff
+        else:
+            assert got == want
+    sources = {p["source"] for p in (stored(api_summary)[0] if app.many_samples_per_file else api_summary)
+               ["parameters"].values()}
+    assert sources <= {"form", "entity default", "file", "default", "device"}

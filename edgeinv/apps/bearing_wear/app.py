@@ -13,6 +13,7 @@ import numpy as np
 from edgeinv.common.app import App, Dataset, ModelSize, Target, TargetKind, TrainRecipe, Budget
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from . import baseline as _baseline
 from . import decision as _decision
@@ -21,7 +22,10 @@ from .interpret import BearingResult, combine
 from .options import BearingOptions
 from .io import DEFAULT_MAX_SAMPLES, Recording, read_recording, write_recording
 from .physics import FAULTS, PRESETS, get_geometry
-from .simulate import Conditions, SimulatedRecording, draw_conditions, simulate_vibration
+if TYPE_CHECKING:
+    from .simulate import Conditions
+# the simulator (scipy.signal -> scipy.stats, ~50 MB resident) is imported by the methods that simulate only:
+# every serving process loads every app, and the edge path never simulates
 
 __all__ = ["APP", "BearingWearApp", "BearingResult", "Recording"]
 
@@ -47,6 +51,8 @@ class BearingWearApp(App):
 
     def simulate_recording(self, conditions: Conditions, *, rng: np.random.Generator, duration_s: float | None = None) -> Recording:
         """One simulated recording (one analysis window unless ``duration_s``), truth attached."""
+        from .simulate import simulate_vibration
+
         n = _features.window_length(fs_hz=conditions.fs_hz, rpm=conditions.reported_rpm)
         duration = n / conditions.fs_hz if duration_s is None else float(duration_s)
         x = simulate_vibration(conditions=conditions, duration_s=duration, rng=rng)
@@ -55,6 +61,8 @@ class BearingWearApp(App):
 
     def simulate(self, n: int, *, rng: np.random.Generator, config: str = "default") -> Dataset:
         """``n`` one-window recordings; samples are :class:`SimulatedRecording` (regenerated from a seed)."""
+        from .simulate import SimulatedRecording, draw_conditions
+
         self.check_config(config)
         samples, xs = [], []
         for _ in range(int(n)):
@@ -138,8 +146,9 @@ class BearingWearApp(App):
                        machine_class=sample.meta.get("machine_class"), envelope=self._envelope_plot(sample, analyses),
                        checks=checks, speed=speed)
 
-    def predict_baseline(self, sample: Recording) -> BearingResult:
+    def predict_baseline(self, sample: Recording, options=None) -> BearingResult:
         """The classical method on the whole file, as a :class:`BearingResult` (speed as given, no gate)."""
+        sample = self.with_options(sample, options)
         analyses = self.analyse(sample, max_windows=_baseline.MAX_BASELINE_WINDOWS)
         result = combine([self.baseline(sample)], sample, velocity_rms_mm_s=_baseline.recording_velocity_rms(sample),
                          machine_class=sample.meta.get("machine_class"), method="baseline",
@@ -232,6 +241,8 @@ class BearingWearApp(App):
     def write_example(self, path, rng: np.random.Generator, *, fault=None, size_mm=None, rpm=None, fs=None,
                       duration=None, bearing=None, snr_db=None) -> dict:
         """Write a realistic simulated recording (WAV, CSV, .npy/.npz or CWRU-layout .mat by suffix)."""
+        from .simulate import draw_conditions
+
         geometry = get_geometry(bearing or "6205-2rs")
         cond = draw_conditions(rng=rng, fault=fault, defect_size_mm=size_mm, rpm=rpm, fs_hz=fs, geometry=geometry,
                                snr_db=snr_db if snr_db is not None else float(rng.uniform(-6.0, 6.0)), rpm_error_frac=0.0)

@@ -29,16 +29,19 @@ class BearingOptions(PredictOptions):
                                  help="DE/FE/BA, a .mat variable, a column name or index")
     units: str | None = option(kind="choice", choices=("g", "m/s2"), reader=True, setting=False, label="Units",
                                help="units of the samples (default g)")
-    machine_class: str | None = option(kind="choice", choices=tuple(_TABLE["classes"]), label="ISO 10816 class",
-                                       help=f"class for the severity zone (default {_TABLE['default_class']})")
+    machine_class: str | None = option(_TABLE["default_class"], kind="choice", choices=tuple(_TABLE["classes"]),
+                                       label="ISO 10816 class", help="class for the severity zone")
     max_samples: int | None = option(kind="int", low=1, setting=False, reader=True, label="Max samples",
                                      help=f"refuse longer files (default {DEFAULT_MAX_SAMPLES})")
 
     def observed(self, sample) -> dict:
         """What the recording itself said (after the read): rate, speed, bearing, channel."""
         meta = getattr(sample, "meta", {}) or {}
-        seen = {"channel": getattr(sample, "channel", None),
-                "bearing": getattr(getattr(sample, "geometry", None), "name", None)}
+        from .physics import PRESETS
+
+        geometry = getattr(sample, "geometry", None)
+        preset = next((k for k, g in PRESETS.items() if g == geometry), None)  # named as the settings name it
+        seen = {"channel": getattr(sample, "channel", None), "bearing": preset or getattr(geometry, "name", None)}
         if meta.get("fs_source") == "file":
             seen["fs_hz"] = float(sample.fs_hz)
         if meta.get("rpm_source") == "file":

@@ -52,6 +52,11 @@ class VegOptions(PredictOptions):
             sample.options["keep_maps"] = True
         return sample
 
+    def provenance(self, sample=None) -> dict:
+        out = super().provenance(sample)
+        out.pop("keep_maps", None)  # how much is kept in memory, not an operating parameter
+        return out
+
     def observed(self, sample) -> dict:
         gsd = getattr(sample, "gsd_m", None)
         return {"bands": ",".join(getattr(sample, "band_names", ()) or ()) or None,

@@ -43,11 +43,11 @@ def expand(source: str) -> list[Path]:
 
 
 def _runner(app, settings, config: str):
-    from ..runtime.bundle import load_runner
+    from ..analysis import device_runner  # the device's runner, as for an upload (same numbers)
 
     key = (app.name, config, str(settings.models_dir), int(settings.threads))
     if key not in _RUNNERS:
-        _RUNNERS[key] = load_runner(app, settings, config=config)
+        _RUNNERS[key] = device_runner(app, settings, config)
     return _RUNNERS[key]
 
 

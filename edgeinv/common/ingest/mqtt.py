@@ -148,10 +148,10 @@ class Ingester:
     def runner_for(self, config: str):
         if self._runner_for is not None:
             return self._runner_for(config)
-        if config not in self._runners:
-            from ..runtime.bundle import load_runner
+        if config not in self._runners:  # the device's runner, as for an upload (same numbers)
+            from ..analysis import device_runner
 
-            self._runners[config] = load_runner(self.app, self.settings, config=config)
+            self._runners[config] = device_runner(self.app, self.settings, config)
         return self._runners[config]
 
     # ---- MQTT plumbing ---------------------------------------------------------------------------

@@ -68,15 +68,12 @@ def _load_app(name: str) -> None:
 
 
 def _process_split(app, sample, runner, workers: int, row: dict):
-    import logging
+    from dask.distributed import Client
 
-    from dask.distributed import Client, LocalCluster
-
-    from ..dask_windows import scheduler
+    from ..dask_windows import local_cluster, scheduler
 
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with local_cluster(workers) as cluster, Client(cluster) as client:
         client.run(_load_app, app.name)  # imports before the clock
         row["cluster_start_s"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()

@@ -75,18 +75,9 @@ class WebContext:
             return self._runners[key]
 
     def _build_runner(self, app, config: str) -> Callable:
-        from ..runtime.bundle import load_runner
-        from ..runtime.selftest import device_choice
+        from ..analysis import device_runner
 
-        choice = device_choice(app, self.settings, config)  # this device's self-test, not the build machine
-        chosen, accurate = choice["chosen"], choice["accurate"]
-        light = load_runner(app, self.settings, config=config, variant=chosen)
-        if not accurate or accurate == chosen:
-            return light
-        from ..runtime.switch import ModelSwitcher
-
-        heavy = load_runner(app, self.settings, config=config, variant=accurate)
-        return ModelSwitcher(heavy, light, latency_budget_ms=self.settings.latency_budget_ms, names=(accurate, chosen))
+        return device_runner(app, self.settings, config)
 
     def read_upload(self, field: str = "file") -> tuple[bytes, str]:
         """``(bytes, filename)`` of the current request's upload (see :mod:`.upload`).

@@ -50,6 +50,12 @@ class AnalysisTimeoutError(EdgeinvError):
     status = 504
 
 
+def release_memory() -> None:
+    from ..runtime.memory import release_memory as trim
+
+    trim()
+
+
 class _Task:
     def __init__(self, fn):
         self.fn = fn
@@ -119,6 +125,7 @@ class AnalysisGate:
                 return task.run()
             finally:
                 self.release()
+                release_memory()  # an analysis's arrays are freed: return the pages (RSS stays near the idle level)
 
         try:
             future = self._executor.submit(work)

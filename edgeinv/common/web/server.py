@@ -76,6 +76,9 @@ def prepare_app(settings: Settings, apps=None):
 
     selftest_apps(list(app_registry.all_apps().values()) if apps is None else _as_list(apps), settings, repeats=10,
                   logger=log)
+    from ..runtime.memory import release_memory
+
+    release_memory()  # the self-test ran every variant once: give that peak back (veg-cover 362 -> 137 MB RSS)
     return create_app(settings, apps)
 
 

@@ -9,18 +9,20 @@ and how a result page plots the envelope spectrum. Extra: ``GET /api/bearings`` 
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import json
 
 import numpy as np
-from flask import jsonify
+from flask import jsonify, request
 
 from edgeinv.common.errors import NotFoundError
 from edgeinv.common.options import OptionSpec
 from edgeinv.common.web.entities import Column, EntityFlow, Stored
-from edgeinv.common.web.plot import line_plot_svg
+from edgeinv.common.web.plot import defect_markers, line_plot_svg, zoom_xlim
 
 from .baseline import severity_table
 from .features import defect_lines_hz
+from .pageplots import velocity_spectrum_plot_data, waveform_plot_data
 from .physics import PRESETS, get_geometry
 from .trend import trend_forecast
 
@@ -41,7 +43,9 @@ class MachineFlow(EntityFlow):
                Column("interval", "90 % interval", path="defect_size_interval_mm"),
                Column("severity_index", "Severity index (0–10)", digits=1), Column("zone", "Zone", path="severity.zone"),
                Column("alarm", "Alarm"))
-    files = {"envelope.json": "Envelope spectrum (JSON)"}
+    latch = ("alarm", ("ok", "watch", "alert", "danger"))
+    files = {"envelope.json": "Envelope spectrum (JSON)", "waveform.json": "Raw waveform, reduced (JSON)",
+             "velocity.json": "Velocity spectrum, ISO band (JSON)"}
     result_template = "bearing_wear/result.html"
 
     def settings(self) -> list[OptionSpec]:
@@ -73,6 +77,11 @@ class MachineFlow(EntityFlow):
         blobs = {}
         if result.envelope:
             blobs["envelope.json"] = ("application/json", json.dumps(result.envelope).encode())
+        rec = analysis.samples[0] if analysis.samples else None
+        if rec is not None:  # what the technician checks next to the alarm: the waveform, the ISO velocity lines
+            blobs["waveform.json"] = ("application/json", json.dumps(waveform_plot_data(rec.signal, fs_hz=rec.fs_hz)).encode())
+            blobs["velocity.json"] = ("application/json",
+                                      json.dumps(velocity_spectrum_plot_data(rec.signal, fs_hz=rec.fs_hz)).encode())
         return Stored(summary=analysis.to_dict(), blobs=blobs)
 
     def trend(self, entity: dict, rows: list[dict]) -> dict:
@@ -92,20 +101,22 @@ class MachineFlow(EntityFlow):
         sized = [r for r in rows if r["defect_size_mm"] is not None]
         indexed = [r for r in rows if r.get("severity_index") is not None]
         if not any(r["defect_size_mm"] for r in sized) and indexed:  # no size in mm anywhere: trend the damage index
-            return line_plot_svg([{"x": [r["days"] for r in indexed], "y": [r["severity_index"] for r in indexed],
+            return line_plot_svg([{"x": [r["measured_at"] for r in indexed], "y": [r["severity_index"] for r in indexed],
                                    "label": "severity index", "points": True}],
-                                 xlabel="days since first recording", ylabel="severity index (0-10)",
+                                 xlabel="date measured (UTC)", ylabel="severity index (0-10)", xdates=True, nonneg=True,
                                  title="Severity index over time (sizes not resolvable)")
         series = []
         if sized:
             iv = [r["interval"] or [r["defect_size_mm"]] * 2 for r in sized]
-            series.append({"x": [r["days"] for r in sized], "y": [r["defect_size_mm"] for r in sized],
+            series.append({"x": [r["measured_at"] for r in sized], "y": [r["defect_size_mm"] for r in sized],
                            "label": "defect size", "points": True, "y_low": [i[0] for i in iv], "y_high": [i[1] for i in iv]})
         fit = (trend or {}).get("fit")
-        if fit:
-            series.append({"x": fit["days"], "y": fit["size_mm"], "label": f"{trend['model']} fit", "dash": True})
+        if fit:  # the fit's days count from the first recording: back to calendar dates
+            t0 = _dt.datetime.fromisoformat(rows[0]["measured_at"])
+            series.append({"x": [(t0 + _dt.timedelta(days=float(d))).isoformat() for d in fit["days"]],
+                           "y": fit["size_mm"], "label": f"{trend['model']} fit", "dash": True})
         thr = float(entity["data"].get("threshold_mm", 2.0))
-        return line_plot_svg(series, xlabel="days since first recording", ylabel="defect size (mm)",
+        return line_plot_svg(series, xlabel="date measured (UTC)", ylabel="defect size (mm)", xdates=True, nonneg=True,
                              hlines=[{"y": thr, "label": f"alarm {thr:g} mm"}], title="Defect size over time")
 
     def result_context(self, result: dict, store) -> dict:
@@ -113,7 +124,16 @@ class MachineFlow(EntityFlow):
             env = json.loads(store.get_blob(result["id"], "envelope.json")[1])
         except NotFoundError:
             env = None
-        return {"env_svg": _envelope_svg(result["summary"], env)}
+        out = {"env_svg": _envelope_svg(result["summary"], env, xlim=zoom_xlim(request.args, "env")),
+               "env_zoomed": zoom_xlim(request.args, "env") is not None}
+        for name in ("waveform", "velocity"):
+            try:
+                out[name] = json.loads(store.get_blob(result["id"], f"{name}.json")[1])
+            except NotFoundError:
+                out[name] = None
+        out["waveform_svg"] = _waveform_svg(out["waveform"])
+        out["velocity_svg"] = _velocity_svg(out["velocity"], result["summary"])
+        return out
 
     def page_context(self) -> dict:
         return {"alarm_css": ALARM_CSS}
@@ -125,16 +145,47 @@ class MachineFlow(EntityFlow):
                             "machine_classes": list(severity_table()["classes"])})
 
 
-def _envelope_svg(summary: dict, env: dict | None):
+MARKER_COLOURS = {"BPFO": "#d55e00", "BPFI": "#7a1fa2", "BSF": "#009e73", "FTF": "#0072b2"}
+
+
+def _envelope_svg(summary: dict, env: dict | None, xlim=None):
     if not env:
         return None
     shaft = float(env["shaft_hz"])
     freqs = (np.asarray(env["order"]) * shaft).tolist()
     op = summary["operating_point"]
     lines = op.get("defect_frequencies_hz") or defect_lines_hz(geometry=get_geometry(op["geometry"]), rpm=op["rpm"])
-    markers = [{"x": v, "label": k} for k, v in lines.items() if k != "1x"]
+    markers = []
+    for k, v in lines.items():
+        if k == "1x":
+            continue
+        # 2x and 3x harmonics for every defect line; shaft sidebands around BPFI (an inner race turns
+        # through the load zone once per revolution, so its lines are modulated at the shaft rate)
+        markers += defect_markers(k, v, shaft_hz=shaft, harmonics=3, sidebands=2 if k == "BPFI" else 0,
+                                  color=MARKER_COLOURS.get(k))
     lo, hi = env.get("band_hz", [0, 0])
     return line_plot_svg([{"x": freqs, "y": env["amplitude"], "label": "squared-envelope spectrum"}],
-                         xlabel="frequency (Hz)", ylabel="amplitude (g²)", markers=markers,
+                         xlabel="frequency (Hz)", ylabel="amplitude (g²)", markers=markers, nonneg=True,
+                         zoom="env", xlim=xlim, width=960, height=340,
                          title=f"Envelope spectrum, band {lo:.0f}–{hi:.0f} Hz (kurtogram)")
+
+
+def _waveform_svg(w: dict | None):
+    if not w or not w.get("t"):
+        return None
+    return line_plot_svg([{"x": w["t"], "y": w["y"], "label": ""}], xlabel="time (s)", ylabel="acceleration (g)",
+                         title="Raw waveform (min/max per pixel: every impact kept)", width=960, height=240)
+
+
+def _velocity_svg(v: dict | None, summary: dict):
+    if not v or not v.get("f"):
+        return None
+    sev = summary.get("severity") or {}
+    zone = f", ISO zone {sev['zone']}" if sev.get("zone") else ""
+    lo, hi = v["band_hz"]
+    return line_plot_svg([{"x": v["f"], "y": v["v"], "label": ""}], xlabel="frequency (Hz)",
+                         ylabel="velocity (mm/s RMS per line)", nonneg=True, width=960, height=260,
+                         title=f"Velocity spectrum {lo:.0f}–{hi:.0f} Hz: {v['rms_mm_s']:.2f} mm/s RMS in total{zone}",
+                         markers=[{"x": float(summary["operating_point"]["rpm"]) / 60.0, "label": "1x"}]
+                         if summary.get("operating_point", {}).get("rpm") else ())
 

@@ -82,7 +82,8 @@ def summarise(analysis, *, field: dict) -> tuple[dict, dict]:
         advice = advise(results, crop=field["crop"], stage=field["stage"],
                         reference_n_g_m2=None if field.get("is_reference") else field.get("reference_n_g_m2"),
                         n_applied_kg_ha=float(field.get("n_applied_kg_ha") or 0.0),
-                        n_opt_kg_ha=field.get("n_opt_kg_ha"))
+                        n_opt_kg_ha=field.get("n_opt_kg_ha"), is_reference=bool(field.get("is_reference")),
+                        field_area_ha=field.get("field_area_ha") or None)
     spectra = {"leaves": []}
     for leaf, res in list(zip(analysis.samples, results))[:MAX_PLOTTED_LEAVES]:
         wl_m, r_m = _decimate(leaf.wavelength_nm, leaf.reflectance)
@@ -94,7 +95,7 @@ def summarise(analysis, *, field: dict) -> tuple[dict, dict]:
                "mean_n_g_m2": float(np.mean(nv)) if nv else None,
                "leaves": analysis.result_dicts(), "advice": None if advice is None else advice.to_dict(),
                "field": {k: field.get(k) for k in ("crop", "stage", "reference_n_g_m2", "n_applied_kg_ha",
-                                                   "n_opt_kg_ha", "n_to_protein")},
+                                                   "n_opt_kg_ha", "n_to_protein", "field_area_ha")},
                "is_reference": bool(field.get("is_reference"))}
     if advice is None:
         summary["advice_note"] = "no advice: the field does not say its crop and growth stage"

@@ -18,7 +18,7 @@ from edgeinv.common.analysis import analyse
 from edgeinv.common.errors import InvalidInputError, NotFoundError
 from edgeinv.common.options import OptionSpec
 from edgeinv.common.web.entities import Column, EntityFlow, Stored
-from edgeinv.common.web.plot import line_plot_svg
+from edgeinv.common.web.plot import histogram_svg, line_plot_svg
 
 from .advice import check_crop_stage, crops
 from .analysis import summarise
@@ -36,12 +36,16 @@ def _crop_stage_spec() -> OptionSpec:
                       choices=tuple(p[0] for p in pairs), labels=tuple(p[1] for p in pairs))
 
 
-EXTRA = (OptionSpec(name="reference_n_g_m2", kind="number", default=None, low=0.0, low_exclusive=True, high=10.0,
+# Physical ranges (issue 11): green crop leaves hold about 0.5-3.5 g N/m2 (a reference strip outside
+# 0.2-6 g/m2 is a typing or unit error); seasonal N beyond 600 kg/ha is not applied to any arable crop.
+EXTRA = (OptionSpec(name="reference_n_g_m2", kind="number", default=None, low=0.2, high=6.0,
                     unit="g/m²", label="Reference strip leaf N (g/m²)", help="or upload the strip's spectra later"),
-         OptionSpec(name="n_applied_kg_ha", kind="number", default=0.0, low=0.0, high=1000.0, unit="kg/ha",
+         OptionSpec(name="n_applied_kg_ha", kind="number", default=0.0, low=0.0, high=600.0, unit="kg/ha",
                     label="N already applied (kg/ha)"),
-         OptionSpec(name="n_opt_kg_ha", kind="number", default=None, low=0.0, high=1000.0, unit="kg/ha",
-                    label="Planned total N (kg/ha)", help="crop default"))
+         OptionSpec(name="n_opt_kg_ha", kind="number", default=None, low=0.0, high=600.0, unit="kg/ha",
+                    label="Planned total N (kg/ha)", help="crop default"),
+         OptionSpec(name="field_area_ha", kind="number", default=None, low=0.01, high=10000.0, unit="ha",
+                    label="Field area (ha)", help="for the total N to buy"))
 
 
 def field_settings(form: dict, *, base: dict | None = None, specs=()) -> dict:
@@ -120,22 +124,23 @@ class FieldFlow(EntityFlow):
         for label, ref, color in (("field", False, PALETTE[0]), ("reference strip", True, PALETTE[2])):
             sel = [r for r in pts if bool(r["is_reference"]) is ref]
             if sel:
-                series.append({"x": [r["days"] for r in sel], "y": [r["mean_n_g_m2"] for r in sel],
+                series.append({"x": [r["measured_at"] for r in sel], "y": [r["mean_n_g_m2"] for r in sel],
                                "label": label, "color": color, "points": True})
         ref_n = entity["data"].get("reference_n_g_m2")
         hlines = []
         if ref_n:
             hlines = [{"y": ref_n, "label": "reference strip", "color": PALETTE[2]},
                       {"y": 0.95 * ref_n, "label": "NSI 0.95", "color": PALETTE[4]}]
-        return line_plot_svg(series, xlabel="days since first measurement", ylabel="mean leaf N (g/m²)",
-                             title="Leaf nitrogen over the season", width=960, height=280, hlines=hlines)
+        return line_plot_svg(series, xlabel="date measured (UTC)", ylabel="mean leaf N (g/m²)",
+                             title="Leaf nitrogen over the season", width=960, height=280, hlines=hlines,
+                             xdates=True, nonneg=True)
 
     def result_context(self, result: dict, store) -> dict:
         try:
             spectra = json.loads(store.get_blob(result["id"], "spectra.json")[1])
         except NotFoundError:
             spectra = {"leaves": []}
-        return {"plot": spectra_svg(spectra), "display": DISPLAY}
+        return {"plot": spectra_svg(spectra), "display": DISPLAY, "dist_svg": _distribution_svg(result["summary"])}
 
     def extra_routes(self, bp, ctx) -> None:
         @bp.get("/api/crops")
@@ -149,6 +154,16 @@ def spectra_svg(spectra: dict):
         color = PALETTE[i % len(PALETTE)]
         series.append({**leaf["measured"], "label": f"{leaf['sample']} measured", "color": color})
         series.append({**leaf["model"], "label": f"{leaf['sample']} PROSPECT-PRO", "color": color, "dash": True})
-    return line_plot_svg(series, xlabel="wavelength (nm)", ylabel="reflectance",
+    return line_plot_svg(series, xlabel="wavelength (nm)", ylabel="reflectance", nonneg=True,
                          title="Measured spectra and the model's reconstruction", width=1000, height=380)
+
+
+def _distribution_svg(summary: dict):
+    values = [leaf.get("nitrogen_g_m2") for leaf in summary.get("leaves", [])]
+    if sum(v is not None for v in values) < 3:
+        return None
+    ref = (summary.get("field") or {}).get("reference_n_g_m2")
+    marks = [{"x": ref, "label": "reference strip"}, {"x": 0.95 * ref, "label": "95 %"}] if ref else []
+    return histogram_svg([v if v is not None else float("nan") for v in values], xlabel="leaf N (g N/m²)",
+                         title=f"{len(values)} leaves", marks=marks, width=720, nonneg=True)
 

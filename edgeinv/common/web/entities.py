@@ -51,6 +51,7 @@ from ..analysis import analyse
 from ..errors import InvalidInputError, NotFoundError
 from ..options import OptionSpec
 from .forms import request_payload
+from .latch import ACK_KEY, latched_alarm
 from .plot import line_plot_svg
 
 
@@ -119,6 +120,8 @@ class EntityFlow:
     trend_label = ""
     files: dict[str, str] = {}
     result_template = "entities/result.html"
+    #: ``(history column, levels from best to worst)``: that column's alarm stays raised until acknowledged
+    latch: tuple[str, tuple[str, ...]] | None = None
 
     def __init__(self, app):
         self.app = app
@@ -197,14 +200,21 @@ class EntityFlow:
             return None
         col = next((c for c in self.columns if c.key == self.trend_key), None)
         label = self.trend_label or (col.label if col else self.trend_key)
-        return line_plot_svg([{"x": [r["days"] for r in pts], "y": [r[self.trend_key] for r in pts], "label": label,
-                               "points": True}], xlabel="days since the first result", ylabel=label,
-                             title=f"{label} over time", height=260)
+        return line_plot_svg([{"x": [r["measured_at"] for r in pts], "y": [r[self.trend_key] for r in pts],
+                               "label": label, "points": True}], xlabel="date measured (UTC)", ylabel=label,
+                             title=f"{label} over time", height=260, xdates=True)
 
     # ---- pages ---------------------------------------------------------------------------------
     def index_row(self, entity: dict, rows: list[dict]) -> dict:
-        """What the index lists per entity: the last history row. Default: ``{"last": row | None}``."""
-        return {"last": rows[-1] if rows else None}
+        """What the index lists per entity: the last history row (``last``) and the latched alarm."""
+        return {"last": rows[-1] if rows else None, "latched": self.latched(entity, rows)}
+
+    def latched(self, entity: dict, rows: list[dict]) -> dict | None:
+        """The alarm held until acknowledged (:mod:`.latch`), or None for apps without one."""
+        if not self.latch:
+            return None
+        key, levels = self.latch
+        return latched_alarm(rows, key=key, levels=levels, acknowledged_id=(entity.get("data") or {}).get(ACK_KEY))
 
     def result_context(self, result: dict, store) -> dict:
         """Extra template values for the result page (plots from stored files, ...)."""
@@ -342,7 +352,15 @@ def entity_blueprint(app, ctx, flow: EntityFlow) -> Blueprint:
         rows, trend = history_of(entity)
         return render("entities/entity.html", entity=entity, rows=rows, trend=trend,
                       trend_svg=flow.trend_svg(entity, rows, trend), settings=flow.settings(),
-                      upload_fields=flow.upload_fields(entity))
+                      upload_fields=flow.upload_fields(entity), latched=flow.latched(entity, rows))
+
+    @bp.post("/entities/<int:eid>/acknowledge")
+    def acknowledge_page(eid: int):
+        entity = get_entity(eid)
+        rows, _ = history_of(entity)
+        if rows:  # the alarm starts again from the results after the newest one seen now
+            store.update_entity(eid, {**entity["data"], ACK_KEY: max(int(r["id"]) for r in rows)})
+        return redirect(url_for(".entity_page", eid=eid))
 
     @bp.post("/entities/<int:eid>")
     def edit_page(eid: int):

@@ -20,6 +20,7 @@ from .. import app as app_registry
 from ..config import Settings
 from ..errors import EdgeinvError
 from .auth import init_auth, is_logged_in
+from .labels import init_labels
 from .context import EXTENSION_KEY, WebContext
 from .errors import register_error_handlers
 from .gate import AnalysisGate, AnalysisMiddleware, find_upload_endpoints
@@ -70,13 +71,12 @@ def model_status(app, settings: Settings) -> dict:
     if cached and cached[0] == key:
         return cached[1]
     try:
-        from ..runtime.bundle import read_manifest, verify_release
+        from ..runtime.manifest import load_manifest, verify_release
     except ImportError as exc:  # runtime not installed: report what we can
         return {"present": True, "verified": None, "configs": {}, "message": f"cannot verify: {exc}"}
     status = {"present": True, "verified": True, "configs": {}, "message": "models verified"}
     try:
-        manifest = read_manifest(folder)
-        status["configs"] = {c: e.get("chosen") for c, e in manifest.get("configs", {}).items()}
+        status["configs"] = load_manifest(folder).chosen()
         verify_release(folder)
     except EdgeinvError as exc:
         status.update(verified=False, message=str(exc))
@@ -114,13 +114,13 @@ def selftest_status(app, settings: Settings) -> dict:
 
 
 def _selftest_status(app, settings: Settings) -> dict:
-    from ..runtime.bundle import read_manifest
+    from ..runtime.manifest import load_manifest
     from ..runtime.selftest import device_choice, device_report
 
     report = device_report(app, settings)
     out = {"ran": report is not None, "ran_at": report.get("ran_at") if report else None, "configs": {},
            "rejected": {}, "usable": True}
-    for config in read_manifest(app.models_dir(settings)).get("configs", {}):
+    for config in load_manifest(app.models_dir(settings)).configs:
         try:
             choice = device_choice(app, settings, config)
         except EdgeinvError as exc:
@@ -186,6 +186,7 @@ def create_app(settings: Settings, apps=None, *, limits: WebLimits | None = None
     register_error_handlers(flask_app)
     install_host_check(flask_app, settings, limits.allowed_hosts)  # before the login gate
     init_auth(flask_app, settings, ctx.store)
+    init_labels(flask_app, data_store=getattr(ctx.store, "path", None))
     install_idempotency(flask_app, ctx.store)  # after the login gate: a replay needs a login too
 
     mounted = {}

@@ -12,7 +12,8 @@ import re
 
 LABELS: dict[str, str] = {
     # bearing-wear: fault classes and alarm levels
-    "normal": "no bearing defect", "outer_race": "outer-race defect", "inner_race": "inner-race defect",
+    "none": "none (no bearing defect)", "normal": "no bearing defect", "outer_race": "outer race defect",
+    "inner_race": "inner race defect",
     "ball": "rolling-element (ball) defect", "cage": "cage defect",
     "ok": "OK", "watch": "Watch", "alert": "Alert", "danger": "Danger",
     "not_resolvable": "not resolvable from this recording", "resolved": "resolved",
@@ -20,6 +21,14 @@ LABELS: dict[str, str] = {
     "teacher_fp32": "full model", "teacher_fp16": "full model (16-bit)", "teacher_int8": "full model (8-bit)",
     "teacher_dynint8": "full model (8-bit weights)", "pruned_fp32": "pruned model", "pruned_int8": "pruned model (8-bit)",
     "student_fp32": "small model", "student_int8": "small model (8-bit)",
+    # what the models estimate (App.targets) and the sensor configurations they serve
+    "fault": "fault location", "defect_size_mm": "defect (spall) size", "protein_g_cm2": "leaf protein, hence nitrogen",
+    "chlorophyll_ug_cm2": "chlorophyll", "ewt_g_cm2": "leaf water", "lma_g_cm2": "leaf dry matter per area",
+    "structure_n": "leaf structure", "carotenoid_ug_cm2": "carotenoids", "cover_fraction": "vegetation cover",
+    "default": "accelerometer", "full": "400-2500 nm spectrometer", "trimmed": "500-2400 nm spectrometer",
+    "vnir": "400-1000 nm spectrometer", "multispectral5": "5-band multispectral camera",
+    "red_nir": "red + near-infrared camera", "rgb": "RGB camera", "red_nir_fine": "red + NIR camera, close-up",
+    "rgb_fine": "RGB camera, close-up",
     # leaf-nitrogen: advice status and method
     "sufficient": "sufficient", "deficient": "nitrogen deficient", "budget_spent": "deficient, N budget spent",
     "too_late": "deficient, too late to top-dress", "reference": "reference strip", "unknown": "no advice",
@@ -65,7 +74,9 @@ def alarm_meaning(level) -> str:
     return ALARM_MEANINGS.get(str(level), "")
 
 
-def init_labels(flask_app) -> None:
-    """Register ``human`` and ``alarm_meaning`` as Jinja filters and the meanings as a global."""
+def init_labels(flask_app, *, data_store=None) -> None:
+    """Register ``human`` and ``alarm_meaning`` as Jinja filters, the meanings and where results are
+    stored (``data_store``: the SQLite file, shown in every page's footer) as globals."""
     flask_app.jinja_env.filters.update(human=human, alarm_meaning=alarm_meaning)
-    flask_app.jinja_env.globals.update(alarm_meanings=ALARM_MEANINGS)
+    flask_app.jinja_env.globals.update(alarm_meanings=ALARM_MEANINGS,
+                                       data_store=str(data_store) if data_store else "")

@@ -35,7 +35,7 @@ def test_index_lists_apps_and_blueprint_renders_with_base(web_client):
     assert r.status_code == 200
     assert 'href="/mini-app/"' in html and "Mini app" in html
     assert "&lt;b&gt;with markup&lt;/b&gt;" in html  # app text is escaped
-    assert "no models" in html and "level_m (m)" in html
+    assert "no models" in html and "level m (m)" in html
     page = web_client.get("/mini-app/")
     body = page.get_data(as_text=True)
     assert page.status_code == 200 and '<h1 id="mini">Mini app</h1>' in body

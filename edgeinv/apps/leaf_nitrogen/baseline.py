@@ -33,7 +33,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from .physics import WAVELENGTH_MAX_NM, WAVELENGTH_MIN_NM, optical_constants, prospect_pro
 
@@ -58,6 +57,14 @@ INIT = {"chlorophyll_ug_cm2": 40.0, "carotenoid_ug_cm2": 10.0, "anthocyanin_ug_c
         "protein_g_cm2": 0.001, "cbc_g_cm2": 0.009, "n_struct": 1.5}
 N_PRIOR_NM = (1131, 800)
 STRUCTURE_DOMAINS_NM = ((800, 1300), (1500, 1800), (2050, 2400))
+
+
+def least_squares(*args, **kwargs):
+    """``scipy.optimize.least_squares``, imported on first use (~23 MB resident): every serving process loads
+    every app, and only leaf-nitrogen's inversion needs it."""
+    from scipy.optimize import least_squares as solve
+
+    return solve(*args, **kwargs)
 
 
 def _domain_nm(name: str) -> np.ndarray:

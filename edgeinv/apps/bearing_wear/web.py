@@ -31,14 +31,15 @@ THRESHOLD = OptionSpec(name="threshold_mm", kind="number", default=2.0, unit="mm
                        label="Alarm at spall size (mm)", help="the trend alarm's defect size")
 
 
+INTRO = ("Upload accelerometer recordings of a motor or pump bearing: the model locates the defect (outer race, "
+         "inner race, ball, cage, or none), estimates the spall size in mm and keeps each machine's history.")
+UPLOAD_HELP = ("WAV, CSV (one column, or time + value), .npy/.npz, or MATLAB .mat in the CWRU layout "
+               "(X097_DE_time, X097RPM). Speed and rate left empty come from the file, else from the machine.")
+
+
 class MachineFlow(EntityFlow):
-    kind, plural = "machine", "machines"
-    intro = ("Upload accelerometer recordings of a motor or pump bearing: the model locates the defect (outer race, "
-             "inner race, ball, cage, or none), estimates the spall size in mm and keeps each machine's history.")
-    upload_noun = "recording"
-    accept = ".wav,.flac,.csv,.txt,.npy,.npz,.mat"
-    upload_help = ("WAV, CSV (one column, or time + value), .npy/.npz, or MATLAB .mat in the CWRU layout "
-                   "(X097_DE_time, X097RPM). Speed and rate left empty come from the file, else from the machine.")
+    kind, plural, upload_noun, accept = "machine", "machines", "recording", ".wav,.flac,.csv,.txt,.npy,.npz,.mat"
+    intro, upload_help = INTRO, UPLOAD_HELP
     columns = (Column("fault", "Fault"), Column("defect_size_mm", "Size", digits=2, unit="mm"),
                Column("interval", "90 % interval", path="defect_size_interval_mm"),
                Column("severity_index", "Severity index (0–10)", digits=1), Column("zone", "Zone", path="severity.zone"),

@@ -67,14 +67,15 @@ def field_settings(form: dict, *, base: dict | None = None, specs=()) -> dict:
     return data
 
 
+INTRO = ("Measure leaves with a leaf-clip or field spectrometer, upload the spectra for a field, and get each "
+         "leaf's nitrogen (from its proteins, PROSPECT-PRO) and a top-dress advice in kg N/ha.")
+UPLOAD_HELP = ("CSV with a wavelength column (nm) and one reflectance column per leaf (fraction or %), "
+               "400–2500 nm, 500–2400 nm or 400–1000 nm. Columns named leaf_T hold transmittance.")
+
+
 class FieldFlow(EntityFlow):
-    kind, plural = "field", "fields"
-    intro = ("Measure leaves with a leaf-clip or field spectrometer, upload the spectra for a field, and get each "
-             "leaf's nitrogen (from its proteins, PROSPECT-PRO) and a top-dress advice in kg N/ha.")
-    upload_noun = "spectrometer file"
-    accept = ".csv,.txt,text/csv,text/plain"
-    upload_help = ("CSV with a wavelength column (nm) and one reflectance column per leaf (fraction or %), "
-                   "400–2500 nm, 500–2400 nm or 400–1000 nm. Columns named leaf_T hold transmittance.")
+    kind, plural, upload_noun, accept = "field", "fields", "spectrometer file", ".csv,.txt,text/csv,text/plain"
+    intro, upload_help = INTRO, UPLOAD_HELP
     columns = (Column("mean_n_g_m2", "Mean N", digits=2, unit="g/m²"), Column("headline", "Advice", path="advice.headline"),
                Column("n_leaves", "Leaves"), Column("stage", "Stage", path="field.stage"),
                Column("sufficiency_index", "NSI", path="advice.sufficiency_index", digits=3),

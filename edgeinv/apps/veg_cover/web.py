@@ -20,14 +20,15 @@ EXTRA = (OptionSpec(name="survey_camera", kind="choice", default=None, choices=t
                     label="Re-survey ground sampling distance (cm)", help="half of the image's"))
 
 
+INTRO = ("Upload drone images of a field: the cover map, the zones worth a second look and a re-survey mission "
+         "for QGroundControl, computed on this device.")
+UPLOAD_HELP = ("A GeoTIFF orthomosaic or frame (band names in the file, or give them below), or a JPEG/PNG frame. "
+               "Georeferenced images also get a re-survey mission.")
+
+
 class FlightFlow(EntityFlow):
-    kind, plural = "flight", "flights"
-    intro = ("Upload drone images of a field: the cover map, the zones worth a second look and a re-survey mission "
-             "for QGroundControl, computed on this device.")
-    upload_noun = "image"
-    accept = ".tif,.tiff,.png,.jpg,.jpeg,image/tiff,image/png,image/jpeg"
-    upload_help = ("A GeoTIFF orthomosaic or frame (band names in the file, or give them below), or a JPEG/PNG frame. "
-                   "Georeferenced images also get a re-survey mission.")
+    kind, plural, upload_noun, accept = "flight", "flights", "image", ".tif,.tiff,.png,.jpg,.jpeg,image/tiff,image/png,image/jpeg"
+    intro, upload_help = INTRO, UPLOAD_HELP
     columns = (Column("fvc_mean", "Mean cover", digits=3), Column("n_flagged", "Zones flagged"),
                Column("n_zones", "Zones"), Column("config", "Camera model"), Column("pixels", "Valid pixels"),
                Column("georeferenced", "Georeferenced"))

@@ -38,7 +38,8 @@ LABELS: dict[str, str] = {
     "low_cover": "low cover", "high_variance": "patchy", "low_confidence": "model unsure",
     "segment": "plant/soil segmentation", "unmix": "spectral unmixing",
     # where a parameter came from
-    "entity default": "machine/field setting", "form": "entered on upload", "file": "from the file",
+    "entity default": "saved setting", "form": "entered on upload", "file": "from the file",
+    "device": "this device's model choice", "flag": "command-line flag",
 }
 
 ALARM_MEANINGS: dict[str, str] = {

@@ -12,7 +12,6 @@ zone comes from (issue 11). Small JSON-ready dicts, computed once at upload and 
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal as ss
 
 from .features import G
 
@@ -52,6 +51,8 @@ def velocity_spectrum_plot_data(x, *, fs_hz: float, units: str = "g", band_hz=IS
     hi = min(float(band_hz[1]), fs_hz / 2.0)
     if a.size < 16 or not fs_hz > 0 or hi <= band_hz[0]:
         return {"f": [], "v": [], "rms_mm_s": None, "band_hz": [float(band_hz[0]), hi], "df_hz": None}
+    from scipy import signal as ss  # on first use: ~45 MB resident that a bearing server would carry from start
+
     nper = int(min(a.size, 2 ** np.ceil(np.log2(fs_hz / resolution_hz))))
     f, pa = ss.welch(a * (G if units == "g" else 1.0), fs=fs_hz, nperseg=nper, window="hann",
                      scaling="density", detrend="constant")

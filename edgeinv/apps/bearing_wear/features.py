@@ -122,7 +122,9 @@ def _band_envelope(X: np.ndarray, *, n: int, fs_hz: float, f_lo: float, f_hi: fl
     m = sfft.next_fast_len(oversample * nb)
     z = np.zeros(m, dtype=complex)
     z[:nb] = X[k0:k0 + nb]
-    return sfft.ifft(z) * (m / n), m * df
+    c = sfft.ifft(z, overwrite_x=True)
+    c *= m / n
+    return c, m * df
 
 
 def _kurtogram_levels(nbins: int, *, df: float, min_width_hz: float, max_level: int) -> list[tuple[int, float, int]]:
@@ -154,9 +156,10 @@ def fast_kurtogram(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, 
             if not len(rows):
                 continue
         c = sfft.ifft(X[: div * nb].reshape(div, nb)[rows], axis=1)
-        p = c.real * c.real + c.imag * c.imag
+        p = np.square(c.real)
+        p += np.square(c.imag)
         m2 = p.mean(axis=1)
-        sk = (p * p).mean(axis=1) / np.maximum(m2 * m2, 1e-300) - 2.0
+        sk = np.einsum("ij,ij->i", p, p) / nb / np.maximum(m2 * m2, 1e-300) - 2.0
         sk[m2 <= 0] = -2.0
         bands += [Band(lev, i * nb * df, (i + 1) * nb * df, v) for i, v in zip(rows.tolist(), sk.tolist())]
     if not bands:
@@ -173,7 +176,8 @@ def _hann(n: int) -> np.ndarray:
 def _squared_envelope(X: np.ndarray, *, n: int, fs_hz: float, band: Band) -> tuple[np.ndarray, float]:
     """``|c|**2`` of the band's complex envelope (alias-free, oversampled 2x) and its sampling rate (read-only)."""
     c, env_fs = _band_envelope(X, n=n, fs_hz=fs_hz, f_lo=band.f_lo_hz, f_hi=band.f_hi_hz, oversample=2)
-    e = c.real * c.real + c.imag * c.imag
+    e = np.square(c.real)
+    e += np.square(c.imag)
     e.flags.writeable = False
     return e, env_fs
 
@@ -268,7 +272,9 @@ def envelope_acf_size_axis(X: np.ndarray, *, n: int, fs_hz: float, band: Band, s
     max_lag = min(int(SIZE_AXIS_MAX_MM * 1e-3 / v * env_fs) + 2, len(e) // 2)
     e = e - e.mean()
     spec = sfft.rfft(e, n=sfft.next_fast_len(len(e) + max_lag, real=True))  # linear for lags < max_lag
-    r = sfft.irfft(np.abs(spec) ** 2)[:max_lag]
+    power = np.square(spec.real)
+    power += np.square(spec.imag)
+    r = sfft.irfft(power, overwrite_x=True)[:max_lag]
     if r[0] <= 0:
         return np.zeros(N_BINS)
     lag_mm = np.arange(max_lag) / env_fs * v * 1e3
@@ -296,10 +302,11 @@ def _velocity_from_spectrum(A: np.ndarray, *, nfft: int, n: int, fs_hz: float, u
     return float(math.sqrt(2.0 * np.sum(np.abs(V) ** 2) / (nfft * n)) * 1e3)
 
 
-def time_indicators(x: np.ndarray) -> dict[str, float]:
-    """Robust time-domain condition indicators of a (mean-removed) window."""
+def time_indicators(x: np.ndarray, *, centred: bool = False) -> dict[str, float]:
+    """Robust time-domain condition indicators of a window (its mean removed here unless ``centred``)."""
     x = np.asarray(x, dtype=float)
-    x = x - float(np.mean(x))
+    if not centred:
+        x = x - float(np.mean(x))
     n = len(x)
     x2 = x * x
     rms = math.sqrt(float(np.dot(x, x)) / n) + 1e-20
@@ -403,7 +410,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     lin_band = local_background_normalise(np.interp(ORDER_AXIS, f_env / shaft_hz, s_env, right=0.0), half_width_bins=N_REV)
     lin_energy = local_background_normalise(np.interp(ORDER_AXIS, f_en / shaft_hz, s_en, right=0.0), half_width_bins=N_REV)
     ch_band, ch_energy = np.log1p(lin_band), np.log1p(lin_energy)
-    ind = time_indicators(x)
+    ind = time_indicators(x, centred=True)
     vel = _velocity_from_spectrum(X, nfft=nfft, n=n, fs_hz=fs_hz, units=units)
     k0, k1 = int(best.f_lo_hz / df), int(best.f_hi_hz / df)
     total = float(cum[-1]) + 1e-30

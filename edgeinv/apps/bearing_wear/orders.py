@@ -112,16 +112,32 @@ def zoom_dft(a: np.ndarray, bins: np.ndarray, nfft: int) -> np.ndarray:
     """
     a = np.asarray(a, dtype=float)
     n = len(a)
-    b = max(int(math.isqrt(max(n, 1))), 1)
-    q = -(-n // b)
+    k = np.asarray(bins, dtype=np.int64)
+    b, q, inner_re, inner_im, outer = _zoom_twiddles(n, int(nfft), int(k[0]), len(k)) if (
+        len(k) and np.array_equal(k, np.arange(k[0], k[0] + len(k)))) else _twiddles(n, int(nfft), k)
     blocks = np.zeros(q * b)
     blocks[:n] = a
     blocks = blocks.reshape(q, b)
-    k = np.asarray(bins, dtype=np.int64)
+    s = blocks @ inner_re + 1j * (blocks @ inner_im)
+    return np.sum(outer * s, axis=0)
+
+
+def _twiddles(n: int, nfft: int, k: np.ndarray):
+    """Block size, block count and the inner (B x m) and outer (Q x m) exponentials of :func:`zoom_dft`."""
+    b = max(int(math.isqrt(max(n, 1))), 1)
+    q = -(-n // b)
     inner = np.exp((-2j * np.pi / nfft) * ((np.arange(b, dtype=np.int64)[:, None] * k[None, :]) % nfft))
     outer = np.exp((-2j * np.pi / nfft) * ((np.arange(q, dtype=np.int64)[:, None] * (b * k)[None, :]) % nfft))
-    s = blocks @ inner.real + 1j * (blocks @ inner.imag)
-    return np.sum(outer * s, axis=0)
+    out = (b, q, np.ascontiguousarray(inner.real), np.ascontiguousarray(inner.imag), outer)
+    for arr in out[2:]:
+        arr.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _zoom_twiddles(n: int, nfft: int, k0: int, m: int):
+    """:func:`_twiddles` of the contiguous bins ``k0 .. k0 + m - 1``, kept: a machine's recordings repeat them."""
+    return _twiddles(n, nfft, np.arange(k0, k0 + m, dtype=np.int64))
 
 
 def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.02, min_prominence_db: float = 10.0,

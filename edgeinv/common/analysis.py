@@ -58,7 +58,11 @@ class Analysis:
         """Human-readable lines for the CLI: each result's summary and the parameters not left at default."""
         parts = []
         for r, p in zip(self.results, self.parameters):
-            used = [f"{k}={v['value']} ({v['source']})" for k, v in p.items() if v["source"] != "default"]
+            used = [f"{k}={v['value']} ({v['source']})" for k, v in p.items()
+                    if v["source"] not in ("default", "device")]
+            model = (p.get("model") or {}).get("value")
+            if isinstance(model, dict) and model.get("variant"):
+                used.append(f"model {model['config']}/{model['variant']}")
             parts.append(r.summary().rstrip("\n") + (f"\n  parameters: {', '.join(used)}" if used else ""))
         return "\n\n".join(parts)
 

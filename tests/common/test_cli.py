@@ -80,7 +80,7 @@ def mini(monkeypatch):
     app = _MiniApp()
     monkeypatch.setattr(registry, "_registry", lambda: {app.name: app})
     monkeypatch.setattr(cli.CliContext, "runner",
-                        lambda self, app, config, variant=None, models_dir=None:
+                        lambda self, app, config, variant=None, models_dir=None, device=False:
                         (lambda x: {"level_m": x.sum(axis=1) * 2.0}))
     return app
 
@@ -99,7 +99,9 @@ def test_predict_human_and_json(mini, tmp_path, capsys):
     code, out, _ = run(capsys, "mini-app", "predict", str(f), "--gain", "0.5", "--json")
     assert code == 0
     # exactly one JSON document; the option flag reached read(), with its source
-    assert json.loads(out) == {"value": 10.0, "parameters": {"gain": {"value": 0.5, "source": "flag"}}}
+    doc = json.loads(out)
+    assert doc["value"] == 10.0 and doc["parameters"]["gain"] == {"value": 0.5, "source": "flag"}
+    assert doc["parameters"]["model"] == {"value": {"config": "default", "variant": None}, "source": "device"}
     code, out, _ = run(capsys, "mini-app", "predict", str(f), "--unrelated", "3", "--json")
     assert code == 0 and json.loads(out)["value"] == 20.0 and json.loads(out)["parameters"]["gain"]["source"] == "default"
     code, _, err = run(capsys, "mini-app", "predict", str(f), "--gain", "-1")

@@ -39,6 +39,21 @@ def waveform_plot_data(x, *, fs_hz: float, points: int = 2000) -> dict:
     return {"t": [round(float(v), 6) for v in t], "y": [round(float(v), 5) for v in y]}
 
 
+def welch_density(x: np.ndarray, *, fs_hz: float, nperseg: int) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided PSD by Welch's method: periodic Hann window, half overlap, each segment's mean removed --
+    ``scipy.signal.welch(x, fs, nperseg=nperseg, window="hann", detrend="constant")`` in numpy (scipy.signal
+    costs a serving process ~45 MB resident; ``tests/common/test_bench_memory.py`` pins the equality)."""
+    x = np.asarray(x, dtype=float)
+    step = nperseg - nperseg // 2
+    n_seg = (x.size - nperseg // 2) // step
+    segs = np.lib.stride_tricks.sliding_window_view(x, nperseg)[::step][:n_seg]
+    win = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nperseg) / nperseg)
+    spec = np.abs(np.fft.rfft((segs - segs.mean(axis=1, keepdims=True)) * win, axis=1)) ** 2
+    spec /= fs_hz * np.sum(win ** 2)
+    spec[:, 1:(None if nperseg % 2 else -1)] *= 2.0
+    return np.fft.rfftfreq(nperseg, 1.0 / fs_hz), spec.mean(axis=0)
+
+
 def velocity_spectrum_plot_data(x, *, fs_hz: float, units: str = "g", band_hz=ISO_BAND_HZ,
                                 resolution_hz: float = 1.0) -> dict:
     """``{"f": [Hz], "v": [mm/s RMS per line], "rms_mm_s", "band_hz", "df_hz"}`` in the ISO band.
@@ -51,11 +66,8 @@ def velocity_spectrum_plot_data(x, *, fs_hz: float, units: str = "g", band_hz=IS
     hi = min(float(band_hz[1]), fs_hz / 2.0)
     if a.size < 16 or not fs_hz > 0 or hi <= band_hz[0]:
         return {"f": [], "v": [], "rms_mm_s": None, "band_hz": [float(band_hz[0]), hi], "df_hz": None}
-    from scipy import signal as ss  # on first use: ~45 MB resident that a bearing server would carry from start
-
     nper = int(min(a.size, 2 ** np.ceil(np.log2(fs_hz / resolution_hz))))
-    f, pa = ss.welch(a * (G if units == "g" else 1.0), fs=fs_hz, nperseg=nper, window="hann",
-                     scaling="density", detrend="constant")
+    f, pa = welch_density(a * (G if units == "g" else 1.0), fs_hz=fs_hz, nperseg=nper)
     df = float(f[1] - f[0])
     sel = (f >= band_hz[0]) & (f <= hi)
     pv = pa[sel] / (2 * np.pi * f[sel]) ** 2  # (m/s)^2 / Hz

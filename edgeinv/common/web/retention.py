@@ -44,5 +44,9 @@ class RetentionTimer:
             self._thread = threading.Thread(target=self._loop, name="edgeinv-retention", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the loop and wait for a pass in progress to end (the server closes the store next: closing a
+        connection another thread is using crashed the process, a segfault in ``apply_retention``)."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)

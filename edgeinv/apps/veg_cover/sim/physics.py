@@ -27,7 +27,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import RegularGridInterpolator
 
 WAVELENGTH_NM = np.arange(400, 1001, dtype=np.float64)  # 1 nm, what the cameras see
 _WL_SLICE = slice(0, WAVELENGTH_NM.size)  # prosail spectra start at 400 nm, 1 nm step
@@ -179,6 +178,10 @@ def scene_optics(srf: np.ndarray, *, ala_deg: float, rsoil: float, psoil: float,
     ala_deg : average leaf inclination (deg); rsoil, psoil : soil brightness and dryness;
     tts_deg, tto_deg : sun and view zenith angles (deg). Values are clipped to the table's range.
     """
+    # here, not at import: the edge path's confidence check reads GSD_RANGE_M from sim.scene, and
+    # scipy.interpolate (with scipy.optimize/sparse/spatial) would cost every veg-cover server ~49 MB resident
+    from scipy.interpolate import RegularGridInterpolator
+
     lut = canopy_lut()
     ax = LUT_AXES
     point = np.array([np.clip(v, ax[k][0], ax[k][-1]) for k, v in

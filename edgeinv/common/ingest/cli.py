@@ -147,9 +147,8 @@ def add_batch_command(asub, app) -> None:
     s.add_argument("--workers", type=int, default=2, help="worker processes for --scheduler local (default 2)")
     s.add_argument("--entity", help="machine/field/flight to store the results under (default 'batch <folder>')")
     s.add_argument("--no-store", action="store_true", help="print the results without storing them")
-    before = {a.dest for a in s._actions}
     app.predict_arguments(s)
-    s.set_defaults(func=cmd_batch, batch_meta_dests=sorted({a.dest for a in s._actions} - before))
+    s.set_defaults(func=cmd_batch)
     _notify_args(s)
 
 
@@ -158,7 +157,8 @@ def cmd_batch(args, ctx):
     from .notify import notifier_from
 
     app = args.app_obj
-    meta = {k: getattr(args, k) for k in args.batch_meta_dests if getattr(args, k, None) is not None}
+    # as for predict: the flags named like the app's options are the options (source "flag"), nothing else
+    meta = {k: getattr(args, k) for k in app.options_type.names() if getattr(args, k, None) is not None}
     notifier = None if args.no_store else notifier_from(ctx.settings, urls=args.webhook,
                                                         secret_file=args.webhook_secret_file)
     if notifier is not None:

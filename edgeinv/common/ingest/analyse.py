@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InvalidInputError, NotFoundError
+from ..errors import EdgeinvError, InvalidInputError, NotFoundError
 from ..web.entities import measured_at_iso
 
 #: the Store ``kind`` of the entity each app's results hang on (what its web pages list)
@@ -127,8 +127,12 @@ def analyse(app, data, *, filename: str, meta: dict, runner_for: Callable[[str],
 
 
 def results_equal_view(summary: dict) -> dict:
-    """The part of a summary that depends on the model only (no file name, time or ingest record)."""
-    return {k: v for k, v in summary.items() if k not in ("filename", "measured_at", "ingest")}
+    """The part of a summary that depends on the model only (no file name, time or ingest record; of the
+    parameters their values, not where they came from: an entity's setting and the file may agree)."""
+    out = {k: v for k, v in summary.items() if k not in ("filename", "measured_at", "ingest", "parameters")}
+    if isinstance(summary.get("parameters"), dict):
+        out["parameters"] = {k: p.get("value") if isinstance(p, dict) else p for k, p in summary["parameters"].items()}
+    return out
 
 
 class EntityResolver:
@@ -169,6 +173,14 @@ class EntityResolver:
         for k, v in (meta or {}).items():
             if isinstance(v, (str, int, float)) and not isinstance(v, bool):
                 data.setdefault(k, v)
+        flow = self.app.entity_flow()
+        if flow is not None:  # checked as the settings form checks them (ranges, required, choices)
+            try:
+                data = flow.parse_settings(data)
+            except EdgeinvError as exc:
+                raise InvalidInputError(f"cannot create {self.kind} {name!r} from the message and the defaults: "
+                                        f"{exc.message}", hint="give its settings with --defaults '{...}' "
+                                        "or create it in the UI") from None
         data["created_by"] = {**(origin or {}), "at": measured_at_iso(None)}
         eid = self.store.add_entity(self.app.name, self.kind, name, data)
         self._ids[name] = eid

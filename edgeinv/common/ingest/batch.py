@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import ConfigError, EdgeinvError, InvalidInputError
+from ..errors import EdgeinvError, InvalidInputError
 
 log = logging.getLogger("edgeinv.batch")
 
@@ -70,36 +70,17 @@ def analyse_file(app_name: str, path: str, settings, meta: dict, entity: dict | 
         return {"path": path, "ok": False, "error": type(exc).__name__, "reason": f"internal error: {exc}"}
 
 
-def _dask():
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise ConfigError("--scheduler needs Dask: pip install 'edgeinv[scale]' (or run without --scheduler)") from None
-    return Client, LocalCluster, as_completed
-
-
 def _iter_results(app, settings, files, meta, entity, *, scheduler, workers):
     """Yield ``(index, outcome)`` as files finish."""
     if not scheduler or scheduler == "none":
         for i, f in enumerate(files):
             yield i, analyse_file(app.name, str(f), settings, meta, entity)
         return
-    Client, LocalCluster, as_completed = _dask()
-    cluster = None
-    if scheduler == "local":
-        if workers < 1:
-            raise InvalidInputError(f"--workers must be >= 1, got {workers}")
-        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
-        client = Client(cluster)
-    elif str(scheduler).startswith(("tcp://", "tls://")):
-        try:
-            client = Client(str(scheduler), timeout="15s")
-        except (OSError, TimeoutError) as exc:
-            raise ConfigError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
-    else:
-        raise InvalidInputError(f"--scheduler must be 'local' or tcp://HOST:PORT, got {scheduler!r}")
-    try:
+    from ..dask_windows import dask_client  # the LocalCluster/remote client of predict --scheduler too
+
+    with dask_client(scheduler, workers) as client:
+        from dask.distributed import as_completed
+
         futures = [client.submit(analyse_file, app.name, str(f), settings, meta, entity, pure=False,
                                  key=f"edgeinv-batch-{i}-{time.time_ns()}") for i, f in enumerate(files)]
         index = {fut.key: i for i, fut in enumerate(futures)}
@@ -109,10 +90,6 @@ def _iter_results(app, settings, files, meta, entity, *, scheduler, workers):
                 yield i, fut.result()
             except Exception as exc:  # noqa: BLE001 - a worker died on this file
                 yield i, {"path": str(files[i]), "ok": False, "error": type(exc).__name__, "reason": str(exc)}
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def run_batch(app, settings, source, *, scheduler: str | None = None, workers: int = 2, meta: dict | None = None,

@@ -79,6 +79,49 @@ NAMES = {"bearing-wear": "Cooling-water pump 7", "leaf-nitrogen": "North field (
          "veg-cover": "North field, June flight"}
 
 
+def _bearing_widgets(page):
+    # harmonics and BPFI sidebands are marked; dragging across the envelope zooms it (server-drawn axis)
+    text = page.locator("#envelope").inner_text()
+    assert "2×BPFI" in text and "3×BPFI" in text
+    assert page.locator("#velocity svg").count() == 1 and page.locator("#waveform svg").count() == 1
+    assert page.locator("#alarm-meaning").count() == 1
+    page.locator("#envelope svg").scroll_into_view_if_needed()
+    box = page.locator("#envelope svg").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.45, y, steps=4)
+    page.mouse.up()
+    page.wait_for_url("**env=*")
+    assert page.locator("#envelope svg").get_attribute("data-zoomed") == "1" and page.locator("#env-full").count() == 1
+
+
+def _leaf_widgets(page):
+    # the leaf table sorts by a column and downloads as CSV
+    first_col = lambda: [float(t.split()[0]) for t in page.locator("#leaves tbody tr td:nth-child(2)").all_inner_texts()]
+    page.locator("#leaves thead th").nth(1).click()
+    assert first_col() == sorted(first_col())
+    page.locator("#leaves thead th").nth(1).click()
+    assert first_col() == sorted(first_col(), reverse=True)
+    with page.expect_download() as dl:
+        page.click("#export-leaves")
+    lines = open(dl.value.path(), encoding="utf-8-sig").read().splitlines()
+    assert lines[0].startswith("Leaf,N (g/m²)") and len(lines) == 1 + page.locator("#leaves tbody tr").count()
+    assert page.locator("#distribution svg").count() == 1
+
+
+def _veg_widgets(page):
+    # the original image under the cover map, an opacity slider, a colour scale with numbers, the map view
+    assert page.locator("#image").count() == 1
+    page.fill("#opacity", "40")
+    assert page.evaluate("getComputedStyle(document.querySelector('#overlay')).opacity") == "0.4"
+    assert "50%" in page.locator("figure").first.inner_text()
+    assert page.locator("#map svg").count() == 1 and "EPSG:" in page.locator("#map").inner_text()
+
+
+WIDGETS = {"bearing-wear": _bearing_widgets, "leaf-nitrogen": _leaf_widgets, "veg-cover": _veg_widgets}
+
+
 @pytest.mark.parametrize("width", sorted(VIEWPORTS))
 @pytest.mark.parametrize("app", ["bearing-wear", "leaf-nitrogen", "veg-cover"])
 def test_main_flow_screens(page, live_server, files, app, width):
@@ -107,6 +150,7 @@ def test_main_flow_screens(page, live_server, files, app, width):
     check_page(page, width, f"{app} result")
     assert files[app].name in page.locator("main").inner_text()  # the file's own name, @ and spaces kept
     shot(page, app, width, "2-result")
+    WIDGETS[app](page)
 
     page.goto(entity_url)
     assert page.locator("#history-table tbody tr").count() == 1

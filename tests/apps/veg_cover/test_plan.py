@@ -237,3 +237,5 @@ def test_map_data_puts_the_mission_back_in_the_image_crs():
     svg = str(map_svg(extent=d["extent"], zones=d["zones"], path=d["path"], crs_label=d["crs"]))
     assert "EPSG:32631" in svg and "<polyline" in svg
     assert mission_map_data(None, crs=UTM, extent=d["extent"], zones=res.zones)["path"] == []
+    from_json = mission_map_data(mission_geojson(m), crs="EPSG:32631", zones=res.zones)  # as stored with a result
+    assert np.allclose(from_json["path"], d["path"]) and from_json["extent"] == [680000.0, 5761980.0, 680020.0, 5762000.0]

@@ -328,17 +328,31 @@ def mission_geojson(mission: Mission) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def mission_map_data(mission: Mission | None, *, crs, extent, zones: list[dict]) -> dict:
+def mission_map_data(mission, *, crs, extent=None, zones: list[dict]) -> dict:
     """What the offline map view draws, all in the image's CRS: ``{"extent", "zones", "path", "crs"}``.
 
-    ``zones``: the result's zones (``bounds`` in the CRS, ``flags``); ``path``: the mission's waypoints
-    transformed back from WGS 84 (empty without a mission). Feed it to ``common.web.plot.map_svg``.
+    ``mission``: a :class:`Mission`, its GeoJSON (:func:`mission_geojson`, as stored with a result) or
+    None; ``zones``: the result's zones (``bounds`` in the CRS, ``flags``); ``extent``: the image's
+    bounds (default: the zones' union). The path is the waypoints transformed back from WGS 84.
+    Feed it to ``common.web.plot.map_svg``.
     """
+    from rasterio.crs import CRS
     from rasterio.warp import transform as warp
 
+    if isinstance(crs, str):
+        crs = CRS.from_user_input(crs)
+    if isinstance(mission, dict):  # the stored GeoJSON
+        pts = [f["geometry"]["coordinates"] for f in mission.get("features", [])
+               if f.get("properties", {}).get("kind") == "waypoint"]
+        waypoints = [(lat, lon) for lon, lat in pts]
+    else:
+        waypoints = list(mission.waypoints) if mission is not None else []
+    if extent is None:
+        b = [z["bounds"] for z in zones if z.get("bounds")]
+        extent = (min(v[0] for v in b), min(v[1] for v in b), max(v[2] for v in b), max(v[3] for v in b)) if b else (0, 0, 1, 1)
     path = []
-    if mission is not None and mission.waypoints and crs is not None:
-        lat, lon = zip(*mission.waypoints)
+    if waypoints and crs is not None:
+        lat, lon = zip(*waypoints)
         xs, ys = warp("EPSG:4326", crs, list(lon), list(lat))
         path = [(float(x), float(y)) for x, y in zip(xs, ys)]
     shown = [{"bounds": z["bounds"], "flagged": bool(z.get("flags")),

@@ -119,13 +119,15 @@ def read_samples(app, data, *, filename: str, options) -> tuple[list, Any]:
             options = filled
 
 
-def analyse(app, data, *, filename: str, runner_for: Callable[[str], Any], given: Mapping | None = None,
-            source: str = "flag", defaults: Mapping | None = None, options=None) -> Analysis:
+def analyse(app, data, *, filename: str, runner_for: Callable[[str], Any] | None, given: Mapping | None = None,
+            source: str = "flag", defaults: Mapping | None = None, options=None,
+            baseline: bool = False) -> Analysis:
     """Read ``data`` (bytes or a path) and run the app's edge path on every sample in it.
 
     ``given``: parameters the user gave (CLI flags, form fields, API query, MQTT properties; unknown
     keys ignored), ``source`` says which. ``defaults``: the entity's settings (machine, field, flight).
     ``runner_for(config)`` gives the model runner. ``options``: an already built options object instead.
+    ``baseline``: the app's classical method instead of the model (``App.predict_baseline``; no runner).
     """
     if options is None:
         options = app.options_type.build(given or {}, source=source, defaults=defaults)
@@ -137,11 +139,15 @@ def analyse(app, data, *, filename: str, runner_for: Callable[[str], Any], given
         return used[config]
 
     try:
-        results = app.predict_many(samples, tracked, options)
+        if baseline:
+            results = [app.predict_baseline(s, options) for s in samples]
+        else:
+            results = app.predict_many(samples, tracked, options)
         parameters = [options.provenance(s) for s in samples]
         for p, s in zip(parameters, samples):  # the model is an operating parameter too
             config = app.config_for(s)
-            p["model"] = {"value": {"config": config, "variant": _variant(used.get(config))}, "source": "device"}
+            p["model"] = ({"value": "none: the classical baseline method", "source": "flag"} if baseline else
+                          {"value": {"config": config, "variant": _variant(used.get(config))}, "source": "device"})
     finally:
         for s in samples:  # streamed images hold an open file
             close = getattr(s, "close", None)

@@ -30,6 +30,7 @@ unexpected failure.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -123,17 +124,15 @@ def emit(result, as_json: bool) -> None:
 
 
 def cmd_apps(args, ctx: CliContext):
-    from .runtime.bundle import read_manifest
-
     from .runtime.cpu import cpu_features
+    from .runtime.manifest import load_manifest
     from .runtime.selftest import device_choice
 
     rows = []
     for name, app in app_registry.all_apps().items():
         folder = app.models_dir(ctx.settings)
         try:
-            manifest = read_manifest(folder)
-            models = {c: e.get("chosen") for c, e in manifest.get("configs", {}).items()}
+            models = load_manifest(folder).chosen()
             device = {}
             for c in models:
                 try:
@@ -407,22 +406,40 @@ def cmd_bench(args, ctx: CliContext):
     return {"text": "\n\n".join(f"== {app.name} / {c} ==\n{format_table(r)}" for c, r in reports.items())}
 
 
-def cmd_predict(args, ctx: CliContext):
-    app = args.app_obj
+def _one_file(args) -> Path:
     path = Path(args.file)
     if not path.exists():
         raise InvalidInputError(f"no such file: {path}")
     if path.is_dir():
         raise InvalidInputError(f"{path} is a folder; give one file")
+    return path
+
+
+def _given(args, app) -> dict:
+    """The flags named like the app's options are the options (source "flag"); nothing else reaches read/predict."""
+    return {k: getattr(args, k) for k in app.options_type.names() if getattr(args, k, None) is not None}
+
+
+def cmd_baseline(args, ctx: CliContext):
+    """The app's classical method on a file (no model), through the same analysis call as ``predict``."""
+    from .analysis import analyse
+
+    app, path = args.app_obj, _one_file(args)
+    return analyse(app, path, filename=path.name, given=_given(args, app), source="flag", runner_for=None,
+                   baseline=True).printable()
+
+
+def cmd_predict(args, ctx: CliContext):
+    app = args.app_obj
+    path = _one_file(args)
     from .analysis import analyse
     from .dask_windows import scheduler  # --scheduler: one input's windows on Dask workers (no Dask import without)
 
-    # the flags named like the app's options are the options (source "flag"); nothing else reaches read/predict
-    given = {k: getattr(args, k) for k in app.options_type.names() if getattr(args, k, None) is not None}
-    if args.out and "keep_maps" in app.options_type.names():
-        given["keep_maps"] = True  # the output files are written from the whole map
+    options = app.options_type.build(_given(args, app), source="flag")
+    if args.out:  # asked explicitly: an app may stream the files there while it predicts (large inputs)
+        options = dataclasses.replace(options, _outputs=str(args.out))
     with scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
-        done = analyse(app, path, filename=path.name, given=given, source="flag",
+        done = analyse(app, path, filename=path.name, options=options,
                        runner_for=lambda config: ctx.runner(app, config, variant=args.variant, models_dir=args.model,
                                                             device=not (args.variant or args.model)))
     if args.out:  # the explicit output step: never next to the input unless asked
@@ -609,6 +626,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "local (a LocalCluster) or tcp://HOST:PORT (needs the 'scale' extra); same output")
             s.add_argument("--workers", type=int, help="with --scheduler local: worker processes (default 2)")
         s.set_defaults(func=cmd_predict)
+
+        s = asub.add_parser("baseline", help="the classical method on a file (no model), for comparison")
+        s.add_argument("file")
+        app.predict_arguments(s)
+        s.set_defaults(func=cmd_baseline)
 
         s = asub.add_parser("evaluate-real", help="score the model on real labelled data (../shared/realdata)")
         s.add_argument("data_dir", nargs="?", metavar="DIR", help=f"default: $EDGEINV_REALDATA/{name}")

@@ -132,6 +132,9 @@ class PredictOptions:
 
     _sources: dict = field(default_factory=dict, compare=False, repr=False)
     _fallback: dict = field(default_factory=dict, compare=False, repr=False)
+    #: where the caller explicitly asked for output files (``predict --out`` only; never a form or API field):
+    #: an app may stream them there while it predicts an input too large to keep in memory
+    _outputs: str | None = field(default=None, compare=False, repr=False)
 
     #: other names a value may arrive under (``fs`` for ``fs_hz``: the CLI flag, MQTT properties)
     aliases: ClassVar[dict] = {}

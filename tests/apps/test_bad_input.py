@@ -358,3 +358,27 @@ def test_veg_cover_web_refuses_images_it_cannot_hold(examples, app, monkeypatch)
     arm = lambda: monkeypatch.setattr(veg, "MEMORY_PIXELS", 256 * 256 - 1)  # noqa: E731 - after the good upload
     for doc in _good_then_bad(app, "veg-cover", examples, Broken(data, f"example{suffix}"), {}, arm):
         assert doc["status"] == 413 and "edgeinv veg-cover predict" in doc.get("hint", "")
+
+
+def test_veg_cover_predict_out_streams_images_it_cannot_hold(examples, tmp_path, monkeypatch, capsys):
+    """Above MEMORY_PIXELS ``predict --out`` streams the cover GeoTIFF while it predicts (the web refuses)."""
+    import rasterio
+
+    import edgeinv.apps.veg_cover.app as veg
+
+    data, suffix, _ = examples("veg-cover")
+    src = tmp_path / f"in{suffix}"
+    src.write_bytes(data)
+    runs = {}
+    for name, limit in (("memory", veg.MEMORY_PIXELS), ("streamed", 256 * 256 - 1)):
+        monkeypatch.setattr(veg, "MEMORY_PIXELS", limit)
+        monkeypatch.setattr(veg, "SMALL_MAP_PIXELS", min(veg.SMALL_MAP_PIXELS, limit))
+        out = tmp_path / name / "c.tif"
+        assert main(["--json", "veg-cover", "predict", str(src), "--out", str(out)]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["outputs"]["cover_geotiff"] == str(out) and out.with_suffix(".png").is_file()
+        with rasterio.open(out) as ds:
+            runs[name] = (doc["fvc_mean"], ds.read(1))
+    assert runs["memory"][0] == pytest.approx(runs["streamed"][0])
+    np.testing.assert_allclose(runs["memory"][1], runs["streamed"][1], atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in" + suffix, "memory", "streamed"]  # nothing else written

@@ -8,10 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pathlib import Path
+
 from edgeinv.common.errors import PayloadTooLargeError
 from edgeinv.common.options import PredictOptions, option
 
 from .cameras import CAMERAS
+
+
+def cover_path(out) -> Path:
+    """``predict --out``: a ``.tif`` path as given, else ``cover.tif`` in that folder (created)."""
+    out = Path(out)
+    if out.suffix.lower() in (".tif", ".tiff"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    return out / "cover.tif"
 
 
 @dataclass(frozen=True)
@@ -43,13 +55,17 @@ class VegOptions(PredictOptions):
     def apply(self, sample):
         from .app import MEMORY_PIXELS
 
-        if self.keep_maps:
-            if sample.height * sample.width > MEMORY_PIXELS:
-                raise PayloadTooLargeError(f"{sample.source}: {sample.width} x {sample.height} px is more than a cover "
-                                           f"map kept in memory ({MEMORY_PIXELS / 1e6:g} MP)",
-                                           hint="run `edgeinv veg-cover predict` without --out: it streams the image "
-                                                "window by window")
-            sample.options["keep_maps"] = True
+        if not (self.keep_maps or self._outputs):
+            return sample
+        if sample.height * sample.width <= MEMORY_PIXELS:
+            sample.options["keep_maps"] = True  # the output files are written from the maps afterwards
+        elif self._outputs:  # predict --out on a large image: the cover GeoTIFF is streamed, window by window
+            sample.options["out"] = str(cover_path(self._outputs))
+        else:
+            raise PayloadTooLargeError(f"{sample.source}: {sample.width} x {sample.height} px is more than a cover "
+                                       f"map kept in memory ({MEMORY_PIXELS / 1e6:g} MP)",
+                                       hint="run `edgeinv veg-cover predict` (with --out for the cover GeoTIFF): it "
+                                            "streams the image window by window")
         return sample
 
     def provenance(self, sample=None) -> dict:

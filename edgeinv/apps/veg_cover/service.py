@@ -33,14 +33,16 @@ def write_outputs(result, out: Path) -> dict[str, str]:
     """The cover GeoTIFF (cover and sd, georeferenced when the image is) and its overlay PNG.
 
     ``out``: a ``.tif`` path (the overlay goes beside it, same stem, ``.png``) or a folder (``cover.tif``
-    and ``overlay.png`` in it). Returns ``{"cover_geotiff": path, "overlay_png": path}``.
+    and ``overlay.png`` in it). An image too large to keep its map in memory had them streamed there by
+    ``predict`` (``VegOptions.apply``). Returns ``{"cover_geotiff": path, "overlay_png": path}``.
     """
-    out = Path(out)
-    if out.suffix.lower() in (".tif", ".tiff"):
-        tif_path, png = out, out.with_suffix(".png")
-    else:
-        tif_path, png = out / "cover.tif", out / "overlay.png"
-    tif_path.parent.mkdir(parents=True, exist_ok=True)
+    from .options import cover_path
+
+    streamed = getattr(result, "outputs", None) or {}
+    if streamed.get("cover_geotiff"):  # a large image: predict streamed them there already (options._outputs)
+        return {k: streamed[k] for k in ("cover_geotiff", "overlay_png") if k in streamed}
+    tif_path = cover_path(out)
+    png = tif_path.with_suffix(".png") if tif_path.name != "cover.tif" else tif_path.with_name("overlay.png")
     cover = _maps(result)
     tif = write_cover_geotiff(tif_path, cover=cover, std=result.std,
                               transform=result.transform if result.georeferenced else None,

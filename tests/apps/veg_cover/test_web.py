@@ -32,7 +32,7 @@ def test_api_upload_gives_cover_zones_and_mission(client, field_tif):
     left = [z for z in s["zones"] if z["col"] == 0]
     assert all("low_cover" in z["flags"] for z in left)  # the soil strip on the left
     assert s["mission"]["n_waypoints"] >= 1 and s["mission"]["gsd_cm"] == pytest.approx(1.0)
-    assert set(doc["files"]) == {"overlay.png", "cover.tif", "mission.plan", "mission.geojson"}
+    assert set(doc["files"]) == {"overlay.png", "image.png", "cover.tif", "mission.plan", "mission.geojson"}
     plan = client.get(doc["files"]["mission.plan"])
     assert plan.status_code == 200 and json.loads(plan.data)["fileType"] == "Plan"
     assert "attachment" in plan.headers["Content-Disposition"]

@@ -60,9 +60,14 @@ class WindowFailure:
 
 
 def runner_ref(runner):
-    """An :class:`~.runtime.session.OnnxModel` travels as its path; any other (picklable) runner as is."""
+    """An :class:`~.runtime.session.OnnxModel` travels as its path; this device's load switcher
+    (:class:`~.runtime.switch.ModelSwitcher`) as its **accurate** model, which it runs when idle: per-tile
+    switching by each worker's load would mix two models in one map; any other (picklable) runner as is."""
     from .runtime.session import OnnxModel
+    from .runtime.switch import ModelSwitcher
 
+    if isinstance(runner, ModelSwitcher):
+        return runner_ref(runner.accurate)
     if isinstance(runner, OnnxModel):
         if runner.path.suffix == ".enc":
             raise ConfigError("--scheduler cannot ship a model encrypted for this device to other workers")

@@ -95,3 +95,16 @@ def test_apps_that_cannot_split_say_so():
     assert not bearing.splits_windows
     with pytest.raises(ConfigError, match="cannot split"):
         dask_windows.split_windows(bearing, None, None, scheduler="local")
+
+
+def test_the_device_switcher_travels_as_its_accurate_model(tiny_onnx):
+    """A load switcher would mix two models in one map across workers: the split runs its accurate one."""
+    import pickle
+
+    from edgeinv.common.runtime.session import OnnxModel
+    from edgeinv.common.runtime.switch import ModelSwitcher
+
+    accurate, light = OnnxModel(tiny_onnx), OnnxModel(tiny_onnx, threads=2)
+    ref = pickle.loads(pickle.dumps(dask_windows.runner_ref(ModelSwitcher(accurate, light, latency_budget_ms=1.0))))
+    assert ref == dask_windows.RunnerRef(str(tiny_onnx), 1)
+    assert ref.load().path == accurate.path.resolve()

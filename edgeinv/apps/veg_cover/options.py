@@ -14,6 +14,7 @@ from edgeinv.common.errors import PayloadTooLargeError
 from edgeinv.common.options import PredictOptions, option
 
 from .cameras import CAMERAS
+from .interpret import ZoneRules
 
 
 def cover_path(out) -> Path:
@@ -36,8 +37,8 @@ class VegOptions(PredictOptions):
                                   help="zone size in metres (georeferenced images)")
     zone_px: int | None = option(kind="int", low=4, high=100000, unit="px", setting=False, label="Zone size (px)",
                                  help="zone size in pixels")
-    low_cover: float | None = option(low=0.0, high=1.0, label="Flag zones with mean cover below",
-                                     help="flag zones below this cover (default 0.3)")
+    low_cover: float | None = option(ZoneRules().low_cover, low=0.0, high=1.0, label="Flag zones with mean cover below",
+                                     help="flag zones below this cover")
     reflectance_scale: float | None = option(low=0.0, low_exclusive=True, high=1e9, reader=True, setting=False,
                                              label="Reflectance scale",
                                              help="stored value that means reflectance 1.0 (default: by data type)")

@@ -75,6 +75,14 @@ def runner_ref(runner):
     return runner
 
 
+def _ran(runner) -> None:
+    """A load switcher in this thread names the model its workers ran (the result's provenance reads it)."""
+    from .runtime.switch import ModelSwitcher
+
+    if isinstance(runner, ModelSwitcher):
+        runner._local.variant = runner.last_variant = runner.names[0]  # its accurate model (runner_ref)
+
+
 def run_group(app_name: str, sample, runner, tiles) -> list | WindowFailure:
     """One task, on a worker: ``App.predict_windows`` over ``tiles``; a failure comes back as a value."""
     from .app import get_app
@@ -206,6 +214,7 @@ def split_windows(app, sample, runner, *, scheduler: str, workers: int | None = 
                 bar.close()
                 for _, fut in pending:
                     fut.cancel()
+            _ran(runner)
 
     return run
 

@@ -39,7 +39,7 @@ def test_upload_result_advice_history(page, live_server, spectra):
     assert "top-dress" in headline.lower() and "kg N/ha" in headline  # or "Borderline: top-dress ..."
     rate = float(page.locator("#advice-rate").inner_text().split()[0])
     assert 15 <= rate <= 120  # maize cap
-    assert page.locator("figure svg").count() == 1 and "PROSPECT-PRO" in page.locator("figure").inner_text()
+    assert page.locator("#spectra figure svg").count() == 1 and "PROSPECT-PRO" in page.locator("#spectra figure").inner_text()
     rows = page.locator("#leaves tbody tr")
     assert rows.count() == len(field_leaves)
     # the shipped model's leaf N is close to the simulated truth of each leaf

@@ -102,13 +102,16 @@ def samples_to_npy(samples) -> bytes:
 
 
 def analyse(app, data, *, filename: str, meta: dict, runner_for: Callable[[str], Any],
-            entity: dict | None = None, measured_at: str | None = None, source: str = "message") -> tuple[dict, dict]:
+            entity: dict | None = None, measured_at: str | None = None, source: str = "message",
+            updates: list | None = None) -> tuple[dict, dict]:
     """Read, predict and summarise one payload -> ``(summary, blobs)`` ready for ``Store.add_result``.
 
     The same call as an upload: the app's entity flow (``App.entity_flow().analyse``: advice, plots,
     overlays, mission files) over :func:`edgeinv.common.analysis.analyse`, with the entity's settings
     filling what the message lacks. ``data`` is the file's bytes or its path (readers stream big files
-    from a path). ``source``: ``message`` (MQTT) or ``flag`` (batch on the command line).
+    from a path). ``source``: ``message`` (MQTT) or ``flag`` (batch on the command line). ``updates``: a
+    list that receives the entity's settings to change once the result is stored (a leaf-nitrogen
+    reference strip becomes the field's reference), as an upload does; :func:`apply_update` applies one.
     """
     when = measured_at_iso(measured_at)
     entity = entity or {"id": None, "data": {}}
@@ -116,6 +119,8 @@ def analyse(app, data, *, filename: str, meta: dict, runner_for: Callable[[str],
     if flow is not None:
         stored = flow.analyse(entity, data, filename=filename, params=meta, runner_for=runner_for, source=source)
         summary, blobs = dict(stored.summary), dict(stored.blobs or {})
+        if updates is not None and stored.entity_update:
+            updates.append(dict(stored.entity_update))
     else:
         from ..analysis import analyse as core_analyse
 
@@ -124,6 +129,12 @@ def analyse(app, data, *, filename: str, meta: dict, runner_for: Callable[[str],
         summary, blobs = done.to_dict(), {}
     summary.update(filename=filename, measured_at=when)
     return summary, blobs
+
+
+def apply_update(store, entity_id: int, update: dict | None) -> None:
+    """Merge ``update`` into the stored entity's settings (after its result is stored, as an upload does)."""
+    if update:
+        store.update_entity(entity_id, {**store.get_entity(entity_id)["data"], **update})
 
 
 def results_equal_view(summary: dict) -> dict:

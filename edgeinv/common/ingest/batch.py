@@ -59,9 +59,12 @@ def analyse_file(app_name: str, path: str, settings, meta: dict, entity: dict | 
     path = str(path)
     try:
         app = get_app(app_name)
+        updates: list = []
         summary, blobs = analyse(app, Path(path), filename=Path(path).name, meta=dict(meta),
-                                 runner_for=lambda config: _runner(app, settings, config), entity=entity, source="flag")
-        return {"path": path, "ok": True, "summary": summary, "blobs": blobs}
+                                 runner_for=lambda config: _runner(app, settings, config), entity=entity, source="flag",
+                                 updates=updates)
+        return {"path": path, "ok": True, "summary": summary, "blobs": blobs,
+                "entity_update": updates[0] if updates else None}
     except EdgeinvError as exc:
         return {"path": path, "ok": False, "error": type(exc).__name__, "reason": exc.message}
     except (ValueError, OSError, MemoryError) as exc:
@@ -128,6 +131,7 @@ def run_batch(app, settings, source, *, scheduler: str | None = None, workers: i
                     row["summary"] = summary
                     if db is not None:
                         row["result_id"] = db.add_result(app.name, entity["id"], summary, o.get("blobs") or None)
+                        _an.apply_update(db, entity["id"], o.get("entity_update"))
                         if notifier is not None:
                             from .notify import change_event
 

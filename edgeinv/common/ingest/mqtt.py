@@ -333,10 +333,13 @@ class Ingester:
         stored = self._find_stored(entity, key) if recovering else None
         if stored is None:
             filename = _an.safe_filename(meta.get("filename"), data, default_stem=topic.rsplit("/", 1)[-1] or "message")
+            updates: list = []
             summary, blobs = _an.analyse(self.app, data, filename=filename, meta=rmeta, runner_for=self.runner_for,
-                                         entity=entity, measured_at=meta.get("measured_at"))
+                                         entity=entity, measured_at=meta.get("measured_at"), updates=updates)
             summary["ingest"] = {"via": "mqtt", "topic": topic, "message_key": key}
             rid = self.store.add_result(self.app.name, entity["id"], summary, blobs or None)
+            for update in updates:
+                _an.apply_update(self.store, entity["id"], update)
         else:
             rid, summary = stored["id"], stored["summary"]
         out = {"message_key": key, "topic": topic, "app": self.app.name,

@@ -122,3 +122,24 @@ def test_settings_update_from_the_page(client, fake):
     assert r.status_code == 302
     page = client.get(url).get_data(as_text=True)
     assert "Panicle initiation" in page and "1.8 g/m²" in page and 'value="5.0"' in page
+
+
+def test_a_gateway_reference_strip_becomes_the_fields_reference(client, fake, settings):
+    """MQTT/batch store what an upload stores, and apply the same settings update (the reference strip)."""
+    from edgeinv.common.ingest.analyse import analyse, apply_update, reader_meta
+    from edgeinv.common.web.store import Store
+
+    r = client.post("/leaf-nitrogen/api/entities", json={"name": "Gw", "crop": "wheat", "stage": "tillering"})
+    fid = r.get_json()["id"]
+    store = Store(settings.db_path)
+    field = store.get_entity(fid)
+    fake.n_g_m2 = 2.2
+    updates: list = []
+    summary, blobs = analyse(APP, _csv(2), filename="strip.csv", meta=reader_meta(APP, {"reference": "1"}),
+                             runner_for=lambda config: fake, entity=field, updates=updates)
+    assert summary["is_reference"] and summary["advice"] and set(blobs) >= {"spectra.json"}
+    assert summary["leaves"][0]["parameters"]["n_to_protein"]["source"] == "entity default"
+    apply_update(store, fid, updates[0])
+    assert store.get_entity(fid)["data"]["reference_n_g_m2"] == pytest.approx(2.2, rel=1e-3)
+    with pytest.raises(Exception, match="n_to_protein must be between 2 and 8"):
+        reader_meta(APP, {"n-to-protein": "40"})

@@ -271,6 +271,27 @@ def _check_riff_complete(data: bytes, name: str) -> None:
 _NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$", re.I)
 
 
+def _csv_body_fast(body: list[str], delim: str | None, width: int) -> np.ndarray | None:
+    """The data lines of a CSV as an ``(n, width)`` array in one numpy conversion, or None to parse line by line.
+
+    Taken only when the result equals the line-by-line parse: every line holds exactly ``width``
+    cells that numpy reads as numbers (the same conversion as Python's ``float``: surrounding
+    whitespace allowed, quotes, comments, blank lines and empty cells are not), and no ``_`` (which
+    ``float`` accepts as a digit separator but the reader's number pattern does not). Anything else
+    (a header in the middle, a truncated row, a comment) goes the slow way, which gives the error.
+    """
+    if not body or "_" in "\n".join(body):
+        return None
+    try:
+        if width == 1:
+            return np.array(body, dtype=np.float64).reshape(-1, 1)
+        if delim is None or any(line.count(delim) != width - 1 for line in body):
+            return None
+        return np.array(delim.join(body).split(delim), dtype=np.float64).reshape(-1, width)
+    except ValueError:
+        return None
+
+
 def _read_csv(data: bytes, name: str, channel):
     try:
         text = data.decode("utf-8-sig")
@@ -280,7 +301,9 @@ def _read_csv(data: bytes, name: str, channel):
     rows: list[list[str]] = []
     header: list[str] | None = None
     delim = None
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    arr = None
+    lines = text.splitlines()
+    for lineno, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line:
             continue
@@ -296,14 +319,20 @@ def _read_csv(data: bytes, name: str, channel):
                 meta.update(_parse_meta_text(line))
                 continue
             raise InvalidInputError(f"{name}: line {lineno} is not numeric: {raw[:60]!r}")
+        if not rows:  # the first data row: the rest in one go if it is plain numbers (else line by line)
+            arr = _csv_body_fast(lines[lineno - 1:], delim, len(cells))
+            if arr is not None:
+                break
         rows.append(cells)
-    if not rows:
-        raise InvalidInputError(f"{name}: no numeric rows (expected one column of samples or time,value columns)")
-    width = len(rows[0])
-    for i, r in enumerate(rows):
-        if len(r) != width:
-            raise InvalidInputError(f"{name}: row {i + 1} has {len(r)} columns, the first has {width} (truncated file?)")
-    arr = np.array(rows, dtype=np.float64)
+    if arr is None:
+        if not rows:
+            raise InvalidInputError(f"{name}: no numeric rows (expected one column of samples or time,value columns)")
+        width = len(rows[0])
+        for i, r in enumerate(rows):
+            if len(r) != width:
+                raise InvalidInputError(f"{name}: row {i + 1} has {len(r)} columns, the first has {width} (truncated file?)")
+        arr = np.array(rows, dtype=np.float64)
+    width = arr.shape[1]
     names = header if header and len(header) == width else None
     if width == 1:
         return arr[:, 0], meta, (names[0] if names else "0")

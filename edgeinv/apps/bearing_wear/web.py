@@ -18,7 +18,7 @@ from flask import jsonify, request
 from edgeinv.common.errors import NotFoundError
 from edgeinv.common.options import OptionSpec
 from edgeinv.common.web.entities import Column, EntityFlow, Stored
-from edgeinv.common.web.plot import defect_markers, line_plot_svg, zoom_xlim
+from edgeinv.common.web.plot import as_days, defect_markers, line_plot_svg, zoom_xlim
 
 from .baseline import severity_table
 from .features import defect_lines_hz
@@ -117,8 +117,17 @@ class MachineFlow(EntityFlow):
             series.append({"x": [(t0 + _dt.timedelta(days=float(d))).isoformat() for d in fit["days"]],
                            "y": fit["size_mm"], "label": f"{trend['model']} fit", "dash": True})
         thr = float(entity["data"].get("threshold_mm", 2.0))
+        markers = []
+        left = (trend or {}).get("days_to_threshold")
+        if fit and left is not None and trend.get("status") == "predicted":  # the forecast as a calendar date
+            t0 = _dt.datetime.fromisoformat(rows[0]["measured_at"])
+            when = _dt.datetime.fromisoformat(rows[-1]["measured_at"]) + _dt.timedelta(days=float(left))
+            markers = [{"x": (when - t0).total_seconds() / 86400.0 + as_days([t0.isoformat()])[0],
+                        "label": f"{thr:g} mm ~{when:%Y-%m-%d}", "color": "#b00020"}]
         return line_plot_svg(series, xlabel="date measured (UTC)", ylabel="defect size (mm)", xdates=True, nonneg=True,
-                             hlines=[{"y": thr, "label": f"alarm {thr:g} mm"}], title="Defect size over time")
+                             hlines=[{"y": thr, "label": f"alarm {thr:g} mm"}], markers=markers,
+                             title="Defect size over time" + (f": {thr:g} mm forecast for about {when:%Y-%m-%d}"
+                                                              if markers else ""))
 
     def result_context(self, result: dict, store) -> dict:
         try:

@@ -164,7 +164,7 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
     data = []
     many = sum(1 for s in series if s.get("label")) > max_legend
     for i, s in enumerate(series):
-        x = _as_days(s.get("x", [])) if xdates else _as_float(s.get("x", []))
+        x = as_days(s.get("x", [])) if xdates else _as_float(s.get("x", []))
         y = _as_float(s.get("y", []))
         n = min(len(x), len(y))
         x, y = x[:n], y[:n]
@@ -317,7 +317,7 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 
-def _as_days(values) -> np.ndarray:
+def as_days(values) -> np.ndarray:
     """Times (ISO strings, ``datetime``/``date``, POSIX seconds) as days since 1970-01-01 UTC; NaN if unreadable."""
     out = []
     for v in list(values):

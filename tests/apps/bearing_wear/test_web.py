@@ -82,6 +82,7 @@ def test_api_machine_upload_result_history(client, fake, wav_bytes):
     assert len(csv) == 4 and csv[0].startswith("id,measured_at,filename,Fault") and ",outer_race," in csv[1]
     page = client.get(f"{BASE}/entities/{mid}").get_data(as_text=True)
     assert "Alarm:" in page and "<svg" in page and page.count("outer race defect") >= 3 and "outer_race" not in page
+    assert "2 mm forecast for about 2026-01-31" in page and "2026-01-11" in page  # calendar dates, not day counts
 
 
 def test_html_flow(client, fake, wav_bytes):

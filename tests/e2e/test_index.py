@@ -46,7 +46,7 @@ def test_error_page_is_friendly_and_leads_back(page, live_server):
     assert "Traceback" not in page.content()
     page.get_by_role("link", name="All apps").click()
     page.wait_for_url(live_server.url + "/")
-    assert page.locator("h1").first.inner_text().startswith("Inversion models")
+    assert page.locator("h1").first.inner_text().startswith("What this device can tell you")
     api = page.request.get("/no-such-app/api/x")
     assert api.status == 404
     assert api.json()["error"] == "NotFound" and api.json()["status"] == 404

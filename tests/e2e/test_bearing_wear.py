@@ -58,5 +58,5 @@ def test_machine_upload_result_history(page, live_server, recordings):
     rows = page.locator("#history-table tbody tr")
     assert rows.count() == 2
     assert "none" in rows.nth(0).inner_text() and "outer race" in rows.nth(1).inner_text()
-    assert page.locator("#history svg").count() == 1
+    assert page.locator("#history svg").count() >= 1
     assert "trend needs" in page.locator("#trend-status").inner_text()

@@ -14,10 +14,12 @@ import json
 
 import numpy as np
 from flask import jsonify, request
+from markupsafe import Markup
 
 from edgeinv.common.errors import NotFoundError
 from edgeinv.common.options import OptionSpec
 from edgeinv.common.web.entities import Column, EntityFlow, Stored
+from edgeinv.common.web.labels import human
 from edgeinv.common.web.plot import as_days, defect_markers, line_plot_svg, zoom_xlim
 
 from .baseline import severity_table
@@ -43,6 +45,7 @@ class MachineFlow(EntityFlow):
     columns = (Column("fault", "Fault"), Column("defect_size_mm", "Size", digits=2, unit="mm"),
                Column("interval", "90 % interval", path="defect_size_interval_mm"),
                Column("severity_index", "Severity index (0–10)", digits=1), Column("zone", "Zone", path="severity.zone"),
+               Column("velocity", "Velocity RMS", path="severity.velocity_rms_mm_s", digits=2, unit="mm/s"),
                Column("alarm", "Alarm"))
     latch = ("alarm", ("ok", "watch", "alert", "danger"))
     files = {"envelope.json": "Envelope spectrum (JSON)", "waveform.json": "Raw waveform, reduced (JSON)",
@@ -99,6 +102,22 @@ class MachineFlow(EntityFlow):
     def trend_svg(self, entity: dict, rows: list[dict], trend: dict | None):
         if not rows:
             return None
+        size = self._size_trend_svg(entity, rows, trend)
+        vel = [r for r in rows if r.get("velocity") is not None]
+        if not vel:
+            return size
+        table = severity_table()
+        cls = entity["data"].get("machine_class") or table["default_class"]
+        limits = table["classes"].get(cls, {}).get("limits_mm_s", [])
+        hl = [{"y": v, "label": f"zone {a}/{b}", "color": c} for v, (a, b), c in
+              zip(limits, (("A", "B"), ("B", "C"), ("C", "D")), ("#1b7f3b", "#a86400", "#b00020"))]
+        velocity = line_plot_svg([{"x": [r["measured_at"] for r in vel], "y": [r["velocity"] for r in vel],
+                                   "label": "velocity RMS", "points": True}], xlabel="date measured (UTC)",
+                                 ylabel="velocity RMS (mm/s)", xdates=True, nonneg=True, hlines=hl, height=260,
+                                 title=f"Overall vibration over time ({human(cls)} limits)")
+        return Markup(f"{size or ''}{velocity}")
+
+    def _size_trend_svg(self, entity: dict, rows: list[dict], trend: dict | None):
         sized = [r for r in rows if r["defect_size_mm"] is not None]
         indexed = [r for r in rows if r.get("severity_index") is not None]
         if not any(r["defect_size_mm"] for r in sized) and indexed:  # no size in mm anywhere: trend the damage index

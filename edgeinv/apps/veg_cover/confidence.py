@@ -33,8 +33,8 @@ class SegmentSink:
     """Turns P(vegetation) windows into the mask for ``sinks`` and counts the pixels per confidence band.
 
     The sinks get the mask (P > 0.5) as cover and, as its pixel sd, 0.5 where the decision is
-    ambiguous (P_LOW < P < P_HIGH) and 0 elsewhere, so a zone's mean sd is half its share of
-    ambiguous pixels (the zone's low-confidence flag).
+    ambiguous (P_LOW < P < P_HIGH) or the pixel is on either side of the mask's boundary, and 0
+    elsewhere, so a zone's mean sd is half its share of such pixels (the zone's low-confidence flag).
     """
 
     def __init__(self, sinks: list, *, keep_shape: tuple[int, int] | None = None):
@@ -63,8 +63,15 @@ class SegmentSink:
         edge[:-1] |= (veg[:-1] != veg[1:]) & veg[:-1]
         edge[1:] |= (veg[:-1] != veg[1:]) & veg[1:]
         self.n_edge += int(np.count_nonzero(edge & valid))
-        # pixel sd of the mask: 0.5 (a coin flip) where the decision is ambiguous, 0 where it is clear
-        sd = np.where((cover > P_LOW) & (cover < P_HIGH), 0.5, 0.0).astype(np.float32)
+        rim = np.zeros_like(veg)  # both sides of the boundary: the pixels a 1 px shift of the line would flip
+        rim[:, :-1] |= veg[:, :-1] != veg[:, 1:]
+        rim[:, 1:] |= veg[:, :-1] != veg[:, 1:]
+        rim[:-1] |= veg[:-1] != veg[1:]
+        rim[1:] |= veg[:-1] != veg[1:]
+        # pixel sd of the mask: 0.5 (a coin flip) where the decision is ambiguous or the pixel is on either
+        # side of the mask's boundary (part leaf, part background: where a hand-drawn mask puts the line is
+        # a matter of definition to a pixel), 0 where it is clear
+        sd = np.where(((cover > P_LOW) & (cover < P_HIGH)) | rim, 0.5, 0.0).astype(np.float32)
         for s in self.sinks:
             s.add(row=row, col=col, cover=mask, std=sd, valid=valid)
 

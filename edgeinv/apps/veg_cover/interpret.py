@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeinv.common.errors import ConfigError
 
-SEGMENT_LOW_CONFIDENCE_STD = 0.05  # segmentation path: zone mean sd above this = over 10 % ambiguous pixels
+SEGMENT_LOW_CONFIDENCE_STD = 0.05  # segmentation path: zone mean sd above this = over 10 % ambiguous or boundary pixels
 SUBCELLS = 4  # sub-cells per zone side (fewer when that would make them smaller than MIN_SUBCELL_M)
 MIN_SUBCELL_M = 1.0
 

@@ -1,6 +1,7 @@
 """Writers for the cover map: a float32 GeoTIFF (tiled, compressed, with overviews) and a PNG overlay.
 
-The GeoTIFF (ZSTD-compressed, see :data:`COMPRESS`) has two bands, ``cover_fraction`` and ``cover_fraction_std`` (NaN = no data), keeps
+The GeoTIFF (ZSTD-compressed, see :data:`COMPRESS`) has two bands, ``cover_fraction`` and
+``cover_fraction_std`` (NaN = no data), keeps
 the source CRS and geotransform, and is written window by window (:class:`CoverGeoTiff`), so it
 never has to be in memory. The overlay is a coloured preview (bare soil brown -> full cover green),
 at most ``max_side`` pixels on its long side, with the flagged zones outlined in red.

@@ -99,8 +99,8 @@ def read_labelled(app, data, labels) -> list:
 def _pixel_check(result, mask: np.ndarray) -> dict:
     """Mask vs the model's mask; error rates where the model is sure / unsure of a pixel.
 
-    Unsure: P(vegetation) within 0.1 of the decision (segmentation path; the pixels that make the
-    cover interval), else a predicted pixel sd above the zone rule's low-confidence bar.
+    Unsure: a pixel sd above the zone rule's low-confidence bar (segmentation path: P(vegetation)
+    within 0.1 of the decision, or a pixel either side of the mask's boundary), else P within 0.1 of 0.5.
     """
     from .confidence import P_HIGH, P_LOW
     from .interpret import SEGMENT_LOW_CONFIDENCE_STD
@@ -110,10 +110,10 @@ def _pixel_check(result, mask: np.ndarray) -> dict:
     wrong = (pred > 0.5) != mask
     out = {"pixel_accuracy": float(1 - wrong[ok].mean())}
     if result.probability is not None or result.std is not None:
-        if result.probability is not None:
-            unsure = (result.probability > P_LOW) & (result.probability < P_HIGH) & ok
-        else:
+        if result.std is not None:  # what the zones see: ambiguous and boundary pixels (segmentation path)
             unsure = (result.std > SEGMENT_LOW_CONFIDENCE_STD) & ok
+        else:
+            unsure = (result.probability > P_LOW) & (result.probability < P_HIGH) & ok
         sure = ~unsure & ok
         n_wrong = int((wrong & ok).sum())
         out.update(share_unsure=float(unsure.sum() / max(ok.sum(), 1)),

@@ -54,3 +54,21 @@ def test_tiny_training_run_exports_with_dynamic_size(vc_app, tmp_path):
     out = OnnxModel(path)(np.random.default_rng(1).random((1, 4, 45, 71), dtype=np.float32))
     assert out["cover_fraction"].shape == out["cover_fraction_std"].shape == (1, 45, 71)
     assert np.all(out["cover_fraction_std"] > 0)
+
+
+def test_blocks_apply_relu_after_the_residual_add():
+    """The fusable order (conv + add + ReLU): outputs of a block are never negative; the former order
+    (ReLU, then add) passes negative inputs through."""
+    from edgeinv.apps.veg_cover.model import SeparableBlock
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 16, 9, 9)
+    assert (SeparableBlock(16).eval()(x) >= 0).all()
+    assert (SeparableBlock(16, relu_after_add=False).eval()(x) < 0).any()
+
+
+def test_students_are_width_16_two_blocks():
+    """Issue 13: width 8 ran no faster than 16 in ORT (memory-bound); fewer blocks did."""
+    for (size, _config), (width, dilations) in ARCH.items():
+        if size == "student":
+            assert width % 16 == 0 and len(dilations) == 2

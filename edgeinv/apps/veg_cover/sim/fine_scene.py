@@ -110,8 +110,10 @@ def _background(shape, rng, soil_band, residue_band, flat_bands, n_bands):
                         (int(rng.uniform(2, 20)), int(rng.uniform(2, 14))), float(rng.uniform(0, 180)), 0, 360, 1, -1)
         grey = rng.uniform(0.1, 0.6) * (1 + rng.normal(0, 0.05, n_bands))
         bg = np.where(stones[..., None] > 0, grey[None, None, :], bg)
+    surface = None
     if rng.random() < 0.35:  # non-soil surface: tray or crate edge, plastic sheet, black cloth
         level = rng.choice([rng.uniform(0.5, 0.95), rng.uniform(0.15, 0.5), rng.uniform(0.01, 0.06)])
+        surface = float(level)
         tint = flat_bands * (1 + rng.normal(0, 0.06, n_bands))
         surf = np.zeros((h, w), np.uint8)
         for _ in range(int(rng.integers(1, 3))):
@@ -123,7 +125,7 @@ def _background(shape, rng, soil_band, residue_band, flat_bands, n_bands):
             surf |= (np.abs(d) < width / 2).astype(np.uint8)
         shade = 1 + 0.15 * gaussian_filter(rng.standard_normal((h, w)), 20)
         bg = np.where(surf[..., None] > 0, (level * tint)[None, None, :] * shade[..., None], bg)
-    return bg
+    return bg, {"background": str(kind), "surface": surface}
 
 
 def render_fine(*, camera: Camera, shape_px: tuple[int, int], rng: np.random.Generator):
@@ -143,7 +145,7 @@ def render_fine(*, camera: Camera, shape_px: tuple[int, int], rng: np.random.Gen
     target = float(rng.choice([rng.uniform(0.0, 0.12), rng.uniform(0.0, 0.85)]))
     leaf_px = float(np.exp(rng.uniform(np.log(2.0), np.log(25.0)))) * k  # leaf half-length in fine cells
     labels, n_leaves = _plants((H, W), rng, target_cover=target, leaf_px=leaf_px)
-    bg = _background((H, W), rng, soil_band, residue_band, flat, nb)
+    bg, bg_info = _background((H, W), rng, soil_band, residue_band, flat, nb)
 
     # shadows cast by the plants on the background (and on lower leaves): shifted leaf mask
     leaf = labels > 0
@@ -179,7 +181,7 @@ def render_fine(*, camera: Camera, shape_px: tuple[int, int], rng: np.random.Gen
     bands = np.stack([gaussian_filter(bands[..., b], psf) for b in range(nb)])
     bands = _camera_dn(bands, camera=camera, rng=rng)
     info = {"gsd_m": float(rng.uniform(0.0003, 0.01)), "tts_deg": 35.0, "tto_deg": 0.0, "ala_deg": 55.0,
-            "fvc_true_mean": float(truth.mean()), "layout": "leaves"}
+            "fvc_true_mean": float(truth.mean()), "layout": "leaves", **bg_info}
     return bands.astype(np.float32), truth, info
 
 

@@ -1,0 +1,116 @@
+"""Time candidate shapes of the cover network in ONNX Runtime, FP32 against static INT8 (issue 13).
+
+Two steps, so the second can run on another CPU or under ``qemu-x86_64 -cpu Haswell`` (AVX2
+without VNNI; emulated, so only ratios between models of one run mean anything)::
+
+    python -m edgeinv.apps.veg_cover.shape_bench build DIR   # export + quantise (training side: torch)
+    python -m edgeinv.apps.veg_cover.shape_bench time DIR    # numpy + onnxruntime only
+
+Weights are random (batch norm with non-trivial statistics); timing does not depend on them. Each
+model runs on one 288 x 288 tile (what ``tiling`` feeds the model: 256 px plus 16 px margins) on
+one thread, interleaved with the others, and is timed with ``time.thread_time()`` -- the CPU time
+of the calling thread, where ORT runs with one intra-op thread -- so other processes on a shared
+machine do not enter the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+TILE = 288
+IN_CHANNELS = 7  # multispectral5's feature channels (the bench-large camera)
+SHAPES = {  # name -> (width, dilations, ReLU after the residual add)
+    "w16_121_relu_before_add": (16, (1, 2, 1), False),
+    "w16_121": (16, (1, 2, 1), True),
+    "w16_12": (16, (1, 2), True),
+    "w8_121": (8, (1, 2, 1), True),
+    "w32_121": (32, (1, 2, 1), True),
+}
+
+
+def build(out: Path, *, seed: int = 0) -> None:
+    import warnings
+
+    import torch
+
+    from edgeinv.common.app import get_app
+    from edgeinv.common.compress.quantize import quantize_static_int8
+    from edgeinv.common.export import PhysicalWrapper
+
+    from .model import CoverNet
+
+    app = get_app("veg-cover")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    calib = rng.random((32, IN_CHANNELS, 32, 32)).astype(np.float32)
+    for name, (width, dil, after) in SHAPES.items():
+        net = CoverNet(IN_CHANNELS, width, dil, relu_after_add=after).eval()
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.data.uniform_(0.5, 1.5)
+        wrapped = PhysicalWrapper(net, app, {"cover_fraction": {"mean": 0.3, "std": 0.4}}).eval()
+        fp32 = out / f"{name}.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapped, torch.rand(1, IN_CHANNELS, TILE, TILE), str(fp32), input_names=["x"],
+                              output_names=["cover", "std"], dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}},
+                              opset_version=17, dynamo=False)
+        quantize_static_int8(fp32, out / f"{name}_int8.onnx", calib)
+        print(f"built {name}", file=sys.stderr)
+    (out / "shapes.json").write_text(json.dumps({k: list(v[:2]) + [v[2]] for k, v in SHAPES.items()}))
+
+
+def run(folder: Path, *, reps: int = 15) -> dict:
+    import onnxruntime as ort
+
+    names = list(json.loads((folder / "shapes.json").read_text()))
+    sessions = {}
+    for name in names:
+        for suffix in ("", "_int8"):
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = so.inter_op_num_threads = 1
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            sessions[name + suffix] = ort.InferenceSession(str(folder / f"{name}{suffix}.onnx"), so,
+                                                           providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(1).random((1, IN_CHANNELS, TILE, TILE)).astype(np.float32)
+    for s in sessions.values():  # warm-up
+        s.run(None, {"x": x})
+    times = {k: [] for k in sessions}
+    for _ in range(reps):
+        for k, s in sessions.items():
+            t0 = time.thread_time()
+            s.run(None, {"x": x})
+            times[k].append(time.thread_time() - t0)
+    rows = {}
+    for name in names:
+        fp32, int8 = float(np.median(times[name])), float(np.median(times[name + "_int8"]))
+        rows[name] = {"fp32_ms": round(fp32 * 1e3, 2), "int8_ms": round(int8 * 1e3, 2),
+                      "int8_speedup": round(fp32 / int8, 2), "fp32_mp_per_s": round(TILE * TILE / fp32 / 1e6, 1)}
+    return rows
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] not in ("build", "time"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    folder = Path(argv[1])
+    if argv[0] == "build":
+        build(folder)
+        return 0
+    rows = run(folder)
+    for name, r in rows.items():
+        print(f"{name:26s} FP32 {r['fp32_ms']:7.2f} ms  INT8 {r['int8_ms']:7.2f} ms  "
+              f"INT8 speed-up x{r['int8_speedup']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

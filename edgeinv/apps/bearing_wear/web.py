@@ -19,7 +19,6 @@ from markupsafe import Markup
 from edgeinv.common.errors import NotFoundError
 from edgeinv.common.options import OptionSpec
 from edgeinv.common.web.entities import Column, EntityFlow, Stored
-from edgeinv.common.web.labels import human
 from edgeinv.common.web.plot import as_days, defect_markers, line_plot_svg, zoom_xlim
 
 from .baseline import severity_table
@@ -114,7 +113,7 @@ class MachineFlow(EntityFlow):
         velocity = line_plot_svg([{"x": [r["measured_at"] for r in vel], "y": [r["velocity"] for r in vel],
                                    "label": "velocity RMS", "points": True}], xlabel="date measured (UTC)",
                                  ylabel="velocity RMS (mm/s)", xdates=True, nonneg=True, hlines=hl, height=260,
-                                 title=f"Overall vibration over time ({human(cls)} limits)")
+                                 title="Overall vibration over time, with the ISO zone limits of this machine's class")
         return Markup(f"{size or ''}{velocity}")
 
     def _size_trend_svg(self, entity: dict, rows: list[dict], trend: dict | None):

@@ -202,8 +202,10 @@ def line_plot_svg(series, *, xlabel: str, ylabel: str, title: str = "", markers=
     x0, x1 = (float(np.min(xs)), float(np.max(xs))) if not empty else (0.0, 1.0)
     if xlim is not None:
         x0, x1 = map(float, xlim)
-    if xdates:
-        x0, x1, xticks, xlabels = date_ticks(x0, x1)
+    if xdates:  # as many calendar labels as fit side by side (a date is ~70 px, a date and time ~110 px)
+        x0, x1, xticks, xlabels = date_ticks(x0, x1, n=max(2, int(pw // 110)))
+        if len(xticks) > 1 and len(xlabels[0]) <= 10 and (pw / len(xticks)) < 72:
+            xticks, xlabels = xticks[::2], xlabels[::2]
     else:
         x0, x1, xticks = nice_ticks(x0, x1, tight=not empty or xlim is not None)
         xstep = xticks[1] - xticks[0] if len(xticks) > 1 else (x1 - x0)

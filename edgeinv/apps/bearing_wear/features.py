@@ -121,9 +121,8 @@ def _band_envelope(X: np.ndarray, *, n: int, fs_hz: float, f_lo: float, f_hi: fl
     nb = max(k1 - k0, 1)
     m = sfft.next_fast_len(oversample * nb)
     z = np.zeros(m, dtype=complex)
-    z[:nb] = X[k0:k0 + nb]
-    c = sfft.ifft(z, overwrite_x=True)
-    c *= m / n
+    np.multiply(X[k0:k0 + nb], 1.0 / n, out=z[:nb])  # ifft(z) * m / n: the scale on the nb inputs, none in the ifft
+    c = sfft.ifft(z, overwrite_x=True, norm="forward")
     return c, m * df
 
 
@@ -155,10 +154,11 @@ def fast_kurtogram(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, 
             rows = rows[[keep(i * nb * df, (i + 1) * nb * df) for i in range(div)]]
             if not len(rows):
                 continue
-        c = sfft.ifft(X[: div * nb].reshape(div, nb)[rows], axis=1)
+        # SK is scale-free: the unscaled inverse transform (norm="forward") of the band's bins, in place
+        c = sfft.ifft(X[: div * nb].reshape(div, nb)[rows], axis=1, norm="forward", overwrite_x=True)
         p = np.square(c.real)
         p += np.square(c.imag)
-        m2 = p.mean(axis=1)
+        m2 = p.sum(axis=1) / nb
         sk = np.einsum("ij,ij->i", p, p) / nb / np.maximum(m2 * m2, 1e-300) - 2.0
         sk[m2 <= 0] = -2.0
         bands += [Band(lev, i * nb * df, (i + 1) * nb * df, v) for i, v in zip(rows.tolist(), sk.tolist())]
@@ -347,9 +347,16 @@ def refine_order(spec_norm: np.ndarray, *, order: float, n_harmonics: int = 3) -
                                 slip_step=SLIP_STEP, n_harmonics=n_harmonics)
 
 
+@functools.lru_cache(maxsize=32)
+def _kinematic_orders(geometry: BearingGeometry) -> np.ndarray:
+    kin = np.array([impact_order(fault=h, geometry=geometry) for h in HYPOTHESES])
+    kin.flags.writeable = False
+    return kin
+
+
 def refine_hypotheses(spec_norm: np.ndarray, *, geometry: BearingGeometry, n_harmonics: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`refine_order` of every fault in :data:`HYPOTHESES` in one search: (kinematic orders, refined orders, heights)."""
-    kin = np.array([impact_order(fault=h, geometry=geometry) for h in HYPOTHESES])
+    kin = _kinematic_orders(geometry)
     refined, heights = _orders.refine_orders(spec_norm, orders=kin, bins_per_order=N_REV, slip_range=SLIP_RANGE,
                                              slip_step=SLIP_STEP, n_harmonics=n_harmonics)
     return kin, refined, heights

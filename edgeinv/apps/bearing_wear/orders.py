@@ -73,17 +73,13 @@ def refine_orders(spec_norm: np.ndarray, *, orders, bins_per_order: int, slip_ra
     comb that hits the lines' own bins); the best slip wins, ties (within 1e-9) go to the smaller
     ``|s|`` (the first of equal ones). Returns (refined orders, heights ``(len(orders), n_harmonics)``).
     """
-    grid = np.arange(slip_range[0], slip_range[1] + 1e-9, slip_step)
     spec = np.asarray(spec_norm, dtype=float)
-    nbin = len(spec)
     o = np.asarray(orders, dtype=float)
-    k = np.arange(1, n_harmonics + 1)
-    idx = np.rint(((k[None, None, :] * o[:, None, None]) * (1 + grid[None, :, None])) * bins_per_order).astype(np.int64)
-    valid = np.cumprod(idx + 1 < nbin, axis=2).astype(bool)  # (orders, slips, harmonics)
-    safe = np.minimum(np.maximum(idx, 1), nbin - 2)
+    grid, valid, safe, near = _comb(tuple(o.tolist()), len(spec), int(bins_per_order), float(slip_range[0]),
+                                    float(slip_range[1]), float(slip_step), int(n_harmonics))
     masked = spec.copy()
     masked[:2] = -np.inf
-    h = np.where(valid, masked[safe[..., None] + np.arange(-1, 2)].max(axis=-1), 0.0)
+    h = np.where(valid, masked[near].max(axis=-1), 0.0)
     centre = np.where(valid, np.log(np.maximum(spec[safe], 1e-3)), 0.0)
     score = np.log(np.maximum(h, 1e-3)).sum(axis=2) + 0.1 * centre.sum(axis=2)
     # among the slips within 1e-9 of the best score (the same comb bins give exactly equal scores), the smallest |s|
@@ -91,6 +87,22 @@ def refine_orders(spec_norm: np.ndarray, *, orders, bins_per_order: int, slip_ra
     best = np.argmin(np.where(tied, np.abs(grid)[None, :], np.inf), axis=1)
     rows = np.arange(len(o))
     return o * (1 + grid[best]), h[rows, best]
+
+
+@functools.lru_cache(maxsize=64)
+def _comb(orders: tuple, nbin: int, bins_per_order: int, s_lo: float, s_hi: float, slip_step: float, n_harmonics: int):
+    """Slip grid and comb bins of :func:`refine_orders` (kept: a machine's orders and axis repeat): (grid, valid,
+    clipped bins, their +-1 neighbourhoods), all read-only."""
+    grid = np.arange(s_lo, s_hi + 1e-9, slip_step)
+    o = np.asarray(orders, dtype=float)
+    k = np.arange(1, n_harmonics + 1)
+    idx = np.rint(((k[None, None, :] * o[:, None, None]) * (1 + grid[None, :, None])) * bins_per_order).astype(np.int64)
+    valid = np.cumprod(idx + 1 < nbin, axis=2).astype(bool)  # (orders, slips, harmonics)
+    safe = np.minimum(np.maximum(idx, 1), nbin - 2)
+    near = safe[..., None] + np.arange(-1, 2)
+    for arr in (grid, valid, safe, near):
+        arr.flags.writeable = False
+    return grid, valid, safe, near
 
 
 @functools.lru_cache(maxsize=8)

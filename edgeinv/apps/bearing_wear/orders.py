@@ -114,23 +114,35 @@ def hann(n: int) -> np.ndarray:
 
 
 def zoom_dft(a: np.ndarray, bins: np.ndarray, nfft: int) -> np.ndarray:
-    """Bins ``bins`` of ``rfft(a, n=nfft)`` (zero-padded DFT), computed directly: O(len(a) * len(bins)).
+    """Bins ``bins`` of ``rfft(a, n=nfft)`` (zero-padded DFT), computed directly.
 
     For a few dozen bins of a long, heavily zero-padded transform this is several times cheaper than
-    the FFT. The time axis is cut into blocks of ``B`` samples, ``t = q B + r``, so only
-    ``(B + Q) * len(bins)`` complex exponentials are needed:
+    the FFT. The time axis is cut into blocks of ``B`` samples, ``t = q B + r``:
     ``X[k] = sum_q exp(-2 pi i k q B / N) sum_r a[q B + r] exp(-2 pi i k r / N)``; phases are
-    reduced modulo ``N`` in integers, so they stay exact for long inputs.
+    reduced modulo ``N`` in integers, so they stay exact for long inputs. For contiguous bins the
+    inner sums of all bins come from a few moments of each block (:func:`_zoom_moments`):
+    O(len(a) * P) with P ~ 8–14 Taylor terms instead of O(len(a) * len(bins)).
     """
     a = np.asarray(a, dtype=float)
     n = len(a)
     k = np.asarray(bins, dtype=np.int64)
-    b, q, inner_re, inner_im, outer = _zoom_twiddles(n, int(nfft), int(k[0]), len(k)) if (
-        len(k) and np.array_equal(k, np.arange(k[0], k[0] + len(k)))) else _twiddles(n, int(nfft), k)
-    blocks = np.zeros(q * b)
-    blocks[:n] = a
-    blocks = blocks.reshape(q, b)
-    s = blocks @ inner_re + 1j * (blocks @ inner_im)
+    if len(k) and np.array_equal(k, np.arange(k[0], k[0] + len(k))):
+        b, q, w, coef, outer = _zoom_moments(n, int(nfft), int(k[0]), len(k))
+    else:
+        b, q, inner_re, inner_im, outer = _twiddles(n, int(nfft), k)
+        w, coef = None, None
+    if n == q * b:
+        blocks = a.reshape(q, b)
+    else:
+        blocks = np.zeros(q * b)
+        blocks[:n] = a
+        blocks = blocks.reshape(q, b)
+    if w is None:
+        s = blocks @ inner_re + 1j * (blocks @ inner_im)
+    else:
+        mom = blocks @ w  # (q, 2P): real and imaginary parts of the block moments
+        p = w.shape[1] // 2
+        s = (mom[:, :p] + 1j * mom[:, p:]) @ coef
     return np.sum(outer * s, axis=0)
 
 
@@ -147,9 +159,50 @@ def _twiddles(n: int, nfft: int, k: np.ndarray):
 
 
 @functools.lru_cache(maxsize=8)
-def _zoom_twiddles(n: int, nfft: int, k0: int, m: int):
-    """:func:`_twiddles` of the contiguous bins ``k0 .. k0 + m - 1``, kept: a machine's recordings repeat them."""
-    return _twiddles(n, nfft, np.arange(k0, k0 + m, dtype=np.int64))
+def _zoom_moments(n: int, nfft: int, k0: int, m: int):
+    """The contiguous bins ``k0 .. k0 + m - 1`` of :func:`zoom_dft` by block moments (kept: a machine's recordings
+    repeat them).
+
+    With ``r = r_c + u`` (``r_c`` the block's centre) and ``k = k_c + d`` (``k_c`` the bins' centre),
+    ``exp(-2 pi i k r / N) = exp(-2 pi i k r_c / N) exp(-2 pi i k_c u / N) exp(-2 pi i d u / N)``; the
+    last factor's phase is below ``pi m B / (2 N)`` (a few hundredths of a radian for a 4x-padded
+    transform), so its Taylor series in ``u / s`` (``s = B / 2``) is exact to double precision after P
+    terms. Each block then needs only its P moments ``sum_u a exp(-2 pi i k_c u / N) (u / s)^p``.
+    Returns (B, Q, moment weights ``(B, 2P)`` [real | imaginary], coefficients ``(P, m)``, outer ``(Q, m)``).
+    """
+    b = max(int(math.isqrt(max(n, 1))), 1)
+    q = -(-n // b)
+    k = np.arange(k0, k0 + m, dtype=np.int64)
+    s = b / 2.0
+    u = np.arange(b) - (b - 1) / 2.0
+    d = np.arange(m) - (m - 1) / 2.0
+    theta = 2.0 * np.pi * float(np.abs(d).max()) * s / nfft  # largest phase of the series' argument
+    p_terms, term = 1, 1.0
+    while term > 1e-18 and p_terms < 40:  # theta^p / p! below double precision
+        term *= theta / p_terms
+        p_terms += 1
+    if p_terms >= m:  # no saving: the plain exponentials
+        return _twiddles_as_moments(n, nfft, k)
+    kc2 = 2 * k0 + (m - 1)  # 2 k_c, an integer
+    # exp(-2 pi i k_c u / N): k_c u = (2 k_c)(2 u) / 4 with 2u = 2r - (b - 1) an integer: reduce mod 4N
+    two_u = 2 * np.arange(b, dtype=np.int64) - (b - 1)
+    rot = np.exp((-2j * np.pi / (4 * nfft)) * ((kc2 * two_u) % (4 * nfft)))
+    w = rot[:, None] * (u / s)[:, None] ** np.arange(p_terms)[None, :]
+    fact = np.cumprod(np.concatenate([[1.0], np.arange(1, p_terms)]))
+    coef = (-2j * np.pi * s / nfft * d[None, :]) ** np.arange(p_terms)[:, None] / fact[:, None]
+    # outer: exp(-2 pi i k (q B + r_c) / N), k (2 q B + b - 1) an integer: reduce mod 2N
+    qq = 2 * b * np.arange(q, dtype=np.int64) + (b - 1)
+    outer = np.exp((-1j * np.pi / nfft) * ((qq[:, None] * k[None, :]) % (2 * nfft)))
+    out = (b, q, np.ascontiguousarray(np.concatenate([w.real, w.imag], axis=1)), coef, outer)
+    for arr in out[2:]:
+        arr.flags.writeable = False
+    return out
+
+
+def _twiddles_as_moments(n: int, nfft: int, k: np.ndarray):
+    """:func:`_twiddles` in the moment form of :func:`zoom_dft` (weights = exponentials, coefficients = identity)."""
+    b, q, inner_re, inner_im, outer = _twiddles(n, nfft, k)
+    return b, q, np.concatenate([inner_re, inner_im], axis=1), np.eye(len(k)), outer
 
 
 def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.02, min_prominence_db: float = 10.0,

@@ -220,7 +220,7 @@ def ood_score(x: np.ndarray, stats: dict | None = None) -> dict:
         med, mad, prec, q = (np.asarray(stats[k], dtype=float) for k in ("median", "mad", "precision", "quantiles"))
     f = summary_features(x)
     z = (f - med) / mad
-    d = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", z, prec, z), 0.0))
+    d = np.sqrt(np.maximum(np.sum((z @ prec) * z, axis=1), 0.0))
     frac = np.interp(d, q, np.linspace(0, 1, len(q)), left=0.0, right=1.0)
     score = float(np.median(frac))
     dist = float(np.median(d))

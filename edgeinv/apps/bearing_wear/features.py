@@ -220,15 +220,28 @@ def fault_view(spec_orders: np.ndarray, *, order: float) -> np.ndarray:
 def fault_views(spectra: np.ndarray, *, order: float) -> np.ndarray:
     """:func:`fault_view` of each row of ``spectra`` (one pass for the band and energy spectra)."""
     spectra = np.asarray(spectra)
-    du = U_MAX / N_BINS
-    if order * du * N_REV >= 1.0:
-        edges = np.round((U_AXIS - du / 2).clip(0) * order * N_REV).astype(np.int64)
-        edges = np.minimum(edges, spectra.shape[1] - 1)
+    edges, beyond = _view_bins(float(order), spectra.shape[1])
+    if edges is not None:
         out = np.maximum.reduceat(spectra, edges, axis=1)
     else:
         out = np.stack([np.interp(U_AXIS * order, ORDER_AXIS, row) for row in spectra])
-    out[:, U_AXIS * order > ORDER_MAX] = 0.0
+    out[:, beyond] = 0.0
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _view_bins(order: float, n_orders: int):
+    """:func:`fault_views`' bin edges on the order axis (None where a view bin spans less than one order bin) and
+    the view bins beyond :data:`ORDER_MAX` (kept: the refined orders of a machine repeat)."""
+    du = U_MAX / N_BINS
+    edges = None
+    if order * du * N_REV >= 1.0:
+        edges = np.round((U_AXIS - du / 2).clip(0) * order * N_REV).astype(np.int64)
+        edges = np.minimum(edges, n_orders - 1)
+        edges.flags.writeable = False
+    beyond = U_AXIS * order > ORDER_MAX
+    beyond.flags.writeable = False
+    return edges, beyond
 
 
 def _marks(centres_bins: np.ndarray) -> np.ndarray:
@@ -247,13 +260,23 @@ def shaft_comb(*, order: float) -> np.ndarray:
     Equal to ``_marks`` of the centres ``j * N_BINS / (U_MAX * order)``, j = 1 .. int(U_MAX * order):
     the marks are a decreasing function of the distance, so each bin takes only its nearest centre.
     """
+    return _shaft_comb(float(order)).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _shaft_comb(order: float) -> np.ndarray:
+    """:func:`shaft_comb`, kept (read-only): the refined orders of a machine repeat."""
     count = int(U_MAX * order)
     if count < 1:
-        return np.zeros(N_BINS)
+        out = np.zeros(N_BINS)
+        out.flags.writeable = False
+        return out
     bins = np.arange(N_BINS)
     j = np.clip(np.rint(bins * order * U_MAX / N_BINS), 1, count)
     d = bins - j / order * N_BINS / U_MAX
-    return np.exp(-0.5 * d * d)
+    out = np.exp(-0.5 * d * d)
+    out.flags.writeable = False
+    return out
 
 
 def envelope_acf_size_axis(X: np.ndarray, *, n: int, fs_hz: float, band: Band, shaft_hz: float,
@@ -374,7 +397,8 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
     nfft = sfft.next_fast_len(n, real=True)  # a 5-smooth length: window lengths are arbitrary
     X = sfft.rfft(x, n=nfft)
-    P = X.real * X.real + X.imag * X.imag
+    P = np.square(X.real)
+    P += np.square(X.imag)
     _, f_top = usable_band_hz(X, n=nfft, fs_hz=fs_hz, n_bands=N_POWER_BANDS, power=P)
     n_k = min(n, int(KURTOGRAM_SECONDS * fs_hz))
     if n_k < n:  # spectral kurtosis needs a few impacts, not the whole window: one FFT of the first second
@@ -394,7 +418,9 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         except InvalidInputError:
             if keep is None:
                 raise
-    cum = np.concatenate([[0.0], np.cumsum(P[1:])])
+    cum = np.empty(len(P))  # cum[k] = sum of P[1:k + 1]
+    cum[0] = 0.0
+    np.cumsum(P[1:], out=cum[1:])
 
     # mean power density of each band
     b0 = (np.array([b.f_lo_hz for b in usable]) / df).astype(np.int64)
@@ -455,7 +481,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     for i, h in enumerate(HYPOTHESES):
         o = refined[h]
         feats[i * N_VC: i * N_VC + 2] = fault_views(both, order=o)
-        feats[i * N_VC + 2] = shaft_comb(order=o)
+        feats[i * N_VC + 2] = _shaft_comb(o)
         feats[i * N_VC + 3] = HARMONIC_MARKS
     feats[-2] = acf
     feats[-1] = scal_row

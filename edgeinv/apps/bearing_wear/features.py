@@ -126,16 +126,16 @@ def _band_envelope(X: np.ndarray, *, n: int, fs_hz: float, f_lo: float, f_hi: fl
     return c, m * df
 
 
-def _kurtogram_levels(nbins: int, *, df: float, min_width_hz: float, max_level: int) -> list[tuple[int, float, int]]:
+@functools.lru_cache(maxsize=32)
+def _kurtogram_levels(nbins: int, *, df: float, min_width_hz: float, max_level: int) -> tuple[tuple[int, float, int], ...]:
     """(bands per level, level, bins per band) of the 1/2 + 1/3 tree, coarse to fine, narrow levels skipped."""
     splits = [(2**k, float(k)) for k in range(max_level + 1)]
     splits += [(3 * 2 ** (k - 1), k + math.log2(1.5)) for k in range(1, max_level)]
     out = []
-    for div, lev in sorted(splits, key=lambda s: s[1]):
-        nb = (nbins - 1) // div  # bins per band; all bands of a level are filtered in one batched FFT
-        if nb * df >= min_width_hz and nb >= 4:
+    for div, lev, nb in ((div, lev, (nbins - 1) // div) for div, lev in sorted(splits, key=lambda s: s[1])):
+        if nb * df >= min_width_hz and nb >= 4:  # nb bins per band; all bands of a level are filtered in one batched FFT
             out.append((div, lev, nb))
-    return out
+    return tuple(out)
 
 
 def fast_kurtogram(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, max_level: int = MAX_LEVEL,
@@ -143,17 +143,28 @@ def fast_kurtogram(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, 
     """Spectral kurtosis over a 1/2 + 1/3 binary tree of bands (Antoni 2007); returns (best, all).
 
     ``SK = <|c|^4> / <|c|^2>^2 - 2`` of each band's complex envelope ``c`` (0 for Gaussian noise,
-    -1 for a pure tone, large for repetitive transients). ``keep(f_lo, f_hi)`` (optional) says which
-    bands the caller can use: only those are filtered (the others are not returned).
+    -1 for a pure tone, large for repetitive transients). ``keep(f_lo, f_hi)`` (optional; arrays of
+    band edges in Hz -> boolean array) says which bands the caller can use: only those are filtered
+    (the others are not returned).
     """
+    level, lo, hi, sk = _kurtogram_table(X, n=n, fs_hz=fs_hz, min_width_hz=min_width_hz, max_level=max_level, keep=keep)
+    bands = [Band(*row) for row in zip(level.tolist(), lo.tolist(), hi.tolist(), sk.tolist())]
+    return max(bands, key=lambda b: b.sk), bands
+
+
+def _kurtogram_table(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, max_level: int = MAX_LEVEL,
+                     keep=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`fast_kurtogram` as arrays (level, f_lo, f_hi, SK) in the same band order; raises if no band is left."""
     df = fs_hz / n
-    bands: list[Band] = []
+    parts = []
     for div, lev, nb in _kurtogram_levels(len(X), df=df, min_width_hz=min_width_hz, max_level=max_level):
         rows = np.arange(div)
+        lo, hi = rows * nb * df, (rows + 1) * nb * df
         if keep is not None:
-            rows = rows[[keep(i * nb * df, (i + 1) * nb * df) for i in range(div)]]
-            if not len(rows):
+            sel = np.asarray(keep(lo, hi), dtype=bool)
+            if not sel.any():
                 continue
+            rows, lo, hi = rows[sel], lo[sel], hi[sel]
         # SK is scale-free: the unscaled inverse transform (norm="forward") of the band's bins, in place
         c = sfft.ifft(X[: div * nb].reshape(div, nb)[rows], axis=1, norm="forward", overwrite_x=True)
         p = np.square(c.real)
@@ -161,11 +172,10 @@ def fast_kurtogram(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, 
         m2 = p.sum(axis=1) / nb
         sk = np.einsum("ij,ij->i", p, p) / nb / np.maximum(m2 * m2, 1e-300) - 2.0
         sk[m2 <= 0] = -2.0
-        bands += [Band(lev, i * nb * df, (i + 1) * nb * df, v) for i, v in zip(rows.tolist(), sk.tolist())]
-    if not bands:
+        parts.append((np.full(len(rows), lev), lo, hi, sk))
+    if not parts:
         raise InvalidInputError(f"sampling rate {fs_hz:g} Hz is too low for envelope analysis at this speed")
-    best = max(bands, key=lambda b: b.sk)
-    return best, bands
+    return tuple(np.concatenate(col) for col in zip(*parts))
 
 
 @functools.lru_cache(maxsize=32)
@@ -411,9 +421,9 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     lim = f_top * 1.02 + df
     # usable bands: below the usable top and above the structural region (else below the top, else all);
     # only those are filtered by the kurtogram
-    for keep in (lambda lo, hi: hi <= lim and lo >= MIN_BAND_HZ * 0.5, lambda lo, hi: hi <= lim, None):
+    for keep in (lambda lo, hi: (hi <= lim) & (lo >= MIN_BAND_HZ * 0.5), lambda lo, hi: hi <= lim, None):
         try:
-            _, usable = fast_kurtogram(Xk, n=nk_fft, fs_hz=fs_hz, min_width_hz=min_width, keep=keep)
+            lev, lo, hi, sk = _kurtogram_table(Xk, n=nk_fft, fs_hz=fs_hz, min_width_hz=min_width, keep=keep)
             break
         except InvalidInputError:
             if keep is None:
@@ -423,14 +433,24 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     np.cumsum(P[1:], out=cum[1:])
 
     # mean power density of each band
-    b0 = (np.array([b.f_lo_hz for b in usable]) / df).astype(np.int64)
-    b1 = np.minimum(np.maximum((np.array([b.f_hi_hz for b in usable]) / df).astype(np.int64), b0 + 1), len(cum) - 1)
+    b0 = (lo / df).astype(np.int64)
+    b1 = np.minimum(np.maximum((hi / df).astype(np.int64), b0 + 1), len(cum) - 1)
     dens = (cum[b1] - cum[np.minimum(b0, b1 - 1)]) / np.maximum(b1 - b0, 1)
     ref = float(np.median(dens)) + 1e-300
-    strong = [b for b, d in zip(usable, dens) if d >= MIN_BAND_POWER_FRAC * ref]
-    best = max(strong or usable, key=lambda b: b.sk)
-    wide_idx = [i for i, b in enumerate(usable) if 1.5 <= b.level <= 2.6 and b.f_lo_hz >= MIN_BAND_HZ * 0.5] or range(len(usable))
-    energy = usable[max(wide_idx, key=lambda i: dens[i])]
+
+    def band(i):
+        return Band(float(lev[i]), float(lo[i]), float(hi[i]), float(sk[i]))
+
+    def first_max(values, sel):  # the first band of the selection with the largest value (as max() over a list)
+        idx = np.flatnonzero(sel)
+        return int(idx[np.argmax(values[idx])]) if len(idx) else None
+
+    strong = dens >= MIN_BAND_POWER_FRAC * ref
+    best = band(first_max(sk, strong if strong.any() else np.ones(len(lev), dtype=bool)))
+    wide_sel = (lev >= 1.5) & (lev <= 2.6) & (lo >= MIN_BAND_HZ * 0.5)
+    energy = band(first_max(dens, wide_sel if wide_sel.any() else np.ones(len(lev), dtype=bool)))
+    i_wide = first_max(sk, lev <= 1.6)
+    wide = best if i_wide is None else band(i_wide)
     envelopes = {}  # squared envelope per band: the wide band (ACF) is often one of the other two
 
     def squared_envelope(b: Band):
@@ -473,7 +493,6 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     ])
     scal_row = np.zeros(N_BINS)
     scal_row[: len(scalars)] = scalars
-    wide = max((b for b in usable if b.level <= 1.6), key=lambda b: b.sk, default=best)
     acf = envelope_acf_size_axis(X, n=nfft, fs_hz=fs_hz, band=wide, shaft_hz=shaft_hz, geometry=geometry,
                                  squared_envelope=squared_envelope(wide))
     feats = np.empty(INPUT_SHAPE, dtype=np.float32)

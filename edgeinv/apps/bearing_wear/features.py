@@ -197,8 +197,11 @@ def envelope_spectrum(X: np.ndarray, *, n: int, fs_hz: float, band: Band, square
 
     ``squared_envelope``: ``_squared_envelope(X, ...)`` of that band when the caller has it already."""
     e, env_fs = squared_envelope or _squared_envelope(X, n=n, fs_hz=fs_hz, band=band)
-    e = (e - e.mean()) * _hann(len(e))
-    spec = np.abs(sfft.rfft(e)) * 2.0 / len(e)
+    w = e - e.mean()
+    w *= _hann(len(e))
+    spec = np.abs(sfft.rfft(w, overwrite_x=True))
+    spec *= 2.0
+    spec /= len(e)
     return np.arange(len(spec)) * env_fs / len(e), spec
 
 

@@ -216,7 +216,7 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.02,
     """
     n = min(len(x), int(max_seconds * fs_hz))
     f_r = rpm / 60.0
-    y = np.asarray(x[:n], dtype=float) - float(np.mean(x[:n]))
+    xs = np.asarray(x[:n], dtype=float)
     nfft = sfft.next_fast_len(4 * n, real=True)
     df = fs_hz / nfft
     k0, k1 = int(f_r * (1 - search) / df), int(math.ceil(f_r * (1 + search) / df))
@@ -224,7 +224,8 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.02,
     if k1 + 1 >= nfft // 2 + 1 or k0 < 2:
         return float(rpm), "as given"
     n1 = min(n1, nfft // 2)
-    yw = y * hann(n)
+    yw = xs - float(np.mean(xs))  # mean removed, then the Hann window in place
+    yw *= hann(n)
     if n * (n1 + 1 - n0) < 2 * nfft * math.log2(nfft):  # only bins n0..n1 are read: direct DFT where it is cheaper
         spec = np.zeros(n1 + 1)
         spec[n0:] = np.abs(zoom_dft(yw, np.arange(n0, n1 + 1), nfft))

@@ -177,14 +177,18 @@ def calibrate_probs(probs: np.ndarray, *, t: float | None = None) -> np.ndarray:
 
 def summary_features(x: np.ndarray) -> np.ndarray:
     """A compact summary of model inputs ``(n, 18, 256)`` -> ``(n, k)`` for the OOD score."""
-    x = np.asarray(x, dtype=float)
+    x = np.asarray(x)
     if x.ndim == 2:
         x = x[None]
     u = slice(N_BINS // 8, N_BINS - N_BINS // 8)
-    views = x[:, [i * N_VC + c for i in range(len(HYPOTHESES)) for c in (0, 1)], u]  # band and energy views
+    # only the entries used, in float64 (the same values as converting the whole input first)
+    views = x[:, _VIEW_ROWS, u].astype(float)  # band and energy views
     peak_median = np.stack([views.max(axis=2), np.median(views, axis=2)], axis=2).reshape(len(x), -1)
-    acf = x[:, len(HYPOTHESES) * N_VC, :64].mean(axis=1, keepdims=True)  # early ACF level
-    return np.concatenate([x[:, -1, : len(SCALARS)], peak_median, acf], axis=1)
+    acf = x[:, len(HYPOTHESES) * N_VC, :64].astype(float).mean(axis=1, keepdims=True)  # early ACF level
+    return np.concatenate([x[:, -1, : len(SCALARS)].astype(float), peak_median, acf], axis=1)
+
+
+_VIEW_ROWS = [i * N_VC + c for i in range(len(HYPOTHESES)) for c in (0, 1)]
 
 
 def fit_ood(x: np.ndarray, *, shrink: float = 0.1) -> dict:

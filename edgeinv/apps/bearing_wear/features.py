@@ -155,27 +155,45 @@ def fast_kurtogram(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, 
 def _kurtogram_table(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, max_level: int = MAX_LEVEL,
                      keep=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`fast_kurtogram` as arrays (level, f_lo, f_hi, SK) in the same band order; raises if no band is left."""
-    df = fs_hz / n
-    parts = []
-    for div, lev, nb in _kurtogram_levels(len(X), df=df, min_width_hz=min_width_hz, max_level=max_level):
-        rows = np.arange(div)
-        lo, hi = rows * nb * df, (rows + 1) * nb * df
-        if keep is not None:
-            sel = np.asarray(keep(lo, hi), dtype=bool)
-            if not sel.any():
-                continue
-            rows, lo, hi = rows[sel], lo[sel], hi[sel]
+    levels, lev, lo, hi, rows = _kurtogram_grid(len(X), fs_hz / n, float(min_width_hz), int(max_level))
+    idx = np.arange(len(lev)) if keep is None else np.flatnonzero(np.asarray(keep(lo, hi), dtype=bool))
+    if not len(idx):
+        raise InvalidInputError(f"sampling rate {fs_hz:g} Hz is too low for envelope analysis at this speed")
+    cuts = np.searchsorted(idx, [start for _, _, _, start in levels] + [len(lev)]).tolist()
+    sks = []
+    for (div, _, nb, _), a, b in zip(levels, cuts[:-1], cuts[1:]):
+        if a == b:
+            continue
         # SK is scale-free: the unscaled inverse transform (norm="forward") of the band's bins, in place
-        c = sfft.ifft(X[: div * nb].reshape(div, nb)[rows], axis=1, norm="forward", overwrite_x=True)
+        c = sfft.ifft(X[: div * nb].reshape(div, nb)[rows[idx[a:b]]], axis=1, norm="forward", overwrite_x=True)
         p = np.square(c.real)
         p += np.square(c.imag)
         m2 = p.sum(axis=1) / nb
         sk = np.einsum("ij,ij->i", p, p) / nb / np.maximum(m2 * m2, 1e-300) - 2.0
         sk[m2 <= 0] = -2.0
-        parts.append((np.full(len(rows), lev), lo, hi, sk))
-    if not parts:
-        raise InvalidInputError(f"sampling rate {fs_hz:g} Hz is too low for envelope analysis at this speed")
-    return tuple(np.concatenate(col) for col in zip(*parts))
+        sks.append(sk)
+    return lev[idx], lo[idx], hi[idx], np.concatenate(sks)
+
+
+@functools.lru_cache(maxsize=32)
+def _kurtogram_grid(nbins: int, df: float, min_width_hz: float, max_level: int):
+    """All bands of :func:`_kurtogram_levels` as arrays, level by level (kept: a machine's windows repeat them):
+    ((bands per level, level, bins per band, first index), level, f_lo, f_hi, band index within its level)."""
+    levels, lev, lo, hi, rows = [], [], [], [], []
+    start = 0
+    for div, lv, nb in _kurtogram_levels(nbins, df=df, min_width_hz=min_width_hz, max_level=max_level):
+        r = np.arange(div)
+        levels.append((div, lv, nb, start))
+        lev.append(np.full(div, lv))
+        lo.append(r * nb * df)
+        hi.append((r + 1) * nb * df)
+        rows.append(r)
+        start += div
+    out = [np.concatenate(a) if a else np.zeros(0) for a in (lev, lo, hi)] + [
+        np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)]
+    for arr in out:
+        arr.flags.writeable = False
+    return (tuple(levels), *out)
 
 
 @functools.lru_cache(maxsize=32)

@@ -11,11 +11,11 @@ the sum of the dilations (``receptive_radius``); the tiler's margin must be at l
 Shape for the edge runtime (issue 13, measured with ONNX Runtime on one thread, 288 x 288 tiles;
 thread CPU time, so other processes on the machine do not enter): the net is memory-bound -- every
 operator streams a 288 x 288 x width activation -- so time follows the number of operators, not the
-multiply-adds: width 8 ran no faster than width 16 (8.8 vs 8.5 ms; 16 is also ORT's NCHWc block on
-AVX-512), two blocks instead of three ran 1.22x (FP32) and 1.33x (INT8) faster. The ReLU comes
-*after* the residual add, so ORT fuses conv + add + ReLU into one NCHWc kernel (FP32) and the INT8
-graph has one QLinearAdd per block and no separate activation. Students are therefore width 16 with
-two blocks (fewer operators), not narrower.
+multiply-adds: width 8 ran slower than width 16 (12.5 vs 7.6 ms FP32; 16 is ORT's NCHWc block on
+AVX-512), two blocks instead of three ran 1.06x (FP32) and 1.33x (INT8) faster. The ReLU comes
+*after* the residual add (the order fused conv + add + activation kernels take; by itself no
+measurable change). Students are therefore width 16 with two blocks (fewer operators), not
+narrower. Figures: ``python -m edgeinv.apps.veg_cover.shape_bench`` and docs/apps/veg_cover.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Two steps, so the second can run on another CPU or under ``qemu-x86_64 -cpu Hasw
 without VNNI; emulated, so only ratios between models of one run mean anything)::
 
     python -m edgeinv.apps.veg_cover.shape_bench build DIR   # export + quantise (training side: torch)
-    python -m edgeinv.apps.veg_cover.shape_bench time DIR    # numpy + onnxruntime only
+    python -m edgeinv.apps.veg_cover.shape_bench time DIR [--reps N]   # numpy + onnxruntime only
 
 Weights are random (batch norm with non-trivial statistics); timing does not depend on them. Each
 model runs on one 288 x 288 tile (what ``tiling`` feeds the model: 256 px plus 16 px margins) on
@@ -97,15 +97,17 @@ def run(folder: Path, *, reps: int = 15) -> dict:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] not in ("build", "time"):
-        print(__doc__, file=sys.stderr)
-        return 2
-    folder = Path(argv[1])
-    if argv[0] == "build":
-        build(folder)
+    import argparse
+
+    p = argparse.ArgumentParser(description="time cover-network shapes, FP32 vs static INT8 (see the module doc)")
+    p.add_argument("step", choices=("build", "time"))
+    p.add_argument("folder", type=Path)
+    p.add_argument("--reps", type=int, default=15, help="timed runs per model (median; default 15)")
+    a = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if a.step == "build":
+        build(a.folder)
         return 0
-    rows = run(folder)
+    rows = run(a.folder, reps=a.reps)
     for name, r in rows.items():
         print(f"{name:26s} FP32 {r['fp32_ms']:7.2f} ms  INT8 {r['int8_ms']:7.2f} ms  "
               f"INT8 speed-up x{r['int8_speedup']:.2f}")

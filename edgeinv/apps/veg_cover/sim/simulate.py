@@ -36,8 +36,10 @@ def simulate_dataset(app, n: int, *, rng: np.random.Generator, config: str, tile
             samples.append(_fine_sample(cam, config, tile_px, rng, i))
             continue
         bands, truth, info = render(camera=cam, shape_px=(tile_px, tile_px), rng=rng)
+        # a PROSAIL scene is mixed pixels at any GSD: its edge path is the unmixing one (the bench runs
+        # app.predict on these samples with this config's model, whatever the GSD threshold says)
         samples.append(VegImage(bands=bands, band_names=cam.bands, source=f"simulated-{config}-{i}", truth=truth,
-                                camera=config, gsd_m=info["gsd_m"], meta=info))
+                                camera=config, gsd_m=info["gsd_m"], meta=info, options={"path": "unmix"}))
     x = np.stack([app.preprocess(s, config=config) for s in samples]) if samples else \
         np.zeros((0, *app.input_shape(config)), np.float32)
     y = {"cover_fraction": np.stack([s.truth for s in samples]).astype(np.float32) if samples else
@@ -60,7 +62,7 @@ def _fine_sample(cam, config: str, tile_px: int, rng: np.random.Generator, i: in
     info["fvc_true_mean"] = float(truth[sl].mean())
     return VegImage(bands=np.ascontiguousarray(bands[(slice(None), *sl)]), band_names=cam.bands,
                     source=f"simulated-{config}-{i}", truth=truth[sl], camera=config, gsd_m=info["gsd_m"],
-                    meta=info, levels=levels)
+                    meta=info, levels=levels, options={"path": "segment"})
 
 
 def simulate_arguments(parser) -> None:

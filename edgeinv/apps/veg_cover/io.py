@@ -90,8 +90,11 @@ class RasterSource:
         self._nodata = dataset.nodata
         # integer samples under a finite gain/offset cannot become NaN/inf: no per-window check needed
         dt = np.dtype(dataset.dtypes[self._indexes[0] - 1]) if self._indexes else np.dtype("float32")
-        bound = float(np.max(np.abs(self._gain)) * max(abs(float(np.iinfo(dt).min)), float(np.iinfo(dt).max))
-                      + np.max(np.abs(self._offset))) if (np.issubdtype(dt, np.integer) and self._indexes) else np.inf
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing scale gives inf: checked per window
+            bound = float(np.max(np.abs(self._gain).astype(np.float64)) * max(abs(float(np.iinfo(dt).min)),
+                                                                              float(np.iinfo(dt).max))
+                          + np.max(np.abs(self._offset))) if (np.issubdtype(dt, np.integer) and self._indexes) \
+                else np.inf
         self._always_finite = bool(np.isfinite(bound) and bound < 1e37
                                    and all(np.dtype(d) == dt for d in dataset.dtypes))
         self.truth = None

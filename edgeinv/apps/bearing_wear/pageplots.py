@@ -74,3 +74,32 @@ def velocity_spectrum_plot_data(x, *, fs_hz: float, units: str = "g", band_hz=IS
     v = np.sqrt(pv * df) * 1e3  # mm/s RMS per line
     return {"f": [round(float(v_), 3) for v_ in f[sel]], "v": [float(f"{x_:.4g}") for x_ in v],
             "rms_mm_s": float(np.sqrt(np.sum(v ** 2))), "band_hz": [float(band_hz[0]), hi], "df_hz": df}
+
+
+def fit_band(days, sizes_mm, grid_days, *, model: str, level: float = 0.9) -> dict | None:
+    """The ``level`` prediction band of a size trend fitted by least squares (:mod:`.trend`).
+
+    ``model``: ``"linear"`` (sizes) or ``"exponential"`` (log sizes). Classical band of a straight-line fit:
+    ``ŷ ± t · s · sqrt(1 + 1/n + (x - x̄)² / Sxx)`` with ``n - 2`` degrees of freedom (needs n >= 3),
+    transformed back for the exponential model. Returns ``{"low": [...], "high": [...]}`` on ``grid_days``.
+    """
+    from scipy import stats
+
+    t = np.asarray(days, dtype=float)
+    s = np.asarray(sizes_mm, dtype=float)
+    ok = np.isfinite(t) & np.isfinite(s) & ((s > 0) if model == "exponential" else True)
+    t, s = t[ok], s[ok]
+    n = len(t)
+    if n < 3 or np.ptp(t) <= 0:
+        return None
+    y = np.log(s) if model == "exponential" else s
+    coef = np.polyfit(t, y, 1)
+    resid = y - np.polyval(coef, t)
+    sd = float(np.sqrt(np.sum(resid ** 2) / (n - 2)))
+    g = np.asarray(grid_days, dtype=float)
+    half = stats.t.ppf(0.5 + level / 2, n - 2) * sd * np.sqrt(1 + 1 / n + (g - t.mean()) ** 2 / np.sum((t - t.mean()) ** 2))
+    mid = np.polyval(coef, g)
+    lo, hi = mid - half, mid + half
+    if model == "exponential":
+        lo, hi = np.exp(lo), np.exp(hi)
+    return {"low": np.maximum(lo, 0.0).tolist(), "high": hi.tolist()}

@@ -23,7 +23,7 @@ from edgeinv.common.web.plot import as_days, defect_markers, line_plot_svg, zoom
 
 from .baseline import severity_table
 from .features import defect_lines_hz
-from .pageplots import velocity_spectrum_plot_data, waveform_plot_data
+from .pageplots import fit_band, velocity_spectrum_plot_data, waveform_plot_data
 from .physics import PRESETS, get_geometry
 from .trend import trend_forecast
 
@@ -132,8 +132,11 @@ class MachineFlow(EntityFlow):
         fit = (trend or {}).get("fit")
         if fit:  # the fit's days count from the first recording: back to calendar dates
             t0 = _dt.datetime.fromisoformat(rows[0]["measured_at"])
+            band = fit_band([r["days"] for r in sized], [r["defect_size_mm"] for r in sized], fit["days"],
+                            model=trend["model"])
             series.append({"x": [(t0 + _dt.timedelta(days=float(d))).isoformat() for d in fit["days"]],
-                           "y": fit["size_mm"], "label": f"{trend['model']} fit", "dash": True})
+                           "y": fit["size_mm"], "label": f"{trend['model']} fit" + (" (90 % band)" if band else ""),
+                           "dash": True, **({"y_low": band["low"], "y_high": band["high"]} if band else {})})
         thr = float(entity["data"].get("threshold_mm", 2.0))
         markers = []
         left = (trend or {}).get("days_to_threshold")

@@ -31,3 +31,17 @@ def test_waveform_keeps_impacts_and_is_bounded():
     assert d["t"][0] == 0.0 and d["t"][-1] <= 10.0 and np.all(np.diff(d["t"]) >= 0)
     small = waveform_plot_data(np.arange(10.0), fs_hz=10.0)
     assert small["y"] == list(np.arange(10.0)) and small["t"][1] == 0.1
+
+
+def test_fit_band_widens_away_from_the_data_and_covers_the_fit():
+    from edgeinv.apps.bearing_wear.pageplots import fit_band
+    days, sizes = [0, 10, 20, 30], [0.5, 1.05, 1.45, 2.05]
+    grid = np.linspace(0, 40, 9)
+    b = fit_band(days, sizes, grid, model="linear")
+    mid = np.polyval(np.polyfit(days, sizes, 1), grid)
+    assert np.all(np.array(b["low"]) <= mid) and np.all(mid <= np.array(b["high"]))
+    width = np.array(b["high"]) - np.array(b["low"])
+    assert width[-1] > width[4]  # wider at 40 days (extrapolated) than at 20 (the middle of the data)
+    assert fit_band([0, 1], [1, 2], grid, model="linear") is None
+    e = fit_band(days, sizes, grid, model="exponential")
+    assert min(e["low"]) > 0

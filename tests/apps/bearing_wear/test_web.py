@@ -83,6 +83,7 @@ def test_api_machine_upload_result_history(client, fake, wav_bytes):
     page = client.get(f"{BASE}/entities/{mid}").get_data(as_text=True)
     assert "Alarm:" in page and "<svg" in page and page.count("outer race defect") >= 3 and "outer_race" not in page
     assert "2 mm forecast for about 2026-01-31" in page and "2026-01-11" in page  # calendar dates, not day counts
+    assert "linear fit (90 % band)" in page and "<polygon" in page  # the forecast with its uncertainty band
 
 
 def test_html_flow(client, fake, wav_bytes):

@@ -96,3 +96,25 @@ def test_evaluate_real_needs_labels(vc_app, tmp_path):
 
     with pytest.raises(InvalidInputError, match="fvc_labels.csv"):
         vc_app.evaluate_real(tmp_path, lambda config: _fake_runner)
+
+
+def test_segment_pixel_sd_marks_ambiguous_and_boundary_pixels():
+    """sd 0.5 where P is within 0.1 of the decision or a pixel lies either side of the mask's boundary."""
+    from edgeinv.apps.veg_cover.confidence import SegmentSink
+
+    class Keep:
+        def add(self, **kw):
+            self.kw = kw
+
+    p = np.zeros((7, 9), np.float32)
+    p[2:5, 3:6] = 0.9      # a 3 x 3 plant
+    p[0, 8] = 0.45         # one ambiguous pixel far from it (background: no boundary around it)
+    keep = Keep()
+    SegmentSink([keep]).add(row=0, col=0, cover=p, std=None, valid=np.ones(p.shape, bool))
+    sd, mask = keep.kw["std"], keep.kw["cover"]
+    assert mask.sum() == 9 and sd[0, 8] == 0.5
+    ring = np.zeros(p.shape, bool)
+    ring[1:6, 2:7] = True
+    ring[3, 4] = False     # the plant's centre is sure; its rim and the background ring around it are not
+    ring[1, 2] = ring[1, 6] = ring[5, 2] = ring[5, 6] = False  # diagonal neighbours do not touch the boundary
+    assert np.array_equal(sd[:, :8] == 0.5, ring[:, :8])

@@ -121,21 +121,20 @@ def candidates(entry: dict) -> list[str]:
 
 def runner(models_dir: Path, variant: str, *, config: str = "default"):
     """One shipped variant through ONNX Runtime (one thread), straight from the manifest's file."""
-    from edgeinv.common.runtime.bundle import read_manifest
+    from edgeinv.common.runtime.manifest import load_manifest
     from edgeinv.common.runtime.session import OnnxModel
 
-    entry = read_manifest(Path(models_dir))["configs"][config]
-    return OnnxModel(Path(models_dir) / entry["variants"][variant]["file"], threads=1)
+    record = load_manifest(Path(models_dir)).config(config).variant(variant)
+    return OnnxModel(Path(models_dir) / record.file, threads=1)
 
 
 def run(app, models_dir: Path, *, config: str = "default", n: int = N_DEFAULT, write: bool = False,
         progress: bool = False) -> dict:
     """Measure the candidates' call stability; with ``write``, record it and the robust choice in the manifest."""
-    from edgeinv.common.runtime.bundle import read_manifest
-    from edgeinv.common.runtime.manifest import update_manifest
+    from edgeinv.common.runtime.manifest import load_manifest, update_manifest
 
     models_dir = Path(models_dir)
-    entry = read_manifest(models_dir)["configs"][config]
+    entry = load_manifest(models_dir).config(config).raw  # read-only view; changes go through update_manifest
     names = candidates(entry)
     runners = {nme: runner(models_dir, nme, config=config) for nme in names}
     doc = choose(entry, call_stability(app, runners, n=n, progress=progress))

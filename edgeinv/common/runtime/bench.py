@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgeinvError, ModelError
-from .bundle import read_manifest, verify_release
+from .manifest import load_manifest, verify_release
 from ..metrics import latency_percentiles
 from .graphstats import graph_stats
 
@@ -314,8 +314,8 @@ def bench_app(app, settings, *, config: str, n: int | None = None, repeats: int 
         budget = None if budget is None else budget / 3
     config = app.check_config(config)
     folder = app.models_dir(settings)
-    manifest = read_manifest(folder)
-    entry = manifest["configs"].get(config)
+    configs = load_manifest(folder).configs
+    entry = configs[config].raw if config in configs else None  # read-only view of the config's record
     if entry is None:
         raise ModelError(f"{app.name}: no released model for config {config!r}", hint="run `make models`")
     verify_release(folder, config=config)

@@ -25,6 +25,14 @@ MAX_PLOTTED_LEAVES = 8
 PLOT_POINTS = 420
 
 
+def calibrated_on_real_leaves(runner) -> bool:
+    """True when the runner's model (or every model of a switcher) was written by the core calibration path
+    (its ONNX metadata names the release it was ``calibrated_from``)."""
+    models = [m for m in (getattr(runner, "accurate", None), getattr(runner, "light", None)) if m is not None]
+    models = models or [runner]
+    return all(bool((getattr(m, "metadata", None) or {}).get("calibrated_from")) for m in models)
+
+
 def predict_leaves(app, leaves, runner_for) -> list[tuple[object, LeafResult, dict]]:
     """``[(leaf, LeafResult, outputs)]`` for every leaf; ``runner_for(config)`` gives the ONNX runner.
 
@@ -37,9 +45,17 @@ def predict_leaves(app, leaves, runner_for) -> list[tuple[object, LeafResult, di
     out: list = [None] * len(leaves)
     for config, idx in groups.items():
         x = np.stack([app.preprocess(leaves[i], config=config) for i in idx])
-        res = runner_for(config)(x)
+        runner = runner_for(config)
+        res = runner(x)
+        calibrated = calibrated_on_real_leaves(runner)
         for j, i in enumerate(idx):
-            outputs, info = hybrid_outputs({k: np.asarray(v)[j] for k, v in res.items()}, leaves[i], config=config,
+            leaf = leaves[i]
+            if calibrated and not leaf.meta.get("network_only"):
+                # a model fine-tuned on the user's own leaves (`calibrate`/`finetune`) has seen spectra like
+                # these: it leads, as with --network-only (the off-manifold score is still reported)
+                leaf.meta["network_only"] = True
+                leaf.meta["network_only_reason"] = "calibrated"
+            outputs, info = hybrid_outputs({k: np.asarray(v)[j] for k, v in res.items()}, leaf, config=config,
                                            x=x[j])
             out[i] = (leaves[i], interpret_leaf(outputs, leaves[i], config=config, info=info), outputs)
     return out

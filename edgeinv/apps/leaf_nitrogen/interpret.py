@@ -164,6 +164,9 @@ def interpret_leaf(outputs: dict, sample, *, config: str | None = None, method: 
             flags.append(f"spectrum off the simulator's manifold (score {score:.2f}; > 1 = unlike 99 % of "
                          f"simulated leaves): the iterative PROSPECT-PRO inversion leads (weight {weight:.2f}), "
                          f"uncertainty widened")
+        elif info.get("network_only") and sample.meta.get("network_only_reason") == "calibrated":
+            flags.append(f"spectrum off the simulator's manifold (score {score:.2f}); the model was calibrated on "
+                         f"real leaves, so it leads: right for leaves like those it was calibrated on")
         elif info.get("network_only"):
             flags.append(f"spectrum off the simulator's manifold (score {score:.2f}); network only, as asked: "
                          f"right if the model was calibrated on leaves like this one, else treat with care")

@@ -102,3 +102,33 @@ def test_network_only_reports_but_does_not_override():
     assert info["ood_score"] > 1 and info["network_only"] and out == _fake_outputs()
     r = interpret_leaf(out, off, config="full", info=info)
     assert r.method == "model" and any("network only" in f for f in r.flags)
+
+
+class _Runner:
+    """A stand-in ONNX runner: fixed network outputs, with the metadata a calibrated release writes (or not)."""
+
+    def __init__(self, calibrated: bool):
+        self.metadata = {"calibrated_from": "ab12"} if calibrated else {}
+
+    def __call__(self, x):
+        return {k: np.full(len(x), v, np.float32) for k, v in _fake_outputs().items()}
+
+
+@pytest.mark.parametrize("calibrated", [False, True])
+def test_a_model_calibrated_on_real_leaves_leads_without_a_flag(calibrated):
+    """`calibrate` on the user's own leaves, then `predict --model DIR`: the calibrated network leads on
+    off-manifold leaves by itself (before, physics overrode it unless --network-only was typed)."""
+    from edgeinv.apps.leaf_nitrogen.analysis import calibrated_on_real_leaves, predict_leaves
+
+    off = LeafSpectrum("o", WL, _odd(_prospect_leaf().reflectance))
+    runner = _Runner(calibrated)
+    assert calibrated_on_real_leaves(runner) is calibrated
+    [(_, result, outputs)] = predict_leaves(APP, [off], lambda config: runner)
+    d = result.to_dict()
+    assert d["off_manifold"] is True  # the score is still reported either way
+    if calibrated:
+        assert result.physics_weight == 0 and outputs["protein_g_cm2"] == pytest.approx(1.2e-3, rel=1e-6)
+        assert any("calibrated on real leaves" in f for f in result.flags)
+    else:
+        assert result.physics_weight == 1
+        assert outputs["protein_g_cm2"] == pytest.approx(hybrid.physics_estimate(off)["protein_g_cm2"], rel=1e-6)

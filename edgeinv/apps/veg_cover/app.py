@@ -200,7 +200,7 @@ class VegCoverApp(App):
     def evaluate(self, outputs: dict[str, np.ndarray], dataset) -> dict:
         from .evaluation import evaluate
 
-        return evaluate(outputs, dataset.y["cover_fraction"], dataset.samples, zone_px=ZONE_PX_EVAL)
+        return evaluate(outputs, dataset.y["cover_fraction"], zone_px=ZONE_PX_EVAL)
 
     def predict(self, sample, runner, options=None):
         """Tiled edge path: window -> features -> ONNX -> crop -> zone statistics (and the maps if kept)."""

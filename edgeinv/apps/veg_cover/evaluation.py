@@ -34,16 +34,21 @@ def zone_errors(pred: np.ndarray, truth: np.ndarray, *, zone_px: int) -> dict:
             "zone_p95": float(np.percentile(err, 95)), "pixel_mae": float(np.nanmean(pix)), "n_zones": int(err.size)}
 
 
-def evaluate(outputs: dict, truth: np.ndarray, samples=None, *, zone_px: int) -> dict:
-    """Zone errors of the model outputs, and of the dimidiate and Otsu baselines on the same samples."""
+def evaluate(outputs: dict, truth: np.ndarray, *, zone_px: int) -> dict:
+    """Zone errors of the given cover maps (a model's, or a baseline's in the same layout) and, when they
+    carry a standard deviation, how often the truth lies within it. Scores only what it is given: the
+    baselines are scored by :func:`evaluate_baselines` (once per data set, not once per model variant)."""
     pred = np.clip(np.asarray(outputs["cover_fraction"], np.float64), 0.0, 1.0)
     report = {"zone_px": int(zone_px), "model": zone_errors(pred, truth, zone_px=zone_px)}
     std = outputs.get("cover_fraction_std")
     if std is not None:
         inside = np.abs(pred - truth) <= np.asarray(std, np.float64)
         report["model"]["within_1std"] = float(np.mean(inside))
-    if samples is not None:
-        for name, method in baseline.METHODS.items():
-            maps = np.stack([method(s)["cover_fraction"] for s in samples])
-            report[f"baseline_{name}"] = zone_errors(maps, truth, zone_px=zone_px)
     return report
+
+
+def evaluate_baselines(samples, truth: np.ndarray, *, zone_px: int) -> dict:
+    """``{"baseline_<name>": zone errors}`` of every classical method (:data:`baseline.METHODS`) on the samples."""
+    return {f"baseline_{name}": zone_errors(np.stack([method(s)["cover_fraction"] for s in samples]), truth,
+                                            zone_px=zone_px)
+            for name, method in baseline.METHODS.items()}

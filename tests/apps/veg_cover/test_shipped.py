@@ -41,7 +41,12 @@ def test_heldout_zone_error_matches_manifest_and_beats_baselines(vc_app, manifes
     claimed = chosen["metrics"]["extra"]["model"]["zone_mae"]
     ds = vc_app.simulate(N, rng=np.random.default_rng(entry["heldout"]["seed"]), config=config)
     runner = load_runner(vc_app, load_settings(env={}), config=config)
+    from edgeinv.apps.veg_cover.app import ZONE_PX_EVAL
+    from edgeinv.apps.veg_cover.evaluation import evaluate_baselines
+
     rep = vc_app.evaluate(predict_batched(runner, ds.x), ds)
+    assert set(rep) == {"zone_px", "model"}  # evaluation scores only what it is given
+    rep.update(evaluate_baselines(ds.samples, ds.y["cover_fraction"], zone_px=ZONE_PX_EVAL))
     model = rep["model"]["zone_mae"]
     # a 40-scene subset of the 300 scored in the manifest: the same order of error, not the same digits
     assert model <= 1.6 * claimed + 0.005, (model, claimed)

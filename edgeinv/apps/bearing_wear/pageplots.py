@@ -103,3 +103,26 @@ def fit_band(days, sizes_mm, grid_days, *, model: str, level: float = 0.9) -> di
     if model == "exponential":
         lo, hi = np.exp(lo), np.exp(hi)
     return {"low": np.maximum(lo, 0.0).tolist(), "high": hi.tolist()}
+
+
+def defect_markers(name: str, freq_hz: float, *, shaft_hz: float | None = None, harmonics: int = 3,
+                   sidebands: int = 0, color: str | None = None) -> list[dict]:
+    """Markers for a defect frequency, its harmonics (``2×BPFI``, ``3×BPFI``) and shaft sidebands.
+
+    ``sidebands`` > 0 adds ``f ± k·shaft_hz`` (k = 1..sidebands) around each harmonic, labelled
+    ``-1×`` / ``+1×`` and drawn lighter: an inner-race defect is modulated by the shaft as it turns
+    through the load zone, so BPFI with sidebands at the shaft rate is its signature.
+    """
+    if not np.isfinite(float(freq_hz)) or float(freq_hz) <= 0:
+        return []
+    col = color or "#7a1fa2"
+    out = []
+    for h in range(1, max(1, int(harmonics)) + 1):
+        f = h * float(freq_hz)
+        out.append({"x": f, "label": name if h == 1 else f"{h}×{name}", "color": col})
+        if sidebands and shaft_hz is not None and np.isfinite(float(shaft_hz)) and float(shaft_hz) > 0:
+            for k in range(1, int(sidebands) + 1):
+                for sign in (-1, 1):
+                    out.append({"x": f + sign * k * float(shaft_hz), "label": f"{'+' if sign > 0 else '−'}{k}×",
+                                "color": col, "faint": True})
+    return out

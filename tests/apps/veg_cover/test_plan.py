@@ -227,7 +227,7 @@ def test_one_photo_only_when_the_footprint_covers_the_zone_and_the_gnss_error():
 
 def test_map_data_puts_the_mission_back_in_the_image_crs():
     from edgeinv.apps.veg_cover.mission.plan import mission_map_data
-    from edgeinv.common.web.plot import map_svg
+    from edgeinv.common.web.mapplot import map_svg
     res = _result()
     m = plan_mission(res.zones, crs=UTM, settings=MissionSettings(target_gsd_m=0.004), image_gsd_m=0.05)
     d = mission_map_data(m, crs=UTM, extent=(680000.0, 5761980.0, 680020.0, 5762000.0), zones=res.zones)

@@ -163,7 +163,7 @@ def test_trend_axis_shows_calendar_dates():
 
 
 def test_harmonic_and_sideband_markers():
-    from edgeinv.common.web.plot import defect_markers
+    from edgeinv.apps.bearing_wear.pageplots import defect_markers
     m = defect_markers("BPFI", 162.2, shaft_hz=29.95, harmonics=3, sidebands=1)
     xs = sorted(round(d["x"], 2) for d in m)
     assert [d["label"] for d in m if not d.get("faint")] == ["BPFI", "2×BPFI", "3×BPFI"]
@@ -209,7 +209,7 @@ def test_zoomable_plot_carries_its_x_mapping_and_reads_the_zoom_back():
 
 
 def test_offline_map_in_the_image_crs():
-    from edgeinv.common.web.plot import map_svg
+    from edgeinv.common.web.mapplot import map_svg
     extent = (680000.0, 5761980.0, 680020.0, 5762000.0)  # 20 m x 20 m
     zones = [{"bounds": (680000, 5761990, 680010, 5762000), "label": "zone 0: low cover", "flagged": True},
              {"bounds": (680010, 5761990, 680020, 5762000), "label": "zone 1", "flagged": False}]
@@ -228,7 +228,7 @@ def test_offline_map_in_the_image_crs():
 
 
 def test_colour_scale_has_numbers():
-    from edgeinv.common.web.plot import colour_scale_svg
+    from edgeinv.common.web.mapplot import colour_scale_svg
     root = parse(colour_scale_svg([0, 0.5, 1], [(140, 100, 60), (180, 200, 60), (20, 110, 30)],
                                   label="vegetation cover", ticks=[0, 0.25, 0.5, 0.75, 1]))
     assert texts(root) == ["vegetation cover", "0%", "25%", "50%", "75%", "100%"]

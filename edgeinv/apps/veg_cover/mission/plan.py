@@ -334,7 +334,7 @@ def mission_map_data(mission, *, crs, extent=None, zones: list[dict]) -> dict:
     ``mission``: a :class:`Mission`, its GeoJSON (:func:`mission_geojson`, as stored with a result) or
     None; ``zones``: the result's zones (``bounds`` in the CRS, ``flags``); ``extent``: the image's
     bounds (default: the zones' union). The path is the waypoints transformed back from WGS 84.
-    Feed it to ``common.web.plot.map_svg``.
+    Feed it to ``common.web.mapplot.map_svg``.
     """
     from rasterio.crs import CRS
     from rasterio.warp import transform as warp

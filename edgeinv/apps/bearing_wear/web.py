@@ -19,11 +19,11 @@ from markupsafe import Markup
 from edgeinv.common.errors import NotFoundError
 from edgeinv.common.options import OptionSpec
 from edgeinv.common.web.entities import Column, EntityFlow, Stored
-from edgeinv.common.web.plot import as_days, defect_markers, line_plot_svg, zoom_xlim
+from edgeinv.common.web.plot import as_days, line_plot_svg, zoom_xlim
 
 from .baseline import severity_table
 from .features import defect_lines_hz
-from .pageplots import fit_band, velocity_spectrum_plot_data, waveform_plot_data
+from .pageplots import defect_markers, fit_band, velocity_spectrum_plot_data, waveform_plot_data
 from .physics import PRESETS, get_geometry
 from .trend import trend_forecast
 

@@ -14,7 +14,8 @@ from edgeinv.common.errors import EdgeinvError, NotFoundError
 from edgeinv.common.options import OptionSpec
 from edgeinv.common.web.entities import Column, EntityFlow, Stored
 from edgeinv.common.web.labels import human
-from edgeinv.common.web.plot import colour_scale_svg, line_plot_svg, map_svg
+from edgeinv.common.web.mapplot import colour_scale_svg, map_svg
+from edgeinv.common.web.plot import line_plot_svg
 
 from .cameras import CAMERAS
 from .interpret import ZoneRules

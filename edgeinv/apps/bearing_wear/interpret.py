@@ -17,7 +17,7 @@ import numpy as np
 
 from . import decision as _decision
 from .baseline import severity_table, severity_zone
-from .features import defect_lines_hz
+from .features import defect_lines_hz, time_indicators
 from .physics import FAULTS
 
 Z90 = 1.6448536  # two-sided 90 % interval of a Gaussian
@@ -46,6 +46,7 @@ class BearingResult:
     ood: dict = field(default_factory=dict)  # out-of-distribution score of the model inputs
     size: dict = field(default_factory=dict)  # size status: resolved / not_resolvable (+ reason, limit)
     severity_index: float = 0.0  # mean fault-line height (dB), amplitude-free; ranks damage, trends
+    indicators: dict = field(default_factory=dict)  # whole-recording RMS (g), kurtosis, crest factor: trended per machine
 
     def to_dict(self) -> dict:
         return {
@@ -66,6 +67,7 @@ class BearingResult:
             "ood": self.ood,
             "size": self.size,
             "severity_index": self.severity_index,
+            "indicators": self.indicators,
         }
 
     def summary(self) -> str:
@@ -92,6 +94,9 @@ class BearingResult:
         if self.evidence.get("text"):
             lines.append(f"evidence:    {self.evidence['text']}")
         lines.append(f"severity index: {self.severity_index:.1f} / 10 (damage index; ranks damage, trend it per machine)")
+        if self.indicators:
+            ind = self.indicators
+            lines.append(f"indicators:  RMS {ind['rms_g']:.4g} g, kurtosis {ind['kurtosis']:.2f}, crest factor {ind['crest_factor']:.2f}")
         if self.ood.get("text"):
             lines.append(f"inputs:      {self.ood['text']}" + (f" (score {self.ood['score']:.2f})" if self.ood.get("score") is not None else ""))
         lines += [f"note:        {n}" for n in self.notes]
@@ -218,4 +223,15 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
                "per_window_faults": counts}
     return BearingResult(fault, {f: float(p) for f, p in zip(FAULTS, probs)}, size, interval, sev, alarm, reasons,
                          windows, op, method=method, source=recording.source, notes=notes, envelope=envelope,
-                         evidence=evidence, ood=ood, size=size_info, severity_index=sev_index)
+                         evidence=evidence, ood=ood, size=size_info, severity_index=sev_index,
+                         indicators=recording_indicators(recording.signal))
+
+
+def recording_indicators(signal) -> dict:
+    """Whole-recording RMS (g, mean removed), kurtosis (3 for Gaussian noise; impacts raise it) and crest factor."""
+    x = np.asarray(signal, dtype=float)
+    if x.size == 0:
+        return {}
+    t = time_indicators(x)
+    return {"rms_g": round(float(t["rms"]), 6), "kurtosis": round(float(t["kurtosis"]), 4),
+            "crest_factor": round(float(t["crest_factor"]), 4)}

@@ -45,6 +45,8 @@ class MachineFlow(EntityFlow):
                Column("interval", "90 % interval", path="defect_size_interval_mm"),
                Column("severity_index", "Severity index (0–10)", digits=1), Column("zone", "Zone", path="severity.zone"),
                Column("velocity", "Velocity RMS", path="severity.velocity_rms_mm_s", digits=2, unit="mm/s"),
+               Column("rms_g", "Acceleration RMS", path="indicators.rms_g", digits=3, unit="g"),
+               Column("kurtosis", "Kurtosis", path="indicators.kurtosis", digits=2),
                Column("alarm", "Alarm"))
     latch = ("alarm", ("ok", "watch", "alert", "danger"))
     files = {"envelope.json": "Envelope spectrum (JSON)", "waveform.json": "Raw waveform, reduced (JSON)",
@@ -102,6 +104,7 @@ class MachineFlow(EntityFlow):
         if not rows:
             return None
         size = self._size_trend_svg(entity, rows, trend)
+        size = Markup(f"{size or ''}{_indicator_trend_svg(rows)}")
         vel = [r for r in rows if r.get("velocity") is not None]
         if not vel:
             return size
@@ -174,6 +177,23 @@ class MachineFlow(EntityFlow):
         def api_bearings():
             return jsonify({"presets": {k: g.to_dict() for k, g in PRESETS.items()},
                             "machine_classes": list(severity_table()["classes"])})
+
+
+INDICATOR_PLOTS = (("rms_g", "acceleration RMS (g)", "Acceleration RMS over time (whole recording)", ()),
+                   ("kurtosis", "kurtosis", "Kurtosis over time (3 = no impacts; spalls raise it, then it falls as damage spreads)",
+                    ({"y": 3.0, "label": "3 (Gaussian)", "color": "#1b7f3b"},)))
+
+
+def _indicator_trend_svg(rows: list[dict]) -> str:
+    """The time-domain indicators of each recording (RMS, kurtosis) against calendar dates; '' if none stored."""
+    out = []
+    for key, ylabel, title, hl in INDICATOR_PLOTS:
+        pts = [r for r in rows if r.get(key) is not None]
+        if pts:
+            out.append(line_plot_svg([{"x": [r["measured_at"] for r in pts], "y": [r[key] for r in pts], "label": ylabel,
+                                       "points": True}], xlabel="date measured (UTC)", ylabel=ylabel, xdates=True,
+                                     nonneg=True, hlines=hl, height=240, title=title))
+    return "".join(str(s) for s in out)
 
 
 MARKER_COLOURS = {"BPFO": "#d55e00", "BPFI": "#7a1fa2", "BSF": "#009e73", "FTF": "#0072b2"}

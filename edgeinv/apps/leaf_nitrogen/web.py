@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 from flask import jsonify
 
@@ -67,6 +68,32 @@ def field_settings(form: dict, *, base: dict | None = None, specs=()) -> dict:
     return data
 
 
+LOCATION = OptionSpec(name="location", kind="text", default=None, label="Location (optional)",
+                      help="e.g. north corner, or 52.0907, 5.1214 (lat, lon)")
+_LATLON = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*[,; ]\s*([-+]?\d+(?:\.\d+)?)\s*$")
+
+
+def parse_location(raw) -> dict | None:
+    """An upload's location: free text, or ``lat, lon`` in decimal degrees (checked: |lat| <= 90, |lon| <= 180).
+
+    Returns ``{"text"}`` or ``{"text", "lat", "lon"}``; None when empty. InvalidInputError for a pair out of range
+    or text longer than 200 characters.
+    """
+    text = LOCATION.convert(raw)
+    if text is None:
+        return None
+    if len(text) > 200:
+        raise InvalidInputError(f"location must be at most 200 characters, got {len(text)}")
+    m = _LATLON.match(text)
+    if not m:
+        return {"text": text}
+    lat, lon = float(m.group(1)), float(m.group(2))
+    if abs(lat) > 90 or abs(lon) > 180:
+        raise InvalidInputError(f"location {text!r} reads as lat, lon but is out of range "
+                                "(latitude -90..90, longitude -180..180 decimal degrees)")
+    return {"text": f"{lat:.6f}, {lon:.6f}", "lat": lat, "lon": lon}
+
+
 INTRO = ("Measure leaves with a leaf-clip or field spectrometer, upload the spectra for a field, and get each "
          "leaf's nitrogen (from its proteins, PROSPECT-PRO) and a top-dress advice in kg N/ha.")
 UPLOAD_HELP = ("CSV with a wavelength column (nm) and one reflectance column per leaf (fraction or %), "
@@ -80,7 +107,8 @@ class FieldFlow(EntityFlow):
                Column("n_leaves", "Leaves"), Column("stage", "Stage", path="field.stage"),
                Column("sufficiency_index", "NSI", path="advice.sufficiency_index", digits=3),
                Column("rate_kg_ha", "Top-dress", path="advice.rate_kg_ha", unit="kg N/ha"),
-               Column("status", "Status", path="advice.status"), Column("is_reference", "Reference strip"))
+               Column("status", "Status", path="advice.status"), Column("is_reference", "Reference strip"),
+               Column("location", "Location", path="location.text"))
     trend_key = "mean_n_g_m2"
     files = {"spectra.json": "Measured and reconstructed spectra (JSON)", "upload.csv": "The uploaded file"}
     result_template = "leaf_nitrogen/result.html"
@@ -99,16 +127,20 @@ class FieldFlow(EntityFlow):
                            label="Growth stage now", choices=tuple(s for s, _ in stages),
                            labels=tuple(st["title"] for _, st in stages)),
                 OptionSpec(name="reference", kind="bool", default=None,
-                           label="These leaves are from the well-fertilized reference strip")]
+                           label="These leaves are from the well-fertilized reference strip"),
+                LOCATION]
 
     def analyse(self, entity: dict, data, *, filename: str, params: dict, runner_for, source: str = "form") -> Stored:
         settings = dict(entity.get("data") or {})
         if params.get("stage") and settings.get("crop"):
             settings = field_settings({"stage": params["stage"]}, base=settings)
         is_reference = str(params.get("reference", "")).strip().lower() in _TRUE
+        location = parse_location(params.get("location"))  # checked before the (slower) analysis
         analysis = analyse(self.app, data, filename=filename, runner_for=runner_for, given=params, source=source,
                            defaults=settings)
         summary, spectra = summarise(analysis, field={**settings, "is_reference": is_reference})
+        if location:
+            summary["location"] = location
         update = {k: settings[k] for k in ("stage", "crop_stage") if settings.get(k) != entity["data"].get(k)}
         if is_reference and summary["mean_n_g_m2"]:
             update["reference_n_g_m2"] = round(summary["mean_n_g_m2"], 4)

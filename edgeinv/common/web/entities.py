@@ -278,6 +278,8 @@ def entity_blueprint(app, ctx, flow: EntityFlow) -> Blueprint:
     """The Flask blueprint of ``app``'s entity flow (mounted at ``/<app.name>/`` by the factory)."""
     bp = Blueprint(app.package_name, app.__module__, template_folder="templates")
     store, kind = ctx.store, flow.kind
+    # the options' own labels name the operating parameters on result pages (as on the forms)
+    param_labels = {spec.name: spec.label for spec in app.options_type.specs()} | {"model": "Model"}
 
     def get_entity(eid: int) -> dict:
         return store.get_entity(eid, app=app.name, kind=kind)
@@ -383,7 +385,8 @@ def entity_blueprint(app, ctx, flow: EntityFlow) -> Blueprint:
         result = get_result(rid)
         entity = get_entity(result["entity_id"]) if result.get("entity_id") else None
         return render(flow.result_template, result=result, s=result["summary"], entity=entity,
-                      files=files_of(result, api=False), **flow.result_context(result, store))
+                      files=files_of(result, api=False), param_labels=param_labels,
+                      **flow.result_context(result, store))
 
     @bp.post("/results/<int:rid>/delete")
     def delete_result_page(rid: int):

@@ -153,6 +153,16 @@ def test_every_parameter_says_where_it_came_from(gauge_client):
     assert len(gauge_client.get(f"{BASE}/api/entities/{eid}").get_json()["history"]) == 3
 
 
+def test_the_result_page_names_parameters_by_their_option_labels(gauge_client):
+    """The parameters table reads "Rate", as the forms do, not the code ``fs hz``."""
+    eid = _gauge(gauge_client, fs_hz=100, gain=2.0)["id"]
+    s = gauge_client.post(f"{BASE}/api/entities/{eid}/uploads?filename=a.txt", data=b"1 2 3 4").get_json()
+    html = gauge_client.get(f"{BASE}/results/{s['id']}").get_data(as_text=True)
+    table = html[html.index('id="parameters"'):]
+    table = table[:table.index("</section>")]
+    assert "<td>Rate</td>" in table and "<td>Gain</td>" in table and "fs hz" not in table and "fs_hz" not in table
+
+
 def test_a_file_lacking_a_value_nobody_gave_is_a_clear_error(gauge_client, settings):
     from edgeinv.common.web.store import Store
 

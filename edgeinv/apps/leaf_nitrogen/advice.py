@@ -271,3 +271,55 @@ def _advise(leaves, *, crop, stage, reference_n_g_m2, n_applied_kg_ha, n_credit_
     head = (f"Borderline: top-dress {rate:g} kg N/ha if you act now, but " + span + "; measure more leaves to be sure"
             if borderline else f"Top-dress {rate:g} kg N/ha")
     return FieldAdvice(status="deficient", headline=head, rate_kg_ha=rate, **common)
+
+
+# ---- the field's record of N applications --------------------------------------------------------------------------
+
+MAX_APPLICATION_KG_HA = 400.0  # no single dressing of an arable crop carries more (the season's cap is 600)
+SEASON_DAYS = 365  # applications counted for a measurement: on or before its date and within this many days
+
+
+def parse_application(form: dict, *, next_id: int) -> dict:
+    """One N application from a form or JSON body: ``date`` (ISO date), ``kg_n_ha`` (0 < x <= 400), ``product``.
+
+    InvalidInputError names the field, its rule and the value given.
+    """
+    import datetime as _dt
+
+    raw_date = str(form.get("date") or "").strip()
+    try:
+        day = _dt.date.fromisoformat(raw_date[:10])
+    except ValueError:
+        raise InvalidInputError(f"date must be a date like 2026-04-15, got {raw_date!r}") from None
+    raw = form.get("kg_n_ha")
+    try:
+        kg = float(raw)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"kg_n_ha must be a number of kg N/ha, got {raw!r}") from None
+    if not (np.isfinite(kg) and 0.0 < kg <= MAX_APPLICATION_KG_HA):
+        raise InvalidInputError(f"kg_n_ha must be > 0 and <= {MAX_APPLICATION_KG_HA:g} kg N/ha, got {raw!r}")
+    product = str(form.get("product") or "").strip()
+    if len(product) > 120:
+        raise InvalidInputError(f"product must be at most 120 characters, got {len(product)}")
+    return {"id": int(next_id), "date": day.isoformat(), "kg_n_ha": round(kg, 2), "product": product}
+
+
+def n_applied(settings: dict, *, measured_on: str | None = None) -> tuple[float, list[dict], str]:
+    """The N already applied to a field for the advice: ``(kg N/ha, applications counted, how it was found)``.
+
+    With recorded applications (``settings["n_applications"]``) it is the sum of those dated on or before the
+    measurement day (``measured_on``, ISO) and at most :data:`SEASON_DAYS` before it; without any, the field's
+    single setting ``n_applied_kg_ha`` (0 when unset).
+    """
+    import datetime as _dt
+
+    apps = list(settings.get("n_applications") or [])
+    if not apps:
+        return float(settings.get("n_applied_kg_ha") or 0.0), [], "field setting"
+    day = _dt.date.fromisoformat(measured_on[:10]) if measured_on else _dt.date.today()
+    used = [a for a in apps if 0 <= (day - _dt.date.fromisoformat(a["date"])).days <= SEASON_DAYS]
+    total = round(sum(float(a["kg_n_ha"]) for a in used), 2)
+    dates = ", ".join(f"{a['date']} {a['kg_n_ha']:g}" for a in sorted(used, key=lambda a: a["date"]))
+    how = (f"sum of {len(used)} recorded application(s) up to {day.isoformat()} ({dates} kg N/ha)" if used
+           else f"no recorded application in the {SEASON_DAYS} days up to {day.isoformat()}")
+    return total, used, how

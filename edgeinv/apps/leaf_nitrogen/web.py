@@ -13,15 +13,16 @@ import dataclasses
 import json
 import re
 
-from flask import jsonify
+from flask import jsonify, redirect, url_for
 
 from edgeinv.common.analysis import analyse
 from edgeinv.common.errors import InvalidInputError, NotFoundError
 from edgeinv.common.options import OptionSpec
-from edgeinv.common.web.entities import Column, EntityFlow, Stored
+from edgeinv.common.web.entities import Column, EntityFlow, Stored, measured_at_iso
+from edgeinv.common.web.forms import request_payload
 from edgeinv.common.web.plot import histogram_svg, line_plot_svg
 
-from .advice import check_crop_stage, crops
+from .advice import check_crop_stage, crops, n_applied, parse_application
 from .analysis import summarise
 from .interpret import DISPLAY
 from .physics import DEFAULT_N_TO_PROTEIN
@@ -112,6 +113,7 @@ class FieldFlow(EntityFlow):
     trend_key = "mean_n_g_m2"
     files = {"spectra.json": "Measured and reconstructed spectra (JSON)", "upload.csv": "The uploaded file"}
     result_template = "leaf_nitrogen/result.html"
+    entity_template = "leaf_nitrogen/applications.html"  # the field page's N-application record
 
     def settings(self) -> list[OptionSpec]:
         factor = next(s for s in super().settings() if s.name == "n_to_protein")
@@ -136,9 +138,13 @@ class FieldFlow(EntityFlow):
             settings = field_settings({"stage": params["stage"]}, base=settings)
         is_reference = str(params.get("reference", "")).strip().lower() in _TRUE
         location = parse_location(params.get("location"))  # checked before the (slower) analysis
+        kg, used, how = n_applied(settings, measured_on=measured_at_iso(params.get("measured_at")))
         analysis = analyse(self.app, data, filename=filename, runner_for=runner_for, given=params, source=source,
                            defaults=settings)
-        summary, spectra = summarise(analysis, field={**settings, "is_reference": is_reference})
+        summary, spectra = summarise(analysis, field={**settings, "n_applied_kg_ha": kg, "is_reference": is_reference})
+        summary["field"].update(n_applied_source=how, n_applications=used)
+        if summary.get("advice") and settings.get("n_applications"):
+            summary["advice"]["assumptions"].append(f"N already applied {kg:g} kg/ha: {how}")
         if location:
             summary["location"] = location
         update = {k: settings[k] for k in ("stage", "crop_stage") if settings.get(k) != entity["data"].get(k)}
@@ -179,6 +185,62 @@ class FieldFlow(EntityFlow):
         @bp.get("/api/crops")
         def api_crops():
             return jsonify(crops())
+
+        _application_routes(self, bp, ctx.store)
+
+
+def applications_doc(entity: dict) -> dict:
+    """A field's recorded N applications (by date) and what the next advice counts as applied today."""
+    data = entity["data"]
+    kg, used, how = n_applied(data)
+    return {"entity_id": entity["id"], "applications": sorted(data.get("n_applications") or [], key=lambda a: a["date"]),
+            "n_applied_kg_ha": kg, "source": how}
+
+
+def _application_routes(flow: FieldFlow, bp, store) -> None:
+    """``GET|POST /api/entities/<id>/applications``, ``DELETE .../applications/<n>``; HTML forms post to
+    ``/entities/<id>/applications`` and ``.../applications/<n>/delete`` and return to the field page."""
+
+    def field(eid: int) -> dict:
+        return store.get_entity(eid, app=flow.app.name, kind=flow.kind)
+
+    def add(eid: int, form: dict) -> dict:
+        entity = field(eid)
+        apps = list(entity["data"].get("n_applications") or [])
+        new = parse_application(form, next_id=max((a["id"] for a in apps), default=0) + 1)
+        store.update_entity(eid, {**entity["data"], "n_applications": [*apps, new]})
+        return new
+
+    def remove(eid: int, aid: int) -> None:
+        entity = field(eid)
+        apps = list(entity["data"].get("n_applications") or [])
+        if not any(a["id"] == aid for a in apps):
+            raise NotFoundError(f"no N application {aid} on field {eid}")
+        store.update_entity(eid, {**entity["data"], "n_applications": [a for a in apps if a["id"] != aid]})
+
+    @bp.get("/api/entities/<int:eid>/applications")
+    def api_applications(eid: int):
+        return jsonify(applications_doc(field(eid)))
+
+    @bp.post("/api/entities/<int:eid>/applications")
+    def api_add_application(eid: int):
+        new = add(eid, request_payload())
+        return jsonify({**applications_doc(field(eid)), "added": new}), 201
+
+    @bp.delete("/api/entities/<int:eid>/applications/<int:aid>")
+    def api_delete_application(eid: int, aid: int):
+        remove(eid, aid)
+        return jsonify({**applications_doc(field(eid)), "deleted": {"kind": "application", "id": aid}})
+
+    @bp.post("/entities/<int:eid>/applications")
+    def add_application_page(eid: int):
+        add(eid, request_payload())
+        return redirect(url_for(".entity_page", eid=eid) + "#applications")
+
+    @bp.post("/entities/<int:eid>/applications/<int:aid>/delete")
+    def delete_application_page(eid: int, aid: int):
+        remove(eid, aid)
+        return redirect(url_for(".entity_page", eid=eid) + "#applications")
 
 
 def spectra_svg(spectra: dict):

@@ -120,6 +120,8 @@ class EntityFlow:
     trend_label = ""
     files: dict[str, str] = {}
     result_template = "entities/result.html"
+    #: an app section on the entity page (e.g. leaf-nitrogen's N applications), included above the history
+    entity_template: str | None = None
     #: ``(history column, levels from best to worst)``: that column's alarm stays raised until acknowledged
     latch: tuple[str, tuple[str, ...]] | None = None
 

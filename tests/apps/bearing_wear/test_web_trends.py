@@ -20,6 +20,8 @@ def test_rms_and_kurtosis_stored_and_trended(client, fake, wav_bytes):  # noqa: 
         assert r.status_code == 201, r.get_json()
     ind = r.get_json()["summary"]["indicators"]
     assert ind["rms_g"] == pytest.approx(rms, rel=1e-3) and ind["kurtosis"] == pytest.approx(kurt, rel=1e-3)
+    html = client.get(f"{BASE}/results/{r.get_json()['id']}").get_data(as_text=True)
+    assert f'id="indicators">{rms:.3g} g RMS · kurtosis {kurt:.2f}' in html
     hist = client.get(f"{BASE}/api/entities/{mid}/history").get_json()
     assert {"rms_g", "kurtosis"} <= {c["key"] for c in hist["columns"]}
     assert [h["rms_g"] for h in hist["rows"]] == pytest.approx([rms, rms], rel=1e-3)

@@ -106,10 +106,10 @@ class FieldFlow(EntityFlow):
     intro, upload_help = INTRO, UPLOAD_HELP
     columns = (Column("mean_n_g_m2", "Mean N", digits=2, unit="g/m²"), Column("headline", "Advice", path="advice.headline"),
                Column("n_leaves", "Leaves"), Column("stage", "Stage", path="field.stage"),
+               Column("location", "Location", path="location.text"),
                Column("sufficiency_index", "NSI", path="advice.sufficiency_index", digits=3),
                Column("rate_kg_ha", "Top-dress", path="advice.rate_kg_ha", unit="kg N/ha"),
-               Column("status", "Status", path="advice.status"), Column("is_reference", "Reference strip"),
-               Column("location", "Location", path="location.text"))
+               Column("status", "Status", path="advice.status"), Column("is_reference", "Reference strip"))
     trend_key = "mean_n_g_m2"
     files = {"spectra.json": "Measured and reconstructed spectra (JSON)", "upload.csv": "The uploaded file"}
     result_template = "leaf_nitrogen/result.html"

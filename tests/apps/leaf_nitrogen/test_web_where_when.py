@@ -36,8 +36,8 @@ def test_browser_upload_with_date_and_location(client, fid):
     assert [(r["measured_at"][:10], r["location"]) for r in rows] == [("2026-05-03", "52.090700, 5.121400"),
                                                                        ("2026-05-20", "west headland")]
     csv = client.get(f"/leaf-nitrogen/api/entities/{fid}/history.csv").get_data(as_text=True).splitlines()
-    assert csv[0].endswith(",Location") and csv[1].startswith(tuple("0123456789")) and '"52.090700, 5.121400"' in csv[1]
-    assert "2026-05-20" in csv[2] and csv[2].endswith(",west headland")
+    assert ",Stage,Location," in csv[0] and ',V6,"52.090700, 5.121400",' in csv[1]
+    assert "2026-05-20" in csv[2] and ",V6,west headland," in csv[2]
     hist = client.get(f"/leaf-nitrogen/entities/{fid}").get_data(as_text=True)
     assert "west headland" in hist and "2026-05-03 09:30" in hist
 

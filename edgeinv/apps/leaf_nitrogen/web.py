@@ -70,7 +70,7 @@ def field_settings(form: dict, *, base: dict | None = None, specs=()) -> dict:
 
 
 LOCATION = OptionSpec(name="location", kind="text", default=None, label="Location (optional)",
-                      help="e.g. north corner, or 52.0907, 5.1214 (lat, lon)")
+                      help="place, or lat, lon: 52.09, 5.12")
 _LATLON = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*[,; ]\s*([-+]?\d+(?:\.\d+)?)\s*$")
 
 

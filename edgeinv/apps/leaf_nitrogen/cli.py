@@ -144,6 +144,20 @@ def _cmd_loso(app):
 LOSO_TABLE = "ely2019_dev_species/ely2019_dev_species.csv"
 
 
+def _cmd_diagnose(app):
+    def run(args, ctx):
+        from edgeinv.common.config import realdata_root
+
+        from .diagnose import diagnose
+
+        table = Path(args.table) if args.table else realdata_root() / app.name / LOSO_TABLE
+        if not table.is_file():
+            raise InvalidInputError(f"no such table: {table}", hint="give the labelled EcoSIS-layout CSV")
+        return diagnose(table, n_to_protein=float(app.n_to_protein), progress=True)
+
+    return run
+
+
 def add_cli(app, sub) -> None:
     """Add ``finetune`` and ``simulate-site``; make ``predict --json`` a list; ``simulate --n`` is N."""
     site = sub.add_parser("simulate-site", help="write spectra.csv + labels.csv of simulated leaves from another "
@@ -174,6 +188,12 @@ def add_cli(app, sub) -> None:
     lo.add_argument("--n-sim", dest="n_sim", type=int, default=2000)
     lo.add_argument("--seed", type=int, default=0)
     lo.set_defaults(func=_cmd_loso(app))
+
+    dg = sub.add_parser("diagnose-real", help="what limits N per area on a labelled table, per species: PLSR on the "
+                                              "species' own leaves, the physics ceiling, the real-vs-PROSPECT mismatch")
+    dg.add_argument("table", nargs="?", help=f"labelled EcoSIS-layout CSV with N_g_m2, LMA_g_m2, H20_g_m2 "
+                                             f"(default: the real-data folder's {LOSO_TABLE})")
+    dg.set_defaults(func=_cmd_diagnose(app))
 
     ft = sub.add_parser("finetune", help="alias of `calibrate` (the core calibration path) with N-per-area "
                                          "figures: fine-tune the shipped model on a few labelled real leaves")

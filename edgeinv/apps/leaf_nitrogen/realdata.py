@@ -38,7 +38,7 @@ GOAL_NRMSE, GOAL_R2 = 0.15, 0.3
 
 
 def read_table(path: Path) -> list[dict] | None:
-    """Leaves of one labelled table: ``[{"leaf": LeafSpectrum, "species", "n_g_m2", "lma_g_m2", "h2o_g_m2"}]``.
+    """Leaves of one labelled table: ``[{"leaf": LeafSpectrum, "species", "n_g_m2", "lma_g_m2", "h2o_g_m2", "c_g_m2"}]``.
 
     None when the table has no spectra or no measured ``N_g_m2``.
     """
@@ -53,7 +53,7 @@ def read_table(path: Path) -> list[dict] | None:
     cols, wl = zip(*waves)
     wl = np.asarray(wl)
     order = np.argsort(wl)
-    idx = {name: header.index(name) for name in ("N_g_m2", "LMA_g_m2", "H20_g_m2") if name in header}
+    idx = {name: header.index(name) for name in ("N_g_m2", "LMA_g_m2", "H20_g_m2", "C_g_m2") if name in header}
     sp_col = next((header.index(c) for c in SPECIES_COLUMNS if c in header), None)
     table = []
     for line, row in enumerate(rows[1:], start=2):
@@ -68,7 +68,7 @@ def read_table(path: Path) -> list[dict] | None:
             continue
         species = row[sp_col].strip() if sp_col is not None else path.stem
         extra = {}
-        for key, name in (("lma_g_m2", "LMA_g_m2"), ("h2o_g_m2", "H20_g_m2")):
+        for key, name in (("lma_g_m2", "LMA_g_m2"), ("h2o_g_m2", "H20_g_m2"), ("c_g_m2", "C_g_m2")):
             try:
                 extra[key] = float(row[idx[name]]) if name in idx else None
             except ValueError:

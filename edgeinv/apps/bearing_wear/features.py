@@ -155,24 +155,120 @@ def fast_kurtogram(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, 
 def _kurtogram_table(X: np.ndarray, *, n: int, fs_hz: float, min_width_hz: float, max_level: int = MAX_LEVEL,
                      keep=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`fast_kurtogram` as arrays (level, f_lo, f_hi, SK) in the same band order; raises if no band is left."""
-    levels, lev, lo, hi, rows = _kurtogram_grid(len(X), fs_hz / n, float(min_width_hz), int(max_level))
+    grid = _kurtogram_grid(len(X), fs_hz / n, float(min_width_hz), int(max_level))
+    idx = _kept_bands(grid, keep, fs_hz=fs_hz)
+    _, lev, lo, hi, _ = grid
+    return lev[idx], lo[idx], hi[idx], _band_sk(X, grid, idx)
+
+
+def _kept_bands(grid, keep, *, fs_hz: float) -> np.ndarray:
+    """Indices (into :func:`_kurtogram_grid`'s arrays) of the bands ``keep(f_lo, f_hi)`` accepts (all if None)."""
+    _, lev, lo, hi, _ = grid
     idx = np.arange(len(lev)) if keep is None else np.flatnonzero(np.asarray(keep(lo, hi), dtype=bool))
     if not len(idx):
         raise InvalidInputError(f"sampling rate {fs_hz:g} Hz is too low for envelope analysis at this speed")
-    cuts = np.searchsorted(idx, [start for _, _, _, start in levels] + [len(lev)]).tolist()
-    sks = []
-    for (div, _, nb, _), a, b in zip(levels, cuts[:-1], cuts[1:]):
+    return idx
+
+
+def _band_sk(X: np.ndarray, grid, idx: np.ndarray) -> np.ndarray:
+    """Spectral kurtosis of the bands ``idx`` (sorted indices into :func:`_kurtogram_grid`'s arrays).
+
+    Each level's selected bands are inverse transformed in one batched FFT into one shared buffer
+    (unscaled, ``norm="forward"``: SK is scale-free); the moments of all bands then come from two
+    segment sums over that buffer.
+    """
+    levels, _, _, _, rows = grid
+    lens = np.array([nb for _, _, nb, _ in levels])[np.searchsorted([start for *_, start in levels], idx, side="right") - 1]
+    starts = np.zeros(len(idx), dtype=np.int64)
+    np.cumsum(lens[:-1], out=starts[1:])
+    c = np.empty(int(starts[-1] + lens[-1]), dtype=complex)
+    cuts = np.searchsorted(idx, [start for *_, start in levels] + [len(grid[1])]).tolist()
+    for (div, _, nb, first), a, b in zip(levels, cuts[:-1], cuts[1:]):
         if a == b:
             continue
-        # SK is scale-free: the unscaled inverse transform (norm="forward") of the band's bins, in place
-        c = sfft.ifft(X[: div * nb].reshape(div, nb)[rows[idx[a:b]]], axis=1, norm="forward", overwrite_x=True)
-        p = np.square(c.real)
-        p += np.square(c.imag)
-        m2 = p.sum(axis=1) / nb
-        sk = np.einsum("ij,ij->i", p, p) / nb / np.maximum(m2 * m2, 1e-300) - 2.0
-        sk[m2 <= 0] = -2.0
-        sks.append(sk)
-    return lev[idx], lo[idx], hi[idx], np.concatenate(sks)
+        bands = X[: div * nb].reshape(div, nb)
+        sel = rows[idx[a:b]]
+        if b - a < div:
+            bands = bands[sel]
+        elif first != idx[a]:  # pragma: no cover - the grid's rows of a level are 0 .. div - 1 in order
+            raise AssertionError("kurtogram grid out of order")
+        out = c[starts[a]: starts[a] + (b - a) * nb].reshape(b - a, nb)
+        np.fft.ifft(bands, axis=1, norm="forward", out=out)
+    p = np.square(c.real)
+    p += np.square(c.imag)
+    m2 = np.add.reduceat(p, starts) / lens
+    np.square(p, out=p)
+    m4 = np.add.reduceat(p, starts) / lens
+    sk = m4 / np.maximum(m2 * m2, 1e-300) - 2.0
+    sk[m2 <= 0] = -2.0
+    return sk
+
+
+@dataclass(frozen=True)
+class _BandPlan:
+    """The kurtogram bands a window's band choice can use and where they fall in the window's power spectrum.
+
+    Depends only on the sampling rate, the window and kurtogram lengths, the speed and the usable top
+    (one of :data:`N_POWER_BANDS` values), so a machine's windows share a few plans (:func:`_band_plan`).
+    """
+
+    grid: tuple  # _kurtogram_grid(...)
+    idx: np.ndarray  # kept bands (indices into the grid's arrays)
+    lev: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    width_bins: np.ndarray  # max(b1 - b0, 1): bins of the band in the window's spectrum
+    seg_starts: np.ndarray  # reduceat starts over P: cumulative sums at every edge below come from these segments
+    at_hi: np.ndarray  # positions in [0, cumulative sums...] of cum[b1], cum[min(b0, b1 - 1)], cum[b0], cum[1 kHz]
+    at_lo: np.ndarray
+    at_b0: np.ndarray
+    at_1k: int
+    wide_sel: np.ndarray  # bands of the energy view (levels 1.5-2.6 above the structural region), else all
+    le_16: np.ndarray  # levels <= 1.6 (wide bands for the autocorrelation)
+
+
+@functools.lru_cache(maxsize=64)
+def _band_plan(nk_bins: int, dfk: float, n_bins: int, df: float, min_width: float, lim: float, fs_hz: float) -> _BandPlan:
+    """:class:`_BandPlan` of a window: usable bands below ``lim`` and above the structural region (else below
+    ``lim``, else all); raises :class:`InvalidInputError` if the rate leaves no band at all."""
+    grid = _kurtogram_grid(nk_bins, dfk, float(min_width), MAX_LEVEL)
+    for keep in (lambda lo, hi: (hi <= lim) & (lo >= MIN_BAND_HZ * 0.5), lambda lo, hi: hi <= lim, None):
+        try:
+            idx = _kept_bands(grid, keep, fs_hz=fs_hz)
+            break
+        except InvalidInputError:
+            if keep is None:
+                raise
+    lev, lo, hi = (a[idx] for a in grid[1:4])
+    last = n_bins - 1
+    b0 = (lo / df).astype(np.int64)
+    b1 = np.minimum(np.maximum((hi / df).astype(np.int64), b0 + 1), last)
+    k_1k = min(int(1000.0 / df), last)
+    # cum[k] = sum(P[1:k + 1]) at every edge: segment sums between the distinct edges, then their cumulative sum
+    edges = np.unique(np.concatenate((b1, np.minimum(b0, b1 - 1), b0, [k_1k])))
+    inner = edges[edges > 0]
+    starts = np.concatenate(([1], inner + 1))
+    starts = starts[starts < n_bins]
+
+    def at(k):  # position of cum[k] in [0.0, cumsum of the segment sums...]
+        return np.searchsorted(inner, k) + 1 - (np.asarray(k) == 0)
+
+    wide_sel = (lev >= 1.5) & (lev <= 2.6) & (lo >= MIN_BAND_HZ * 0.5)
+    plan = _BandPlan(grid, idx, lev, lo, hi, np.maximum(b1 - b0, 1), starts, at(b1), at(np.minimum(b0, b1 - 1)),
+                     at(b0), int(at(k_1k)), wide_sel if wide_sel.any() else np.ones(len(lev), dtype=bool), lev <= 1.6)
+    for arr in (idx, lev, lo, hi, plan.width_bins, starts, plan.at_hi, plan.at_lo, plan.at_b0, plan.wide_sel, plan.le_16):
+        arr.flags.writeable = False
+    return plan
+
+
+def _median(a: np.ndarray) -> float:
+    """``np.median`` of a 1-D array (same value), without its generic machinery."""
+    n = len(a)
+    h = n // 2
+    if n % 2:
+        return float(np.partition(a, h)[h])
+    p = np.partition(a, (h - 1, h))
+    return float((p[h - 1] + p[h]) / 2.0)
 
 
 @functools.lru_cache(maxsize=32)
@@ -356,22 +452,36 @@ def _velocity_from_spectrum(A: np.ndarray, *, nfft: int, n: int, fs_hz: float, u
     return float(math.sqrt(2.0 * np.sum(np.abs(V) ** 2) / (nfft * n)) * 1e3)
 
 
+_CHUNK = 16000  # samples per block of the whole-window passes (128 kB: below malloc's mmap threshold)
+
+
 def time_indicators(x: np.ndarray, *, centred: bool = False) -> dict[str, float]:
-    """Robust time-domain condition indicators of a window (its mean removed here unless ``centred``)."""
+    """Robust time-domain condition indicators of a window (its mean removed here unless ``centred``).
+
+    One pass over blocks of :data:`_CHUNK` samples (moments 2–4, mean |x|, peak): no temporary of
+    the window's size, which for long windows cost more (fresh memory pages) than the arithmetic.
+    """
     x = np.asarray(x, dtype=float)
-    if not centred:
-        x = x - float(np.mean(x))
     n = len(x)
-    x2 = x * x
-    rms = math.sqrt(float(np.dot(x, x)) / n) + 1e-20
-    absx = np.abs(x)
-    peak = float(absx.max())
-    mean_abs = float(absx.sum()) / n
+    mean = 0.0 if centred else float(np.mean(x))
+    s2 = s3 = s4 = s_abs = peak = 0.0
+    buf, sq = np.empty(min(n, _CHUNK)), np.empty(min(n, _CHUNK))
+    for i in range(0, n, _CHUNK):
+        c = np.subtract(x[i:i + _CHUNK], mean, out=buf[: min(_CHUNK, n - i)])
+        c2 = np.multiply(c, c, out=sq[: len(c)])
+        s2 += float(np.dot(c, c))
+        s3 += float(np.dot(c2, c))
+        s4 += float(np.dot(c2, c2))
+        a = np.abs(c, out=c)
+        s_abs += float(a.sum())
+        peak = max(peak, float(a.max()))
+    rms = math.sqrt(s2 / n) + 1e-20
+    mean_abs = s_abs / n
     return {
         "rms": rms,
-        "kurtosis": float(np.dot(x2, x2)) / n / rms**4,
+        "kurtosis": s4 / n / rms**4,
         "crest_factor": peak / rms,
-        "skewness": float(np.dot(x2, x)) / n / rms**3,
+        "skewness": s3 / n / rms**3,
         "impulse_factor": peak / (mean_abs + 1e-20),
         "shape_factor": rms / (mean_abs + 1e-20),
     }
@@ -437,40 +547,37 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         Xk = sfft.rfft(x[:n_k], n=nk_fft)
     else:
         nk_fft, Xk = nfft, X
-    min_width = max(ORDER_MAX * shaft_hz, 250.0)
     df = fs_hz / nfft
-    lim = f_top * 1.02 + df
-    # usable bands: below the usable top and above the structural region (else below the top, else all);
-    # only those are filtered by the kurtogram
-    for keep in (lambda lo, hi: (hi <= lim) & (lo >= MIN_BAND_HZ * 0.5), lambda lo, hi: hi <= lim, None):
-        try:
-            lev, lo, hi, sk = _kurtogram_table(Xk, n=nk_fft, fs_hz=fs_hz, min_width_hz=min_width, keep=keep)
-            break
-        except InvalidInputError:
-            if keep is None:
-                raise
-    cum = np.empty(len(P))  # cum[k] = sum of P[1:k + 1]
-    cum[0] = 0.0
-    np.cumsum(P[1:], out=cum[1:])
+    plan = _band_plan(len(Xk), fs_hz / nk_fft, len(P), df, max(ORDER_MAX * shaft_hz, 250.0), f_top * 1.02 + df, fs_hz)
+    lev, lo, hi = plan.lev, plan.lo, plan.hi
+    # mean power density of each band: cumulative sums of the window's power spectrum at the band edges
+    cum = np.zeros(len(plan.seg_starts) + 1)
+    np.cumsum(np.add.reduceat(P, plan.seg_starts), out=cum[1:])
+    total = float(cum[-1])
+    dens = (cum[plan.at_hi] - cum[plan.at_lo]) / plan.width_bins
+    ref = _median(dens) + 1e-300
 
-    # mean power density of each band
-    b0 = (lo / df).astype(np.int64)
-    b1 = np.minimum(np.maximum((hi / df).astype(np.int64), b0 + 1), len(cum) - 1)
-    dens = (cum[b1] - cum[np.minimum(b0, b1 - 1)]) / np.maximum(b1 - b0, 1)
-    ref = float(np.median(dens)) + 1e-300
+    def first_max(values, sel):  # the first band of the selection with the largest value (as max() over a list)
+        i = np.flatnonzero(sel)
+        return int(i[np.argmax(values[i])]) if len(i) else None
+
+    strong = dens >= MIN_BAND_POWER_FRAC * ref
+    if not strong.any():
+        strong = np.ones(len(lev), dtype=bool)
+    i_energy = first_max(dens, plan.wide_sel)
+    # spectral kurtosis only of the bands the choice below reads: strong ones, wide ones, the energy band
+    need = strong | plan.le_16
+    need[i_energy] = True
+    sk = np.full(len(lev), -np.inf)
+    sk[need] = _band_sk(Xk, plan.grid, plan.idx[need])
 
     def band(i):
         return Band(float(lev[i]), float(lo[i]), float(hi[i]), float(sk[i]))
 
-    def first_max(values, sel):  # the first band of the selection with the largest value (as max() over a list)
-        idx = np.flatnonzero(sel)
-        return int(idx[np.argmax(values[idx])]) if len(idx) else None
-
-    strong = dens >= MIN_BAND_POWER_FRAC * ref
-    best = band(first_max(sk, strong if strong.any() else np.ones(len(lev), dtype=bool)))
-    wide_sel = (lev >= 1.5) & (lev <= 2.6) & (lo >= MIN_BAND_HZ * 0.5)
-    energy = band(first_max(dens, wide_sel if wide_sel.any() else np.ones(len(lev), dtype=bool)))
-    i_wide = first_max(sk, lev <= 1.6)
+    i_best = first_max(sk, strong)
+    best = band(i_best)
+    energy = band(i_energy)
+    i_wide = first_max(sk, plan.le_16)
     wide = best if i_wide is None else band(i_wide)
     envelopes = {}  # squared envelope per band: the wide band (ACF) is often one of the other two
 
@@ -486,10 +593,9 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     ch_band, ch_energy = np.log1p(lin_band), np.log1p(lin_energy)
     ind = time_indicators(x, centred=True)
     vel = _velocity_from_spectrum(X, nfft=nfft, n=n, fs_hz=fs_hz, units=units)
-    k0, k1 = int(best.f_lo_hz / df), int(best.f_hi_hz / df)
-    total = float(cum[-1]) + 1e-30
-    band_power = float((cum[min(k1, len(cum) - 1)] - cum[k0]) / total)
-    low_power = float(cum[min(int(1000.0 / df), len(cum) - 1)] / total)
+    total += 1e-30
+    band_power = float((cum[plan.at_hi[i_best]] - cum[plan.at_b0[i_best]]) / total)  # P summed over the band's bins
+    low_power = float(cum[plan.at_1k] / total)
     kin, ref_orders, _ = refine_hypotheses(lin_band + lin_energy, geometry=geometry)
     refined = {h: float(o_ref) for h, o_ref in zip(HYPOTHESES, ref_orders)}
     slips = [float(o_ref) / float(o) - 1.0 for o_ref, o in zip(ref_orders, kin)]

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from . import baseline as _baseline
 from . import decision as _decision
 from . import features as _features
+from . import ood as _ood
+from . import severity as _severity
 from .interpret import BearingResult, combine
 from .options import BearingOptions
 from .io import DEFAULT_MAX_SAMPLES, Recording, read_recording, write_recording
@@ -141,7 +143,7 @@ class BearingWearApp(App):
         out = runner(x)
         per_window = [{k: np.asarray(v)[i] for k, v in out.items()} for i in range(len(analyses))]
         velocity = float(np.sqrt(np.mean([a.velocity_rms_mm_s**2 for a in analyses])))  # ISO RMS over the windows
-        checks = _decision_inputs(sample, analyses, x)
+        checks = _decision_inputs(sample, analyses, x, speed_source=speed.get("rpm_source"))
         return combine(per_window, sample, velocity_rms_mm_s=velocity,
                        machine_class=sample.meta.get("machine_class"), envelope=self._envelope_plot(sample, analyses),
                        checks=checks, speed=speed)
@@ -264,12 +266,14 @@ class BearingWearApp(App):
         return MachineFlow(self)
 
 
-def _decision_inputs(sample, analyses, x) -> dict:
-    """Evidence, OOD score and size resolvability of a recording's analysed windows (see :mod:`.decision`)."""
+def _decision_inputs(sample, analyses, x, *, speed_source: str | None = None) -> dict:
+    """Evidence, OOD assessment (:mod:`.ood`), size resolvability and the autocorrelation profile the severity
+    index reads (:mod:`.severity`) of a recording's analysed windows (see :mod:`.decision`)."""
     ringdown = float(np.median([a.ringdown_s for a in analyses]))
     return {
         "evidence": _decision.line_evidence(analyses, geometry=sample.geometry),
-        "ood": _decision.ood_score(x) if x is not None else None,
+        "ood": _ood.assess(x, sample.signal, fs_hz=sample.fs_hz, speed_source=speed_source) if x is not None else None,
+        "acf": _severity.acf_profile(analyses),
         "resolvability": _decision.size_resolvability(
             geometry=sample.geometry, rpm=sample.rpm, fs_hz=sample.fs_hz, ringdown_s=ringdown,
             scale_known=bool(getattr(sample, "meta", {}).get("geometry_scale_known", True))),

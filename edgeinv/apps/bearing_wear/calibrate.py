@@ -9,7 +9,11 @@
 * ``ball_sideband_db``: the FTF-sideband height a ball fault needs besides its 2xBSF lines, the 5th
   percentile over simulated ball faults that pass the line gate;
 * ``ood``: robust centre, scale, shrunk precision matrix and distance quantiles of the summary of
-  simulated training-distribution windows (:func:`decision.fit_ood`);
+  simulated training-distribution windows, and the flag distance (99.9th percentile over a separate
+  set of held-out simulated windows; :func:`ood.fit`);
+* ``entry_exit_prominence``: the autocorrelation-bump prominence the severity index needs to read a
+  spall length from the entry/exit delay, the 99th percentile of the strongest spurious bump on
+  simulated healthy recordings (:func:`severity.healthy_prominences`);
 * ``temperature``: temperature scaling of the shipped model's probabilities (Guo et al., "On
   calibration of modern neural networks", ICML 2017), the value minimising the negative
   log-likelihood of held-out simulated windows, with the expected calibration error before/after.
@@ -27,6 +31,8 @@ import numpy as np
 
 from . import decision as D
 from . import features as F
+from . import ood as _ood
+from . import severity as _severity
 from .physics import FAULTS
 from .simulate import SimulatedRecording, draw_conditions
 
@@ -107,8 +113,11 @@ def run(app, runner, *, n_gate: int = 300, n_ood: int = 1500, n_sev: int = 150, 
         rec.release()
     ball_sb = float(np.quantile(sb, 0.05)) if len(sb) >= 5 else D.BALL_SIDEBAND_DB
     data = app.simulate(n_ood, rng=np.random.default_rng(SEED + 1))
-    ood = D.fit_ood(data.x)
-    doc = {"gate_db": round(gate, 2), "ball_sideband_db": round(ball_sb, 2), "n_ball_gated": len(sb), "gate_healthy_quantiles_db": np.round(np.quantile(healthy, [0.5, 0.9, 0.99]), 2).tolist(),
+    held = app.simulate(max(n_ood * 2 // 3, 100), rng=np.random.default_rng(SEED + 5))
+    ood = _ood.fit(data.x, held.x)
+    prom = _severity.healthy_prominences(app, n=n_gate, rng=np.random.default_rng(SEED + 6))
+    doc = {"entry_exit_prominence": round(float(np.quantile(prom, 0.99)), 3),
+           "entry_exit_prominence_healthy_quantiles": np.round(np.quantile(prom, [0.5, 0.9, 0.99]), 3).tolist(), "gate_db": round(gate, 2), "ball_sideband_db": round(ball_sb, 2), "n_ball_gated": len(sb), "gate_healthy_quantiles_db": np.round(np.quantile(healthy, [0.5, 0.9, 0.99]), 2).tolist(),
            "gate_pass_rate_on_faults": sens, "ood": ood, "seed": SEED, "n_gate": n_gate, "n_ood": n_ood}
     if runner is not None:
         doc.update(model_constants(app, runner, n_held=max(n_ood // 2, 200), n_sev=n_sev))
@@ -166,5 +175,5 @@ def write(doc: dict, path: Path | None = None) -> Path:
     path = Path(path) if path else Path(str(resources.files(__package__).joinpath("data/calibration.json")))
     path.write_text(json.dumps(doc, indent=1) + "\n")
     D.calibration.cache_clear()
-    D._shipped_ood_arrays.cache_clear()
+    _ood._shipped.cache_clear()
     return path

@@ -50,6 +50,15 @@ def _calibrate(args, ctx) -> dict:
     return short
 
 
+def _severity_check(args, ctx) -> dict:
+    from . import severity
+
+    runner = ctx.runner(args.app_obj, "default", variant=args.variant)
+    doc = severity.study(args.app_obj, runner, n_machines=args.n, seed=args.seed, progress=not ctx.json)
+    doc["text"] = "\n".join(f"{k}: {v}" for k, v in doc.items())
+    return doc
+
+
 def _commission(args, ctx) -> dict:
     from edgeinv.common.calibrate import CalibrationOptions
 
@@ -93,6 +102,12 @@ def add_cli(app, sub) -> None:
     s.add_argument("--out", help="write here instead of the package's data/calibration.json")
     s.add_argument("--check", type=int, metavar="N", help="only measure model vs decision on N simulated recordings")
     s.set_defaults(func=_calibrate)
+    s = sub.add_parser("severity-check", help="does the severity index rank the spall size within a simulated machine? "
+                                              "(five sizes per machine, Spearman per machine)")
+    s.add_argument("--n", type=int, default=100, help="simulated machines")
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--variant", help="model variant (default: the shipped choice)")
+    s.set_defaults(func=_severity_check)
     s = sub.add_parser("robust-choice", help="measure the variants' call stability under speed and re-recording "
                                              "perturbations; --write ships the robust choice")
     s.add_argument("--n", type=int, default=200, help="simulated recordings (two windows each)")

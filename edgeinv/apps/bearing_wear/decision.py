@@ -8,20 +8,15 @@
   is set on simulated healthy recordings, :mod:`.calibrate`, not on real files); otherwise the
   model's mass for it goes to "none" and the result says which fault was suspected and why it was
   not named.
-* **Out of distribution** (:func:`ood_score`): a robust Mahalanobis distance of a summary of the
-  model inputs (scalars, peak and median of every view) from the simulated training windows,
-  reported as the fraction of training windows that are closer (0 = typical, 1 = beyond all of
-  them). Above :data:`OOD_FLAG` the result says "unlike anything the model was trained on — check
-  by hand".
+* **Out of distribution**: :func:`summary_features` summarises the model inputs; the score, its
+  calibration and the input checks are in :mod:`.ood`.
 * **Size** (:func:`size_resolvability`): the spall length shows up as the entry-to-exit delay
   ``L / v`` (Sawalhi & Randall 2011). It can be resolved only if that delay exceeds both a few
   samples and the ring-down of the excited resonance, so the resolvable limit is
   ``L_min = v * max(4 / fs, ring-down)`` (ring-down measured on the recording: the 1/e width of its
   squared-envelope autocorrelation). Below it — or when the bearing's scale is unknown — the size
   is ``null`` with the reason and the limit.
-* **Severity index** (:func:`severity_index`): a 0–10 damage index from the model's spall-size
-  output (even where mm are not resolvable), which ranks simulated spall sizes where line heights
-  do not; amplitude-free, 0 for a healthy call. It ranks damage within one machine and trends.
+* **Severity index**: :mod:`.severity` (entry/exit delay where resolvable, else the model's size output).
 """
 
 from __future__ import annotations
@@ -36,10 +31,8 @@ import numpy as np
 from .features import HYPOTHESES, N_BINS, N_REV, N_VC, SCALARS, refine_hypotheses
 from .physics import BearingGeometry, rolling_speed_m_s
 
-SIZE_INDEX_TOP_MM = 3.0
 BALL_SIDEBAND_DB = 6.0  # default; data/calibration.json overrides it (set on simulated ball faults)
 GATE_DB = 5.0  # default; data/calibration.json overrides it (set on simulated healthy windows)
-OOD_FLAG = 0.99
 MIN_SAMPLES_PER_EVENT = 4
 GATE_HARMONICS = 3  # a fault is named only if its first three harmonics stand out (see gate_score)
 
@@ -191,49 +184,6 @@ def summary_features(x: np.ndarray) -> np.ndarray:
 _VIEW_ROWS = [i * N_VC + c for i in range(len(HYPOTHESES)) for c in (0, 1)]
 
 
-def fit_ood(x: np.ndarray, *, shrink: float = 0.1) -> dict:
-    """Robust centre/scale, shrunk inverse covariance and the distance quantiles of training inputs."""
-    f = summary_features(x)
-    med = np.median(f, axis=0)
-    mad = np.maximum(np.median(np.abs(f - med), axis=0) * 1.4826, 0.1 * np.std(f, axis=0)) + 1e-3
-    z = (f - med) / mad
-    cov = np.cov(z, rowvar=False)
-    cov = (1 - shrink) * cov + shrink * np.diag(np.diag(cov)) + 1e-6 * np.eye(len(cov))
-    prec = np.linalg.inv(cov)
-    d = np.sqrt(np.einsum("ij,jk,ik->i", z, prec, z))
-    return {"median": med.tolist(), "mad": mad.tolist(), "precision": prec.tolist(),
-            "quantiles": np.quantile(d, np.linspace(0, 1, 201)).tolist()}
-
-
-@functools.lru_cache(maxsize=1)
-def _shipped_ood_arrays():
-    """The shipped OOD statistics as arrays (converted once), or Nones."""
-    stats = calibration().get("ood")
-    if not stats:
-        return None, None, None, None
-    return tuple(np.asarray(stats[k], dtype=float) for k in ("median", "mad", "precision", "quantiles"))
-
-
-def ood_score(x: np.ndarray, stats: dict | None = None) -> dict:
-    """Fraction of training windows closer than these inputs (median over windows); flag above :data:`OOD_FLAG`."""
-    if not stats:
-        med, mad, prec, q = _shipped_ood_arrays()
-        if med is None:
-            return {"score": None, "flag": False, "text": "no OOD statistics shipped"}
-    else:
-        med, mad, prec, q = (np.asarray(stats[k], dtype=float) for k in ("median", "mad", "precision", "quantiles"))
-    f = summary_features(x)
-    z = (f - med) / mad
-    d = np.sqrt(np.maximum(np.sum((z @ prec) * z, axis=1), 0.0))
-    frac = np.interp(d, q, np.linspace(0, 1, len(q)), left=0.0, right=1.0)
-    score = float(np.median(frac))
-    dist = float(np.median(d))
-    flag = score >= OOD_FLAG
-    text = ("unlike anything the model was trained on — check by hand" if flag
-            else f"within the training range ({score:.0%} of training windows are closer)")
-    return {"score": round(score, 3), "distance": round(dist, 2), "flag": bool(flag), "text": text}
-
-
 def size_resolvability(*, geometry: BearingGeometry, rpm: float, fs_hz: float, ringdown_s: float,
                        scale_known: bool = True) -> dict:
     """The smallest spall length this recording can resolve (mm) and why."""
@@ -267,21 +217,6 @@ def size_decision(*, fault: str, estimate_mm: float | None, interval_mm, resolv:
                            "use the severity index to follow the damage"), **base}
     return {"status": "resolved", "value_mm": round(float(estimate_mm), 2), "interval_mm": [round(float(lo), 2), round(float(hi), 2)],
             "reason": f"above the resolvable limit {limit:.2f} mm", **base}
-
-
-def severity_index(evidence: dict, fault: str, size_estimate_mm: float | None = None) -> float:
-    """Damage index 0–10 that ranks damage of one machine over time (0 for a healthy call).
-
-    Spall faults: the model's spall-size output (median over windows) scaled by the top of the
-    trained range (3 mm -> 10), whether or not the size is resolvable in mm: on held-out simulations
-    it ranks the true spall size (Spearman 0.24) where the envelope-line height does not (0.01; the
-    line height follows the SNR, 0.50). Cage faults: the mean line height (dB) / 4. Amplitude-free.
-    """
-    if fault not in evidence:
-        return 0.0
-    if size_estimate_mm is not None and fault != "cage":
-        return round(float(np.clip(10.0 * size_estimate_mm / SIZE_INDEX_TOP_MM, 0.0, 10.0)), 2)
-    return round(float(np.clip(np.mean(evidence[fault]["lines_db"]) / 4.0, 0.0, 10.0)), 2)
 
 
 def evidence_text(evidence: dict, fault: str, *, shaft_hz: float) -> str:

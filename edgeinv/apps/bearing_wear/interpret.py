@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import decision as _decision
+from . import severity as _severity
 from .baseline import severity_table, severity_zone
 from .features import defect_lines_hz, time_indicators
 from .physics import FAULTS
@@ -45,7 +46,8 @@ class BearingResult:
     evidence: dict = field(default_factory=dict)  # envelope lines per hypothesis, gate status, text
     ood: dict = field(default_factory=dict)  # out-of-distribution score of the model inputs
     size: dict = field(default_factory=dict)  # size status: resolved / not_resolvable (+ reason, limit)
-    severity_index: float = 0.0  # mean fault-line height (dB), amplitude-free; ranks damage, trends
+    severity_index: float = 0.0  # damage index 0-10 (entry/exit delay or the model's size output), amplitude-free; trends
+    damage: dict = field(default_factory=dict)  # the severity index's basis, entry/exit bump (mm) and its prominence
     indicators: dict = field(default_factory=dict)  # whole-recording RMS (g), kurtosis, crest factor: trended per machine
 
     def to_dict(self) -> dict:
@@ -67,6 +69,7 @@ class BearingResult:
             "ood": self.ood,
             "size": self.size,
             "severity_index": self.severity_index,
+            "damage": self.damage,
             "indicators": self.indicators,
         }
 
@@ -93,7 +96,8 @@ class BearingResult:
         ]
         if self.evidence.get("text"):
             lines.append(f"evidence:    {self.evidence['text']}")
-        lines.append(f"severity index: {self.severity_index:.1f} / 10 (damage index; ranks damage, trend it per machine)")
+        basis = f"; {self.damage['basis']}" if self.damage.get("basis") else ""
+        lines.append(f"severity index: {self.severity_index:.1f} / 10 (damage index; ranks damage, trend it per machine{basis})")
         if self.indicators:
             ind = self.indicators
             lines.append(f"indicators:  RMS {ind['rms_g']:.4g} g, kurtosis {ind['kurtosis']:.2f}, crest factor {ind['crest_factor']:.2f}")
@@ -191,7 +195,7 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
         notes.append("this method gives no defect size")
     if fault == "none":
         size = 0.0
-    evidence, ood, sev_index = {}, {}, 0.0
+    evidence, ood, sev_index, dmg = {}, {}, 0.0, {}
     if checks is not None:
         ev = checks["evidence"]
         shaft_hz = recording.rpm / 60.0
@@ -199,10 +203,15 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
                     "gate_db": _decision.gate_threshold(),
                     "text": _decision.evidence_text(ev, fault, shaft_hz=shaft_hz),
                     "usable_top_hz": round(checks.get("usable_top_hz", 0.0), 1)}
-        sev_index = _decision.severity_index(ev, fault, estimate)
+        if checks.get("acf") is not None and checks.get("resolvability"):
+            dmg = _severity.damage(checks["acf"], fault=fault, evidence=ev, model_size_mm=estimate,
+                                   limit_mm=checks["resolvability"]["resolvable_limit_mm"])
+            sev_index = dmg["index"]
         ood = checks.get("ood") or {}
         if ood.get("flag"):
-            notes.append("inputs unlike anything the model was trained on — check by hand")
+            notes.append(ood.get("text") or "inputs unlike anything the model was trained on — check by hand")
+        if ood.get("speed_note"):
+            notes.append(ood["speed_note"])
     sev = severity_zone(velocity_rms_mm_s=velocity_rms_mm_s, machine_class=machine_class)
     alarm, reasons = alarm_level(fault=fault, probability=float(probs[k]), size_mm=size, zone=sev["zone"], agreement=agreement)
     if ood.get("flag"):
@@ -223,7 +232,7 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
                "per_window_faults": counts}
     return BearingResult(fault, {f: float(p) for f, p in zip(FAULTS, probs)}, size, interval, sev, alarm, reasons,
                          windows, op, method=method, source=recording.source, notes=notes, envelope=envelope,
-                         evidence=evidence, ood=ood, size=size_info, severity_index=sev_index,
+                         evidence=evidence, ood=ood, size=size_info, severity_index=sev_index, damage=dmg,
                          indicators=recording_indicators(recording.signal))
 
 

@@ -1,0 +1,118 @@
+"""OOD assessment (input checks, censored distance) and the severity index (entry/exit delay or model size)."""
+
+import numpy as np
+import pytest
+
+from edgeinv.apps.bearing_wear import APP
+from edgeinv.apps.bearing_wear import features as F
+from edgeinv.apps.bearing_wear import ood as O
+from edgeinv.apps.bearing_wear import severity as S
+from edgeinv.apps.bearing_wear.io import Recording
+from edgeinv.apps.bearing_wear.physics import FAULTS, PRESETS
+from edgeinv.apps.bearing_wear.simulate import draw_conditions
+
+G6205 = PRESETS["6205-2rs"]
+
+
+def _sim(rng, fault="outer_race", seconds=2.0, fs=25600.0, rpm=1500.0):
+    cond = draw_conditions(rng=rng, fault=fault, rpm=rpm, fs_hz=fs, geometry=G6205, snr_db=10.0, rpm_error_frac=0.0,
+                           defect_size_mm=None if fault not in ("none", "cage") else 0.0)
+    return APP.simulate_recording(cond, rng=rng, duration_s=seconds)
+
+
+class Runner:
+    def __init__(self, fault="none", size=0.4):
+        self.fault, self.size = fault, size
+
+    def __call__(self, x):
+        p = np.full((len(x), 5), 0.025, np.float32)
+        p[:, FAULTS.index(self.fault)] = 0.9
+        return {"fault": p, "defect_size_mm": np.full(len(x), self.size, np.float32),
+                "defect_size_mm_std": np.full(len(x), 0.1, np.float32)}
+
+
+@pytest.fixture(scope="module")
+def stats():
+    rng = np.random.default_rng(3)
+    return O.fit(APP.simulate(60, rng=rng).x, APP.simulate(30, rng=rng).x)
+
+
+def test_far_inputs_are_flagged_and_typical_ones_are_not(stats, rng):
+    x = APP.simulate(6, rng=rng).x
+    assert not O.score(x[:1], stats)["flag"]
+    far = x[:3].copy()
+    far[:, -1, : len(F.SCALARS)] += 50.0
+    out = O.score(far, stats)
+    assert out["flag"] and out["distance"] > stats["flag_distance"] and out["score"] == 1.0
+
+
+def test_stronger_fault_evidence_than_simulated_does_not_count_as_unlike(stats, rng):
+    x = APP.simulate(3, rng=rng).x
+    strong = x.copy()
+    strong[:, [i * F.N_VC for i in range(len(F.HYPOTHESES))], :] += 5.0  # every view's lines 5 log-units higher
+    weak = x.copy()
+    weak[:, [i * F.N_VC for i in range(len(F.HYPOTHESES))], :] -= 5.0
+    d0, ds, dw = (O.score(v, stats)["distance"] for v in (x, strong, weak))
+    assert ds <= d0 + 1e-9 < dw
+
+
+def test_skewness_is_not_part_of_the_score():
+    assert "skewness" not in [O.SUMMARY_NAMES[i] for i in O.KEEP] and len(O.KEEP) == len(O.SUMMARY_NAMES) - 1
+
+
+def test_input_checks_catch_clipping_white_noise_and_a_tone(rng):
+    rec = _sim(rng)
+    x = np.asarray(rec.signal, dtype=float)
+    ok = {c["check"]: c["failed"] for c in O.input_checks(x, fs_hz=rec.fs_hz)}
+    assert not any(ok.values())
+    c = np.quantile(np.abs(x - x.mean()), 0.99)
+    clipped = {c_["check"]: c_["failed"] for c_ in O.input_checks(np.clip(x - x.mean(), -c, c), fs_hz=rec.fs_hz)}
+    assert clipped["clipping"]
+    white = {c_["check"]: c_["failed"] for c_ in O.input_checks(rng.standard_normal(len(x)), fs_hz=rec.fs_hz)}
+    assert white["flat_spectrum"] and not white["clipping"]
+    t = np.arange(len(x)) / rec.fs_hz
+    tone = {c_["check"]: c_["failed"] for c_ in O.input_checks(np.sin(2 * np.pi * 1000.0 * t), fs_hz=rec.fs_hz)}
+    assert tone["single_tone"]
+
+
+def test_white_noise_gets_the_flag_and_a_watch_alarm_with_the_reason(rng):
+    n = int(3.0 * 25600)
+    rec = Recording(rng.standard_normal(n).astype(np.float32), 25600.0, 1500.0, G6205, source="noise", channel="x")
+    res = APP.predict(rec, Runner("none"))
+    assert res.ood["flag"] and res.ood["checks"]["flat_spectrum"]["failed"]
+    assert "white noise" in res.ood["text"] and res.alarm != "ok"
+    assert any("white noise" in n for n in res.notes)
+
+
+def _acf(bump_mm=None, height=0.3):
+    ax = F.SIZE_AXIS_MM
+    r = np.exp(-ax / 0.15)
+    if bump_mm is not None:
+        r = r + height * np.exp(-0.5 * ((ax - bump_mm) / 0.08) ** 2)
+    return r
+
+
+def test_entry_exit_bump_is_read_beyond_the_resolvable_limit():
+    e = S.entry_exit(_acf(1.5), limit_mm=0.3)
+    assert e["length_mm"] == pytest.approx(1.5, abs=0.03) and e["prominence"] == pytest.approx(0.3, abs=0.03)
+    assert S.entry_exit(_acf(1.5), limit_mm=2.0)["length_mm"] is None  # below the limit: not resolvable
+    assert S.entry_exit(_acf(None), limit_mm=0.3)["length_mm"] is None
+
+
+def test_damage_index_uses_the_bump_else_the_model_size():
+    ev = {"outer_race": {"lines_db": [20.0, 18.0, 15.0]}, "cage": {"lines_db": [12.0, 8.0, 4.0]}}
+    thr = S.prominence_threshold()
+    big = S.damage(_acf(2.4, height=thr + 0.1), fault="outer_race", evidence=ev, limit_mm=0.3, model_size_mm=0.9)
+    assert big["basis"].startswith("entry/exit") and big["index"] == pytest.approx(8.0, abs=0.2)
+    weak = S.damage(_acf(2.4, height=thr * 0.5), fault="outer_race", evidence=ev, limit_mm=0.3, model_size_mm=0.9)
+    assert weak["basis"].startswith("model") and weak["index"] == pytest.approx(3.0)
+    assert S.damage(_acf(None), fault="none", evidence=ev, limit_mm=0.3, model_size_mm=None)["index"] == 0.0
+    assert S.damage(_acf(None), fault="cage", evidence=ev, limit_mm=0.3, model_size_mm=None)["index"] == pytest.approx(2.0)
+
+
+def test_the_index_is_amplitude_free(rng):
+    rec = _sim(rng, seconds=2.5)
+    a = APP.predict(rec, Runner("outer_race", 1.2))
+    rec.signal[:] *= 100.0
+    b = APP.predict(rec, Runner("outer_race", 1.2))
+    assert a.severity_index == b.severity_index and a.damage["basis"] == b.damage["basis"]

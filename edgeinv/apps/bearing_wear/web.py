@@ -122,11 +122,15 @@ class MachineFlow(EntityFlow):
     def _size_trend_svg(self, entity: dict, rows: list[dict], trend: dict | None):
         sized = [r for r in rows if r["defect_size_mm"] is not None]
         indexed = [r for r in rows if r.get("severity_index") is not None]
-        if not any(r["defect_size_mm"] for r in sized) and indexed:  # no size in mm anywhere: trend the damage index
-            return line_plot_svg([{"x": [r["measured_at"] for r in indexed], "y": [r["severity_index"] for r in indexed],
-                                   "label": "severity index", "points": True}],
-                                 xlabel="date measured (UTC)", ylabel="severity index (0-10)", xdates=True, nonneg=True,
-                                 title="Severity index over time (sizes not resolvable)")
+        index_svg = ""
+        if indexed:  # the damage index trends whether or not a size in mm is resolvable
+            index_svg = line_plot_svg([{"x": [r["measured_at"] for r in indexed], "y": [r["severity_index"] for r in indexed],
+                                        "label": "severity index", "points": True}],
+                                      xlabel="date measured (UTC)", ylabel="severity index (0-10)", xdates=True, nonneg=True,
+                                      title="Severity index over time" + ("" if any(r["defect_size_mm"] for r in sized)
+                                                                          else " (sizes not resolvable)"))
+        if not any(r["defect_size_mm"] for r in sized) and indexed:  # no size in mm anywhere: the index alone
+            return index_svg
         series = []
         if sized:
             iv = [r["interval"] or [r["defect_size_mm"]] * 2 for r in sized]
@@ -148,10 +152,10 @@ class MachineFlow(EntityFlow):
             when = _dt.datetime.fromisoformat(rows[-1]["measured_at"]) + _dt.timedelta(days=float(left))
             markers = [{"x": (when - t0).total_seconds() / 86400.0 + as_days([t0.isoformat()])[0],
                         "label": f"{thr:g} mm ~{when:%Y-%m-%d}", "color": "#b00020"}]
-        return line_plot_svg(series, xlabel="date measured (UTC)", ylabel="defect size (mm)", xdates=True, nonneg=True,
-                             hlines=[{"y": thr, "label": f"alarm {thr:g} mm"}], markers=markers,
-                             title="Defect size over time" + (f": {thr:g} mm forecast for about {when:%Y-%m-%d}"
-                                                              if markers else ""))
+        return Markup(line_plot_svg(series, xlabel="date measured (UTC)", ylabel="defect size (mm)", xdates=True, nonneg=True,
+                                    hlines=[{"y": thr, "label": f"alarm {thr:g} mm"}], markers=markers,
+                                    title="Defect size over time" + (f": {thr:g} mm forecast for about {when:%Y-%m-%d}"
+                                                                     if markers else ""))) + Markup(index_svg)
 
     def result_context(self, result: dict, store) -> dict:
         try:

@@ -12,7 +12,10 @@ held-out species (NRMSE = RMSE / range of its measured N, R², bias):
   the published study's method, as the yardstick;
 * **hybrid zero-shot**: the shipped edge path with no labels (:func:`realdata.evaluate_real`);
 * **hybrid + linear**: the hybrid's N corrected by ``a + b N`` fitted on the training species — the
-  simplest calibration of the physics estimate (one scale factor is its special case ``a = 0``).
+  simplest calibration of the physics estimate;
+* **hybrid × scale**, **network × scale**: one factor through the origin on the zero-shot hybrid's or
+  network's N, fitted on the training species — the simplest calibration there is (equivalent to
+  calibrating the N-to-protein factor).
 
 Nothing is chosen on the held-out species.
 """
@@ -101,8 +104,11 @@ def loso(app, table_path, runner_for, *, settings, out_dir=None, epochs: int = E
         link = Path(tmp) / table_path.name
         link.symlink_to(table_path.resolve())
         zero = evaluate_real(app, tmp, runner_for)
-    hyb = {r["sample"]: r["hybrid_n_g_m2"] for r in zero["rows"]}
-    n_hyb = np.array([np.nan if hyb.get(t["leaf"].sample) is None else hyb[t["leaf"].sample] for t in table])
+    def zero_shot(column):
+        by = {r["sample"]: r[column] for r in zero["rows"]}
+        return np.array([np.nan if by.get(t["leaf"].sample) is None else by[t["leaf"].sample] for t in table])
+
+    n_hyb, n_net = zero_shot("hybrid_n_g_m2"), zero_shot("model_n_g_m2")
     rows = {}
     root = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="edgeinv-loso-"))
     for held in species:
@@ -119,12 +125,18 @@ def loso(app, table_path, runner_for, *, settings, out_dir=None, epochs: int = E
         pls = pls_predict(pls_fit(x_pls[train], n_true[train], n_comp), x_pls[test])
         ok = np.isfinite(n_hyb) & train
         b, a = np.polyfit(n_hyb[ok], n_true[ok], 1)
+        scaled = {}
+        for key, est in (("hybrid_scale", n_hyb), ("network_scale", n_net)):
+            fit = np.isfinite(est) & train  # one factor through the origin: N = k * estimate
+            k = float(np.sum(est[fit] * n_true[fit]) / np.sum(est[fit] ** 2))
+            scaled[key] = {**_metrics(k * est[test], n_true[test]), "scale": k}
         rows[held] = {"n": int(test.sum()), "trained_on": rep["trained_on"], "validated_on": rep["validated_on"],
                       "epochs_run": rep["epochs_run"], "best_epoch": rep["best_epoch"],
                       "network_before": net["before"], "network_after": net["after"],
                       "pls": {**_metrics(pls, n_true[test]), "components": n_comp},
                       "hybrid_zero_shot": _metrics(n_hyb[test], n_true[test]),
                       "hybrid_linear": {**_metrics(a + b * n_hyb[test], n_true[test]), "a": float(a), "b": float(b)},
+                      **scaled,
                       "release": str(root / held)}
     report = {"table": str(table_path), "species": rows, "n_to_protein": factor,
               "options": {"epochs": epochs, "lr": lr, "n_sim": n_sim, "seed": seed}, "out": str(root)}
@@ -134,13 +146,17 @@ def loso(app, table_path, runner_for, *, settings, out_dir=None, epochs: int = E
 
 def _text(r: dict) -> str:
     cols = (("network_before", "network before"), ("network_after", "network calibrated"), ("pls", "PLSR"),
-            ("hybrid_zero_shot", "hybrid zero-shot"), ("hybrid_linear", "hybrid + linear"))
+            ("hybrid_zero_shot", "hybrid zero-shot"), ("hybrid_linear", "hybrid + linear"),
+            ("hybrid_scale", "hybrid x scale"), ("network_scale", "network x scale"))
     lines = ["leave-one-species-out, N per area on the held-out species: NRMSE (RMSE / range) / R2 / bias g/m2",
              f"{'held out':<9} {'n':>3} " + " ".join(f"| {title:>22}" for _, title in cols)]
     for held, d in r["species"].items():
         cells = [f"{d[k]['nrmse']:.3f} / {d[k]['r2']:+.2f} / {d[k]['bias']:+.2f}" for k, _ in cols]
         lines.append(f"{held:<9} {d['n']:>3} " + " ".join(f"| {c:>22}" for c in cells))
     lines.append("network: the core calibration path (calibrate --holdout-group SPECIES), releases in " + r["out"])
+    lines.append("x scale: one factor through the origin fitted on the training species: " + ", ".join(
+        f"{k} hybrid {d['hybrid_scale']['scale']:.3f} network {d['network_scale']['scale']:.3f}"
+        for k, d in r["species"].items()))
     lines.append("PLSR components: " + ", ".join(f"{k} {d['pls']['components']}" for k, d in r["species"].items()))
     lines.append(f"calibration: up to {r['options']['epochs']} epochs, best epoch " + ", ".join(
         f"{k} {d['best_epoch']}" for k, d in r["species"].items()))

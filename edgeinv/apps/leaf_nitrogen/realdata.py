@@ -124,6 +124,24 @@ def read_labelled(app, data, labels) -> list[tuple[LeafSpectrum, dict]]:
             for leaf in leaves if leaf.sample in lab]
 
 
+def _within(pred, truth) -> dict:
+    """What a per-species (per-field) use of an estimate can rely on, whatever its species bias.
+
+    ``relative_r2``: R² of ``estimate / its species mean`` against ``N / its mean`` — the accuracy of a
+    ratio of two means of the same crop, which is what the reference-strip sufficiency index uses (a
+    species' multiplicative bias cancels in it); ``r2_best_linear``: r², the R² a per-species linear
+    recalibration fitted on the species' own leaves would reach at best.
+    """
+    p, t = np.asarray(pred, float), np.asarray(truth, float)
+    ok = np.isfinite(p)
+    p, t = p[ok], t[ok]
+    if len(t) < 3 or np.std(p) == 0 or np.mean(p) <= 0:
+        return {}
+    pr, tr = p / p.mean(), t / t.mean()
+    return {"relative_r2": float(1 - np.sum((pr - tr) ** 2) / np.sum((tr - tr.mean()) ** 2)),
+            "r2_best_linear": float(np.corrcoef(p, t)[0, 1] ** 2)}
+
+
 def _metrics(pred, truth, std=None) -> dict:
     p, t = np.asarray(pred, float), np.asarray(truth, float)
     ok = np.isfinite(p)
@@ -230,6 +248,9 @@ def evaluate_real(app, data_dir, runner_for, *, progress: bool = False) -> dict:
         if len(h2o) > 1:
             d["ewt_g_m2"] = _metrics([1e4 * f(e["result"].values.get("ewt_g_cm2")) for e in h2o],
                                      [e["h2o_g_m2"] for e in h2o])
+        if sp != "all":
+            d["within_species"] = {k: _within([f(e[col]) for e in sel], t)
+                                   for k, col in (("hybrid", "hybrid_n"), ("model", "model_n"), ("iterative", "iter_n"))}
         per_species[sp] = d
         baseline[sp] = {"nitrogen_g_m2": _metrics([f(e["iter_n"]) for e in sel], t)}
         if len(lma) > 1:
@@ -285,6 +306,15 @@ def _text(summary: dict, baseline: dict) -> str:
     lines.append(f"±1σ/±2σ: share of leaves whose measured N lies within the interval (nominal 0.68/0.95); "
                  f"factor: the N-to-protein factor the hybrid's protein implies (used: {summary['n_to_protein']:g}; "
                  f"protein-N share of leaf N = factor / 6.25)")
+    lines.append("within species (a species' bias removed): relative-N R2 (estimate / species mean vs N / mean: "
+                 "what the reference-strip index uses) | r2 (best per-species linear recalibration)")
+    for sp, d in summary["species"].items():
+        w = d.get("within_species") or {}
+        if all(w.get(k) for k in ("hybrid", "model", "iterative")):
+            lines.append(f"{sp:<8} relative-N R2 hybrid {w['hybrid']['relative_r2']:+.2f} network "
+                         f"{w['model']['relative_r2']:+.2f} iterative {w['iterative']['relative_r2']:+.2f} | r2 hybrid "
+                         f"{w['hybrid']['r2_best_linear']:.2f} network {w['model']['r2_best_linear']:.2f} iterative "
+                         f"{w['iterative']['r2_best_linear']:.2f}")
     ms = summary["ms_per_leaf"]
     lines.append(f"ms per leaf: network {ms['model']:.3f}, hybrid edge path {ms['hybrid']:.1f}, "
                  f"iterative inversion {ms['iterative']:.1f}")

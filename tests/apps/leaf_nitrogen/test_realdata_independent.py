@@ -65,6 +65,8 @@ def test_evaluate_real_on_a_labelled_table(tmp_path):
     # simulated leaves carry the app's own factor: the protein they imply maps back to it within 15 %
     assert s["species"]["all"]["implied_n_to_protein_hybrid"] == pytest.approx(APP.n_to_protein, rel=0.15)
     assert "nitrogen_g_m2" in res["baseline"]["all"] and len(res["rows"]) == 8
+    assert set(s["species"]["AA"]["within_species"]) == {"hybrid", "model", "iterative"}
+    assert "within_species" not in s["species"]["all"] and "relative-N R2" in res["text"]
     assert "hybrid NRMSE" in res["text"] and "iterative" in res["text"]
     # simulated leaves are on the manifold: the network leads and is accurate
     assert s["species"]["all"]["physics_led_share"] <= 0.25
@@ -120,6 +122,17 @@ def test_read_labelled_for_calibration_both_layouts(tmp_path):
     labels.write_text("sample,nitrogen_g_m2\nghost,1.0\n")
     with pytest.raises(InvalidInputError, match="not in the spectra file"):
         APP.read_labelled(spectra, labels)
+
+
+def test_within_species_figures_ignore_a_multiplicative_bias_but_not_an_offset():
+    from edgeinv.apps.leaf_nitrogen.realdata import _within
+
+    truth = np.array([0.6, 0.9, 1.1, 1.4, 1.8])
+    scaled = _within(1.3 * truth, truth)  # a species read 30 % high: the reference-strip ratio is still right
+    assert scaled["relative_r2"] == pytest.approx(1.0) and scaled["r2_best_linear"] == pytest.approx(1.0)
+    shifted = _within(truth + 1.0, truth)  # an offset changes the ratios (here shrinks them about 2x)
+    assert shifted["relative_r2"] < 0.85 and shifted["r2_best_linear"] == pytest.approx(1.0)
+    assert _within([1.0, 1.0, 1.0], [0.5, 1.0, 1.5]) == {}
 
 
 def test_pls_recovers_a_linear_relation_and_loo_picks_its_rank():

@@ -314,8 +314,7 @@ def envelope_spectrum(X: np.ndarray, *, n: int, fs_hz: float, band: Band, square
     w = e - e.mean()
     w *= _hann(len(e))
     spec = np.abs(sfft.rfft(w, overwrite_x=True))
-    spec *= 2.0
-    spec /= len(e)
+    spec *= 2.0 / len(e)
     return np.arange(len(spec)) * env_fs / len(e), spec
 
 
@@ -442,14 +441,25 @@ def velocity_rms_mm_s(x: np.ndarray, *, fs_hz: float, units: str = "g", band_hz:
 
 
 def _velocity_from_spectrum(A: np.ndarray, *, nfft: int, n: int, fs_hz: float, units: str = "g",
-                            band_hz: tuple[float, float] = (10.0, 1000.0)) -> float:
+                            band_hz: tuple[float, float] = (10.0, 1000.0), power: np.ndarray | None = None) -> float:
+    """:func:`velocity_rms_mm_s` from the rfft ``A`` of the zero-padded window (``power``: ``|A|**2`` if at hand)."""
+    k0, w = _velocity_weights(nfft, len(A), float(fs_hz), 1.0 if units != "g" else G, tuple(band_hz))
+    p = power[k0:k0 + len(w)] if power is not None else np.square(np.abs(A[k0:k0 + len(w)]))
+    # Parseval, one-sided spectrum of the zero-padded signal: sum x^2 = 2 sum |X_k|^2 / nfft
+    return float(math.sqrt(2.0 * float(np.dot(p, w)) / (nfft * n)) * 1e3)
+
+
+@functools.lru_cache(maxsize=32)
+def _velocity_weights(nfft: int, n_bins: int, fs_hz: float, scale: float, band_hz: tuple[float, float]):
+    """First bin and per-bin weights ``(scale / (2 pi f))**2`` of the velocity band (0 outside it; kept per machine)."""
     k0 = max(int(band_hz[0] * nfft / fs_hz) - 1, 0)  # only the bins around the band (same test on each)
-    k1 = min(int(band_hz[1] * nfft / fs_hz) + 2, len(A))
+    k1 = min(int(band_hz[1] * nfft / fs_hz) + 2, n_bins)
     f = np.arange(k0, k1) * fs_hz / nfft
     sel = (f >= band_hz[0]) & (f <= min(band_hz[1], fs_hz / 2))
-    V = A[k0:k1][sel] * (G if units == "g" else 1.0) / (2j * np.pi * f[sel])
-    # Parseval, one-sided spectrum of the zero-padded signal: sum x^2 = 2 sum |X_k|^2 / nfft
-    return float(math.sqrt(2.0 * np.sum(np.abs(V) ** 2) / (nfft * n)) * 1e3)
+    w = np.zeros(len(f))
+    w[sel] = (scale / (2.0 * np.pi * f[sel])) ** 2
+    w.flags.writeable = False
+    return k0, w
 
 
 _CHUNK = 16000  # samples per block of the whole-window passes (128 kB: below malloc's mmap threshold)
@@ -534,7 +544,8 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     if n < 64:
         raise InvalidInputError(f"window of {n} samples is too short")
     x = x - x.mean()
-    if not np.any(x):
+    ind = time_indicators(x, centred=True)
+    if ind["rms"] <= 1e-20 and not np.any(x):
         raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
     nfft = sfft.next_fast_len(n, real=True)  # a 5-smooth length: window lengths are arbitrary
     X = sfft.rfft(x, n=nfft)
@@ -591,8 +602,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     lin_band = local_background_normalise(np.interp(ORDER_AXIS, f_env / shaft_hz, s_env, right=0.0), half_width_bins=N_REV)
     lin_energy = local_background_normalise(np.interp(ORDER_AXIS, f_en / shaft_hz, s_en, right=0.0), half_width_bins=N_REV)
     ch_band, ch_energy = np.log1p(lin_band), np.log1p(lin_energy)
-    ind = time_indicators(x, centred=True)
-    vel = _velocity_from_spectrum(X, nfft=nfft, n=n, fs_hz=fs_hz, units=units)
+    vel = _velocity_from_spectrum(X, nfft=nfft, n=n, fs_hz=fs_hz, units=units, power=P)
     total += 1e-30
     band_power = float((cum[plan.at_hi[i_best]] - cum[plan.at_b0[i_best]]) / total)  # P summed over the band's bins
     low_power = float(cum[plan.at_1k] / total)

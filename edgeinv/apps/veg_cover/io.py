@@ -1,13 +1,15 @@
-"""Readers for UAV imagery: GeoTIFF orthomosaics (rasterio, read window by window) and JPEG/PNG frames (OpenCV).
+"""Readers for UAV imagery: GeoTIFF orthomosaics (rasterio, read window by window) and JPEG/PNG frames.
 
 Two sample types share one small interface (``height``, ``width``, ``band_names``, ``transform``,
 ``crs``, ``read_window``): :class:`VegImage` holds a frame in memory, :class:`RasterSource` keeps a
 GeoTIFF open and reads only the windows asked for, so an orthomosaic of any size streams.
 
 Band roles (``blue, green, red, rededge, nir``; ``ignore`` skips a band) come from ``--bands``,
-else from the GeoTIFF band descriptions or colour interpretation, else (frames) R,G,B. OpenCV decodes
-colour images as BGR(A); the reader turns them back to the order an image viewer shows, which is the
-order ``--bands`` describes. Values are brought to one scale: reflectance (0..1) for calibrated
+else from the GeoTIFF band descriptions or colour interpretation, else (frames) R,G,B: the order an
+image viewer shows, which is the order ``--bands`` describes. JPEGs are decoded by Pillow (libjpeg-turbo,
+EXIF orientation applied), PNGs by GDAL through rasterio (8 and 16 bit, palettes and alpha); both give
+the pixels OpenCV gave before, bit for bit (``tests/apps/veg_cover/test_io_decode.py``), without OpenCV's
+~14 MB in the serving process (issue 13). Values are brought to one scale: reflectance (0..1) for calibrated
 multispectral data, DN / full scale (0..1) for 8/16-bit camera images; GDAL scale/offset tags apply.
 """
 
@@ -232,22 +234,63 @@ def frame_size(data: bytes, kind: str) -> tuple[int, int]:
     return size[0], size[1]
 
 
+def _decode_jpeg(data: bytes, source: str) -> np.ndarray:
+    """(H, W, C) uint8 of a JPEG, upright (EXIF orientation applied), grey or R, G, B."""
+    import io
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode not in ("L", "RGB"):
+                im = im.convert("RGB")
+            return np.asarray(im)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise InvalidInputError(f"{source}: the JPEG image is truncated or corrupt ({exc})") from None
+
+
+def _decode_png(data: bytes, source: str) -> np.ndarray:
+    """(H, W, C) uint8/uint16 of a PNG as stored: grey, R, G, B or R, G, B, A (palettes and grey + alpha
+    expanded, 1/2/4-bit grey scaled to 0..255, as OpenCV's ``IMREAD_UNCHANGED`` does)."""
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+    from rasterio.io import MemoryFile
+
+    try:
+        with warnings.catch_warnings(), MemoryFile(data) as mf:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with mf.open(driver="PNG") as ds:
+                img = np.moveaxis(ds.read(), 0, 2)
+                interp = [c.name for c in ds.colorinterp]
+                nbits = int(ds.tags(1, ns="IMAGE_STRUCTURE").get("NBITS", 8 * img.itemsize))
+                cmap = ds.colormap(1) if interp[0] == "palette" else None
+    except (RasterioError, ValueError) as exc:
+        raise InvalidInputError(f"{source}: the PNG image is truncated or corrupt ({exc})") from None
+    if cmap is not None:
+        lut = np.zeros((256, 4), np.uint8)
+        for k, rgba in cmap.items():
+            if 0 <= k < 256:
+                lut[k] = rgba
+        has_alpha = bool((lut[np.unique(img), 3] < 255).any())
+        img = lut[img[:, :, 0]][:, :, :4 if has_alpha else 3]
+    elif nbits < 8 * img.itemsize:
+        img = (img * (255 // (2 ** nbits - 1))).astype(np.uint8)
+    if img.shape[2] == 2:  # grey + alpha
+        img = img[:, :, [0, 0, 0, 1]]
+    return img
+
+
 def read_frame(data: bytes, *, kind: str, source: str, roles: tuple[str, ...] | None,
                max_pixels: int = MAX_FRAME_PIXELS) -> VegImage:
-    """Decode a JPEG/PNG frame with OpenCV into a VegImage (BGR undone, values / full scale)."""
-    import cv2
-
+    """Decode a JPEG/PNG frame into a VegImage (values / full scale)."""
     w, h = frame_size(data, kind)
     if w * h > max_pixels:
         raise PayloadTooLargeError(f"{source}: frame of {w} x {h} px exceeds the limit of {max_pixels} px",
                                    hint="tile it, or save it as a GeoTIFF, which is processed window by window")
     if kind == "png" and data.rfind(b"IEND") < 0:  # cut off: refuse before libpng prints its own errors
         raise InvalidInputError(f"{source}: the PNG image is truncated or corrupt (no IEND chunk)")
-    # JPEG: decoded upright (OpenCV applies the EXIF orientation unless IMREAD_UNCHANGED is asked for);
-    # PNG: unchanged, to keep alpha and 16-bit samples
-    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if kind == "jpeg" else cv2.IMREAD_UNCHANGED
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    if img is None or img.size == 0:
+    img = _decode_jpeg(data, source) if kind == "jpeg" else _decode_png(data, source)
+    if img.size == 0:
         raise InvalidInputError(f"{source}: the {kind.upper()} image is truncated or corrupt")
     notes = {}
     if kind == "jpeg":
@@ -256,10 +299,6 @@ def read_frame(data: bytes, *, kind: str, source: str, roles: tuple[str, ...] | 
             notes["exif_orientation"] = orientation  # already applied by the decoder
     if img.ndim == 2:
         img = img[:, :, None]
-    if img.shape[2] == 3:
-        img = img[:, :, ::-1]
-    elif img.shape[2] == 4:
-        img = img[:, :, [2, 1, 0, 3]]
     full = FULL_SCALE.get(str(img.dtype), 1.0)
     n = img.shape[2]
     if roles is None:

@@ -41,9 +41,9 @@ def preview_rgba(bands: np.ndarray, band_names, *, valid: np.ndarray | None = No
 def preview_png(sample, *, max_pixels: int = 6_000_000) -> tuple[bytes, str] | None:
     """PNG bytes and description of a ``VegImage`` (or a GeoTIFF ``RasterSource`` up to ``max_pixels``,
     the web's map limit); None when the image is too large to load for a preview."""
-    import cv2
-
     from edgeinv.common.errors import EdgeinvError
+
+    from .outputs import encode_png
 
     if not hasattr(sample, "bands"):  # a GeoTIFF read window by window
         src = sample
@@ -54,7 +54,4 @@ def preview_png(sample, *, max_pixels: int = 6_000_000) -> tuple[bytes, str] | N
         finally:
             getattr(src, "close", lambda: None)()
     rgba, what = preview_rgba(sample.bands, sample.band_names, valid=getattr(sample, "valid", None))
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgba[:, :, [2, 1, 0, 3]]))
-    if not ok:  # pragma: no cover - OpenCV encodes any uint8 BGRA image
-        raise RuntimeError("PNG encoding failed")
-    return buf.tobytes(), what
+    return encode_png(rgba), what

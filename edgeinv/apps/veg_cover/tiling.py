@@ -17,7 +17,10 @@ import numpy as np
 from edgeinv.common.errors import ConfigError
 
 TILE_PX = 256
-MARGIN_PX = 16  # >= receptive-field radius of the shipped networks (checked in the model tests)
+# >= the receptive-field radius of every shipped network (4 px; checked by tests/apps/veg_cover/test_tiling.py),
+# twice it for slack. Was 16: a 288 px model input for a 256 px core (1.27x the pixels); 8 gives 272 px
+# (1.13x), and the model is ~a third of the large-orthomosaic path (issue 13).
+MARGIN_PX = 8
 
 
 @dataclass(frozen=True)

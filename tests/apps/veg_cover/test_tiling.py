@@ -6,6 +6,7 @@ import rasterio
 
 from edgeinv.apps.veg_cover import tiling
 from edgeinv.apps.veg_cover.model import ARCH
+from edgeinv.apps.veg_cover.outputs import read_cover
 
 MS = ["blue", "green", "red", "rededge", "nir"]
 
@@ -50,11 +51,15 @@ def test_cover_geotiff_keeps_georeferencing(vc_app, tiny_runner, big_scene, tmp_
     res = vc_app.predict(vc_app.read(big_scene, out=str(out), tile_px=128), tiny_runner)
     with rasterio.open(big_scene) as src, rasterio.open(out) as dst:
         assert dst.crs == src.crs and dst.transform == src.transform
-        assert (dst.width, dst.height, dst.count, dst.dtypes[0]) == (420, 300, 2, "float32")
+        assert (dst.width, dst.height, dst.count, dst.dtypes[0]) == (420, 300, 2, "uint16")
         assert dst.descriptions == ("cover_fraction", "cover_fraction_std")
+        assert dst.scales == (1e-4, 1e-4) and dst.nodata == 65535
         assert dst.profile["tiled"] and dst.compression.name.lower() == "zstd"
         assert dst.overviews(1), "overviews missing"
-        np.testing.assert_allclose(dst.read(1), res.cover, atol=1e-7)
+    # the stored map is the in-memory one to the storage step (1e-4; rounding: at most half of it)
+    cover, std = read_cover(out)
+    np.testing.assert_allclose(cover, res.cover, atol=5.01e-5, rtol=0)
+    np.testing.assert_allclose(std, res.std, atol=5.01e-5, rtol=0)
     png = out.with_suffix(".png")
     assert res.outputs == {"cover_geotiff": str(out), "overlay_png": str(png)}
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -68,6 +73,10 @@ def test_nodata_pixels_stay_nodata(vc_app, tiny_runner, tmp_path, write_tif, ms_
     res = vc_app.predict(vc_app.read(path, out="none"), tiny_runner)
     assert np.isnan(res.cover[:5]).all() and np.isfinite(res.cover[5:]).all()
     assert res.pixels == 35 * 48
+    out = tmp_path / "nod_cover.tif"
+    vc_app.predict(vc_app.read(path, out=str(out)), tiny_runner)
+    cover, std = read_cover(out)
+    assert np.isnan(cover[:5]).all() and np.isnan(std[:5]).all() and np.isfinite(cover[5:]).all()
 
 
 def test_failed_run_leaves_no_half_written_cover(vc_app, big_scene, tmp_path):

@@ -497,6 +497,39 @@ def time_indicators(x: np.ndarray, *, centred: bool = False) -> dict[str, float]
     }
 
 
+def welch_psd(x: np.ndarray, *, fs_hz: float, nperseg: int) -> np.ndarray:
+    """``scipy.signal.welch(x, fs=fs_hz, nperseg=nperseg)[1]`` (periodic Hann, 50 % overlap, each segment's mean
+    removed, one-sided density), equal to it within rounding but from batched FFTs over blocks of segments:
+    ``welch`` transforms and detrends its segments one by one, ~10 ms for 2^18 samples.
+    """
+    x = np.asarray(x, dtype=float)
+    step = nperseg - nperseg // 2
+    count = (len(x) - nperseg) // step + 1
+    if nperseg < 1 or count < 1:
+        raise InvalidInputError(f"{len(x)} samples are too few for spectral segments of {nperseg}")
+    frames = np.lib.stride_tricks.sliding_window_view(x, nperseg)[::step][:count]
+    win = _periodic_hann(nperseg)
+    acc = np.zeros(nperseg // 2 + 1)
+    for i in range(0, count, 64):  # 64 segments at a time: small temporaries
+        seg = frames[i:i + 64] - frames[i:i + 64].mean(axis=1, keepdims=True)
+        seg *= win
+        spec = sfft.rfft(seg, axis=1, overwrite_x=True)
+        p = np.square(spec.real)
+        p += np.square(spec.imag)
+        acc += p.sum(axis=0)
+    acc *= 1.0 / (count * fs_hz * float(np.dot(win, win)))
+    acc[1:len(acc) - (nperseg % 2 == 0)] *= 2.0  # one-sided: every bin but DC (and Nyquist) twice
+    return acc
+
+
+@functools.lru_cache(maxsize=8)
+def _periodic_hann(n: int) -> np.ndarray:
+    """``scipy.signal.get_window("hann", n)``: the periodic Hann window (read-only)."""
+    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+    w.flags.writeable = False
+    return w
+
+
 @dataclass
 class WindowAnalysis:
     """Everything computed for one window: the model input and what the UI and baseline show."""

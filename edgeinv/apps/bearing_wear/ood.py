@@ -43,10 +43,10 @@ import functools
 
 import numpy as np
 import scipy.fft as sfft
-from scipy import signal as sps
 
 from . import decision as _decision
-from .features import HYPOTHESES, SCALARS
+from .features import HYPOTHESES, SCALARS, welch_psd
+from .orders import hann
 
 FLAG_QUANTILE = 0.999
 CLIP_FRACTION = 1e-3  # >= 0.1 % of the samples within 0.1 % of the range from the max (or the min)
@@ -137,13 +137,13 @@ def input_checks(signal, *, fs_hz: float) -> list[dict]:
                         "(saturated sensor or input range too small) — re-record with a larger range"})
     xs = x[:CHECK_SAMPLES]
     nper = min(1024, len(xs))
-    _, p = sps.welch(xs, fs=fs_hz, nperseg=nper)
+    p = welch_psd(xs, fs_hz=fs_hz, nperseg=nper)  # = scipy.signal.welch(...)[1], from batched FFTs (issue 13)
     p = p[1:]
     flat = float(np.exp(np.mean(np.log(p + 1e-300))) / (np.mean(p) + 1e-300))
     out.append({"check": "flat_spectrum", "value": round(flat, 3), "limit": FLATNESS_MAX, "failed": flat >= FLATNESS_MAX,
                 "text": f"the spectrum is flat like white noise (flatness {flat:.2f}): no machine vibration "
                         "(resonances, shaft lines) in it — check the sensor and its cable"})
-    X = np.square(np.abs(sfft.rfft(xs * np.hanning(len(xs)))))
+    X = np.square(np.abs(sfft.rfft(xs * hann(len(xs)))))  # hann: np.hanning kept per length
     total = float(X[1:].sum()) + 1e-300
     k = int(np.argmax(X[1:])) + 1
     share = float(X[max(k - 3, 1):k + 4].sum()) / total

@@ -156,6 +156,19 @@ def test_the_synthetic_windows_are_not_trivial():
             assert best == fault, (name, json.dumps(ev))
 
 
+
+@pytest.mark.parametrize("n, nperseg", [(12821, 1024), (153600, 1024), (1000, 1000), (5000, 777)])
+def test_welch_psd_equals_scipy_welch(n, nperseg):
+    """The batched Welch density (used by the OOD input checks) is scipy.signal.welch's, segment for segment."""
+    from scipy import signal as sps
+
+    rng = np.random.default_rng(n)
+    x = 0.1 * rng.standard_normal(n) + np.sin(0.3 * np.arange(n)) + 5.0  # a tone, noise and an offset
+    ref = sps.welch(x, fs=51200.0, nperseg=nperseg)[1]
+    got = F.welch_psd(x, fs_hz=51200.0, nperseg=nperseg)
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=1e-10)
+
 if __name__ == "__main__":
     if "--regenerate" in sys.argv:
         regenerate()

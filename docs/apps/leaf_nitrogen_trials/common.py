@@ -10,15 +10,8 @@ def nrmse(p,t): return np.sqrt(np.mean((np.asarray(p)-t)**2))/np.ptp(t)
 def chem(d,i):
     prot=d['N_g_m2'][i]*F/1e4; lma=d['LMA_g_m2'][i]/1e4
     return dict(protein_g_cm2=prot, cbc_g_cm2=max(lma-prot,1e-5), ewt_g_cm2=d['H20_g_m2'][i]/1e4)
-STRUCT=((800,1300),(1500,1800),(2050,2400))
+from edgeinv.apps.leaf_nitrogen.diagnose import nearest_model as _nearest
 def nearest_model(wl,r,c):
-    """N struct fitted over NIR+SWIR windows with the measured chemistry; then pigments over 500-750."""
-    dom=np.concatenate([np.arange(a,b+1.) for a,b in STRUCT]); const=optical_constants().subset(dom)
-    rd=np.interp(dom,wl,r)
-    sol=least_squares(lambda x: prospect_pro(constants=const,n_struct=x[0],chlorophyll_ug_cm2=0.,**c)[1]-rd,[1.5],bounds=([1.0],[4.0]))
-    n=float(sol.x[0])
-    dv=np.arange(500,751.); cv=optical_constants().subset(dv); rv=np.interp(dv,wl,r)
-    s2=least_squares(lambda x: prospect_pro(constants=cv,n_struct=n,chlorophyll_ug_cm2=x[0]*10,carotenoid_ug_cm2=x[1]*2,anthocyanin_ug_cm2=x[2],**c)[1]-rv,[4,4,0.1],bounds=([0,0,0],[15,12,20]))
-    cab,car,ant=s2.x[0]*10,s2.x[1]*2,s2.x[2]
-    w,rm,_=prospect_pro(n_struct=n,chlorophyll_ug_cm2=cab,carotenoid_ug_cm2=car,anthocyanin_ug_cm2=ant,wavelength_nm=wl,**c)
-    return rm, dict(n_struct=n,cab=cab,car=car,ant=ant,**c)
+    """The app's nearest PROSPECT-PRO leaf with the measured chemistry (diagnose.nearest_model), trial key names."""
+    rm,p=_nearest(wl,r,c)
+    return rm, dict(n_struct=p['n_struct'],cab=p['chlorophyll_ug_cm2'],car=p['carotenoid_ug_cm2'],ant=p['anthocyanin_ug_cm2'],**c)

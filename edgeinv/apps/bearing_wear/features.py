@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,35 +174,45 @@ def _kept_bands(grid, keep, *, fs_hz: float) -> np.ndarray:
 def _band_sk(X: np.ndarray, grid, idx: np.ndarray) -> np.ndarray:
     """Spectral kurtosis of the bands ``idx`` (sorted indices into :func:`_kurtogram_grid`'s arrays).
 
-    Each level's selected bands are inverse transformed in one batched FFT into one shared buffer
-    (unscaled, ``norm="forward"``: SK is scale-free); the moments of all bands then come from two
-    segment sums over that buffer.
+    Each level's selected bands are inverse transformed in one batched FFT (unscaled, ``norm="forward"``:
+    SK is scale-free), in buffers kept per thread (:func:`_scratch`) rather than fresh arrays per level.
     """
     levels, _, _, _, rows = grid
-    lens = np.array([nb for _, _, nb, _ in levels])[np.searchsorted([start for *_, start in levels], idx, side="right") - 1]
-    starts = np.zeros(len(idx), dtype=np.int64)
-    np.cumsum(lens[:-1], out=starts[1:])
-    c = np.empty(int(starts[-1] + lens[-1]), dtype=complex)
+    out = np.empty(len(idx))
     cuts = np.searchsorted(idx, [start for *_, start in levels] + [len(grid[1])]).tolist()
-    for (div, _, nb, first), a, b in zip(levels, cuts[:-1], cuts[1:]):
+    for (div, _, nb, _), a, b in zip(levels, cuts[:-1], cuts[1:]):
         if a == b:
             continue
+        shape = (b - a, nb)
+        c = _scratch("sk_c", shape, complex)
         bands = X[: div * nb].reshape(div, nb)
-        sel = rows[idx[a:b]]
-        if b - a < div:
-            bands = bands[sel]
-        elif first != idx[a]:  # pragma: no cover - the grid's rows of a level are 0 .. div - 1 in order
-            raise AssertionError("kurtogram grid out of order")
-        out = c[starts[a]: starts[a] + (b - a) * nb].reshape(b - a, nb)
-        np.fft.ifft(bands, axis=1, norm="forward", out=out)
-    p = np.square(c.real)
-    p += np.square(c.imag)
-    m2 = np.add.reduceat(p, starts) / lens
-    np.square(p, out=p)
-    m4 = np.add.reduceat(p, starts) / lens
-    sk = m4 / np.maximum(m2 * m2, 1e-300) - 2.0
-    sk[m2 <= 0] = -2.0
-    return sk
+        np.take(bands, rows[idx[a:b]], axis=0, out=c) if b - a < div else np.copyto(c, bands)
+        np.fft.ifft(c, axis=1, norm="forward", out=c)
+        p, tmp = _scratch("sk_p", shape, float), _scratch("sk_t", shape, float)
+        np.square(c.real, out=p)
+        p += np.square(c.imag, out=tmp)
+        m2 = p.sum(axis=1) / nb
+        sk = np.einsum("ij,ij->i", p, p) / nb / np.maximum(m2 * m2, 1e-300) - 2.0
+        sk[m2 <= 0] = -2.0
+        out[a:b] = sk
+    return out
+
+
+_SCRATCH = threading.local()
+_SCRATCH_MAX = 1 << 20  # elements: larger buffers are not kept (a very long window's)
+
+
+def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A temporary of ``shape`` from a buffer kept per thread and name (grown as needed): the kurtogram's
+    per-level work arrays, without fresh memory pages for every level of every window. Never returned
+    to callers: its contents are overwritten by the next use."""
+    size = int(np.prod(shape))
+    buf = getattr(_SCRATCH, name, None)
+    if buf is None or buf.size < size or buf.dtype != np.dtype(dtype):
+        buf = np.empty(size, dtype=dtype)
+        if size <= _SCRATCH_MAX:
+            setattr(_SCRATCH, name, buf)
+    return buf[:size].reshape(shape)
 
 
 @dataclass(frozen=True)

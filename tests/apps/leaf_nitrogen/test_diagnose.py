@@ -56,3 +56,16 @@ def test_a_species_specific_absorber_shows_up_as_that_species_bias_and_mismatch(
 def test_a_table_without_lma_is_refused_with_a_reason(tmp_path):
     with pytest.raises(InvalidInputError, match="LMA_g_m2"):
         diagnose(_table(tmp_path / "t.csv", lma_column=False), n_to_protein=FACTOR)
+
+
+def test_cli_diagnose_real_prints_json_and_refuses_a_missing_table(tmp_path, capsys):
+    import json
+
+    from edgeinv.common.cli import main
+
+    path = _table(tmp_path / "t.csv")
+    assert main(["--json", "leaf-nitrogen", "diagnose-real", str(path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["species"]) == {"AAA", "BBB"} and "text" in doc
+    assert main(["leaf-nitrogen", "diagnose-real", str(tmp_path / "missing.csv")]) == 2
+    assert "no such table" in capsys.readouterr().err

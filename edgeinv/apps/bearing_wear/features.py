@@ -112,17 +112,20 @@ class Band:
         return self.f_hi_hz - self.f_lo_hz
 
 
-def _band_envelope(X: np.ndarray, *, n: int, fs_hz: float, f_lo: float, f_hi: float, oversample: int) -> tuple[np.ndarray, float]:
+def _band_envelope(X: np.ndarray, *, n: int, fs_hz: float, f_lo: float, f_hi: float, oversample: int,
+                   scratch: bool = False) -> tuple[np.ndarray, float]:
     """Complex envelope of the band [f_lo, f_hi) from the rfft ``X`` of an ``n``-sample signal.
 
     Returns the envelope and its sampling rate. ``oversample=2`` makes ``|c|**2`` alias-free.
+    ``scratch``: the envelope lives in a per-thread buffer (:func:`_scratch`), valid until the next call.
     """
     df = fs_hz / n
     k0, k1 = int(math.ceil(f_lo / df)), min(int(math.floor(f_hi / df)), len(X) - 1)
     nb = max(k1 - k0, 1)
     m = sfft.next_fast_len(oversample * nb)
-    z = np.zeros(m, dtype=complex)
+    z = _scratch("env_z", (m,), complex) if scratch else np.empty(m, dtype=complex)
     np.multiply(X[k0:k0 + nb], 1.0 / n, out=z[:nb])  # ifft(z) * m / n: the scale on the nb inputs, none in the ifft
+    z[nb:] = 0.0
     c = sfft.ifft(z, overwrite_x=True, norm="forward")
     return c, m * df
 
@@ -310,9 +313,9 @@ def _hann(n: int) -> np.ndarray:
 
 def _squared_envelope(X: np.ndarray, *, n: int, fs_hz: float, band: Band) -> tuple[np.ndarray, float]:
     """``|c|**2`` of the band's complex envelope (alias-free, oversampled 2x) and its sampling rate (read-only)."""
-    c, env_fs = _band_envelope(X, n=n, fs_hz=fs_hz, f_lo=band.f_lo_hz, f_hi=band.f_hi_hz, oversample=2)
+    c, env_fs = _band_envelope(X, n=n, fs_hz=fs_hz, f_lo=band.f_lo_hz, f_hi=band.f_hi_hz, oversample=2, scratch=True)
     e = np.square(c.real)
-    e += np.square(c.imag)
+    e += np.square(c.imag, out=_scratch("env_t", e.shape, float))
     e.flags.writeable = False
     return e, env_fs
 
@@ -433,7 +436,7 @@ def envelope_acf_size_axis(X: np.ndarray, *, n: int, fs_hz: float, band: Band, s
     e = e - e.mean()
     spec = sfft.rfft(e, n=sfft.next_fast_len(len(e) + max_lag, real=True))  # linear for lags < max_lag
     power = np.square(spec.real)
-    power += np.square(spec.imag)
+    power += np.square(spec.imag, out=_scratch("acf_t", power.shape, float))
     r = sfft.irfft(power, overwrite_x=True)[:max_lag]
     if r[0] <= 0:
         return np.zeros(N_BINS)

@@ -217,6 +217,9 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
     if ood.get("flag"):
         alarm = _level_max(alarm, "watch")
         reasons.append("unfamiliar inputs: check by hand")
+    elif ood.get("speed_note") and fault != "none":  # a fault's location is read at orders of the given speed
+        alarm = _level_max(alarm, "watch")
+        reasons.append("speed not confirmed by a 1x line: the fault location depends on it, check the speed")
     if suspected and fault == "none":  # the model saw a fault the envelope does not confirm: say so, watch
         alarm = _level_max(alarm, "watch")
         reasons.append(f"possible {suspected[0].replace('_', ' ')} (model p={suspected[1]:.2f}) without confirming envelope "

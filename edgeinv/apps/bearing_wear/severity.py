@@ -36,6 +36,7 @@ from .features import SIZE_AXIS_MM
 SIZE_INDEX_TOP_MM = 3.0
 PROMINENCE_DEFAULT = 0.18  # data/calibration.json "entry_exit_prominence" overrides it (simulated healthy, q99)
 SPALL_FAULTS = ("outer_race", "inner_race", "ball")
+PAIR_MAX = 0.5  # the largest autocorrelation an entry/exit pair gives at its lag (see entry_exit)
 
 
 def prominence_threshold() -> float:
@@ -48,10 +49,19 @@ def acf_profile(analyses) -> np.ndarray:
 
 
 def entry_exit(acf: np.ndarray, *, limit_mm: float) -> dict:
-    """The most prominent autocorrelation bump beyond ``limit_mm``: ``{"length_mm", "prominence"}`` (None, 0 if none)."""
-    peaks, props = find_peaks(np.asarray(acf, dtype=float), prominence=0.0)
+    """The most prominent autocorrelation bump beyond ``limit_mm`` that a pair of events can give:
+    ``{"length_mm", "prominence"}`` (None, 0 if none).
+
+    A train of event pairs of energies ``A`` (entry) and ``B`` (exit) has a normalised squared-envelope
+    autocorrelation ``A B / (A**2 + B**2) <= 0.5`` at the pair's lag (:data:`PAIR_MAX`; noise and the
+    mean removal only lower it). A higher bump comes from a periodic modulation of every impact's
+    envelope — two resonances beating — not from a spall's entry and exit; where one is present
+    beyond the limit, the beating dominates the autocorrelation and no entry/exit delay is read.
+    """
+    acf = np.asarray(acf, dtype=float)
+    peaks, props = find_peaks(acf, prominence=0.0)
     ok = SIZE_AXIS_MM[peaks] >= limit_mm
-    if not ok.any():
+    if not ok.any() or (acf[peaks][ok] > PAIR_MAX).any():
         return {"length_mm": None, "prominence": 0.0}
     i = int(np.argmax(props["prominences"][ok]))
     return {"length_mm": float(SIZE_AXIS_MM[peaks[ok][i]]), "prominence": float(props["prominences"][ok][i])}

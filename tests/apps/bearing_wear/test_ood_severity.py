@@ -99,6 +99,13 @@ def test_entry_exit_bump_is_read_beyond_the_resolvable_limit():
     assert S.entry_exit(_acf(None), limit_mm=0.3)["length_mm"] is None
 
 
+def test_a_beat_higher_than_an_event_pair_can_give_is_not_read_as_a_spall():
+    ax = F.SIZE_AXIS_MM
+    beat = np.exp(-ax / 3.0) * (0.5 + 0.5 * np.cos(2 * np.pi * ax / 1.2))  # two resonances beating: peaks ~0.7
+    assert S.entry_exit(beat, limit_mm=0.3)["length_mm"] is None
+    assert S.entry_exit(beat * 0.6, limit_mm=0.3)["length_mm"] == pytest.approx(1.2, abs=0.05)  # below 0.5: a pair
+
+
 def test_damage_index_uses_the_bump_else_the_model_size():
     ev = {"outer_race": {"lines_db": [20.0, 18.0, 15.0]}, "cage": {"lines_db": [12.0, 8.0, 4.0]}}
     thr = S.prominence_threshold()
@@ -116,3 +123,12 @@ def test_the_index_is_amplitude_free(rng):
     rec.signal[:] *= 100.0
     b = APP.predict(rec, Runner("outer_race", 1.2))
     assert a.severity_index == b.severity_index and a.damage["basis"] == b.damage["basis"]
+
+
+def test_a_speed_the_recording_does_not_confirm_is_said(rng):
+    rec = _sim(rng, seconds=3.0)
+    import dataclasses
+
+    wrong = dataclasses.replace(rec, rpm=rec.rpm * 1.3)
+    res = APP.predict(wrong, Runner("outer_race"))
+    assert "1x line" in res.ood.get("speed_note", "") and any("1x line" in n for n in res.notes)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,20 +111,17 @@ class Band:
         return self.f_hi_hz - self.f_lo_hz
 
 
-def _band_envelope(X: np.ndarray, *, n: int, fs_hz: float, f_lo: float, f_hi: float, oversample: int,
-                   scratch: bool = False) -> tuple[np.ndarray, float]:
+def _band_envelope(X: np.ndarray, *, n: int, fs_hz: float, f_lo: float, f_hi: float, oversample: int) -> tuple[np.ndarray, float]:
     """Complex envelope of the band [f_lo, f_hi) from the rfft ``X`` of an ``n``-sample signal.
 
     Returns the envelope and its sampling rate. ``oversample=2`` makes ``|c|**2`` alias-free.
-    ``scratch``: the envelope lives in a per-thread buffer (:func:`_scratch`), valid until the next call.
     """
     df = fs_hz / n
     k0, k1 = int(math.ceil(f_lo / df)), min(int(math.floor(f_hi / df)), len(X) - 1)
     nb = max(k1 - k0, 1)
     m = sfft.next_fast_len(oversample * nb)
-    z = _scratch("env_z", (m,), complex) if scratch else np.empty(m, dtype=complex)
+    z = np.zeros(m, dtype=complex)
     np.multiply(X[k0:k0 + nb], 1.0 / n, out=z[:nb])  # ifft(z) * m / n: the scale on the nb inputs, none in the ifft
-    z[nb:] = 0.0
     c = sfft.ifft(z, overwrite_x=True, norm="forward")
     return c, m * df
 
@@ -175,47 +171,22 @@ def _kept_bands(grid, keep, *, fs_hz: float) -> np.ndarray:
 
 
 def _band_sk(X: np.ndarray, grid, idx: np.ndarray) -> np.ndarray:
-    """Spectral kurtosis of the bands ``idx`` (sorted indices into :func:`_kurtogram_grid`'s arrays).
-
-    Each level's selected bands are inverse transformed in one batched FFT (unscaled, ``norm="forward"``:
-    SK is scale-free), in buffers kept per thread (:func:`_scratch`) rather than fresh arrays per level.
-    """
+    """Spectral kurtosis of the bands ``idx`` (sorted indices into :func:`_kurtogram_grid`'s arrays): each level's
+    selected bands are inverse transformed in one batched FFT, unscaled and in place (SK is scale-free)."""
     levels, _, _, _, rows = grid
     out = np.empty(len(idx))
     cuts = np.searchsorted(idx, [start for *_, start in levels] + [len(grid[1])]).tolist()
     for (div, _, nb, _), a, b in zip(levels, cuts[:-1], cuts[1:]):
         if a == b:
             continue
-        shape = (b - a, nb)
-        c = _scratch("sk_c", shape, complex)
-        bands = X[: div * nb].reshape(div, nb)
-        np.take(bands, rows[idx[a:b]], axis=0, out=c) if b - a < div else np.copyto(c, bands)
-        np.fft.ifft(c, axis=1, norm="forward", out=c)
-        p, tmp = _scratch("sk_p", shape, float), _scratch("sk_t", shape, float)
-        np.square(c.real, out=p)
-        p += np.square(c.imag, out=tmp)
+        c = sfft.ifft(X[: div * nb].reshape(div, nb)[rows[idx[a:b]]], axis=1, norm="forward", overwrite_x=True)
+        p = np.square(c.real)
+        p += np.square(c.imag)
         m2 = p.sum(axis=1) / nb
         sk = np.einsum("ij,ij->i", p, p) / nb / np.maximum(m2 * m2, 1e-300) - 2.0
         sk[m2 <= 0] = -2.0
         out[a:b] = sk
     return out
-
-
-_SCRATCH = threading.local()
-_SCRATCH_MAX = 1 << 20  # elements: larger buffers are not kept (a very long window's)
-
-
-def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
-    """A temporary of ``shape`` from a buffer kept per thread and name (grown as needed): the kurtogram's
-    per-level work arrays, without fresh memory pages for every level of every window. Never returned
-    to callers: its contents are overwritten by the next use."""
-    size = int(np.prod(shape))
-    buf = getattr(_SCRATCH, name, None)
-    if buf is None or buf.size < size or buf.dtype != np.dtype(dtype):
-        buf = np.empty(size, dtype=dtype)
-        if size <= _SCRATCH_MAX:
-            setattr(_SCRATCH, name, buf)
-    return buf[:size].reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -313,9 +284,9 @@ def _hann(n: int) -> np.ndarray:
 
 def _squared_envelope(X: np.ndarray, *, n: int, fs_hz: float, band: Band) -> tuple[np.ndarray, float]:
     """``|c|**2`` of the band's complex envelope (alias-free, oversampled 2x) and its sampling rate (read-only)."""
-    c, env_fs = _band_envelope(X, n=n, fs_hz=fs_hz, f_lo=band.f_lo_hz, f_hi=band.f_hi_hz, oversample=2, scratch=True)
+    c, env_fs = _band_envelope(X, n=n, fs_hz=fs_hz, f_lo=band.f_lo_hz, f_hi=band.f_hi_hz, oversample=2)
     e = np.square(c.real)
-    e += np.square(c.imag, out=_scratch("env_t", e.shape, float))
+    e += np.square(c.imag)
     e.flags.writeable = False
     return e, env_fs
 
@@ -436,7 +407,7 @@ def envelope_acf_size_axis(X: np.ndarray, *, n: int, fs_hz: float, band: Band, s
     e = e - e.mean()
     spec = sfft.rfft(e, n=sfft.next_fast_len(len(e) + max_lag, real=True))  # linear for lags < max_lag
     power = np.square(spec.real)
-    power += np.square(spec.imag, out=_scratch("acf_t", power.shape, float))
+    power += np.square(spec.imag)
     r = sfft.irfft(power, overwrite_x=True)[:max_lag]
     if r[0] <= 0:
         return np.zeros(N_BINS)

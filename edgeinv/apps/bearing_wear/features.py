@@ -355,6 +355,52 @@ def _view_bins(order: float, n_orders: int):
     return edges, beyond
 
 
+def _fault_views_into(both: np.ndarray, orders: tuple) -> np.ndarray:
+    """A fresh model input with every fault's four view channels filled (:func:`fault_views` of ``both`` for each
+    of ``orders``, shaft combs, harmonic marks): the views cut by bin maxima in one ``reduceat`` for all faults."""
+    plan = _views_plan(orders, both.shape[1])
+    feats = plan["template"].copy()
+    views = np.empty((len(orders), 2, N_BINS))
+    if len(plan["reduced"]):
+        ext = np.empty((2, both.shape[1] + 1))
+        ext[:, :-1] = both
+        ext[:, -1] = -np.inf  # the sentinel column: each fault's last view bin ends at the axis' end
+        red = np.maximum.reduceat(ext, plan["starts"], axis=1)
+        views[plan["reduced"]] = red[:, plan["take"]].reshape(2, len(plan["reduced"]), N_BINS).transpose(1, 0, 2)
+    for i in plan["interpolated"]:
+        views[i] = [np.interp(U_AXIS * orders[i], ORDER_AXIS, row) for row in both]
+    views[plan["beyond"]] = 0.0
+    feats[plan["rows"]] = views.reshape(-1, N_BINS)
+    return feats
+
+
+@functools.lru_cache(maxsize=64)
+def _views_plan(orders: tuple, n_orders: int) -> dict:
+    """Index tables of :func:`_fault_views_into` for one set of refined orders (kept: a machine's orders repeat)."""
+    template = np.zeros(INPUT_SHAPE, dtype=np.float32)
+    starts, take, reduced, interpolated, beyond = [], [], [], [], []
+    for i, o in enumerate(orders):
+        edges, b = _view_bins(float(o), n_orders)
+        beyond.append(b)
+        template[i * N_VC + 2] = _shaft_comb(float(o))
+        template[i * N_VC + 3] = HARMONIC_MARKS
+        if edges is None:
+            interpolated.append(i)
+            continue
+        reduced.append(i)
+        take.extend(range(len(starts), len(starts) + N_BINS))
+        starts.extend(edges.tolist())
+        starts.append(n_orders)  # the sentinel: ends this fault's last bin (its own output is dropped)
+    plan = {"template": template, "starts": np.array(starts, dtype=np.int64), "take": np.array(take, dtype=np.int64),
+            "reduced": np.array(reduced, dtype=np.int64), "interpolated": tuple(interpolated),
+            "beyond": np.broadcast_to(np.array(beyond)[:, None, :], (len(orders), 2, N_BINS)).copy(),
+            "rows": np.array([i * N_VC + c for i in range(len(orders)) for c in (0, 1)], dtype=np.int64)}
+    for v in plan.values():
+        if isinstance(v, np.ndarray):
+            v.flags.writeable = False
+    return plan
+
+
 def _marks(centres_bins: np.ndarray) -> np.ndarray:
     """Gaussian marks, peak 1 and sigma 1 bin, at the given (fractional) bins of a view."""
     if not len(centres_bins):
@@ -631,7 +677,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         math.log2(max(f_top, 1.0) / (fs_hz / 2)),
         math.log(ind["kurtosis"]),
         math.log(ind["crest_factor"]),
-        float(np.clip(ind["skewness"], -5, 5)) / 5.0,
+        min(max(ind["skewness"], -5.0), 5.0) / 5.0,
         math.log(ind["impulse_factor"]),
         math.log(ind["shape_factor"]),
         math.log1p(max(best.sk, 0.0)),
@@ -650,16 +696,10 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     scal_row[: len(scalars)] = scalars
     acf = envelope_acf_size_axis(X, n=nfft, fs_hz=fs_hz, band=wide, shaft_hz=shaft_hz, geometry=geometry,
                                  squared_envelope=squared_envelope(wide))
-    feats = np.empty(INPUT_SHAPE, dtype=np.float32)
-    both = np.stack([ch_band, ch_energy])
-    for i, h in enumerate(HYPOTHESES):
-        o = refined[h]
-        feats[i * N_VC: i * N_VC + 2] = fault_views(both, order=o)
-        feats[i * N_VC + 2] = _shaft_comb(o)
-        feats[i * N_VC + 3] = HARMONIC_MARKS
+    feats = _fault_views_into(np.stack([ch_band, ch_energy]), tuple(refined[h] for h in HYPOTHESES))
     feats[-2] = acf
     feats[-1] = scal_row
-    if not np.all(np.isfinite(feats)):
+    if not math.isfinite(float(feats.sum(dtype=np.float64))):  # any NaN or inf makes the sum non-finite
         raise InvalidInputError("the window gives non-finite features (is the signal constant or all zeros?)")
     return WindowAnalysis(feats, best, f_env, s_env, ind, vel, energy=energy, usable_top_hz=f_top,
                           spec_band=lin_band, spec_energy=lin_energy, refined_orders=refined, ringdown_s=_ringdown_s(acf, shaft_hz, geometry))

@@ -115,7 +115,8 @@ def evaluate(app, data_dir: Path, runner, *, progress: bool = False, robustness:
             call=d["fault"], probability=d["probabilities"][d["fault"]], correct=d["fault"] == truth,
             size_mm=d["defect_size_mm"], size_status=d.get("size", {}).get("status"),
             size_reason=d.get("size", {}).get("reason"), resolvable_mm=d.get("size", {}).get("resolvable_limit_mm"),
-            severity_index=d.get("severity_index"), evidence=d.get("evidence", {}).get("text", ""),
+            severity_index=d.get("severity_index"), severity_basis=d.get("damage", {}).get("basis"),
+            entry_exit_mm=d.get("damage", {}).get("entry_exit_mm"), evidence=d.get("evidence", {}).get("text", ""),
             ood=d.get("ood", {}).get("score"), ood_flag=d.get("ood", {}).get("flag"),
             rpm_used=d["operating_point"].get("rpm_refined", d["operating_point"]["rpm"]),
             baseline_call=base.fault, baseline_probability=round(float(base.probabilities[base.fault]), 3),
@@ -131,6 +132,10 @@ def evaluate(app, data_dir: Path, runner, *, progress: bool = False, robustness:
         rows.append(row)
     summary, baseline = _totals(rows, "correct"), _totals(rows, "baseline_correct")
     summary["severity_ordering"] = _severity_ordering(rows)
+    oods = [r["ood"] for r in rows if r.get("ood") is not None]
+    if oods:
+        summary["ood"] = {"median_score": round(float(np.median(oods)), 3), "flagged": sum(bool(r.get("ood_flag")) for r in rows),
+                          "n": len(rows)}
     stable = [r["stable_under_speed_error"] for r in rows if "stable_under_speed_error" in r]
     if stable:
         summary["stable_under_speed_error_1pct"] = {"right": int(sum(stable)), "n": len(stable)}
@@ -204,8 +209,11 @@ def _table(rows, summary, baseline) -> str:
                 ("not resolvable" if r.get("size_status") == "not_resolvable" else "-"))
         mark = "" if r["correct"] else " x"
         lines.append(f"{r['file'][-42:]:42s} {r['truth']:10s} {r['call'] + mark:10s} {r['probability']:5.2f} {size:>16s} "
-                     f"{(r.get('severity_index') or 0):5.2f} {(r.get('ood') or 0):5.2f} "
+                     f"{(r.get('severity_index') or 0):5.2f}{'*' if (r.get('severity_basis') or '').startswith('entry/exit') else ' '}"
+                     f"{(r.get('ood') or 0):5.2f}{'!' if r.get('ood_flag') else ' '}"
                      f"{r['baseline_call'] + ('' if r['baseline_correct'] else ' x'):10s}  {r.get('evidence', '')[:70]}")
+    lines.append("sev: severity index (* = from the entry/exit delay, else the model's size output); "
+                 "ood: score (! = flagged: unlike the training data)")
     lines.append("")
     lines.append(f"{'set':24s} {'model':>10s} {'baseline':>10s}")
     for k, v in summary.items():
@@ -216,6 +224,10 @@ def _table(rows, summary, baseline) -> str:
     st = summary.get("stable_under_speed_error_1pct")
     if st:
         lines.append(f"calls unchanged with the typed speed off by -1 % and +1 %: {st['right']}/{st['n']} files")
+    oods = [r["ood"] for r in rows if r.get("ood") is not None]
+    if oods:
+        lines.append(f"OOD score on these files: median {np.median(oods):.2f} (range {min(oods):.2f}–{max(oods):.2f}); "
+                     f"flagged {sum(bool(r.get('ood_flag')) for r in rows)}/{len(rows)}")
     sev = summary.get("severity_ordering", {})
     lines.append(f"severity ordering: mean Spearman {sev.get('mean_spearman')}, fully ordered groups {sev.get('fully_ordered')}")
     for g in sev.get("groups", []):

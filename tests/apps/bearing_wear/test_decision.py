@@ -150,6 +150,8 @@ def test_evaluate_real_table_with_baseline(tmp_path, rng):
     row = {r["file"]: r for r in out["rows"]}
     assert row["o.npz"]["call"] == "outer_race" and row["h.npz"]["call"] == "none"  # the gate stops the fake model
     assert "baseline_call" in row["o.npz"] and "evidence" in row["o.npz"] and "model" in out["text"]
+    assert out["summary"]["ood"]["n"] == 2 and "OOD score on these files" in out["text"]
+    assert "severity_basis" in row["o.npz"] and "entry/exit delay" in out["text"]
 
 
 def test_injected_fault_keeps_length_and_shows_lines(rng):

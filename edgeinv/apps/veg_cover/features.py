@@ -27,11 +27,12 @@ FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "red_nir": (("red", "nir"), ("red", "nir", "ndvi", "savi")),
     "rgb": (("red", "green", "blue"), ("red", "green", "blue", "exg", "exr")),
     # segmentation path: the image's Fisher coordinate (0 at its background level, 1 at its vegetation
-    # level) and the distance off the line between the two (:mod:`.radiometry`). Both are invariant to
-    # per-band gain and offset; the colours themselves are left out on purpose, so the model cannot learn
-    # the simulator's palette instead of the contrast every image has.
-    "red_nir_fine": (("red", "nir"), ("fisher", "off_line")),
-    "rgb_fine": (("red", "green", "blue"), ("fisher", "off_line")),
+    # level), its chromatic coordinate (the same scale over log-ratios of the bands: unchanged by shade
+    # and exposure) and the distance off the line between the two levels (:mod:`.radiometry`). All are
+    # invariant to per-band gain; the colours themselves are left out on purpose, so the model cannot
+    # learn the simulator's palette instead of the contrast every image has.
+    "red_nir_fine": (("red", "nir"), ("fisher", "chroma", "off_line")),
+    "rgb_fine": (("red", "green", "blue"), ("fisher", "chroma", "off_line")),
 }
 FINE = ("red_nir_fine", "rgb_fine")
 EPS = 1e-6
@@ -92,13 +93,14 @@ def channels(bands: np.ndarray, band_names, config: str, levels=None) -> np.ndar
     """
     x = select_bands(bands, band_names, config)
     if config in FINE:
-        from .radiometry import discriminant, off_line_distance
+        from .radiometry import chroma, discriminant, off_line_distance
 
         if levels is None:
             raise InvalidInputError(f"the {config} model needs the image's background/vegetation levels")
         t = np.clip(discriminant(x, levels), -3.0, 4.0)
+        c = np.clip(chroma(x, levels), -3.0, 4.0)
         off = np.clip(off_line_distance(x, levels), 0.0, 20.0) / 5.0
-        return np.stack([t, off]).astype(np.float32)
+        return np.stack([t, c, off]).astype(np.float32)
     x = np.clip(x, 0.0, 4.0)  # reflectance/DN beyond physical range: sensor artefacts
     if config == "multispectral5":
         blue, green, red, rededge, nir = x

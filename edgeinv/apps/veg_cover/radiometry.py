@@ -55,6 +55,11 @@ class Levels:
     found: bool        # False: one class is (nearly) empty; levels fall back to nominal ones
     weights: tuple[float, ...] | None = None  # Fisher direction scaled so soil -> 0, veg -> 1
     cov: tuple[tuple[float, ...], ...] | None = None  # pooled within-class covariance of the bands
+    # chromatic discriminant (:func:`chroma`): Fisher direction over the bands' log-ratios to the last band,
+    # the background's log-ratios, and the dark-pixel offset ``chroma_eps`` added before the logarithm
+    chroma_weights: tuple[float, ...] | None = None
+    chroma_soil: tuple[float, ...] | None = None
+    chroma_eps: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -157,10 +162,81 @@ def image_levels(bands: np.ndarray, band_names, valid: np.ndarray | None = None,
         pooled = cov
         coord = weights @ (px - soil[:, None])
         t, share = min_error_threshold(coord)
+    cw, cs, eps = _chroma_levels(px, coord > t, soil, veg)
     return Levels(bands=names, soil=tuple(float(v) for v in soil), veg=tuple(float(v) for v in veg), index=name,
                   threshold=float(t), separation=sep, veg_share=share, found=True,
                   weights=None if weights is None else tuple(float(v) for v in weights),
-                  cov=None if weights is None else tuple(tuple(float(v) for v in row) for row in pooled))
+                  cov=None if weights is None else tuple(tuple(float(v) for v in row) for row in pooled),
+                  chroma_weights=cw, chroma_soil=cs, chroma_eps=eps)
+
+
+CHROMA_EPS = 0.05  # dark-pixel offset before the logarithm, as a share of the image's mean level
+CHROMA_ROUNDS = 2  # fits of the chromatic direction: on the bands' split, then on its own re-split
+
+
+def _log_ratios(x: np.ndarray, eps: float) -> np.ndarray:
+    """(C-1, ...) log-ratios of each band to the last one, ``log((x_i + eps) / (x_last + eps))``."""
+    lx = np.log(np.maximum(np.asarray(x, np.float64), 0.0) + eps)
+    return lx[:-1] - lx[-1:]
+
+
+def _chroma_levels(px: np.ndarray, veg_side: np.ndarray, soil: np.ndarray, veg: np.ndarray):
+    """Fisher direction of the two classes in log-ratio (chromaticity) space, scaled soil -> 0, veg -> 1;
+    the classes are re-split once along it at the minimum-error threshold and the direction refitted.
+
+    Log-ratios between bands do not change when the light on a pixel does (a shaded leaf, a leaf turned
+    away from the sun, an under-exposed frame): unlike the coordinate along the bands themselves, a
+    shaded leaf keeps its vegetation coordinate here. A per-band gain shifts every log-ratio by a
+    constant, which the background level removes. ``eps`` (a share of the image's mean level, so global
+    gain does not change it) keeps near-black pixels from dominating with noise.
+    Returns ``(weights, background log-ratios, eps)``, or Nones with fewer than two bands / a degenerate split.
+    """
+    if px.shape[0] < 2:
+        return None, None, None
+    eps = CHROMA_EPS * max(float(np.mean(np.concatenate([soil, veg]))), 1e-6)
+    y = _log_ratios(px, eps)
+    fit = None
+    for _ in range(CHROMA_ROUNDS):  # the split of the bands, then re-split along the chromatic coordinate itself
+        lo, hi = ~veg_side, veg_side
+        if lo.sum() < 8 or hi.sum() < 8:
+            break
+        ys, yv = np.median(y[:, lo], axis=1), np.median(y[:, hi], axis=1)
+        cov = (np.atleast_2d(np.cov(y[:, lo])) * lo.sum() + np.atleast_2d(np.cov(y[:, hi])) * hi.sum()) / lo.size
+        cov += np.eye(y.shape[0]) * 1e-4 * max(float(np.trace(cov)), 1e-12)
+        w = np.linalg.solve(cov, yv - ys)
+        norm = float(w @ (yv - ys))
+        if not np.isfinite(w).all() or abs(norm) < 1e-12:
+            break
+        fit = (w / norm, ys)
+        # shaded leaves that the bands' split left with the background move to the vegetation here; the
+        # re-split may only add to the vegetation class (at most half of it, a third of the background),
+        # never redefine it: along the chromatic axis a tray, a tinted plastic or noisy black soil can
+        # form a cluster of its own
+        c = fit[0] @ (y - ys[:, None])
+        t, share = min_error_threshold(c)
+        new = c > t
+        added = (new & lo).sum()
+        if not (MIN_CLASS < share < 1 - MIN_CLASS and (new & hi).sum() >= 0.95 * hi.sum()
+                and added <= 0.5 * hi.sum() and added <= 0.3 * lo.sum()):
+            break
+        veg_side = new
+    if fit is None:
+        return None, None, None
+    return tuple(float(v) for v in fit[0]), tuple(float(v) for v in fit[1]), float(eps)
+
+
+def chroma(bands: np.ndarray, levels: Levels) -> np.ndarray:
+    """Per pixel, the image's chromatic coordinate: 0 at the background's colour, 1 at the vegetation's.
+
+    Invariant to the light a pixel receives (shade, exposure) and to per-band gain; zeros when the image
+    has no chromatic discriminant (one band, no clusters).
+    """
+    if levels.chroma_weights is None:
+        return np.zeros(bands.shape[1:], np.float32)
+    y = _log_ratios(bands, levels.chroma_eps)
+    w = np.asarray(levels.chroma_weights, np.float64)
+    ys = np.asarray(levels.chroma_soil, np.float64).reshape(-1, *([1] * (y.ndim - 1)))
+    return np.tensordot(w, y - ys, axes=1).astype(np.float32)
 
 
 def discriminant(bands: np.ndarray, levels: Levels) -> np.ndarray:

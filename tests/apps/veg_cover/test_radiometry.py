@@ -51,3 +51,38 @@ def test_min_error_threshold_handles_small_classes():
     v = np.concatenate([rng.normal(0.05, 0.03, 9800), rng.normal(0.5, 0.05, 200)])
     t, share = min_error_threshold(v)
     assert 0.15 < t < 0.4 and abs(share - 0.02) < 0.005
+
+
+def _shaded_rgb(rng, shape=(120, 160)):
+    """RGB counts: soil, sunlit leaves and leaves in shade (0.35 x the light, a little bluer)."""
+    mask = rng.random(shape) < 0.3
+    shade = mask & (rng.random(shape) < 0.3)
+    soil, leaf = np.array([0.30, 0.25, 0.20]), np.array([0.20, 0.45, 0.15])
+    light = np.where(shade[..., None], 0.35 * np.array([0.95, 1.0, 1.1]), 1.0)
+    img = np.where(mask[..., None], leaf, soil) * light + rng.normal(0, 0.005, (*shape, 3))
+    return np.moveaxis(img, 2, 0).astype(np.float32), mask, shade
+
+
+def test_chroma_keeps_shaded_leaves_at_the_vegetation_level():
+    """Shaded leaves keep the vegetation's chromatic coordinate (log-ratios do not change with the light)."""
+    from edgeinv.apps.veg_cover.radiometry import chroma
+
+    bands, mask, shade = _shaded_rgb(np.random.default_rng(4))
+    lv = image_levels(bands, ("red", "green", "blue"))
+    c = chroma(bands, lv)
+    assert np.median(c[shade]) > 0.7 and np.median(c[mask & ~shade]) > 0.85
+    assert np.median(np.abs(c[~mask])) < 0.1
+    assert abs(float(np.mean(c > 0.5)) - mask.mean()) < 0.01
+
+
+def test_chroma_is_invariant_to_per_band_gain():
+    """Under another white balance the split of the bands loses the shaded leaves (green gain 1.3 lifts the
+    soil's excess green); the chromatic re-split finds them again."""
+    from edgeinv.apps.veg_cover.radiometry import chroma
+
+    bands, mask, shade = _shaded_rgb(np.random.default_rng(5))
+    for gain in ((1.0, 1.0, 1.0), (0.7, 1.3, 0.9), (1.4, 0.8, 1.2)):
+        other = bands * np.array(gain, np.float32)[:, None, None]
+        c = chroma(other, image_levels(other, ("red", "green", "blue")))
+        assert abs(float(np.mean(c > 0.5)) - mask.mean()) < 0.02, gain
+        assert abs(float(np.median(c[mask & ~shade])) - 1.0) < 0.05 and abs(float(np.median(c[~mask]))) < 0.05

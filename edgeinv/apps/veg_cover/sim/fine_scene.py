@@ -5,16 +5,22 @@ background, so the question becomes *which pixels are vegetation* and cover is t
 hand-drawn mask counts). This simulator resolves what makes that hard on real frames:
 
 * leaves: ellipses and thin stems grouped into plants, each leaf with its own PROSPECT-D spectrum
-  (Feret et al. 2017; chlorophyll 12-75 ug/cm2, structure 1.2-2.4) and its own illumination factor
-  (leaf angle, self-shading: 0.25-1.3), specular highlights (a spectrally flat surface reflection
-  added on part of a leaf), leaves shading leaves;
+  (Feret et al. 2017; chlorophyll 12-75 ug/cm2, structure 1.2-2.4), stems and petioles with less
+  chlorophyll and up to 12 ug/cm2 anthocyanin (often red), specular highlights (a spectrally flat
+  surface reflection of the direct light on part of a leaf);
+* light, physically: per band, the direct sunlight's share of the irradiance (prosail's direct and
+  diffuse spectra at a sun zenith of 15-60 deg, less under haze). A leaf's orientation scales only
+  its direct part (cosine of the incidence, 0-1.4 x a flat leaf's); shadows -- of the plants on the
+  background and of upper leaves on the leaves below them -- remove only the direct part. So shaded
+  surfaces are darker *and* bluer (skylight) but keep their own colour otherwise, as on real frames;
 * backgrounds: prosail's dry/wet soil at any brightness from black potting compost to bright dry
   soil with texture, crop residue, stones, and non-soil surfaces -- white, grey or black plastic of
   trays and crates with straight edges, slightly tinted;
-* cast shadows of the plants on the background (the diffuse-light share of the sun-lit level);
 * the camera: band integration with the camera class's Gaussian responses, unknown per-band gain and
   black offset, leakage between bands (NIR into "red" on dual-band cameras), optics blur, shot and
-  read noise, gamma encoding, 8-bit quantisation and JPEG compression.
+  read noise, Bayer demosaicing (RGB: blotchy colour noise on dark surfaces), exposure from under to
+  over (a quarter of the frames over-exposed 1.2-2.5 x: bright leaves clip channel by channel and turn
+  pale), gamma encoding, 8-bit quantisation and JPEG compression.
 
 Truth is binary per pixel: more than half of the pixel's footprint is leaf. Training side (needs
 ``prosail`` for the leaf and soil spectra); numpy + OpenCV otherwise.
@@ -34,17 +40,22 @@ from ..cameras import Camera
 OVERSAMPLE = 4  # fine cells per pixel and axis: leaf edges give mixed pixels as on a real sensor
 
 
-@functools.lru_cache(maxsize=1)
-def _leaf_library(n: int = 48, seed: int = 7) -> np.ndarray:
-    """Reflectance spectra (n, wavelengths) of green leaves: PROSPECT-D over chlorophyll and structure."""
+@functools.lru_cache(maxsize=2)
+def _leaf_library(n: int = 48, seed: int = 7, *, stems: bool = False) -> np.ndarray:
+    """Reflectance spectra (n, wavelengths) of green leaves: PROSPECT-D over chlorophyll and structure.
+
+    ``stems=True``: stems and petioles, less chlorophyll and often anthocyanin-red (PROSPECT-D's
+    anthocyanin up to 12 ug/cm2) -- plant, hence vegetation in a hand-drawn mask, but not very green.
+    """
     import prosail
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed + (1000 if stems else 0))
     out = []
     for _ in range(n):
-        cab = rng.uniform(12, 75)
+        cab = rng.uniform(5, 35) if stems else rng.uniform(12, 75)
+        ant = rng.uniform(0, 12) if stems else rng.uniform(0, 2)
         _, r, _ = prosail.run_prospect(rng.uniform(1.2, 2.4), cab, cab / rng.uniform(3.5, 6.0), rng.uniform(0, 0.3),
-                                       rng.uniform(0.005, 0.02), rng.uniform(0.002, 0.008), ant=rng.uniform(0, 2),
+                                       rng.uniform(0.005, 0.02), rng.uniform(0.002, 0.008), ant=ant,
                                        prospect_version="D")
         out.append(np.asarray(r, np.float64)[: physics.WAVELENGTH_NM.size])
     return np.stack(out)
@@ -57,9 +68,11 @@ def _band(spectra: np.ndarray, srf: np.ndarray) -> np.ndarray:
 
 
 def _plants(shape: tuple[int, int], rng: np.random.Generator, *, target_cover: float, leaf_px: float):
-    """Fine-grid leaf mask (H, W) uint8 label image (0 = none, k = leaf k) and the number of leaves."""
+    """Fine-grid label image (H, W) (0 = none, k = leaf k, drawn bottom to top), the number of leaves
+    and the labels that are stems."""
     h, w = shape
     labels = np.zeros((h, w), np.int32)
+    stems = []
     area = h * w
     k = 0
     n_plants = max(1, int(rng.integers(1, 8)))
@@ -78,13 +91,14 @@ def _plants(shape: tuple[int, int], rng: np.random.Generator, *, target_cover: f
             p0 = (int(x), int(y))
             p1 = (int(x + length * np.cos(ang)), int(y + length * np.sin(ang)))
             cv2.line(labels, p0, p1, int(k), max(1, int(leaf_px * rng.uniform(0.05, 0.15))))
+            stems.append(k)
         else:
             a = leaf_px * rng.uniform(0.4, 1.2)
             b = a * rng.uniform(0.3, 0.9)
             cv2.ellipse(labels, (int(x), int(y)), (max(1, int(a)), max(1, int(b))), float(rng.uniform(0, 180)), 0, 360,
                         int(k), -1)
         covered = float(np.count_nonzero(labels))
-    return labels, k
+    return labels, k, np.asarray(stems, np.int64)
 
 
 def _background(shape, rng, soil_band, residue_band, flat_bands, n_bands):
@@ -144,35 +158,51 @@ def render_fine(*, camera: Camera, shape_px: tuple[int, int], rng: np.random.Gen
 
     target = float(rng.choice([rng.uniform(0.0, 0.12), rng.uniform(0.0, 0.85)]))
     leaf_px = float(np.exp(rng.uniform(np.log(2.0), np.log(25.0)))) * k  # leaf half-length in fine cells
-    labels, n_leaves = _plants((H, W), rng, target_cover=target, leaf_px=leaf_px)
+    labels, n_leaves, stems = _plants((H, W), rng, target_cover=target, leaf_px=leaf_px)
     bg, bg_info = _background((H, W), rng, soil_band, residue_band, flat, nb)
 
-    # shadows cast by the plants on the background (and on lower leaves): shifted leaf mask
+    # light: per band, the direct sunlight's share of the irradiance (prosail's direct and diffuse
+    # spectra at the sun's zenith; less of it under haze or thin cloud). Shade removes the direct part
+    # only, so shaded surfaces are darker *and* bluer (skylight), but keep their own colour otherwise.
+    tts = float(rng.uniform(15.0, 60.0))
+    direct = physics.direct_fraction(physics.band_weights(srf, tts_deg=tts), tts_deg=tts)
+    direct = np.clip(direct * (1.0 if rng.random() < 0.7 else rng.uniform(0.2, 1.0)), 0.0, 0.95)  # (B,)
     leaf = labels > 0
-    light = np.ones((H, W), np.float32)
-    if n_leaves and rng.random() < 0.8:
+    shadow = np.zeros((H, W), np.float32)   # shadow of the plants cast on the background
+    upper = np.zeros((H, W), np.float32)    # on a leaf: shadow of the leaves drawn above it
+    if n_leaves and rng.random() < 0.85:
         dist = rng.uniform(0.2, 2.0) * leaf_px
         ang = rng.uniform(0, 2 * np.pi)
         m = np.float32([[1, 0, dist * np.cos(ang)], [0, 1, dist * np.sin(ang)]])
-        sh = cv2.warpAffine(leaf.astype(np.float32), m, (W, H), flags=cv2.INTER_NEAREST)
-        sh = gaussian_filter(sh, rng.uniform(0.5, 3.0) * k)
-        light = 1 - sh * rng.uniform(0.5, 0.85)
-    img = bg * light[..., None]
+        shifted = cv2.warpAffine(labels.astype(np.float32), m, (W, H), flags=cv2.INTER_NEAREST)
+        blur = rng.uniform(0.5, 3.0) * k  # penumbra
+        opacity = rng.uniform(0.6, 1.0)
+        shadow = gaussian_filter((shifted > 0).astype(np.float32), blur) * opacity
+        upper = gaussian_filter((shifted > labels).astype(np.float32), blur) * opacity * leaf
+    light = 1.0 - shadow[..., None] * direct[None, None, :]  # (H, W, B)
+    img = bg * light
     if n_leaves:
         lib_idx = rng.integers(0, len(leaves), n_leaves + 1)
-        illum = rng.uniform(0.25, 1.3, n_leaves + 1) * rng.uniform(0.7, 1.2)
+        refl = leaves[lib_idx]  # (n+1, B)
+        if stems.size:
+            stem_lib = _band(_leaf_library(stems=True), srf)
+            refl[stems] = stem_lib[rng.integers(0, len(stem_lib), stems.size)]
+        # a leaf's own orientation: the direct part scales with the cosine of the sun's incidence on it
+        # (0 for a leaf turned away, up to ~1.4 x a flat leaf's for one facing the sun); diffuse light stays
+        incidence = rng.uniform(0.0, 1.4, n_leaves + 1)
+        illum = (1.0 - direct)[None, :] + direct[None, :] * incidence[:, None]
         spec = rng.uniform(0, 0.25, n_leaves + 1) * (rng.random(n_leaves + 1) < 0.3)
-        refl = leaves[lib_idx] * illum[:, None]  # (n+1, B)
-        leaf_img = refl[labels]  # (H, W, B)
-        # leaves shade each other: the later (upper) leaves' shadow dims the ones below, via the same light map
-        leaf_img = leaf_img * (0.55 + 0.45 * light[..., None])
-        # specular highlight: flat reflection on a blob inside the leaf
+        leaf_img = (refl * illum)[labels]  # (H, W, B)
+        # leaves shade the leaves below them: the direct part removed where an upper leaf's shadow falls
+        leaf_img = leaf_img * (1.0 - upper[..., None] * direct[None, None, :])
+        # specular highlight: flat reflection of the direct light on a blob inside the leaf
         hl = gaussian_filter(rng.standard_normal((H, W)), 2 * k) > 0.4 * 0.05
-        hl_amt = spec[labels] * hl
+        hl_amt = spec[labels] * hl * (1.0 - upper)
         leaf_img = leaf_img + hl_amt[..., None]
         # darker veins / leaf texture
         leaf_img = leaf_img * (1 + 0.08 * gaussian_filter(rng.standard_normal((H, W)), k)[..., None])
         img = np.where(leaf[..., None], leaf_img, img)
+    img = img * rng.uniform(0.7, 1.2)
     # to the sensor grid
     frac = leaf.reshape(h, k, w, k).mean(axis=(1, 3))
     truth = (frac > 0.5).astype(np.float32)
@@ -180,7 +210,7 @@ def render_fine(*, camera: Camera, shape_px: tuple[int, int], rng: np.random.Gen
     psf = rng.uniform(0.2, 1.0)
     bands = np.stack([gaussian_filter(bands[..., b], psf) for b in range(nb)])
     bands = _camera_dn(bands, camera=camera, rng=rng)
-    info = {"gsd_m": float(rng.uniform(0.0003, 0.01)), "tts_deg": 35.0, "tto_deg": 0.0, "ala_deg": 55.0,
+    info = {"gsd_m": float(rng.uniform(0.0003, 0.01)), "tts_deg": tts, "tto_deg": 0.0, "ala_deg": 55.0,
             "fvc_true_mean": float(truth.mean()), "layout": "leaves", **bg_info}
     return bands.astype(np.float32), truth, info
 
@@ -196,11 +226,16 @@ def _camera_dn(bands: np.ndarray, *, camera: Camera, rng: np.random.Generator) -
     x = np.tensordot(mix, bands, axes=1)
     # white balance (RGB cameras balance their channels; dual-band cameras do not) and exposure
     gain = np.exp(rng.normal(0, 0.1 if camera.encoding == "srgb8" else 0.3, c)) * np.exp(rng.normal(0, 0.4))
-    x = x * gain[:, None, None] / max(float(np.percentile(x * gain[:, None, None], 99)), 1e-3) * rng.uniform(0.6, 1.1)
+    # exposure: the 99th percentile at 0.6-1.1 of full scale, or over-exposed (auto-exposure metering a
+    # dark background): bright leaves clip channel by channel and turn pale
+    level = rng.uniform(0.6, 1.1) if rng.random() < 0.75 else rng.uniform(1.2, 2.5)
+    x = x * gain[:, None, None] / max(float(np.percentile(x * gain[:, None, None], 99)), 1e-3) * level
     x = x + rng.uniform(-0.01, 0.04, c)[:, None, None]  # black level
     noise = np.sqrt(rng.uniform(1e-5, 2e-3) * np.clip(x, 0, None) + rng.uniform(1e-3, 8e-3) ** 2)
     x = x + noise * rng.standard_normal(x.shape)
     x = np.clip(x, 0, 1)
+    if c == 3 and rng.random() < 0.7:  # a Bayer sensor: colour noise and edge fringes of demosaicing
+        x = _bayer(x)
     if rng.random() < 0.6:
         x = x ** (1 / rng.uniform(1.6, 2.4))
     x = np.round(x * 255).astype(np.uint8)
@@ -214,3 +249,17 @@ def _camera_dn(bands: np.ndarray, *, camera: Camera, rng: np.random.Generator) -
             x = np.stack([cv2.imdecode(cv2.imencode(".jpg", b, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_UNCHANGED)
                           for b in x])
     return x.astype(np.float32) / 255.0
+
+
+def _bayer(x: np.ndarray) -> np.ndarray:
+    """RGB (3, H, W) in 0-1 as a Bayer (RGGB) sensor records it: one colour per photosite, the other two
+    interpolated by bilinear demosaicing (OpenCV), which spreads each photosite's noise into blotches of
+    false colour -- what dark soil looks like on a cheap camera."""
+    h, w = x.shape[1:]
+    mosaic = np.empty((h, w), np.float32)
+    mosaic[0::2, 0::2] = x[0, 0::2, 0::2]
+    mosaic[0::2, 1::2] = x[1, 0::2, 1::2]
+    mosaic[1::2, 0::2] = x[1, 1::2, 0::2]
+    mosaic[1::2, 1::2] = x[2, 1::2, 1::2]
+    rgb = cv2.cvtColor(np.round(mosaic * 65535).astype(np.uint16), cv2.COLOR_BayerBG2RGB)  # OpenCV's name for RGGB
+    return np.moveaxis(rgb.astype(np.float32) / 65535.0, 2, 0)

@@ -22,6 +22,7 @@ from .layouts import LAYOUT_KINDS
 
 TILE_PX = 32
 FINE_FRAME = 3  # segmentation tiles are cut from frames this many tiles wide (levels from the whole frame)
+MAX_REDRAWS = 8  # a segmentation frame whose clusters are not vegetation/background is redrawn (this many tries)
 META_KEYS = ("gsd_m", "tts_deg", "tto_deg", "ala_deg", "fvc_true_mean", "layout")
 
 
@@ -55,14 +56,35 @@ def _fine_sample(cam, config: str, tile_px: int, rng: np.random.Generator, i: in
     from ..radiometry import image_levels
 
     side = FINE_FRAME * tile_px
-    bands, truth, info = render_fine(camera=cam, shape_px=(side, side), rng=rng)
-    levels = image_levels(bands, cam.bands)
+    for _ in range(MAX_REDRAWS):
+        bands, truth, info = render_fine(camera=cam, shape_px=(side, side), rng=rng)
+        levels = image_levels(bands, cam.bands)
+        if _clusters_are_vegetation(bands, truth, levels):
+            break
     o = (side - tile_px) // 2
     sl = (slice(o, o + tile_px), slice(o, o + tile_px))
     info["fvc_true_mean"] = float(truth[sl].mean())
     return VegImage(bands=np.ascontiguousarray(bands[(slice(None), *sl)]), band_names=cam.bands,
                     source=f"simulated-{config}-{i}", truth=truth[sl], camera=config, gsd_m=info["gsd_m"],
                     meta=info, levels=levels, options={"path": "segment"})
+
+
+def _clusters_are_vegetation(bands: np.ndarray, truth: np.ndarray, levels) -> bool:
+    """Whether the frame's two clusters are vegetation and background (or no second cluster was found).
+
+    The segmentation model reads a pixel by where it lies between the image's own two levels; it can be
+    right only when the upper level *is* the vegetation. A frame where the split separates two
+    backgrounds (a white crate from the soil, with a few leaves as a minority) teaches it that the
+    vegetation level means nothing, and it then hedges everywhere (P ~ 0.5-0.65 at the vegetation level
+    on real frames). Such frames are redrawn; at prediction time the flags (no second cluster, weak
+    contrast, pixels unlike both clusters) are what say an image does not fit this assumption.
+    """
+    from ..radiometry import discriminant
+
+    if not levels.found:
+        return True
+    upper = discriminant(bands, levels) > 0.5
+    return bool(upper.any()) and float(truth[upper].mean()) >= 0.5
 
 
 def simulate_arguments(parser) -> None:

@@ -86,7 +86,10 @@ def _robust(args, ctx) -> dict:
 
     app = args.app_obj
     folder = Path(args.model) if args.model else app.models_dir(ctx.settings)
-    return robust.run(app, folder, n=args.n, write=args.write, progress=not ctx.json)
+    retrained = Path(args.retrained) if args.retrained else None
+    if retrained is not None and not (retrained / "manifest.json").is_file():
+        raise InvalidInputError(f"--retrained {retrained}: no manifest.json (a release from `compress --seed S --out DIR`)")
+    return robust.run(app, folder, n=args.n, write=args.write, progress=not ctx.json, retrained_dir=retrained)
 
 
 def add_cli(app, sub) -> None:
@@ -113,6 +116,8 @@ def add_cli(app, sub) -> None:
     s.add_argument("--n", type=int, default=200, help="simulated recordings (two windows each)")
     s.add_argument("--model", help="models folder (default: the shipped models)")
     s.add_argument("--write", action="store_true", help="record the result and the robust choice in the manifest")
+    s.add_argument("--retrained", metavar="DIR", help="a second release of another training seed (compress --seed S "
+                                                      "--out DIR): its variants' calls count as one more perturbation")
     s.set_defaults(func=_robust)
     s = sub.add_parser("commission", help="adapt the model to one machine from its healthy recording(s) (injected simulated faults)")
     s.add_argument("machine", metavar="MACHINE", help="machine name (kept in the report)")

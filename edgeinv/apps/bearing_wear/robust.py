@@ -10,8 +10,12 @@ in training) and on three perturbed copies of each:
 
 * the speed given ``-0.3 %`` and ``+0.3 %`` off (:data:`SPEED_FACTORS`),
 * the same machine and fault recorded again: the same conditions with another noise / impact-jitter
-  seed (what "seed perturbation" means here: the variants of one release share one teacher, so a
-  retraining seed cannot be compared per variant).
+  seed;
+* optionally (``retrained``, ``robust-choice --retrained DIR``) the **retraining seed**: the same
+  variant of a second release built with another training seed (``edgeinv bearing-wear compress
+  --seed 1 --out DIR``) calls the unperturbed recording. The variants of one release share one
+  teacher, so this is the only way to compare seed robustness per variant; it costs a second release
+  and is not part of ``make models``.
 
 A recording's call is *stable* when all three perturbed calls equal the unperturbed one. A variant is
 **less robust** than the most stable one when, over the recordings where exactly one of the two is
@@ -63,11 +67,15 @@ def _call(prep, runner) -> str:
     return combine(per_window, sample, velocity_rms_mm_s=0.0, checks=checks, speed=speed).fault
 
 
-def call_stability(app, runners: dict, *, n: int = N_DEFAULT, seed: int = SEED, progress: bool = False) -> dict:
-    """Per variant: the nominal calls' accuracy and the fraction of recordings whose call holds under all perturbations."""
+def call_stability(app, runners: dict, *, n: int = N_DEFAULT, seed: int = SEED, progress: bool = False,
+                   retrained: dict | None = None) -> dict:
+    """Per variant: the nominal calls' accuracy and the fraction of recordings whose call holds under all perturbations
+    (with ``retrained`` {variant: runner of another training seed's release}: that variant's call too, and the
+    fraction of recordings on which the two seeds agree)."""
     rng = np.random.default_rng(seed)
     stable = {name: [] for name in runners}
     right = {name: [] for name in runners}
+    agree = {name: [] for name in (retrained or {})}
     it = range(n)
     if progress:
         from tqdm import tqdm
@@ -85,10 +93,17 @@ def call_stability(app, runners: dict, *, n: int = N_DEFAULT, seed: int = SEED, 
             s.release()
         for name, runner in runners.items():
             calls = [_call(p, runner) for p in preps]
+            if name in agree:
+                other = _call(preps[0], retrained[name])
+                agree[name].append(other == calls[0])
+                calls.append(other)
             stable[name].append(all(c == calls[0] for c in calls[1:]))
             right[name].append(calls[0] == cond.fault)
-    return {name: {"n": n, "stable": round(float(np.mean(stable[name])), 4), "accuracy": round(float(np.mean(right[name])), 4),
-                   "_stable": np.asarray(stable[name], dtype=bool)} for name in runners}
+    out = {name: {"n": n, "stable": round(float(np.mean(stable[name])), 4), "accuracy": round(float(np.mean(right[name])), 4),
+                  "_stable": np.asarray(stable[name], dtype=bool)} for name in runners}
+    for name, a in agree.items():
+        out[name]["retrained_seed_agreement"] = round(float(np.mean(a)), 4)
+    return out
 
 
 def less_robust(a: np.ndarray, b: np.ndarray) -> bool:
@@ -129,17 +144,26 @@ def runner(models_dir: Path, variant: str, *, config: str = "default"):
 
 
 def run(app, models_dir: Path, *, config: str = "default", n: int = N_DEFAULT, write: bool = False,
-        progress: bool = False) -> dict:
-    """Measure the candidates' call stability; with ``write``, record it and the robust choice in the manifest."""
+        progress: bool = False, retrained_dir: Path | None = None) -> dict:
+    """Measure the candidates' call stability; with ``write``, record it and the robust choice in the manifest.
+
+    ``retrained_dir``: a second release of another training seed; only variants present in both are compared,
+    and each one's call from the other seed counts as one more perturbation."""
     from edgeinv.common.runtime.manifest import load_manifest, update_manifest
 
     models_dir = Path(models_dir)
     entry = load_manifest(models_dir).config(config).raw  # read-only view; changes go through update_manifest
     names = candidates(entry)
+    retrained = None
+    perturbations = "typed speed -0.3 % and +0.3 %; the same conditions recorded again (another noise seed)"
+    if retrained_dir is not None:
+        other = load_manifest(Path(retrained_dir)).config(config).raw.get("variants", {})
+        names = [nme for nme in names if nme in other]
+        retrained = {nme: runner(Path(retrained_dir), nme, config=config) for nme in names}
+        perturbations += f"; the same variant retrained with another seed ({Path(retrained_dir).name})"
     runners = {nme: runner(models_dir, nme, config=config) for nme in names}
-    doc = choose(entry, call_stability(app, runners, n=n, progress=progress))
-    doc.update(n=n, seed=SEED, speed_factors=list(SPEED_FACTORS),
-               perturbations="typed speed -0.3 % and +0.3 %; the same conditions recorded again (another noise seed)")
+    doc = choose(entry, call_stability(app, runners, n=n, progress=progress, retrained=retrained))
+    doc.update(n=n, seed=SEED, speed_factors=list(SPEED_FACTORS), perturbations=perturbations)
     if write:
         def change(manifest):
             e = manifest["configs"][config]
@@ -155,10 +179,12 @@ def run(app, models_dir: Path, *, config: str = "default", n: int = N_DEFAULT, w
                         f"of {n} simulated recordings)")
             return manifest
         update_manifest(models_dir, change)
-    lines = [f"call stability under speed -0.3/+0.3 % and re-recording, {n} simulated recordings (2 windows each):"]
+    lines = [f"call stability under {perturbations}; {n} simulated recordings (2 windows each):"]
     for nme, v in sorted(doc["variants"].items(), key=lambda kv: -kv[1]["stable"]):
         tag = " (chosen)" if nme == doc["chosen"] else (" (less robust)" if nme in doc["less_robust"] else "")
-        lines.append(f"  {nme:16s} stable {v['stable']:.1%}  accuracy {v['accuracy']:.1%}{tag}")
+        seed_txt = (f"  agrees with its retrained twin {v['retrained_seed_agreement']:.1%}"
+                    if "retrained_seed_agreement" in v else "")
+        lines.append(f"  {nme:16s} stable {v['stable']:.1%}  accuracy {v['accuracy']:.1%}{seed_txt}{tag}")
     doc["text"] = "\n".join(lines)
     return doc
 

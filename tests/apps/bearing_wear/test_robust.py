@@ -66,3 +66,10 @@ def test_call_stability_runs_the_whole_decision_on_perturbed_recordings():
     for name in ("views", "cage"):
         assert out[name]["n"] == 3 and 0.0 <= out[name]["stable"] <= 1.0 and 0.0 <= out[name]["accuracy"] <= 1.0
         assert out[name]["_stable"].shape == (3,)
+    # a retraining-seed twin: an identical one changes nothing, another one can only remove stable recordings
+    seeded = robust.call_stability(APP, {"views": follows_views, "cage": cage}, n=3, seed=5,
+                                   retrained={"views": follows_views, "cage": follows_views})
+    assert seeded["views"]["retrained_seed_agreement"] == 1.0
+    np.testing.assert_array_equal(seeded["views"]["_stable"], out["views"]["_stable"])
+    assert not np.any(seeded["cage"]["_stable"] & ~out["cage"]["_stable"])
+    assert 0.0 <= seeded["cage"]["retrained_seed_agreement"] <= 1.0

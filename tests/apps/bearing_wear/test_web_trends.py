@@ -31,3 +31,13 @@ def test_rms_and_kurtosis_stored_and_trended(client, fake, wav_bytes):  # noqa: 
     assert "Acceleration RMS over time" in page and "Kurtosis over time" in page
     kurt_svg = page[page.index("Kurtosis over time"):]
     assert "2026-03-" in kurt_svg[:kurt_svg.index("</svg>")]  # calendar dates on the axis, not days since first
+
+
+def test_machine_page_trends_the_severity_index_next_to_resolved_sizes():
+    from edgeinv.apps.bearing_wear.app import APP
+    from edgeinv.apps.bearing_wear.web import MachineFlow
+
+    rows = [{"measured_at": f"2026-03-0{d}T08:00:00", "defect_size_mm": s, "interval": [s - 0.3, s + 0.3],
+             "severity_index": 10 * s / 3, "days": d - 1} for d, s in ((1, 1.5), (3, 1.7), (5, 2.0))]
+    svg = str(MachineFlow(APP)._size_trend_svg({"data": {}}, rows, None))
+    assert "Defect size over time" in svg and "Severity index over time" in svg

@@ -50,3 +50,80 @@ def make_orthomosaic(path: str | Path, *, size: int, rng: np.random.Generator, b
                 ds.write(win[:, :h, :w], window=Window(c, r, w, h))
     return {"path": str(path), "size_px": size, "bands": 5, "dtype": "uint16",
             "file_mb": round(Path(path).stat().st_size / 2**20, 1), "write_seconds": round(time.perf_counter() - t0, 1)}
+
+
+# (object path, attribute, stage) of the predict path, timed by ``stage_times``
+STAGES = (("edgeinv.apps.veg_cover.io:RasterSource", "read_window", "read"),
+          ("edgeinv.apps.veg_cover.features", "channels", "features"),
+          ("edgeinv.common.runtime.session:OnnxModel", "__call__", "model"),
+          ("edgeinv.apps.veg_cover.interpret:ZoneGrid", "add", "zones"),
+          ("edgeinv.apps.veg_cover.outputs:CoverGeoTiff", "write", "write"),
+          ("edgeinv.apps.veg_cover.outputs:CoverGeoTiff", "close", "overviews"),
+          ("edgeinv.apps.veg_cover.outputs", "read_preview", "overlay"),
+          ("edgeinv.apps.veg_cover.outputs", "overlay_png", "overlay"))
+
+
+def stage_times(raster: str, out: str, *, variant: str | None = None, models_dir: str | None = None) -> dict:
+    """The large-bench predict call on ``raster`` with the CPU seconds of each stage (issue 13).
+
+    Each stage's function is wrapped with a ``time.process_time()`` timer (this process's CPU time, so
+    other processes on a shared machine do not enter; the wrappers cost microseconds a call). Stages do
+    not nest; ``other`` is the rest of the predict call (tile loop, cropping, sinks, zone summary).
+    Command: ``python -m edgeinv.apps.veg_cover.bench_large stages RASTER OUT.tif [--variant V]``.
+    """
+    import functools
+    import importlib
+
+    from edgeinv.common.runtime import largebench
+
+    spent: dict[str, float] = {}
+    undo = []
+    for target, attr, stage in STAGES + (("edgeinv.apps.veg_cover.app:VegCoverApp", "predict", "_predict"),):
+        mod, _, cls = target.partition(":")
+        owner = getattr(importlib.import_module(mod), cls) if cls else importlib.import_module(mod)
+        original = owner.__dict__[attr] if cls else getattr(owner, attr)
+
+        def timed(*a, _f=original, _s=stage, **k):
+            t0 = time.process_time()
+            try:
+                return _f(*a, **k)
+            finally:
+                spent[_s] = spent.get(_s, 0.0) + time.process_time() - t0
+
+        setattr(owner, attr, functools.wraps(original)(timed))
+        undo.append((owner, attr, original))
+    try:
+        row = largebench.process("veg-cover", raster, out, models_dir=models_dir, variant=variant,
+                                 tile_px=largebench.TILE_PX)
+    finally:
+        for owner, attr, original in reversed(undo):
+            setattr(owner, attr, original)
+    total = spent.pop("_predict", 0.0)
+    spent["other"] = max(0.0, total - sum(spent.values()))
+    row["predict_cpu_s"] = round(total, 3)
+    row["mp_per_cpu_s"] = round(row["megapixels"] / total, 2) if total else None
+    row["stages_cpu_s"] = {k: round(v, 3) for k, v in spent.items()}
+    row["stage_share"] = {k: round(v / total, 3) for k, v in spent.items()} if total else {}
+    return row
+
+
+def _main(argv=None) -> int:
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(description="veg-cover large bench tools")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    st = sub.add_parser("stages", help="CPU seconds per stage of the predict path on one raster")
+    st.add_argument("raster")
+    st.add_argument("out")
+    st.add_argument("--variant")
+    st.add_argument("--models-dir")
+    a = p.parse_args(argv)
+    print(json.dumps(stage_times(a.raster, a.out, variant=a.variant, models_dir=a.models_dir)))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main())

@@ -102,6 +102,9 @@ class RasterSource:
         self.truth = None
         bh, bw = dataset.block_shapes[0]
         self.block_px = int(bh) if (bh == bw and bh < self.height) else None  # square tiles: process by block
+        # bytes GDAL caches per block position (a pixel-interleaved block holds every band)
+        self.block_bytes = (int(bh) * int(bw) * dataset.count * np.dtype(dataset.dtypes[0]).itemsize
+                            if self.block_px else None)
         # an alpha band or an internal mask (orthomosaics mark the area outside the field this way)
         from rasterio.enums import MaskFlags
 

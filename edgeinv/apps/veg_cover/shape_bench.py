@@ -7,7 +7,8 @@ without VNNI; emulated, so only ratios between models of one run mean anything):
     python -m edgeinv.apps.veg_cover.shape_bench time DIR [--reps N]   # numpy + onnxruntime only
 
 Weights are random (batch norm with non-trivial statistics); timing does not depend on them. Each
-model runs on one 288 x 288 tile (what ``tiling`` feeds the model: 256 px plus 16 px margins) on
+model runs on one 288 x 288 tile (what ``tiling`` fed the model when the figures in docs/apps/veg_cover.md
+were taken: 256 px plus 16 px margins; 272 px since the margin is 8 px -- ``--tile`` to change) on
 one thread, interleaved with the others, and is timed with ``time.thread_time()`` -- the CPU time
 of the calling thread, where ORT runs with one intra-op thread -- so other processes on a shared
 machine do not enter the figures.
@@ -67,7 +68,7 @@ def build(out: Path, *, seed: int = 0) -> None:
     (out / "shapes.json").write_text(json.dumps({k: list(v[:2]) + [v[2]] for k, v in SHAPES.items()}))
 
 
-def run(folder: Path, *, reps: int = 15) -> dict:
+def run(folder: Path, *, reps: int = 15, tile: int = TILE) -> dict:
     import onnxruntime as ort
 
     names = list(json.loads((folder / "shapes.json").read_text()))
@@ -79,7 +80,7 @@ def run(folder: Path, *, reps: int = 15) -> dict:
             so.add_session_config_entry("session.intra_op.allow_spinning", "0")
             sessions[name + suffix] = ort.InferenceSession(str(folder / f"{name}{suffix}.onnx"), so,
                                                            providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(1).random((1, IN_CHANNELS, TILE, TILE)).astype(np.float32)
+    x = np.random.default_rng(1).random((1, IN_CHANNELS, tile, tile)).astype(np.float32)
     for s in sessions.values():  # warm-up
         s.run(None, {"x": x})
     times = {k: [] for k in sessions}
@@ -92,7 +93,7 @@ def run(folder: Path, *, reps: int = 15) -> dict:
     for name in names:
         fp32, int8 = float(np.median(times[name])), float(np.median(times[name + "_int8"]))
         rows[name] = {"fp32_ms": round(fp32 * 1e3, 2), "int8_ms": round(int8 * 1e3, 2),
-                      "int8_speedup": round(fp32 / int8, 2), "fp32_mp_per_s": round(TILE * TILE / fp32 / 1e6, 1)}
+                      "int8_speedup": round(fp32 / int8, 2), "fp32_mp_per_s": round(tile * tile / fp32 / 1e6, 1)}
     return rows
 
 
@@ -103,11 +104,12 @@ def main(argv=None) -> int:
     p.add_argument("step", choices=("build", "time"))
     p.add_argument("folder", type=Path)
     p.add_argument("--reps", type=int, default=15, help="timed runs per model (median; default 15)")
+    p.add_argument("--tile", type=int, default=TILE, help=f"tile side in px (default {TILE})")
     a = p.parse_args(sys.argv[1:] if argv is None else argv)
     if a.step == "build":
         build(a.folder)
         return 0
-    rows = run(a.folder, reps=a.reps)
+    rows = run(a.folder, reps=a.reps, tile=a.tile)
     for name, r in rows.items():
         print(f"{name:26s} FP32 {r['fp32_ms']:7.2f} ms  INT8 {r['int8_ms']:7.2f} ms  "
               f"INT8 speed-up x{r['int8_speedup']:.2f}")

@@ -21,6 +21,38 @@ def test_tiles_cover_every_pixel_once():
     assert np.all(seen == 1)
 
 
+def test_tiles_in_bands_of_blocks_cover_every_pixel_once_band_by_band():
+    seen = np.zeros((1301, 2517), int)
+    order = []
+    for t in tiling.tiles(height=1301, width=2517, tile_px=128, margin_px=8, group_px=256, band_groups=3):
+        seen[t.row:t.row + t.height, t.col:t.col + t.width] += 1
+        order.append((t.col // 768, t.row // 256, t.col // 256))  # band of 3 blocks, block row, block column
+    assert np.all(seen == 1)
+    assert order == sorted(order)  # band by band, each top to bottom, blocks left to right
+
+
+def test_band_width_keeps_three_block_rows_in_the_cache():
+    block = 512 * 512 * 5 * 2  # a 512 px block of 5 uint16 bands
+    assert tiling.band_for_cache(block, 64 * 2**20) == 6  # 3 rows x (6 + 2) blocks = 63 MB
+    assert tiling.band_for_cache(block, 4 * 2**20) == 1 and tiling.band_for_cache(None) is None
+
+
+def test_band_order_gives_the_row_major_result(vc_app, tiny_runner, tmp_path, write_tif, monkeypatch):
+    rng = np.random.default_rng(9)
+    bands = (0.1 + 0.3 * rng.random((5, 300, 700))).astype(np.float32)
+    path = write_tif(tmp_path / "wide.tif", bands, descriptions=MS, tiled=True)  # 256 px blocks
+    row_major = vc_app.predict(vc_app.read(path, tile_px=128, out="none"), tiny_runner)
+    monkeypatch.setattr(tiling, "band_for_cache", lambda *a, **k: 1)  # one block column per band
+    banded = vc_app.predict(vc_app.read(path, tile_px=128, out="none"), tiny_runner)
+    np.testing.assert_array_equal(banded.cover, row_major.cover)
+    np.testing.assert_array_equal(banded.std, row_major.std)
+    a, b = banded.to_dict(), row_major.to_dict()
+    assert [z["flags"] for z in a["zones"]] == [z["flags"] for z in b["zones"]]
+    for key in ("fvc_mean", "fvc_pixel_std", "fvc_patchiness", "confidence_std"):  # float64 sums, another order
+        assert [z.get(key) for z in a["zones"]] == pytest.approx([z.get(key) for z in b["zones"]], abs=1e-12)
+    assert a["fvc_mean"] == pytest.approx(b["fvc_mean"], abs=1e-12)
+
+
 def test_margin_covers_the_receptive_field():
     assert all(sum(d) <= tiling.MARGIN_PX for _, d in ARCH.values())
 

@@ -71,3 +71,17 @@ def test_apps_without_a_large_raster_say_so(tmp_path):
 
     with pytest.raises(InvalidInputError, match="no large-image bench"):
         get_app("bearing-wear").write_large_example(tmp_path / "x.wav", size=10, rng=np.random.default_rng(0))
+
+
+def test_stage_times_split_the_predict_call_and_leave_the_code_as_it_was(settings, tmp_path):
+    from edgeinv.apps.veg_cover import bench_large, features, interpret, outputs
+
+    before = (features.channels, interpret.ZoneGrid.add, outputs.CoverGeoTiff.write)
+    _quick_orthomosaic(tmp_path / "r.tif", size=384, rng=np.random.default_rng(1))
+    row = bench_large.stage_times(str(tmp_path / "r.tif"), str(tmp_path / "out.tif"))
+    stages = row["stages_cpu_s"]
+    assert {"read", "features", "model", "zones", "write", "overviews", "overlay", "other"} <= set(stages)
+    assert all(v >= 0 for v in stages.values()) and stages["model"] > 0 and stages["read"] > 0
+    assert sum(stages.values()) == pytest.approx(row["predict_cpu_s"], abs=0.01)
+    assert sum(row["stage_share"].values()) == pytest.approx(1.0, abs=0.01)
+    assert (features.channels, interpret.ZoneGrid.add, outputs.CoverGeoTiff.write) == before

@@ -1,6 +1,6 @@
 """A/B: absorption-coefficient uncertainty in training (water and CBC spectra perturbed per leaf), trimmed teacher.
 
-python coef_aug.py base|aug OUTDIR  -> trains 8 000 leaves x 30 epochs (seed 0), then scores the network on the
+python coef_aug.py base|aug OUTDIR  (aug settings: AUG_SHARE, AUG_SD_W, AUG_SD_C; default 0.6, 0.05, 0.15) -> trains 8 000 leaves x 30 epochs (seed 0), then scores the network on the
 real table (per species) and on 300 independent simulations (protein NRMSE). Training side only.
 """
 import dataclasses, json, sys
@@ -15,27 +15,11 @@ from edgeinv.common.pipeline import train_teacher
 from edgeinv.common.runtime.session import load_model
 
 mode, out = sys.argv[1], Path(sys.argv[2])
-SHARE, SD_W, SD_C = 0.6, 0.05, 0.15
+from coef_aug_forward import settings
+SHARE, SD_W, SD_C = settings()
 if mode == "aug":
-    rng_k = np.random.default_rng(99)
-
-    def forward(traits, *, chunk=2000):
-        const = optical_constants()
-        wl = const.wavelength_nm
-        t = (wl - 1450.0) / 1050.0
-        basis = np.stack([np.ones_like(t), t, t * t - 1 / 3, t ** 3 - 0.6 * t])
-        n = len(traits["n_struct"])
-        refl = np.empty((n, len(wl))); tran = np.empty_like(refl)
-        for s in range(0, n, chunk):
-            sl = slice(s, s + chunk); m = len(range(*sl.indices(n)))
-            hit = (rng_k.random(m) < SHARE)[:, None]
-            gw = 1 + hit * (rng_k.normal(0, SD_W, (m, 3)) @ basis[:3])
-            gc = 1 + hit * (rng_k.normal(0, SD_C, (m, 4)) @ basis)
-            c = dataclasses.replace(const, k_water=const.k_water[None] * np.clip(gw, 0.3, None),
-                                    k_cbc=const.k_cbc[None] * np.clip(gc, 0.3, None))
-            _, refl[sl], tran[sl] = prospect_pro(constants=c, **{k: np.asarray(traits[k])[sl] for k in S.TRAIT_NAMES})
-        return wl, refl, tran
-    S.forward = forward
+    from coef_aug_forward import make_forward
+    S.forward = make_forward(SHARE, SD_W, SD_C)
 recipe = dataclasses.replace(APP.recipe("trimmed"), n_train=8000, n_val=1000, n_test=300, epochs=30)
 rep = train_teacher(APP, "trimmed", out, recipe=recipe, progress=False)
 run = load_model(out / "trimmed" / "teacher_fp32.onnx", threads=1)

@@ -220,10 +220,14 @@ class VegCoverApp(App):
         """``infer(bands, valid) -> (cover, std)`` of one window: features -> ONNX -> clip."""
         names = sample.band_names
 
+        fine = config in features.FINE
+
         def infer(bands, valid):
             x = features.channels(bands, names, config, levels=levels)
             res = runner(x[None])
             cover = np.clip(np.asarray(res["cover_fraction"])[0], 0.0, 1.0)
+            if fine:  # segmentation: 0.5 where the brightness and colour cues disagree (confidence.SegmentSink)
+                return cover, features.cue_conflict(x)
             std = res.get("cover_fraction_std")
             return cover, None if std is None else np.asarray(std)[0]
 

@@ -27,13 +27,17 @@ MAX_OFF_CLUSTER = 0.10    # share of pixels far beyond both clusters' levels alo
 OFF_LINE_SIGMA = 5.0      # Mahalanobis distance from the soil-vegetation line that counts as "another material"
 MIN_SEPARATION = 2.0      # d' of the two clusters along their discriminant
 MAX_MEAN_STD = 0.12       # fractional-cover path: mean predicted sd
+MAX_CONFLICT = 0.05       # share of pixels whose brightness and colour cues disagree (features.cue_conflict)
+MAX_CLIPPED = 0.02        # share of camera-count pixels with a channel at full scale (colour unknown)
+CLIP_LEVEL = 0.98         # "at full scale" for DN / full scale
 
 
 class SegmentSink:
     """Turns P(vegetation) windows into the mask for ``sinks`` and counts the pixels per confidence band.
 
     The sinks get the mask (P > 0.5) as cover and, as its pixel sd, 0.5 where the decision is
-    ambiguous (P_LOW < P < P_HIGH) or the pixel is on either side of the mask's boundary, and 0
+    ambiguous (P_LOW < P < P_HIGH), the pixel is on either side of the mask's boundary, or its
+    brightness and colour cues disagree (``std`` of the window, :func:`.features.cue_conflict`), and 0
     elsewhere, so a zone's mean sd is half its share of such pixels (the zone's low-confidence flag).
     """
 
@@ -45,6 +49,8 @@ class SegmentSink:
         self.n_mid = 0    # P > 0.5
         self.n_high = 0   # P > P_HIGH
         self.n_edge = 0   # mask pixels on the vegetation/background boundary
+        self.n_conflict_in = 0   # pixels in the mask whose brightness and colour cues disagree
+        self.n_conflict_out = 0  # ... outside the mask
 
     def add(self, *, row, col, cover, std, valid):
         p = cover[valid]
@@ -71,7 +77,10 @@ class SegmentSink:
         # pixel sd of the mask: 0.5 (a coin flip) where the decision is ambiguous or the pixel is on either
         # side of the mask's boundary (part leaf, part background: where a hand-drawn mask puts the line is
         # a matter of definition to a pixel), 0 where it is clear
-        sd = np.where(((cover > P_LOW) & (cover < P_HIGH)) | rim, 0.5, 0.0).astype(np.float32)
+        conflict = np.zeros_like(veg) if std is None else np.asarray(std) >= 0.5
+        self.n_conflict_in += int(np.count_nonzero(conflict & veg & valid))
+        self.n_conflict_out += int(np.count_nonzero(conflict & ~veg & valid))
+        sd = np.where(((cover > P_LOW) & (cover < P_HIGH)) | rim | conflict, 0.5, 0.0).astype(np.float32)
         for s in self.sinks:
             s.add(row=row, col=col, cover=mask, std=sd, valid=valid)
 
@@ -95,9 +104,16 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
     if stats is not None and stats.n:
         # ambiguous pixels bound the cover; the mask's edge pixels are part leaf, part background, so
         # a hand-drawn mask may put the boundary a pixel further out or in: half of them either way
+        # and where brightness and colour disagree, the other cue could be the right one: those pixels
+        # widen the interval on their side
         edge = stats.n_edge / stats.n
-        lo, hi = stats.n_high / stats.n - 0.5 * edge, stats.n_low / stats.n + 0.5 * edge
+        c_in, c_out = stats.n_conflict_in / stats.n, stats.n_conflict_out / stats.n
+        lo, hi = stats.n_high / stats.n - 0.5 * edge - c_in, stats.n_low / stats.n + 0.5 * edge + c_out
         extra["edge_share"] = edge
+        extra["conflict_share"] = c_in + c_out
+        if c_in + c_out > MAX_CONFLICT:
+            reasons.append(f"brightness and colour disagree on {100 * (c_in + c_out):.0f} % of pixels "
+                           "(shade, over-exposure or tinted surfaces)")
         extra["levels"] = levels.to_dict()
         if not levels.found:
             reasons.append("no separate vegetation and background clusters (all soil, all canopy, or no contrast)")
@@ -106,10 +122,14 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
         ambiguous = (stats.n_low - stats.n_high) / stats.n
         if ambiguous > MAX_AMBIGUOUS:
             reasons.append(f"{100 * ambiguous:.0f} % of pixels ambiguous ({P_LOW:g} < P < {P_HIGH:g})")
-        off = _off_cluster_share(sample, levels)
+        off, clipped = _off_cluster_share(sample, levels)
         extra["off_cluster_share"] = off
         if off > MAX_OFF_CLUSTER:
             reasons.append(f"{100 * off:.0f} % of pixels unlike both the vegetation and the background cluster")
+        if extra["radiometry"] == "dn":
+            extra["clipped_share"] = clipped
+            if clipped > MAX_CLIPPED:
+                reasons.append(f"over-exposed: {100 * clipped:.0f} % of pixels have a channel at full scale")
     else:
         sd = result.confidence_std or 0.0
         lo, hi = max(0.0, fvc - sd), min(1.0, fvc + sd)
@@ -128,9 +148,10 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
     return extra
 
 
-def _off_cluster_share(sample, levels) -> float:
-    """Share of (subsampled) pixels unlike both clusters: far beyond their levels along the image's
-    discriminant (t < -2 or t > 3) or far off the line between them (:func:`.radiometry.off_line_distance`)."""
+def _off_cluster_share(sample, levels) -> tuple[float, float]:
+    """Shares of (subsampled) pixels unlike both clusters -- far beyond their levels along the image's
+    discriminant (t < -2 or t > 3) or far off the line between them (:func:`.radiometry.off_line_distance`)
+    -- and with a band at full scale (:data:`CLIP_LEVEL`; meaningful for camera counts)."""
     from .radiometry import discriminant, off_line_distance, sample_pixels
 
     bands, valid = sample_pixels(sample)
@@ -140,7 +161,9 @@ def _off_cluster_share(sample, levels) -> float:
     t = discriminant(x, levels)
     ok = np.ones(t.shape, bool) if valid is None else valid[::step, ::step]
     far = ((t < -2.0) | (t > 3.0) | (off_line_distance(x, levels) > OFF_LINE_SIGMA)) & ok
-    return float(far.sum() / max(int(ok.sum()), 1))
+    clipped = np.any(x >= CLIP_LEVEL, axis=0) & ok
+    n = max(int(ok.sum()), 1)
+    return float(far.sum() / n), float(clipped.sum() / n)
 
 
 __all__ = ["SegmentSink", "assess"]

@@ -117,6 +117,13 @@ def channels(bands: np.ndarray, band_names, config: str, levels=None) -> np.ndar
     return np.stack(out).astype(np.float32)
 
 
+def cue_conflict(x: np.ndarray) -> np.ndarray:
+    """Segmentation input (3, H, W) -> 0.5 where the band coordinate and the chromatic one fall on opposite
+    sides of the midway between background and vegetation (a shaded leaf, a pale over-exposed leaf, a tinted
+    surface: the model has to pick one cue), 0 elsewhere; float32, the pixel sd of such a decision."""
+    return np.where((x[0] > 0.5) != (x[1] > 0.5), 0.5, 0.0).astype(np.float32)
+
+
 def vegetation_index(bands: np.ndarray, band_names) -> tuple[np.ndarray, str]:
     """The classical index for these bands: NDVI where NIR and red exist, ExG for RGB."""
     names = list(band_names)

@@ -118,3 +118,28 @@ def test_segment_pixel_sd_marks_ambiguous_and_boundary_pixels():
     ring[3, 4] = False     # the plant's centre is sure; its rim and the background ring around it are not
     ring[1, 2] = ring[1, 6] = ring[5, 2] = ring[5, 6] = False  # diagonal neighbours do not touch the boundary
     assert np.array_equal(sd[:, :8] == 0.5, ring[:, :8])
+
+
+def test_cue_conflict_marks_pixels_unsure_widens_the_interval_and_flags():
+    """Where the band coordinate and the chromatic one disagree (a shaded leaf), the pixel is unsure, the
+    interval opens on its side, and an image with many such pixels is flagged."""
+    from edgeinv.apps.veg_cover import features
+    from edgeinv.apps.veg_cover.confidence import SegmentSink
+
+    x = np.zeros((3, 6, 8), np.float32)
+    x[:, :, :4] = 1.0                  # vegetation by both cues
+    x[0, :, 6:] = 0.3                  # dark by the bands ...
+    x[1, :, 6:] = 0.9                  # ... green by colour: a shaded leaf
+    conflict = features.cue_conflict(x)
+    assert conflict[:, 6:].min() == 0.5 and conflict[:, :6].max() == 0.0
+
+    class Keep:
+        def add(self, **kw):
+            self.kw = kw
+
+    p = np.where(x[0] > 0.5, 0.95, 0.05).astype(np.float32)
+    keep = Keep()
+    sink = SegmentSink([keep])
+    sink.add(row=0, col=0, cover=p, std=conflict, valid=np.ones(p.shape, bool))
+    assert (keep.kw["std"][:, 6:] == 0.5).all()
+    assert sink.n_conflict_out == 12 and sink.n_conflict_in == 0

@@ -1,6 +1,6 @@
 """A/B: absorption-coefficient uncertainty in training (water and CBC spectra perturbed per leaf), trimmed teacher.
 
-python coef_aug.py base|aug OUTDIR  (aug settings: AUG_SHARE, AUG_SD_W, AUG_SD_C; default 0.6, 0.05, 0.15) -> trains 8 000 leaves x 30 epochs (seed 0), then scores the network on the
+python coef_aug.py base|aug|score OUTDIR (score: only score OUTDIR/trimmed/teacher_fp32.onnx, e.g. models/leaf_nitrogen)  (aug settings: AUG_SHARE, AUG_SD_W, AUG_SD_C; default 0.6, 0.05, 0.15) -> trains 8 000 leaves x 30 epochs (seed 0), then scores the network on the
 real table (per species) and on 300 independent simulations (protein NRMSE). Training side only.
 """
 import dataclasses, json, sys
@@ -20,8 +20,11 @@ SHARE, SD_W, SD_C = settings()
 if mode == "aug":
     from coef_aug_forward import make_forward
     S.forward = make_forward(SHARE, SD_W, SD_C)
-recipe = dataclasses.replace(APP.recipe("trimmed"), n_train=8000, n_val=1000, n_test=300, epochs=30)
-rep = train_teacher(APP, "trimmed", out, recipe=recipe, progress=False)
+import os
+full = os.environ.get("AUG_FULL") == "1"  # the release recipe (20 000 leaves, 75 epochs) instead of the A/B budget
+recipe = APP.recipe("trimmed") if full else dataclasses.replace(APP.recipe("trimmed"), n_train=8000, n_val=1000,
+                                                                 n_test=300, epochs=30)
+rep = train_teacher(APP, "trimmed", out, recipe=recipe, progress=False) if mode != "score" else {"heldout_metrics": {}}
 run = load_model(out / "trimmed" / "teacher_fp32.onnx", threads=1)
 table = read_table(Path(__file__).resolve().parents[4] / "shared/realdata/leaf-nitrogen/ely2019_dev_species/ely2019_dev_species.csv")
 x = np.stack([APP.preprocess(t["leaf"], config="trimmed") for t in table])

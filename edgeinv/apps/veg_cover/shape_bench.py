@@ -5,6 +5,7 @@ without VNNI; emulated, so only ratios between models of one run mean anything):
 
     python -m edgeinv.apps.veg_cover.shape_bench build DIR   # export + quantise (training side: torch)
     python -m edgeinv.apps.veg_cover.shape_bench time DIR [--reps N]   # numpy + onnxruntime only
+    python -m edgeinv.apps.veg_cover.shape_bench shipped [--config C]  # the shipped variants, same timing
 
 Weights are random (batch norm with non-trivial statistics); timing does not depend on them. Each
 model runs on one 288 x 288 tile (what ``tiling`` fed the model when the figures in docs/apps/veg_cover.md
@@ -68,27 +69,46 @@ def build(out: Path, *, seed: int = 0) -> None:
     (out / "shapes.json").write_text(json.dumps({k: list(v[:2]) + [v[2]] for k, v in SHAPES.items()}))
 
 
-def run(folder: Path, *, reps: int = 15, tile: int = TILE) -> dict:
-    import onnxruntime as ort
+def _interleaved(paths: dict[str, Path], *, reps: int, tile: int, channels: int) -> dict[str, float]:
+    """Median thread CPU seconds of one ``tile`` x ``tile`` run of each model, runs interleaved."""
+    from edgeinv.common.runtime.session import OnnxModel
 
-    names = list(json.loads((folder / "shapes.json").read_text()))
-    sessions = {}
-    for name in names:
-        for suffix in ("", "_int8"):
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = so.inter_op_num_threads = 1
-            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            sessions[name + suffix] = ort.InferenceSession(str(folder / f"{name}{suffix}.onnx"), so,
-                                                           providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(1).random((1, IN_CHANNELS, tile, tile)).astype(np.float32)
-    for s in sessions.values():  # warm-up
-        s.run(None, {"x": x})
-    times = {k: [] for k in sessions}
+    models = {k: OnnxModel(p, threads=1) for k, p in paths.items()}  # the edge runtime's session options
+    x = np.random.default_rng(1).random((1, channels, tile, tile)).astype(np.float32)
+    for m in models.values():  # warm-up
+        m.session.run(None, {m.input_name: x})
+    times = {k: [] for k in models}
     for _ in range(reps):
-        for k, s in sessions.items():
+        for k, m in models.items():
             t0 = time.thread_time()
-            s.run(None, {"x": x})
+            m.session.run(None, {m.input_name: x})
             times[k].append(time.thread_time() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def shipped(config: str = "multispectral5", *, reps: int = 15, tile: int | None = None,
+            models_dir: Path | None = None) -> dict:
+    """The shipped variants of ``config`` timed the same way, on the tile ``predict`` feeds the model."""
+    from edgeinv.common.app import get_app
+    from edgeinv.common.config import load_settings
+
+    from . import features, tiling
+
+    app = get_app("veg-cover")
+    folder = (Path(models_dir) if models_dir else app.models_dir(load_settings())) / config
+    tile = tile or tiling.TILE_PX + 2 * tiling.MARGIN_PX
+    paths = {p.stem: p for p in sorted(folder.glob("*.onnx"))}
+    secs = _interleaved(paths, reps=reps, tile=tile, channels=features.n_channels(config))
+    ref = secs.get("teacher_fp32")
+    return {k: {"ms": round(v * 1e3, 2), "x_teacher_fp32": round(ref / v, 2) if ref else None}
+            for k, v in secs.items()}
+
+
+def run(folder: Path, *, reps: int = 15, tile: int = TILE) -> dict:
+    names = list(json.loads((folder / "shapes.json").read_text()))
+    paths = {name + suffix: folder / f"{name}{suffix}.onnx" for name in names for suffix in ("", "_int8")}
+    secs = _interleaved(paths, reps=reps, tile=tile, channels=IN_CHANNELS)
+    times = {k: [v] for k, v in secs.items()}
     rows = {}
     for name in names:
         fp32, int8 = float(np.median(times[name])), float(np.median(times[name + "_int8"]))
@@ -101,11 +121,19 @@ def main(argv=None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(description="time cover-network shapes, FP32 vs static INT8 (see the module doc)")
-    p.add_argument("step", choices=("build", "time"))
-    p.add_argument("folder", type=Path)
+    p.add_argument("step", choices=("build", "time", "shipped"))
+    p.add_argument("folder", type=Path, nargs="?", help="build/time: the shapes' folder; shipped: a models dir")
+    p.add_argument("--config", default="multispectral5", help="shipped: camera config (default multispectral5)")
     p.add_argument("--reps", type=int, default=15, help="timed runs per model (median; default 15)")
     p.add_argument("--tile", type=int, default=TILE, help=f"tile side in px (default {TILE})")
     a = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if a.step == "shipped":
+        for name, r in shipped(a.config, reps=a.reps, tile=a.tile if a.tile != TILE else None,
+                               models_dir=a.folder).items():
+            print(f"{name:18s} {r['ms']:7.2f} ms  x{r['x_teacher_fp32']} teacher_fp32's speed")
+        return 0
+    if a.folder is None:
+        p.error("build and time need a folder")
     if a.step == "build":
         build(a.folder)
         return 0

@@ -85,3 +85,11 @@ def test_stage_times_split_the_predict_call_and_leave_the_code_as_it_was(setting
     assert sum(stages.values()) == pytest.approx(row["predict_cpu_s"], abs=0.01)
     assert sum(row["stage_share"].values()) == pytest.approx(1.0, abs=0.01)
     assert (features.channels, interpret.ZoneGrid.add, outputs.CoverGeoTiff.write) == before
+
+
+def test_shipped_variants_are_timed_on_the_predict_tile(settings):
+    from edgeinv.apps.veg_cover import shape_bench
+
+    rows = shape_bench.shipped("multispectral5", reps=1, tile=48)
+    assert {"student_int8", "teacher_fp32"} <= set(rows)
+    assert rows["teacher_fp32"]["x_teacher_fp32"] == 1.0 and all(r["ms"] > 0 for r in rows.values())

@@ -28,7 +28,6 @@ with the true size per machine, and by SNR, speed and ring-down. Figures in
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import find_peaks
 
 from . import decision as _decision
 from .features import SIZE_AXIS_MM
@@ -59,6 +58,8 @@ def entry_exit(acf: np.ndarray, *, limit_mm: float) -> dict:
     beyond the limit, the beating dominates the autocorrelation and no entry/exit delay is read.
     """
     acf = np.asarray(acf, dtype=float)
+    from scipy.signal import find_peaks  # scipy.signal only when a result is interpreted (server start stays light)
+
     peaks, props = find_peaks(acf, prominence=0.0)
     ok = SIZE_AXIS_MM[peaks] >= limit_mm
     if not ok.any() or (acf[peaks][ok] > PAIR_MAX).any():

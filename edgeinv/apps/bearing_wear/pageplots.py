@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import G
+from .features import G, welch_psd
 
 ISO_BAND_HZ = (10.0, 1000.0)
 
@@ -40,18 +40,10 @@ def waveform_plot_data(x, *, fs_hz: float, points: int = 2000) -> dict:
 
 
 def welch_density(x: np.ndarray, *, fs_hz: float, nperseg: int) -> tuple[np.ndarray, np.ndarray]:
-    """One-sided PSD by Welch's method: periodic Hann window, half overlap, each segment's mean removed --
-    ``scipy.signal.welch(x, fs, nperseg=nperseg, window="hann", detrend="constant")`` in numpy (scipy.signal
+    """One-sided PSD by Welch's method (periodic Hann, half overlap, each segment's mean removed) with its
+    frequency axis: ``scipy.signal.welch(x, fs, nperseg=nperseg)`` through ``features.welch_psd`` (scipy.signal
     costs a serving process ~45 MB resident; ``tests/common/test_bench_memory.py`` pins the equality)."""
-    x = np.asarray(x, dtype=float)
-    step = nperseg - nperseg // 2
-    n_seg = (x.size - nperseg // 2) // step
-    segs = np.lib.stride_tricks.sliding_window_view(x, nperseg)[::step][:n_seg]
-    win = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nperseg) / nperseg)
-    spec = np.abs(np.fft.rfft((segs - segs.mean(axis=1, keepdims=True)) * win, axis=1)) ** 2
-    spec /= fs_hz * np.sum(win ** 2)
-    spec[:, 1:(None if nperseg % 2 else -1)] *= 2.0
-    return np.fft.rfftfreq(nperseg, 1.0 / fs_hz), spec.mean(axis=0)
+    return np.fft.rfftfreq(nperseg, 1.0 / fs_hz), welch_psd(x, fs_hz=fs_hz, nperseg=nperseg)
 
 
 def velocity_spectrum_plot_data(x, *, fs_hz: float, units: str = "g", band_hz=ISO_BAND_HZ,

@@ -125,6 +125,45 @@ def _pixel_check(result, mask: np.ndarray) -> dict:
     return out
 
 
+CLASSES = ("missed", "missed_rim", "missed_shaded", "missed_pale", "missed_other",
+           "false", "false_near_plant", "false_bright_surface", "false_other")
+
+
+def pixel_classes(sample, result, mask: np.ndarray) -> dict:
+    """Where the model's mask and the hand mask differ, by kind of pixel: shares of all valid pixels,
+    i.e. what each kind adds to (missed) or takes from (false) the cover estimate.
+
+    Missed vegetation, in this order: on the mask's 1 px rim; *shaded* (mean band value below 0.75x the
+    median of the vegetation the model found); *pale* (RGB: at least as bright as that and grey,
+    ``(G - max(R, B)) / (R + G + B) < 0.03`` -- over-exposed leaves whose colour clipped away); other.
+    False vegetation: within 2 px of a masked plant; on surfaces brighter than twice the background's
+    median (trays, crates); other (soil).
+    """
+    from scipy.ndimage import binary_dilation, binary_erosion
+
+    img = sample.load()
+    bands, names = img.bands, list(img.band_names)
+    ok = np.isfinite(result.cover)
+    pred = (result.cover > 0.5) & ok
+    bright = bands.mean(axis=0)
+    fn, fp = mask & ~pred & ok, ~mask & pred & ok
+    found, background = mask & pred, ~mask & ~pred & ok
+    veg_level = float(np.median(bright[found])) if found.any() else np.inf
+    bg_level = float(np.median(bright[background])) if background.any() else np.inf
+    rim = fn & ~binary_erosion(mask, iterations=1)
+    rest = fn & ~rim
+    shaded = rest & (bright < 0.75 * veg_level)
+    pale = np.zeros_like(rest)
+    if all(b in names for b in ("red", "green", "blue")):
+        r, g, b = (bands[names.index(k)] for k in ("red", "green", "blue"))
+        pale = rest & ~shaded & (bright >= veg_level) & ((g - np.maximum(r, b)) / (r + g + b + 1e-3) < 0.03)
+    near = fp & binary_dilation(mask, iterations=2)
+    surface = fp & ~near & (bright > 2 * bg_level)
+    kinds = (fn, rim, shaded, pale, rest & ~shaded & ~pale, fp, near, surface, fp & ~near & ~surface)
+    n = max(int(ok.sum()), 1)
+    return {k: float(v.sum() / n) for k, v in zip(CLASSES, kinds)}
+
+
 def _zone_check(result, mask: np.ndarray, ok: np.ndarray) -> dict:
     """Per zone: the zone's cover vs the mask's, and whether the zones that miss by more than the
     tolerance are the ones flagged ``low_confidence`` (recall) and the unflagged ones are right."""
@@ -182,6 +221,7 @@ def evaluate_real(app, data_dir: Path, runner_for, *, progress: bool = False) ->
                 mask = _read_mask(data_dir / mask_name, truth, result.cover.shape)
                 if mask is not None:
                     row["pixels"] = _pixel_check(result, mask)
+                    row["pixels"]["classes"] = pixel_classes(sample, result, mask)
         except EdgeinvError as exc:
             row.update(fvc=None, error=None, within=False, failure=f"{type(exc).__name__}: {exc}")
         rows.append(row)
@@ -217,6 +257,9 @@ def _summarise(rows: list[dict]) -> tuple[dict, dict]:
             entry["best_baseline_mae"] = b[best]["mae"]
             entry["beats_best_baseline"] = bool(entry["mae"] < b[best]["mae"])
             base_per[ds] = b
+            classes = [r["pixels"]["classes"] for r in ok if r.get("pixels", {}).get("classes")]
+            if classes:
+                entry["pixel_classes"] = {k: float(np.mean([c[k] for c in classes])) for k in CLASSES}
         per[ds] = entry
     ok = [r for r in rows if r.get("fvc") is not None]
     summary = {"n_images": len(rows), "within_0.03": int(sum(bool(r["within"]) for r in rows)),
@@ -284,6 +327,14 @@ def format_table(rows: list[dict], summary: dict) -> str:
         lines.append(f"{ds:<20} {e['n']:>3} {e['within']:>6} {e['mae']:>7.4f} {e['bias']:>+7.4f}   "
                      f"{e['best_baseline']} {e['best_baseline_mae']:.4f} -> "
                      f"{'model better' if e['beats_best_baseline'] else 'baseline better'}")
+    for ds, e in summary["per_dataset"].items():
+        c = e.get("pixel_classes")
+        if c:
+            lines.append(f"{ds}: missed vegetation {_pct2(c['missed'])} of pixels (rim {_pct2(c['missed_rim'])}, "
+                         f"shaded {_pct2(c['missed_shaded'])}, pale {_pct2(c['missed_pale'])}, other "
+                         f"{_pct2(c['missed_other'])}); false {_pct2(c['false'])} (near plants "
+                         f"{_pct2(c['false_near_plant'])}, bright surfaces {_pct2(c['false_bright_surface'])}, "
+                         f"other {_pct2(c['false_other'])})")
     if summary.get("pixels"):
         p = summary["pixels"]
         lines.append(f"pixels vs masks ({p['n_images']} images): accuracy {p['pixel_accuracy']:.3f}; "
@@ -299,6 +350,10 @@ def format_table(rows: list[dict], summary: dict) -> str:
                  f"{summary.get('ood_flagged', 0)} flagged OOD/low confidence; "
                  f"{summary.get('in_interval', 0)} with the truth inside estimate +- uncertainty")
     return "\n".join(lines)
+
+
+def _pct2(v) -> str:
+    return f"{100 * v:.2f} %"
 
 
 def _pct(v) -> str:

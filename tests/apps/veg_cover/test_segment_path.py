@@ -143,3 +143,29 @@ def test_cue_conflict_marks_pixels_unsure_widens_the_interval_and_flags():
     sink.add(row=0, col=0, cover=p, std=conflict, valid=np.ones(p.shape, bool))
     assert (keep.kw["std"][:, 6:] == 0.5).all()
     assert sink.n_conflict_out == 12 and sink.n_conflict_in == 0
+
+
+def test_pixel_classes_sort_the_differences_between_model_and_mask():
+    """Missed shaded leaf, missed rim, a false bright tray: each lands in its class, shares of all pixels."""
+    from types import SimpleNamespace
+
+    from edgeinv.apps.veg_cover.real_eval import CLASSES, pixel_classes
+
+    h, w = 20, 30
+    bands = np.full((3, h, w), 0.1, np.float32)                       # dark soil
+    mask = np.zeros((h, w), bool)
+    mask[2:12, 2:12] = True                                          # a leaf ...
+    bands[:, 2:12, 2:12] = np.array([0.3, 0.6, 0.2], np.float32)[:, None, None]
+    bands[:, 8:12, 6:12] = np.array([0.1, 0.2, 0.07], np.float32)[:, None, None]  # ... shaded at one end
+    bands[:, :, 24:] = 0.9                                           # a white tray
+    pred = mask.copy()
+    pred[2, 2:12] = False                                            # the top rim missed
+    pred[8:11, 6:11] = False                                         # shaded part missed (inside, not rim)
+    pred[14:18, 25:29] = True                                        # the tray taken for a plant
+    sample = SimpleNamespace(load=lambda: SimpleNamespace(bands=bands, band_names=("red", "green", "blue")))
+    c = pixel_classes(sample, SimpleNamespace(cover=pred.astype(np.float32)), mask)
+    n = h * w
+    assert set(c) == set(CLASSES)
+    assert c["missed_rim"] == 10 / n and c["missed_shaded"] == 15 / n and c["missed_pale"] == 0
+    assert c["false_bright_surface"] == 16 / n and c["false_near_plant"] == 0
+    assert abs(c["missed"] - (c["missed_rim"] + c["missed_shaded"] + c["missed_pale"] + c["missed_other"])) < 1e-12

@@ -54,7 +54,8 @@ def _severity_check(args, ctx) -> dict:
     from . import severity
 
     runner = ctx.runner(args.app_obj, "default", variant=args.variant)
-    doc = severity.study(args.app_obj, runner, n_machines=args.n, seed=args.seed, progress=not ctx.json)
+    doc = severity.study(args.app_obj, runner, n_machines=args.n, seed=args.seed, progress=not ctx.json,
+                         entry_rho=tuple(args.entry_strength) if args.entry_strength else None)
     doc["text"] = "\n".join(f"{k}: {v}" for k, v in doc.items())
     return doc
 
@@ -110,6 +111,8 @@ def add_cli(app, sub) -> None:
     s.add_argument("--n", type=int, default=100, help="simulated machines")
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--variant", help="model variant (default: the shipped choice)")
+    s.add_argument("--entry-strength", dest="entry_strength", nargs=2, type=float, metavar=("LO", "HI"),
+                   help="entry event strength range relative to the exit impact (simulator default 0.15 0.5)")
     s.set_defaults(func=_severity_check)
     s = sub.add_parser("robust-choice", help="measure the variants' call stability under speed and re-recording "
                                              "perturbations; --write ships the robust choice")

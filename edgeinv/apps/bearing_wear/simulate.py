@@ -237,6 +237,9 @@ def _fault_component(cond: Conditions, n: int, h: np.ndarray, rng: np.random.Gen
     gain = size_gain(cond.defect_size_mm, geo)
     delay = entry_exit_delay_s(defect_size_mm=cond.defect_size_mm, geometry=geo, shaft_hz=f_r)
     rho = rng.uniform(0.15, 0.5)
+    if "entry_rho" in cond.extra:  # a study's override (severity.study): same random stream, another entry strength
+        lo, hi = cond.extra["entry_rho"]
+        rho = lo + (hi - lo) * (rho - 0.15) / 0.35
     _place(train, t, rho * gain * amp, fs)  # entry
     _place(train, t + delay, gain * amp, fs)  # exit
     # entry de-stressing: a smooth low-frequency dip lasting about the entry-exit time

@@ -132,3 +132,25 @@ def test_a_speed_the_recording_does_not_confirm_is_said(rng):
     wrong = dataclasses.replace(rec, rpm=rec.rpm * 1.3)
     res = APP.predict(wrong, Runner("outer_race"))
     assert "1x line" in res.ood.get("speed_note", "") and any("1x line" in n for n in res.notes)
+
+
+def test_peak_prominences_equal_scipy_find_peaks():
+    from scipy.signal import find_peaks
+
+    rng = np.random.default_rng(4)
+    for x in [rng.standard_normal(256), np.round(rng.standard_normal(256), 1), _acf(1.5), np.zeros(256),
+              np.r_[0.0, 1.0, 1.0, 1.0, 0.0, 2.0, 2.0, 0.5, 3.0]]:
+        peaks, props = find_peaks(x, prominence=0.0)
+        mine, prom = S.peak_prominences(x)
+        np.testing.assert_array_equal(mine, peaks)
+        np.testing.assert_allclose(prom, props["prominences"], rtol=0, atol=1e-12)
+
+
+def test_reading_a_result_does_not_load_scipy_signal():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from edgeinv.apps.bearing_wear import severity as S; "
+            "S.entry_exit(np.exp(-np.arange(256) / 9.0), limit_mm=0.3); print('scipy.signal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"

@@ -14,14 +14,14 @@ FACTOR = 4.43
 
 
 def _table(path, *, odd_species=None, protein_scale=1.0, lma_column=True):
-    """Two species of 7 PROSPECT-PRO leaves each, from their own chemistry; in ``odd_species`` something absorbs
+    """Two species of 5 PROSPECT-PRO leaves each, from their own chemistry; in ``odd_species`` something absorbs
     like protein (spectra with ``protein_scale`` times the labelled protein)."""
     rng = np.random.default_rng(3)
     header = ["Species_Code", "C_g_m2", "H20_g_m2"] + (["LMA_g_m2"] if lma_column else []) + ["N_g_m2"]
     header += [f"Wave_{int(w)}" for w in WL]
     lines = [",".join(header)]
     for species in ("AAA", "BBB"):
-        for _ in range(7):
+        for _ in range(5):
             n_area, lma, h2o = rng.uniform(0.6, 2.4), rng.uniform(30, 60), rng.uniform(100, 200)
             prot = n_area * FACTOR / 1e4
             scale = protein_scale if species == odd_species else 1.0

@@ -4,8 +4,8 @@
 (:meth:`App.write_large_example`: veg-cover a 5-band uint16 tiled orthomosaic of simulated scenes,
 written window by window); this harness processes each in a **fresh process** exactly as ``edgeinv
 <app> predict FILE --out COVER.tif`` does (read -> preprocess -> model, one ONNX Runtime thread ->
-output GeoTIFF), and records that process's peak resident set (``VmHWM``, see
-:func:`.bench.peak_rss_mb`). A small and a large raster: equal peaks mean memory follows the tile,
+output GeoTIFF), and records that process's wall and CPU seconds and its peak resident set (``VmHWM``,
+see :func:`.bench.peak_rss_mb`). A small and a large raster: equal peaks mean memory follows the tile,
 not the raster. MP/s are whole-path figures (read, decode, infer, write).
 
 With ``--scheduler local --workers 1,2`` the large raster is processed again with its windows split
@@ -48,13 +48,16 @@ def process(app_name: str, raster: str, out: str, *, models_dir: str | None, var
     runner = load_runner(app, settings, config=config, variant=variant)
     row = {"size_px": sample.width, "megapixels": round(sample.width * sample.height / 1e6, 1), "config": config,
            "variant": variant or "chosen", "tile_px": tile_px, "workers": workers, "rss_before_model_mb": round(rss0, 1)}
+    cpu0 = time.process_time()
     if workers is None:
         t0 = time.perf_counter()
         result = app.predict(sample, runner)
         secs = time.perf_counter() - t0
     else:
         result, secs = _process_split(app, sample, runner, workers, row)
+    cpu = time.process_time() - cpu0  # this process only (with workers: the caller's share)
     row.update(seconds=round(secs, 2), mp_per_s=round(sample.width * sample.height / 1e6 / secs, 3),
+               cpu_seconds=round(cpu, 2), mp_per_cpu_s=round(sample.width * sample.height / 1e6 / cpu, 3),
                peak_rss_mb=round(peak_rss_mb(), 1), fvc_mean=getattr(result, "fvc_mean", None),
                zones=len(getattr(result, "zones", []) or []), flagged=len(getattr(result, "flagged", []) or []),
                output_mb=round(Path(out).stat().st_size / 2**20, 1) if Path(out).is_file() else None)
@@ -160,15 +163,19 @@ def run(app, settings, *, size: int = 20000, small: int = 7000, tile_px: int = T
 
 
 def format_report(report: dict) -> str:
-    lines = [f"{'raster':>13} {'MP':>7} {'run':>12} {'seconds':>8} {'MP/s':>6} {'peak RSS MB':>12} {'workers MB':>12}"]
+    lines = [f"{'raster':>13} {'MP':>7} {'run':>12} {'seconds':>8} {'MP/s':>6} {'CPU s':>7} {'MP/CPU-s':>8} "
+             f"{'peak RSS MB':>12} {'workers MB':>12}"]
     for r in report["runs"]:
         how = "one process" if not r.get("workers") else f"{r['workers']} worker(s)"
         wk = "/".join(f"{v:.0f}" for v in r.get("worker_peak_rss_mb", [])) or "-"
         lines.append(f"{r['size_px']:>6} x {r['size_px']:<6}{r['megapixels']:>6} {how:>12} {r['seconds']:>8} "
-                     f"{r['mp_per_s']:>6} {r['peak_rss_mb']:>12} {wk:>12}")
+                     f"{r['mp_per_s']:>6} {r.get('cpu_seconds', '-'):>7} {r.get('mp_per_cpu_s', '-'):>8} "
+                     f"{r['peak_rss_mb']:>12} {wk:>12}")
     lines.append(f"tiles of {report['tile_px']} px, one ONNX Runtime thread per process, whole path (read -> "
-                 f"preprocess -> model -> output GeoTIFF + overviews + PNG); peak RSS = VmHWM of the processing "
-                 f"process (Dask runs: of the calling process, and of each worker)")
+                 f"preprocess -> model -> output GeoTIFF + overviews + PNG); CPU s = CPU time of the processing "
+                 f"process in that call (on a shared machine the steadier figure; Dask runs: the caller's share "
+                 f"only); peak RSS = VmHWM of the processing process (Dask runs: of the calling process, and of "
+                 f"each worker)")
     sp = report.get("split")
     if sp:
         starts = ", ".join(f"{r['workers']}: {r['cluster_start_s']} s" for r in report["runs"] if r.get("workers"))

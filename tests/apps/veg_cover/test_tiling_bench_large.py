@@ -47,11 +47,12 @@ def test_bench_large_reports_throughput_memory_and_a_dask_split(vc_app, settings
     assert [(r["size_px"], r["workers"]) for r in runs] == [(256, None), (512, None), (512, 2)]
     for r in runs:
         assert r["seconds"] > 0 and r["mp_per_s"] > 0 and r["peak_rss_mb"] > r["rss_before_model_mb"] > 0
+        assert r["cpu_seconds"] > 0 and r["mp_per_cpu_s"] > 0
         assert r["output_mb"] and r["zones"] >= 1
     assert len(runs[2]["worker_peak_rss_mb"]) == 2 and runs[2]["cluster_start_s"] > 0
     assert rep["split"]["same_result_as_one_process"] is True
     assert runs[2]["fvc_mean"] == runs[1]["fvc_mean"]
-    assert "2 worker(s)" in rep["text"] and "peak RSS" in rep["text"]
+    assert "2 worker(s)" in rep["text"] and "peak RSS" in rep["text"] and "MP/CPU-s" in rep["text"]
     assert sorted(p.name for p in tmp_path.glob("large_*.tif"))[:2] == ["large_256.tif", "large_256_out.tif"]
 
 

@@ -120,3 +120,20 @@ def test_failed_run_leaves_no_half_written_cover(vc_app, big_scene, tmp_path):
     with pytest.raises(RuntimeError):
         vc_app.predict(vc_app.read(big_scene, out=str(out)), bad_runner)
     assert not out.exists()
+
+
+def test_multispectral_channels_written_in_place_are_the_former_ones_bit_for_bit():
+    """features.channels' in-place multispectral5 branch (issue 13) against the expressions it replaced."""
+    from edgeinv.apps.veg_cover import features
+
+    rng = np.random.default_rng(3)
+    bands = rng.uniform(-0.2, 4.5, (5, 67, 91)).astype(np.float32)
+    bands[:, :3, :3] = 0.0  # NDVI/NDRE of black pixels: 0
+    bands[3, 5, :4], bands[4, 5, :4] = 5e-7, 2e-7  # red edge + NIR below EPS: NDRE 0
+    got = features.channels(bands, MS, "multispectral5")
+    x = np.clip(bands, 0.0, 4.0)
+    blue, green, red, rededge, nir = x
+    want = np.stack([4 * blue, 4 * green, 4 * red, 4 * rededge, 4 * nir, features.ndvi(red, nir),
+                     features.normalised_difference(nir, rededge)]).astype(np.float32)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)

@@ -1,0 +1,69 @@
+"""Overlay PNG and its helpers (outputs.py): area down-sampling, the zone outlines and numbers, PNG bytes."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgeinv.apps.veg_cover.outputs import ZONE_RGBA, area_resize, encode_png, overlay_png
+
+
+def _decode(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as im:
+        return np.asarray(im.convert("RGBA"))
+
+
+def test_area_resize_is_the_block_mean_for_whole_factors_and_only_shrinks():
+    a = np.arange(48, dtype=np.float32).reshape(6, 8)
+    out = area_resize(a, (3, 2))
+    want = a.reshape(3, 2, 2, 4).mean(axis=(1, 3))
+    np.testing.assert_allclose(out, want, atol=1e-5)
+    assert area_resize(a, (6, 8)) is not None and area_resize(a, (6, 8)).shape == (6, 8)
+    with pytest.raises(ValueError):
+        area_resize(a, (12, 8))
+
+
+def test_area_resize_keeps_the_mean_for_uneven_factors():
+    a = np.random.default_rng(1).random((150, 97)).astype(np.float32)
+    out = area_resize(a, (64, 41))
+    assert out.shape == (64, 41)
+    assert abs(float(out.mean()) - float(a.mean())) < 0.01
+    assert out.min() >= a.min() - 1e-6 and out.max() <= a.max() + 1e-6
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_encode_png_round_trips_exactly(channels):
+    img = np.random.default_rng(2).integers(0, 256, (37, 53, channels), dtype=np.uint8)
+    back = _decode(encode_png(img))
+    np.testing.assert_array_equal(back[..., :channels], img)
+
+
+def test_encode_png_refuses_other_shapes():
+    with pytest.raises(ValueError):
+        encode_png(np.zeros((4, 4), np.uint8))
+
+
+def test_overlay_outlines_and_numbers_flagged_zones_only_and_leaves_no_data_transparent():
+    cover = np.full((400, 600), 0.5, np.float32)
+    cover[:20] = np.nan
+    zones = [{"id": 7, "flags": ["low_cover"], "pixel_bounds": (100, 100, 300, 300)},
+             {"id": 8, "flags": [], "pixel_bounds": (100, 350, 300, 550)}]
+    img = _decode(overlay_png(cover, zones=zones))
+    assert img.shape == (400, 600, 4)
+    assert (img[:20, :, 3] == 0).all() and (img[20:, :, 3] == 255).all()
+    red = np.all(img == np.array(ZONE_RGBA, np.uint8), axis=-1)
+    assert red[100, 100:300].all() and red[299, 100:300].all() and red[100:300, 100].all() and red[100:300, 299].all()
+    reddish = (img[..., 0] > 180) & (img[..., 1] < 150)  # the number is anti-aliased
+    assert reddish[102:120, 102:130].sum() > 10      # the zone's number inside its top-left corner
+    assert not red[100:300, 350:550].any()           # an unflagged zone is not drawn
+    assert not reddish[150:290, 150:290].any()       # nothing inside the outline but the number
+
+
+def test_overlay_is_decimated_to_max_side_with_zone_bounds_scaled():
+    cover = np.full((3000, 1500), 0.2, np.float32)
+    zones = [{"id": 1, "flags": ["patchy"], "pixel_bounds": (600, 300, 1200, 900)}]
+    img = _decode(overlay_png(cover, zones=zones, max_side=1000))
+    assert img.shape[:2] == (1000, 500)
+    red = np.all(img == np.array(ZONE_RGBA, np.uint8), axis=-1)
+    assert red[200, 100:300].all() and red[100 + 100:400, 100].all()

@@ -6,13 +6,7 @@ wl,R,sp,d=load()
 grid=np.arange(500,2401,10); X=np.stack([np.interp(grid,wl,r) for r in R])
 A=np.log(1/X); D=np.gradient(A,axis=1)
 def r2(p,t): return 1-np.sum((p-t)**2)/np.sum((t-t.mean())**2)
-def nested_loo(x,y,maxc=8):
-    p=np.zeros_like(y)
-    for i in range(len(y)):
-        k=np.arange(len(y))!=i
-        a=pls_choose(x[k],y[k],maxc)
-        p[i]=pls_predict(pls_fit(x[k],y[k],a),x[i:i+1])[0]
-    return p
+from edgeinv.apps.leaf_nitrogen.diagnose import _nested_loo_pls as nested_loo  # components by inner LOO, at most 8
 def best_loo(x,y,maxc=8):
     out=[]
     for a in range(1,maxc+1):

@@ -34,8 +34,9 @@ THRESHOLD = OptionSpec(name="threshold_mm", kind="number", default=2.0, unit="mm
 
 INTRO = ("Upload accelerometer recordings of a motor or pump bearing: the model locates the defect (outer race, "
          "inner race, ball, cage, or none), estimates the spall size in mm and keeps each machine's history.")
-UPLOAD_HELP = ("WAV, CSV (one column, or time + value), .npy/.npz, or MATLAB .mat in the CWRU layout "
-               "(X097_DE_time, X097RPM). Speed and rate left empty come from the file, else from the machine.")
+UPLOAD_HELP = ("WAV, CSV (one column, or time + value), .npy/.npz, or MATLAB .mat (CWRU layout X097_DE_time + "
+               "X097RPM, an MFPT bearing struct, or one signal variable). Speed and rate left empty come from the "
+               "file, else from the machine.")
 
 
 class MachineFlow(EntityFlow):

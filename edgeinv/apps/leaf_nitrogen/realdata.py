@@ -28,7 +28,7 @@ import numpy as np
 from edgeinv.common.errors import InvalidInputError
 
 from .hybrid import hybrid_outputs, prepare
-from .interpret import interpret_leaf
+from .interpret import N_ROUGH_REL, interpret_leaf
 from .io import LeafSpectrum
 from .physics import nitrogen_area_g_m2
 
@@ -231,7 +231,8 @@ def evaluate_real(app, data_dir, runner_for, *, progress: bool = False) -> dict:
              "off_manifold_share": float(np.mean([e["info"]["ood_score"] > 1 for e in sel])),
              "physics_led_share": float(np.mean([e["info"]["physics_led"] for e in sel])),
              "protein_not_resolvable_share": float(np.mean([not e["result"].protein_resolvable for e in sel])),
-             "flagged_share": float(np.mean([bool(e["result"].flags) for e in sel]))}
+             "flagged_share": float(np.mean([bool(e["result"].flags) for e in sel])),
+             "n_rough_share": float(np.mean([any("roughly resolved" in f for f in e["result"].flags) for e in sel]))}
         # what the protein term explains: the factor that would map the estimated protein onto the
         # measured N (mean protein / mean N); protein-N share of leaf N = factor / 6.25
         prot = np.array([f(e["base"].get("protein_g_cm2")) for e in sel])
@@ -315,6 +316,8 @@ def _text(summary: dict, baseline: dict) -> str:
                          f"{w['model']['relative_r2']:+.2f} iterative {w['iterative']['relative_r2']:+.2f} | r2 hybrid "
                          f"{w['hybrid']['r2_best_linear']:.2f} network {w['model']['r2_best_linear']:.2f} iterative "
                          f"{w['iterative']['r2_best_linear']:.2f}")
+    lines.append(f"leaf N flagged 'only roughly resolved' (1σ > {100 * N_ROUGH_REL:.0f} % of the value): " + ", ".join(
+        f"{sp} {100 * d.get('n_rough_share', 0):.0f} %" for sp, d in summary["species"].items()))
     ms = summary["ms_per_leaf"]
     lines.append(f"ms per leaf: network {ms['model']:.3f}, hybrid edge path {ms['hybrid']:.1f}, "
                  f"iterative inversion {ms['iterative']:.1f}")

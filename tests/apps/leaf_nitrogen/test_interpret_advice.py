@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgeinv.apps.leaf_nitrogen import advice
-from edgeinv.apps.leaf_nitrogen.interpret import N_TO_PROTEIN_REL_SD, interpret_leaf
+from edgeinv.apps.leaf_nitrogen.interpret import N_ROUGH_REL, N_TO_PROTEIN_REL_SD, interpret_leaf
 from edgeinv.apps.leaf_nitrogen.io import LeafSpectrum
 from edgeinv.apps.leaf_nitrogen.physics import protein_from_nitrogen_g_cm2
 from edgeinv.common.errors import ConfigError, InvalidInputError
@@ -44,6 +44,18 @@ def test_leaf_nitrogen_per_area_and_mass():
     for key in ("sample", "nitrogen_g_m2", "protein_g_cm2", "chlorophyll_ug_cm2"):
         assert key in d and f"{key}_std" in d or key == "sample"
     assert "leaf N per area" in r.summary() and "± 0.22" in r.summary()
+
+
+def test_rough_nitrogen_is_said_per_leaf():
+    """A leaf whose N sigma exceeds N_ROUGH_REL of the value says it is only roughly resolved; a precise one does not."""
+    precise = _leaf(2.0, std=0.05)  # 1 sigma = 11 % of the value (protein 5 % + factor 10 %)
+    assert not any("roughly resolved" in f for f in precise.flags)
+    rel = float(np.sqrt((N_ROUGH_REL + 0.05) ** 2 - N_TO_PROTEIN_REL_SD**2))  # just above the bound
+    rough = _leaf(2.0, std=rel)
+    assert rough.stds["nitrogen_g_m2"] > N_ROUGH_REL * 2.0
+    assert any("roughly resolved" in f and f"±{rough.stds['nitrogen_g_m2']:.2f} g/m²" in f for f in rough.flags)
+    assert rough.values["nitrogen_g_m2"] == pytest.approx(2.0, rel=1e-5)  # said, not withheld
+    assert not any("roughly resolved" in f for f in _leaf(2.0, wl=VNIR, std=rel).flags)  # VNIR says more already
 
 
 def test_settable_nitrogen_to_protein_factor():

@@ -468,9 +468,12 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
 
     f_env, s_env = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=best, squared_envelope=squared_envelope(best))
     f_en, s_en = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=energy, squared_envelope=squared_envelope(energy))
-    lin_band = local_background_normalise(np.interp(ORDER_AXIS, f_env / shaft_hz, s_env, right=0.0), half_width_bins=N_REV)
-    lin_energy = local_background_normalise(np.interp(ORDER_AXIS, f_en / shaft_hz, s_en, right=0.0), half_width_bins=N_REV)
-    ch_band, ch_energy = np.log1p(lin_band), np.log1p(lin_energy)
+    lin = local_background_normalise(np.stack([np.interp(ORDER_AXIS, f_env / shaft_hz, s_env, right=0.0),
+                                               np.interp(ORDER_AXIS, f_en / shaft_hz, s_en, right=0.0)]),
+                                     half_width_bins=N_REV)  # both order spectra in one running-median pass
+    lin_band, lin_energy = lin
+    both = np.log1p(lin)
+    ch_band = both[0]
     vel = _velocity_from_spectrum(X, nfft=nfft, n=n, fs_hz=fs_hz, units=units, power=P)
     band_power, low_power = choice.band_power, choice.low_power
     kin, ref_orders, _ = refine_hypotheses(lin_band + lin_energy, geometry=geometry)
@@ -499,7 +502,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     scal_row[: len(scalars)] = scalars
     acf = envelope_acf_size_axis(X, n=nfft, fs_hz=fs_hz, band=wide, shaft_hz=shaft_hz, geometry=geometry,
                                  squared_envelope=squared_envelope(wide))
-    feats = _fault_views_into(np.stack([ch_band, ch_energy]), tuple(refined[h] for h in HYPOTHESES))
+    feats = _fault_views_into(both, tuple(refined[h] for h in HYPOTHESES))
     feats[-2] = acf
     feats[-1] = scal_row
     if not math.isfinite(float(feats.sum(dtype=np.float64))):  # any NaN or inf makes the sum non-finite

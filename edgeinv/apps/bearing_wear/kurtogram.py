@@ -19,6 +19,8 @@ import scipy.fft as sfft
 
 from edgeinv.common.errors import InvalidInputError
 
+from .orders import median as _median
+
 MAX_LEVEL = 5
 MIN_BAND_HZ = 500.0  # bands must start above the shaft / structural region
 MIN_BAND_POWER_FRAC = 0.1  # a kurtogram band must carry >= this x the median band power density
@@ -158,16 +160,6 @@ def _band_plan(nk_bins: int, dfk: float, n_bins: int, df: float, min_width: floa
     for arr in (idx, lev, lo, hi, plan.width_bins, starts, plan.at_hi, plan.at_lo, plan.at_b0, plan.wide_sel, plan.le_16):
         arr.flags.writeable = False
     return plan
-
-
-def _median(a: np.ndarray) -> float:
-    """``np.median`` of a 1-D array (same value), without its generic machinery."""
-    n = len(a)
-    h = n // 2
-    if n % 2:
-        return float(np.partition(a, h)[h])
-    p = np.partition(a, (h - 1, h))
-    return float((p[h - 1] + p[h]) / 2.0)
 
 
 @functools.lru_cache(maxsize=32)

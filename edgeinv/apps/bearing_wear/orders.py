@@ -30,21 +30,39 @@ def usable_band_hz(X: np.ndarray, *, n: int, fs_hz: float, floor_db: float = 25.
     edges = np.arange(nb + 1) * m * fs_hz / n
     centre = 0.5 * (edges[:-1] + edges[1:])
     ref_sel = (centre >= 500.0) & (centre <= 0.4 * fs_hz)
-    ref = float(np.median(bp[ref_sel])) if ref_sel.any() else float(np.median(bp))
+    ref = median(bp[ref_sel]) if ref_sel.any() else median(bp)
     ok = np.nonzero(bp >= ref * 10 ** (-floor_db / 10))[0]
     top = float(edges[ok[-1] + 1]) if len(ok) else fs_hz / 2
     return 0.0, min(top, 0.49 * fs_hz)
 
 
+def median(a: np.ndarray) -> float:
+    """``np.median`` of a 1-D array (same value), without its generic machinery."""
+    n = len(a)
+    h = n // 2
+    if n % 2:
+        return float(np.partition(a, h)[h])
+    p = np.partition(a, (h - 1, h))
+    return float((p[h - 1] + p[h]) / 2.0)
+
+
 def local_background_normalise(spec: np.ndarray, *, half_width_bins: int = 32) -> np.ndarray:
     """Divide a (linear) order spectrum by its running median over +-``half_width_bins`` (its local background;
-    32 bins = one order on the 1/32-order axis)."""
+    32 bins = one order on the 1/32-order axis). ``spec`` may hold several spectra as rows: each is filtered as on
+    its own (rows padded with their edge values, the "nearest" mode, and filtered in one pass)."""
     from scipy.ndimage import median_filter
 
-    bg = median_filter(spec, size=2 * half_width_bins + 1, mode="nearest")
-    floor = float(np.median(spec[8:])) * 1e-3 + 1e-30
-    out = spec / np.maximum(bg, floor)
-    out[:2] = 0.0
+    spec = np.asarray(spec, dtype=float)
+    size = 2 * half_width_bins + 1
+    if spec.ndim == 1:
+        bg = median_filter(spec, size=size, mode="nearest")
+    else:
+        padded = np.pad(spec, ((0, 0), (half_width_bins, half_width_bins)), mode="edge")
+        bg = median_filter(padded.reshape(-1), size=size, mode="nearest").reshape(padded.shape)
+        bg = bg[:, half_width_bins:half_width_bins + spec.shape[1]]
+    floor = np.array([median(row[8:]) for row in np.atleast_2d(spec)]) * 1e-3 + 1e-30
+    out = spec / np.maximum(bg, floor.reshape(-1, 1) if spec.ndim > 1 else floor[0])
+    out[..., :2] = 0.0
     return out
 
 
@@ -232,7 +250,7 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.02,
     else:
         spec = np.abs(sfft.rfft(yw, n=nfft))
     k = k0 + int(np.argmax(spec[k0:k1 + 1]))
-    bg = float(np.median(spec[n0:n1 + 1])) + 1e-30
+    bg = median(spec[n0:n1 + 1]) + 1e-30
     if 20 * math.log10(spec[k] / bg + 1e-30) < min_prominence_db or k in (k0, k1):
         return float(rpm), "as given"
     a, b, c = np.log(spec[k - 1:k + 2] + 1e-30)

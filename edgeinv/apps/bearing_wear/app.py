@@ -45,6 +45,7 @@ class BearingWearApp(App):
     preprocessing_version = _features.PREPROCESSING_VERSION
     example_suffix = ".csv"
     options_type = BearingOptions
+    stages_from_predict = True  # bench stages: predict also refines the speed, runs every window, OOD and severity
 
     # ---- physics and data ------------------------------------------------------------------
     def input_shape(self, config: str) -> tuple[int, ...]:

@@ -1,0 +1,70 @@
+"""Issue 13 (speed of the bearing-wear edge path): what the speed work must keep true, without timing anything.
+
+The stage split of ``edgeinv <app> bench`` for an app whose ``predict`` does more than preprocess -> model ->
+interpret (bearing-wear refines the speed, analyses every window, runs the OOD checks and the severity read-out):
+its own ``predict`` is timed around the model calls. Checked with a fake clock (no wall-clock thresholds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeinv.apps.bearing_wear import orders
+from edgeinv.apps.bearing_wear.app import APP
+from edgeinv.common.runtime import bench
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class _App:
+    """predict: 3 s of preparation, the model twice (1 s each, 0.5 s between), 2 s after the last model call."""
+
+    stages_from_predict = True
+
+    def __init__(self, clock):
+        self.clock = clock
+
+    def predict(self, sample, runner):
+        self.clock.now += 3.0
+        runner(None)
+        self.clock.now += 0.5
+        runner(None)
+        self.clock.now += 2.0
+        return {}
+
+
+def test_stages_come_from_the_apps_own_predict(monkeypatch):
+    clock = _Clock()
+
+    def make_runner(spec, app, config):
+        def run(x):
+            clock.now += 1.0
+            return {}
+        return run
+
+    monkeypatch.setattr(bench.time, "perf_counter", clock)
+    monkeypatch.setattr(bench, "_make_runner", make_runner)
+    st = bench.run_stages({"name": "v"}, _App(clock), "default", [object()], repeats=3, example_file=None)
+    assert st["median_ms"] == {"preprocess": 3500.0, "model": 2000.0, "interpret": 2000.0}
+    assert abs(sum(st["shares"].values()) - 1.0) < 1e-12
+
+
+def test_bearing_wear_is_timed_through_its_predict():
+    assert APP.stages_from_predict is True
+
+
+def test_median_and_batched_background_equal_numpy_and_one_row_at_a_time():
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 64, 819):
+        a = rng.random(n)
+        assert orders.median(a) == float(np.median(a))
+    rows = rng.random((2, 819)) ** 4
+    both = orders.local_background_normalise(rows, half_width_bins=32)
+    for r, b in zip(rows, both):
+        assert np.array_equal(orders.local_background_normalise(r, half_width_bins=32), b)

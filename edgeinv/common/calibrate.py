@@ -13,6 +13,16 @@ labelled samples mixed with fresh simulations (against forgetting). Apps supply 
   best epoch), **training**. Before/after errors are reported on the held-out samples, on the training
   samples and on fresh simulations (the forgetting check).
 * Per-pixel targets (maps): each labelled image is cut into training crops of the app's input size.
+* **Shrinkage toward the shipped model** (``shrink``; on by default for apps that set
+  ``calibration_shrink``, e.g. veg-cover): the user's own validation samples decide how far to move.
+  The fit then runs on the training samples alone (its best epoch picked on them, not on validation),
+  and the weights are interpolated between the shipped teacher's and the fitted ones (``theta0 + a *
+  (theta1 - theta0)``, a in :data:`SHRINK_GRID`; weight-space interpolation as in WiSE-FT, Wortsman et
+  al. 2022, CVPR). A strength ``a > 0`` is taken only where its error on the validation samples beats the
+  **shipped release's chosen model** (what the user runs today, e.g. a distilled student) by more than one
+  standard error of the per-sample differences (the one-standard-error rule); otherwise the calibrated
+  release *is* the shipped chosen model, copied unchanged (strength 0). "Before" figures are then that
+  model's. The choice and the error at every strength are reported.
 * The result is a release folder ``OUT/<pkg>/`` (``calibrated_fp32.onnx``, its own golden set, a manifest
   written through :mod:`edgeinv.common.runtime.manifest`) that ``predict --model OUT``, ``serve
   --models-dir OUT`` and ``bundle`` use like the shipped one.
@@ -20,6 +30,7 @@ labelled samples mixed with fresh simulations (against forgetting). Apps supply 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as _dt
 import shutil
@@ -35,6 +46,7 @@ from .metrics import score
 VARIANT = "calibrated_fp32"
 MIN_TRAIN = 2
 GROUP_KEY = "_group"
+SHRINK_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)  # interpolation strengths between the shipped and the fitted weights
 
 __all__ = ["VARIANT", "CalibrationOptions", "calibrate", "load_shipped_teacher"]
 
@@ -52,6 +64,7 @@ class CalibrationOptions:
     holdout_group: str | None = None
     val_fraction: float = 0.25
     crops_per_image: int = 16
+    shrink: bool | None = None  # None: the app's ``calibration_shrink`` (False unless an app opts in)
 
     def __post_init__(self):
         if int(self.epochs) < 1:
@@ -221,7 +234,15 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
     data_set, groups, origin = _labelled(app, pairs, config, options, rng)
     hold, val_idx, train_idx = _split(groups, origin, options, rng)
 
-    before = predict_physical(teacher, app, data_set.x)
+    shrink = bool(getattr(app, "calibration_shrink", False) if options.shrink is None else options.shrink)
+    shipped = None
+    if shrink:  # the comparison is what the user runs today: the shipped release's chosen variant
+        from .runtime.bundle import load_runner
+
+        shipped = load_runner(app, settings, config=config)
+        before = {k: np.asarray(v) for k, v in shipped(data_set.x).items()}
+    else:
+        before = predict_physical(teacher, app, data_set.x)
     filled = {}
     for t in app.targets:  # pseudo-labels where nothing was measured
         col = data_set.y[t.name].copy()
@@ -243,11 +264,20 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
     sim_check = app.simulate(200, rng=np.random.default_rng(int(options.seed) + 991), config=config)
     recipe = dataclasses.replace(app.recipe(config), epochs=int(options.epochs), lr=float(options.lr),
                                  seed=int(options.seed), patience=max(4, int(options.epochs) // 3))
-    sim_before = predict_physical(teacher, app, sim_check.x)
-    tuned = fit(teacher.module, train, val, app, recipe=recipe, norm=teacher.norm, progress=progress,
-                desc=f"{app.name} calibrate")
-    after = predict_physical(tuned, app, data_set.x)
-    sim_after = predict_physical(tuned, app, sim_check.x)
+    sim_before = predict_physical(teacher, app, sim_check.x) if shipped is None else \
+        {k: np.asarray(v) for k, v in shipped(sim_check.x).items()}
+    theta0 = copy.deepcopy(teacher.module.state_dict())
+    # with shrinkage the validation samples only choose the strength: the fit never sees them
+    tuned = fit(teacher.module, train, train_lab if shrink else val, app, recipe=recipe, norm=teacher.norm,
+                progress=progress, desc=f"{app.name} calibrate")
+    shrink_report = None
+    if shrink:
+        val_true = Dataset(x=data_set.x[val_idx], y={k: v[val_idx] for k, v in data_set.y.items()})
+        tuned, shrink_report = _shrink(app, theta0, tuned, val_true, origin[val_idx],
+                                       {k: v[val_idx] for k, v in before.items()})
+    keep_shipped = shrink and shrink_report["strength"] == 0.0
+    after = before if keep_shipped else predict_physical(tuned, app, data_set.x)
+    sim_after = sim_before if keep_shipped else predict_physical(tuned, app, sim_check.x)
 
     report = {"config": config, "labelled_samples": len(pairs), "rows": int(len(data_set)),
               "trained_on": int(len(np.unique(origin[train_idx]))), "validated_on": int(len(np.unique(origin[val_idx]))),
@@ -256,7 +286,7 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
                           else f"random {options.holdout_fraction:.0%}"),
               "groups": sorted({g for g in groups if g}), "simulated_mixed_in": int(options.n_sim),
               "epochs_run": len(tuned.history), "best_epoch": tuned.best_epoch,
-              "options": dataclasses.asdict(options),
+              "options": dataclasses.asdict(options), "shrink": shrink_report,
               "measured_targets": sorted(t.name for t in app.targets if _measured(t, data_set.y[t.name]).any()),
               "train": {"before": _errors(app, before, data_set, train_idx),
                         "after": _errors(app, after, data_set, train_idx)},
@@ -267,25 +297,35 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
     root = Path(out_dir) / app.package_name
     folder = root / config
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root) as tmp:
-        tmp_path = Path(tmp) / f"{VARIANT}.onnx"
-        parity = export_onnx(tuned, app, config, tmp_path, example_x=data_set.x, variant=VARIANT,
-                             extra_metadata={"calibrated_from": base_sha})
-        shutil.move(str(tmp_path), folder / f"{VARIANT}.onnx")
-    path = folder / f"{VARIANT}.onnx"
-    golden = write_golden(app, config, folder, sim_check.x, path, {VARIANT: path},
+    variant, fmt = VARIANT, "fp32"
+    if keep_shipped:  # nothing the user's masks support: the release is the shipped chosen model, unchanged
+        variant = base_entry["chosen"]
+        record = base_entry["variants"][variant]
+        fmt = record.get("format", "fp32")
+        shutil.copyfile(app.models_dir(settings) / record["file"], folder / f"{variant}.onnx")
+        parity = {"ok": True}
+    else:
+        with tempfile.TemporaryDirectory(dir=root) as tmp:
+            tmp_path = Path(tmp) / f"{VARIANT}.onnx"
+            parity = export_onnx(tuned, app, config, tmp_path, example_x=data_set.x, variant=VARIANT,
+                                 extra_metadata={"calibrated_from": base_sha})
+            shutil.move(str(tmp_path), folder / f"{VARIANT}.onnx")
+    path = folder / f"{variant}.onnx"
+    golden = write_golden(app, config, folder, sim_check.x, path, {variant: path},
                           description="simulated inputs and the calibrated model's own outputs on them")
     git = git_commit()
 
     def change(manifest):
         configs = {c: e for c, e in manifest.get("configs", {}).items() if c in app.configs}
         configs[config] = {
-            "chosen": VARIANT, "accurate": VARIANT, "seed": int(options.seed),
+            "chosen": variant, "accurate": variant, "seed": int(options.seed),
             "recipe": {"budget": dataclasses.asdict(app.recipe(config).budget)},
-            "variants": {VARIANT: {"file": f"{config}/{VARIANT}.onnx", "sha256": sha256_file(path), "format": "fp32",
+            "variants": {variant: {"file": f"{config}/{variant}.onnx", "sha256": sha256_file(path), "format": fmt,
                                    "size_bytes": path.stat().st_size,
-                                   "params": int(sum(p.numel() for p in tuned.module.parameters())), **_cpu_record(path)}},
-            "search": {"variants": {VARIANT: {"within_budget": True}}},
+                                   **({} if keep_shipped else
+                                      {"params": int(sum(p.numel() for p in tuned.module.parameters()))}),
+                                   **_cpu_record(path)}},
+            "search": {"variants": {variant: {"within_budget": True}}},
             "golden": golden, "calibration": report, "calibrated_from": {"manifest_sha256": base_sha,
                                                                          "teacher_checkpoint": base_entry.get("teacher_checkpoint")},
             "parity": {k: parity[k] for k in ("max_abs", "max_rel", "ok") if k in parity}}
@@ -301,6 +341,66 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
     return report
 
 
+def _interpolated(tuned, theta0: dict, a: float):
+    """A copy of ``tuned`` whose weights are ``theta0 + a * (tuned - theta0)`` (integer buffers: the tuned ones)."""
+    theta1 = tuned.module.state_dict()
+    sd = {k: (v0 + a * (theta1[k] - v0)) if v0.is_floating_point() else theta1[k] for k, v0 in theta0.items()}
+    module = copy.deepcopy(tuned.module)
+    module.load_state_dict(sd)
+    return dataclasses.replace(tuned, module=module)
+
+
+def _sample_errors(app, pred: dict, data: Dataset, origin: np.ndarray, norm: dict) -> np.ndarray:
+    """Per source sample (crops of one file pooled): the mean squared error of the measured regression targets
+    in units of the target's training spread, plus the error rate of the measured class targets."""
+    samples = np.unique(origin)
+    err = np.zeros(len(samples))
+    for t in app.targets:
+        col = np.asarray(data.y[t.name])
+        p = np.asarray(pred[t.name])
+        for i, k in enumerate(samples):
+            rows = origin == k
+            if t.is_classification:
+                y = col[rows]
+                keep = y >= 0
+                if keep.any():
+                    err[i] += float(np.mean(np.argmax(p[rows], axis=1)[keep] != y[keep]))
+                continue
+            y = col[rows]
+            keep = np.isfinite(y)
+            if keep.any():
+                sd = float(norm.get(t.name, {}).get("std", 1.0)) or 1.0
+                err[i] += float(np.mean(((p[rows][keep] - y[keep]) / sd) ** 2))
+    return err
+
+
+def _shrink(app, theta0: dict, tuned, val: Dataset, origin: np.ndarray, shipped_pred: dict):
+    """The interpolation strength the validation samples support (one-standard-error rule, see the module
+    docstring) and the model at that strength; ``(model, report)``. Strength 0 is scored with
+    ``shipped_pred``, the shipped release's chosen model's outputs on the validation samples."""
+    from .export import predict_physical
+
+    errors = {a: _sample_errors(app, shipped_pred if a == 0.0 else
+                                predict_physical(_interpolated(tuned, theta0, a), app, val.x), val, origin, tuned.norm)
+              for a in SHRINK_GRID}
+    base = errors[0.0]
+    n = base.size
+    supported = []
+    for a in SHRINK_GRID[1:]:
+        d = errors[a] - base
+        se = float(np.std(d, ddof=1) / np.sqrt(n)) if n >= 2 else float("inf")
+        if float(np.mean(d)) + se < 0:
+            supported.append(a)
+    chosen = min(supported, key=lambda a: float(np.mean(errors[a]))) if supported else 0.0
+    report = {"strength": float(chosen), "validation_samples": int(n), "shipped_variant_at_0": True,
+              "validation_error": {f"{a:g}": float(np.mean(e)) for a, e in errors.items()},
+              "rule": "largest validation improvement over the shipped model (strength 0) among the strengths whose "
+                      "mean per-sample improvement exceeds one standard error; else 0",
+              "note": "weights theta0 + strength * (theta_fitted - theta0); error per validation file: mean squared "
+                      "error in units of the target's training sd (+ class error rate)"}
+    return _interpolated(tuned, theta0, chosen), report
+
+
 def _fmt(app, metrics: dict) -> str:
     parts = []
     for name, m in metrics.items():
@@ -314,8 +414,14 @@ def _fmt(app, metrics: dict) -> str:
 
 def _text(app, r: dict) -> str:
     lines = [f"calibrated {app.name}/{r['config']} on {r['trained_on']} labelled samples "
-             f"(+{r['simulated_mixed_in']} simulated; {r['validated_on']} for early stopping), "
+             f"(+{r['simulated_mixed_in']} simulated; {r['validated_on']} to choose the "
+             f"{'strength' if r.get('shrink') else 'epoch'}), "
              f"{r['epochs_run']} epochs; release in {r['out']}"]
+    if r.get("shrink"):
+        s = r["shrink"]
+        errs = ", ".join(f"{a} {e:.4g}" for a, e in s["validation_error"].items())
+        lines.append(f"  strength {s['strength']:g} (0 = the shipped model unchanged, 1 = fully fitted), chosen on "
+                     f"{s['validation_samples']} validation sample(s); their error by strength: {errs}")
     if "heldout" in r:
         lines.append(f"  held out ({r['held_out']} samples, {r['holdout']}), never trained on:")
         lines.append(f"    before: {_fmt(app, r['heldout']['before'])}")

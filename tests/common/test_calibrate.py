@@ -86,3 +86,42 @@ def test_too_few_labels_and_bad_options_are_clear_errors(shipped, tmp_path):
                   options=CalibrationOptions(epochs=1, n_sim=0))
     with pytest.raises(ConfigError, match="holdout-fraction"):
         CalibrationOptions(holdout_fraction=1.0)
+
+
+def test_shrinkage_moves_only_as_far_as_the_validation_samples_support(shipped, tmp_path):
+    """With ``shrink`` the user's validation samples choose how far the weights move from the shipped ones:
+    a real site shift is taken (strength > 0, held-out error down); labels that carry nothing the shipped
+    model lacks (the simulator's own sensor, labels buried in noise) are not: strength 0, the release
+    predicts what the shipped model predicts."""
+    settings = load_settings(env={}, models_dir=shipped, data_dir=tmp_path / "data")
+    data, labels = _site(tmp_path)
+    rep = calibrate(SIGNAL, data, labels, tmp_path / "c", settings=settings, progress=False,
+                    options=CalibrationOptions(epochs=30, lr=3e-3, n_sim=300, holdout_fraction=0.3, shrink=True))
+    s = rep["shrink"]
+    assert s["strength"] > 0 and s["validation_samples"] == rep["validated_on"]
+    assert set(s["validation_error"]) == {"0", "0.25", "0.5", "0.75", "1"}
+    assert rep["heldout"]["after"]["amp_mm"]["rmse"] < rep["heldout"]["before"]["amp_mm"]["rmse"]
+    assert "strength" in rep["text"]
+
+    rows = list(csv.DictReader(open(labels)))
+    noise_rng = np.random.default_rng(3)
+    amps = [f"{float(r['amp_mm']) + noise_rng.normal(0, 1.0):.4f}" for r in rows]
+    noise = tmp_path / "noise.csv"
+    with open(noise, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r, a in zip(rows, amps):
+            w.writerow({**r, "amp_mm": a, "fault": ""})
+    plain = tmp_path / "plain.npz"  # the simulator's own sensor: nothing for the labels to correct
+    np.savez(plain, x=np.load(data)["x"] / SITE_GAIN)
+    sim_x = SIGNAL.simulate(20, rng=np.random.default_rng(9)).x
+    rep = calibrate(SIGNAL, plain, noise, tmp_path / "n", settings=settings,
+                    progress=False, options=CalibrationOptions(epochs=30, lr=3e-3, n_sim=0, holdout_fraction=0.3,
+                                                               shrink=True))
+    assert rep["shrink"]["strength"] == 0.0, rep["shrink"]
+    # strength 0: the release is the shipped chosen model itself (what the user ran before), not the teacher
+    shipped_runner = load_runner(SIGNAL, settings, config="default")
+    cal_runner = load_runner(SIGNAL, settings.replace(models_dir=tmp_path / "n"), config="default")
+    assert cal_runner.variant == read_manifest(shipped / SIGNAL.package_name)["configs"]["default"]["chosen"]
+    np.testing.assert_array_equal(cal_runner(sim_x)["amp_mm"], shipped_runner(sim_x)["amp_mm"])
+    assert rep["heldout"]["after"] == rep["heldout"]["before"]

@@ -70,6 +70,9 @@ class VegCoverApp(App):
     preprocessing_version = "1"
     example_suffix = ".tif"
     options_type = VegOptions
+    # calibration on a user's masks moves only as far as the user's own validation masks support
+    # (edgeinv.common.calibrate: interpolation toward the shipped model, one-standard-error rule)
+    calibration_shrink = True
     latency_tile_px = tiling.TILE_PX + 2 * tiling.MARGIN_PX  # what tiling.process feeds the model
     splits_windows = True  # predict --scheduler: a raster's tiles on Dask workers (predict_windows)
 
@@ -130,6 +133,8 @@ class VegCoverApp(App):
     def preprocess(self, sample, *, config: str = "multispectral5") -> np.ndarray:
         img = sample.load()
         config = self.check_config(config)
+        if config in features.FINE:  # the same three coordinates from whichever fine band set the image has
+            config = features.fine_input_config(img.band_names, config)
         levels = self.levels_for(sample, config) if config in features.FINE else None
         return features.channels(img.bands, img.band_names, config, levels=levels)
 
@@ -218,16 +223,21 @@ class VegCoverApp(App):
 
     def _infer(self, sample, runner, config, levels):
         """``infer(bands, valid) -> (cover, std)`` of one window: features -> ONNX -> clip."""
-        names = sample.band_names
+        from .confidence import saturated
 
+        names = sample.band_names
         fine = config in features.FINE
+        counts = (getattr(sample, "meta", None) or {}).get("radiometry") == "dn"
 
         def infer(bands, valid):
             x = features.channels(bands, names, config, levels=levels)
             res = runner(x[None])
             cover = np.clip(np.asarray(res["cover_fraction"])[0], 0.0, 1.0)
             if fine:  # segmentation: 0.5 where the brightness and colour cues disagree (confidence.SegmentSink)
-                return cover, features.cue_conflict(x)
+                unsure = features.cue_conflict(x)
+                if counts:  # and where every channel clipped: no colour was measured there
+                    unsure[saturated(features.select_bands(bands, names, config))] = 0.5
+                return cover, unsure
             std = res.get("cover_fraction_std")
             return cover, None if std is None else np.asarray(std)[0]
 

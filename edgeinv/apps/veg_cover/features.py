@@ -38,6 +38,20 @@ FINE = ("red_nir_fine", "rgb_fine")
 EPS = 1e-6
 
 
+def fine_input_config(band_names, config: str) -> str:
+    """The segmentation config whose bands compute ``config``'s input for an image with ``band_names``.
+
+    Both segmentation configs feed the same three coordinates (the image's own background-to-vegetation
+    scale along its discriminant, its chromatic counterpart, the distance off the line), whatever the
+    bands; so an RGB frame can feed (and calibrate) the red+NIR model and a red+NIR frame the RGB one.
+    ``config`` itself when the image has its bands.
+    """
+    names = set(band_names)
+    if set(FEATURES[config][0]) <= names:
+        return config
+    return next((c for c in FINE if set(FEATURES[c][0]) <= names), config)
+
+
 def n_channels(config: str) -> int:
     return len(FEATURES[config][1])
 

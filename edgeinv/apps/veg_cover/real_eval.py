@@ -125,21 +125,32 @@ def _pixel_check(result, mask: np.ndarray) -> dict:
     return out
 
 
-CLASSES = ("missed", "missed_rim", "missed_shaded", "missed_pale", "missed_other",
-           "false", "false_near_plant", "false_bright_surface", "false_other")
+CLASSES = ("missed", "missed_rim", "missed_saturated", "missed_pale", "missed_shaded", "missed_other",
+           "false", "false_rim", "false_halo", "false_unlabelled_plant", "false_bright_surface", "false_dark",
+           "false_other")
+UNLABELLED_MIN_PX = 30     # a false-vegetation blob this large, beyond the halo, green by both cues: a plant?
+HALO_PX = 4.5              # false vegetation up to this far from the mask: the mask's outline, not a new object
 
 
 def pixel_classes(sample, result, mask: np.ndarray) -> dict:
-    """Where the model's mask and the hand mask differ, by kind of pixel: shares of all valid pixels,
-    i.e. what each kind adds to (missed) or takes from (false) the cover estimate.
+    """The error budget of one image: where the model's mask and the hand mask differ, by kind of pixel, as
+    shares of all valid pixels -- what each kind takes from (missed) or adds to (false) the cover estimate.
 
-    Missed vegetation, in this order: on the mask's 1 px rim; *shaded* (mean band value below 0.75x the
-    median of the vegetation the model found); *pale* (RGB: at least as bright as that and grey,
-    ``(G - max(R, B)) / (R + G + B) < 0.03`` -- over-exposed leaves whose colour clipped away); other.
-    False vegetation: within 2 px of a masked plant; on surfaces brighter than twice the background's
-    median (trays, crates); other (soil).
+    Missed vegetation, in this order: on the mask's 1 px rim; *saturated* (camera counts at full scale in every
+    channel: no colour measured); *pale* (RGB: at least 0.75x as bright as the vegetation the model found and
+    grey, ``(G - max(R, B)) / (R + G + B) < 0.03``: over-exposed leaves whose colour clipped away in part);
+    *shaded* (mean band value below 0.75x that vegetation's median); other.
+    False vegetation, by distance from the mask: its 1 px rim (where the outline is drawn); a halo up to
+    :data:`HALO_PX` (a generous model outline or a tight mask); beyond that, blobs of at least
+    :data:`UNLABELLED_MIN_PX` px where both cues (band and chromatic coordinate) say vegetation and, on RGB, the
+    pixel is green (*unlabelled plant*: a plant the mask may leave out -- look at the image before counting it
+    as a model error); on surfaces brighter than twice the background's median (trays, crates); on dark pixels
+    (below half that median: shadow, black soil); other.
     """
-    from scipy.ndimage import binary_dilation, binary_erosion
+    from scipy.ndimage import binary_erosion, distance_transform_edt, label
+
+    from .confidence import saturated
+    from .features import channels, fine_input_config
 
     img = sample.load()
     bands, names = img.bands, list(img.band_names)
@@ -150,16 +161,40 @@ def pixel_classes(sample, result, mask: np.ndarray) -> dict:
     found, background = mask & pred, ~mask & ~pred & ok
     veg_level = float(np.median(bright[found])) if found.any() else np.inf
     bg_level = float(np.median(bright[background])) if background.any() else np.inf
+    rgb = all(b in names for b in ("red", "green", "blue"))
+    green = np.ones_like(mask)
+    if rgb:
+        r, g, b = (bands[names.index(k)] for k in ("red", "green", "blue"))
+        green = (g - np.maximum(r, b)) / (r + g + b + 1e-3) >= 0.03
     rim = fn & ~binary_erosion(mask, iterations=1)
     rest = fn & ~rim
+    sat = rest & saturated(bands)
+    rest &= ~sat
+    pale = rest & ~green & (bright >= 0.75 * veg_level)
+    rest &= ~pale
     shaded = rest & (bright < 0.75 * veg_level)
-    pale = np.zeros_like(rest)
-    if all(b in names for b in ("red", "green", "blue")):
-        r, g, b = (bands[names.index(k)] for k in ("red", "green", "blue"))
-        pale = rest & ~shaded & (bright >= veg_level) & ((g - np.maximum(r, b)) / (r + g + b + 1e-3) < 0.03)
-    near = fp & binary_dilation(mask, iterations=2)
-    surface = fp & ~near & (bright > 2 * bg_level)
-    kinds = (fn, rim, shaded, pale, rest & ~shaded & ~pale, fp, near, surface, fp & ~near & ~surface)
+    rest &= ~shaded
+    dist = distance_transform_edt(~mask)
+    f_rim, halo = fp & (dist <= 1.5), fp & (dist > 1.5) & (dist <= HALO_PX)
+    far = fp & (dist > HALO_PX)
+    cues = green.copy()
+    levels = getattr(sample, "levels", None)
+    if levels is not None and getattr(levels, "found", False) and levels.weights is not None:
+        config = fine_input_config(names, "rgb_fine" if rgb else "red_nir_fine")
+        x = channels(bands, names, config, levels=levels)
+        cues &= (x[0] > 0.5) & (x[1] > 0.5)
+    blobs, n_blobs = label(far)
+    plant = np.zeros_like(far)
+    if n_blobs:
+        size = np.bincount(blobs.ravel(), minlength=n_blobs + 1)
+        agree = np.bincount(blobs.ravel(), weights=cues.ravel(), minlength=n_blobs + 1)
+        keep = (size >= UNLABELLED_MIN_PX) & (agree > 0.6 * size)
+        keep[0] = False
+        plant = keep[blobs] & far
+    far &= ~plant
+    surface = far & (bright > 2 * bg_level)
+    dark = far & ~surface & (bright < 0.5 * bg_level)
+    kinds = (fn, rim, sat, pale, shaded, rest, fp, f_rim, halo, plant, surface, dark, far & ~surface & ~dark)
     n = max(int(ok.sum()), 1)
     return {k: float(v.sum() / n) for k, v in zip(CLASSES, kinds)}
 
@@ -330,11 +365,12 @@ def format_table(rows: list[dict], summary: dict) -> str:
     for ds, e in summary["per_dataset"].items():
         c = e.get("pixel_classes")
         if c:
-            lines.append(f"{ds}: missed vegetation {_pct2(c['missed'])} of pixels (rim {_pct2(c['missed_rim'])}, "
-                         f"shaded {_pct2(c['missed_shaded'])}, pale {_pct2(c['missed_pale'])}, other "
-                         f"{_pct2(c['missed_other'])}); false {_pct2(c['false'])} (near plants "
-                         f"{_pct2(c['false_near_plant'])}, bright surfaces {_pct2(c['false_bright_surface'])}, "
-                         f"other {_pct2(c['false_other'])})")
+            lines.append(f"{ds}: {_budget(c)}")
+    misses = [r for r in rows if r.get("fvc") is not None and not r["within"] and r.get("pixels", {}).get("classes")]
+    if misses:
+        lines.append("error budget of the images outside the tolerance (cover points: - missed, + false):")
+        for r in misses:
+            lines.append(f"  {Path(r['image']).name} {r['error']:+.3f}: {_budget(r['pixels']['classes'])}")
     if summary.get("pixels"):
         p = summary["pixels"]
         lines.append(f"pixels vs masks ({p['n_images']} images): accuracy {p['pixel_accuracy']:.3f}; "
@@ -350,6 +386,13 @@ def format_table(rows: list[dict], summary: dict) -> str:
                  f"{summary.get('ood_flagged', 0)} flagged OOD/low confidence; "
                  f"{summary.get('in_interval', 0)} with the truth inside estimate +- uncertainty")
     return "\n".join(lines)
+
+
+def _budget(c: dict) -> str:
+    """One line of :func:`pixel_classes` shares."""
+    missed = ", ".join(f"{k[7:]} {_pct2(c[k])}" for k in CLASSES[1:6])
+    false = ", ".join(f"{k[6:].replace('_', ' ')} {_pct2(c[k])}" for k in CLASSES[7:])
+    return f"missed vegetation {_pct2(c['missed'])} of pixels ({missed}); false {_pct2(c['false'])} ({false})"
 
 
 def _pct2(v) -> str:

@@ -167,5 +167,63 @@ def test_pixel_classes_sort_the_differences_between_model_and_mask():
     n = h * w
     assert set(c) == set(CLASSES)
     assert c["missed_rim"] == 10 / n and c["missed_shaded"] == 15 / n and c["missed_pale"] == 0
-    assert c["false_bright_surface"] == 16 / n and c["false_near_plant"] == 0
-    assert abs(c["missed"] - (c["missed_rim"] + c["missed_shaded"] + c["missed_pale"] + c["missed_other"])) < 1e-12
+    assert c["false_bright_surface"] == 16 / n and c["false_rim"] == 0 and c["false_halo"] == 0
+    assert abs(c["missed"] - sum(c[k] for k in CLASSES[1:6])) < 1e-12
+    assert abs(c["false"] - sum(c[k] for k in CLASSES[7:])) < 1e-12
+
+
+def test_error_budget_names_saturated_leaves_halos_and_unlabelled_plants():
+    """A leaf clipped white in every channel, a model outline 3 px wider than the mask, and a green plant the
+    mask leaves out each land in their own class."""
+    from types import SimpleNamespace
+
+    from edgeinv.apps.veg_cover.real_eval import pixel_classes
+
+    h, w = 40, 60
+    bands = np.full((3, h, w), 0.1, np.float32)
+    leaf = np.array([0.3, 0.6, 0.2], np.float32)[:, None, None]
+    mask = np.zeros((h, w), bool)
+    mask[5:15, 5:15] = True
+    bands[:, 5:15, 5:15] = leaf
+    bands[:, 8:12, 8:12] = 1.0                                       # clipped white inside the leaf
+    bands[:, 25:35, 40:50] = leaf                                    # a plant the mask leaves out
+    pred = np.zeros((h, w), bool)
+    pred[2:18, 2:18] = True                                          # 3 px wider than the mask
+    pred[8:12, 8:12] = False                                         # the white part missed
+    pred[25:35, 40:50] = True
+    sample = SimpleNamespace(load=lambda: SimpleNamespace(bands=bands, band_names=("red", "green", "blue")))
+    c = pixel_classes(sample, SimpleNamespace(cover=pred.astype(np.float32)), mask)
+    n = h * w
+    assert c["missed_saturated"] == 16 / n and c["false_unlabelled_plant"] == 100 / n
+    assert c["false_rim"] + c["false_halo"] == (16 * 16 - 100) / n and c["false_halo"] > 0
+
+
+def test_saturated_pixels_are_unsure_and_widen_the_interval(vc_app):
+    """Pixels clipped in every channel carry no colour: marked unsure (pixel sd 0.5), the interval widens by
+    them; one clipped channel alone (a bright green leaf) is not."""
+    rng = np.random.default_rng(5)
+    img, mask = _frame(rng, 0.25)
+    plain = vc_app.predict(vc_app.read(cv2.imencode(".png", img)[1].tobytes(), filename="f.png"), _fake_runner)
+    white = img.copy()
+    white[10:30, 10:40] = 255          # every channel clipped: 600 px
+    green = img.copy()
+    green[10:30, 10:40, 1] = 255       # only green clipped
+    r_white = vc_app.predict(vc_app.read(cv2.imencode(".png", white)[1].tobytes(), filename="w.png"), _fake_runner)
+    r_green = vc_app.predict(vc_app.read(cv2.imencode(".png", green)[1].tobytes(), filename="g.png"), _fake_runner)
+    assert np.all(r_white.std[10:30, 10:40] == 0.5)
+    assert not np.all(r_green.std[10:30, 10:40] == 0.5)
+    width = lambda r: r.extra["fvc_interval"][1] - r.extra["fvc_interval"][0]  # noqa: E731
+    assert width(r_white) >= width(plain) + 0.5 * 600 / img[..., 0].size
+
+
+def test_fine_models_take_either_cameras_coordinates(vc_app):
+    """The segmentation input is the same three coordinates for any camera: an RGB frame preprocessed for the
+    red+NIR model gives exactly its RGB input (what lets a calibration on one camera's masks serve the other)."""
+    from edgeinv.apps.veg_cover.features import fine_input_config
+
+    rng = np.random.default_rng(6)
+    img, _ = _frame(rng, 0.3)
+    s = vc_app.read(cv2.imencode(".png", img)[1].tobytes(), filename="f.png")
+    assert fine_input_config(s.band_names, "red_nir_fine") == "rgb_fine"
+    assert fine_input_config(("red", "nir"), "red_nir_fine") == "red_nir_fine"
+    np.testing.assert_array_equal(vc_app.preprocess(s, config="red_nir_fine"), vc_app.preprocess(s, config="rgb_fine"))

@@ -111,7 +111,10 @@ def _band_envelope(X: np.ndarray, *, n: int, fs_hz: float, f_lo: float, f_hi: fl
 
 @functools.lru_cache(maxsize=32)
 def _hann(n: int) -> np.ndarray:
-    return np.hanning(n)
+    """``np.hanning(n)`` (:func:`orders.hann_values`) for the envelope lengths in use (read-only)."""
+    w = _orders.hann_values(n)
+    w.flags.writeable = False
+    return w
 
 
 def _squared_envelope(X: np.ndarray, *, n: int, fs_hz: float, band: Band) -> tuple[np.ndarray, float]:

@@ -123,10 +123,23 @@ def _comb(orders: tuple, nbin: int, bins_per_order: int, s_lo: float, s_hi: floa
     return grid, valid, safe, near
 
 
+def hann_values(n: int) -> np.ndarray:
+    """``np.hanning(n)``, the same values at half the cost: its cosines are even, so the second half is the first one
+    mirrored (a new machine's first recording needs windows of up to ~10^6 samples, ~1.5 ms per 150 000)."""
+    if n < 2:
+        return np.hanning(n)
+    h = (n + 1) // 2
+    first = 0.5 + 0.5 * np.cos(np.pi * np.arange(1 - n, 1 - n + 2 * h, 2) / (n - 1))  # np.hanning's formula
+    w = np.empty(n)
+    w[:h] = first
+    w[n - h:] = first[::-1]
+    return w
+
+
 @functools.lru_cache(maxsize=8)
 def hann(n: int) -> np.ndarray:
-    """``np.hanning(n)``, kept for the window lengths in use (read-only)."""
-    w = np.hanning(n)
+    """:func:`hann_values`, kept for the (whole-recording) window lengths in use (read-only)."""
+    w = hann_values(n)
     w.flags.writeable = False
     return w
 

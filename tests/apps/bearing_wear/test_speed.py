@@ -68,3 +68,8 @@ def test_median_and_batched_background_equal_numpy_and_one_row_at_a_time():
     both = orders.local_background_normalise(rows, half_width_bins=32)
     for r, b in zip(rows, both):
         assert np.array_equal(orders.local_background_normalise(r, half_width_bins=32), b)
+
+
+def test_hann_values_equal_numpy_hanning():
+    for n in (*range(0, 40), 1023, 1024, 12821, 65536, 153600, 109227):
+        assert np.array_equal(orders.hann_values(n), np.hanning(n)), n

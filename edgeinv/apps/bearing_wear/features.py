@@ -111,8 +111,9 @@ def _band_envelope(X: np.ndarray, *, n: int, fs_hz: float, f_lo: float, f_hi: fl
 
 @functools.lru_cache(maxsize=32)
 def _hann(n: int) -> np.ndarray:
-    """``np.hanning(n)`` (:func:`orders.hann_values`) for the envelope lengths in use (read-only)."""
-    w = _orders.hann_values(n)
+    """``np.hanning(n)`` (:func:`orders.hann_values`, exact: the envelope spectra are pinned) for the envelope lengths
+    in use (read-only)."""
+    w = _orders.hann_values(n, exact=True)
     w.flags.writeable = False
     return w
 

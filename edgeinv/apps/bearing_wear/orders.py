@@ -123,13 +123,25 @@ def _comb(orders: tuple, nbin: int, bins_per_order: int, s_lo: float, s_hi: floa
     return grid, valid, safe, near
 
 
-def hann_values(n: int) -> np.ndarray:
-    """``np.hanning(n)``, the same values at half the cost: its cosines are even, so the second half is the first one
-    mirrored (a new machine's first recording needs windows of up to ~10^6 samples, ~1.5 ms per 150 000)."""
+def hann_values(n: int, *, exact: bool = False, block: int = 512) -> np.ndarray:
+    """``np.hanning(n)`` within 4e-16 (absolute), ~8x faster for long windows (a new machine's first recording needs
+    windows of up to ~10^6 samples; np.hanning spends ~1.5 ms on 153 600). The window is symmetric, so only its
+    first half is computed, ``0.5 - 0.5 cos(phi j)`` with ``phi = 2 pi / (n - 1)``, by angle addition over blocks:
+    ``cos(phi (q B + r)) = cos(phi q B) cos(phi r) - sin(phi q B) sin(phi r)`` (two outer products instead of a
+    cosine per sample), and mirrored. ``exact``: np.hanning's own values (its formula on the first half, mirrored:
+    its cosines are even), ~2x faster than it."""
     if n < 2:
         return np.hanning(n)
     h = (n + 1) // 2
-    first = 0.5 + 0.5 * np.cos(np.pi * np.arange(1 - n, 1 - n + 2 * h, 2) / (n - 1))  # np.hanning's formula
+    if exact:
+        first = 0.5 + 0.5 * np.cos(np.pi * np.arange(1 - n, 1 - n + 2 * h, 2) / (n - 1))
+    else:
+        phi = 2.0 * math.pi / (n - 1)
+        a = phi * block * np.arange(-(-h // block))
+        r = phi * np.arange(block)
+        c = np.multiply.outer(np.cos(a), np.cos(r))
+        c -= np.multiply.outer(np.sin(a), np.sin(r))
+        first = 0.5 - 0.5 * c.reshape(-1)[:h]
     w = np.empty(n)
     w[:h] = first
     w[n - h:] = first[::-1]
@@ -138,7 +150,8 @@ def hann_values(n: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def hann(n: int) -> np.ndarray:
-    """:func:`hann_values`, kept for the (whole-recording) window lengths in use (read-only)."""
+    """:func:`hann_values` (within 4e-16), kept for the (whole-recording) window lengths in use (read-only): the 1x
+    speed check and the OOD single-tone check."""
     w = hann_values(n)
     w.flags.writeable = False
     return w

@@ -12,8 +12,9 @@ process). For every shipped variant of a config, for torch-eager FP32 of the tea
   ``teacher_fp32`` and torch eager from that same run (``speedup_vs_fp32``/``speedup_vs_torch``);
 * per config, ``stages``: where one call of the chosen variant spends its time (read of a real file of
   the app's format, preprocess, model, interpret) and each stage's share; an app whose ``predict``
-  does more than ``preprocess`` -> model -> ``interpret`` sets ``stages_from_predict = True`` and its
-  own ``predict`` is timed around the model call (preprocess = until the model runs, interpret = after);
+  does more than ``preprocess`` -> model -> ``interpret`` sets ``stages_from_predict = True``: its own
+  ``predict`` runs on the example file just read and is timed around the model calls (preprocess = until
+  the model runs, interpret = after), so the four stages are those of one file;
 * batched throughput (samples/s) of the model on preprocessed inputs (baseline: per sample);
 * size on disk, parameters and FLOPs from the ONNX graph (:mod:`.graphstats`);
 * peak memory: each row runs in a **fresh subprocess** and reports its peak resident set
@@ -185,18 +186,22 @@ def run_timing(specs: list[dict], app, config: str, samples: list, x: np.ndarray
 
 def run_stages(spec: dict, app, config: str, samples: list, *, repeats: int, example_file: str | None) -> dict:
     """Where one edge call spends its time: read (a real file of the app's format), preprocess, model,
-    interpret — the generic per-sample path, median ms per stage and each stage's share."""
+    interpret — the generic per-sample path (an app with ``stages_from_predict``: its own ``predict`` on the file
+    just read), median ms per stage and each stage's share."""
     clock = time.perf_counter
     runner = _make_runner(spec, app, config)
     stages = {"read": [], "preprocess": [], "model": [], "interpret": []}
     notes = []
     n = len(samples)
+    whole_file = bool(example_file) and getattr(app, "stages_from_predict", False)
     for i in range(repeats + 2):
         s = samples[i % n]
         if example_file:
             t0 = clock()
-            app.read_many(example_file, filename=Path(example_file).name)
+            read = app.read_many(example_file, filename=Path(example_file).name)
             t_read = (clock() - t0) * 1e3
+            if whole_file:  # the stages of one file: the recording just read goes through predict
+                s = read[0]
         if getattr(app, "stages_from_predict", False):  # the app's whole predict, split at its model calls
             marks = []
 
@@ -234,6 +239,9 @@ def run_stages(spec: dict, app, config: str, samples: list, *, repeats: int, exa
     total = sum(med.values()) or float("nan")
     if not example_file:
         notes.append("read stage not timed: the app writes no example file")
+    elif whole_file:
+        notes.append("stages of one whole example file (app.write_example): read, then the app's own predict on what "
+                     "was read, split at its model calls (preprocess = everything before the model, interpret = after)")
     else:
         notes.append("read = parsing one whole example file of the app's format (app.write_example); for apps "
                      "whose files hold many samples or a whole image it covers more than one model call")

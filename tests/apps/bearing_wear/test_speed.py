@@ -55,6 +55,32 @@ def test_stages_come_from_the_apps_own_predict(monkeypatch):
     assert abs(sum(st["shares"].values()) - 1.0) < 1e-12
 
 
+def test_with_an_example_file_the_stages_are_those_of_that_file(monkeypatch):
+    clock = _Clock()
+    seen = []
+
+    class FileApp(_App):
+        def read_many(self, path, *, filename=None):
+            clock.now += 4.0
+            return [("read", path)]
+
+        def predict(self, sample, runner):
+            seen.append(sample)
+            return super().predict(sample, runner)
+
+    def make_runner(spec, app, config):
+        def run(x):
+            clock.now += 1.0
+            return {}
+        return run
+
+    monkeypatch.setattr(bench.time, "perf_counter", clock)
+    monkeypatch.setattr(bench, "_make_runner", make_runner)
+    st = bench.run_stages({"name": "v"}, FileApp(clock), "default", [object()], repeats=2, example_file="/x/rec.csv")
+    assert seen and all(s == ("read", "/x/rec.csv") for s in seen)
+    assert st["median_ms"] == {"read": 4000.0, "preprocess": 3500.0, "model": 2000.0, "interpret": 2000.0}
+
+
 def test_bearing_wear_is_timed_through_its_predict():
     assert APP.stages_from_predict is True
 

@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--holdout-fraction", dest="holdout_fraction", type=float,
                        help="labelled samples kept out to report before/after (default 0.25)")
         s.add_argument("--holdout-group", dest="holdout_group", help="hold out one whole group (site, species...)")
+        s.add_argument("--shrink", dest="shrink", action=argparse.BooleanOptionalAction, default=None,
+                       help="let the validation labels choose how far to move from the shipped model "
+                            "(default: the app's choice; veg-cover: on)")
         s.set_defaults(func=cmd_calibrate)
 
         s = asub.add_parser("golden", help="add golden sets for the self-test to the shipped models (no retraining)")

@@ -114,7 +114,8 @@ def cmd_calibrate(args, ctx: CliContext):
             raise InvalidInputError(f"no such file or folder: {what}")
     opts = CalibrationOptions(**{k: v for k, v in {
         "epochs": args.epochs, "lr": args.lr, "n_sim": args.n_sim, "seed": args.seed,
-        "holdout_fraction": args.holdout_fraction, "holdout_group": args.holdout_group}.items() if v is not None})
+        "holdout_fraction": args.holdout_fraction, "holdout_group": args.holdout_group,
+        "shrink": getattr(args, "shrink", None)}.items() if v is not None})
     return calibrate(app, Path(args.data), Path(args.labels), Path(args.out), settings=ctx.settings,
                      config=None if args.config in (None, "all") else args.config, options=opts,
                      progress=not ctx.json)

@@ -219,6 +219,8 @@ class App(ABC):
     many_samples_per_file: bool = False  # True: a file holds a list of samples (leaves); predict returns a list
     splits_windows: bool = False  # True: predict_windows runs a share of one input's tiles (predict --scheduler)
     example_suffix: str | None = None  # file suffix of write_example's files (".wav", ".csv", ".tif")
+    # calibrate: let the user's validation labels choose how far to move from the shipped model (shrinkage)
+    calibration_shrink: bool = False
 
     # ---- identity -----------------------------------------------------------------------
     @property

@@ -234,7 +234,7 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
     data_set, groups, origin = _labelled(app, pairs, config, options, rng)
     hold, val_idx, train_idx = _split(groups, origin, options, rng)
 
-    shrink = bool(getattr(app, "calibration_shrink", False) if options.shrink is None else options.shrink)
+    shrink = bool(app.calibration_shrink if options.shrink is None else options.shrink)
     shipped = None
     if shrink:  # the comparison is what the user runs today: the shipped release's chosen variant
         from .runtime.bundle import load_runner

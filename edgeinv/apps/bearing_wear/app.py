@@ -273,7 +273,8 @@ def _decision_inputs(sample, analyses, x, *, speed_source: str | None = None) ->
     ringdown = float(np.median([a.ringdown_s for a in analyses]))
     return {
         "evidence": _decision.line_evidence(analyses, geometry=sample.geometry),
-        "ood": _ood.assess(x, sample.signal, fs_hz=sample.fs_hz, speed_source=speed_source) if x is not None else None,
+        "ood": _ood.assess(x, sample.signal, fs_hz=sample.fs_hz, speed_source=speed_source, rpm=sample.rpm,
+                           geometry=sample.geometry) if x is not None else None,
         "acf": _severity.acf_profile(analyses),
         "resolvability": _decision.size_resolvability(
             geometry=sample.geometry, rpm=sample.rpm, fs_hz=sample.fs_hz, ringdown_s=ringdown,

@@ -12,8 +12,12 @@
   simulated training-distribution windows, and the flag distance (99.9th percentile over a separate
   set of held-out simulated windows; :func:`ood.fit`);
 * ``entry_exit_prominence``: the autocorrelation-bump prominence the severity index needs to read a
-  spall length from the entry/exit delay, the 99th percentile of the strongest spurious bump on
-  simulated healthy recordings (:func:`severity.healthy_prominences`);
+  spall length from the entry/exit delay, the 90th percentile of the strongest spurious bump on
+  simulated healthy recordings (:func:`severity.healthy_prominences`; the quantile chosen on simulated
+  size sweeps, :data:`severity.PROMINENCE_QUANTILE`);
+* ``speed_margin_db``: how much stronger a shaft-line family away from the given speed must be to say the speed
+  or fs is off, the 99th percentile over simulated recordings typed right or 1 % off (:func:`speed_margins`,
+  :func:`ood.speed_check`);
 * ``temperature``: temperature scaling of the shipped model's probabilities (Guo et al., "On
   calibration of modern neural networks", ICML 2017), the value minimising the negative
   log-likelihood of held-out simulated windows, with the expected calibration error before/after.
@@ -98,6 +102,19 @@ def severity_ranking(app, runner, *, n: int, rng) -> dict:
             "model_size_vs_size": rho(r[:, 0], r[:, 3]), "model_size_vs_snr": rho(r[:, 1], r[:, 3])}
 
 
+def speed_margins(*, n: int, rng) -> np.ndarray:
+    """How far the best shaft-line family away from the typed speed stands over the one at it (dB), on simulated
+    recordings of every class whose speed is typed right (0.3 % error, 1 sigma) or 1 % off either way."""
+    out = []
+    for _ in range(n):
+        rec = _recording(rng)
+        for f in (1.0, 0.99, 1.01):
+            c = _ood.speed_check(rec.signal, fs_hz=rec.fs_hz, rpm=rec.rpm * f, geometry=rec.geometry, margin_db=0.0)
+            out.append(c["family_at_other_db"] - c["family_at_given_db"])
+        rec.release()
+    return np.asarray(out)
+
+
 def run(app, runner, *, n_gate: int = 300, n_ood: int = 1500, n_sev: int = 150, progress: bool = True) -> dict:
     """Compute the constants; returns the document written to ``data/calibration.json``."""
     rng = np.random.default_rng(SEED)
@@ -116,9 +133,12 @@ def run(app, runner, *, n_gate: int = 300, n_ood: int = 1500, n_sev: int = 150, 
     held = app.simulate(max(n_ood * 2 // 3, 100), rng=np.random.default_rng(SEED + 5))
     ood = _ood.fit(data.x, held.x)
     prom = _severity.healthy_prominences(app, n=n_gate, rng=np.random.default_rng(SEED + 6))
-    doc = {"entry_exit_prominence": round(float(np.quantile(prom, 0.99)), 3),
+    doc = {"entry_exit_prominence": round(float(np.quantile(prom, _severity.PROMINENCE_QUANTILE)), 3),
            "entry_exit_prominence_healthy_quantiles": np.round(np.quantile(prom, [0.5, 0.9, 0.99]), 3).tolist(), "gate_db": round(gate, 2), "ball_sideband_db": round(ball_sb, 2), "n_ball_gated": len(sb), "gate_healthy_quantiles_db": np.round(np.quantile(healthy, [0.5, 0.9, 0.99]), 2).tolist(),
            "gate_pass_rate_on_faults": sens, "ood": ood, "seed": SEED, "n_gate": n_gate, "n_ood": n_ood}
+    sm = speed_margins(n=n_gate, rng=np.random.default_rng(SEED + 7))
+    doc.update(speed_margin_db=round(float(np.quantile(sm, 0.99)), 2),
+               speed_margin_quantiles_db=np.round(np.quantile(sm, [0.5, 0.9, 0.99]), 2).tolist())
     if runner is not None:
         doc.update(model_constants(app, runner, n_held=max(n_ood // 2, 200), n_sev=n_sev))
     return doc

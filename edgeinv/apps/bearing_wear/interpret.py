@@ -205,7 +205,8 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
                     "usable_top_hz": round(checks.get("usable_top_hz", 0.0), 1)}
         if checks.get("acf") is not None and checks.get("resolvability"):
             dmg = _severity.damage(checks["acf"], fault=fault, evidence=ev, model_size_mm=estimate,
-                                   limit_mm=checks["resolvability"]["resolvable_limit_mm"])
+                                   limit_mm=checks["resolvability"]["resolvable_limit_mm"], geometry=recording.geometry,
+                                   scale_known=bool(checks["resolvability"].get("scale_known", True)))
             sev_index = dmg["index"]
         ood = checks.get("ood") or {}
         if ood.get("flag"):
@@ -214,7 +215,12 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
             notes.append(ood["speed_note"])
     sev = severity_zone(velocity_rms_mm_s=velocity_rms_mm_s, machine_class=machine_class)
     alarm, reasons = alarm_level(fault=fault, probability=float(probs[k]), size_mm=size, zone=sev["zone"], agreement=agreement)
-    if ood.get("flag"):
+    speed_off = bool((ood.get("speed_check") or {}).get("disagrees"))
+    if speed_off and fault != "none":  # the location is read at orders of a speed the spectrum contradicts: marked
+        alarm = _level_max(alarm, "watch")
+        reasons.append(f"{fault.replace('_', ' ')} location NOT reliable: the spectrum's shaft lines contradict the "
+                       "given speed or sampling rate — check both and re-run")
+    elif ood.get("flag"):
         alarm = _level_max(alarm, "watch")
         reasons.append("unfamiliar inputs: check by hand")
     elif ood.get("speed_note") and fault != "none":  # a fault's location is read at orders of the given speed

@@ -46,6 +46,7 @@ import scipy.fft as sfft
 
 from . import decision as _decision
 from .features import HYPOTHESES, SCALARS, welch_psd
+from .physics import defect_orders
 from .orders import hann
 
 FLAG_QUANTILE = 0.999
@@ -154,8 +155,10 @@ def input_checks(signal, *, fs_hz: float) -> list[dict]:
     return out
 
 
-def assess(x: np.ndarray, signal, *, fs_hz: float, speed_source: str | None = None) -> dict:
-    """The ``ood`` part of a result: the model-input score, the input checks, the flag and its text."""
+def assess(x: np.ndarray, signal, *, fs_hz: float, speed_source: str | None = None, rpm: float | None = None,
+           geometry=None) -> dict:
+    """The ``ood`` part of a result: the model-input score, the input checks, the speed check (with ``rpm``), the
+    flag and its text."""
     out = score(x) if x is not None else {"score": None, "distance": None, "flag": False}
     checks = input_checks(signal, fs_hz=fs_hz)
     failed = [c for c in checks if c["failed"]]
@@ -163,6 +166,12 @@ def assess(x: np.ndarray, signal, *, fs_hz: float, speed_source: str | None = No
                      for c in checks}
     flag = bool(out.get("flag")) or bool(failed)
     reasons = [c["text"] for c in failed]
+    if rpm is not None and not failed:
+        sc = speed_check(signal, fs_hz=fs_hz, rpm=rpm, geometry=geometry)
+        out["speed_check"] = {k: v for k, v in sc.items() if k != "text"}
+        if sc["disagrees"]:
+            flag = True
+            reasons.append(sc["text"])
     if out.get("flag"):
         reasons.append("the model's inputs lie beyond every simulated training recording")
     if flag:
@@ -174,4 +183,91 @@ def assess(x: np.ndarray, signal, *, fs_hz: float, speed_source: str | None = No
     out["flag"], out["text"], out["reasons"] = flag, text, reasons
     if speed_source == "as given":
         out["speed_note"] = "no clear 1x line at the given speed: check the speed and the sampling rate"
+    return out
+
+
+# ---- speed / sampling-rate consistency (issue 10: a wrong fs or rpm must not give a confident wrong location) ------
+SPEED_RANGE = (0.35, 2.9)  # candidate shaft rates, x the given one (covers a speed off by 1.5x or 0.6x, fs off by 2x)
+SPEED_STEP = 0.0025  # relative step of the candidate grid
+SPEED_HARMONICS = 5
+SPEED_FAMILY_LINES = 3  # the weakest three of the five lines make the family's score
+SPEED_AGREE = 0.03  # a family within +-3 % of the given speed confirms it (the 1x refinement searches +-2 %)
+SPEED_MARGIN_DB = 6.0  # default; data/calibration.json "speed_margin_db" overrides it (simulations, see speed_check)
+SPEED_SECONDS = 8.0
+
+
+def _running(h: np.ndarray, half: int, fn) -> np.ndarray:
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    pad = np.pad(h, half, mode="edge")
+    return fn(sliding_window_view(pad, 2 * half + 1), axis=1)
+
+
+def shaft_family_scores(signal, *, fs_hz: float, rpm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Score of a shaft-harmonic family (height in dB over the local median spectrum of the weakest three of lines
+    1..5) at every
+    candidate shaft rate ``SPEED_RANGE`` x the given one: (candidate rates / given rate, scores, height of each
+    candidate's own 1x line)."""
+    f_g = rpm / 60.0
+    x = np.asarray(signal[: int(SPEED_SECONDS * fs_hz)], dtype=float)
+    x = x - float(np.mean(x))
+    nfft = sfft.next_fast_len(len(x), real=True)
+    df = fs_hz / nfft
+    k_max = min(int(SPEED_RANGE[1] * f_g * (SPEED_HARMONICS + 0.5) / df) + 2, nfft // 2 + 1)
+    spec = np.square(np.abs(sfft.rfft(x * hann(len(x)), n=nfft)[:k_max]))
+    db = 10.0 * np.log10(spec + 1e-30 * (spec.max() + 1e-300))
+    bg = _running(db, max(int(0.25 * f_g / df), 5), np.median)
+    h = np.clip(db - bg, 0.0, 40.0)
+    ratios = np.exp(np.arange(np.log(SPEED_RANGE[0]), np.log(SPEED_RANGE[1]), SPEED_STEP))
+    heights = np.empty((SPEED_HARMONICS, len(ratios)))
+    for k in range(1, SPEED_HARMONICS + 1):  # a line within +-0.4 % (slip, speed drift), at least +-1 bin
+        peak = _running(h, max(int(round(0.004 * k * f_g / df)), 1), np.max)
+        heights[k - 1] = peak[np.minimum(np.round(k * ratios * f_g / df).astype(int), len(h) - 1)]
+    # a family needs most of its lines: the mean of the weakest three of five (one strong tone — hum, a gear
+    # mesh — that one harmonic of a candidate happens to hit does not make a shaft family)
+    return ratios, np.sort(heights, axis=0)[:SPEED_FAMILY_LINES].mean(axis=0), heights[0]
+
+
+def _explained(ratios: np.ndarray, geometry) -> np.ndarray:
+    """Candidate rates the given speed already explains: its harmonics and sub-harmonics (2x, 3x, 1/2, 1/3: a strong
+    2x or half orders are misalignment and looseness, and cannot be told from a 2x error of fs or speed) and the
+    multiples of the bearing's defect orders (a fault's impacts — cage, ball spin, race passes — put a comb at
+    every multiple of their rate into the spectrum: fault lines, not shaft lines)."""
+    near = np.zeros(len(ratios), dtype=bool)
+    ref = [1 / 3, 0.5, 2.0, 3.0]
+    if geometry is not None:  # a fault's impacts put a comb at every multiple of its order into the spectrum
+        o = defect_orders(geometry=geometry)
+        ref += [m * o[k] for k in ("ftf", "bsf", "bpfo", "bpfi") for m in range(1, 9) if m * o[k] < SPEED_RANGE[1] * 1.05]
+    for m in ref:
+        near |= np.abs(ratios / m - 1.0) <= SPEED_AGREE
+    return near
+
+
+def speed_check(signal, *, fs_hz: float, rpm: float, geometry=None, margin_db: float | None = None) -> dict:
+    """Does the spectrum's shaft-harmonic family sit at the given speed?
+
+    The strongest family (lines 1..5) over 0.35–2.9 x the given speed, leaving out rates the given speed explains
+    (:func:`_explained`), is compared with the best one within +-3 % of the given speed; when it stands
+    ``margin_db`` higher, the speed — or the sampling rate, which scales every frequency the same way (orders
+    depend only on fs/rpm, so the two cannot be told apart) — is off, and every fault location, read at orders of
+    the given speed, is unreliable. The recorder's anti-alias roll-off cannot check fs: it sits at the same
+    fraction of the sampling rate whatever rate is declared. Errors of exactly 2x or 1/2 are not caught (see
+    :func:`_explained`).
+    """
+    if margin_db is None:
+        margin_db = float(_decision.calibration().get("speed_margin_db", SPEED_MARGIN_DB))
+    ratios, score, _ = shaft_family_scores(signal, fs_hz=fs_hz, rpm=rpm)
+    near = np.abs(ratios - 1.0) <= SPEED_AGREE
+    s_given = float(score[near].max())
+    other = np.where(near | _explained(ratios, geometry), -np.inf, score)
+    i = int(np.argmax(other))
+    s_other, r_other = float(score[i]), float(ratios[i])
+    disagrees = bool(s_other - s_given >= margin_db)
+    out = {"given_rpm": round(float(rpm), 1), "family_at_given_db": round(s_given, 1),
+           "best_other_rpm": round(r_other * rpm, 1), "family_at_other_db": round(s_other, 1),
+           "margin_db": round(margin_db, 1), "disagrees": disagrees}
+    if disagrees:
+        out["text"] = (f"the shaft-line family says ~{r_other * rpm:.0f} rpm ({s_other:.0f} dB over the background), "
+                       f"not the given {rpm:.0f} rpm ({s_given:.0f} dB): the speed or the sampling rate is off by "
+                       f"~{r_other:.2f}x — check both (fault locations are read at orders of the given speed)")
     return out

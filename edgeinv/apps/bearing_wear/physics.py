@@ -222,3 +222,19 @@ def ball_drop_depth_mm(*, defect_size_mm: float, geometry: BearingGeometry) -> f
     rad = geometry.element_diameter_mm / 2.0
     half = min(float(defect_size_mm) / 2.0, rad)
     return rad - math.sqrt(rad * rad - half * half)
+
+
+def race_radius_mm(*, geometry: BearingGeometry, race: str) -> float:
+    """Radius of the raceway contact circle (mm): ``(D + d cos a) / 2`` outer, ``(D - d cos a) / 2`` inner, ``d / 2``
+    for a ball.
+
+    A spall of arc length ``L`` spans ``L / radius`` radians of its race (the 6205's 15.55 / 23.49 mm turn the
+    HIT-SM labels 2, 5, 8 degrees into 0.54 / 1.36 / 2.17 mm inner and 0.82 / 2.05 / 3.28 mm outer)."""
+    dc = geometry.element_diameter_mm * math.cos(math.radians(geometry.contact_angle_deg))
+    if race == "outer_race":
+        return (geometry.pitch_diameter_mm + dc) / 2.0
+    if race == "inner_race":
+        return (geometry.pitch_diameter_mm - dc) / 2.0
+    if race == "ball":  # a ball spall's arc on the ball's own surface
+        return geometry.element_diameter_mm / 2.0
+    raise ConfigError(f"race must be outer_race, inner_race or ball, got {race!r}")

@@ -116,7 +116,7 @@ def evaluate(app, data_dir: Path, runner, *, progress: bool = False, robustness:
             size_mm=d["defect_size_mm"], size_status=d.get("size", {}).get("status"),
             size_reason=d.get("size", {}).get("reason"), resolvable_mm=d.get("size", {}).get("resolvable_limit_mm"),
             severity_index=d.get("severity_index"), severity_basis=d.get("damage", {}).get("basis"),
-            entry_exit_mm=d.get("damage", {}).get("entry_exit_mm"), evidence=d.get("evidence", {}).get("text", ""),
+            entry_exit_mm=d.get("damage", {}).get("entry_exit_mm"), arc=d.get("damage", {}).get("arc"), evidence=d.get("evidence", {}).get("text", ""),
             ood=d.get("ood", {}).get("score"), ood_flag=d.get("ood", {}).get("flag"),
             rpm_used=d["operating_point"].get("rpm_refined", d["operating_point"]["rpm"]),
             baseline_call=base.fault, baseline_probability=round(float(base.probabilities[base.fault]), 3),
@@ -212,7 +212,8 @@ def _table(rows, summary, baseline) -> str:
                      f"{(r.get('severity_index') or 0):5.2f}{'*' if (r.get('severity_basis') or '').startswith('entry/exit') else ' '}"
                      f"{(r.get('ood') or 0):5.2f}{'!' if r.get('ood_flag') else ' '}"
                      f"{r['baseline_call'] + ('' if r['baseline_correct'] else ' x'):10s}  {r.get('evidence', '')[:70]}")
-    lines.append("sev: severity index (* = from the entry/exit delay, else the model's size output); "
+    lines.append("sev: severity index (* = spall arc from the entry/exit delay; else not resolvable: the model's size output "
+                 "mapped below the resolvable limit); "
                  "ood: score (! = flagged: unlike the training data)")
     lines.append("")
     lines.append(f"{'set':24s} {'model':>10s} {'baseline':>10s}")

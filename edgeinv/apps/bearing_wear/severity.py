@@ -31,10 +31,13 @@ import numpy as np
 
 from . import decision as _decision
 from .features import SIZE_AXIS_MM
+from .physics import race_radius_mm
 
 SIZE_INDEX_TOP_MM = 3.0
-PROMINENCE_DEFAULT = 0.18  # data/calibration.json "entry_exit_prominence" overrides it (simulated healthy, q99)
+PROMINENCE_DEFAULT = 0.071  # data/calibration.json "entry_exit_prominence" overrides it (simulated healthy, q90)
+PROMINENCE_QUANTILE = 0.9  # of the strongest spurious bump on simulated healthy recordings (see study)
 SPALL_FAULTS = ("outer_race", "inner_race", "ball")
+PREVIOUS_THRESHOLD = 0.181  # the rule before issue 10's stop 21 (99th percentile), kept for the study's comparison
 PAIR_MAX = 0.5  # the largest autocorrelation an entry/exit pair gives at its lag (see entry_exit)
 
 
@@ -99,26 +102,73 @@ def peak_prominences(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(peaks, dtype=np.int64), np.asarray(prom, dtype=float)
 
 
-def damage(acf: np.ndarray, *, fault: str, evidence: dict, limit_mm: float, model_size_mm: float | None) -> dict:
-    """Severity index (0–10) with its basis, the entry/exit bump found in ``acf`` (:func:`acf_profile`) and its prominence."""
+def bump_interval(acf: np.ndarray, length_mm: float, prominence: float) -> tuple[float, float]:
+    """Where the bump at ``length_mm`` stays above half its prominence (mm): the reading's interval."""
+    acf = np.asarray(acf, dtype=float)
+    p = int(np.argmin(np.abs(SIZE_AXIS_MM - length_mm)))
+    level = acf[p] - prominence / 2.0
+    lo = hi = p
+    while lo > 0 and acf[lo - 1] > level:
+        lo -= 1
+    while hi < len(acf) - 1 and acf[hi + 1] > level:
+        hi += 1
+    return float(SIZE_AXIS_MM[lo]), float(SIZE_AXIS_MM[hi])
+
+
+def below_limit(model_size_mm: float, limit_mm: float) -> float:
+    """The model's size output mapped monotonically into [0, limit): a spall the recording does not resolve ranks
+    below every one it resolves (whose bump lies beyond the limit), and among themselves by the model's output."""
+    m = max(float(model_size_mm), 0.0)
+    return float(limit_mm) * m / (m + float(limit_mm)) if limit_mm > 0 else 0.0
+
+
+def _arc(length_mm: float, lo: float, hi: float, *, fault: str, geometry, scale_known: bool) -> dict:
+    """The spall's arc in mm (when the bearing's dimensions are known) and in degrees of its race (scale-free:
+    the mm axis and the race radius both scale with the bearing)."""
+    out: dict = {"status": "resolved", "race": fault}
+    if scale_known:
+        out.update(length_mm=round(length_mm, 2), interval_mm=[round(lo, 2), round(hi, 2)])
+    if geometry is not None:
+        k = 180.0 / np.pi / race_radius_mm(geometry=geometry, race=fault)
+        out.update(degrees=round(length_mm * k, 1), interval_deg=[round(lo * k, 1), round(hi * k, 1)])
+    return out
+
+
+def damage(acf: np.ndarray, *, fault: str, evidence: dict, limit_mm: float, model_size_mm: float | None,
+           geometry=None, scale_known: bool = True) -> dict:
+    """Severity index (0–10) with its basis, the spall's arc (mm and degrees of its race, with an interval, or "not
+    resolvable" with the limit), the entry/exit bump found in ``acf`` (:func:`acf_profile`) and its prominence."""
     bump = entry_exit(acf, limit_mm=limit_mm)
     thr = prominence_threshold()
     out = {"entry_exit_mm": None if bump["length_mm"] is None else round(bump["length_mm"], 2),
            "prominence": round(bump["prominence"], 3), "prominence_threshold": round(thr, 3),
            "resolvable_limit_mm": round(float(limit_mm), 2)}
     if fault == "none" or fault not in evidence:
-        return {"index": 0.0, "basis": "no fault named", **out}
+        return {"index": 0.0, "basis": "no fault named", "arc": None, **out}
     if fault == "cage":
         idx = np.mean(evidence[fault]["lines_db"]) / 4.0
-        return {"index": round(float(np.clip(idx, 0.0, 10.0)), 2), "basis": "cage: mean FTF line height / 4", **out}
+        return {"index": round(float(np.clip(idx, 0.0, 10.0)), 2), "basis": "cage: mean FTF line height / 4", "arc": None, **out}
     if bump["length_mm"] is not None and bump["prominence"] >= thr:
-        length, basis = bump["length_mm"], f"entry/exit delay: spall ~{bump['length_mm']:.2f} mm"
-    elif model_size_mm is not None:
-        length, basis = float(model_size_mm), "model's spall-size output (no resolvable entry/exit delay)"
+        length = bump["length_mm"]
+        lo, hi = bump_interval(acf, length, bump["prominence"])
+        arc = _arc(length, lo, hi, fault=fault, geometry=geometry, scale_known=scale_known)
+        where = f"~{arc['degrees']:.1f} deg of the {fault.replace('_', ' ')}" if "degrees" in arc else ""
+        size = f"{length:.2f} mm ({lo:.2f}–{hi:.2f})" if scale_known else ""
+        basis = f"entry/exit delay: spall arc {' '.join(t for t in (size, where) if t)}"
     else:
-        idx = np.mean(evidence[fault]["lines_db"]) / 4.0
-        return {"index": round(float(np.clip(idx, 0.0, 10.0)), 2), "basis": "mean line height / 4 (no size output)", **out}
-    return {"index": round(float(np.clip(10.0 * length / SIZE_INDEX_TOP_MM, 0.0, 10.0)), 2), "basis": basis, **out}
+        arc = {"status": "not_resolvable", "race": fault, "below_mm": round(float(limit_mm), 2),
+               "reason": "no entry/exit delay beyond the resolvable limit (entry and exit merge in the ring-down, "
+                         "or the entry event is too weak)"}
+        if geometry is not None:
+            arc["below_deg"] = round(float(limit_mm) * 180.0 / np.pi / race_radius_mm(geometry=geometry, race=fault), 1)
+        if model_size_mm is None:
+            idx = np.mean(evidence[fault]["lines_db"]) / 4.0
+            return {"index": round(float(np.clip(idx, 0.0, 10.0)), 2), "basis": "mean line height / 4 (no size output)",
+                    "arc": arc, **out}
+        length = below_limit(model_size_mm, limit_mm)
+        basis = (f"not resolvable (spall arc below ~{limit_mm:.2f} mm): the model's size output, "
+                 "ranked below every resolved arc")
+    return {"index": round(float(np.clip(10.0 * length / SIZE_INDEX_TOP_MM, 0.0, 10.0)), 2), "basis": basis, "arc": arc, **out}
 
 
 # ---- calibration and validation on simulations (training side: imports the simulator) ------------------------
@@ -168,10 +218,13 @@ def study(app, runner, *, n_machines: int = 100, sizes=(0.3, 0.7, 1.2, 1.9, 2.8)
             an = app.analyse(rec)
             ev = _decision.line_evidence(an, geometry=rec.geometry)
             model = float(np.median(np.asarray(runner(np.stack([a.x for a in an]))["defect_size_mm"]).reshape(-1)))
-            dmg = damage(acf_profile(an), fault=fault, evidence=ev, limit_mm=_limit(rec, an), model_size_mm=model)
-            rows.append({"machine": m, "size": size, "snr": c.snr_db, "rpm": c.rpm, "index": dmg["index"],
-                         "model": model, "bump": dmg["basis"].startswith("entry/exit"), "bump_mm": dmg["entry_exit_mm"],
-                         "ringdown_ms": float(np.median([a.ringdown_s for a in an])) * 1e3})
+            acf, limit = acf_profile(an), _limit(rec, an)
+            dmg = damage(acf, fault=fault, evidence=ev, limit_mm=limit, model_size_mm=model, geometry=rec.geometry)
+            old = entry_exit(acf, limit_mm=limit)  # the previous rule: 99th-percentile threshold, else the model's output
+            previous = old["length_mm"] if old["length_mm"] is not None and old["prominence"] >= PREVIOUS_THRESHOLD else model
+            rows.append({"machine": m, "fault": fault, "size": size, "snr": c.snr_db, "rpm": c.rpm, "index": dmg["index"],
+                         "model": model, "previous": previous, "bump": dmg["basis"].startswith("entry/exit"),
+                         "bump_mm": dmg["entry_exit_mm"], "ringdown_ms": float(np.median([a.ringdown_s for a in an])) * 1e3})
         if progress:
             print(f"severity study: machine {m + 1}/{n_machines}", flush=True)
 
@@ -181,12 +234,16 @@ def study(app, runner, *, n_machines: int = 100, sizes=(0.3, 0.7, 1.2, 1.9, 2.8)
             pts = [r for r in rows if r["machine"] == m]
             v = [r[key] for r in pts]
             rho.append(0.0 if np.ptp(v) == 0 else float(stats.spearmanr([r["size"] for r in pts], v).statistic))
-            meta.append((pts[0]["snr"], pts[0]["rpm"], float(np.median([r["ringdown_ms"] for r in pts]))))
+            meta.append((pts[0]["snr"], pts[0]["rpm"], float(np.median([r["ringdown_ms"] for r in pts])),
+                         pts[0]["fault"] == "inner_race"))
         return np.asarray(rho), np.asarray(meta)
 
     out = {"n_machines": n_machines, "sizes_mm": list(sizes), "seed": seed,
-           "entry_strength": list(entry_rho) if entry_rho else "simulator default 0.15-0.5 of the exit impact"}
-    for key, name in (("index", "severity_index"), ("model", "model_size_only")):
+           "entry_strength": list(entry_rho) if entry_rho else "simulator default: worn 0.15-0.5 / sharp-edged 0.5-1.0 "
+                                                                "of the exit impact, half each",
+           "prominence_threshold": round(prominence_threshold(), 3)}
+    for key, name in (("index", "severity_index"), ("previous", "previous_index_q99_else_model"),
+                      ("model", "model_size_only")):
         rho, meta = per_machine(key)
         rd_med = float(np.median(meta[:, 2]))
         out[name] = {"mean_spearman": round(float(rho.mean()), 3), "share_at_least_0.8": round(float(np.mean(rho >= 0.8)), 3),
@@ -196,6 +253,8 @@ def study(app, runner, *, n_machines: int = 100, sizes=(0.3, 0.7, 1.2, 1.9, 2.8)
                                   ">= 1200 rpm": round(float(rho[meta[:, 1] >= 1200].mean()), 3)},
                      "by_ringdown": {f"< {rd_med:.2f} ms": round(float(rho[meta[:, 2] < rd_med].mean()), 3),
                                      f">= {rd_med:.2f} ms": round(float(rho[meta[:, 2] >= rd_med].mean()), 3)},
+                     "by_fault": {"outer_race": round(float(rho[meta[:, 3] == 0].mean()), 3),
+                                  "inner_race": round(float(rho[meta[:, 3] == 1].mean()), 3)},
                      "pooled_spearman": round(float(stats.spearmanr([r["size"] for r in rows], [r[key] for r in rows]).statistic), 3)}
     bumps = [r for r in rows if r["bump"]]
     out["entry_exit_used"] = {"share": round(len(bumps) / len(rows), 3),

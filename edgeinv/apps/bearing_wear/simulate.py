@@ -236,17 +236,27 @@ def _fault_component(cond: Conditions, n: int, h: np.ndarray, rng: np.random.Gen
         return train, low
     gain = size_gain(cond.defect_size_mm, geo)
     delay = entry_exit_delay_s(defect_size_mm=cond.defect_size_mm, geometry=geo, shaft_hz=f_r)
-    rho = rng.uniform(0.15, 0.5)
+    # Edge geometry. Half of the spalls are worn (rounded entry edge: the ball rolls in gradually, a weak entry
+    # event 0.15-0.5 of the exit impact, mostly a low-frequency de-stressing dip), half are sharp-edged (machined,
+    # EDM or fresh spalls, as on test rigs: the ball drops in over a sharp entry edge, a step in contact load that
+    # rings the resonances at 0.5-1.0 of the exit impact, and a smaller dip). One uniform draw u gives both the
+    # kind and the strength, so the random stream (and every other part of the recording) is unchanged.
+    u = rng.uniform(0.0, 1.0)
+    sharp = u >= 0.5
+    rho = 0.5 + (u - 0.5) if sharp else 0.15 + 0.35 * (2.0 * u)
     if "entry_rho" in cond.extra:  # a study's override (severity.study): same random stream, another entry strength
         lo, hi = cond.extra["entry_rho"]
-        rho = lo + (hi - lo) * (rho - 0.15) / 0.35
+        rho = lo + (hi - lo) * u
+    # the exit strike comes when the ball has crossed the arc: entry-to-exit time = arc length / the ball-to-race
+    # surface speed (physics.entry_exit_delay_s; the same for inner and outer race under rolling). An inner-race
+    # spall turns through the load zone with the shaft, so both events follow the per-revolution load (``amp``).
     _place(train, t, rho * gain * amp, fs)  # entry
     _place(train, t + delay, gain * amp, fs)  # exit
     # entry de-stressing: a smooth low-frequency dip lasting about the entry-exit time
     width = max(int(round((delay + 5e-4) * fs)), 3)
     dip = np.hanning(width + 2)[1:-1]
     spikes = np.zeros(n)
-    _place(spikes, t, -rng.uniform(0.1, 0.3) * gain * amp, fs)
+    _place(spikes, t, -rng.uniform(0.1, 0.3) * (0.4 if sharp else 1.0) * gain * amp, fs)
     low = sps.fftconvolve(spikes, dip, mode="full")[:n]
     return train, low
 

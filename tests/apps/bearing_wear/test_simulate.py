@@ -78,3 +78,23 @@ def test_bad_conditions(kwargs):
     base = dict(rpm=1800.0, fs_hz=12000.0, geometry=G6205, snr_db=0.0, reported_rpm=1800.0)
     with pytest.raises(ConfigError):
         Conditions(**{**base, **kwargs})
+
+
+def test_spalls_are_worn_or_sharp_edged_with_the_exit_arc_length_over_the_rolling_speed_after_the_entry():
+    from edgeinv.apps.bearing_wear.physics import entry_exit_delay_s
+    from edgeinv.apps.bearing_wear.simulate import _fault_component
+
+    fs, rpm, size = 51200.0, 900.0, 2.0
+    delay = entry_exit_delay_s(defect_size_mm=size, geometry=G6205, shaft_hz=rpm / 60.0)
+    d = int(round(delay * fs))
+    ratios = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        cond = draw_conditions(rng=rng, fault="outer_race", defect_size_mm=size, rpm=rpm, fs_hz=fs, geometry=G6205,
+                               snr_db=10.0, rpm_error_frac=0.0)
+        train, _ = _fault_component(cond, int(fs), np.ones(8), rng)
+        i0 = int(np.flatnonzero(train)[0])  # the first entry; its exit L / v later, same impact strength
+        ratios.append(train[i0:i0 + 2].sum() / train[i0 + d - 1:i0 + d + 3].sum())
+    ratios = np.asarray(ratios)
+    assert ratios.min() >= 0.14 and ratios.max() <= 1.01
+    assert 0.25 <= np.mean(ratios >= 0.5) <= 0.75  # about half sharp-edged (entry 0.5-1.0), half worn (0.15-0.5)

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 from torch import nn
 
-ARCH = {  # (size, config) -> (width, dilations of the blocks); RGB, without NIR, needs the wider teacher
-    ("teacher", "multispectral5"): (16, (1, 2, 1)),
-    ("teacher", "red_nir"): (16, (1, 2, 1)),
-    ("teacher", "rgb"): (32, (1, 2, 1)),
-    ("student", "multispectral5"): (16, (1, 2)),
-    ("student", "red_nir"): (16, (1, 2)),
-    ("student", "rgb"): (16, (1, 2)),
+S2D = {"s2d": 2, "pixel_skip": True}  # space-to-depth 2 x 2 (issue 13): the blocks at a quarter of the positions
+
+ARCH = {  # (size, config) -> (width, dilations of the blocks[, CoverNet options])
+    # coarse (unmixing) path, space-to-depth: RGB, without NIR, needs the wider teacher
+    ("teacher", "multispectral5"): (32, (1, 2), S2D),
+    ("teacher", "red_nir"): (32, (1, 2), S2D),
+    ("teacher", "rgb"): (48, (1, 2), S2D),
+    ("student", "multispectral5"): (16, (1, 2), S2D),
+    ("student", "red_nir"): (16, (1, 2), S2D),
+    ("student", "rgb"): (16, (1, 2), S2D),
     # segmentation path: normalised inputs, a per-pixel decision with a little context (edges, JPEG blocks)
     ("teacher", "red_nir_fine"): (16, (1, 2, 1)),
     ("teacher", "rgb_fine"): (16, (1, 2, 1)),
@@ -55,27 +58,97 @@ class SeparableBlock(nn.Module):
         return self.act(x + y) if self.relu_after_add else x + self.act(y)
 
 
-class CoverNet(nn.Module):
-    """Per-pixel cover (z-score) and its log-variance from ``in_channels`` feature maps."""
+class FullBlock(nn.Module):
+    """Ordinary (dense) 3x3 conv (dilated) -> BN, plus the input, then ReLU: one fused ORT operator per block."""
 
-    def __init__(self, in_channels: int, width: int = 32, dilations=(1, 2, 1), *, relu_after_add: bool = True):
+    def __init__(self, channels: int, dilation: int = 1):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
-        self.blocks = nn.Sequential(*[SeparableBlock(width, d, relu_after_add=relu_after_add) for d in dilations])
-        self.mix = nn.Sequential(nn.Conv2d(width, width, 1), nn.ReLU())
-        self.head = nn.Conv2d(width, 2, 1)
+        self.conv = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False)
+        self.bn = nn.BatchNorm2d(channels)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(x + self.bn(self.conv(x)))
+
+
+BLOCKS = {"separable": SeparableBlock, "full": FullBlock}
+
+
+class CoverNet(nn.Module):
+    """Per-pixel cover (z-score) and its log-variance from ``in_channels`` feature maps.
+
+    ``s2d`` > 1 (space-to-depth, issue 13): the stem is an ``s2d`` x ``s2d`` convolution of stride
+    ``s2d`` -- each ``s2d`` x ``s2d`` pixel group becomes one position with ``width`` channels, which
+    sees all its pixels -- the blocks work at 1/s2d^2 of the positions, and the head is the transposed
+    convolution back (depth-to-space: every pixel of the group gets its own output), so the map keeps
+    full resolution. Groups start at -(s2d - 1) (the stem's zero padding), so any height/width works; the
+    phase follows the input's origin: tiles must start at multiples of ``s2d`` (:mod:`.tiling`).
+    """
+
+    def __init__(self, in_channels: int, width: int = 32, dilations=(1, 2, 1), *, relu_after_add: bool = True,
+                 s2d: int = 1, block: str = "separable", mix: bool = True, pixel_skip: bool = False,
+                 pixel_width: int = 0):
+        super().__init__()
+        self.s2d = int(s2d)
+        k = self.s2d
+        # pixel_width > 0 (with s2d): a per-pixel trunk at full resolution (1x1 stem, then the head), the context
+        # from the groups added to it
+        self.pixel = None
+        if pixel_width and k > 1:
+            self.pixel = nn.Sequential(nn.Conv2d(in_channels, pixel_width, 1, bias=False), nn.BatchNorm2d(pixel_width),
+                                       nn.ReLU())
+        self.stem = nn.Sequential(nn.Conv2d(pixel_width or in_channels, width, k, stride=k, padding=k - 1, bias=False),
+                                  nn.BatchNorm2d(width), nn.ReLU())
+        if block == "separable":
+            blocks = [SeparableBlock(width, d, relu_after_add=relu_after_add) for d in dilations]
+        else:
+            blocks = [BLOCKS[block](width, d) for d in dilations]
+        self.blocks = nn.Sequential(*blocks)
+        self.mix = nn.Sequential(nn.Conv2d(width, width, 1), nn.ReLU()) if mix else nn.Identity()
+        if self.pixel is not None:
+            self.up = nn.ConvTranspose2d(width, pixel_width, k, stride=k)
+            self.head = nn.Conv2d(pixel_width, 2, 1)
+        else:
+            self.head = nn.Conv2d(width, 2, 1) if k == 1 else nn.ConvTranspose2d(width, 2, k, stride=k)
+        # per-pixel linear path at full resolution (space-to-depth nets): each pixel's own mixing, which the
+        # group's ``width`` channels would otherwise have to carry for all k*k pixels
+        self.skip = nn.Conv2d(in_channels, 2, 1, bias=False) if pixel_skip and k > 1 else None
         self.dilations = tuple(dilations)
 
     def forward(self, x):
-        out = self.head(self.mix(self.blocks(self.stem(x))))
+        if self.s2d == 1:
+            out = self.head(self.mix(self.blocks(self.stem(x))))
+            return out[:, 0], out[:, 1]
+        h, w = x.shape[-2], x.shape[-1]
+        if self.pixel is not None:
+            f = self.pixel(x)
+            ctx = self.up(self.mix(self.blocks(self.stem(f))))[:, :, self.s2d - 1:h + self.s2d - 1,
+                                                                self.s2d - 1:w + self.s2d - 1]
+            out = self.head(nn.functional.relu(f + ctx))
+            return out[:, 0], out[:, 1]
+        # The stem's own zero padding (k - 1 on each side, inside the convolution: no copy of the input) puts the
+        # groups at -(k-1)..0, 1..k, ...: ceil((h + 1) / k) of them cover every pixel for any h; the head gives
+        # k outputs per group, the ones before pixel 0 and after pixel h - 1 are cut off.
+        out = self.head(self.mix(self.blocks(self.stem(x))))[:, :, self.s2d - 1:h + self.s2d - 1,
+                                                              self.s2d - 1:w + self.s2d - 1]
+        if self.skip is not None:
+            out = out + self.skip(x)
         return out[:, 0], out[:, 1]
 
 
 def receptive_radius(model: nn.Module) -> int:
-    """How many pixels beyond a pixel can change its output (sum of the 3x3 dilations)."""
-    return sum(int(m.dilation[0]) * (m.kernel_size[0] // 2) for m in model.modules() if isinstance(m, nn.Conv2d))
+    """How many pixels beyond a pixel can change its output.
+
+    Full resolution: the sum of the 3x3 dilations. Space-to-depth by k: the blocks' reach in groups
+    times k, plus k - 1 for the other pixels of the far group (a pixel's own group reaches k - 1
+    beyond it).
+    """
+    k = int(getattr(model, "s2d", 1))
+    reach = sum(int(m.dilation[0]) * (m.kernel_size[0] // 2) for m in model.modules()
+                if isinstance(m, nn.Conv2d) and m.stride[0] == 1)
+    return k * reach + k - 1
 
 
 def build(*, in_channels: int, size: str, config: str) -> CoverNet:
-    width, dilations = ARCH[(size, config)]
-    return CoverNet(in_channels, width=width, dilations=dilations)
+    width, dilations, *options = ARCH[(size, config)]
+    return CoverNet(in_channels, width=width, dilations=dilations, **(options[0] if options else {}))

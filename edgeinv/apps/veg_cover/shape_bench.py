@@ -24,14 +24,27 @@ from pathlib import Path
 
 import numpy as np
 
-TILE = 288
+TILE = 272  # tiling.TILE_PX + 2 * tiling.MARGIN_PX: what predict feeds the model
 IN_CHANNELS = 7  # multispectral5's feature channels (the bench-large camera)
-SHAPES = {  # name -> (width, dilations, ReLU after the residual add)
-    "w16_121_relu_before_add": (16, (1, 2, 1), False),
-    "w16_121": (16, (1, 2, 1), True),
-    "w16_12": (16, (1, 2), True),
-    "w8_121": (8, (1, 2, 1), True),
-    "w32_121": (32, (1, 2, 1), True),
+SHAPES = {  # name -> CoverNet keyword arguments (width, dilations, ...); see docs/apps/veg_cover.md
+    "w16_12": dict(width=16, dilations=(1, 2)),  # the students before space-to-depth
+    "w16_121": dict(width=16, dilations=(1, 2, 1)),  # the teachers before space-to-depth
+    "s2d_w16_12": dict(width=16, dilations=(1, 2), s2d=2),
+    "s2d_w16_12_nomix": dict(width=16, dilations=(1, 2), s2d=2, mix=False),
+    "w16_2_nomix": dict(width=16, dilations=(2,), mix=False),
+    "w16_12_nomix": dict(width=16, dilations=(1, 2), mix=False),
+    "s2d_p16_w16_12": dict(width=16, dilations=(1, 2), s2d=2, pixel_width=16),
+    "s2d_p16_w16_12_nomix": dict(width=16, dilations=(1, 2), s2d=2, pixel_width=16, mix=False),
+    "s2d_p8_w16_12_nomix": dict(width=16, dilations=(1, 2), s2d=2, pixel_width=8, mix=False),
+    "s2d_w16_12_skip": dict(width=16, dilations=(1, 2), s2d=2, pixel_skip=True),
+    "s2d_w32_12_skip": dict(width=32, dilations=(1, 2), s2d=2, pixel_skip=True),
+    "s2d_w32_111_skip": dict(width=32, dilations=(1, 1, 1), s2d=2, pixel_skip=True),
+    "s2d_w24_12": dict(width=24, dilations=(1, 2), s2d=2),
+    "s2d_w32_12": dict(width=32, dilations=(1, 2), s2d=2),
+    "s2d_w32_121": dict(width=32, dilations=(1, 2, 1), s2d=2),
+    "s2d_w16_full_12": dict(width=16, dilations=(1, 2), s2d=2, block="full"),
+    "s2d_w16_full_121": dict(width=16, dilations=(1, 2, 1), s2d=2, block="full"),
+    "s2d_w32_full_12": dict(width=32, dilations=(1, 2), s2d=2, block="full"),
 }
 
 
@@ -51,8 +64,8 @@ def build(out: Path, *, seed: int = 0) -> None:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     calib = rng.random((32, IN_CHANNELS, 32, 32)).astype(np.float32)
-    for name, (width, dil, after) in SHAPES.items():
-        net = CoverNet(IN_CHANNELS, width, dil, relu_after_add=after).eval()
+    for name, kwargs in SHAPES.items():
+        net = CoverNet(IN_CHANNELS, **kwargs).eval()
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_var.uniform_(0.5, 2.0)
@@ -66,7 +79,7 @@ def build(out: Path, *, seed: int = 0) -> None:
                               opset_version=17, dynamo=False)
         quantize_static_int8(fp32, out / f"{name}_int8.onnx", calib)
         print(f"built {name}", file=sys.stderr)
-    (out / "shapes.json").write_text(json.dumps({k: list(v[:2]) + [v[2]] for k, v in SHAPES.items()}))
+    (out / "shapes.json").write_text(json.dumps(SHAPES))
 
 
 def _interleaved(paths: dict[str, Path], *, reps: int, tile: int, channels: int) -> dict[str, float]:

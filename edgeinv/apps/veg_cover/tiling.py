@@ -21,6 +21,10 @@ TILE_PX = 256
 # twice it for slack. Was 16: a 288 px model input for a 256 px core (1.27x the pixels); 8 gives 272 px
 # (1.13x), and the model is ~a third of the large-orthomosaic path (issue 13).
 MARGIN_PX = 8
+# Tiles and margins are rounded up to a multiple of this, so every read window starts at an even pixel: the
+# coarse nets work on 2 x 2 pixel groups (space-to-depth, ``model.CoverNet``), whose phase follows the
+# window's origin; tiled output then equals whole-image output.
+ALIGN_PX = 2
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ def tiles(*, height: int, width: int, tile_px: int = TILE_PX, margin_px: int = M
           group_px: int | None = None, band_groups: int | None = None) -> Iterator[Tile]:
     """Tiles covering the raster, each with its margin clipped to the raster.
 
+    ``tile_px`` and ``margin_px`` are rounded up to a multiple of :data:`ALIGN_PX` (window origins even).
     Row-major; with ``group_px`` (the source's block size, a multiple of ``tile_px``) the tiles of
     one source block come one after the other, so the block is still in GDAL's (capped) block
     cache for all of them. With ``band_groups`` as well, the blocks go in vertical bands of that many
@@ -58,6 +63,7 @@ def tiles(*, height: int, width: int, tile_px: int = TILE_PX, margin_px: int = M
     """
     if tile_px < 1 or margin_px < 0:
         raise ConfigError(f"tile size must be >= 1 and margin >= 0, got {tile_px}, {margin_px}")
+    tile_px, margin_px = -(-tile_px // ALIGN_PX) * ALIGN_PX, -(-margin_px // ALIGN_PX) * ALIGN_PX
     g = group_px if group_px and group_px > tile_px and group_px % tile_px == 0 else tile_px
     band = g * band_groups if band_groups and band_groups > 0 and g > tile_px else width
     for bc in range(0, width, band):

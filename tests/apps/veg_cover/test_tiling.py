@@ -5,7 +5,7 @@ import pytest
 import rasterio
 
 from edgeinv.apps.veg_cover import tiling
-from edgeinv.apps.veg_cover.model import ARCH
+from edgeinv.apps.veg_cover.model import ARCH, build, receptive_radius
 from edgeinv.apps.veg_cover.outputs import read_cover
 
 MS = ["blue", "green", "red", "rededge", "nir"]
@@ -19,6 +19,23 @@ def test_tiles_cover_every_pixel_once():
         rs, cs = t.crop
         assert rs.stop <= t.read_height and cs.stop <= t.read_width
     assert np.all(seen == 1)
+
+
+def test_odd_tile_sizes_and_margins_are_rounded_so_windows_start_at_even_pixels():
+    """The coarse nets work on 2 x 2 groups from the window's origin: tiles must keep that phase."""
+    seen = np.zeros((301, 517), int)
+    for t in tiling.tiles(height=301, width=517, tile_px=127, margin_px=7):
+        seen[t.row:t.row + t.height, t.col:t.col + t.width] += 1
+        assert t.read_row % 2 == t.read_col % 2 == t.row % 2 == t.col % 2 == 0
+        assert t.row - t.read_row in (0, 8) and t.col - t.read_col in (0, 8)
+    assert np.all(seen == 1)
+
+
+def test_odd_tiles_give_the_whole_image_result(vc_app, tiny_runner, big_scene):
+    """An odd --tile-px (rounded up to even) still gives the whole-image map of a space-to-depth net."""
+    tiled = vc_app.predict(vc_app.read(big_scene, tile_px=99, out="none"), tiny_runner)
+    whole = vc_app.predict(vc_app.read(big_scene, tile_px=4096, out="none"), tiny_runner)
+    np.testing.assert_allclose(tiled.cover, whole.cover, atol=2e-5)
 
 
 def test_tiles_in_bands_of_blocks_cover_every_pixel_once_band_by_band():
@@ -54,7 +71,9 @@ def test_band_order_gives_the_row_major_result(vc_app, tiny_runner, tmp_path, wr
 
 
 def test_margin_covers_the_receptive_field():
-    assert all(sum(d) <= tiling.MARGIN_PX for _, d in ARCH.values())
+    for (size, config) in ARCH:
+        assert receptive_radius(build(in_channels=7, size=size, config=config)) <= tiling.MARGIN_PX
+    assert tiling.MARGIN_PX % tiling.ALIGN_PX == tiling.TILE_PX % tiling.ALIGN_PX == 0
 
 
 @pytest.fixture

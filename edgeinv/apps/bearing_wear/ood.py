@@ -197,10 +197,17 @@ SPEED_SECONDS = 8.0
 
 
 def _running(h: np.ndarray, half: int, fn) -> np.ndarray:
+    """``fn`` (np.median or np.max) over +-``half`` bins, edges repeated: scipy.ndimage's running filters (mode
+    "nearest" = edge padding; the same values as ``fn`` over a sliding window, 4-8x faster; issue 13)."""
+    from scipy.ndimage import maximum_filter1d, median_filter
+
+    if fn is np.median:
+        return median_filter(h, size=2 * half + 1, mode="nearest")
+    if fn is np.max:
+        return maximum_filter1d(h, size=2 * half + 1, mode="nearest")
     from numpy.lib.stride_tricks import sliding_window_view
 
-    pad = np.pad(h, half, mode="edge")
-    return fn(sliding_window_view(pad, 2 * half + 1), axis=1)
+    return fn(sliding_window_view(np.pad(h, half, mode="edge"), 2 * half + 1), axis=1)
 
 
 def shaft_family_scores(signal, *, fs_hz: float, rpm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

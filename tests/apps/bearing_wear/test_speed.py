@@ -39,7 +39,8 @@ class _App:
         return {}
 
 
-def test_stages_come_from_the_apps_own_predict(monkeypatch):
+def _fake_bench(monkeypatch) -> _Clock:
+    """The bench's clock replaced by a fake one; its model runner takes 1 s of that clock per call."""
     clock = _Clock()
 
     def make_runner(spec, app, config):
@@ -50,13 +51,18 @@ def test_stages_come_from_the_apps_own_predict(monkeypatch):
 
     monkeypatch.setattr(bench.time, "perf_counter", clock)
     monkeypatch.setattr(bench, "_make_runner", make_runner)
+    return clock
+
+
+def test_stages_come_from_the_apps_own_predict(monkeypatch):
+    clock = _fake_bench(monkeypatch)
     st = bench.run_stages({"name": "v"}, _App(clock), "default", [object()], repeats=3, example_file=None)
     assert st["median_ms"] == {"preprocess": 3500.0, "model": 2000.0, "interpret": 2000.0}
     assert abs(sum(st["shares"].values()) - 1.0) < 1e-12
 
 
 def test_with_an_example_file_the_stages_are_those_of_that_file(monkeypatch):
-    clock = _Clock()
+    clock = _fake_bench(monkeypatch)
     seen = []
 
     class FileApp(_App):
@@ -68,14 +74,6 @@ def test_with_an_example_file_the_stages_are_those_of_that_file(monkeypatch):
             seen.append(sample)
             return super().predict(sample, runner)
 
-    def make_runner(spec, app, config):
-        def run(x):
-            clock.now += 1.0
-            return {}
-        return run
-
-    monkeypatch.setattr(bench.time, "perf_counter", clock)
-    monkeypatch.setattr(bench, "_make_runner", make_runner)
     st = bench.run_stages({"name": "v"}, FileApp(clock), "default", [object()], repeats=2, example_file="/x/rec.csv")
     assert seen and all(s == ("read", "/x/rec.csv") for s in seen)
     assert st["median_ms"] == {"read": 4000.0, "preprocess": 3500.0, "model": 2000.0, "interpret": 2000.0}

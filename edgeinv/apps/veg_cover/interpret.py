@@ -76,13 +76,16 @@ class ZoneGrid:
             return np.add.reduceat(np.add.reduceat(a, rs, axis=0), cs, axis=1)
 
         v = np.asarray(valid, bool)
-        n = block_sums(v.astype(np.float64))
-        c = np.where(v, cover, 0.0).astype(np.float64)
+        full = bool(v.all())  # the common case: counts from the cell sizes, no masking passes (same sums)
+        n = np.outer(np.diff(np.r_[rs, h]), np.diff(np.r_[cs, w])).astype(np.float64) if full \
+            else block_sums(v.astype(np.float64))
+        c = np.asarray(cover, np.float64) if full else np.where(v, cover, 0.0).astype(np.float64)
         self.count.reshape(shape)[cells] += n
         self.total.reshape(shape)[cells] += block_sums(c)
         self.total_sq.reshape(shape)[cells] += block_sums(c * c)
         if std is not None:
-            self.std_total.reshape(shape)[cells] += block_sums(np.where(v, std, 0.0).astype(np.float64))
+            self.std_total.reshape(shape)[cells] += block_sums(np.asarray(std, np.float64) if full
+                                                               else np.where(v, std, 0.0).astype(np.float64))
             self.std_count.reshape(shape)[cells] += n
 
     def zones(self, *, rules: ZoneRules, transform=None) -> list[dict]:

@@ -89,6 +89,7 @@ class RasterSource:
         offsets = np.array([dataset.offsets[i - 1] for i in self._indexes], np.float64)
         self._gain = (scales / scale).astype(np.float32)[:, None, None]
         self._offset = (offsets / scale).astype(np.float32)[:, None, None]
+        self._has_offset = bool(np.any(self._offset != 0))
         self._nodata = dataset.nodata
         # integer samples under a finite gain/offset cannot become NaN/inf: no per-window check needed
         dt = np.dtype(dataset.dtypes[self._indexes[0] - 1]) if self._indexes else np.dtype("float32")
@@ -137,9 +138,10 @@ class RasterSource:
             nod = np.isnan(raw) if np.isnan(self._nodata) else raw == self._nodata
             valid &= ~nod.any(axis=0)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are found and refused just below
-            bands = raw.astype(np.float32)
-            bands *= self._gain
-            bands += self._offset
+            # one pass (cast and scale together, same bits as astype then *=); no pass for a zero offset
+            bands = np.multiply(raw, self._gain, dtype=np.float32)
+            if self._has_offset:
+                bands += self._offset
         if not self._always_finite:
             bad = ~np.isfinite(bands) & valid[None]
             if bad.any():

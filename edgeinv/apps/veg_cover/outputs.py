@@ -44,8 +44,10 @@ ZONE_RGBA = (230, 40, 40, 255)
 def to_stored(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Cover (or sd) as stored: round(value / SCALE) as uint16, NODATA where not valid or not finite."""
     with np.errstate(invalid="ignore"):
-        q = np.rint(np.clip(values, 0.0, MAX_STORED * SCALE) * np.float32(1.0 / SCALE))
-    out = q.astype(np.uint16)
+        q = np.clip(values, 0.0, MAX_STORED * SCALE)  # the one new float array; the rest in place (same bits)
+        q *= np.float32(1.0 / SCALE)
+        np.rint(q, out=q)
+        out = q.astype(np.uint16)
     out[~(np.asarray(valid, bool) & np.isfinite(values))] = NODATA
     return out
 

@@ -156,3 +156,26 @@ def test_multispectral_channels_written_in_place_are_the_former_ones_bit_for_bit
                      features.normalised_difference(nir, rededge)]).astype(np.float32)
     assert got.dtype == np.float32 and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("holes", [False, True])
+def test_zone_sums_equal_direct_sums_with_and_without_invalid_pixels(holes):
+    """ZoneGrid.add's all-valid fast path (counts from cell sizes) and masked path give the direct per-cell sums."""
+    from edgeinv.apps.veg_cover.interpret import ZoneGrid
+
+    rng = np.random.default_rng(3)
+    h, w = 300, 420
+    cover, std = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
+    valid = rng.random((h, w)) > 0.2 if holes else np.ones((h, w), bool)
+    grid = ZoneGrid(height=h, width=w, zone_px=100, min_sub_px=1)
+    for r in range(0, h, 128):
+        for c in range(0, w, 128):
+            sl = (slice(r, r + 128), slice(c, c + 128))
+            grid.add(row=r, col=c, cover=cover[sl], std=std[sl], valid=valid[sl])
+    cells = (np.arange(h)[:, None] // grid.sub_px) * grid.n_sub_c + np.arange(w)[None, :] // grid.sub_px
+    n = np.bincount(cells[valid], minlength=grid.count.size)
+    np.testing.assert_array_equal(grid.count.ravel(), n)
+    np.testing.assert_allclose(grid.total.ravel(), np.bincount(cells[valid], cover[valid].astype(np.float64),
+                                                               minlength=n.size), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grid.std_total.ravel(), np.bincount(cells[valid], std[valid].astype(np.float64),
+                                                                   minlength=n.size), rtol=1e-12, atol=1e-12)

@@ -112,7 +112,8 @@ def add_cli(app, sub) -> None:
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--variant", help="model variant (default: the shipped choice)")
     s.add_argument("--entry-strength", dest="entry_strength", nargs=2, type=float, metavar=("LO", "HI"),
-                   help="entry event strength range relative to the exit impact (simulator default 0.15 0.5)")
+                   help="entry event strength range relative to the exit impact for every spall (simulator default: "
+                        "worn 0.15-0.5 and sharp-edged 0.5-1.0, half each)")
     s.set_defaults(func=_severity_check)
     s = sub.add_parser("robust-choice", help="measure the variants' call stability under speed and re-recording "
                                              "perturbations; --write ships the robust choice")

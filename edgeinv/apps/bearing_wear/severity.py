@@ -1,27 +1,30 @@
 """Damage severity index (0–10) that ranks damage on one machine and trends over time; amplitude-free.
 
-A spall of length ``L`` is struck as an **entry event and an exit impact** ``L / v`` apart (``v`` the
-rolling speed, :func:`physics.rolling_speed_m_s`; Sawalhi & Randall, MSSP 25 (2011) 846–870). The
-squared envelope's autocorrelation, already on a spall-length axis in the model input
-(:func:`features.envelope_acf_size_axis`, averaged over all impacts of a window), shows that pair
+A spall of arc length ``L`` is struck as an **entry event and an exit impact** ``L / v`` apart (``v`` the
+ball-to-race surface speed, the same on both races under rolling, :func:`physics.rolling_speed_m_s`; Sawalhi &
+Randall, MSSP 25 (2011) 846–870). The squared envelope's autocorrelation, already on a spall-length axis in the
+model input (:func:`features.envelope_acf_size_axis`, averaged over all impacts of a window), shows that pair
 as a bump at lag ``L`` — independent of the amplitude, of the transmission path and of the speed
 (the same bump in mm at every speed). :func:`entry_exit` reads it explicitly: the most prominent
 local maximum beyond the resolvable limit (``v * max(4 / fs, ring-down)``,
 :func:`decision.size_resolvability`), accepted when its prominence exceeds what spurious bumps reach
-on simulated *healthy* recordings (99th percentile, ``entry_exit_prominence`` in
-``data/calibration.json``, :func:`healthy_prominences`; never set on real files).
+on simulated *healthy* recordings (the :data:`PROMINENCE_QUANTILE` quantile, ``entry_exit_prominence`` in
+``data/calibration.json``, :func:`healthy_prominences`; never set on real files; the quantile was chosen on
+simulated size sweeps, ``docs/apps/bearing_wear.md``).
 
 The index (:func:`damage`):
 
 * spall faults (outer race, inner race, ball): ``10 * L / 3 mm`` from the entry/exit bump where
-  the recording resolves one; otherwise from the model's spall-size output (which reads the same
-  autocorrelation and the envelope views), basis says which;
+  the recording resolves one, with the spall's **arc** in mm (interval: where the bump stays above half
+  its prominence) and in degrees of its race (:func:`physics.race_radius_mm`); otherwise "not resolvable"
+  with the limit, and the model's spall-size output mapped below the limit (:func:`below_limit`), so an
+  unresolved spall ranks below every resolved one of the same machine;
 * cage faults: mean line height (dB) / 4; a healthy call: 0.
 
 Validation on simulations (:func:`study`, ``edgeinv bearing-wear severity-check``): machines drawn
-at random (speed, rate, geometry, resonances and damping, SNR, background), each recorded with five
-spall sizes 0.3–2.8 mm and everything else the same; the Spearman rank correlation of the index
-with the true size per machine, and by SNR, speed and ring-down. Figures in
+at random (speed, rate, geometry, resonances and damping, SNR, background, worn or sharp-edged spalls),
+each recorded with five spall sizes 0.3–2.8 mm and everything else the same; the Spearman rank correlation
+of the index with the true size per machine, and by SNR, speed, ring-down and race. Figures in
 ``docs/apps/bearing_wear.md`` (severity section).
 """
 
@@ -195,8 +198,9 @@ def study(app, runner, *, n_machines: int = 100, sizes=(0.3, 0.7, 1.2, 1.9, 2.8)
           progress: bool = False, entry_rho: tuple[float, float] | None = None) -> dict:
     """Within-machine rank correlation of the index with the true spall size on simulated machines (see module doc).
 
-    ``entry_rho``: draw the entry event's strength (relative to the exit impact) from this range instead of the
-    simulator's 0.15–0.5 (e.g. 0.6–1.0: sharp-edged, machined defects whose entry strikes too)."""
+    ``entry_rho``: draw every spall's entry strength (relative to the exit impact) from this range instead of the
+    simulator's mix (worn 0.15–0.5 / sharp-edged 0.5–1.0, half each). Besides the shipped index, the previous rule
+    (99th-percentile threshold, else the model's output) and the model's output alone are scored the same way."""
     from scipy import stats
 
     from .features import window_length

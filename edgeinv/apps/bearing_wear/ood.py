@@ -31,10 +31,11 @@ Two parts, both amplitude-free, shown with every result (``result.ood``):
   hundred was itself "unlike anything the model was trained on", and real recordings, which
   differ from the simulator mildly in many inputs at once, were flagged 9 times in 10.
 
-What is not caught: a wrong speed or sampling rate that still leaves a recording-like signal (the
-inputs of a real recording analysed at 0.6x or 1.5x its speed stay within the training range);
-a clear 1x line missing at the given speed is reported as a note (``speed_note``), not a flag,
-because 16 % of the simulated recordings have no clear 1x line either.
+A wrong speed or sampling rate leaves a recording-like signal whose inputs stay within the training range;
+:func:`speed_check` catches it from the spectrum's shaft-line family instead (flagged, and a named fault's
+location marked unreliable), except errors of exactly 2x or 1/2, which a strong 2x line or half orders
+cannot be told from. A clear 1x line missing at the given speed is reported as a note (``speed_note``), not
+a flag, because 16 % of the simulated recordings have no clear 1x line either.
 """
 
 from __future__ import annotations

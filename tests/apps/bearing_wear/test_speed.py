@@ -100,3 +100,24 @@ def test_hann_values_equal_numpy_hanning_within_rounding():
         assert got.shape == ref.shape and np.max(np.abs(got - ref), initial=0.0) <= 4e-16, n
         assert np.array_equal(got, got[::-1]), n  # symmetric, like np.hanning
         assert np.array_equal(orders.hann_values(n, exact=True), ref), n
+
+
+def test_interleaved_timing_rotates_which_variant_sees_a_sample_first(monkeypatch):
+    """A sample's first edge call is dearer (tables kept per input): every variant must pay for it equally often."""
+    clock = _fake_bench(monkeypatch)
+    seen: set = set()
+
+    class App:
+        def latency_input(self, x):
+            return x
+
+        def predict(self, sample, runner):
+            clock.now += 10.0 if sample not in seen else 1.0  # a first call costs 10 s, later ones 1 s
+            seen.add(sample)
+            runner(None)
+            return {}
+
+    specs = [{"name": f"v{i}", "kind": "onnx"} for i in range(3)]
+    t = bench.run_timing(specs, App(), "default", list(range(100, 106)), np.zeros((1, 2)), warmup=0, repeats=6)
+    medians = {k: v["p50"] for k, v in t["path"].items()}
+    assert len(set(medians.values())) == 1, medians  # the same p50 for every variant

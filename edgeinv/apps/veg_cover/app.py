@@ -317,7 +317,7 @@ class VegCoverApp(App):
         """Sized so that `make models` builds all three cameras in about 6 minutes on one core."""
         # the coarse (space-to-depth) nets see a quarter of the positions per scene: 3x the epochs (issue 13;
         # 10 epochs left the student at 0.071 held-out RMSE, 30 at 0.059; training is seconds, simulation minutes)
-        coarse = self.check_config(config) not in features.FINE
+        coarse = self.check_config(config) in ("multispectral5", "red_nir")  # model.ARCH's space-to-depth nets
         return TrainRecipe(n_train=1000, n_val=200, n_test=300, epochs=30 if coarse else 10, batch_size=32, lr=3e-3,
                            patience=6, prune_ratio=0.5, finetune_epochs=2, distill_epochs=24 if coarse else 8,
                            n_calibration=64, budget=Budget(regression_frac_range=0.01), seed=0)

@@ -6,16 +6,19 @@ Input: the per-pixel channels of :mod:`.features` (any H, W). Output, per pixel:
 MobileNet's depthwise-separable convolution (Howard et al. 2017, arXiv:1704.04861): a 3 x 3
 depthwise convolution for spatial context (mixed pixels, shadows next to plants), a 1 x 1 pointwise
 convolution for the spectral mixing, batch norm, residual, then ReLU. The receptive-field radius is
-the sum of the dilations (``receptive_radius``); the tiler's margin must be at least that.
+``receptive_radius``; the tiler's margin must be at least that.
 
-Shape for the edge runtime (issue 13, measured with ONNX Runtime on one thread, 288 x 288 tiles;
-thread CPU time, so other processes on the machine do not enter): the net is memory-bound -- every
-operator streams a 288 x 288 x width activation -- so time follows the number of operators, not the
-multiply-adds: width 8 ran slower than width 16 (12.5 vs 7.6 ms FP32; 16 is ORT's NCHWc block on
-AVX-512), two blocks instead of three ran 1.06x (FP32) and 1.33x (INT8) faster. The ReLU comes
-*after* the residual add (the order fused conv + add + activation kernels take; by itself no
-measurable change). Students are therefore width 16 with two blocks (fewer operators), not
-narrower. Figures: ``python -m edgeinv.apps.veg_cover.shape_bench`` and docs/apps/veg_cover.md.
+Shape for the edge runtime (issue 13, ONNX Runtime on one thread, 272 px tiles, thread CPU time:
+``python -m edgeinv.apps.veg_cover.shape_bench``, figures in docs/apps/veg_cover.md): the net is
+memory-bound -- every operator streams a tile x tile x width activation -- so time follows the number
+of operators and the activation size, not the multiply-adds. The coarse (unmixing) nets therefore
+work on **2 x 2 pixel groups** (space-to-depth, like the first layers of YOLOv5's Focus and of
+TResNet's SpaceToDepth stem): a 2 x 2 stride-2 stem, the blocks at a quarter of the positions, a 2 x 2
+stride-2 transposed convolution back to one value per pixel, plus a per-pixel linear path from the
+input (the groups' 16 channels cannot carry every pixel's own mixing: 0.082 -> 0.071 held-out RMSE
+in the same 10 epochs). Students: width 16 (ORT's NCHWc block on AVX-512; 24 was slower), two blocks;
+teachers width 32 (RGB 48). Measured: the student shape 2.7 ms FP32 against 5.2-5.7 ms of the former
+full-resolution student in INT8. The segmentation (``*_fine``) nets stay at full resolution.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from torch import nn
 S2D = {"s2d": 2, "pixel_skip": True}  # space-to-depth 2 x 2 (issue 13): the blocks at a quarter of the positions
 
 ARCH = {  # (size, config) -> (width, dilations of the blocks[, CoverNet options])
-    # coarse (unmixing) path, space-to-depth: RGB, without NIR, needs the wider teacher
-    ("teacher", "multispectral5"): (32, (1, 2), S2D),
-    ("teacher", "red_nir"): (32, (1, 2), S2D),
-    ("teacher", "rgb"): (48, (1, 2), S2D),
-    ("student", "multispectral5"): (16, (1, 2), S2D),
-    ("student", "red_nir"): (16, (1, 2), S2D),
-    ("student", "rgb"): (16, (1, 2), S2D),
+    # coarse (unmixing) path: multispectral and red+NIR on 2 x 2 groups
+    ("teacher", "multispectral5"): (16, (1, 2), S2D),
+    ("teacher", "red_nir"): (16, (1, 2), S2D),
+    ("student", "multispectral5"): (16, (2,), S2D),
+    ("student", "red_nir"): (16, (2,), S2D),
+    # RGB, without NIR, needs the wider teacher and full resolution (on 2 x 2 groups its held-out pixel RMSE
+    # was 0.151-0.155 against 0.127-0.129: it stays on the former shape)
+    ("teacher", "rgb"): (32, (1, 2, 1)),
+    ("student", "rgb"): (16, (1, 2)),
     # segmentation path: normalised inputs, a per-pixel decision with a little context (edges, JPEG blocks)
     ("teacher", "red_nir_fine"): (16, (1, 2, 1)),
     ("teacher", "rgb_fine"): (16, (1, 2, 1)),
@@ -86,18 +91,11 @@ class CoverNet(nn.Module):
     """
 
     def __init__(self, in_channels: int, width: int = 32, dilations=(1, 2, 1), *, relu_after_add: bool = True,
-                 s2d: int = 1, block: str = "separable", mix: bool = True, pixel_skip: bool = False,
-                 pixel_width: int = 0):
+                 s2d: int = 1, block: str = "separable", mix: bool = True, pixel_skip: bool = False):
         super().__init__()
         self.s2d = int(s2d)
         k = self.s2d
-        # pixel_width > 0 (with s2d): a per-pixel trunk at full resolution (1x1 stem, then the head), the context
-        # from the groups added to it
-        self.pixel = None
-        if pixel_width and k > 1:
-            self.pixel = nn.Sequential(nn.Conv2d(in_channels, pixel_width, 1, bias=False), nn.BatchNorm2d(pixel_width),
-                                       nn.ReLU())
-        self.stem = nn.Sequential(nn.Conv2d(pixel_width or in_channels, width, k, stride=k, padding=k - 1, bias=False),
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, k, stride=k, padding=k - 1, bias=False),
                                   nn.BatchNorm2d(width), nn.ReLU())
         if block == "separable":
             blocks = [SeparableBlock(width, d, relu_after_add=relu_after_add) for d in dilations]
@@ -105,11 +103,7 @@ class CoverNet(nn.Module):
             blocks = [BLOCKS[block](width, d) for d in dilations]
         self.blocks = nn.Sequential(*blocks)
         self.mix = nn.Sequential(nn.Conv2d(width, width, 1), nn.ReLU()) if mix else nn.Identity()
-        if self.pixel is not None:
-            self.up = nn.ConvTranspose2d(width, pixel_width, k, stride=k)
-            self.head = nn.Conv2d(pixel_width, 2, 1)
-        else:
-            self.head = nn.Conv2d(width, 2, 1) if k == 1 else nn.ConvTranspose2d(width, 2, k, stride=k)
+        self.head = nn.Conv2d(width, 2, 1) if k == 1 else nn.ConvTranspose2d(width, 2, k, stride=k)
         # per-pixel linear path at full resolution (space-to-depth nets): each pixel's own mixing, which the
         # group's ``width`` channels would otherwise have to carry for all k*k pixels
         self.skip = nn.Conv2d(in_channels, 2, 1, bias=False) if pixel_skip and k > 1 else None
@@ -120,12 +114,6 @@ class CoverNet(nn.Module):
             out = self.head(self.mix(self.blocks(self.stem(x))))
             return out[:, 0], out[:, 1]
         h, w = x.shape[-2], x.shape[-1]
-        if self.pixel is not None:
-            f = self.pixel(x)
-            ctx = self.up(self.mix(self.blocks(self.stem(f))))[:, :, self.s2d - 1:h + self.s2d - 1,
-                                                                self.s2d - 1:w + self.s2d - 1]
-            out = self.head(nn.functional.relu(f + ctx))
-            return out[:, 0], out[:, 1]
         # The stem's own zero padding (k - 1 on each side, inside the convolution: no copy of the input) puts the
         # groups at -(k-1)..0, 1..k, ...: ceil((h + 1) / k) of them cover every pixel for any h; the head gives
         # k outputs per group, the ones before pixel 0 and after pixel h - 1 are cut off.

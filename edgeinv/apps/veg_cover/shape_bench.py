@@ -26,25 +26,16 @@ import numpy as np
 
 TILE = 272  # tiling.TILE_PX + 2 * tiling.MARGIN_PX: what predict feeds the model
 IN_CHANNELS = 7  # multispectral5's feature channels (the bench-large camera)
-SHAPES = {  # name -> CoverNet keyword arguments (width, dilations, ...); see docs/apps/veg_cover.md
-    "w16_12": dict(width=16, dilations=(1, 2)),  # the students before space-to-depth
-    "w16_121": dict(width=16, dilations=(1, 2, 1)),  # the teachers before space-to-depth
+SHAPES = {  # name -> CoverNet keyword arguments; figures in docs/apps/veg_cover.md
+    "w16_121": dict(width=16, dilations=(1, 2, 1)),  # coarse teachers before space-to-depth (full resolution)
+    "w16_12": dict(width=16, dilations=(1, 2)),  # coarse students before space-to-depth
+    "w16_2_nomix": dict(width=16, dilations=(2,), mix=False),  # full resolution, fewest operators
     "s2d_w16_12": dict(width=16, dilations=(1, 2), s2d=2),
-    "s2d_w16_12_nomix": dict(width=16, dilations=(1, 2), s2d=2, mix=False),
-    "w16_2_nomix": dict(width=16, dilations=(2,), mix=False),
-    "w16_12_nomix": dict(width=16, dilations=(1, 2), mix=False),
-    "s2d_p16_w16_12": dict(width=16, dilations=(1, 2), s2d=2, pixel_width=16),
-    "s2d_p16_w16_12_nomix": dict(width=16, dilations=(1, 2), s2d=2, pixel_width=16, mix=False),
-    "s2d_p8_w16_12_nomix": dict(width=16, dilations=(1, 2), s2d=2, pixel_width=8, mix=False),
-    "s2d_w16_12_skip": dict(width=16, dilations=(1, 2), s2d=2, pixel_skip=True),
-    "s2d_w32_12_skip": dict(width=32, dilations=(1, 2), s2d=2, pixel_skip=True),
-    "s2d_w32_111_skip": dict(width=32, dilations=(1, 1, 1), s2d=2, pixel_skip=True),
-    "s2d_w24_12": dict(width=24, dilations=(1, 2), s2d=2),
-    "s2d_w32_12": dict(width=32, dilations=(1, 2), s2d=2),
-    "s2d_w32_121": dict(width=32, dilations=(1, 2, 1), s2d=2),
-    "s2d_w16_full_12": dict(width=16, dilations=(1, 2), s2d=2, block="full"),
-    "s2d_w16_full_121": dict(width=16, dilations=(1, 2, 1), s2d=2, block="full"),
-    "s2d_w32_full_12": dict(width=32, dilations=(1, 2), s2d=2, block="full"),
+    "s2d_w16_12_skip": dict(width=16, dilations=(1, 2), s2d=2, pixel_skip=True),  # coarse students now
+    "s2d_w16_full_12": dict(width=16, dilations=(1, 2), s2d=2, block="full"),  # ordinary 3x3, not depthwise
+    "s2d_w24_12": dict(width=24, dilations=(1, 2), s2d=2),  # not a multiple of 16
+    "s2d_w32_12_skip": dict(width=32, dilations=(1, 2), s2d=2, pixel_skip=True),  # teachers now
+    "s2d_w48_12_skip": dict(width=48, dilations=(1, 2), s2d=2, pixel_skip=True),  # RGB teacher now
 }
 
 

@@ -88,10 +88,11 @@ def test_blocks_apply_relu_after_the_residual_add():
     assert (SeparableBlock(16, relu_after_add=False).eval()(x) < 0).any()
 
 
-def test_students_are_width_16_two_blocks():
-    """Issue 13: width 8 ran no faster than 16 in ORT (memory-bound); fewer blocks did; the coarse ones work
-    on 2 x 2 groups."""
+def test_students_are_width_16_with_few_blocks():
+    """Issue 13: width 8 ran no faster than 16 in ORT (memory-bound); fewer blocks did; the multispectral and
+    red+NIR nets work on 2 x 2 groups (RGB lost accuracy that way and stays at full resolution)."""
     for (size, config), (width, dilations, *options) in ARCH.items():
+        s2d = bool(options and options[0].get("s2d") == 2)
         if size == "student":
-            assert width % 16 == 0 and len(dilations) == 2
-        assert bool(options and options[0].get("s2d") == 2) == (not config.endswith("_fine"))
+            assert width % 16 == 0 and len(dilations) == (1 if s2d else 2)
+        assert s2d == (config in ("multispectral5", "red_nir"))

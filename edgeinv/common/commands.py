@@ -365,9 +365,9 @@ def cmd_evaluate_real(args, ctx: CliContext):
     data_dir = Path(args.data_dir) if args.data_dir else realdata_root() / app.name
     if not data_dir.is_dir():
         raise InvalidInputError(f"no real data folder {data_dir}; give DIR or set EDGEINV_REALDATA")
-    result = app.evaluate_real(data_dir, lambda config: ctx.runner(app, config, variant=args.variant,
-                                                                   models_dir=args.model),
-                               progress=not ctx.json)
+    result = app.evaluate_real(data_dir, lambda config, variant=None: ctx.runner(app, config, variant=variant or args.variant,
+                                                                                 models_dir=args.model),
+                               progress=not ctx.json)  # variant=: an app may also score every shipped variant
     if result is None:
         raise InvalidInputError(f"{app.name} has no real-data evaluation")
     if args.record:

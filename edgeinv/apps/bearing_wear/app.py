@@ -137,17 +137,29 @@ class BearingWearApp(App):
 
     def predict(self, sample: Recording, runner, options=None) -> BearingResult:
         """Whole-file edge path: speed check -> every window -> one batch through ``runner`` -> evidence gate -> result."""
+        prepared = self.prepare(sample, options)
+        return self.finish(prepared, runner(prepared.x))
+
+    def prepare(self, sample: Recording, options=None) -> "Prepared":
+        """What ``predict`` computes before the model: the refined speed and every window's analysis and input."""
         sample = self.with_options(sample, options)
         sample, speed = self.refine_speed(sample)
         analyses = self.analyse(sample)
-        x = np.stack([a.x for a in analyses])
-        out = runner(x)
-        per_window = [{k: np.asarray(v)[i] for k, v in out.items()} for i in range(len(analyses))]
-        velocity = float(np.sqrt(np.mean([a.velocity_rms_mm_s**2 for a in analyses])))  # ISO RMS over the windows
-        checks = _decision_inputs(sample, analyses, x, speed_source=speed.get("rpm_source"))
-        return combine(per_window, sample, velocity_rms_mm_s=velocity,
-                       machine_class=sample.meta.get("machine_class"), envelope=self._envelope_plot(sample, analyses),
-                       checks=checks, speed=speed)
+        return Prepared(sample, speed, analyses, np.stack([a.x for a in analyses]))
+
+    def finish(self, prepared: "Prepared", out: dict) -> BearingResult:
+        """The result of one recording from the model's outputs on ``prepared.x``; the recording's checks (evidence,
+        OOD, speed/fs check, severity inputs) are computed once per :class:`Prepared`, so several variants' outputs
+        on the same recording cost one model call each (``evaluate-real`` scores every shipped variant this way)."""
+        p = prepared
+        per_window = [{k: np.asarray(v)[i] for k, v in out.items()} for i in range(len(p.analyses))]
+        velocity = float(np.sqrt(np.mean([a.velocity_rms_mm_s**2 for a in p.analyses])))  # ISO RMS over the windows
+        if p.checks is None:
+            p.checks = _decision_inputs(p.sample, p.analyses, p.x, speed_source=p.speed.get("rpm_source"))
+            p.envelope = self._envelope_plot(p.sample, p.analyses)
+        return combine(per_window, p.sample, velocity_rms_mm_s=velocity,
+                       machine_class=p.sample.meta.get("machine_class"), envelope=p.envelope,
+                       checks=p.checks, speed=p.speed)
 
     def predict_baseline(self, sample: Recording, options=None) -> BearingResult:
         """The classical method on the whole file, as a :class:`BearingResult` (speed as given, no gate)."""
@@ -182,10 +194,13 @@ class BearingWearApp(App):
                         f"temperature {doc.get('temperature')})"}
 
     def evaluate_real(self, data_dir: Path, runner_for, *, progress: bool = False) -> dict | None:
-        """Per-file calls, sizes, severity and evidence on real labelled recordings, with the envelope baseline."""
-        from .realeval import evaluate
+        """Per-file calls, sizes, severity and evidence on real labelled recordings, with the envelope baseline;
+        the totals of every shipped variant too (``variants``: the device's self-test may serve any of them)."""
+        from .realeval import evaluate, shipped_runners
 
-        return evaluate(self, Path(data_dir), runner_for("default"), progress=progress)
+        main, runners = shipped_runners(runner_for, "default")
+        out = evaluate(self, Path(data_dir), runners[main], progress=progress, variants=runners, main=main)
+        return {**out, "config": "default"}
 
     def evaluate(self, outputs: dict[str, np.ndarray], dataset: Dataset) -> dict:
         """Size error on spalls only, interval coverage, and fault accuracy by SNR band."""
@@ -265,6 +280,18 @@ class BearingWearApp(App):
         from .web import MachineFlow
 
         return MachineFlow(self)
+
+
+@dataclasses.dataclass
+class Prepared:
+    """One recording up to the model (:meth:`BearingWearApp.prepare`); ``checks``/``envelope`` filled by ``finish``."""
+
+    sample: Recording
+    speed: dict
+    analyses: list
+    x: np.ndarray
+    checks: dict | None = None
+    envelope: dict | None = None
 
 
 def _decision_inputs(sample, analyses, x, *, speed_source: str | None = None) -> dict:

@@ -10,12 +10,14 @@
   not named.
 * **Out of distribution**: :func:`summary_features` summarises the model inputs; the score, its
   calibration and the input checks are in :mod:`.ood`.
-* **Size** (:func:`size_resolvability`): the spall length shows up as the entry-to-exit delay
-  ``L / v`` (Sawalhi & Randall 2011). It can be resolved only if that delay exceeds both a few
+* **Size** (:func:`size_resolvability`, :func:`size_decision`): the spall length shows up as the entry-to-exit
+  delay ``L / v`` (Sawalhi & Randall 2011). It can be resolved only if that delay exceeds both a few
   samples and the ring-down of the excited resonance, so the resolvable limit is
   ``L_min = v * max(4 / fs, ring-down)`` (ring-down measured on the recording: the 1/e width of its
-  squared-envelope autocorrelation). Below it — or when the bearing's scale is unknown — the size
-  is ``null`` with the reason and the limit.
+  squared-envelope autocorrelation). A result reports **one** size: the arc read from the entry/exit
+  delay (:mod:`.severity`) with the bump's half-prominence width as its interval; where none is read
+  beyond the limit — or when the bearing's scale is unknown — the size is ``null`` with the reason and
+  the limit, and the severity index follows the damage.
 * **Severity index**: :mod:`.severity` (entry/exit delay where resolvable, else the model's size output).
 """
 
@@ -196,27 +198,36 @@ def size_resolvability(*, geometry: BearingGeometry, rpm: float, fs_hz: float, r
             "ringdown_ms": round(ringdown_s * 1e3, 2), "scale_known": bool(scale_known)}
 
 
-def size_decision(*, fault: str, estimate_mm: float | None, interval_mm, resolv: dict) -> dict:
-    """A size in mm only when the recording resolves it; else ``null`` with the reason and the limit."""
-    base = {"resolvable_limit_mm": resolv["resolvable_limit_mm"], "limited_by": resolv["limited_by"]}
-    if fault in ("none",):
+SIZE_SOURCE = "spall arc from the entry/exit delay read on this recording (squared-envelope autocorrelation)"
+SIZE_INTERVAL = "where the entry/exit bump stays above half its prominence"
+
+
+def size_decision(*, fault: str, arc: dict | None, resolv: dict) -> dict:
+    """The one defect size a result reports: the spall arc read from the recording's entry/exit delay
+    (:func:`severity.damage`) when it resolves one, else ``null`` with the reason and the limit.
+
+    The model's size output is not reported as a size (on real rigs it follows the SNR, not the spall; it ranks
+    unresolved spalls inside the severity index only). ``arc``: the ``arc`` of :func:`severity.damage`."""
+    limit = resolv["resolvable_limit_mm"]
+    base = {"resolvable_limit_mm": limit, "limited_by": resolv["limited_by"]}
+    if fault == "none":
         return {"status": "no_fault", "value_mm": None, "reason": "no fault named", **base}
     if fault == "cage":
         return {"status": "not_applicable", "value_mm": None, "reason": "a cage fault has no spall length", **base}
-    if estimate_mm is None:
-        return {"status": "not_estimated", "value_mm": None, "reason": "this method gives no size", **base}
-    if not resolv["scale_known"]:
-        return {"status": "not_resolvable", "value_mm": None,
-                "reason": "the bearing's dimensions are not known (only its defect frequencies): give --bearing", **base}
-    limit = resolv["resolvable_limit_mm"]
-    lo, hi = interval_mm if interval_mm else (estimate_mm, estimate_mm)
-    if estimate_mm < 1.5 * limit or lo < limit:
-        return {"status": "not_resolvable", "value_mm": None,
-                "reason": (f"entry and exit events of a spall below ~{limit:.2f} mm merge at this speed and sampling rate "
-                           f"(limited by {resolv['limited_by']}, ring-down {resolv['ringdown_ms']:.1f} ms); "
-                           "use the severity index to follow the damage"), **base}
-    return {"status": "resolved", "value_mm": round(float(estimate_mm), 2), "interval_mm": [round(float(lo), 2), round(float(hi), 2)],
-            "reason": f"above the resolvable limit {limit:.2f} mm", **base}
+    if arc and arc.get("status") == "resolved":
+        where = {k: arc[k] for k in ("race", "degrees", "interval_deg") if k in arc}
+        if not resolv["scale_known"] or "length_mm" not in arc:
+            deg = f": the spall arc is {arc['degrees']:.1f} deg of its race" if "degrees" in arc else ""
+            return {"status": "not_resolvable", "value_mm": None, "source": SIZE_SOURCE, **where,
+                    "reason": f"the bearing's dimensions are not known (only its defect frequencies){deg}; "
+                              "give --bearing for a size in mm", **base}
+        return {"status": "resolved", "value_mm": arc["length_mm"], "interval_mm": list(arc["interval_mm"]),
+                "interval_kind": SIZE_INTERVAL, "source": SIZE_SOURCE, **where,
+                "reason": f"entry/exit delay read beyond the resolvable limit {limit:.2f} mm", **base}
+    return {"status": "not_resolvable", "value_mm": None,
+            "reason": (f"not resolvable below {limit:.2f} mm: no entry/exit delay read beyond that limit (entry and exit "
+                       f"events merge in the ring-down or the entry is too weak; limited by {resolv['limited_by']}, "
+                       f"ring-down {resolv['ringdown_ms']:.1f} ms); follow the severity index"), **base}
 
 
 def evidence_text(evidence: dict, fault: str, *, shaft_hz: float) -> str:

@@ -2,11 +2,17 @@
 
 A recording is cut into windows (:func:`features.split_windows`); the per-window outputs are
 combined into one result per file: the class probabilities are averaged, the *agreement* is the
-fraction of windows whose own top class is the combined one, the defect size is the median of the
-window estimates with a 90 % interval from the model's predictive standard deviation and the
-spread between windows (``sigma**2 = mean(std_i**2) + var(size_i)``). The ISO 10816 zone comes
-from the velocity RMS of the whole recording. The alarm policy (``data/severity.json``) takes the
-worse of the zone's level and the fault's level.
+fraction of windows whose own top class is the combined one. A result carries **one defect size**
+(``defect_size_mm``, ``defect_size_interval_mm`` and ``size`` saying where it comes from): with the
+recording's checks (``predict``) it is the spall arc read from the entry/exit delay
+(:func:`decision.size_decision`, :mod:`.severity`) with the bump's half-prominence width as its
+interval, or ``null`` with "not resolvable below X mm" and the severity index to follow the damage;
+the model's size output only ranks unresolved spalls inside that index. Raw model outputs without
+those checks (``interpret``: bench, tests) report the model's size, the median of the window
+estimates with a 90 % interval from its predictive standard deviation and the spread between
+windows (``sigma**2 = mean(std_i**2) + var(size_i)``), and say so in ``size.source``. The ISO 10816
+zone comes from the velocity RMS of the whole recording. The alarm policy (``data/severity.json``)
+takes the worse of the zone's level and the fault's level.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from .physics import FAULTS
 
 Z90 = 1.6448536  # two-sided 90 % interval of a Gaussian
 SPALL_FAULTS = ("outer_race", "inner_race", "ball")
+MODEL_SOURCE = "the model's size output (raw outputs: the recording's entry/exit delay was not read)"
 LEVELS = ("ok", "watch", "alert", "danger")
 
 
@@ -45,9 +52,9 @@ class BearingResult:
     envelope: dict | None = None  # plot data for the UI (order axis, amplitude, band); not in to_dict
     evidence: dict = field(default_factory=dict)  # envelope lines per hypothesis, gate status, text
     ood: dict = field(default_factory=dict)  # out-of-distribution score of the model inputs
-    size: dict = field(default_factory=dict)  # size status: resolved / not_resolvable (+ reason, limit)
+    size: dict = field(default_factory=dict)  # the size's status, source, interval kind (+ reason, limit when null)
     severity_index: float = 0.0  # damage index 0-10 (entry/exit delay or the model's size output), amplitude-free; trends
-    damage: dict = field(default_factory=dict)  # the severity index's basis, entry/exit bump (mm) and its prominence
+    damage: dict = field(default_factory=dict)  # the severity index's basis and the entry/exit bump behind it
     indicators: dict = field(default_factory=dict)  # whole-recording RMS (g), kurtosis, crest factor: trended per machine
 
     def to_dict(self) -> dict:
@@ -75,21 +82,13 @@ class BearingResult:
 
     def summary(self) -> str:
         probs = ", ".join(f"{k} {v:.0%}" for k, v in sorted(self.probabilities.items(), key=lambda kv: -kv[1]))
-        if self.defect_size_mm is None and self.size.get("status") == "not_resolvable":
-            size = f"not resolvable ({self.size.get('reason', '')}; limit {self.size.get('resolvable_limit_mm')} mm)"
-        elif self.defect_size_mm is None:
-            size = "n/a"
-        elif self.defect_size_interval_mm is None:
-            size = f"{self.defect_size_mm:.2f} mm"
-        else:
-            lo, hi = self.defect_size_interval_mm
-            size = f"{self.defect_size_mm:.2f} mm (90 % interval {lo:.2f}–{hi:.2f} mm)"
+        sev = self.severity
         sev = self.severity
         op = self.operating_point
         lines = [
             f"{self.source or 'recording'}: {op['bearing']} at {op['rpm']:.0f} rpm, {op['fs_hz']:g} Hz",
             f"fault:       {self.fault}  ({probs})",
-            f"defect size: {size}",
+            f"defect size: {size_text(self)}",
             f"severity:    zone {sev['zone']} ({sev['velocity_rms_mm_s']:.2f} mm/s RMS, {sev['machine_class']}): {sev['meaning']}",
             f"alarm:       {self.alarm.upper()}" + (f" — {'; '.join(self.alarm_reasons)}" if self.alarm_reasons else ""),
             f"windows:     {self.windows['n']} analysed, {self.windows['agreement']:.0%} agree ({self.method})",
@@ -105,6 +104,24 @@ class BearingResult:
             lines.append(f"inputs:      {self.ood['text']}" + (f" (score {self.ood['score']:.2f})" if self.ood.get("score") is not None else ""))
         lines += [f"note:        {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def size_text(result: "BearingResult") -> str:
+    """The one defect size of a result as the CLI prints it: value, interval and where it comes from, or why not."""
+    info = result.size or {}
+    if result.defect_size_mm is None:
+        if info.get("status") == "not_resolvable":
+            return info.get("reason", "not resolvable")
+        return f"n/a ({info['reason']})" if info.get("reason") else "n/a"
+    if result.fault == "none":
+        return "none (no fault named)"
+    text = f"{result.defect_size_mm:.2f} mm"
+    if result.defect_size_interval_mm:
+        lo, hi = result.defect_size_interval_mm
+        text += f" ({lo:.2f}–{hi:.2f} mm, {info.get('interval_kind', 'interval')})"
+    if info.get("degrees") is not None:
+        text += f" = {info['degrees']:.1f} deg of the {str(info.get('race', '')).replace('_', ' ')}"
+    return text + (f"; {info['source']}" if info.get("source") else "")
 
 
 def _level_max(a: str, b: str) -> str:
@@ -143,7 +160,8 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
 
     With ``checks`` (:func:`bearing_wear._decision_inputs`) the model's probabilities are
     temperature-calibrated, faults without envelope-line evidence are not named (their mass goes to
-    "none"), the size is reported only when resolvable, and the OOD score and severity index are attached.
+    "none"), the size is the arc read from the recording's entry/exit delay (else null with the limit), and the
+    OOD score and severity index are attached.
     """
     probs_w = np.stack([np.asarray(o["fault"], dtype=np.float64).reshape(-1) for o in per_window])
     gated = method == "model" and checks is not None
@@ -170,8 +188,7 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
     fault = FAULTS[k]
     agreement = float(np.mean(np.argmax(probs_w, axis=1) == k))
     counts = {f: int(c) for f, c in zip(FAULTS, np.bincount(np.argmax(probs_w, axis=1), minlength=len(FAULTS))) if c}
-    size = interval = None
-    estimate = est_interval = None
+    estimate = est_interval = None  # the model's size output: ranks unresolved spalls in the severity index
     if "defect_size_mm" in per_window[0]:
         mu = np.array([float(np.asarray(o["defect_size_mm"]).reshape(-1)[0]) for o in per_window])
         sd = np.array([float(np.asarray(o.get("defect_size_mm_std", 0.0)).reshape(-1)[0]) for o in per_window])
@@ -179,23 +196,8 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
         sigma = float(np.sqrt(np.mean(sd**2) + (np.var(mu) if len(mu) > 1 else 0.0)))
         if fault in SPALL_FAULTS:
             estimate, est_interval = centre, [max(centre - Z90 * sigma, 0.0), centre + Z90 * sigma]
-    size_info: dict = {}
-    if checks is not None and checks.get("resolvability"):
-        size_info = _decision.size_decision(fault=fault, estimate_mm=estimate, interval_mm=est_interval,
-                                            resolv=checks["resolvability"])
-        if size_info["status"] == "resolved":
-            size, interval = size_info["value_mm"], size_info["interval_mm"]
-        elif size_info["status"] == "not_resolvable":
-            notes.append(f"defect size not resolvable: {size_info['reason']}")
-    else:
-        size, interval = estimate, est_interval
-    if fault == "cage":
-        notes.append("a cage fault has no spall size; the trend uses the alarm level instead")
-    elif fault in SPALL_FAULTS and estimate is None:
-        notes.append("this method gives no defect size")
-    if fault == "none":
-        size = 0.0
     evidence, ood, sev_index, dmg = {}, {}, 0.0, {}
+    resolv = (checks or {}).get("resolvability")
     if checks is not None:
         ev = checks["evidence"]
         shaft_hz = recording.rpm / 60.0
@@ -203,16 +205,32 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
                     "gate_db": _decision.gate_threshold(),
                     "text": _decision.evidence_text(ev, fault, shaft_hz=shaft_hz),
                     "usable_top_hz": round(checks.get("usable_top_hz", 0.0), 1)}
-        if checks.get("acf") is not None and checks.get("resolvability"):
+        if checks.get("acf") is not None and resolv:
             dmg = _severity.damage(checks["acf"], fault=fault, evidence=ev, model_size_mm=estimate,
-                                   limit_mm=checks["resolvability"]["resolvable_limit_mm"], geometry=recording.geometry,
-                                   scale_known=bool(checks["resolvability"].get("scale_known", True)))
+                                   limit_mm=resolv["resolvable_limit_mm"], geometry=recording.geometry,
+                                   scale_known=bool(resolv.get("scale_known", True)))
             sev_index = dmg["index"]
         ood = checks.get("ood") or {}
         if ood.get("flag"):
             notes.append(ood.get("text") or "inputs unlike anything the model was trained on — check by hand")
         if ood.get("speed_note"):
             notes.append(ood["speed_note"])
+    size_info: dict = {}
+    if resolv:  # one size: the arc read from the recording's entry/exit delay, else null with the limit
+        size_info = _decision.size_decision(fault=fault, arc=dmg.pop("arc", None), resolv=resolv)
+        size, interval = size_info["value_mm"], size_info.get("interval_mm")
+    else:  # raw model outputs without the recording's checks (interpret(): bench, tests): the model's size, said so
+        size, interval = estimate, est_interval
+        if estimate is not None:
+            size_info = {"status": "model_output", "value_mm": round(estimate, 3),
+                         "interval_mm": [round(v, 3) for v in est_interval],
+                         "interval_kind": "90 % predictive interval of the model", "source": MODEL_SOURCE}
+        elif fault in SPALL_FAULTS:
+            notes.append("this method gives no defect size")
+    if fault == "cage":
+        notes.append("a cage fault has no spall size; the trend uses the alarm level instead")
+    if fault == "none":
+        size = 0.0
     sev = severity_zone(velocity_rms_mm_s=velocity_rms_mm_s, machine_class=machine_class)
     alarm, reasons = alarm_level(fault=fault, probability=float(probs[k]), size_mm=size, zone=sev["zone"], agreement=agreement)
     speed_off = bool((ood.get("speed_check") or {}).get("disagrees"))

@@ -86,10 +86,51 @@ def _resolve(data_dir: Path, rel: str) -> Path:
 SPEED_ERRORS = (0.99, 1.01)
 
 
-def evaluate(app, data_dir: Path, runner, *, progress: bool = False, robustness: bool = True) -> dict:
-    """Model and baseline on every labelled file under ``data_dir``; see the module docstring."""
+def shipped_runners(runner_for, config: str = "default") -> tuple[str, dict]:
+    """``(name of the variant runner_for(config) gives, {variant: runner})`` over every shipped variant.
+
+    The variants are those of the manifest next to the runner's model file; ``runner_for(config, variant=name)``
+    loads each (``edgeinv <app> evaluate-real`` passes such a ``runner_for``). A runner without a model file or a
+    ``runner_for`` without ``variant`` (tests, a fine-tuned folder without a manifest) gives just itself."""
+    from edgeinv.common.runtime.manifest import load_manifest
+
+    main = runner_for(config)
+    path = getattr(main, "path", None)
+    if path is None:
+        return "model", {"model": main}
+    path = Path(path).resolve()
+    for folder in list(path.parents)[:3]:
+        if not (folder / "manifest.json").is_file():
+            continue
+        try:
+            variants = load_manifest(folder).config(config).variants
+        except EdgeinvError:
+            break
+        name = next((n for n, rec in variants.items() if (folder / rec.file).resolve() == path), None)
+        if name is None:
+            break
+        runners = {name: main}
+        for other in variants:
+            if other != name:
+                try:
+                    runners[other] = runner_for(config, variant=other)
+                except TypeError:  # a runner_for that names no variants: the one runner only
+                    return name, {name: main}
+        return name, runners
+    return path.stem, {path.stem: main}
+
+
+def evaluate(app, data_dir: Path, runner, *, progress: bool = False, robustness: bool = True,
+             variants: dict | None = None, main: str = "model") -> dict:
+    """Model and baseline on every labelled file under ``data_dir``; see the module docstring.
+
+    ``runner`` is the main variant (``main``: its name), whose per-file table and totals are ``rows``/``summary``;
+    ``variants`` (name -> runner, the main one included or not) are scored on the same prepared recordings
+    (one analysis per file and speed, one model call per variant) into ``variants[name]`` = totals per variant."""
     data_dir = Path(data_dir)
+    runners = {main: runner, **{k: v for k, v in (variants or {}).items() if k != main}}
     rows = []
+    per_variant: dict[str, list[dict]] = {v: [] for v in runners}
     labels = load_labels(data_dir)
     it = labels
     if progress:
@@ -104,31 +145,43 @@ def evaluate(app, data_dir: Path, runner, *, progress: bool = False, robustness:
                "rpm_label": _float(lab.get("rpm"))}
         try:
             rec = _read_as_technician(app, path, lab)
-            res = app.predict(rec, runner)
+            prepared = app.prepare(rec)
+            results = {v: app.finish(prepared, r(prepared.x)) for v, r in runners.items()}
             base = app.predict_baseline(rec)
         except EdgeinvError as exc:
             row.update(call="error", error=exc.message, correct=False, baseline_call="error", baseline_correct=False)
             rows.append(row)
+            for v in runners:
+                per_variant[v].append({**row})
             continue
-        d = res.to_dict()
+        d = results[main].to_dict()
+        size = d.get("size", {})
         row.update(
             call=d["fault"], probability=d["probabilities"][d["fault"]], correct=d["fault"] == truth,
-            size_mm=d["defect_size_mm"], size_status=d.get("size", {}).get("status"),
-            size_reason=d.get("size", {}).get("reason"), resolvable_mm=d.get("size", {}).get("resolvable_limit_mm"),
+            size_mm=d["defect_size_mm"], size_interval_mm=d["defect_size_interval_mm"], size_status=size.get("status"),
+            size_reason=size.get("reason"), size_deg=size.get("degrees"), resolvable_mm=size.get("resolvable_limit_mm"),
             severity_index=d.get("severity_index"), severity_basis=d.get("damage", {}).get("basis"),
-            entry_exit_mm=d.get("damage", {}).get("entry_exit_mm"), arc=d.get("damage", {}).get("arc"), evidence=d.get("evidence", {}).get("text", ""),
+            bump=d.get("damage", {}).get("bump"), evidence=d.get("evidence", {}).get("text", ""),
             ood=d.get("ood", {}).get("score"), ood_flag=d.get("ood", {}).get("flag"),
             rpm_used=d["operating_point"].get("rpm_refined", d["operating_point"]["rpm"]),
             baseline_call=base.fault, baseline_probability=round(float(base.probabilities[base.fault]), 3),
             baseline_correct=base.fault == truth)
-        if robustness:  # the typed speed off by +-1 %: does the call hold?
-            calls = []
+        for v, res in results.items():
+            per_variant[v].append({**{k: row[k] for k in ("file", "dataset", "truth", "size_label", "rpm_label")},
+                                   "call": res.fault, "correct": res.fault == truth, "severity_index": res.severity_index})
+        if robustness:  # the typed speed off by +-1 %: do the calls hold?
+            calls: dict[str, list[str]] = {v: [] for v in runners}
             for f in SPEED_ERRORS:
                 try:
-                    calls.append(app.predict(dataclasses.replace(rec, rpm=rec.rpm * f), runner).fault)
+                    off = app.prepare(dataclasses.replace(rec, rpm=rec.rpm * f))
+                    for v, r in runners.items():
+                        calls[v].append(app.finish(off, r(off.x)).fault)
                 except EdgeinvError:
-                    calls.append("error")
-            row["stable_under_speed_error"] = all(c == row["call"] for c in calls)
+                    for v in runners:
+                        calls[v].append("error")
+            for v in runners:
+                per_variant[v][-1]["stable_under_speed_error"] = all(c == per_variant[v][-1]["call"] for c in calls[v])
+            row["stable_under_speed_error"] = per_variant[main][-1]["stable_under_speed_error"]
         rows.append(row)
     summary, baseline = _totals(rows, "correct"), _totals(rows, "baseline_correct")
     summary["severity_ordering"] = _severity_ordering(rows)
@@ -139,7 +192,40 @@ def evaluate(app, data_dir: Path, runner, *, progress: bool = False, robustness:
     stable = [r["stable_under_speed_error"] for r in rows if "stable_under_speed_error" in r]
     if stable:
         summary["stable_under_speed_error_1pct"] = {"right": int(sum(stable)), "n": len(stable)}
-    return {"summary": summary, "baseline": baseline, "rows": rows, "text": _table(rows, summary, baseline)}
+    by_variant = {v: variant_totals(vrows) for v, vrows in per_variant.items()}
+    return {"summary": summary, "baseline": baseline, "rows": rows, "variant": main, "variants": by_variant,
+            "text": _table(rows, summary, baseline) + _variant_table(by_variant, main)}
+
+
+def variant_totals(rows: list[dict]) -> dict:
+    """One variant's real-data figures: ``totals`` are counts where higher is better (the self-test never switches
+    to a variant below the manifest's chosen one in any of them), ``n`` what each is out of, the wrong files."""
+    sev = _severity_ordering(rows)
+    stable = [r["stable_under_speed_error"] for r in rows if "stable_under_speed_error" in r]
+    healthy = [r for r in rows if r["truth"] == "none"]
+    totals = {"calls_right": sum(bool(r.get("correct")) for r in rows),
+              "healthy_right": sum(bool(r.get("correct")) for r in healthy),
+              "severity_groups_ordered": sum(g["ordered"] for g in sev["groups"])}
+    n = {"calls_right": len(rows), "healthy_right": len(healthy), "severity_groups_ordered": len(sev["groups"])}
+    if stable:
+        totals["stable_under_speed_error_1pct"] = int(sum(stable))
+        n["stable_under_speed_error_1pct"] = len(stable)
+    return {"totals": totals, "n": n, "severity_mean_spearman": sev["mean_spearman"],
+            "faulty_called_healthy": sum(1 for r in rows if r["truth"] != "none" and r.get("call") == "none"),
+            "wrong": [f"{r['file']}: {r.get('call')}" for r in rows if not r.get("correct")]}
+
+
+def _variant_table(by_variant: dict, main: str) -> str:
+    if len(by_variant) < 2:
+        return ""
+    keys = list(next(iter(by_variant.values()))["totals"])
+    head = f"{'variant':18s} " + " ".join(f"{k.replace('_', ' '):>22s}" for k in keys)
+    lines = ["", "every shipped variant on the same files (the device may serve any that passes its self-test):", head]
+    for v, t in by_variant.items():
+        cells = " ".join(f"{t['totals'][k]:>17d}/{t['n'][k]:<4d}" for k in keys)
+        lines.append(f"{v + (' *' if v == main else ''):18s} {cells}")
+    lines.append("* the variant of the table above")
+    return "\n".join(lines)
 
 
 def _read_as_technician(app, path: Path, lab: dict):

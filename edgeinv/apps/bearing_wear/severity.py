@@ -140,24 +140,27 @@ def _arc(length_mm: float, lo: float, hi: float, *, fault: str, geometry, scale_
 def damage(acf: np.ndarray, *, fault: str, evidence: dict, limit_mm: float, model_size_mm: float | None,
            geometry=None, scale_known: bool = True) -> dict:
     """Severity index (0–10) with its basis, the spall's arc (mm and degrees of its race, with an interval, or "not
-    resolvable" with the limit), the entry/exit bump found in ``acf`` (:func:`acf_profile`) and its prominence."""
+    resolvable" with the limit) and the strongest entry/exit bump found in ``acf`` (:func:`acf_profile`).
+
+    ``arc`` is what the result reports as the defect size (:func:`decision.size_decision`); ``bump`` is the
+    diagnostic behind it: the lag of the most prominent bump beyond the limit, its prominence, the threshold and
+    whether it was read as the arc (a bump below the threshold is no size)."""
     bump = entry_exit(acf, limit_mm=limit_mm)
     thr = prominence_threshold()
-    out = {"entry_exit_mm": None if bump["length_mm"] is None else round(bump["length_mm"], 2),
-           "prominence": round(bump["prominence"], 3), "prominence_threshold": round(thr, 3),
+    read = bump["length_mm"] is not None and bump["prominence"] >= thr and fault in SPALL_FAULTS and fault in evidence
+    out = {"bump": {"lag_mm": None if bump["length_mm"] is None else round(bump["length_mm"], 2),
+                    "prominence": round(bump["prominence"], 3), "threshold": round(thr, 3), "read_as_arc": bool(read)},
            "resolvable_limit_mm": round(float(limit_mm), 2)}
     if fault == "none" or fault not in evidence:
         return {"index": 0.0, "basis": "no fault named", "arc": None, **out}
     if fault == "cage":
         idx = np.mean(evidence[fault]["lines_db"]) / 4.0
         return {"index": round(float(np.clip(idx, 0.0, 10.0)), 2), "basis": "cage: mean FTF line height / 4", "arc": None, **out}
-    if bump["length_mm"] is not None and bump["prominence"] >= thr:
+    if read:
         length = bump["length_mm"]
         lo, hi = bump_interval(acf, length, bump["prominence"])
         arc = _arc(length, lo, hi, fault=fault, geometry=geometry, scale_known=scale_known)
-        where = f"~{arc['degrees']:.1f} deg of the {fault.replace('_', ' ')}" if "degrees" in arc else ""
-        size = f"{length:.2f} mm ({lo:.2f}–{hi:.2f})" if scale_known else ""
-        basis = f"entry/exit delay: spall arc {' '.join(t for t in (size, where) if t)}"
+        basis = "entry/exit delay: 10 x the spall arc (the defect size) / 3 mm"
     else:
         arc = {"status": "not_resolvable", "race": fault, "below_mm": round(float(limit_mm), 2),
                "reason": "no entry/exit delay beyond the resolvable limit (entry and exit merge in the ring-down, "
@@ -228,7 +231,8 @@ def study(app, runner, *, n_machines: int = 100, sizes=(0.3, 0.7, 1.2, 1.9, 2.8)
             previous = old["length_mm"] if old["length_mm"] is not None and old["prominence"] >= PREVIOUS_THRESHOLD else model
             rows.append({"machine": m, "fault": fault, "size": size, "snr": c.snr_db, "rpm": c.rpm, "index": dmg["index"],
                          "model": model, "previous": previous, "bump": dmg["basis"].startswith("entry/exit"),
-                         "bump_mm": dmg["entry_exit_mm"], "ringdown_ms": float(np.median([a.ringdown_s for a in an])) * 1e3})
+                         "bump_mm": dmg["bump"]["lag_mm"], "interval_mm": (dmg["arc"] or {}).get("interval_mm"),
+                         "ringdown_ms": float(np.median([a.ringdown_s for a in an])) * 1e3})
         if progress:
             print(f"severity study: machine {m + 1}/{n_machines}", flush=True)
 
@@ -263,5 +267,7 @@ def study(app, runner, *, n_machines: int = 100, sizes=(0.3, 0.7, 1.2, 1.9, 2.8)
     bumps = [r for r in rows if r["bump"]]
     out["entry_exit_used"] = {"share": round(len(bumps) / len(rows), 3),
                               "within_30pct_of_true_size": round(float(np.mean([abs(r["bump_mm"] / r["size"] - 1) < 0.3
+                                                                                for r in bumps])), 3) if bumps else None,
+                              "interval_covers_true_size": round(float(np.mean([r["interval_mm"][0] <= r["size"] <= r["interval_mm"][1]
                                                                                 for r in bumps])), 3) if bumps else None}
     return out

@@ -33,7 +33,8 @@ THRESHOLD = OptionSpec(name="threshold_mm", kind="number", default=2.0, unit="mm
 
 
 INTRO = ("Upload accelerometer recordings of a motor or pump bearing: the model locates the defect (outer race, "
-         "inner race, ball, cage, or none), estimates the spall size in mm and keeps each machine's history.")
+         "inner race, ball, cage, or none); the spall size in mm is read from the entry/exit delay where the "
+         "recording resolves it (else a severity index to trend), and each machine's history is kept.")
 UPLOAD_HELP = ("WAV, CSV (one column, or time + value), .npy/.npz, or MATLAB .mat (CWRU layout X097_DE_time + "
                "X097RPM, an MFPT bearing struct, or one signal variable). Speed and rate left empty come from the "
                "file, else from the machine.")
@@ -43,7 +44,7 @@ class MachineFlow(EntityFlow):
     kind, plural, upload_noun, accept = "machine", "machines", "recording", ".wav,.flac,.csv,.txt,.npy,.npz,.mat"
     intro, upload_help = INTRO, UPLOAD_HELP
     columns = (Column("fault", "Fault"), Column("defect_size_mm", "Size", digits=2, unit="mm"),
-               Column("interval", "90 % interval", path="defect_size_interval_mm"),
+               Column("interval", "Size interval", path="defect_size_interval_mm"),
                Column("severity_index", "Severity index (0–10)", digits=1), Column("zone", "Zone", path="severity.zone"),
                Column("velocity", "Velocity RMS", path="severity.velocity_rms_mm_s", digits=2, unit="mm/s"),
                Column("rms_g", "Acceleration RMS", path="indicators.rms_g", digits=3, unit="g"),
@@ -136,7 +137,7 @@ class MachineFlow(EntityFlow):
         if sized:
             iv = [r["interval"] or [r["defect_size_mm"]] * 2 for r in sized]
             series.append({"x": [r["measured_at"] for r in sized], "y": [r["defect_size_mm"] for r in sized],
-                           "label": "defect size", "points": True, "y_low": [i[0] for i in iv], "y_high": [i[1] for i in iv]})
+                           "label": "defect size (spall arc, entry/exit delay)", "points": True, "y_low": [i[0] for i in iv], "y_high": [i[1] for i in iv]})
         fit = (trend or {}).get("fit")
         if fit:  # the fit's days count from the first recording: back to calendar dates
             t0 = _dt.datetime.fromisoformat(rows[0]["measured_at"])

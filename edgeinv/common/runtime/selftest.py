@@ -20,7 +20,9 @@ and accepts it when::
 so a kernel that saturates, a corrupted scale or a broken file is caught while a variant that was
 validated as-is passes. It then times the accepted variants at batch 1 (interleaved, the device's real
 input size) and picks the fastest one that also met the accuracy budget at build time (the manifest's
-search) as ``chosen`` — the build's choice is kept unless another is more than 15 % faster here — and
+search) and is not worse on real recordings than the build's choice (the manifest's ``real.variants``
+totals, :func:`worse_on_real`) as ``chosen`` — the build's choice is kept unless another is more than 15 %
+faster here — and
 the manifest's accurate variant (else the most faithful accepted one) as ``accurate``. The result is stored in
 device-local state (``<data_dir>/device/selftest.json``, never in the shipped manifest), keyed by the CPU
 fingerprint and the manifest's sha256: :func:`device_choice` serves it back to ``serve``, ``predict`` and
@@ -42,7 +44,7 @@ from ..errors import EdgeinvError, ModelError, ModelIntegrityError
 from .manifest import MANIFEST_NAME, load_manifest, sha256_file
 from .cpu import cpu_features, fingerprint
 
-__all__ = ["GOLDEN_NAME", "golden_count", "deviations", "write_golden", "run_selftest", "device_state_path",
+__all__ = ["GOLDEN_NAME", "golden_count", "deviations", "write_golden", "run_selftest", "worse_on_real", "device_state_path",
            "load_device_state", "save_device_state", "device_choice", "device_report", "variant_cpu_classes", "selftest_apps"]
 
 log = logging.getLogger("edgeinv.selftest")
@@ -168,7 +170,23 @@ def _time(models: dict, x1: np.ndarray, repeats: int) -> dict[str, float]:
     return {n: float(np.median(v)) for n, v in times.items()}
 
 
-def _config_selftest(app, folder: Path, config: str, entry: dict, threads: int, repeats: int) -> dict:
+def worse_on_real(real, config: str, chosen: str | None) -> dict[str, str]:
+    """Variants whose real-data figures (the manifest's ``real.variants.<name>.totals``: counts, higher is better,
+    written by ``evaluate-real --record``) fall below the manifest's chosen variant's in any count -> why."""
+    per = (real or {}).get("variants") or {}
+    if (real or {}).get("config", config) != config or chosen not in per:
+        return {}
+    ref = per[chosen].get("totals") or {}
+    out = {}
+    for name, rec in per.items():
+        tot = (rec or {}).get("totals") or {}
+        below = [f"{k} {tot[k]} < {v}" for k, v in ref.items() if k in tot and tot[k] < v]
+        if below:
+            out[name] = f"worse on real recordings than the chosen {chosen}: {', '.join(below)}"
+    return out
+
+
+def _config_selftest(app, folder: Path, config: str, entry: dict, threads: int, repeats: int, real=None) -> dict:
     from .session import OnnxModel
 
     feats = cpu_features()
@@ -225,7 +243,11 @@ def _config_selftest(app, folder: Path, config: str, entry: dict, threads: int, 
         lat = _time(models, x1, repeats)
         for n, ms in lat.items():
             rows[n]["latency_ms"] = round(ms, 4)
-    usable = [n for n in models if rows[n]["build_within_budget"]]
+    worse = worse_on_real(real, config, entry.get("chosen"))  # never switch to a variant worse on real data
+    for n, why in worse.items():
+        if n in rows:
+            rows[n]["real_data"] = why
+    usable = [n for n in models if rows[n]["build_within_budget"] and n not in worse]
     chosen = min(usable, key=lambda n: rows[n]["latency_ms"]) if usable else None
     keep = entry.get("chosen")
     if chosen is not None and keep in usable and rows[keep]["latency_ms"] <= SWITCH_MARGIN * rows[chosen]["latency_ms"]:
@@ -269,7 +291,7 @@ def run_selftest(app, settings, *, repeats: int = 20) -> dict:
             continue
         try:
             configs[config] = _config_selftest(app, folder, config, entry, int(getattr(settings, "threads", 1)),
-                                               repeats)
+                                               repeats, real=manifest.real)
         except EdgeinvError as exc:
             configs[config] = {"ok": False, "chosen": None, "accurate": None, "error": str(exc), "variants": {}}
     return {"app": app.name, "models_dir": str(folder), "manifest_sha256": sha256_file(folder / MANIFEST_NAME),

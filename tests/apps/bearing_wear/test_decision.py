@@ -70,8 +70,9 @@ def test_resolvable_limit_follows_fs_and_speed():
 
 def test_unknown_bearing_scale_withholds_size():
     r = D.size_resolvability(geometry=G6205, rpm=1800, fs_hz=48000, ringdown_s=0.0, scale_known=False)
-    out = D.size_decision(fault="outer_race", estimate_mm=2.5, interval_mm=[2.0, 3.0], resolv=r)
-    assert out["value_mm"] is None and "--bearing" in out["reason"]
+    arc = {"status": "resolved", "race": "outer_race", "degrees": 6.7, "interval_deg": [6.1, 7.3]}  # no mm: scale unknown
+    out = D.size_decision(fault="outer_race", arc=arc, resolv=r)
+    assert out["value_mm"] is None and "--bearing" in out["reason"] and out["degrees"] == 6.7
 
 
 def test_speed_is_refined_from_the_1x_line(rng):

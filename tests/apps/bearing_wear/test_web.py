@@ -12,7 +12,8 @@ BASE = "/bearing-wear"
 
 
 class FakeRunner:
-    """Outer-race spall whose size grows by 0.5 mm per call (so a history has a trend)."""
+    """Outer-race call; the model's size output grows by 0.5 mm per call (the `fake` fixture makes the recording's
+    entry/exit delay — the size a result reports — grow the same way, so a history has a trend)."""
 
     def __init__(self):
         self.calls = 0
@@ -27,15 +28,25 @@ class FakeRunner:
                 "defect_size_mm_std": np.full(n, 0.1, np.float32)}
 
 
+def bump_acf(length_mm: float) -> np.ndarray:
+    """A squared-envelope autocorrelation with an entry/exit bump at ``length_mm`` (read as the spall arc)."""
+    from edgeinv.apps.bearing_wear import severity
+    from edgeinv.apps.bearing_wear.features import SIZE_AXIS_MM as ax
+
+    return np.exp(-ax / 0.03) + (severity.prominence_threshold() + 0.1) * np.exp(-0.5 * ((ax - length_mm) / 0.08) ** 2)
+
+
 @pytest.fixture
 def fake(app, monkeypatch):
-    """The fake model; sizes this small pass as resolvable here (the real limit is tested in test_decision)."""
-    from edgeinv.apps.bearing_wear import decision
+    """The fake model, and a recording whose entry/exit delay reads 0.5 mm more per call; sizes this small pass as
+    resolvable here (the real limit is tested in test_decision)."""
+    from edgeinv.apps.bearing_wear import decision, severity
 
     real = decision.size_resolvability
     monkeypatch.setattr(decision, "size_resolvability",
                         lambda **kw: {**real(**kw), "resolvable_limit_mm": 0.1, "scale_known": True})
     runner = FakeRunner()
+    monkeypatch.setattr(severity, "acf_profile", lambda analyses: bump_acf(0.5 * runner.calls))
     ctx = app.extensions["edgeinv"]
     monkeypatch.setattr(ctx, "runner", lambda a, config: runner)
     return runner

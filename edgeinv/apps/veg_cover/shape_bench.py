@@ -27,15 +27,15 @@ import numpy as np
 TILE = 272  # tiling.TILE_PX + 2 * tiling.MARGIN_PX: what predict feeds the model
 IN_CHANNELS = 7  # multispectral5's feature channels (the bench-large camera)
 SHAPES = {  # name -> CoverNet keyword arguments; figures in docs/apps/veg_cover.md
-    "w16_121": dict(width=16, dilations=(1, 2, 1)),  # coarse teachers before space-to-depth (full resolution)
-    "w16_12": dict(width=16, dilations=(1, 2)),  # coarse students before space-to-depth
+    "w16_121": dict(width=16, dilations=(1, 2, 1)),  # multispectral/red+NIR teachers before space-to-depth
+    "w16_12": dict(width=16, dilations=(1, 2)),  # their students before (full resolution; RGB's student now)
     "w16_2_nomix": dict(width=16, dilations=(2,), mix=False),  # full resolution, fewest operators
-    "s2d_w16_12": dict(width=16, dilations=(1, 2), s2d=2),
-    "s2d_w16_12_skip": dict(width=16, dilations=(1, 2), s2d=2, pixel_skip=True),  # coarse students now
+    "s2d_w16_12": dict(width=16, dilations=(1, 2), s2d=2),  # 2 x 2 groups, no per-pixel path
+    "s2d_w16_12_skip": dict(width=16, dilations=(1, 2), s2d=2, pixel_skip=True),  # teachers now
+    "s2d_w16_2_skip": dict(width=16, dilations=(2,), s2d=2, pixel_skip=True),  # students now
     "s2d_w16_full_12": dict(width=16, dilations=(1, 2), s2d=2, block="full"),  # ordinary 3x3, not depthwise
     "s2d_w24_12": dict(width=24, dilations=(1, 2), s2d=2),  # not a multiple of 16
-    "s2d_w32_12_skip": dict(width=32, dilations=(1, 2), s2d=2, pixel_skip=True),  # teachers now
-    "s2d_w48_12_skip": dict(width=48, dilations=(1, 2), s2d=2, pixel_skip=True),  # RGB teacher now
+    "s2d_w32_12_skip": dict(width=32, dilations=(1, 2), s2d=2, pixel_skip=True),  # the first teachers tried
 }
 
 

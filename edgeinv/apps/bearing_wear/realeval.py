@@ -212,7 +212,8 @@ def variant_totals(rows: list[dict]) -> dict:
         n["stable_under_speed_error_1pct"] = len(stable)
     return {"totals": totals, "n": n, "severity_mean_spearman": sev["mean_spearman"],
             "faulty_called_healthy": sum(1 for r in rows if r["truth"] != "none" and r.get("call") == "none"),
-            "wrong": [f"{r['file']}: {r.get('call')}" for r in rows if not r.get("correct")]}
+            "wrong": [f"{r['file']}: {r.get('call')}" for r in rows if not r.get("correct")],
+            "unstable_under_speed_error": [r["file"] for r in rows if r.get("stable_under_speed_error") is False]}
 
 
 def _variant_table(by_variant: dict, main: str) -> str:
@@ -298,9 +299,9 @@ def _table(rows, summary, baseline) -> str:
                      f"{(r.get('severity_index') or 0):5.2f}{'*' if (r.get('severity_basis') or '').startswith('entry/exit') else ' '}"
                      f"{(r.get('ood') or 0):5.2f}{'!' if r.get('ood_flag') else ' '}"
                      f"{r['baseline_call'] + ('' if r['baseline_correct'] else ' x'):10s}  {r.get('evidence', '')[:70]}")
-    lines.append("sev: severity index (* = spall arc from the entry/exit delay; else not resolvable: the model's size output "
-                 "mapped below the resolvable limit); "
-                 "ood: score (! = flagged: unlike the training data)")
+    lines.append("size: the result's one defect size, the spall arc read from the entry/exit delay (else not resolvable); "
+                 "sev: severity index (* = from that arc; else the model's size output mapped below the resolvable "
+                 "limit); ood: score (! = flagged: unlike the training data)")
     lines.append("")
     lines.append(f"{'set':24s} {'model':>10s} {'baseline':>10s}")
     for k, v in summary.items():

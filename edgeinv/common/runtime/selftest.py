@@ -23,7 +23,8 @@ input size) and picks the fastest one that also met the accuracy budget at build
 search) and is not worse on real recordings than the build's choice (the manifest's ``real.variants``
 totals, :func:`worse_on_real`) as ``chosen`` — the build's choice is kept unless another is more than 15 %
 faster here — and
-the manifest's accurate variant (else the most faithful accepted one) as ``accurate``. The result is stored in
+the manifest's accurate variant (else the most faithful accepted one; the chosen one when the accurate one
+is worse on real recordings) as ``accurate``. The result is stored in
 device-local state (``<data_dir>/device/selftest.json``, never in the shipped manifest), keyed by the CPU
 fingerprint and the manifest's sha256: :func:`device_choice` serves it back to ``serve``, ``predict`` and
 the accurate/light switch, and ignores it when the CPU or the models changed.
@@ -200,6 +201,8 @@ def _config_selftest(app, folder: Path, config: str, entry: dict, threads: int, 
         report.update(golden=False, note="no golden set shipped for this config: the manifest's choice is used "
                                          "where the variant is meant for this CPU class")
         choice = _fallback_choice(entry, feats["cpu_class"])
+        if choice[1] in worse_on_real(real, config, entry.get("chosen")):  # the accurate one too (see below)
+            choice = (choice[0], choice[0])
         report.update(chosen=choice[0], accurate=choice[1], ok=choice[0] is not None)
         return report
     x, y = _load_golden(folder, golden)
@@ -259,6 +262,9 @@ def _config_selftest(app, folder: Path, config: str, entry: dict, threads: int, 
                                                    for t in rows[n]["deviation"])) if models else None
     if chosen is None:
         chosen = accurate
+    if accurate in worse and chosen is not None:  # served when idle: not a variant worse on real data either
+        rows[accurate]["real_data"] += f"; not served as the accurate variant (here: {chosen})"
+        accurate = chosen
     report.update(golden=True, n_golden=int(len(x)), chosen=chosen, accurate=accurate, ok=chosen is not None,
                   rejected={n: r["reasons"][0] for n, r in rows.items() if not r.get("within_budget")})
     return report
@@ -358,7 +364,8 @@ def device_choice(app, settings, config: str) -> dict:
     """``{"chosen", "accurate", "source"}`` for ``app``/``config`` on this device.
 
     The self-test's choice when it ran on this CPU for these models; otherwise the manifest's, with an
-    INT8 variant not meant for this CPU class replaced by the accurate one. Raises ModelError when the
+    INT8 variant not meant for this CPU class replaced by the accurate one, and an accurate variant worse on
+    real data than the chosen one (:func:`worse_on_real`) replaced by the chosen one. Raises ModelError when the
     self-test found no variant that works here.
     """
     report = device_report(app, settings)
@@ -369,9 +376,11 @@ def device_choice(app, settings, config: str) -> dict:
                              f"({report['cpu'].get('cpu_class')})", hint="run `edgeinv selftest` for details")
         return {"chosen": c["chosen"], "accurate": c.get("accurate") or c["chosen"],
                 "source": f"self-test on this device ({report.get('ran_at')})"}
-    configs = load_manifest(app.models_dir(settings)).configs
-    entry = configs[config].raw if config in configs else {}
+    manifest = load_manifest(app.models_dir(settings))
+    entry = manifest.configs[config].raw if config in manifest.configs else {}
     chosen, accurate = _fallback_choice(entry, cpu_features()["cpu_class"])
+    if accurate in worse_on_real(manifest.real, config, entry.get("chosen")):  # as the self-test decides
+        accurate = chosen
     return {"chosen": chosen, "accurate": accurate, "source": "manifest (no self-test on this device yet)"}
 
 

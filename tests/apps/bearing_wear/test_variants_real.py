@@ -74,3 +74,26 @@ def test_selftest_does_not_switch_to_a_faster_variant_that_is_worse_on_real_data
     update_manifest(folder, real_section({"stable_under_speed_error_1pct": 41}))  # one call less stable: kept out
     c = st.run_selftest(APP, device, repeats=1)["configs"]["default"]
     assert c["chosen"] == chosen and "worse on real recordings" in c["variants"][fast]["real_data"]
+
+
+def test_an_accurate_variant_worse_on_real_data_is_not_served_when_idle(device, monkeypatch):
+    """The accurate/light switch serves the accurate variant when idle: it must not be one worse on real data."""
+    folder = device.models_dir / APP.package_name
+    entry = read_manifest(folder)["configs"]["default"]
+    chosen, accurate = entry["chosen"], entry["accurate"]
+    assert chosen != accurate
+    totals = {"calls_right": 42, "stable_under_speed_error_1pct": 42}
+
+    def real_section(acc_stable):
+        def change(m):
+            m["real"] = {"config": "default", "variants": {v: {"totals": dict(totals)} for v in entry["variants"]}}
+            m["real"]["variants"][accurate]["totals"]["stable_under_speed_error_1pct"] = acc_stable
+        return change
+
+    update_manifest(folder, real_section(42))  # as good: the manifest's accurate variant stays
+    assert st.device_choice(APP, device, "default")["accurate"] == accurate
+    assert st.run_selftest(APP, device, repeats=1)["configs"]["default"]["accurate"] == accurate
+    update_manifest(folder, real_section(41))
+    assert st.device_choice(APP, device, "default")["accurate"] == chosen  # no self-test yet: the manifest's rule
+    c = st.run_selftest(APP, device, repeats=1)["configs"]["default"]
+    assert c["accurate"] == c["chosen"] == chosen and "not served as the accurate" in c["variants"][accurate]["real_data"]

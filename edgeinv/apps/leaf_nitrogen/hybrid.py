@@ -13,16 +13,27 @@ of 100, 3-15 s on a busy 2-core box, +20 MB):
   "as unusual as the 1 % most unusual simulated leaves".
 
 Where the score exceeds 1, the iterative PROSPECT-PRO inversion (:mod:`baseline`: one bounded
-least-squares fit per constituent over the spectral domains that carry it) takes the lead,
-linearly from score 1 (network only) to 1 + :data:`RAMP` (physics only). That inversion fits the
+least-squares fit per constituent over the spectral domains that carry it) is run too. That inversion fits the
 structure parameter N first over the NIR plateau and SWIR windows (:func:`baseline.structure_from_fit`),
-then proteins, CBC, water and chlorophyll over their optimal domains with N fixed. Its standard
-deviation combines its error on simulations with a model-mismatch term (:data:`MISMATCH_REL`) and
-half the disagreement between network and physics (:data:`DISAGREEMENT_SHARE`). The network is trained on the
-simulator's manifold and only there is it more accurate than the physics; off it, the physics
-inversion is the better zero-shot estimate (measured on real leaves, docs/apps/leaf_nitrogen.md),
-so the hybrid is never worse than the iterative inversion on off-manifold leaves and costs only
-the network (about 0.3 ms) on leaves the simulator explains.
+then proteins, CBC, water and chlorophyll over their optimal domains with N fixed. The two are then combined
+(:func:`combine`, issue 14):
+
+* **a spectrum that fails an input or physics check** (:func:`physics_checks`: the physics fit leaves a residual
+  no simulated leaf leaves, its chemistry lies outside anything the network was trained on, or the SWIR is too
+  noisy) is **led by the physics alone**, its sigma widened by the fit residual over its limit and by half the
+  network/physics disagreement;
+* **otherwise the two are weighed by their uncertainties** (inverse variance): the network's sigma is inflated
+  for extrapolation, ``sigma_net * (1 + ramp (NETWORK_EDGE_FACTOR sqrt(score) - 1))`` — an edge factor for
+  leaving the manifold times the distance (the score is a squared-distance ratio) — with the edge factor measured
+  on held-out simulated leaves only (``docs/apps/leaf_nitrogen_trials/ivw_sigma.py``: 68 % coverage among simulated
+  leaves with score > 1); the physics' own sigma is its error on simulations (:data:`PHYSICS_SD`); the spectrum's
+  model mismatch (:data:`MISMATCH_REL`, shared by both estimators) and half the disagreement
+  (:data:`DISAGREEMENT_SHARE`) are added once. ``ramp`` goes from 0 at score 1 to 1 at score 1 + :data:`RAMP`
+  so the estimate is continuous where the score crosses 1.
+
+The network is trained on the simulator's manifold and only there is it clearly more accurate than the physics;
+on leaves the simulator does not explain the weighing lets each count by its uncertainty, and costs only the
+network (about 0.3 ms) on leaves the simulator explains.
 
 **Quality**: :func:`swir_noise` estimates the spectrum's noise around the protein features
 (2000-2300 nm, robust second differences). Above :data:`PROTEIN_NOISE_LIMIT` the protein features
@@ -43,7 +54,18 @@ N_COMPONENTS = 12
 N_REFERENCE = 3000  # the 99th percentile of Q varied 0.49-0.63 between seeds with 1 500, 0.56-0.60 with 3 000
 REFERENCE_SEED = 424_242
 REFERENCE_CHUNK = 100
-RAMP = 0.1  # physics weight 0 at score 1, 1 at score 1 + RAMP: where the score fires, physics leads
+RAMP = 0.1  # the combination switches on between score 1 and 1 + RAMP (continuity at the threshold)
+# Edge factor of the network's sigma off the manifold: measured on held-out simulated leaves (drawn like training,
+# with extra leaf-surface/instrument artefacts, and the independent simulation) so that +-1 sigma covers 68 % of
+# those with score > 1 (docs/apps/leaf_nitrogen_trials/ivw_sigma.py); never fitted to real leaves.
+NETWORK_EDGE_FACTOR = 1.9  # measured 1.89 (trimmed, 104 leaves with score > 1), 1.87 (full, 33)
+# Physics-fit residual (RMS reflectance over baseline.STRUCTURE_DOMAINS_NM) above which the spectrum is unlike any
+# leaf PROSPECT-PRO can make: above the largest of held-out simulated leaves drawn like training (their artefacts and
+# perturbed absorption coefficients included; docs/apps/leaf_nitrogen_trials/ood_residual.py), rounded up.
+RESIDUAL_LIMIT = 0.035  # 300 held-out simulated leaves (seed 5): median 0.0074, p99 0.027, max 0.034
+# Chemistry no training leaf has: a physics estimate below half the simulator's lower bound or above twice its upper
+# bound (simulate.BOUNDS) -- the network cannot follow it there (its outputs live inside those bounds).
+CHEMISTRY_MARGIN = 2.0
 # Iterative inversion RMSE on held-out simulations (models/leaf_nitrogen/manifest.json, baseline),
 # rounded up: the floor of its uncertainty.
 PHYSICS_SD = {"protein_g_cm2": 1.8e-4, "chlorophyll_ug_cm2": 3.6, "ewt_g_cm2": 1.6e-3, "lma_g_cm2": 5.0e-4}
@@ -134,6 +156,77 @@ def physics_estimate(sample) -> dict[str, float]:
     return out
 
 
+def physics_fit_residual(sample, phys: dict) -> float | None:
+    """RMS of measured - PROSPECT-PRO at the physics estimates over the structure domains (reflectance units)."""
+    from .physics import prospect_pro
+
+    wl = np.asarray(sample.wavelength_nm, float)
+    parts = [np.arange(a, b + 1.0) for a, b in _baseline.STRUCTURE_DOMAINS_NM if wl[0] <= a and wl[-1] >= b]
+    need = ("structure_n", "ewt_g_cm2", "protein_g_cm2", "cbc_g_cm2")
+    if not parts or any(k not in phys for k in need):
+        return None
+    d = np.concatenate(parts)
+    cab = phys.get("chlorophyll_ug_cm2", 40.0)
+    _, m, _ = prospect_pro(n_struct=phys["structure_n"], chlorophyll_ug_cm2=cab, carotenoid_ug_cm2=cab / 4.5,
+                           ewt_g_cm2=phys["ewt_g_cm2"], protein_g_cm2=phys["protein_g_cm2"],
+                           cbc_g_cm2=phys["cbc_g_cm2"], wavelength_nm=d)
+    m = np.asarray(m, float).reshape(-1)
+    return float(np.sqrt(np.mean((np.interp(d, wl, np.asarray(sample.reflectance, float)) - m) ** 2)))
+
+
+def physics_checks(sample, phys: dict, *, noise: float | None) -> tuple[list[str], float | None]:
+    """Input and physics-fit checks that hand a spectrum to the physics alone: (reasons, fit residual)."""
+    from .simulate import BOUNDS
+
+    reasons = []
+    resid = physics_fit_residual(sample, phys)
+    if resid is not None and resid > RESIDUAL_LIMIT:
+        reasons.append(f"PROSPECT-PRO fit residual {resid:.3f} (no simulated leaf above {RESIDUAL_LIMIT:g})")
+    for k in ("ewt_g_cm2", "protein_g_cm2", "lma_g_cm2"):
+        lo, hi = BOUNDS[k]
+        v = phys.get(k)
+        if v is not None and not lo / CHEMISTRY_MARGIN <= v <= hi * CHEMISTRY_MARGIN:
+            reasons.append(f"{k.split('_')[0]} {v:.2g} g/cm² by the physics, outside any training leaf's "
+                           f"{lo:g}-{hi:g}")
+    if noise is not None and noise > PROTEIN_NOISE_LIMIT:
+        reasons.append(f"SWIR noise {noise:.3f}")
+    return reasons, resid
+
+
+def combine(net: dict, phys: dict, *, score: float, hard: bool = False, widen: float = 1.0) -> tuple[dict, float]:
+    """Network and physics estimates of one leaf -> (combined outputs, physics weight of protein).
+
+    ``hard``: physics alone (a check failed), its sigma x ``widen`` (+) the whole network/physics disagreement.
+    Else the uncertainty-weighted mean of the module docstring. Keys without a sigma take protein's weights.
+    """
+    out = dict(net)
+    ramp = float(np.clip((score - 1.0) / RAMP, 0.0, 1.0))
+    if hard:
+        ramp = 1.0
+    inflate = 1.0 + ramp * (NETWORK_EDGE_FACTOR * np.sqrt(max(score, 1.0)) - 1.0)
+    weights = {}
+    for k in ("protein_g_cm2", "chlorophyll_ug_cm2", "ewt_g_cm2", "lma_g_cm2"):
+        if k not in phys or k not in net or f"{k}_std" not in net:
+            continue
+        vm, vp = net[k], phys[k]
+        if hard:
+            w = 0.0
+            sd = np.hypot(widen * phys[f"{k}_std"], vm - vp)  # the whole disagreement: either may be right
+        else:
+            s_n, s_p = net[f"{k}_std"] * inflate, PHYSICS_SD[k]
+            w = 1.0 - ramp * (1.0 - (s_p**2 / (s_n**2 + s_p**2)))  # network weight
+            m = w * vm + (1 - w) * vp
+            sd = np.sqrt(w**2 * s_n**2 + (1 - w) ** 2 * s_p**2 + (ramp * MISMATCH_REL * m) ** 2
+                         + ramp * (DISAGREEMENT_SHARE * (vm - vp)) ** 2)
+        out[k] = float(w * vm + (1 - w) * vp)
+        out[f"{k}_std"] = float(sd)
+        weights[k] = w
+    w_p = weights.get("protein_g_cm2", 0.0 if hard else 1.0 - ramp)
+    if "structure_n" in phys and "structure_n" in net:
+        out["structure_n"] = float(w_p * net["structure_n"] + (1 - w_p) * phys["structure_n"])
+    return out, 1.0 - w_p
+
+
 def _scalar(v):
     return float(np.asarray(v, float).reshape(-1)[0])
 
@@ -142,7 +235,8 @@ def hybrid_outputs(outputs: dict, sample, *, config: str, x=None) -> tuple[dict,
     """Network outputs of one leaf -> (hybrid outputs, info).
 
     ``info``: ``ood_score``, ``ood_t2``, ``ood_q`` (each relative to the 99th percentile of simulated
-    leaves), ``physics_weight`` (0 network only ... 1 physics only), ``physics_led`` (weight > 0.5),
+    leaves), ``physics_weight`` (protein's: 0 network only ... 1 physics only), ``physics_led`` (weight > 0.5),
+    ``physics_residual`` and ``unlike_any_leaf`` (the failed checks of :func:`physics_checks`, physics alone),
     ``swir_noise`` and ``protein_resolvable``.
     """
     c = get_config(config)
@@ -154,25 +248,17 @@ def hybrid_outputs(outputs: dict, sample, *, config: str, x=None) -> tuple[dict,
     resolvable = bool(c.supports_protein and (noise is None or noise <= PROTEIN_NOISE_LIMIT))
     w = float(np.clip((ood["score"] - 1.0) / RAMP, 0.0, 1.0))
     info = {"ood_score": ood["score"], "ood_t2": ood["t2"], "ood_q": ood["q"], "physics_weight": 0.0,
-            "physics_led": False, "swir_noise": noise, "protein_resolvable": resolvable}
+            "physics_led": False, "physics_residual": None, "unlike_any_leaf": [], "swir_noise": noise,
+            "protein_resolvable": resolvable}
     if w > 0 and sample.meta.get("network_only"):
         # the user chose the network (e.g. calibrated on their own leaves): report, do not override
         info["network_only"] = True
     elif w > 0 and c.supports_protein:
         phys = physics_estimate(sample)
-        for k in ("protein_g_cm2", "chlorophyll_ug_cm2", "ewt_g_cm2", "lma_g_cm2", "structure_n"):
-            if k not in phys or k not in out:
-                continue
-            vm, vp = out[k], phys[k]
-            out[k] = (1 - w) * vm + w * vp
-            if f"{k}_std" in out and f"{k}_std" in phys:
-                # mixture variance, plus half the network/physics disagreement: two estimators that
-                # disagree on an off-manifold leaf are evidence that both may be wrong
-                sm, sp = out[f"{k}_std"], phys[f"{k}_std"]
-                out[f"{k}_std"] = float(np.sqrt((1 - w) * sm**2 + w * sp**2 + w * (1 - w) * (vm - vp) ** 2
-                                                + w * (DISAGREEMENT_SHARE * (vm - vp)) ** 2))
-        info["physics_weight"] = w
-        info["physics_led"] = w > 0.5
+        reasons, resid = physics_checks(sample, phys, noise=noise)
+        widen = max(1.0, (resid or 0.0) / RESIDUAL_LIMIT) if reasons else 1.0
+        out, wp = combine(out, phys, score=ood["score"], hard=bool(reasons), widen=widen)
+        info.update(physics_weight=wp, physics_led=wp > 0.5, physics_residual=resid, unlike_any_leaf=reasons)
     elif w > 0:
         # no physics inversion can help (VNIR): keep the network, widen its intervals with the score
         for k in list(out):

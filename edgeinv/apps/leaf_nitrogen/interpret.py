@@ -169,11 +169,16 @@ def interpret_leaf(outputs: dict, sample, *, config: str | None = None, method: 
     score = info.get("ood_score")
     weight = float(info.get("physics_weight", 0.0))
     if score is not None and score > 1.0:
-        if weight > 0:
+        if info.get("unlike_any_leaf"):
+            method = "physics"
+            flags.append(f"spectrum off the simulator's manifold (score {score:.2f}) and unlike any leaf it makes ("
+                         f"{'; '.join(info['unlike_any_leaf'])}): the iterative PROSPECT-PRO inversion alone, "
+                         f"uncertainty widened — check the measurement")
+        elif weight > 0:
             method = "physics" if weight >= 1.0 else "hybrid"
             flags.append(f"spectrum off the simulator's manifold (score {score:.2f}; > 1 = unlike 99 % of "
-                         f"simulated leaves): the iterative PROSPECT-PRO inversion leads (weight {weight:.2f}), "
-                         f"uncertainty widened")
+                         f"simulated leaves): network and iterative PROSPECT-PRO inversion weighed by their "
+                         f"uncertainties (physics weight {weight:.2f}), uncertainty widened")
         elif info.get("network_only") and sample.meta.get("network_only_reason") == "calibrated":
             flags.append(f"spectrum off the simulator's manifold (score {score:.2f}); the model was calibrated on "
                          f"real leaves, so it leads: right for leaves like those it was calibrated on")

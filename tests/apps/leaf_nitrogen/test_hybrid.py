@@ -54,12 +54,73 @@ def test_on_manifold_keeps_the_network_and_off_manifold_lets_physics_lead():
     off = LeafSpectrum("o", WL, _odd(leaf.reflectance))
     out, info = hybrid.hybrid_outputs(_fake_outputs(), off, config="full")
     assert info["ood_score"] > 1.1 and info["physics_weight"] == 1 and info["physics_led"]
+    assert any("water" in r or "ewt" in r for r in info["unlike_any_leaf"])  # a water-free leaf: no training leaf
     phys = hybrid.physics_estimate(off)
     assert out["protein_g_cm2"] == pytest.approx(phys["protein_g_cm2"])
-    assert out["protein_g_cm2_std"] >= phys["protein_g_cm2_std"]  # widened by the disagreement
+    assert out["protein_g_cm2_std"] >= abs(_fake_outputs()["protein_g_cm2"] - phys["protein_g_cm2"])  # the disagreement
     r = interpret_leaf(out, off, config="full", info=info)
     assert r.method == "physics" and r.ood_score > 1 and any("off the simulator's manifold" in f for f in r.flags)
     assert r.to_dict()["off_manifold"] is True
+
+
+def _net(protein=1.2e-3, sd=6e-5):
+    return {**_fake_outputs(), "protein_g_cm2": protein, "protein_g_cm2_std": sd}
+
+
+def _phys(protein=1.6e-3):
+    return {"protein_g_cm2": protein, "protein_g_cm2_std": 4e-4, "chlorophyll_ug_cm2": 35.0,
+            "chlorophyll_ug_cm2_std": 9.0, "ewt_g_cm2": 0.016, "ewt_g_cm2_std": 4e-3, "lma_g_cm2": 0.006,
+            "lma_g_cm2_std": 1.5e-3, "structure_n": 1.7}
+
+
+def test_combine_weighs_by_uncertainty_and_is_continuous_at_the_threshold():
+    net, phys = _net(), _phys()
+    at_one, w0 = hybrid.combine(net, phys, score=1.0)
+    assert w0 == 0 and at_one["protein_g_cm2"] == net["protein_g_cm2"]  # ramp 0: the network as it is
+    just, w1 = hybrid.combine(net, phys, score=1.001)
+    assert 0 < w1 < 0.02 and at_one["protein_g_cm2"] < just["protein_g_cm2"] < 1.21e-3
+    ws = []
+    for score in (1.2, 2.0, 8.0, 100.0):
+        out, w = hybrid.combine(net, phys, score=score)
+        ws.append(w)
+        assert net["protein_g_cm2"] < out["protein_g_cm2"] < phys["protein_g_cm2"]
+        assert out["protein_g_cm2"] == pytest.approx((1 - w) * 1.2e-3 + w * 1.6e-3)
+        # the spectrum's model mismatch and half the disagreement are in the interval
+        assert out["protein_g_cm2_std"] >= max(hybrid.MISMATCH_REL * out["protein_g_cm2"], 0.5 * 4e-4)
+    assert ws == sorted(ws) and ws[-1] > 0.8  # the further off the manifold, the more the physics counts
+    # the edge factor: a network sigma inflated by NETWORK_EDGE_FACTOR * sqrt(score), physics by its simulation error
+    s_n, s_p = 6e-5 * hybrid.NETWORK_EDGE_FACTOR * np.sqrt(2.0), hybrid.PHYSICS_SD["protein_g_cm2"]
+    assert ws[1] == pytest.approx(s_n**2 / (s_n**2 + s_p**2))
+    # a network already unsure weighs less
+    assert hybrid.combine(_net(sd=3e-4), phys, score=2.0)[1] > ws[1]
+
+
+def test_a_failed_check_hands_the_leaf_to_the_physics_with_the_disagreement_in_its_sigma():
+    net, phys = _net(), _phys(protein=2e-4)
+    out, w = hybrid.combine(net, phys, score=1.05, hard=True, widen=3.0)
+    assert w == 1 and out["protein_g_cm2"] == 2e-4 and out["structure_n"] == 1.7
+    assert out["protein_g_cm2_std"] == pytest.approx(np.hypot(3 * 4e-4, 1e-3))
+
+
+def test_physics_checks_pass_a_leaf_and_catch_spectra_no_leaf_has():
+    leaf = _prospect_leaf()
+    reasons, resid = hybrid.physics_checks(leaf, hybrid.physics_estimate(leaf), noise=1e-4)
+    assert reasons == [] and resid < 0.1 * hybrid.RESIDUAL_LIMIT
+    flat = LeafSpectrum("f", WL, np.full(len(WL), 0.3))
+    reasons, resid = hybrid.physics_checks(flat, hybrid.physics_estimate(flat), noise=1e-4)
+    assert resid > hybrid.RESIDUAL_LIMIT and any("fit residual" in r for r in reasons)
+    assert hybrid.physics_checks(leaf, hybrid.physics_estimate(leaf), noise=0.02)[0] == ["SWIR noise 0.020"]
+
+
+@pytest.mark.parametrize("case", ["flat", "swir_dark", "ramp"])
+def test_unphysical_spectra_are_never_led_by_a_confident_network(case):
+    """A confident network (sigma 5 %) on spectra no leaf has: the physics leads and the interval is wide."""
+    leaf = _prospect_leaf()
+    r = {"flat": np.full(len(WL), 0.3), "swir_dark": np.where(WL > 1300, 0.6 * leaf.reflectance, leaf.reflectance),
+         "ramp": np.linspace(0.1, 0.4, len(WL))}[case]
+    out, info = hybrid.hybrid_outputs(_fake_outputs(), LeafSpectrum("g", WL, r), config="full")
+    assert info["ood_score"] > 1 and info["physics_weight"] == 1 and info["unlike_any_leaf"]
+    assert out["protein_g_cm2_std"] > 0.5 * max(out["protein_g_cm2"], 1e-4)
 
 
 def test_app_interpret_goes_through_the_hybrid():

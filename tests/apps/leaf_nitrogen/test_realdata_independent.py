@@ -83,6 +83,15 @@ def test_on_real_leaves_the_hybrid_is_not_worse_than_the_iterative_inversion():
     assert s["hybrid"]["rmse"] <= 1.05 * b["rmse"]
     assert s["hybrid"]["within_1sd"] >= 0.5  # intervals checked on real leaves (nominal 68 %)
     assert s["hybrid"]["within_2sd"] >= 0.8  # nominal 95 %
+    # issue 14: the edge path is never worse than the iterative inversion alone, species by species
+    for sp, d in res["summary"]["species"].items():
+        assert d["hybrid"]["rmse"] <= res["baseline"][sp]["nitrogen_g_m2"]["rmse"], sp
+    # the shipped manifest's `real` section is this run's (evaluate-real --record)
+    manifest = json.loads((Path(__file__).resolve().parents[3] / "models/leaf_nitrogen/manifest.json").read_text())
+    for sp, d in res["summary"]["species"].items():
+        rec = manifest["real"]["summary"]["species"][sp]["hybrid"]
+        assert rec["nrmse"] == pytest.approx(d["hybrid"]["nrmse"], rel=1e-6), sp
+        assert rec["r2"] == pytest.approx(d["hybrid"]["r2"], rel=1e-6), sp
 
 
 def test_independent_simulation_generator():

@@ -186,8 +186,8 @@ def physics_checks(sample, phys: dict, *, noise: float | None) -> tuple[list[str
         lo, hi = BOUNDS[k]
         v = phys.get(k)
         if v is not None and not lo / CHEMISTRY_MARGIN <= v <= hi * CHEMISTRY_MARGIN:
-            reasons.append(f"{k.split('_')[0]} {v:.2g} g/cm² by the physics, outside any training leaf's "
-                           f"{lo:g}-{hi:g}")
+            name = {"ewt_g_cm2": "water (EWT)", "protein_g_cm2": "protein", "lma_g_cm2": "dry matter (LMA)"}[k]
+            reasons.append(f"{name} {v:.2g} g/cm² by the physics, outside any training leaf's {lo:g}-{hi:g}")
     if noise is not None and noise > PROTEIN_NOISE_LIMIT:
         reasons.append(f"SWIR noise {noise:.3f}")
     return reasons, resid

@@ -4,7 +4,10 @@ Per leaf (python ivw.py [estimates.pkl]): network protein with its sigma inflate
 (sigma x score^k, k = 0.5 or 1; score = distance ratio to the simulations' 99th percentile, so sqrt for a squared
 distance), physics protein with its sigma (simulation error (+) 25 % mismatch), inverse-variance mean; its sigma = the
 combined sigma (+) half the disagreement (as the shipped hybrid) (+) the factor's 10 %. N per area per species:
-NRMSE / R2 / bias, and +-1 sigma / +-2 sigma coverage. Against the shipped hybrid (ramp 1 -> 1.1) and each alone."""
+NRMSE / R2 / bias, and +-1 sigma / +-2 sigma coverage. Against the shipped hybrid (ramp 1 -> 1.1) and each alone.
+Stop 21 trial. Shipped in stop 22 as `hybrid.combine` (the "shared mismatch" variant, with the network's edge factor
+1.9 measured on simulations by ivw_sigma.py instead of 1, and physics alone where `hybrid.physics_checks` fails); the
+`hyb` rows of an estimates.pkl written since then are that path, not the switch."""
 import pickle, sys
 from pathlib import Path
 from common import *

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -231,3 +233,36 @@ def test_search_on_real_measurements_respects_budget_and_speed(fp32, tmp_path):
         assert rep["variants"][chosen]["within_budget"]
     ref = predict_batched(OnnxModel(paths["signal"]), test.x)
     assert measures["teacher_fp32"].metrics == score(SIGNAL, ref, test.y)
+
+
+def test_quantizing_writes_nothing_into_the_working_directory(tmp_path, monkeypatch):
+    """ONNX Runtime's symbolic shape inference cannot finish a ConvTranspose on dynamic height/width (veg-cover's
+    2 x 2-group nets) and then saves sym_shape_infer_temp.onnx and *.data files into the current directory: the
+    release must not leave them in the repository or a user's folder."""
+    from edgeinv.common.compress.quantize import _preprocess
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down = torch.nn.Conv2d(3, 8, 2, stride=2, padding=1)  # odd sizes: pad inside the convolution
+            self.up = torch.nn.ConvTranspose2d(8, 2, 2, stride=2)
+            self.skip = torch.nn.Conv2d(3, 2, 1)
+
+        def forward(self, x):  # back to the input's pixels (a slice that ends at height + 1), plus a per-pixel path
+            return self.up(torch.relu(self.down(x)))[:, :, 1:x.shape[2] + 1, 1:x.shape[3] + 1] + self.skip(x)
+
+    src = tmp_path / "m" / "net.onnx"
+    src.parent.mkdir()
+    torch.onnx.export(Net().eval(), torch.rand(1, 3, 16, 16), str(src), input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}}, opset_version=17, dynamo=False)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    (tmp_path / "t").mkdir()
+    monkeypatch.chdir(work)
+    rel = Path("..") / "m" / "net.onnx"  # relative, as a user types it: resolved before the attempt changes folder
+    _preprocess(rel, tmp_path / "t" / "pre.onnx")
+    assert (tmp_path / "t" / "pre.onnx").is_file()
+    assert list(work.iterdir()) == []
+    x = np.random.default_rng(0).random((8, 3, 16, 16), dtype=np.float32)
+    quantize_static_int8(rel, Path("q.onnx"), x)
+    assert sorted(p.name for p in work.iterdir()) == ["q.onnx"]

@@ -159,10 +159,19 @@ def _float_tail(path) -> list[str]:
 
 
 def _preprocess(src: Path, dst: Path) -> None:
+    """``quant_pre_process`` of ``src`` into ``dst`` (a file in a temporary folder).
+
+    When ONNX Runtime's symbolic shape inference cannot finish (e.g. a ConvTranspose output on dynamic
+    height/width), it saves ``sym_shape_infer_temp.onnx`` plus external-data files into the *current*
+    directory before raising; the attempt therefore runs from ``dst``'s folder so nothing lands where the
+    command was started (the repository, a user's data folder). ONNX's own shape inference still runs then.
+    """
     from onnxruntime.quantization import quant_pre_process
 
+    src, dst = Path(src).resolve(), Path(dst).resolve()
     try:
-        quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
+        with contextlib.chdir(dst.parent):
+            quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
     except Exception:  # symbolic shape inference can fail on unusual graphs; ONNX's own still runs
         quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
 

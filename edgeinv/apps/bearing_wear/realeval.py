@@ -286,16 +286,17 @@ def _severity_ordering(rows: list[dict]) -> dict:
 
 
 def _table(rows, summary, baseline) -> str:
-    head = f"{'file':42s} {'truth':10s} {'call':10s} {'p':>5s} {'size':>16s} {'sev':>5s} {'ood':>5s} {'baseline':10s}  evidence"
+    fw = min(60, max([len(r["file"]) for r in rows] + [4]))  # the whole relative path, unless very long
+    head = f"{'file':{fw}s} {'truth':10s} {'call':10s} {'p':>5s} {'size':>16s} {'sev':>5s} {'ood':>5s} {'baseline':10s}  evidence"
     lines = [head, "-" * len(head)]
     for r in rows:
         if r.get("call") == "error":
-            lines.append(f"{r['file'][-42:]:42s} {r['truth']:10s} error: {r.get('error', '')}")
+            lines.append(f"{r['file'][-fw:]:{fw}s} {r['truth']:10s} error: {r.get('error', '')}")
             continue
         size = (f"{r['size_mm']:.2f} mm" if r.get("size_mm") not in (None, 0.0) else
                 ("not resolvable" if r.get("size_status") == "not_resolvable" else "-"))
         mark = "" if r["correct"] else " x"
-        lines.append(f"{r['file'][-42:]:42s} {r['truth']:10s} {r['call'] + mark:10s} {r['probability']:5.2f} {size:>16s} "
+        lines.append(f"{r['file'][-fw:]:{fw}s} {r['truth']:10s} {r['call'] + mark:10s} {r['probability']:5.2f} {size:>16s} "
                      f"{(r.get('severity_index') or 0):5.2f}{'*' if (r.get('severity_basis') or '').startswith('entry/exit') else ' '}"
                      f"{(r.get('ood') or 0):5.2f}{'!' if r.get('ood_flag') else ' '}"
                      f"{r['baseline_call'] + ('' if r['baseline_correct'] else ' x'):10s}  {r.get('evidence', '')[:70]}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -253,8 +254,10 @@ def test_quantizing_writes_nothing_into_the_working_directory(tmp_path, monkeypa
 
     src = tmp_path / "m" / "net.onnx"
     src.parent.mkdir()
-    torch.onnx.export(Net().eval(), torch.rand(1, 3, 16, 16), str(src), input_names=["x"], output_names=["y"],
-                      dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}}, opset_version=17, dynamo=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # dynamo=False is deliberate, as in common/export.py
+        torch.onnx.export(Net().eval(), torch.rand(1, 3, 16, 16), str(src), input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}}, opset_version=17, dynamo=False)
     work = tmp_path / "cwd"
     work.mkdir()
     (tmp_path / "t").mkdir()

@@ -159,3 +159,24 @@ def page(browser, live_server, page_requests):
     context.close()
     external = [u for u in page_requests + blocked if not _is_live(u) and not u.startswith(("data:", "blob:", "about:"))]
     assert not external, f"the page tried to reach other hosts (must work offline): {external}"
+
+
+@pytest.fixture
+def new_entity(page):
+    """Create a machine / field / flight through the app's form: ``new_entity(app, name, (selector, value), ...)``
+    fills the name and each setting (a <select> is chosen, any other input typed), submits, waits for the
+    entity's page and returns its URL."""
+
+    def create(app: str, name: str, *settings: tuple[str, str]) -> str:
+        page.goto(f"/{app}/")
+        page.fill("#name", name)
+        for selector, value in settings:
+            if page.locator(selector).evaluate("e => e.tagName") == "SELECT":
+                page.select_option(selector, value)
+            else:
+                page.fill(selector, value)
+        page.click("#new-entity button[type=submit]")
+        page.wait_for_url(f"**/{app}/entities/*")
+        return page.url
+
+    return create

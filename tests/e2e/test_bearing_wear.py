@@ -20,16 +20,9 @@ def recordings(tmp_path_factory):
     return outer, healthy
 
 
-def test_machine_upload_result_history(page, live_server, recordings):
+def test_machine_upload_result_history(page, live_server, recordings, new_entity):
     outer, healthy = recordings
-    page.goto("/bearing-wear/")
-    page.fill("#name", "E2E pump")
-    page.select_option("#bearing", "6205-2rs")
-    page.fill("#rpm", "1797")
-    page.fill("#fs_hz", "12000")
-    page.click("#new-entity button[type=submit]")
-    page.wait_for_url("**/bearing-wear/entities/*")
-    machine_url = page.url
+    machine_url = new_entity("bearing-wear", "E2E pump", ("#bearing", "6205-2rs"), ("#rpm", "1797"), ("#fs_hz", "12000"))
     assert page.locator("h1").inner_text() == "E2E pump"
     assert "No recording analysed yet" in page.locator("#history").inner_text()
 

@@ -19,15 +19,9 @@ def spectra(tmp_path_factory):
     return (write_leaves_csv(folder / "field.csv", field), field), (write_leaves_csv(folder / "strip.csv", strip), strip)
 
 
-def test_upload_result_advice_history(page, live_server, spectra):
+def test_upload_result_advice_history(page, live_server, spectra, new_entity):
     (field_csv, field_leaves), (strip_csv, _) = spectra
-    page.goto("/leaf-nitrogen/")
-    page.fill("#name", "E2E maize")
-    page.select_option("#crop_stage", "maize/V6")
-    page.fill("#reference_n_g_m2", "3.0")
-    page.click("#new-entity button[type=submit]")
-    page.wait_for_url("**/leaf-nitrogen/entities/*")
-    field_url = page.url
+    field_url = new_entity("leaf-nitrogen", "E2E maize", ("#crop_stage", "maize/V6"), ("#reference_n_g_m2", "3.0"))
     assert page.locator("h1").inner_text() == "E2E maize"
     assert "3.0 g/m²" in page.locator("#setting-reference_n_g_m2").inner_text()
 

@@ -10,18 +10,13 @@ from tests.e2e.test_screens import check_page, shot
 pytestmark = pytest.mark.e2e
 
 
-def test_applications_and_where_when_on_a_phone(page, live_server, tmp_path):
+def test_applications_and_where_when_on_a_phone(page, live_server, tmp_path, new_entity):
     from edgeinv.apps.leaf_nitrogen.io import write_leaves_csv
     from edgeinv.apps.leaf_nitrogen.simulate import simulate_leaves
 
     csv = write_leaves_csv(tmp_path / "east.csv", simulate_leaves(4, rng=np.random.default_rng(5), config="full", prefix="leaf"))
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto("/leaf-nitrogen/")
-    page.fill("#name", "East field")
-    page.select_option("#crop_stage", "maize/V6")
-    page.fill("#reference_n_g_m2", "2.5")
-    page.click("#new-entity button[type=submit]")
-    page.wait_for_url("**/leaf-nitrogen/entities/*")
+    new_entity("leaf-nitrogen", "East field", ("#crop_stage", "maize/V6"), ("#reference_n_g_m2", "2.5"))
     for day, kg, product in (("2026-04-20", "50", "CAN 27 %"), ("2026-05-10", "30", "UAN 28 % with a long note")):
         page.fill("#application-date", day)
         page.fill("#application-kg_n_ha", kg)

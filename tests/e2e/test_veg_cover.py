@@ -21,13 +21,9 @@ def scene_tif(tmp_path_factory):
     return path
 
 
-def test_upload_map_and_plan_download(page, live_server, scene_tif):
-    page.goto("/veg-cover/")
-    page.fill("#name", "North field, June")
-    page.fill("#zone_m", "1")
-    page.fill("#low_cover", "0.95")  # flag (nearly) every zone so the mission is never empty
-    page.click("#new-entity button[type=submit]")
-    page.wait_for_url("**/veg-cover/entities/*")
+def test_upload_map_and_plan_download(page, live_server, scene_tif, new_entity):
+    # low_cover 0.95 flags (nearly) every zone so the mission is never empty
+    new_entity("veg-cover", "North field, June", ("#zone_m", "1"), ("#low_cover", "0.95"))
     assert page.locator("h1").inner_text() == "North field, June"
 
     page.set_input_files("#file", str(scene_tif))

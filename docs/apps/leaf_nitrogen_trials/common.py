@@ -15,3 +15,14 @@ def nearest_model(wl,r,c):
     """The app's nearest PROSPECT-PRO leaf with the measured chemistry (diagnose.nearest_model), trial key names."""
     rm,p=_nearest(wl,r,c)
     return rm, dict(n_struct=p['n_struct'],cab=p['chlorophyll_ug_cm2'],car=p['carotenoid_ug_cm2'],ant=p['anthocyanin_ug_cm2'],**c)
+
+
+def loso_pls_line(x, n, sp):
+    """Leave-one-species-out PLSR on inputs ``x`` (components by LOO on the training species): ' | sp R2 .. NRMSE ..' per species."""
+    from edgeinv.apps.leaf_nitrogen.loso import pls_choose, pls_fit, pls_predict
+    line = ''
+    for s in np.unique(sp):
+        tr, te = sp != s, sp == s
+        a = pls_choose(x[tr], n[tr]); p = pls_predict(pls_fit(x[tr], n[tr], a), x[te])
+        line += f' | {s} R2 {r2(p, n[te]):+.2f} NRMSE {nrmse(p, n[te]):.3f} ({a})'
+    return line

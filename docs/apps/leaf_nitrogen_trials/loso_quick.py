@@ -1,6 +1,5 @@
 from common import *
 import json
-from edgeinv.apps.leaf_nitrogen.loso import pls_fit, pls_predict, pls_choose
 wl,R,sp,d=load()
 rows=json.load(open('real0.json'))['rows']
 hyb=np.array([r['hybrid_n_g_m2'] for r in rows]); net=np.array([r['model_n_g_m2'] for r in rows]); it=np.array([r['iterative_n_g_m2'] for r in rows])
@@ -20,9 +19,4 @@ from scipy.signal import savgol_filter
 X1=np.stack([np.interp(np.arange(500,2401,5.),wl,r) for r in R]); D2=savgol_filter(np.log(1/X1),9,2,deriv=1,axis=1)
 print('LOSO PLSR by input (components by LOO on the training species)')
 for nm,x in [('R',X),('logR',A),('dlogR 10nm',D),('dlogR SG 5nm',D2),('logR SNV',(A-A.mean(1,keepdims=True))/A.std(1,keepdims=True))]:
-    line=f'  {nm:12s}'
-    for s in np.unique(sp):
-        tr,te=sp!=s,sp==s
-        a=pls_choose(x[tr],n[tr]); p=pls_predict(pls_fit(x[tr],n[tr],a),x[te])
-        line+=f' | {s} R2 {r2(p,n[te]):+.2f} NRMSE {nrmse(p,n[te]):.3f} ({a})'
-    print(line,flush=True)
+    print(f'  {nm:12s}'+loso_pls_line(x,n,sp),flush=True)

@@ -221,6 +221,9 @@ class App(ABC):
     example_suffix: str | None = None  # file suffix of write_example's files (".wav", ".csv", ".tif")
     # calibrate: let the user's validation labels choose how far to move from the shipped model (shrinkage)
     calibration_shrink: bool = False
+    # bench stages: True when predict does more than preprocess -> model -> interpret (it is then timed whole,
+    # split at its model calls)
+    stages_from_predict: bool = False
 
     # ---- identity -----------------------------------------------------------------------
     @property

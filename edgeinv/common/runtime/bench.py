@@ -198,7 +198,7 @@ def run_stages(spec: dict, app, config: str, samples: list, *, repeats: int, exa
     stages = {"read": [], "preprocess": [], "model": [], "interpret": []}
     notes = []
     n = len(samples)
-    whole_file = bool(example_file) and getattr(app, "stages_from_predict", False)
+    whole_file = bool(example_file) and app.stages_from_predict
     for i in range(repeats + 2):
         s = samples[i % n]
         if example_file:
@@ -207,7 +207,7 @@ def run_stages(spec: dict, app, config: str, samples: list, *, repeats: int, exa
             t_read = (clock() - t0) * 1e3
             if whole_file:  # the stages of one file: the recording just read goes through predict
                 s = read[0]
-        if getattr(app, "stages_from_predict", False):  # the app's whole predict, split at its model calls
+        if app.stages_from_predict:  # the app's whole predict, split at its model calls
             marks = []
 
             def timed(x, marks=marks):

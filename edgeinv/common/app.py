@@ -221,6 +221,12 @@ class App(ABC):
     example_suffix: str | None = None  # file suffix of write_example's files (".wav", ".csv", ".tif")
     # calibrate: let the user's validation labels choose how far to move from the shipped model (shrinkage)
     calibration_shrink: bool = False
+
+    def calibration_scope(self, pairs: list, config: str) -> tuple[list, dict | None]:
+        """The labelled samples that may change ``config``'s model and a report of what was left out and why
+        (``calibrate``). Default: all of them, no report. An empty list: nothing the labels can validate --
+        the calibrated release is the shipped chosen model, unchanged, and the report says why."""
+        return pairs, None
     # bench stages: True when predict does more than preprocess -> model -> interpret (it is then timed whole,
     # split at its model calls)
     stages_from_predict: bool = False

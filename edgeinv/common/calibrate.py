@@ -229,12 +229,16 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
             raise InvalidInputError(f"the samples need different models ({', '.join(sorted(configs))}); give --config")
         config = configs.pop()
     config = app.check_config(config)
+    # only what the labels can validate may change (App.calibration_scope); none of it: the shipped model, unchanged
+    scoped, scope = app.calibration_scope(pairs, config)
+    frozen = not scoped
+    pairs = pairs if frozen else scoped
     rng = np.random.default_rng(int(options.seed))
     teacher, base_entry, base_sha = load_shipped_teacher(app, settings, config)
     data_set, groups, origin = _labelled(app, pairs, config, options, rng)
     hold, val_idx, train_idx = _split(groups, origin, options, rng)
 
-    shrink = bool(app.calibration_shrink if options.shrink is None else options.shrink)
+    shrink = frozen or bool(app.calibration_shrink if options.shrink is None else options.shrink)
     shipped = None
     if shrink:  # the comparison is what the user runs today: the shipped release's chosen variant
         from .runtime.bundle import load_runner
@@ -256,7 +260,7 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
     train_lab = Dataset(x=data_set.x[train_idx], y={k: v[train_idx] for k, v in filled.items()})
     val = Dataset(x=data_set.x[val_idx], y={k: v[val_idx] for k, v in filled.items()})
     parts = [train_lab]
-    if options.n_sim:
+    if options.n_sim and not frozen:
         sim = app.simulate(int(options.n_sim), rng=rng, config=config)
         reps = max(1, int(round(0.25 * int(options.n_sim) / len(train_idx))))
         parts = [dataclasses.replace(sim, samples=None, meta={})] + [train_lab] * reps
@@ -268,10 +272,15 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
         {k: np.asarray(v) for k, v in shipped(sim_check.x).items()}
     theta0 = copy.deepcopy(teacher.module.state_dict())
     # with shrinkage the validation samples only choose the strength: the fit never sees them
-    tuned = fit(teacher.module, train, train_lab if shrink else val, app, recipe=recipe, norm=teacher.norm,
-                progress=progress, desc=f"{app.name} calibrate")
-    shrink_report = None
-    if shrink:
+    if frozen:  # nothing trained: the report says why (scope)
+        tuned = teacher
+        shrink_report = {"strength": 0.0, "validation_samples": 0, "shipped_variant_at_0": True, "validation_error": {},
+                         "rule": "out of scope: " + str((scope or {}).get("reason", "the labels cannot validate this model"))}
+    else:
+        tuned = fit(teacher.module, train, train_lab if shrink else val, app, recipe=recipe, norm=teacher.norm,
+                    progress=progress, desc=f"{app.name} calibrate")
+        shrink_report = None
+    if shrink and not frozen:
         val_true = Dataset(x=data_set.x[val_idx], y={k: v[val_idx] for k, v in data_set.y.items()})
         tuned, shrink_report = _shrink(app, theta0, tuned, val_true, origin[val_idx],
                                        {k: v[val_idx] for k, v in before.items()})
@@ -280,13 +289,13 @@ def calibrate(app, data, labels, out_dir, *, settings, config: str | None = None
     sim_after = sim_before if keep_shipped else predict_physical(tuned, app, sim_check.x)
 
     report = {"config": config, "labelled_samples": len(pairs), "rows": int(len(data_set)),
-              "trained_on": int(len(np.unique(origin[train_idx]))), "validated_on": int(len(np.unique(origin[val_idx]))),
+              "trained_on": 0 if frozen else int(len(np.unique(origin[train_idx]))), "validated_on": 0 if frozen else int(len(np.unique(origin[val_idx]))),
               "held_out": int(len(np.unique(origin[hold]))), "rows_trained_on": int(len(train_idx)),
               "holdout": (f"group {options.holdout_group!r}" if options.holdout_group is not None
                           else f"random {options.holdout_fraction:.0%}"),
-              "groups": sorted({g for g in groups if g}), "simulated_mixed_in": int(options.n_sim),
+              "groups": sorted({g for g in groups if g}), "simulated_mixed_in": 0 if frozen else int(options.n_sim),
               "epochs_run": len(tuned.history), "best_epoch": tuned.best_epoch,
-              "options": dataclasses.asdict(options), "shrink": shrink_report,
+              "options": dataclasses.asdict(options), "shrink": shrink_report, "scope": scope,
               "measured_targets": sorted(t.name for t in app.targets if _measured(t, data_set.y[t.name]).any()),
               "train": {"before": _errors(app, before, data_set, train_idx),
                         "after": _errors(app, after, data_set, train_idx)},
@@ -417,7 +426,9 @@ def _text(app, r: dict) -> str:
              f"(+{r['simulated_mixed_in']} simulated; {r['validated_on']} to choose the "
              f"{'strength' if r.get('shrink') else 'epoch'}), "
              f"{r['epochs_run']} epochs; release in {r['out']}"]
-    if r.get("shrink"):
+    if r.get("scope"):
+        lines.append(f"  scope: {r['scope'].get('reason')}")
+    if r.get("shrink") and r["shrink"].get("validation_samples"):
         s = r["shrink"]
         errs = ", ".join(f"{a} {e:.4g}" for a, e in s["validation_error"].items())
         lines.append(f"  strength {s['strength']:g} (0 = the shipped model unchanged, 1 = fully fitted), chosen on "

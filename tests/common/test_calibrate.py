@@ -125,3 +125,26 @@ def test_shrinkage_moves_only_as_far_as_the_validation_samples_support(shipped, 
     assert cal_runner.variant == read_manifest(shipped / SIGNAL.package_name)["configs"]["default"]["chosen"]
     np.testing.assert_array_equal(cal_runner(sim_x)["amp_mm"], shipped_runner(sim_x)["amp_mm"])
     assert rep["heldout"]["after"] == rep["heldout"]["before"]
+
+
+def test_labels_out_of_scope_leave_the_shipped_model_unchanged(shipped, tmp_path, monkeypatch):
+    """``App.calibration_scope`` keeps only the labels that can validate the model (veg-cover: masks from the
+    model's own camera); with none left nothing is trained and the release is the shipped chosen model."""
+    settings = load_settings(env={}, models_dir=shipped, data_dir=tmp_path / "data")
+    data, labels = _site(tmp_path, n=12)
+    why = {"reason": "these labels come from another sensor", "used": 0, "left_out": 12}
+    monkeypatch.setattr(SIGNAL, "calibration_scope", lambda pairs, config: ([], why), raising=False)
+    rep = calibrate(SIGNAL, data, labels, tmp_path / "o", settings=settings, progress=False,
+                    options=CalibrationOptions(epochs=30, lr=3e-3, n_sim=50, shrink=False))
+    assert rep["scope"] == why and rep["trained_on"] == 0 and rep["epochs_run"] == 0
+    assert rep["shrink"]["strength"] == 0.0 and "another sensor" in rep["text"]
+    sim_x = SIGNAL.simulate(10, rng=np.random.default_rng(9)).x
+    shipped_runner = load_runner(SIGNAL, settings, config="default")
+    cal_runner = load_runner(SIGNAL, settings.replace(models_dir=tmp_path / "o"), config="default")
+    assert cal_runner.variant == shipped_runner.variant
+    np.testing.assert_array_equal(cal_runner(sim_x)["amp_mm"], shipped_runner(sim_x)["amp_mm"])
+    # in scope (the default), the same labels train as before
+    monkeypatch.undo()
+    rep = calibrate(SIGNAL, data, labels, tmp_path / "p", settings=settings, progress=False,
+                    options=CalibrationOptions(epochs=2, n_sim=0, shrink=False))
+    assert rep["scope"] is None and rep["trained_on"] > 0

@@ -80,10 +80,11 @@ def main() -> None:
                 print(rep["text"], flush=True)
                 runner = load_runner(APP, settings.replace(models_dir=out), config=config)
                 for target in targets:
-                    ev = APP.evaluate_real(tmp / f"dir_{target}", lambda c: runner)
+                    ev = APP.evaluate_real(tmp / f"dir_{target}", lambda c: runner, gsd_sweep=False)
                     e = ev["summary"]["per_dataset"][target]
                     row = {"source": source, "target": target, "config": config, "mae": e["mae"],
-                           "within": e["within"], "n": e["n"], "strength": (rep.get("shrink") or {}).get("strength")}
+                           "within": e["within"], "n": e["n"], "strength": (rep.get("shrink") or {}).get("strength"),
+                           "scope": (rep.get("scope") or {}).get("reason")}
                     results.append(row)
                     print(f"{args.mode} {source} -> {target} ({config}): strength {row['strength']} "
                           f"MAE {e['mae']:.4f} within {e['within']}/{e['n']}", flush=True)

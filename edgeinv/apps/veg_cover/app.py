@@ -196,11 +196,33 @@ class VegCoverApp(App):
 
         return read_labelled(self, data, labels)
 
-    def evaluate_real(self, data_dir: Path, runner_for, *, progress: bool = False) -> dict:
-        """Zero-shot cover on real labelled images, per image and data set, index baselines side by side."""
+    def calibration_scope(self, pairs: list, config: str) -> tuple[list, dict | None]:
+        """Masks may change only the model of the camera (band set) they come from (``calibrate``).
+
+        Both segmentation models read the same three coordinates, so any camera's masks *can* train either; but a
+        check on one camera's masks cannot see what the change does to the other camera's images (measured: CWFID's
+        red+NIR masks, whose validation supported a strong change, made both RGB sets worse). So the samples whose
+        image does not carry ``config``'s own bands are left out; with none left the release is the shipped model.
+        """
+        needed = tuple(features.FEATURES[config][0] if config in features.FEATURES else CAMERAS[config].bands)
+        kept = [(s, lab) for s, lab in pairs if set(needed) <= set(s.band_names)]
+        left = [s for s, _ in pairs if not set(needed) <= set(s.band_names)]
+        if not left:
+            return kept, None
+        cams = sorted({"+".join(s.band_names) for s in left})
+        reason = (f"{len(left)} of {len(pairs)} labelled image(s) come from a camera without the {config} model's bands "
+                  f"({', '.join(needed)}; they have {'; '.join(cams)}): they cannot validate a change to this model "
+                  "for its own camera's images, so they are left out"
+                  + ("" if kept else f"; none left: the release is the shipped {config} model, unchanged"))
+        return kept, {"model_bands": list(needed), "used": len(kept), "left_out": len(left),
+                      "left_out_bands": cams, "reason": reason}
+
+    def evaluate_real(self, data_dir: Path, runner_for, *, progress: bool = False, gsd_sweep: bool = True) -> dict:
+        """Zero-shot cover on real labelled images, per image and data set, index baselines side by side; with
+        ``gsd_sweep`` also the frames area-averaged to coarser GSDs, both paths (:mod:`.real_gsd`)."""
         from .real_eval import evaluate_real
 
-        return evaluate_real(self, Path(data_dir), runner_for, progress=progress)
+        return evaluate_real(self, Path(data_dir), runner_for, progress=progress, gsd_sweep=gsd_sweep)
 
     def evaluate(self, outputs: dict[str, np.ndarray], dataset) -> dict:
         from .evaluation import evaluate
@@ -282,7 +304,8 @@ class VegCoverApp(App):
             from edgeinv.common.dask_windows import active_split
 
             tiling.process(sample, infer, sinks=sinks, tile_px=int(opts.get("tile_px") or tiling.TILE_PX),
-                           windows=active_split(self, sample, runner))  # None: this process
+                           windows=active_split(self, sample, runner),  # None: this process
+                           io_threads=opts.get("io_threads"))
         except BaseException:
             if writer is not None:
                 writer.abort()
@@ -339,6 +362,9 @@ class VegCoverApp(App):
         parser.add_argument("--path", choices=PATHS, help="segment (pure pixels, fine GSD) or unmix (mixed "
                             f"pixels); default auto: segment up to {SEGMENT_MAX_GSD_M * 100:g} cm GSD or when unknown")
         parser.add_argument("--tile-px", dest="tile_px", type=int, help=f"tile size (default {tiling.TILE_PX})")
+        parser.add_argument("--io-threads", dest="io_threads", type=int, choices=(0, 1, 2),
+                            help=f"background threads reading ahead and writing while the model runs (0 none, "
+                                 f"1 one for both, 2 one each; default {tiling.IO_THREADS})")
         parser.add_argument("--low-cover", dest="low_cover", type=float, help="flag zones below this cover")
         parser.add_argument("--max-pixels", dest="max_pixels", type=int,
                             help="largest JPEG/PNG frame decoded in memory (default 60 MP; GeoTIFFs stream)")

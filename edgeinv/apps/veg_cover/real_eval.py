@@ -220,8 +220,9 @@ def _zone_check(result, mask: np.ndarray, ok: np.ndarray) -> dict:
             "zones_unflagged": int((~flagged).sum()), "zones_unflagged_within": int((~flagged & ~miss).sum())}
 
 
-def evaluate_real(app, data_dir: Path, runner_for, *, progress: bool = False) -> dict:
-    """Per image and per data set: model vs truth and vs the classical baselines (see the module docstring)."""
+def evaluate_real(app, data_dir: Path, runner_for, *, progress: bool = False, gsd_sweep: bool = True) -> dict:
+    """Per image and per data set: model vs truth and vs the classical baselines (see the module docstring);
+    with ``gsd_sweep`` also the same frames area-averaged to coarser GSDs (:mod:`.real_gsd`, result key ``gsd``)."""
     data_dir = Path(data_dir)
     labels = data_dir / "fvc_labels.csv"
     if not labels.is_file():
@@ -265,7 +266,14 @@ def evaluate_real(app, data_dir: Path, runner_for, *, progress: bool = False) ->
             print(f"[{i + 1}/{len(table)}] {rec['image']}: true {truth:.3f}, estimate {est}", file=sys.stderr,
                   flush=True)
     summary, baseline = _summarise(rows)
-    return {"summary": summary, "rows": rows, "baseline": baseline, "text": format_table(rows, summary)}
+    out = {"summary": summary, "rows": rows, "baseline": baseline, "text": format_table(rows, summary)}
+    if gsd_sweep:
+        from .real_gsd import evaluate_gsd
+
+        gsd = evaluate_gsd(app, data_dir, runner_for, progress=progress)
+        out["text"] += "\n\ncover at coarser ground resolution (the frames area-averaged; MAE, within, bias):\n" + gsd.pop("text")
+        out["gsd"] = gsd
+    return out
 
 
 def _stats(errors: list[float]) -> dict:

@@ -88,6 +88,13 @@ def test_evaluate_real_on_a_tiny_folder(vc_app, tmp_path):
     assert z["zone_misses"] == z["zones"] - z["zones_within"] and z["zone_misses_flagged"] <= z["zone_misses"]
     assert z["zones_within"] >= 0.8 * z["zones"]
     assert "synthetic" in res["text"] and "zones vs masks" in res["text"]
+    # the same frames area-averaged to coarser GSDs, both paths; frames under 2 px a side are not made
+    g = res["gsd"]
+    assert {r["gsd_cm"] for r in g["rows"]} == {0.5, 1.0, 2.0} and all(r["k"] >= 10 for r in g["rows"])
+    e = g["summary"]["per_dataset"]["synthetic"]
+    assert e["0.5"]["auto_path"] == "segment" and e["2"]["auto_path"] == "unmix"
+    assert e["0.5"]["segment"]["n"] == 2 and "index_dimidiate" in e["0.5"]["baselines"]
+    assert "coarser ground resolution" in res["text"]
     json.dumps(res)
 
 

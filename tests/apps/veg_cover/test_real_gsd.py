@@ -1,0 +1,49 @@
+"""Cover at coarser ground resolution from real frames (real_gsd), and calibration only within the masks' camera."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from edgeinv.apps.veg_cover.io import VegImage
+from edgeinv.apps.veg_cover.real_gsd import block_mean, coarse_frame, linear_to_srgb, srgb_to_linear
+
+
+def _decode(png: bytes) -> np.ndarray:
+    return np.moveaxis(np.asarray(Image.open(io.BytesIO(png))), 2, 0).astype(np.float64) / 255
+
+
+def test_coarse_frame_is_the_area_mean_of_linear_counts():
+    rng = np.random.default_rng(0)
+    v = rng.random((3, 40, 60))
+    assert np.allclose(linear_to_srgb(srgb_to_linear(v)), v)
+    k = 4
+    png = _decode(coarse_frame(v, ("red", "green", "blue"), k))
+    assert png.shape == (3, 10, 15)
+    want = linear_to_srgb(block_mean(srgb_to_linear(v), k))  # sRGB: averaged as light, not as encoded values
+    assert np.abs(png - want).max() <= 0.5 / 255 + 1e-9
+    assert np.abs(png - block_mean(v, k)).max() > 5 / 255  # averaging the encoded values would differ
+    # a two-band frame: linear counts, stored as R = red, G = NIR, B = red (read back with the same mapping)
+    two = _decode(coarse_frame(v[:2, :41, :61], ("red", "nir"), k))
+    assert two.shape == (3, 10, 15) and np.array_equal(two[0], two[2])
+    assert np.abs(two[:2] - block_mean(v[:2], k)).max() <= 0.5 / 255 + 1e-9
+
+
+def _sample(names):
+    return VegImage(bands=np.zeros((len(names), 4, 4), np.float32), band_names=tuple(names))
+
+
+def test_calibration_scope_keeps_only_the_models_own_camera(vc_app):
+    rgb, rn, ms = _sample(("red", "green", "blue")), _sample(("red", "nir")), \
+        _sample(("blue", "green", "red", "rededge", "nir"))
+    pairs = [(rgb, {"m": 1}), (rn, {"m": 2}), (ms, {"m": 3})]
+    kept, scope = vc_app.calibration_scope(pairs, "rgb_fine")
+    assert [lab["m"] for _, lab in kept] == [1, 3] and scope["left_out"] == 1 and "red+nir" in scope["reason"]
+    kept, scope = vc_app.calibration_scope(pairs, "red_nir_fine")
+    assert [lab["m"] for _, lab in kept] == [2, 3] and scope["left_out_bands"] == ["red+green+blue"]
+    kept, scope = vc_app.calibration_scope([(rn, {})], "rgb_fine")
+    assert kept == [] and "unchanged" in scope["reason"]
+    kept, scope = vc_app.calibration_scope([(rgb, {})], "rgb_fine")
+    assert len(kept) == 1 and scope is None

@@ -178,6 +178,11 @@ def _advise(leaves, *, crop, stage, reference_n_g_m2, n_applied_kg_ha, n_credit_
     sv = np.array([lf.stds.get("nitrogen_g_m2") or 0.0 for lf in good])
     mean, sd = float(nv.mean()), float(nv.std(ddof=1)) if n > 1 else None
     se = float(np.sqrt(((sd or 0.0) ** 2 + np.mean(sv**2)) / n))
+    # the part of the error all leaves of one species and instrument share (N-to-protein factor, species-level
+    # model error; interpret.SHARED_REL_SD) does not average out: an absolute field mean carries it in full, the
+    # index against a reference strip measured the same way does not (it cancels in the ratio)
+    shared = float(np.mean([getattr(lf, "shared_rel_sd", 0.0) for lf in good]))
+    se_abs = float(np.hypot(se, shared * mean))
     pct = [lf.values.get("nitrogen_percent") for lf in good]
     mean_pct = float(np.mean(pct)) if all(p is not None for p in pct) else None
     if n < method_row["min_leaves"]:
@@ -187,8 +192,12 @@ def _advise(leaves, *, crop, stage, reference_n_g_m2, n_applied_kg_ha, n_credit_
                         "sufficiency index, as with chlorophyll meters (Varvel et al. 1997)")
 
     threshold = float(method_row["nsi_threshold"])
+    shared_note = (f"the field mean's interval includes ±{100 * shared:.0f} % (1σ) shared by all leaves of one "
+                   "species (N-to-protein factor, species-level model error): more leaves do not shrink it; it "
+                   "cancels in the index against a reference strip of the same crop measured the same way")
     if is_reference:
-        ci = 1.96 * se
+        ci = 1.96 * se_abs
+        messages.append(shared_note)
         return FieldAdvice(status="reference", method="reference_strip", rate_kg_ha=0.0,
                            headline=f"Reference strip measured: mean leaf N {mean:.2f} g/m² (95 % interval "
                                     f"{mean - ci:.2f}-{mean + ci:.2f}) is now this field's reference; "
@@ -209,7 +218,9 @@ def _advise(leaves, *, crop, stage, reference_n_g_m2, n_applied_kg_ha, n_credit_
         low, high = stage_row["sufficiency_n_percent"]
         si = min(mean_pct / low, 1.5)
         pse = [lf.stds.get("nitrogen_percent") or 0.0 for lf in good]
-        half = 1.96 * float(np.sqrt((np.var(pct, ddof=1) if n > 1 else 0.0) / n + np.mean(np.square(pse)) / n)) / low
+        half = 1.96 * float(np.sqrt((np.var(pct, ddof=1) if n > 1 else 0.0) / n + np.mean(np.square(pse)) / n
+                                    + (shared * mean_pct) ** 2)) / low
+        messages.append(shared_note)
         threshold = 1.0
         assumptions.append(f"{stage_row['leaf']} sufficiency range {low:g}-{high:g} % N of dry mass at "
                            f"{stage_row['title']}; N needed below {low:g} %")

@@ -97,6 +97,13 @@ class LeafNitrogenApp(App):
 
         return read_labelled(self, data, labels)
 
+    def calibration_scope(self, pairs: list, config: str) -> tuple[list, dict | None]:
+        """All labelled leaves calibrate; the report says how many leaves of each species the calibration has
+        (:func:`finetune.own_species_note`): it carries to a species through that species' own leaves."""
+        from .finetune import own_species_note
+
+        return pairs, {"reason": own_species_note(pairs)}
+
     def config_for(self, sample) -> str:
         forced = sample.meta.get("sensor")
         if forced:

@@ -45,6 +45,15 @@ PROTEIN_N_FACTOR = 6.25  # g protein per g protein-N (16 % N in protein)
 # Relative spread (1 sigma) of leaf nitrogen-to-protein factors between species and N status; an
 # assumption (about +-0.45 around 4.43), propagated into the nitrogen uncertainty.
 N_TO_PROTEIN_REL_SD = 0.10
+# Relative spread (1 sigma) of the part of the N error that one species (measured with one instrument) shares by all
+# its leaves, beyond the factor: measured on simulations only (docs/apps/leaf_nitrogen_trials/shared_bias.py: 40
+# simulated "species", each with one absorption-coefficient perturbation of the training's size shared by its 30
+# leaves, through the edge path: sd of the species-mean error 5.7 %).
+SPECIES_MODEL_REL_SD = 0.06
+# The shared part as a whole (issue 14): it does not average out over a field's leaves, so a field mean of N per
+# area or per mass carries it in full (advice.py); it cancels in a ratio of two means of one species measured with
+# one instrument (the reference-strip index).
+SHARED_REL_SD = float(np.hypot(N_TO_PROTEIN_REL_SD, SPECIES_MODEL_REL_SD))
 # Above this relative 1-sigma the leaf's N per area is said to be only roughly resolved (issue 14): two leaves
 # then differ visibly (2 sigma) only when their N differs by more than half; a general bound, not tuned on real
 # leaves (on-manifold simulated leaves: 7-15 %; physics-led real leaves: 30-45 %, measured in the docs).
@@ -78,6 +87,15 @@ class LeafResult:
     def nitrogen_g_m2(self) -> float | None:
         return self.values.get("nitrogen_g_m2")
 
+    @property
+    def shared_rel_sd(self) -> float:
+        """Relative sigma of the N error shared by all leaves of one species and instrument (:data:`SHARED_REL_SD`),
+        never more than the leaf's own relative sigma of N per area (it is a part of it)."""
+        n, s = self.values.get("nitrogen_g_m2"), self.stds.get("nitrogen_g_m2")
+        if not n or s is None:
+            return SHARED_REL_SD
+        return float(min(SHARED_REL_SD, s / n))
+
     def to_dict(self) -> dict:
         d = {"sample": self.sample, "config": self.config, "method": self.method}
         for k in DISPLAY:
@@ -87,6 +105,7 @@ class LeafResult:
                  nonprotein_n_share=max(0.0, 1.0 - self.n_to_protein / PROTEIN_N_FACTOR),
                  ood_score=self.ood_score, off_manifold=bool(self.ood_score is not None and self.ood_score > 1.0),
                  physics_weight=self.physics_weight, protein_resolvable=self.protein_resolvable,
+                 nitrogen_shared_rel_sd=self.shared_rel_sd if self.nitrogen_g_m2 is not None else None,
                  units={k: u for k, (_, u, _) in DISPLAY.items()})
         return d
 

@@ -18,6 +18,14 @@ held-out species (NRMSE = RMSE / range of its measured N, R², bias):
   calibrating the N-to-protein factor).
 
 Nothing is chosen on the held-out species.
+
+**Own-species leaves** (issue 14; :func:`own_species`): what a user does who labels k leaves of the species they
+measure. For k in :data:`OWN_K`, :data:`OWN_DRAWS` random draws of k leaves of the species: the zero-shot hybrid's N
+times one factor fitted on those k leaves (that species' N-to-protein factor), and a PLSR fitted on the other
+species plus those k leaves, both scored on the species' remaining leaves (median R² / NRMSE over the draws). The
+report says how many own leaves each species needed to reach R² >= :data:`GOAL_R2_LOSO` (median), or that none of
+the k tried did. The network's core calibration with k own leaves is slower (a minute per draw) and is measured by
+``docs/apps/leaf_nitrogen_trials/kshot_net.py``.
 """
 
 from __future__ import annotations
@@ -34,6 +42,9 @@ from .realdata import _clean, _metrics, evaluate_real, read_table
 
 PLS_MAX_COMPONENTS = 10
 PLS_STEP_NM = 10.0
+GOAL_R2_LOSO = 0.75
+OWN_K = (3, 5)
+OWN_DRAWS = 20
 
 
 def pls_fit(x: np.ndarray, y: np.ndarray, n_components: int) -> tuple[np.ndarray, float, np.ndarray]:
@@ -81,6 +92,38 @@ def _pls_inputs(leaves) -> np.ndarray:
     wl = leaves[0].wavelength_nm
     grid = np.arange(np.ceil(wl[0] / PLS_STEP_NM) * PLS_STEP_NM, wl[-1] + 1e-9, PLS_STEP_NM)
     return np.stack([np.interp(grid, leaf.wavelength_nm, leaf.reflectance) for leaf in leaves])
+
+
+def own_species(x_pls: np.ndarray, n_est: np.ndarray, n_true: np.ndarray, sp: np.ndarray, *, ks=OWN_K,
+                draws: int = OWN_DRAWS, seed: int = 0) -> dict:
+    """Calibration with k leaves of the species itself (module docstring): ``{species: {k: {method: metrics}},
+    "needed": {species: k or None}}``; ``metrics`` = median ``r2`` / ``nrmse`` over the draws, ``share_goal`` the
+    share of draws with R² >= :data:`GOAL_R2_LOSO`."""
+    rng = np.random.default_rng(seed)
+    out, needed = {}, {}
+    for s in sorted(set(sp)):
+        own = np.flatnonzero(sp == s)
+        out[s], needed[s] = {}, None
+        for k in ks:
+            if len(own) - k < 3:
+                continue
+            scores = {"hybrid_own_scale": [], "pls": []}
+            for _ in range(draws):
+                cal = rng.choice(own, k, replace=False)
+                test = np.setdiff1d(own, cal)
+                fit = cal[np.isfinite(n_est[cal])]
+                c = float(np.sum(n_est[fit] * n_true[fit]) / np.sum(n_est[fit] ** 2)) if len(fit) else 1.0
+                scores["hybrid_own_scale"].append(_metrics(c * n_est[test], n_true[test]))
+                tr = np.concatenate([np.flatnonzero(sp != s), cal])
+                pls = pls_predict(pls_fit(x_pls[tr], n_true[tr], pls_choose(x_pls[tr], n_true[tr])), x_pls[test])
+                scores["pls"].append(_metrics(pls, n_true[test]))
+            out[s][k] = {m: {"r2": float(np.median([v["r2"] for v in vals])),
+                             "nrmse": float(np.median([v["nrmse"] for v in vals])),
+                             "share_goal": float(np.mean([v["r2"] >= GOAL_R2_LOSO for v in vals])), "draws": draws}
+                         for m, vals in scores.items()}
+            if needed[s] is None and max(d["r2"] for d in out[s][k].values()) >= GOAL_R2_LOSO:
+                needed[s] = int(k)
+    return {"by_species": out, "needed": needed, "ks": list(ks), "draws": draws, "goal_r2": GOAL_R2_LOSO}
 
 
 def loso(app, table_path, runner_for, *, settings, out_dir=None, epochs: int = EPOCHS, lr: float = 1e-4,
@@ -139,6 +182,7 @@ def loso(app, table_path, runner_for, *, settings, out_dir=None, epochs: int = E
                       **scaled,
                       "release": str(root / held)}
     report = {"table": str(table_path), "species": rows, "n_to_protein": factor,
+              "own_species": own_species(x_pls, n_hyb, n_true, sp, seed=seed),
               "options": {"epochs": epochs, "lr": lr, "n_sim": n_sim, "seed": seed}, "out": str(root)}
     report["text"] = _text(report)
     return _clean(report)
@@ -160,4 +204,19 @@ def _text(r: dict) -> str:
     lines.append("PLSR components: " + ", ".join(f"{k} {d['pls']['components']}" for k, d in r["species"].items()))
     lines.append(f"calibration: up to {r['options']['epochs']} epochs, best epoch " + ", ".join(
         f"{k} {d['best_epoch']}" for k, d in r["species"].items()))
+    own = r.get("own_species")
+    if own:
+        lines.append(f"with k leaves of the species itself (+ the other species; {own['draws']} random draws, scored "
+                     f"on its remaining leaves): median R2 / NRMSE, share of draws with R2 >= {own['goal_r2']}")
+        for s, by_k in own["by_species"].items():
+            cells = [f"k={k}: hybrid x own scale {d['hybrid_own_scale']['r2']:+.2f} / {d['hybrid_own_scale']['nrmse']:.3f}"
+                     f" ({d['hybrid_own_scale']['share_goal']:.0%}), PLSR {d['pls']['r2']:+.2f} / {d['pls']['nrmse']:.3f}"
+                     f" ({d['pls']['share_goal']:.0%})" for k, d in by_k.items()]
+            lines.append(f"  {s:<8} " + " | ".join(cells))
+        def needed(s, k):
+            if r["species"].get(s, {}).get("hybrid_zero_shot", {}).get("r2", -1.0) >= own["goal_r2"]:
+                return "0 (zero-shot already)"
+            return str(k) if k is not None else f"not reached with {max(own['ks'])}"
+        lines.append(f"own-species leaves needed for R2 >= {own['goal_r2']} (median): "
+                     + ", ".join(f"{s} {needed(s, k)}" for s, k in own["needed"].items()))
     return "\n".join(lines)

@@ -76,3 +76,24 @@ def test_implausible_leaves_are_flagged_not_hidden():
     assert a.implausible_leaves == ["l10", "l11"]
     assert any("outside the plausible range" in m and "l10" in m for m in a.messages)
     assert advice.advise(_field([1.6] * 12), crop="maize", stage="V6").implausible_leaves == []
+
+
+def test_the_shared_error_does_not_shrink_with_more_leaves():
+    """Issue 14: the N error every leaf of one species shares (factor, species-level model error) stays in an absolute
+    field mean however many leaves; it cancels in the index against a reference strip."""
+    from edgeinv.apps.leaf_nitrogen.interpret import SHARED_REL_SD
+
+    def half(n, **kw):
+        return advice.advise(_field([2.0] * n), crop="maize", stage="V6", **kw)
+
+    few, many = half(12), half(2000)
+    assert few.method == many.method == "sufficiency_range" and many.sufficiency_index < 1.5  # not capped
+    lo, hi = many.sufficiency_interval
+    shared = _field([2.0])[0].shared_rel_sd
+    assert 0 < shared <= SHARED_REL_SD
+    floor = 1.96 * shared * many.sufficiency_index  # (shared x mean N %) / the range's lower bound
+    assert (hi - lo) / 2 == pytest.approx(floor, rel=0.02) and (hi - lo) < (few.sufficiency_interval[1] - few.sufficiency_interval[0])
+    assert any("more leaves do not shrink it" in m for m in many.messages)
+    strip = half(2000, reference_n_g_m2=2.0)  # a ratio of two means of one crop and instrument: the shared part cancels
+    assert strip.sufficiency_interval[1] - strip.sufficiency_interval[0] < 0.05
+    assert not any("more leaves do not shrink it" in m for m in strip.messages)

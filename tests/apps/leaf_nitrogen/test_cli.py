@@ -130,6 +130,8 @@ def test_finetune_holds_out_a_whole_group_through_the_core_path(tmp_path, capsys
                                "--n-sim", "100", "--holdout-group", "a"])
     assert code == 0 and rep["holdout"] == "group 'a'" and rep["held_out"] == 4 and rep["groups"] == ["a", "b"]
     assert rep["nitrogen"]["heldout"]["before"]["n"] == 4
+    # issue 14: the report says how many leaves of each species it has, and which have fewer than advised
+    assert "labelled leaves per species: a 4, b 8" in rep["text"] and "fewer than 5 here: a" in rep["text"]
     code = main(["leaf-nitrogen", "finetune", str(site / "spectra.csv"), "--labels", str(site / "grouped.csv"),
                  "--out", str(tmp_path / "ft"), "--holdout-group", "zz"])
     assert code == 2 and "no such group" in capsys.readouterr().err

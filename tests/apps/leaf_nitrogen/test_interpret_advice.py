@@ -153,3 +153,12 @@ def test_agronomy_table_is_data_with_sources():
         for stage in crop["stages"].values():
             src = stage.get("source")
             assert src is None or src in table["sources"]
+
+
+def test_leaf_result_says_which_part_of_its_n_sigma_all_leaves_of_a_species_share():
+    from edgeinv.apps.leaf_nitrogen.interpret import SHARED_REL_SD
+
+    leaf = _leaf(2.0)
+    d = leaf.to_dict()
+    rel = d["nitrogen_g_m2_std"] / d["nitrogen_g_m2"]
+    assert d["nitrogen_shared_rel_sd"] == pytest.approx(min(SHARED_REL_SD, rel)) and 0 < d["nitrogen_shared_rel_sd"] <= rel

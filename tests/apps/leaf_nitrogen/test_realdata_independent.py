@@ -158,6 +158,23 @@ def test_pls_recovers_a_linear_relation_and_loo_picks_its_rank():
     assert np.sqrt(np.mean((one - y[30:]) ** 2)) > 3 * np.sqrt(np.mean((pred - y[30:]) ** 2))
 
 
+def test_own_species_leaves_remove_a_species_factor_that_other_species_cannot():
+    """Issue 14: an estimate right up to a per-species factor -- k own leaves recover it, and the report's count of
+    own leaves needed is the smallest k that reaches the goal; an estimate with no within-species signal never does."""
+    from edgeinv.apps.leaf_nitrogen.loso import GOAL_R2_LOSO, own_species
+
+    rng = np.random.default_rng(0)
+    sp = np.repeat(["a", "b", "c"], 12)
+    truth = rng.uniform(0.5, 2.5, sp.size)
+    factor = np.select([sp == "a", sp == "b"], [0.7, 1.4], 1.0)
+    x = np.column_stack([truth * factor, rng.normal(size=sp.size), rng.normal(size=sp.size)])
+    good = own_species(x, truth * factor * (1 + 0.02 * rng.normal(size=sp.size)), truth, sp, ks=(3, 5), draws=5)
+    assert all(good["needed"][s] == 3 for s in "abc")
+    assert all(good["by_species"][s][3]["hybrid_own_scale"]["r2"] > 0.95 for s in "abc")
+    noise = own_species(x, rng.uniform(0.5, 2.5, sp.size), truth, sp, ks=(3,), draws=5)
+    assert all(noise["by_species"][s][3]["hybrid_own_scale"]["r2"] < GOAL_R2_LOSO for s in "abc")
+
+
 def test_loso_refuses_a_table_with_fewer_than_three_species(tmp_path):
     from edgeinv.apps.leaf_nitrogen.loso import loso
 

@@ -48,6 +48,9 @@ class VegOptions(PredictOptions):
                               help="segment (pure pixels) or unmix (mixed pixels); default auto by GSD")
     tile_px: int | None = option(kind="int", low=32, high=4096, unit="px", setting=False, label="Tile size",
                                  help="model tile size in pixels")
+    io_threads: int | None = option(kind="int", low=0, high=2, setting=False, label="I/O threads",
+                                    help="background threads reading ahead and writing while the model runs "
+                                         "(0 none, 1 one for both, 2 one each; default 1)")
     max_pixels: int | None = option(kind="int", low=1, setting=False, reader=True, label="Max frame pixels",
                                     help="largest JPEG/PNG frame decoded in memory")
     keep_maps: bool | None = option(kind="bool", setting=False, label="Keep maps",
@@ -72,6 +75,7 @@ class VegOptions(PredictOptions):
     def provenance(self, sample=None) -> dict:
         out = super().provenance(sample)
         out.pop("keep_maps", None)  # how much is kept in memory, not an operating parameter
+        out.pop("io_threads", None)  # which thread does the I/O: the same result with any value
         return out
 
     def observed(self, sample) -> dict:

@@ -9,6 +9,10 @@ plus the zone statistics (one number per sub-cell of a zone).
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -25,6 +29,14 @@ MARGIN_PX = 8
 # coarse nets work on 2 x 2 pixel groups (space-to-depth, ``model.CoverNet``), whose phase follows the
 # window's origin; tiled output then equals whole-image output.
 ALIGN_PX = 2
+# Background I/O threads of :func:`process` (``predict --io-threads``): 0 = read, infer and write on the calling
+# thread; 1 = one background thread decodes the next windows and compresses/writes the finished ones while the
+# calling thread runs the features, the model and the zone sums; 2 = one thread for each. GDAL and numpy
+# release the GIL while they decode, cast and compress, so the model's thread keeps its core. Default 1: on a
+# device with two or more cores it overlaps I/O with compute at no extra CPU time (issue 13).
+IO_THREADS = 1
+READ_AHEAD = 2     # tiles decoded ahead of the model (~2 MB each at 272 px x 5 bands)
+IO_QUEUE = 6       # I/O jobs queued at most (read-ahead + finished windows waiting to be written)
 
 
 @dataclass(frozen=True)
@@ -98,42 +110,135 @@ def band_for_cache(block_bytes: int | None, cache_bytes: int | None = None) -> i
     return max(1, int(cache_bytes // (3 * block_bytes)) - 2)
 
 
+class BackgroundIO:
+    """One daemon thread running I/O jobs in the order given; :meth:`submit` returns a ``Future``.
+
+    The job queue is bounded (``depth``): a caller that produces faster than the thread writes waits,
+    so memory stays bounded by the tile. :meth:`close` runs what is queued (or, with ``cancel``, drops
+    it) and joins the thread. Each GDAL dataset is used by one thread at a time: the source by the
+    reading thread, the cover GeoTIFF by the writing thread, and by the caller only before or after.
+    """
+
+    _STOP = object()
+
+    def __init__(self, depth: int = IO_QUEUE, name: str = "edgeinv-io"):
+        self._jobs: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+        self._cancel = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is self._STOP:
+                return
+            fut, fn, args = job
+            if self._cancel:
+                fut.cancel()
+                continue
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+                fut.set_exception(exc)
+
+    def submit(self, fn, *args) -> Future:
+        fut: Future = Future()
+        self._jobs.put((fut, fn, args))
+        return fut
+
+    def close(self, *, cancel: bool = False) -> None:
+        self._cancel = self._cancel or cancel
+        self._jobs.put(self._STOP)
+        self._thread.join()
+
+
+def io_pools(io_threads: int | None) -> tuple[BackgroundIO | None, BackgroundIO | None]:
+    """(reader, writer) threads for ``io_threads`` 0 / 1 / 2 (see :data:`IO_THREADS`); 1 shares one thread."""
+    n = IO_THREADS if io_threads is None else int(io_threads)
+    if n not in (0, 1, 2):
+        raise ConfigError(f"io_threads must be 0, 1 or 2, got {n}")
+    if n == 0:
+        return None, None
+    reader = BackgroundIO(name="edgeinv-read")
+    return reader, (reader if n == 1 else BackgroundIO(name="edgeinv-write"))
+
+
 def run_tiles(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]],
-              tiles_: list[Tile]) -> Iterator[dict]:
+              tiles_: list[Tile], *, reader: BackgroundIO | None = None) -> Iterator[dict]:
     """Read each tile with its margin, ``infer(bands, valid) -> (cover, std)``, crop: one window per tile.
 
     A window is ``{"row", "col", "cover", "std", "valid"}`` (the tile's core; ``std`` may be None),
     the keyword arguments sinks' ``add`` takes. Runs in this process, or on a Dask worker for a
-    group of tiles (:meth:`~.app.VegCoverApp.predict_windows`).
+    group of tiles (:meth:`~.app.VegCoverApp.predict_windows`). With ``reader`` the next
+    :data:`READ_AHEAD` tiles are read (decoded, scaled) on that thread while this one infers.
     """
+    def read(t):
+        return source.read_window(t.read_row, t.read_col, t.read_height, t.read_width)
+
+    ahead: deque = deque()
+    nxt = 0
     for t in tiles_:
-        bands, valid = source.read_window(t.read_row, t.read_col, t.read_height, t.read_width)
+        if reader is None:
+            bands, valid = read(t)
+        else:
+            while nxt < len(tiles_) and len(ahead) <= READ_AHEAD:
+                ahead.append(reader.submit(read, tiles_[nxt]))
+                nxt += 1
+            bands, valid = ahead.popleft().result()
         cover, std = infer(bands, valid)
         sl = t.crop
         yield {"row": t.row, "col": t.col, "cover": cover[sl], "std": None if std is None else std[sl],
                "valid": valid[sl]}
 
 
+def _io_sinks(sinks: list) -> Iterator:
+    """Sinks that can hand their work to a background thread (``use_io``), inside wrappers (``.sinks``) too."""
+    for sink in sinks:
+        if hasattr(sink, "use_io"):
+            yield sink
+        yield from _io_sinks(getattr(sink, "sinks", None) or [])
+
+
 def process(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]], *,
             sinks: list, tile_px: int = TILE_PX, margin_px: int = MARGIN_PX,
             progress: Callable[[int, int], None] | None = None,
-            windows: Callable[[list[Tile]], Iterator[dict]] | None = None) -> None:
+            windows: Callable[[list[Tile]], Iterator[dict]] | None = None, io_threads: int | None = None) -> None:
     """Run ``infer(bands, valid) -> (cover, std)`` over ``source`` tile by tile.
 
     ``sinks`` receive ``add(row=, col=, cover=, std=, valid=)`` for each cropped core window (a
     :class:`~.interpret.ZoneGrid`, a :class:`~.outputs.CoverGeoTiff` adapter, an in-memory map), in
     tile order (:func:`tiles`: by source block, in bands of blocks; the sinks take any order). ``windows(tiles)`` computes the windows elsewhere and yields them in that order
     (:func:`edgeinv.common.dask_windows.split_windows`: Dask workers); default: :func:`run_tiles` here.
+    ``io_threads`` (default :data:`IO_THREADS`): reading ahead and writing on background threads
+    (:func:`io_pools`); the windows, their order and every sink's input are the same with any value.
+    When this returns, every write has been done (or the first error raised), and the threads are gone.
     """
     all_tiles = list(tiles(height=source.height, width=source.width, tile_px=tile_px, margin_px=margin_px,
                            group_px=getattr(source, "block_px", None),
                            band_groups=band_for_cache(getattr(source, "block_bytes", None))))
-    produced = run_tiles(source, infer, all_tiles) if windows is None else windows(all_tiles)
-    for i, w in enumerate(produced):
-        for sink in sinks:
-            sink.add(**w)
-        if progress is not None:
-            progress(i + 1, len(all_tiles))
+    reader, writer = io_pools(io_threads if len(all_tiles) > 1 else 0)
+    io_sinks = list(_io_sinks(sinks)) if writer is not None else []
+    failed = True
+    try:
+        for sink in io_sinks:
+            sink.use_io(writer)
+        produced = (run_tiles(source, infer, all_tiles, reader=reader) if windows is None
+                    else windows(all_tiles))
+        for i, w in enumerate(produced):
+            for sink in sinks:
+                sink.add(**w)
+            if progress is not None:
+                progress(i + 1, len(all_tiles))
+        for sink in io_sinks:
+            sink.drain()
+        failed = False
+    finally:
+        for pool in {id(p): p for p in (reader, writer) if p is not None}.values():
+            pool.close(cancel=failed)
+        for sink in io_sinks:
+            sink.use_io(None)
 
 
 class MemorySink:
@@ -153,10 +258,32 @@ class MemorySink:
 
 
 class GeoTiffSink:
-    """Adapter: streams the cropped windows into a :class:`~.outputs.CoverGeoTiff`."""
+    """Adapter: streams the cropped windows into a :class:`~.outputs.CoverGeoTiff`.
+
+    With a background thread (``use_io``, set by :func:`process`) the encoding and writing of each window
+    runs there, in window order; a failed write is raised at the next ``add`` or at ``drain``.
+    """
 
     def __init__(self, writer):
         self.writer = writer
+        self._io: BackgroundIO | None = None
+        self._pending: deque = deque()
+
+    def use_io(self, io: BackgroundIO | None) -> None:
+        self._io = io
 
     def add(self, *, row, col, cover, std, valid):
+        if self._io is None:
+            self.writer.write(row=row, col=col, cover=cover, std=std, valid=valid)
+            return
+        while self._pending and self._pending[0].done():
+            self._pending.popleft().result()  # raises a failed write here
+        self._pending.append(self._io.submit(self._write, row, col, cover, std, valid))
+
+    def _write(self, row, col, cover, std, valid):
         self.writer.write(row=row, col=col, cover=cover, std=std, valid=valid)
+
+    def drain(self) -> None:
+        """Wait for the queued writes (raises the first that failed)."""
+        while self._pending:
+            self._pending.popleft().result()

@@ -34,8 +34,13 @@ TILE_PX = 256
 
 
 def process(app_name: str, raster: str, out: str, *, models_dir: str | None, variant: str | None, tile_px: int,
-            workers: int | None = None) -> dict:
-    """Run the predict path on ``raster`` in this process (``workers``: on a LocalCluster of that many)."""
+            workers: int | None = None, io_threads: int | None = None) -> dict:
+    """Run the predict path on ``raster`` in this process (``workers``: on a LocalCluster of that many).
+
+    ``io_threads``: the app's background I/O threads (veg-cover ``--io-threads``; None: its default). The
+    row gives the process's CPU seconds (every thread), the calling thread's alone (``main_thread_cpu_s``:
+    features, model, zones — what one core must carry) and ``cores_used`` = CPU / wall seconds.
+    """
     from ..app import get_app
     from ..config import load_settings
     from .bundle import load_runner
@@ -43,21 +48,24 @@ def process(app_name: str, raster: str, out: str, *, models_dir: str | None, var
     app = get_app(app_name)
     settings = load_settings(models_dir=models_dir, threads=1)
     rss0 = peak_rss_mb()
-    sample = app.read(raster, filename=Path(raster).name, out=out, tile_px=tile_px)
+    sample = app.read(raster, filename=Path(raster).name, out=out, tile_px=tile_px, io_threads=io_threads)
     config = app.config_for(sample)
     runner = load_runner(app, settings, config=config, variant=variant)
     row = {"size_px": sample.width, "megapixels": round(sample.width * sample.height / 1e6, 1), "config": config,
-           "variant": variant or "chosen", "tile_px": tile_px, "workers": workers, "rss_before_model_mb": round(rss0, 1)}
-    cpu0 = time.process_time()
+           "variant": variant or "chosen", "tile_px": tile_px, "workers": workers, "io_threads": io_threads,
+           "rss_before_model_mb": round(rss0, 1)}
+    cpu0, main0 = time.process_time(), time.thread_time()
     if workers is None:
         t0 = time.perf_counter()
         result = app.predict(sample, runner)
         secs = time.perf_counter() - t0
     else:
         result, secs = _process_split(app, sample, runner, workers, row)
-    cpu = time.process_time() - cpu0  # this process only (with workers: the caller's share)
+    cpu = time.process_time() - cpu0  # this process only, all its threads (with workers: the caller's share)
+    main = time.thread_time() - main0
     row.update(seconds=round(secs, 2), mp_per_s=round(sample.width * sample.height / 1e6 / secs, 3),
                cpu_seconds=round(cpu, 2), mp_per_cpu_s=round(sample.width * sample.height / 1e6 / cpu, 3),
+               main_thread_cpu_s=round(main, 2), cores_used=round(cpu / secs, 2),
                peak_rss_mb=round(peak_rss_mb(), 1), fvc_mean=getattr(result, "fvc_mean", None),
                zones=len(getattr(result, "zones", []) or []), flagged=len(getattr(result, "flagged", []) or []),
                output_mb=round(Path(out).stat().st_size / 2**20, 1) if Path(out).is_file() else None)
@@ -87,7 +95,7 @@ def _process_split(app, sample, runner, workers: int, row: dict):
     return result, secs
 
 
-def _process_isolated(app, raster, out, *, models_dir, variant, tile_px, workers=None) -> dict:
+def _process_isolated(app, raster, out, *, models_dir, variant, tile_px, workers=None, io_threads=None) -> dict:
     cmd = [sys.executable, "-m", "edgeinv.common.runtime.largebench", app.name, str(raster), str(out),
            "--tile-px", str(tile_px)]
     if models_dir:
@@ -96,6 +104,8 @@ def _process_isolated(app, raster, out, *, models_dir, variant, tile_px, workers
         cmd += ["--variant", variant]
     if workers is not None:
         cmd += ["--workers", str(workers)]
+    if io_threads is not None:
+        cmd += ["--io-threads", str(io_threads)]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -118,7 +128,7 @@ def parse_workers(text: str | None) -> list[int]:
 
 def run(app, settings, *, size: int = 20000, small: int = 7000, tile_px: int = TILE_PX, work_dir=None,
         keep: bool = False, variant: str | None = None, seed: int = 0, scheduler: str | None = None,
-        workers: list[int] | None = None) -> dict:
+        workers: list[int] | None = None, io_threads: int | None = None) -> dict:
     """Write a small and a large raster, process each in a fresh process, compare peak memory (and Dask splits)."""
     if not 256 <= small <= size:
         raise ConfigError(f"need 256 <= --small <= --size, got {small}, {size}")
@@ -139,7 +149,7 @@ def run(app, settings, *, size: int = 20000, small: int = 7000, tile_px: int = T
             for n in jobs:
                 res = _process_isolated(app, raster, folder / f"large_{side}_out{n or ''}.tif",
                                         models_dir=str(settings.models_dir), variant=variant, tile_px=tile_px,
-                                        workers=n)
+                                        workers=n, io_threads=io_threads)
                 runs.append({**res, "raster_file_mb": info["file_mb"], "raster_write_seconds": info["write_seconds"]})
                 print(f"  {'one process' if n is None else f'{n} Dask worker(s)'}: {res['seconds']} s", file=sys.stderr,
                       flush=True)
@@ -148,7 +158,7 @@ def run(app, settings, *, size: int = 20000, small: int = 7000, tile_px: int = T
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
     report = {"app": app.name, "runs": runs, "tile_px": tile_px, "kept": rasters if keep else [],
-              "scheduler": scheduler or "none"}
+              "scheduler": scheduler or "none", "io_threads": io_threads}
     split = [r for r in runs if r.get("workers")]
     if split:
         single = next(r for r in runs if r["size_px"] == size and not r.get("workers"))
@@ -164,17 +174,21 @@ def run(app, settings, *, size: int = 20000, small: int = 7000, tile_px: int = T
 
 def format_report(report: dict) -> str:
     lines = [f"{'raster':>13} {'MP':>7} {'run':>12} {'seconds':>8} {'MP/s':>6} {'CPU s':>7} {'MP/CPU-s':>8} "
-             f"{'peak RSS MB':>12} {'workers MB':>12}"]
+             f"{'main CPU s':>10} {'cores':>5} {'peak RSS MB':>12} {'workers MB':>12}"]
     for r in report["runs"]:
         how = "one process" if not r.get("workers") else f"{r['workers']} worker(s)"
         wk = "/".join(f"{v:.0f}" for v in r.get("worker_peak_rss_mb", [])) or "-"
         lines.append(f"{r['size_px']:>6} x {r['size_px']:<6}{r['megapixels']:>6} {how:>12} {r['seconds']:>8} "
                      f"{r['mp_per_s']:>6} {r.get('cpu_seconds', '-'):>7} {r.get('mp_per_cpu_s', '-'):>8} "
+                     f"{r.get('main_thread_cpu_s', '-'):>10} {r.get('cores_used', '-'):>5} "
                      f"{r['peak_rss_mb']:>12} {wk:>12}")
-    lines.append(f"tiles of {report['tile_px']} px, one ONNX Runtime thread per process, whole path (read -> "
+    io = report.get("io_threads")
+    lines.append(f"tiles of {report['tile_px']} px, one ONNX Runtime thread per process, "
+                 f"{'the app default' if io is None else io} background I/O thread(s), whole path (read -> "
                  f"preprocess -> model -> output GeoTIFF + overviews + PNG); CPU s = CPU time of the processing "
-                 f"process in that call (on a shared machine the steadier figure; Dask runs: the caller's share "
-                 f"only); peak RSS = VmHWM of the processing process (Dask runs: of the calling process, and of "
+                 f"process in that call, all its threads (on a shared machine the steadier figure; Dask runs: the "
+                 f"caller's share only); main CPU s = its calling thread's alone (model, features, zones, overviews: "
+                 f"what one core carries); cores = CPU s / seconds; peak RSS = VmHWM of the processing process (Dask runs: of the calling process, and of "
                  f"each worker)")
     sp = report.get("split")
     if sp:
@@ -197,10 +211,13 @@ def add_command(sub, app) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scheduler", choices=("none", "local"), help="also split the large raster on a Dask LocalCluster")
     p.add_argument("--workers", help="with --scheduler local: worker counts to compare (default 1,2)")
+    p.add_argument("--io-threads", dest="io_threads", type=int, choices=(0, 1, 2),
+                   help="background I/O threads of the processing process (default: the app's)")
     p.set_defaults(func=lambda args, ctx: run(app, ctx.settings, size=args.size, small=args.small,
                                               tile_px=args.tile_px, work_dir=args.dir, keep=args.keep,
                                               variant=args.variant, seed=args.seed, scheduler=args.scheduler,
-                                              workers=parse_workers(args.workers) if args.workers else None))
+                                              workers=parse_workers(args.workers) if args.workers else None,
+                                              io_threads=args.io_threads))
 
 
 def _main(argv=None) -> int:
@@ -214,9 +231,10 @@ def _main(argv=None) -> int:
     p.add_argument("--variant")
     p.add_argument("--tile-px", type=int, default=TILE_PX)
     p.add_argument("--workers", type=int)
+    p.add_argument("--io-threads", type=int, choices=(0, 1, 2))
     a = p.parse_args(argv)
     print(json.dumps(process(a.app, a.raster, a.out, models_dir=a.models_dir, variant=a.variant, tile_px=a.tile_px,
-                             workers=a.workers)))
+                             workers=a.workers, io_threads=a.io_threads)))
     return 0
 
 

@@ -1,7 +1,7 @@
 """Issue 14, item 2, the network path: the core calibration (`calibrate`, <= 60 epochs, 2 000 simulations) on the
 other species + k leaves of the held-out species, scored on that species' remaining leaves (they are relabelled
 as their own group in a scratch copy of the table, written to the current folder, and held out with
---holdout-group). python kshot_net.py [DRAWS] [estimates.pkl] [SEED]. Prints R2 / NRMSE of N per area per draw, with the
+--holdout-group). python kshot_net.py [DRAWS] [estimates.pkl] [SEED] [SPECIES,...]. Prints R2 / NRMSE of N per area per draw, with the
 zero-shot edge path x own-species scale on the same draw (paired)."""
 import csv, pickle, sys, tempfile
 from pathlib import Path
@@ -21,7 +21,7 @@ kept = [i for i, r in enumerate(rows[1:], start=1) if r[rows[0].index('N_g_m2')]
 assert len(kept) == len(n), (len(kept), len(n))
 rng = np.random.default_rng(int(sys.argv[3]) if len(sys.argv) > 3 else 1)
 settings = load_settings()
-for s in np.unique(sp):
+for s in (sys.argv[4].split(',') if len(sys.argv) > 4 else np.unique(sp)):
     own = np.flatnonzero(sp == s)
     for k in (3, 5):
         for j in range(draws):

@@ -133,10 +133,10 @@ def _cmd_loso(app):
         table = Path(args.table) if args.table else realdata_root() / app.name / LOSO_TABLE
         if not table.is_file():
             raise InvalidInputError(f"no such table: {table}", hint="give the labelled EcoSIS-layout CSV")
-        if args.epochs < 1 or args.n_sim < 0:
+        if args.epochs < 1 or args.n_sim < 0 or args.own_network_draws < 0:
             raise InvalidInputError(f"--epochs must be >= 1 and --n-sim >= 0, got {args.epochs} and {args.n_sim}")
         return loso(app, table, lambda config: ctx.runner(app, config), settings=ctx.settings, out_dir=args.out,
-                    epochs=args.epochs, n_sim=args.n_sim, seed=args.seed)
+                    epochs=args.epochs, n_sim=args.n_sim, seed=args.seed, own_network_draws=args.own_network_draws)
 
     return run
 
@@ -187,6 +187,8 @@ def add_cli(app, sub) -> None:
     lo.add_argument("--epochs", type=int, default=FT_EPOCHS, help=f"at most (default {FT_EPOCHS}; early stopping picks)")
     lo.add_argument("--n-sim", dest="n_sim", type=int, default=2000)
     lo.add_argument("--seed", type=int, default=0)
+    lo.add_argument("--own-network-draws", dest="own_network_draws", type=int, default=2,
+                    help="core calibrations with k own-species leaves per species and k (default 2; 0 skips them)")
     lo.set_defaults(func=_cmd_loso(app))
 
     dg = sub.add_parser("diagnose-real", help="what limits N per area on a labelled table, per species: PLSR on the "

@@ -22,10 +22,11 @@ Nothing is chosen on the held-out species.
 **Own-species leaves** (issue 14; :func:`own_species`): what a user does who labels k leaves of the species they
 measure. For k in :data:`OWN_K`, :data:`OWN_DRAWS` random draws of k leaves of the species: the zero-shot hybrid's N
 times one factor fitted on those k leaves (that species' N-to-protein factor), and a PLSR fitted on the other
-species plus those k leaves, both scored on the species' remaining leaves (median R² / NRMSE over the draws). The
-report says how many own leaves each species needed to reach R² >= :data:`GOAL_R2_LOSO` (median), or that none of
-the k tried did. The network's core calibration with k own leaves is slower (a minute per draw) and is measured by
-``docs/apps/leaf_nitrogen_trials/kshot_net.py``.
+species plus those k leaves, and on the first :data:`OWN_NETWORK_DRAWS` of the same draws the core calibration
+of the network on the other species plus those k leaves (the rest of the species held out as its own group), all
+scored on the species' remaining leaves (median R² / NRMSE over the draws). The report says how many own leaves
+each species needed to reach R² >= :data:`GOAL_R2_LOSO` (median, by the best method), or that none of the k tried
+did. More network draws: ``docs/apps/leaf_nitrogen_trials/kshot_net.py``.
 """
 
 from __future__ import annotations
@@ -38,13 +39,14 @@ import numpy as np
 from edgeinv.common.errors import InvalidInputError
 
 from .finetune import EPOCHS
-from .realdata import _clean, _metrics, evaluate_real, read_table
+from .realdata import SPECIES_COLUMNS, _clean, _metrics, evaluate_real, read_table
 
 PLS_MAX_COMPONENTS = 10
 PLS_STEP_NM = 10.0
 GOAL_R2_LOSO = 0.75
 OWN_K = (3, 5)
 OWN_DRAWS = 20
+OWN_NETWORK_DRAWS = 2  # the core calibration per (species, k): about a minute each on a loaded 2-core box
 
 
 def pls_fit(x: np.ndarray, y: np.ndarray, n_components: int) -> tuple[np.ndarray, float, np.ndarray]:
@@ -95,10 +97,11 @@ def _pls_inputs(leaves) -> np.ndarray:
 
 
 def own_species(x_pls: np.ndarray, n_est: np.ndarray, n_true: np.ndarray, sp: np.ndarray, *, ks=OWN_K,
-                draws: int = OWN_DRAWS, seed: int = 0) -> dict:
+                draws: int = OWN_DRAWS, seed: int = 0, network=None, network_draws: int = 0) -> dict:
     """Calibration with k leaves of the species itself (module docstring): ``{species: {k: {method: metrics}},
     "needed": {species: k or None}}``; ``metrics`` = median ``r2`` / ``nrmse`` over the draws, ``share_goal`` the
-    share of draws with R² >= :data:`GOAL_R2_LOSO`."""
+    share of draws with R² >= :data:`GOAL_R2_LOSO`. ``network(species, k, draw, cal, test)`` -> metrics of the core
+    calibration on the other species + ``cal``, scored on ``test``: run on the first ``network_draws`` draws (paired)."""
     rng = np.random.default_rng(seed)
     out, needed = {}, {}
     for s in sorted(set(sp)):
@@ -107,8 +110,8 @@ def own_species(x_pls: np.ndarray, n_est: np.ndarray, n_true: np.ndarray, sp: np
         for k in ks:
             if len(own) - k < 3:
                 continue
-            scores = {"hybrid_own_scale": [], "pls": []}
-            for _ in range(draws):
+            scores = {"hybrid_own_scale": [], "pls": [], **({"network_calibrated": []} if network else {})}
+            for j in range(draws):
                 cal = rng.choice(own, k, replace=False)
                 test = np.setdiff1d(own, cal)
                 fit = cal[np.isfinite(n_est[cal])]
@@ -117,17 +120,37 @@ def own_species(x_pls: np.ndarray, n_est: np.ndarray, n_true: np.ndarray, sp: np
                 tr = np.concatenate([np.flatnonzero(sp != s), cal])
                 pls = pls_predict(pls_fit(x_pls[tr], n_true[tr], pls_choose(x_pls[tr], n_true[tr])), x_pls[test])
                 scores["pls"].append(_metrics(pls, n_true[test]))
+                if network and j < network_draws:
+                    scores["network_calibrated"].append(network(s, k, j, cal, test))
             out[s][k] = {m: {"r2": float(np.median([v["r2"] for v in vals])),
                              "nrmse": float(np.median([v["nrmse"] for v in vals])),
-                             "share_goal": float(np.mean([v["r2"] >= GOAL_R2_LOSO for v in vals])), "draws": draws}
-                         for m, vals in scores.items()}
+                             "share_goal": float(np.mean([v["r2"] >= GOAL_R2_LOSO for v in vals])), "draws": len(vals)}
+                         for m, vals in scores.items() if vals}
             if needed[s] is None and max(d["r2"] for d in out[s][k].values()) >= GOAL_R2_LOSO:
                 needed[s] = int(k)
     return {"by_species": out, "needed": needed, "ks": list(ks), "draws": draws, "goal_r2": GOAL_R2_LOSO}
 
 
+HELD_OUT_GROUP = "_held_out_"
+
+
+def _relabelled(table_path: Path, lines, folder: Path) -> Path:
+    """A scratch copy of the table with the species of the given file lines set to :data:`HELD_OUT_GROUP`."""
+    import csv
+
+    with open(table_path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+        rows = list(csv.reader(fh))
+    col = next(rows[0].index(c) for c in SPECIES_COLUMNS if c in rows[0])
+    for line in lines:
+        rows[line - 1][col] = HELD_OUT_GROUP
+    path = folder / table_path.name
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
 def loso(app, table_path, runner_for, *, settings, out_dir=None, epochs: int = EPOCHS, lr: float = 1e-4,
-         n_sim: int = 2000, seed: int = 0, progress: bool = False) -> dict:
+         n_sim: int = 2000, seed: int = 0, progress: bool = False, own_network_draws: int = OWN_NETWORK_DRAWS) -> dict:
     """Leave-one-species-out over the table's species; see the module docstring."""
     from edgeinv.common.calibrate import CalibrationOptions, calibrate
 
@@ -181,8 +204,19 @@ def loso(app, table_path, runner_for, *, settings, out_dir=None, epochs: int = E
                       "hybrid_linear": {**_metrics(a + b * n_hyb[test], n_true[test]), "a": float(a), "b": float(b)},
                       **scaled,
                       "release": str(root / held)}
-    report = {"table": str(table_path), "species": rows, "n_to_protein": factor,
-              "own_species": own_species(x_pls, n_hyb, n_true, sp, seed=seed),
+    lines_of = np.array([t["line"] for t in table])
+
+    def own_network(s, k, j, cal, test):  # the core path on the other species + k own leaves, the rest held out
+        with tempfile.TemporaryDirectory() as tmp:
+            path = _relabelled(table_path, lines_of[test], Path(tmp))
+            opts = CalibrationOptions(epochs=epochs, lr=lr, n_sim=n_sim, seed=seed + j, holdout_group=HELD_OUT_GROUP)
+            rep = calibrate(app, path, path, Path(tmp) / "release", settings=settings, options=opts, progress=False)
+        m = rep["heldout"]["after"]["protein_g_cm2"]
+        return {"r2": m["r2"], "nrmse": m["rmse"] * 1e4 / factor / float(np.ptp(n_true[test]))}
+
+    own = own_species(x_pls, n_hyb, n_true, sp, seed=seed, network=own_network if own_network_draws else None,
+                      network_draws=own_network_draws)
+    report = {"table": str(table_path), "species": rows, "n_to_protein": factor, "own_species": own,
               "options": {"epochs": epochs, "lr": lr, "n_sim": n_sim, "seed": seed}, "out": str(root)}
     report["text"] = _text(report)
     return _clean(report)
@@ -209,9 +243,9 @@ def _text(r: dict) -> str:
         lines.append(f"with k leaves of the species itself (+ the other species; {own['draws']} random draws, scored "
                      f"on its remaining leaves): median R2 / NRMSE, share of draws with R2 >= {own['goal_r2']}")
         for s, by_k in own["by_species"].items():
-            cells = [f"k={k}: hybrid x own scale {d['hybrid_own_scale']['r2']:+.2f} / {d['hybrid_own_scale']['nrmse']:.3f}"
-                     f" ({d['hybrid_own_scale']['share_goal']:.0%}), PLSR {d['pls']['r2']:+.2f} / {d['pls']['nrmse']:.3f}"
-                     f" ({d['pls']['share_goal']:.0%})" for k, d in by_k.items()]
+            names = {"network_calibrated": "network calibrated", "hybrid_own_scale": "hybrid x own scale", "pls": "PLSR"}
+            cells = [f"k={k}: " + ", ".join(f"{names[m]} {v['r2']:+.2f} / {v['nrmse']:.3f} ({v['share_goal']:.0%} of "
+                                            f"{v['draws']})" for m, v in d.items()) for k, d in by_k.items()]
             lines.append(f"  {s:<8} " + " | ".join(cells))
         def needed(s, k):
             if r["species"].get(s, {}).get("hybrid_zero_shot", {}).get("r2", -1.0) >= own["goal_r2"]:

@@ -175,6 +175,18 @@ def test_own_species_leaves_remove_a_species_factor_that_other_species_cannot():
     assert all(noise["by_species"][s][3]["hybrid_own_scale"]["r2"] < GOAL_R2_LOSO for s in "abc")
 
 
+def test_own_species_split_relabels_exactly_the_held_out_leaves(tmp_path):
+    from edgeinv.apps.leaf_nitrogen.loso import HELD_OUT_GROUP, _relabelled
+
+    (tmp_path / "src").mkdir()
+    _table(tmp_path / "src" / "t.csv")
+    table = read_table(tmp_path / "src" / "t.csv")
+    pick = [t["line"] for t in table[::3]]
+    out = read_table(_relabelled(tmp_path / "src" / "t.csv", pick, tmp_path))
+    assert [t["species"] == HELD_OUT_GROUP for t in out] == [t["line"] in pick for t in table]
+    assert [t["n_g_m2"] for t in out] == [t["n_g_m2"] for t in table]
+
+
 def test_loso_refuses_a_table_with_fewer_than_three_species(tmp_path):
     from edgeinv.apps.leaf_nitrogen.loso import loso
 

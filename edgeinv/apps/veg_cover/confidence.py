@@ -31,6 +31,8 @@ MAX_CONFLICT = 0.05       # share of pixels whose brightness and colour cues dis
                           # that clipped in every channel (camera counts: :func:`saturated`)
 MAX_CLIPPED = 0.02        # share of camera-count pixels with a channel at full scale (colour unknown)
 CLIP_LEVEL = 0.98         # "at full scale" for DN / full scale
+CROSS_CHECK = 0.03        # unmixing path on camera counts: the model and the image's own cluster split may differ
+                          # by this much (the real-data tolerance: beyond it, at least one of the two misses it)
 
 
 def saturated(bands: np.ndarray) -> np.ndarray:
@@ -150,6 +152,17 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
         if extra["radiometry"] == "dn" and config != "rgb":
             reasons.append("uncalibrated camera counts (DN) fed to a model trained on reflectance; "
                            "pass --reflectance-scale or use --path segment")
+        if extra["radiometry"] == "dn":
+            # camera counts carry no absolute scale: cross-check the model with an estimate that needs none, the
+            # share of pixels on the vegetation side of the image's own two-cluster split; where they disagree by
+            # more than CROSS_CHECK either could be the right one: flagged, and the interval spans both
+            split = cluster_split_cover(sample, config)
+            if split is not None:
+                extra["cluster_split_cover"] = split
+                if abs(split - fvc) > CROSS_CHECK:
+                    reasons.append(f"the model ({fvc:.2f}) and the image's own vegetation/background split "
+                                   f"({split:.2f}) disagree on uncalibrated counts")
+                lo, hi = min(lo, split), max(hi, split)
         gsd = getattr(sample, "gsd_m", None)
         if gsd is not None and not GSD_RANGE_M[0] * 0.8 <= gsd <= GSD_RANGE_M[1] * 1.5:
             reasons.append(f"GSD {gsd * 100:.2g} cm outside the simulated {GSD_RANGE_M[0] * 100:g}-"
@@ -160,6 +173,22 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
     extra.update(fvc_interval=[float(lo), float(hi)], fvc_uncertainty=float(max(hi - fvc, fvc - lo, 0.005)),
                  ood=bool(reasons), ood_reasons=reasons)
     return extra
+
+
+def cluster_split_cover(sample, config: str) -> float | None:
+    """The share of (subsampled) pixels on the vegetation side of the image's two-cluster split over the bands of
+    ``config``'s camera (:func:`.radiometry.image_levels`: minimum-error split refined along Fisher's discriminant);
+    invariant to per-band gain and offset, so it needs no calibration. None if the image lacks those bands."""
+    from .cameras import fine_config_for
+    from .features import FEATURES, select_bands
+    from .radiometry import image_levels, sample_pixels
+
+    fine = config if config in FEATURES and config.endswith("_fine") else fine_config_for(config)
+    needed = FEATURES[fine][0]
+    if not set(needed) <= set(sample.band_names):
+        return None
+    bands, valid = sample_pixels(sample)
+    return float(image_levels(select_bands(bands, sample.band_names, fine), needed, valid).veg_share)
 
 
 def _off_cluster_share(sample, levels) -> tuple[float, float]:

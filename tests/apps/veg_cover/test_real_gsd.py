@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from edgeinv.apps.veg_cover.io import VegImage
@@ -47,3 +48,30 @@ def test_calibration_scope_keeps_only_the_models_own_camera(vc_app):
     assert kept == [] and "unchanged" in scope["reason"]
     kept, scope = vc_app.calibration_scope([(rgb, {})], "rgb_fine")
     assert len(kept) == 1 and scope is None
+
+
+def test_unmix_on_camera_counts_is_cross_checked_with_the_images_own_split(vc_app):
+    """Uncalibrated counts on the unmixing path: the model's cover is compared with the share of pixels on the
+    vegetation side of the image's own two-cluster split; a disagreement beyond the tolerance is flagged and the
+    interval spans both (held-out simulations: unflagged misses 91 -> 1 of 200, docs/apps/veg_cover.md)."""
+    from edgeinv.apps.veg_cover.confidence import CROSS_CHECK
+
+    rng = np.random.default_rng(1)
+    leaf = np.zeros((64, 64), bool)
+    leaf[8:24, 8:40] = True                      # 12.5 % of the frame
+    rgb = np.where(leaf[..., None], [50, 150, 60], [120, 100, 80]) + rng.normal(0, 3, (64, 64, 3))
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(buf, format="PNG")
+
+    def runner(cover):
+        return lambda x: {"cover_fraction": np.full((1, *x.shape[-2:]), cover, np.float32),
+                          "cover_fraction_std": np.full((1, *x.shape[-2:]), 0.02, np.float32)}
+
+    s = vc_app.read(buf.getvalue(), filename="f.png", gsd_cm=4.0)
+    assert vc_app.config_for(s) == "rgb"
+    far = vc_app.predict(s, runner(0.6)).extra
+    assert far["cluster_split_cover"] == pytest.approx(0.125, abs=0.02)
+    assert far["ood"] and any("disagree" in r for r in far["ood_reasons"])
+    assert far["fvc_interval"][0] <= far["cluster_split_cover"] + 1e-9 and far["fvc_interval"][1] >= 0.6 - 1e-6
+    near = vc_app.predict(vc_app.read(buf.getvalue(), filename="f.png", gsd_cm=4.0), runner(0.13)).extra
+    assert abs(near["cluster_split_cover"] - 0.13) <= CROSS_CHECK and not near["ood"], near["ood_reasons"]

@@ -31,6 +31,10 @@ BLOCK_PX = 256
 # reads it.
 COMPRESS = "zstd"
 COMPRESS_OPTIONS = {"zstd_level": 1}
+# Band-interleaved (each block holds one band): on a 9.4 MP piece of the 400 MP bench's cover map written in
+# 256 px windows, 0.105 instead of 0.127 CPU-s and 2.5 % smaller (the cover and its sd compress better
+# apart), and the overlay reads the cover band without decompressing the sd (issue 13, fourth round).
+INTERLEAVE = "band"
 DTYPE = "uint16"
 SCALE = 1e-4            # stored value x SCALE = cover fraction (and its sd)
 NODATA = 65535
@@ -73,7 +77,7 @@ class CoverGeoTiff:
             raise InvalidInputError(f"--out {self.path}: folder {self.path.parent} does not exist")
         profile = {"driver": "GTiff", "width": int(width), "height": int(height), "count": 2, "dtype": DTYPE,
                    "nodata": NODATA, "tiled": True, "blockxsize": BLOCK_PX, "blockysize": BLOCK_PX,
-                   "compress": COMPRESS, **COMPRESS_OPTIONS, "BIGTIFF": "IF_SAFER"}
+                   "compress": COMPRESS, **COMPRESS_OPTIONS, "interleave": INTERLEAVE, "BIGTIFF": "IF_SAFER"}
         if transform is not None and crs is not None:
             profile.update(transform=transform, crs=crs)
         try:

@@ -179,3 +179,48 @@ def test_zone_sums_equal_direct_sums_with_and_without_invalid_pixels(holes):
                                                                minlength=n.size), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(grid.std_total.ravel(), np.bincount(cells[valid], std[valid].astype(np.float64),
                                                                    minlength=n.size), rtol=1e-12, atol=1e-12)
+
+
+def _former_zone_add(grid, *, row, col, cover, valid, std):
+    """ZoneGrid.add as it was before issue 13's fourth round (float64 copies, fancy-indexed cells)."""
+    h, w = cover.shape
+    rows, cols = np.arange(row, row + h) // grid.sub_px, np.arange(col, col + w) // grid.sub_px
+    rs = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    cs = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
+    cells, shape = np.ix_(rows[rs], cols[cs]), (grid.n_sub_r, grid.n_sub_c)
+
+    def block_sums(a):
+        return np.add.reduceat(np.add.reduceat(a, rs, axis=0), cs, axis=1)
+
+    v = np.asarray(valid, bool)
+    full = bool(v.all())
+    n = np.outer(np.diff(np.r_[rs, h]), np.diff(np.r_[cs, w])).astype(np.float64) if full \
+        else block_sums(v.astype(np.float64))
+    c = np.asarray(cover, np.float64) if full else np.where(v, cover, 0.0).astype(np.float64)
+    grid.count.reshape(shape)[cells] += n
+    grid.total.reshape(shape)[cells] += block_sums(c)
+    grid.total_sq.reshape(shape)[cells] += block_sums(c * c)
+    grid.std_total.reshape(shape)[cells] += block_sums(np.asarray(std, np.float64) if full
+                                                       else np.where(v, std, 0.0).astype(np.float64))
+    grid.std_count.reshape(shape)[cells] += n
+
+
+@pytest.mark.parametrize("holes", [False, True])
+@pytest.mark.parametrize("size,zone_px,min_sub", [((300, 420), 40, 1), ((1000, 900), 200, 20), ((500, 500), 64, 16)])
+def test_zone_sums_are_the_former_ones_bit_for_bit(holes, size, zone_px, min_sub):
+    """ZoneGrid.add without float64 copies (issue 13, fourth round) gives exactly the former sums, for windows
+    of any size starting anywhere in a sub-cell."""
+    from edgeinv.apps.veg_cover.interpret import ZoneGrid
+
+    rng = np.random.default_rng(11)
+    new, old = (ZoneGrid(height=size[0], width=size[1], zone_px=zone_px, min_sub_px=min_sub) for _ in range(2))
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(1, 257, 2))
+        r, c = int(rng.integers(0, size[0] - h + 1)), int(rng.integers(0, size[1] - w + 1))
+        cover, std = rng.random((h, w), dtype=np.float32), rng.random((h, w), dtype=np.float32)
+        valid = rng.random((h, w)) > 0.2 if holes else np.ones((h, w), bool)
+        cover[~valid] = np.nan
+        new.add(row=r, col=c, cover=cover, valid=valid, std=std)
+        _former_zone_add(old, row=r, col=c, cover=cover, valid=valid, std=std)
+    for name in ("count", "total", "total_sq", "std_total", "std_count"):
+        np.testing.assert_array_equal(getattr(new, name), getattr(old, name))

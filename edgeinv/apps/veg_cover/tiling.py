@@ -35,6 +35,9 @@ ALIGN_PX = 2
 # release the GIL while they decode, cast and compress, so the model's thread keeps its core. Default 1: on a
 # device with two or more cores it overlaps I/O with compute at no extra CPU time (issue 13).
 IO_THREADS = 1
+# ... by default only on rasters above this size (predict's streamed orthomosaics): the web's uploads (at most
+# 6 MP) stay on one thread, so the serving process gains no second thread's malloc arena (150 MB budget).
+IO_MIN_PIXELS = 8_000_000
 READ_AHEAD = 2     # tiles decoded ahead of the model (~2 MB each at 272 px x 5 bands)
 IO_QUEUE = 6       # I/O jobs queued at most (read-ahead + finished windows waiting to be written)
 
@@ -211,13 +214,16 @@ def process(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, 
     :class:`~.interpret.ZoneGrid`, a :class:`~.outputs.CoverGeoTiff` adapter, an in-memory map), in
     tile order (:func:`tiles`: by source block, in bands of blocks; the sinks take any order). ``windows(tiles)`` computes the windows elsewhere and yields them in that order
     (:func:`edgeinv.common.dask_windows.split_windows`: Dask workers); default: :func:`run_tiles` here.
-    ``io_threads`` (default :data:`IO_THREADS`): reading ahead and writing on background threads
-    (:func:`io_pools`); the windows, their order and every sink's input are the same with any value.
+    ``io_threads`` (default :data:`IO_THREADS` above :data:`IO_MIN_PIXELS`, else 0): reading ahead and writing
+    on background threads (:func:`io_pools`); the windows, their order and every sink's input are the same
+    with any value.
     When this returns, every write has been done (or the first error raised), and the threads are gone.
     """
     all_tiles = list(tiles(height=source.height, width=source.width, tile_px=tile_px, margin_px=margin_px,
                            group_px=getattr(source, "block_px", None),
                            band_groups=band_for_cache(getattr(source, "block_bytes", None))))
+    if io_threads is None:
+        io_threads = IO_THREADS if source.height * source.width > IO_MIN_PIXELS else 0
     reader, writer = io_pools(io_threads if len(all_tiles) > 1 else 0)
     io_sinks = list(_io_sinks(sinks)) if writer is not None else []
     failed = True

@@ -103,3 +103,18 @@ def test_io_threads_must_be_0_1_or_2(bad):
 
     with pytest.raises(ConfigError, match="io_threads"):
         tiling.io_pools(bad)
+
+
+def test_default_starts_threads_only_for_large_rasters(monkeypatch):
+    """Small rasters (the web's uploads) stay on the calling thread unless asked; large ones get the default."""
+    started = []
+    monkeypatch.setattr(tiling, "io_pools", lambda n: (started.append(n), (None, None))[1])
+
+    def infer(bands, valid):
+        return bands[0], None
+
+    tiling.process(_Source(), infer, sinks=[], tile_px=32)
+    tiling.process(_Source(), infer, sinks=[], tile_px=32, io_threads=2)
+    monkeypatch.setattr(tiling, "IO_MIN_PIXELS", 100)
+    tiling.process(_Source(), infer, sinks=[], tile_px=32)
+    assert started == [0, 2, tiling.IO_THREADS]

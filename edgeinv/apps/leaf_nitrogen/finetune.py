@@ -83,7 +83,7 @@ def read_labels(path, *, target_names, n_to_protein: float = DEFAULT_N_TO_PROTEI
 # Leaves of a species a calibration should include (issue 14, measured on the Ely 2019 table's three species: the
 # loso command and docs/apps/leaf_nitrogen_trials/kshot*.py): calibrated on the other species only, basil reached R2
 # +0.63 and cottonwood +0.17 (goal 0.75); with 3 / 5 of their own leaves added, the median over random draws was
-# soybean +0.89 / +0.86, basil +0.78 / +0.78, cottonwood +0.53 / +0.45 -- so 5 is a floor, not a guarantee.
+# soybean +0.90 / +0.86, basil +0.78 / +0.80, cottonwood +0.52 / +0.39 -- so 5 is a floor, not a guarantee.
 OWN_LEAVES_ADVISED = 5
 
 

@@ -106,6 +106,7 @@ class CoverGeoTiff:
         self._ds.write(out, window=Window(col, row, w, h))
 
     def close(self, *, overviews: bool = True) -> None:
+        import rasterio
         from rasterio.enums import Resampling
 
         ds = self._ds
@@ -115,7 +116,10 @@ class CoverGeoTiff:
                 factors.append(f)
                 f *= 2
             if factors:
-                ds.build_overviews(factors, Resampling.average)
+                # GDAL compresses overviews built afterwards at its default ZSTD level (9), not the file's:
+                # level 1 as the base halves their cost (49 MP cover map: 0.80 vs 1.58 CPU-s, +0.5 % file size)
+                with rasterio.Env(ZSTD_LEVEL_OVERVIEW=str(COMPRESS_OPTIONS["zstd_level"])):
+                    ds.build_overviews(factors, Resampling.average)
                 ds.update_tags(ns="rio_overview", resampling="average")
         ds.close()
 

@@ -67,3 +67,37 @@ def test_overlay_is_decimated_to_max_side_with_zone_bounds_scaled():
     assert img.shape[:2] == (1000, 500)
     red = np.all(img == np.array(ZONE_RGBA, np.uint8), axis=-1)
     assert red[200, 100:300].all() and red[100 + 100:400, 100].all()
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_cover_geotiff_overviews_are_gdals_average_band_interleaved_at_the_files_zstd_level(tmp_path):
+    """Issue 13, fourth round: the overviews are built at ZSTD level 1 (GDAL's default for overviews built
+    afterwards is 9) in a band-interleaved file; their pixels are exactly GDAL's average overviews."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    from edgeinv.apps.veg_cover.outputs import CoverGeoTiff, read_cover
+
+    rng = np.random.default_rng(4)
+    windows = []
+    for r in range(0, 520, 256):
+        for c in range(0, 700, 256):
+            h, wd = min(256, 520 - r), min(256, 700 - c)
+            windows.append(dict(row=r, col=c, cover=rng.random((h, wd), dtype=np.float32),
+                                std=0.1 * rng.random((h, wd), dtype=np.float32), valid=rng.random((h, wd)) > 0.1))
+    path, plain = tmp_path / "cover.tif", tmp_path / "plain.tif"
+    for p in (path, plain):
+        w = CoverGeoTiff(p, width=700, height=520)
+        for win in windows:
+            w.write(**win)
+        w.close(overviews=p == path)  # the plain one gets GDAL's overviews with its defaults, below
+    with rasterio.open(plain, "r+") as ds:
+        ds.build_overviews([2, 4], Resampling.average)
+    with rasterio.open(path) as a, rasterio.open(plain) as b:
+        assert a.overviews(1) == b.overviews(1) == [2, 4]
+        assert a.interleaving.name.lower() == "band" and a.compression.name.lower() == "zstd"
+        for f in (2, 4):
+            shape = (2, -(-520 // f), -(-700 // f))
+            np.testing.assert_array_equal(a.read(out_shape=shape), b.read(out_shape=shape))
+    cover, std = read_cover(path)
+    assert np.isnan(cover).any() and np.isfinite(cover).mean() > 0.8

@@ -45,3 +45,34 @@ def test_recorded_real_rows_are_reproduced(vc_app, tmp_path):
     assert by_name["0011_rgb_weed.png"]["missed_saturated"] > 0.02
     assert by_name["0016_rgb_crop.png"]["false_unlabelled_plant"] > 0.02
     assert np.isfinite([r["fvc"] for r in out["rows"]]).all()
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/realdata/veg-cover not present")
+def test_recorded_gsd_rows_are_reproduced(vc_app, tmp_path):
+    """The manifest's ``real.gsd`` (the frames area-averaged to coarser GSDs) is what the shipped models give:
+    one CWFID and one Carrot-Weed frame re-run at every GSD, both paths."""
+    from edgeinv.apps.veg_cover.real_gsd import evaluate_gsd
+    from edgeinv.common.config import load_settings
+    from edgeinv.common.runtime.bundle import load_runner
+
+    manifest = json.loads((ROOT / "models" / "veg_cover" / "manifest.json").read_text())
+    recorded = {(r["image"], r["gsd_cm"]): r for r in manifest["real"]["gsd"]["rows"]}
+    picked = ("cwfid/images/020_image.png", "carrot_weed/images/IMG_3453.JPG")
+    with open(REAL / "fvc_labels.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["image"] in picked]
+    with open(tmp_path / "fvc_labels.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "image": str(REAL / r["image"]), "mask": str(REAL / r["mask"])})
+    settings = load_settings(env={}, models_dir=ROOT / "models")
+    out = evaluate_gsd(vc_app, tmp_path, lambda config: load_runner(vc_app, settings, config=config))
+    assert len(out["rows"]) == 2 * len(manifest["real"]["gsd"]["gsds_cm"])
+    for row in out["rows"]:
+        rec = recorded[(Path(row["image"]).relative_to(REAL).as_posix(), row["gsd_cm"])]
+        assert row["true_fvc"] == pytest.approx(rec["true_fvc"], abs=1e-9)
+        for p in ("segment", "unmix"):
+            assert row["paths"][p]["fvc"] == pytest.approx(rec["paths"][p]["fvc"], abs=1e-6), (row["image"], p)
+            assert row["paths"][p]["ood"] == rec["paths"][p]["ood"]
+        for k, v in rec["baselines"].items():
+            assert row["baselines"][k] == pytest.approx(v, abs=1e-9)

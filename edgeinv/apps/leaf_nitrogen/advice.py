@@ -103,6 +103,22 @@ class FieldAdvice:
         return "\n".join(lines)
 
 
+def field_mean(leaves) -> tuple[float, float | None, float, float, float]:
+    """Mean leaf N per area of leaves with an estimate: ``(mean, between-leaf sd, se, se_abs, shared)``.
+
+    ``se`` treats the leaves' errors as independent (between-leaf spread and the leaves' sigmas over n): right for the
+    index against a reference strip, where what all leaves of one species and instrument share cancels in the ratio.
+    ``se_abs`` adds that shared part in full (``shared`` x mean; :data:`interpret.SHARED_REL_SD`: N-to-protein factor,
+    species-level model error), which does not average out: right for an absolute field mean."""
+    nv = np.array([lf.nitrogen_g_m2 for lf in leaves], float)
+    sv = np.array([lf.stds.get("nitrogen_g_m2") or 0.0 for lf in leaves], float)
+    n = len(nv)
+    mean, sd = float(nv.mean()), float(nv.std(ddof=1)) if n > 1 else None
+    se = float(np.sqrt(((sd or 0.0) ** 2 + np.mean(sv**2)) / n))
+    shared = float(np.mean([getattr(lf, "shared_rel_sd", 0.0) for lf in leaves]))
+    return mean, sd, se, float(np.hypot(se, shared * mean)), shared
+
+
 def _round(rate: float, step: float) -> float:
     return float(step * np.round(rate / step))
 
@@ -174,15 +190,7 @@ def _advise(leaves, *, crop, stage, reference_n_g_m2, n_applied_kg_ha, n_credit_
                            method="none", mean_n_g_m2=None, sd_n_g_m2=None, mean_n_percent=None,
                            sufficiency_index=None, sufficiency_interval=None, assumptions=assumptions,
                            messages=["upload spectra that cover at least 400-1000 nm"], **base)
-    nv = np.array([lf.nitrogen_g_m2 for lf in good])
-    sv = np.array([lf.stds.get("nitrogen_g_m2") or 0.0 for lf in good])
-    mean, sd = float(nv.mean()), float(nv.std(ddof=1)) if n > 1 else None
-    se = float(np.sqrt(((sd or 0.0) ** 2 + np.mean(sv**2)) / n))
-    # the part of the error all leaves of one species and instrument share (N-to-protein factor, species-level
-    # model error; interpret.SHARED_REL_SD) does not average out: an absolute field mean carries it in full, the
-    # index against a reference strip measured the same way does not (it cancels in the ratio)
-    shared = float(np.mean([getattr(lf, "shared_rel_sd", 0.0) for lf in good]))
-    se_abs = float(np.hypot(se, shared * mean))
+    mean, sd, se, se_abs, shared = field_mean(good)
     pct = [lf.values.get("nitrogen_percent") for lf in good]
     mean_pct = float(np.mean(pct)) if all(p is not None for p in pct) else None
     if n < method_row["min_leaves"]:

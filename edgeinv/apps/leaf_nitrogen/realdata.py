@@ -250,6 +250,8 @@ def evaluate_real(app, data_dir, runner_for, *, progress: bool = False) -> dict:
             d["ewt_g_m2"] = _metrics([1e4 * f(e["result"].values.get("ewt_g_cm2")) for e in h2o],
                                      [e["h2o_g_m2"] for e in h2o])
         if sp != "all":
+            d["field_mean"] = _field_mean([e["result"] for e in sel if e["hybrid_n"] is not None],
+                                          [e["n_g_m2"] for e in sel if e["hybrid_n"] is not None])
             d["within_species"] = {k: _within([f(e[col]) for e in sel], t)
                                    for k, col in (("hybrid", "hybrid_n"), ("model", "model_n"), ("iterative", "iter_n"))}
         per_species[sp] = d
@@ -271,6 +273,19 @@ def evaluate_real(app, data_dir, runner_for, *, progress: bool = False) -> dict:
                "goal": f"zero-shot per species NRMSE (RMSE / range) <= {GOAL_NRMSE} and R2 > {GOAL_R2}",
                "ms_per_leaf": ms, "n_to_protein": factor}
     return _clean({"summary": summary, "rows": rows, "baseline": baseline, "text": _text(summary, baseline)})
+
+
+def _field_mean(results, truth) -> dict:
+    """The species as one field (issue 14): its mean N per area against the measured mean, with the advice's standard
+    errors (:func:`advice.field_mean`) -- leaves as independent, and with the part a species shares added in full."""
+    from .advice import field_mean
+
+    if len(results) < 2:
+        return {}
+    mean, _, se, se_abs, shared = field_mean(results)
+    err = mean - float(np.mean(truth))
+    return {"estimate": mean, "measured": float(np.mean(truth)), "se_independent": se, "se": se_abs,
+            "shared_rel_sd": shared, "z_independent": err / se, "z": err / se_abs}
 
 
 def _clean(obj):
@@ -316,6 +331,11 @@ def _text(summary: dict, baseline: dict) -> str:
                          f"{w['model']['relative_r2']:+.2f} iterative {w['iterative']['relative_r2']:+.2f} | r2 hybrid "
                          f"{w['hybrid']['r2_best_linear']:.2f} network {w['model']['r2_best_linear']:.2f} iterative "
                          f"{w['iterative']['r2_best_linear']:.2f}")
+    fm = {sp: d["field_mean"] for sp, d in summary["species"].items() if d.get("field_mean")}
+    if fm:
+        lines.append("each species as one field, mean N: z = (estimate - measured) / se, leaves as independent -> with "
+                     "the part a species shares (factor, species-level model error): " + ", ".join(
+                         f"{sp} {v['z_independent']:+.1f} -> {v['z']:+.1f}" for sp, v in fm.items()))
     lines.append(f"leaf N flagged 'only roughly resolved' (1σ > {100 * N_ROUGH_REL:.0f} % of the value): " + ", ".join(
         f"{sp} {100 * d.get('n_rough_share', 0):.0f} %" for sp, d in summary["species"].items()))
     ms = summary["ms_per_leaf"]

@@ -67,6 +67,9 @@ def test_evaluate_real_on_a_labelled_table(tmp_path):
     assert "nitrogen_g_m2" in res["baseline"]["all"] and len(res["rows"]) == 8
     assert set(s["species"]["AA"]["within_species"]) == {"hybrid", "model", "iterative"}
     assert "within_species" not in s["species"]["all"] and "relative-N R2" in res["text"]
+    fm = s["species"]["AA"]["field_mean"]  # issue 14: the shared part only widens the field mean's error
+    assert fm["se"] > fm["se_independent"] > 0 and abs(fm["z"]) < abs(fm["z_independent"]) and "one field" in res["text"]
+    assert "field_mean" not in s["species"]["all"]
     assert "hybrid NRMSE" in res["text"] and "iterative" in res["text"]
     # simulated leaves are on the manifold: the network leads and is accurate
     assert s["species"]["all"]["physics_led_share"] <= 0.25

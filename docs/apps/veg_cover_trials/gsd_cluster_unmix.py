@@ -43,7 +43,7 @@ if mode == "sim":
                 t = float(block_mean(truth.astype(np.float64), k).mean())
                 rows.append({"set": cam_name, "k": k, "truth": t, **est(coarse_frame(bands, cam.bands, k), fine)})
 else:
-    root = Path("/work/shared/realdata/veg-cover")
+    root = Path(__file__).resolve().parents[3].parent / "shared" / "realdata" / "veg-cover"
     for rec in csv.DictReader(open(root/"fvc_labels.csv")):
         s = APP.read(root/rec["image"]).load()
         mask = _read_mask(root/rec["mask"], float(rec["true_fvc"]), (s.height, s.width))

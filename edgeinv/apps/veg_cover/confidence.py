@@ -103,7 +103,7 @@ class SegmentSink:
 
 def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) -> dict:
     """The ``extra`` block of a result: path, radiometry, cover interval, OOD flag and reasons."""
-    from .app import path_for
+    from .app import SEGMENT_MAX_GSD_M, path_for
 
     meta = getattr(sample, "meta", {}) or {}
     path, why = path_for(sample)
@@ -142,6 +142,10 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
         extra["off_cluster_share"] = off
         if off > MAX_OFF_CLUSTER:
             reasons.append(f"{100 * off:.0f} % of pixels unlike both the vegetation and the background cluster")
+        gsd = _gsd_m(sample)
+        if gsd is not None and gsd > SEGMENT_MAX_GSD_M:  # --path segment at a GSD the app would unmix
+            reasons.append(f"GSD {gsd * 100:.2g} cm > {SEGMENT_MAX_GSD_M * 100:g} cm: pixels mix leaf and background, "
+                           "and a mask counts each as all or nothing (--path unmix is the path for mixed pixels)")
         if extra["radiometry"] == "dn":
             extra["clipped_share"] = clipped
             if clipped > MAX_CLIPPED:
@@ -173,6 +177,12 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
     extra.update(fvc_interval=[float(lo), float(hi)], fvc_uncertainty=float(max(hi - fvc, fvc - lo, 0.005)),
                  ood=bool(reasons), ood_reasons=reasons)
     return extra
+
+
+def _gsd_m(sample) -> float | None:
+    """The ground resolution the path choice uses (``--gsd-cm``, else the GeoTIFF's), in metres; None if unknown."""
+    gsd = (getattr(sample, "options", None) or {}).get("gsd_cm")
+    return float(gsd) / 100.0 if gsd is not None else getattr(sample, "gsd_m", None)
 
 
 def cluster_split_cover(sample, config: str) -> float | None:

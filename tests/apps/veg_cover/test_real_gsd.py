@@ -75,3 +75,24 @@ def test_unmix_on_camera_counts_is_cross_checked_with_the_images_own_split(vc_ap
     assert far["fvc_interval"][0] <= far["cluster_split_cover"] + 1e-9 and far["fvc_interval"][1] >= 0.6 - 1e-6
     near = vc_app.predict(vc_app.read(buf.getvalue(), filename="f.png", gsd_cm=4.0), runner(0.13)).extra
     assert abs(near["cluster_split_cover"] - 0.13) <= CROSS_CHECK and not near["ood"], near["ood_reasons"]
+
+
+def test_segmentation_forced_at_a_coarse_gsd_is_flagged(vc_app):
+    """``--path segment`` at a GSD the app would unmix: pixels are mixed, a mask counts each as all or nothing."""
+    rng = np.random.default_rng(2)
+    leaf = np.zeros((64, 64), bool)
+    leaf[8:24, 8:40] = True
+    rgb = np.where(leaf[..., None], [50, 150, 60], [120, 100, 80]) + rng.normal(0, 3, (64, 64, 3))
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(buf, format="PNG")
+
+    def runner(x):
+        p = 1.0 / (1.0 + np.exp(-(x[:, 0] - 0.5) * 14.0))
+        return {"cover_fraction": p.astype(np.float32)}
+
+    def reasons(**kw):
+        s = vc_app.read(buf.getvalue(), filename="f.png", path="segment", **kw)
+        return vc_app.predict(s, runner).extra["ood_reasons"]
+
+    assert not any("GSD" in r for r in reasons(gsd_cm=1.0)) and not any("GSD" in r for r in reasons())
+    assert any("pixels mix leaf and background" in r for r in reasons(gsd_cm=4.0))

@@ -364,7 +364,8 @@ class VegCoverApp(App):
         parser.add_argument("--tile-px", dest="tile_px", type=int, help=f"tile size (default {tiling.TILE_PX})")
         parser.add_argument("--io-threads", dest="io_threads", type=int, choices=(0, 1, 2),
                             help=f"background threads reading ahead and writing while the model runs (0 none, "
-                                 f"1 one for both, 2 one each; default {tiling.IO_THREADS})")
+                                 f"1 one for both, 2 one each; default {tiling.IO_THREADS} above "
+                                 f"{tiling.IO_MIN_PIXELS / 1e6:g} MP on two or more cores, else 0)")
         parser.add_argument("--low-cover", dest="low_cover", type=float, help="flag zones below this cover")
         parser.add_argument("--max-pixels", dest="max_pixels", type=int,
                             help="largest JPEG/PNG frame decoded in memory (default 60 MP; GeoTIFFs stream)")

@@ -50,7 +50,7 @@ class VegOptions(PredictOptions):
                                  help="model tile size in pixels")
     io_threads: int | None = option(kind="int", low=0, high=2, setting=False, label="I/O threads",
                                     help="background threads reading ahead and writing while the model runs "
-                                         "(0 none, 1 one for both, 2 one each; default 1)")
+                                         "(0 none, 1 one for both, 2 one each; default 1 above 8 MP on two or more cores)")
     max_pixels: int | None = option(kind="int", low=1, setting=False, reader=True, label="Max frame pixels",
                                     help="largest JPEG/PNG frame decoded in memory")
     keep_maps: bool | None = option(kind="bool", setting=False, label="Keep maps",

@@ -9,6 +9,7 @@ plus the zone statistics (one number per sub-cell of a zone).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections import deque
@@ -32,8 +33,8 @@ ALIGN_PX = 2
 # Background I/O threads of :func:`process` (``predict --io-threads``): 0 = read, infer and write on the calling
 # thread; 1 = one background thread decodes the next windows and compresses/writes the finished ones while the
 # calling thread runs the features, the model and the zone sums; 2 = one thread for each. GDAL and numpy
-# release the GIL while they decode, cast and compress, so the model's thread keeps its core. Default 1: on a
-# device with two or more cores it overlaps I/O with compute at no extra CPU time (issue 13).
+# release the GIL while they decode, cast and compress, so the model's thread keeps its core. Default 1 where the
+# process may use two or more cores (it overlaps I/O with compute for about the same CPU time, issue 13), 0 on one.
 IO_THREADS = 1
 # ... by default only on rasters above this size (predict's streamed orthomosaics): the web's uploads (at most
 # 6 MP) stay on one thread, so the serving process gains no second thread's malloc arena (150 MB budget).
@@ -196,6 +197,14 @@ def run_tiles(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray
                "valid": valid[sl]}
 
 
+def _cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _io_sinks(sinks: list) -> Iterator:
     """Sinks that can hand their work to a background thread (``use_io``), inside wrappers (``.sinks``) too."""
     for sink in sinks:
@@ -214,7 +223,7 @@ def process(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, 
     :class:`~.interpret.ZoneGrid`, a :class:`~.outputs.CoverGeoTiff` adapter, an in-memory map), in
     tile order (:func:`tiles`: by source block, in bands of blocks; the sinks take any order). ``windows(tiles)`` computes the windows elsewhere and yields them in that order
     (:func:`edgeinv.common.dask_windows.split_windows`: Dask workers); default: :func:`run_tiles` here.
-    ``io_threads`` (default :data:`IO_THREADS` above :data:`IO_MIN_PIXELS`, else 0): reading ahead and writing
+    ``io_threads`` (default :data:`IO_THREADS` above :data:`IO_MIN_PIXELS` with two or more cores, else 0): reading ahead and writing
     on background threads (:func:`io_pools`); the windows, their order and every sink's input are the same
     with any value.
     When this returns, every write has been done (or the first error raised), and the threads are gone.
@@ -222,8 +231,8 @@ def process(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, 
     all_tiles = list(tiles(height=source.height, width=source.width, tile_px=tile_px, margin_px=margin_px,
                            group_px=getattr(source, "block_px", None),
                            band_groups=band_for_cache(getattr(source, "block_bytes", None))))
-    if io_threads is None:
-        io_threads = IO_THREADS if source.height * source.width > IO_MIN_PIXELS else 0
+    if io_threads is None:  # the default: a thread only where there is a second core for it, on large rasters
+        io_threads = IO_THREADS if (source.height * source.width > IO_MIN_PIXELS and _cores() > 1) else 0
     reader, writer = io_pools(io_threads if len(all_tiles) > 1 else 0)
     io_sinks = list(_io_sinks(sinks)) if writer is not None else []
     failed = True

@@ -116,5 +116,9 @@ def test_default_starts_threads_only_for_large_rasters(monkeypatch):
     tiling.process(_Source(), infer, sinks=[], tile_px=32)
     tiling.process(_Source(), infer, sinks=[], tile_px=32, io_threads=2)
     monkeypatch.setattr(tiling, "IO_MIN_PIXELS", 100)
+    monkeypatch.setattr(tiling, "_cores", lambda: 2)
     tiling.process(_Source(), infer, sinks=[], tile_px=32)
-    assert started == [0, 2, tiling.IO_THREADS]
+    monkeypatch.setattr(tiling, "_cores", lambda: 1)  # one core: no background thread unless asked
+    tiling.process(_Source(), infer, sinks=[], tile_px=32)
+    tiling.process(_Source(), infer, sinks=[], tile_px=32, io_threads=1)
+    assert started == [0, 2, tiling.IO_THREADS, 0, 1]

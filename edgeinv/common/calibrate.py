@@ -427,7 +427,8 @@ def _text(app, r: dict) -> str:
              f"{'strength' if r.get('shrink') else 'epoch'}), "
              f"{r['epochs_run']} epochs; release in {r['out']}"]
     if r.get("scope"):
-        lines.append(f"  scope: {r['scope'].get('reason')}")
+        # a scope that left labels out says why; one that kept them all only adds a note (leaf-nitrogen's species counts)
+        lines.append(f"  {'scope' if r['scope'].get('left_out') else 'note'}: {r['scope'].get('reason')}")
     if r.get("shrink") and r["shrink"].get("validation_samples"):
         s = r["shrink"]
         errs = ", ".join(f"{a} {e:.4g}" for a, e in s["validation_error"].items())

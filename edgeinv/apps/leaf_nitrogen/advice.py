@@ -115,7 +115,7 @@ def field_mean(leaves) -> tuple[float, float | None, float, float, float]:
     n = len(nv)
     mean, sd = float(nv.mean()), float(nv.std(ddof=1)) if n > 1 else None
     se = float(np.sqrt(((sd or 0.0) ** 2 + np.mean(sv**2)) / n))
-    shared = float(np.mean([getattr(lf, "shared_rel_sd", 0.0) for lf in leaves]))
+    shared = float(np.mean([lf.shared_rel_sd for lf in leaves]))
     return mean, sd, se, float(np.hypot(se, shared * mean)), shared
 
 

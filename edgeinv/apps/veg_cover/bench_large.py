@@ -67,55 +67,18 @@ def stage_times(raster: str, out: str, *, variant: str | None = None, models_dir
                 io_threads: int | None = None) -> dict:
     """The large-bench predict call on ``raster`` with the CPU seconds of each stage (issue 13).
 
-    Each stage's function is wrapped with a ``time.thread_time()`` timer: the CPU time of the thread that
-    runs it (reading and writing run on a background thread with ``io_threads`` >= 1, the rest on the
-    calling one), so neither other processes on a shared machine nor the other thread enter; the
-    wrappers cost microseconds a call. Stages do not nest. The predict call is timed with
-    ``time.process_time()`` (all threads); ``other`` is the rest (tile loop, cropping, sinks, waiting
-    on the queues, zone summary); ``main_thread_cpu_s`` is the calling thread's CPU time alone.
+    The row of :func:`edgeinv.common.runtime.largebench.process` (which times :data:`STAGES` for
+    ``bench-large`` too): each stage on ``time.thread_time()``, the CPU time of the thread that runs it
+    (reading and writing run on a background thread with ``io_threads`` >= 1, the rest on the calling
+    one); the predict call on ``time.process_time()`` (all threads), ``other`` the rest (tile loop,
+    cropping, sinks, the queues, zone summary); ``main_thread_cpu_s`` the calling thread's CPU time alone.
     Command: ``python -m edgeinv.apps.veg_cover.bench_large stages RASTER OUT.tif [--variant V] [--io-threads N]``.
     """
-    import functools
-    import importlib
-
     from edgeinv.common.runtime import largebench
 
-    import threading
-
-    spent: dict[str, float] = {}
-    lock = threading.Lock()
-    undo = []
-    for target, attr, stage in STAGES + (("edgeinv.apps.veg_cover.app:VegCoverApp", "predict", "_predict"),):
-        mod, _, cls = target.partition(":")
-        owner = getattr(importlib.import_module(mod), cls) if cls else importlib.import_module(mod)
-        original = owner.__dict__[attr] if cls else getattr(owner, attr)
-
-        def timed(*a, _f=original, _s=stage, **k):
-            clock = time.process_time if _s == "_predict" else time.thread_time
-            t0, m0 = clock(), time.thread_time()
-            try:
-                return _f(*a, **k)
-            finally:
-                with lock:
-                    spent[_s] = spent.get(_s, 0.0) + clock() - t0
-                    if _s == "_predict":
-                        spent["_main"] = spent.get("_main", 0.0) + time.thread_time() - m0
-
-        setattr(owner, attr, functools.wraps(original)(timed))
-        undo.append((owner, attr, original))
-    try:
-        row = largebench.process("veg-cover", raster, out, models_dir=models_dir, variant=variant,
-                                 tile_px=largebench.TILE_PX, io_threads=io_threads)
-    finally:
-        for owner, attr, original in reversed(undo):
-            setattr(owner, attr, original)
-    total = spent.pop("_predict", 0.0)
-    row["main_thread_cpu_s"] = round(spent.pop("_main", 0.0), 3)
-    spent["other"] = max(0.0, total - sum(spent.values()))
-    row["predict_cpu_s"] = round(total, 3)
-    row["mp_per_cpu_s"] = round(row["megapixels"] / total, 2) if total else None
-    row["stages_cpu_s"] = {k: round(v, 3) for k, v in spent.items()}
-    row["stage_share"] = {k: round(v / total, 3) for k, v in spent.items()} if total else {}
+    row = largebench.process("veg-cover", raster, out, models_dir=models_dir, variant=variant,
+                             tile_px=largebench.TILE_PX, io_threads=io_threads, stages=STAGES)
+    row["predict_cpu_s"] = row["cpu_seconds"]
     return row
 
 

@@ -16,6 +16,7 @@ one run, each worker's peak RSS, and whether the result equals the single-proces
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -33,13 +35,61 @@ from .bench import peak_rss_mb
 TILE_PX = 256
 
 
+@contextlib.contextmanager
+def stage_timers(stages) -> Iterator[dict]:
+    """Wrap each ``(\"module[:Class]\", attribute, stage)`` function with a ``time.thread_time()`` timer while
+    the block runs; yields ``{stage: CPU seconds}``, the CPU time of whichever thread ran each call (reading
+    and writing may run on a background I/O thread), so neither other processes on a shared machine nor
+    other threads enter; the wrappers cost microseconds a call. Stages must not nest."""
+    import functools
+    import importlib
+    import threading
+
+    spent: dict[str, float] = {}
+    lock = threading.Lock()
+    undo = []
+    try:
+        for target, attr, stage in stages:
+            mod, _, cls = target.partition(":")
+            owner = getattr(importlib.import_module(mod), cls) if cls else importlib.import_module(mod)
+            original = owner.__dict__[attr] if cls else getattr(owner, attr)
+
+            def timed(*a, _f=original, _s=stage, **k):
+                t0 = time.thread_time()
+                try:
+                    return _f(*a, **k)
+                finally:
+                    with lock:
+                        spent[_s] = spent.get(_s, 0.0) + time.thread_time() - t0
+
+            setattr(owner, attr, functools.wraps(original)(timed))
+            undo.append((owner, attr, original))
+        yield spent
+    finally:
+        for owner, attr, original in reversed(undo):
+            setattr(owner, attr, original)
+
+
+def app_stages(app) -> tuple:
+    """The stages an app declares for this bench: ``STAGES`` of its ``bench_large`` module, if it has one."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"edgeinv.apps.{app.package_name}.bench_large")
+    except ImportError:
+        return ()
+    return tuple(getattr(mod, "STAGES", ()))
+
+
 def process(app_name: str, raster: str, out: str, *, models_dir: str | None, variant: str | None, tile_px: int,
-            workers: int | None = None, io_threads: int | None = None) -> dict:
+            workers: int | None = None, io_threads: int | None = None, stages=None) -> dict:
     """Run the predict path on ``raster`` in this process (``workers``: on a LocalCluster of that many).
 
     ``io_threads``: the app's background I/O threads (veg-cover ``--io-threads``; None: its default). The
     row gives the process's CPU seconds (every thread), the calling thread's alone (``main_thread_cpu_s``:
-    features, model, zones — what one core must carry) and ``cores_used`` = CPU / wall seconds.
+    features, model, zones — what one core must carry) and ``cores_used`` = CPU / wall seconds. With the
+    app's ``stages`` (default :func:`app_stages`) also ``stages_cpu_s`` and ``stage_share`` of the predict
+    call's CPU seconds (:func:`stage_timers`; ``other`` = the rest: tile loop, queues, zone summary).
     """
     from ..app import get_app
     from ..config import load_settings
@@ -54,15 +104,20 @@ def process(app_name: str, raster: str, out: str, *, models_dir: str | None, var
     row = {"size_px": sample.width, "megapixels": round(sample.width * sample.height / 1e6, 1), "config": config,
            "variant": variant or "chosen", "tile_px": tile_px, "workers": workers, "io_threads": io_threads,
            "rss_before_model_mb": round(rss0, 1)}
-    cpu0, main0 = time.process_time(), time.thread_time()
-    if workers is None:
-        t0 = time.perf_counter()
-        result = app.predict(sample, runner)
-        secs = time.perf_counter() - t0
-    else:
-        result, secs = _process_split(app, sample, runner, workers, row)
-    cpu = time.process_time() - cpu0  # this process only, all its threads (with workers: the caller's share)
-    main = time.thread_time() - main0
+    with stage_timers(app_stages(app) if stages is None else stages) as spent:
+        cpu0, main0 = time.process_time(), time.thread_time()
+        if workers is None:
+            t0 = time.perf_counter()
+            result = app.predict(sample, runner)
+            secs = time.perf_counter() - t0
+        else:
+            result, secs = _process_split(app, sample, runner, workers, row)
+        cpu = time.process_time() - cpu0  # this process only, all its threads (with workers: the caller's share)
+        main = time.thread_time() - main0
+    if spent:
+        spent["other"] = max(0.0, cpu - sum(spent.values()))
+        row["stages_cpu_s"] = {k: round(v, 3) for k, v in spent.items()}
+        row["stage_share"] = {k: round(v / cpu, 3) for k, v in spent.items()} if cpu else {}
     row.update(seconds=round(secs, 2), mp_per_s=round(sample.width * sample.height / 1e6 / secs, 3),
                cpu_seconds=round(cpu, 2), mp_per_cpu_s=round(sample.width * sample.height / 1e6 / cpu, 3),
                main_thread_cpu_s=round(main, 2), cores_used=round(cpu / secs, 2),
@@ -182,6 +237,9 @@ def format_report(report: dict) -> str:
                      f"{r['mp_per_s']:>6} {r.get('cpu_seconds', '-'):>7} {r.get('mp_per_cpu_s', '-'):>8} "
                      f"{r.get('main_thread_cpu_s', '-'):>10} {r.get('cores_used', '-'):>5} "
                      f"{r['peak_rss_mb']:>12} {wk:>12}")
+        if r.get("stage_share"):
+            lines.append("    CPU shares: " + ", ".join(f"{k} {v:.0%}" for k, v in sorted(
+                r["stage_share"].items(), key=lambda kv: -kv[1])))
     io = report.get("io_threads")
     lines.append(f"tiles of {report['tile_px']} px, one ONNX Runtime thread per process, "
                  f"{'the app default' if io is None else io} background I/O thread(s), whole path (read -> "

@@ -49,10 +49,15 @@ def test_bench_large_reports_throughput_memory_and_a_dask_split(vc_app, settings
         assert r["seconds"] > 0 and r["mp_per_s"] > 0 and r["peak_rss_mb"] > r["rss_before_model_mb"] > 0
         assert r["cpu_seconds"] > 0 and r["mp_per_cpu_s"] > 0
         assert r["output_mb"] and r["zones"] >= 1
+        assert 0 < r["main_thread_cpu_s"] <= r["cpu_seconds"] + 0.01 and r["cores_used"] > 0
+        here = {"write", "zones", "other"} | ({"read", "model"} if not r["workers"] else set())  # Dask: caller's
+        assert here <= set(r["stage_share"])  # the app's stages, in --json too
+        assert sum(r["stage_share"].values()) == pytest.approx(1.0, abs=0.01)
     assert len(runs[2]["worker_peak_rss_mb"]) == 2 and runs[2]["cluster_start_s"] > 0
     assert rep["split"]["same_result_as_one_process"] is True
     assert runs[2]["fvc_mean"] == runs[1]["fvc_mean"]
     assert "2 worker(s)" in rep["text"] and "peak RSS" in rep["text"] and "MP/CPU-s" in rep["text"]
+    assert "CPU shares: " in rep["text"] and "main CPU s" in rep["text"]
     assert sorted(p.name for p in tmp_path.glob("large_*.tif"))[:2] == ["large_256.tif", "large_256_out.tif"]
 
 
@@ -79,7 +84,7 @@ def test_stage_times_split_the_predict_call_and_leave_the_code_as_it_was(setting
 
     before = (features.channels, interpret.ZoneGrid.add, outputs.CoverGeoTiff.write)
     _quick_orthomosaic(tmp_path / "r.tif", size=384, rng=np.random.default_rng(1))
-    row = bench_large.stage_times(str(tmp_path / "r.tif"), str(tmp_path / "out.tif"))
+    row = bench_large.stage_times(str(tmp_path / "r.tif"), str(tmp_path / "out.tif"), io_threads=1)
     stages = row["stages_cpu_s"]
     assert {"read", "features", "model", "zones", "write", "overviews", "overlay", "other"} <= set(stages)
     assert all(v >= 0 for v in stages.values()) and stages["model"] > 0 and stages["read"] > 0

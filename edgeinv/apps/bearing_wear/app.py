@@ -6,6 +6,7 @@ by :meth:`BearingWearApp.build_model`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from . import decision as _decision
 from . import features as _features
 from . import ood as _ood
 from . import severity as _severity
-from .interpret import BearingResult, combine
+from .interpret import BearingResult, combine, recording_indicators
 from .options import BearingOptions
 from .io import DEFAULT_MAX_SAMPLES, Recording, read_recording, write_recording
 from .physics import FAULTS, PRESETS, get_geometry
@@ -153,13 +154,13 @@ class BearingWearApp(App):
         on the same recording cost one model call each (``evaluate-real`` scores every shipped variant this way)."""
         p = prepared
         per_window = [{k: np.asarray(v)[i] for k, v in out.items()} for i in range(len(p.analyses))]
-        velocity = float(np.sqrt(np.mean([a.velocity_rms_mm_s**2 for a in p.analyses])))  # ISO RMS over the windows
+        velocity = math.sqrt(_mean([a.velocity_rms_mm_s**2 for a in p.analyses]))  # ISO RMS over the windows
         if p.checks is None:
             p.checks = _decision_inputs(p.sample, p.analyses, p.x, speed_source=p.speed.get("rpm_source"))
             p.envelope = self._envelope_plot(p.sample, p.analyses)
         return combine(per_window, p.sample, velocity_rms_mm_s=velocity,
                        machine_class=p.sample.meta.get("machine_class"), envelope=p.envelope,
-                       checks=p.checks, speed=p.speed)
+                       checks=p.checks, speed=p.speed, indicators=p.checks.get("indicators"))
 
     def predict_baseline(self, sample: Recording, options=None) -> BearingResult:
         """The classical method on the whole file, as a :class:`BearingResult` (speed as given, no gate)."""
@@ -297,7 +298,8 @@ class Prepared:
 def _decision_inputs(sample, analyses, x, *, speed_source: str | None = None) -> dict:
     """Evidence, OOD assessment (:mod:`.ood`), size resolvability and the autocorrelation profile the severity
     index reads (:mod:`.severity`) of a recording's analysed windows (see :mod:`.decision`)."""
-    ringdown = float(np.median([a.ringdown_s for a in analyses]))
+    ringdown = _median([a.ringdown_s for a in analyses])
+    whole = len(analyses) == 1 and len(sample.signal) == _features.window_length(fs_hz=sample.fs_hz, rpm=sample.rpm)
     return {
         "evidence": _decision.line_evidence(analyses, geometry=sample.geometry),
         "ood": _ood.assess(x, sample.signal, fs_hz=sample.fs_hz, speed_source=speed_source, rpm=sample.rpm,
@@ -306,8 +308,21 @@ def _decision_inputs(sample, analyses, x, *, speed_source: str | None = None) ->
         "resolvability": _decision.size_resolvability(
             geometry=sample.geometry, rpm=sample.rpm, fs_hz=sample.fs_hz, ringdown_s=ringdown,
             scale_known=bool(getattr(sample, "meta", {}).get("geometry_scale_known", True))),
-        "usable_top_hz": float(np.median([a.usable_top_hz for a in analyses])),
+        "usable_top_hz": _median([a.usable_top_hz for a in analyses]),
+        # a recording that is exactly one window: its whole-recording indicators are the window's (the same samples,
+        # the same centring and sums: bit-equal), not computed again (issue 13)
+        "indicators": recording_indicators(analyses[0].indicators) if whole else None,
     }
+
+
+def _mean(values: list) -> float:
+    """``float(np.mean(values))``; one value is its own mean (issue 13)."""
+    return float(values[0]) if len(values) == 1 else float(np.mean(values))
+
+
+def _median(values: list) -> float:
+    """``float(np.median(values))``; one value is its own median (no array round trip, issue 13)."""
+    return float(values[0]) if len(values) == 1 else float(np.median(values))
 
 
 def _custom_spec(g) -> str:

@@ -155,13 +155,14 @@ def alarm_level(*, fault: str, probability: float, size_mm: float | None, zone: 
 
 def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_mm_s: float,
             machine_class: str | None = None, method: str = "model", envelope: dict | None = None,
-            checks: dict | None = None, speed: dict | None = None) -> BearingResult:
+            checks: dict | None = None, speed: dict | None = None, indicators: dict | None = None) -> BearingResult:
     """Combine per-window outputs (model layout, batch axis removed) into one :class:`BearingResult`.
 
     With ``checks`` (:func:`bearing_wear._decision_inputs`) the model's probabilities are
     temperature-calibrated, faults without envelope-line evidence are not named (their mass goes to
     "none"), the size is the arc read from the recording's entry/exit delay (else null with the limit), and the
-    OOD score and severity index are attached.
+    OOD score and severity index are attached. ``indicators``: :func:`recording_indicators` when the caller has
+    them (a one-window recording's are its window's), else computed from the recording.
     """
     probs_w = np.stack([np.asarray(o["fault"], dtype=np.float64).reshape(-1) for o in per_window])
     gated = method == "model" and checks is not None
@@ -260,14 +261,18 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
     return BearingResult(fault, {f: float(p) for f, p in zip(FAULTS, probs)}, size, interval, sev, alarm, reasons,
                          windows, op, method=method, source=recording.source, notes=notes, envelope=envelope,
                          evidence=evidence, ood=ood, size=size_info, severity_index=sev_index, damage=dmg,
-                         indicators=recording_indicators(recording.signal))
+                         indicators=recording_indicators(recording.signal) if indicators is None else indicators)
 
 
 def recording_indicators(signal) -> dict:
-    """Whole-recording RMS (g, mean removed), kurtosis (3 for Gaussian noise; impacts raise it) and crest factor."""
-    x = np.asarray(signal, dtype=float)
-    if x.size == 0:
-        return {}
-    t = time_indicators(x)
+    """Whole-recording RMS (g, mean removed), kurtosis (3 for Gaussian noise; impacts raise it) and crest factor;
+    ``signal`` may also be :func:`features.time_indicators` of the recording, already computed."""
+    if isinstance(signal, dict):
+        t = signal
+    else:
+        x = np.asarray(signal, dtype=float)
+        if x.size == 0:
+            return {}
+        t = time_indicators(x)
     return {"rms_g": round(float(t["rms"]), 6), "kurtosis": round(float(t["kurtosis"]), 4),
             "crest_factor": round(float(t["crest_factor"]), 4)}

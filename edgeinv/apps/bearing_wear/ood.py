@@ -126,10 +126,17 @@ def score(x: np.ndarray, stats: dict | None = None) -> dict:
             "flag": bool(dist >= flag_d)}
 
 
-def input_checks(signal, *, fs_hz: float) -> list[dict]:
-    """Clipping, flat spectrum, single tone: each ``{"check", "value", "limit", "failed", "text"}``."""
-    x = np.asarray(signal, dtype=float)
-    x = x - float(np.mean(x))
+def _centred(signal, n: int | None = None) -> np.ndarray:
+    """The first ``n`` samples (all if None) in float64 with their mean removed (shared by the checks, issue 13)."""
+    x = np.asarray(signal if n is None else signal[:n], dtype=float)
+    return x - float(np.mean(x))
+
+
+def input_checks(signal, *, fs_hz: float, centred: np.ndarray | None = None, keep: dict | None = None) -> list[dict]:
+    """Clipping, flat spectrum, single tone: each ``{"check", "value", "limit", "failed", "text"}``.
+    ``centred``: :func:`_centred` of ``signal`` when the caller has it already; ``keep`` receives the single-tone
+    check's power spectrum and how many samples it read (``tone_power``, ``tone_samples``)."""
+    x = _centred(signal) if centred is None else centred
     out = []
     hi, lo = float(x.max()), float(x.min())
     rng = hi - lo
@@ -147,6 +154,8 @@ def input_checks(signal, *, fs_hz: float) -> list[dict]:
                         "(resonances, shaft lines) in it — check the sensor and its cable"})
     xt = xs[:sfft.prev_fast_len(len(xs), real=True)]  # a 5-smooth length (a prime one, e.g. a 12 821-sample window,
     X = np.square(np.abs(sfft.rfft(xt * hann(len(xt)))))  # costs ~10x; issue 13); hann: np.hanning kept per length
+    if keep is not None:
+        keep.update(tone_power=X, tone_samples=len(xt))
     total = float(X[1:].sum()) + 1e-300
     k = int(np.argmax(X[1:])) + 1
     share = float(X[max(k - 3, 1):k + 4].sum()) / total
@@ -161,14 +170,21 @@ def assess(x: np.ndarray, signal, *, fs_hz: float, speed_source: str | None = No
     """The ``ood`` part of a result: the model-input score, the input checks, the speed check (with ``rpm``), the
     flag and its text."""
     out = score(x) if x is not None else {"score": None, "distance": None, "flag": False}
-    checks = input_checks(signal, fs_hz=fs_hz)
+    centred = _centred(signal)
+    kept: dict = {}
+    checks = input_checks(signal, fs_hz=fs_hz, centred=centred, keep=kept)
     failed = [c for c in checks if c["failed"]]
     out["checks"] = {c["check"]: {k: (bool(v) if k == "failed" else v) for k, v in c.items() if k not in ("check", "text")}
                      for c in checks}
     flag = bool(out.get("flag")) or bool(failed)
     reasons = [c["text"] for c in failed]
     if rpm is not None and not failed:
-        sc = speed_check(signal, fs_hz=fs_hz, rpm=rpm, geometry=geometry)
+        # the speed check reads the first SPEED_SECONDS: the same centred samples when the recording is no longer, and
+        # the tone check's very spectrum when that read them all at a 5-smooth length (issue 13: one FFT, not two)
+        whole = len(centred) <= int(SPEED_SECONDS * fs_hz)
+        same = whole and kept.get("tone_samples") == len(centred) == sfft.next_fast_len(len(centred), real=True)
+        sc = speed_check(signal, fs_hz=fs_hz, rpm=rpm, geometry=geometry, centred=centred if whole else None,
+                         power=kept["tone_power"] if same else None)
         out["speed_check"] = {k: v for k, v in sc.items() if k != "text"}
         if sc["disagrees"]:
             flag = True
@@ -209,32 +225,71 @@ def _running(h: np.ndarray, half: int, fn) -> np.ndarray:
     raise ValueError(f"_running: np.median or np.max, not {fn!r}")
 
 
-def shaft_family_scores(signal, *, fs_hz: float, rpm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=1)
+def _ratios() -> np.ndarray:
+    """The candidate shaft rates / the given one (a fixed grid, read-only)."""
+    r = np.exp(np.arange(np.log(SPEED_RANGE[0]), np.log(SPEED_RANGE[1]), SPEED_STEP))
+    r.flags.writeable = False
+    return r
+
+
+@functools.lru_cache(maxsize=16)
+def _family_plan(f_g: float, df: float, n_h: int) -> tuple[tuple[int, ...], np.ndarray]:
+    """Per harmonic k = 1..5: the running-maximum half-width (a line within +-0.4 %, at least +-1 bin) and the bin of
+    k x every candidate rate — kept per (speed, resolution, length): a machine's recordings repeat them (issue 13)."""
+    halves = tuple(max(int(round(0.004 * k * f_g / df)), 1) for k in range(1, SPEED_HARMONICS + 1))
+    k = np.arange(1, SPEED_HARMONICS + 1, dtype=float)[:, None]
+    idx = np.minimum(np.round(k * _ratios() * f_g / df).astype(int), n_h - 1)
+    idx.flags.writeable = False
+    return halves, idx
+
+
+def shaft_family_scores(signal, *, fs_hz: float, rpm: float, centred: np.ndarray | None = None,
+                        power: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Score of a shaft-harmonic family (height in dB over the local median spectrum of the weakest three of lines
     1..5) at every
     candidate shaft rate ``SPEED_RANGE`` x the given one: (candidate rates / given rate, scores, height of each
-    candidate's own 1x line)."""
+    candidate's own 1x line). ``centred``: :func:`_centred` of the first :data:`SPEED_SECONDS`, ``power``: its
+    Hann-windowed power spectrum (length ``next_fast_len``), when the caller has them (:func:`assess`)."""
     f_g = rpm / 60.0
-    x = np.asarray(signal[: int(SPEED_SECONDS * fs_hz)], dtype=float)
-    x = x - float(np.mean(x))
+    x = _centred(signal, int(SPEED_SECONDS * fs_hz)) if centred is None else centred
     nfft = sfft.next_fast_len(len(x), real=True)
     df = fs_hz / nfft
     k_max = min(int(SPEED_RANGE[1] * f_g * (SPEED_HARMONICS + 0.5) / df) + 2, nfft // 2 + 1)
-    spec = np.square(np.abs(np.fft.rfft(x * hann(len(x)), n=nfft)[:k_max]))  # numpy's pocketfft: = scipy's, faster padded
+    if power is not None and len(power) == nfft // 2 + 1:  # the tone check's spectrum of the same samples (assess)
+        spec = power[:k_max]
+    else:  # numpy's pocketfft: = scipy's, faster padded
+        spec = np.square(np.abs(np.fft.rfft(x * hann(len(x)), n=nfft)[:k_max]))
     db = 10.0 * np.log10(spec + 1e-30 * (spec.max() + 1e-300))
     bg = _running(db, max(int(0.25 * f_g / df), 5), np.median)
     h = np.clip(db - bg, 0.0, 40.0)
-    ratios = np.exp(np.arange(np.log(SPEED_RANGE[0]), np.log(SPEED_RANGE[1]), SPEED_STEP))
-    heights = np.empty((SPEED_HARMONICS, len(ratios)))
-    for k in range(1, SPEED_HARMONICS + 1):  # a line within +-0.4 % (slip, speed drift), at least +-1 bin
-        peak = _running(h, max(int(round(0.004 * k * f_g / df)), 1), np.max)
-        heights[k - 1] = peak[np.minimum(np.round(k * ratios * f_g / df).astype(int), len(h) - 1)]
+    ratios = _ratios()
+    halves, idx = _family_plan(f_g, df, len(h))
+    if len(set(halves)) == 1:  # one window of 32 revolutions: +-1 bin for every k, one running maximum (issue 13)
+        heights = _running(h, halves[0], np.max)[idx]
+    else:
+        peaks = {half: _running(h, half, np.max) for half in set(halves)}
+        heights = np.stack([peaks[half][i] for half, i in zip(halves, idx)])
     # a family needs most of its lines: the mean of the weakest three of five (one strong tone — hum, a gear
     # mesh — that one harmonic of a candidate happens to hit does not make a shaft family)
     return ratios, np.sort(heights, axis=0)[:SPEED_FAMILY_LINES].mean(axis=0), heights[0]
 
 
 def _explained(ratios: np.ndarray, geometry) -> np.ndarray:
+    """:func:`_explained_at`, kept per bearing for the fixed candidate grid."""
+    if ratios is _ratios():  # the fixed grid: kept per bearing (issue 13)
+        return _explained_grid(geometry)
+    return _explained_at(ratios, geometry)
+
+
+@functools.lru_cache(maxsize=32)
+def _explained_grid(geometry) -> np.ndarray:
+    near = _explained_at(_ratios(), geometry)
+    near.flags.writeable = False
+    return near
+
+
+def _explained_at(ratios: np.ndarray, geometry) -> np.ndarray:
     """Candidate rates the given speed already explains: its harmonics and sub-harmonics (2x, 3x, 1/2, 1/3: a strong
     2x or half orders are misalignment and looseness, and cannot be told from a 2x error of fs or speed) and the
     multiples of the bearing's defect orders (a fault's impacts — cage, ball spin, race passes — put a comb at
@@ -249,7 +304,8 @@ def _explained(ratios: np.ndarray, geometry) -> np.ndarray:
     return near
 
 
-def speed_check(signal, *, fs_hz: float, rpm: float, geometry=None, margin_db: float | None = None) -> dict:
+def speed_check(signal, *, fs_hz: float, rpm: float, geometry=None, margin_db: float | None = None,
+                centred: np.ndarray | None = None, power: np.ndarray | None = None) -> dict:
     """Does the spectrum's shaft-harmonic family sit at the given speed?
 
     The strongest family (lines 1..5) over 0.35–2.9 x the given speed, leaving out rates the given speed explains
@@ -262,7 +318,7 @@ def speed_check(signal, *, fs_hz: float, rpm: float, geometry=None, margin_db: f
     """
     if margin_db is None:
         margin_db = float(_decision.calibration().get("speed_margin_db", SPEED_MARGIN_DB))
-    ratios, score, _ = shaft_family_scores(signal, fs_hz=fs_hz, rpm=rpm)
+    ratios, score, _ = shaft_family_scores(signal, fs_hz=fs_hz, rpm=rpm, centred=centred, power=power)
     near = np.abs(ratios - 1.0) <= SPEED_AGREE
     s_given = float(score[near].max())
     other = np.where(near | _explained(ratios, geometry), -np.inf, score)

@@ -114,7 +114,8 @@ class BearingWearApp(App):
                 for s, e in spans]
 
     def _envelope_plot(self, sample: Recording, analyses) -> dict:
-        spec = np.mean([_baseline.order_spectrum(a.env_freqs_hz, a.env_spec, shaft_hz=sample.rpm / 60.0) for a in analyses], axis=0)
+        spec = [_baseline.order_spectrum(a.env_freqs_hz, a.env_spec, shaft_hz=sample.rpm / 60.0) for a in analyses]
+        spec = spec[0] if len(spec) == 1 else np.mean(spec, axis=0)  # the mean of one is itself (issue 13)
         bands = [[a.band.f_lo_hz, a.band.f_hi_hz] for a in analyses]
         return {"order": _features.ORDER_AXIS.tolist(), "amplitude": spec.tolist(), "shaft_hz": sample.rpm / 60.0,
                 "band_hz": bands[int(np.argmax([a.band.sk for a in analyses]))]}

@@ -55,7 +55,10 @@ def line_db(heights: np.ndarray) -> np.ndarray:
 
 def line_evidence(analyses, *, geometry: BearingGeometry) -> dict:
     """Per hypothesis: refined order, slip, harmonic line heights (dB) and the gate score (:func:`gate_score`)."""
-    spec = np.mean([a.spec_band + a.spec_energy for a in analyses], axis=0) / 2.0
+    if len(analyses) == 1:  # the mean of one spectrum is that spectrum (the same doubles; issue 13)
+        spec = (analyses[0].spec_band + analyses[0].spec_energy) / 2.0
+    else:
+        spec = np.mean([a.spec_band + a.spec_energy for a in analyses], axis=0) / 2.0
     kin, refined, heights = refine_hypotheses(spec, geometry=geometry)
     out = {}
     for h, o, o_ref, db in zip(HYPOTHESES, kin.tolist(), refined.tolist(), line_db(heights).tolist()):

@@ -193,8 +193,11 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
     if "defect_size_mm" in per_window[0]:
         mu = np.array([float(np.asarray(o["defect_size_mm"]).reshape(-1)[0]) for o in per_window])
         sd = np.array([float(np.asarray(o.get("defect_size_mm_std", 0.0)).reshape(-1)[0]) for o in per_window])
-        centre = max(float(np.median(mu)), 0.0)
-        sigma = float(np.sqrt(np.mean(sd**2) + (np.var(mu) if len(mu) > 1 else 0.0)))
+        if len(mu) == 1:  # one window: its own median and mean (the same doubles, no reductions; issue 13)
+            centre, sigma = max(float(mu[0]), 0.0), float(np.sqrt((sd**2)[0] + 0.0))
+        else:
+            centre = max(float(np.median(mu)), 0.0)
+            sigma = float(np.sqrt(np.mean(sd**2) + np.var(mu)))
         if fault in SPALL_FAULTS:
             estimate, est_interval = centre, [max(centre - Z90 * sigma, 0.0), centre + Z90 * sigma]
     evidence, ood, sev_index, dmg = {}, {}, 0.0, {}

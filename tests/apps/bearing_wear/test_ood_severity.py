@@ -161,6 +161,19 @@ def test_peak_prominences_equal_scipy_find_peaks():
         np.testing.assert_allclose(prom, props["prominences"], rtol=0, atol=1e-12)
 
 
+def test_peak_prominences_equal_the_sample_by_sample_scan():
+    """The whole-array peak search (issue 13) gives the scan's peaks and bit-equal prominences, plateaus included."""
+    rng = np.random.default_rng(5)
+    cases = [rng.standard_normal(256) for _ in range(50)] + [np.round(rng.standard_normal(256), 1) for _ in range(50)]
+    cases += [np.round(np.cumsum(rng.standard_normal(256))) for _ in range(50)]
+    cases += [_acf(1.5), np.zeros(256), np.ones(5), np.r_[1.0, 2.0], np.r_[0.0, 1.0, 0.0], np.r_[1.0, 2.0, 2.0, 2.0],
+              np.r_[3.0, 2.0, 1.0], np.r_[0.0, 1.0, 1.0, 1.0, 0.0, 2.0, 2.0, 0.5, 3.0]]
+    for x in cases:
+        a, pa = S._peak_prominences_scan(x)
+        b, pb = S.peak_prominences(x)
+        assert a.dtype == b.dtype and np.array_equal(a, b) and np.array_equal(pa, pb), x
+
+
 def test_reading_a_result_does_not_load_scipy_signal():
     import subprocess
     import sys

@@ -129,8 +129,9 @@ def score(x: np.ndarray, stats: dict | None = None) -> dict:
 
 def _centred(signal, n: int | None = None) -> np.ndarray:
     """The first ``n`` samples (all if None) in float64 with their mean removed (shared by the checks, issue 13)."""
-    x = np.asarray(signal if n is None else signal[:n], dtype=float)
-    return x - float(np.mean(x))
+    x = np.array(signal if n is None else signal[:n], dtype=float)  # a copy: centred in place, no second array
+    x -= float(np.mean(x))
+    return x
 
 
 def input_checks(signal, *, fs_hz: float, centred: np.ndarray | None = None, keep: dict | None = None) -> list[dict]:
@@ -141,7 +142,9 @@ def input_checks(signal, *, fs_hz: float, centred: np.ndarray | None = None, kee
     out = []
     hi, lo = float(x.max()), float(x.min())
     rng = hi - lo
-    clip = max(float(np.mean(x >= hi - CLIP_TOL * rng)), float(np.mean(x <= lo + CLIP_TOL * rng))) if rng > 0 else 1.0
+    n = len(x)  # counts / n: the same doubles as np.mean of the boolean arrays, without their float conversion
+    clip = max(int(np.count_nonzero(x >= hi - CLIP_TOL * rng)) / n,
+               int(np.count_nonzero(x <= lo + CLIP_TOL * rng)) / n) if rng > 0 else 1.0  # Python floats, as before
     out.append({"check": "clipping", "value": round(clip, 5), "limit": CLIP_FRACTION, "failed": clip >= CLIP_FRACTION,
                 "text": f"the signal is clipped: {clip:.2%} of the samples sit at the recorder's extreme value "
                         "(saturated sensor or input range too small) — re-record with a larger range"})

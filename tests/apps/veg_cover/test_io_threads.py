@@ -24,7 +24,7 @@ def big_scene(tmp_path, write_tif):
 
 
 def _io_threads_alive() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("edgeinv-")]
+    return [t.name for t in threading.enumerate() if t.name in ("edgeinv-read", "edgeinv-write")]
 
 
 @pytest.mark.parametrize("io_threads", [1, 2])

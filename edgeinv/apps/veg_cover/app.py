@@ -245,11 +245,13 @@ class VegCoverApp(App):
 
     def _infer(self, sample, runner, config, levels):
         """``infer(bands, valid) -> (cover, std)`` of one window: features -> ONNX -> clip."""
-        from .confidence import saturated
+        from .confidence import SUBPIXEL_MIN_GSD_M, _gsd_m, saturated, subpixel_fraction
 
         names = sample.band_names
         fine = config in features.FINE
         counts = (getattr(sample, "meta", None) or {}).get("radiometry") == "dn"
+        gsd = _gsd_m(sample) if fine else None
+        mixed = gsd is not None and gsd >= SUBPIXEL_MIN_GSD_M  # boundary pixels count by their leaf fraction
 
         def infer(bands, valid):
             x = features.channels(bands, names, config, levels=levels)
@@ -259,6 +261,8 @@ class VegCoverApp(App):
                 unsure = features.cue_conflict(x)
                 if counts:  # and where every channel clipped: no colour was measured there
                     unsure[saturated(features.select_bands(bands, names, config))] = 0.5
+                if mixed:  # the sink's trailing plane: the cover with the mask's boundary unmixed
+                    return cover, np.stack([unsure, subpixel_fraction(cover, x[0])], axis=-1)
                 return cover, unsure
             std = res.get("cover_fraction_std")
             return cover, None if std is None else np.asarray(std)[0]

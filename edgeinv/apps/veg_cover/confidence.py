@@ -31,6 +31,12 @@ MAX_CONFLICT = 0.05       # share of pixels whose brightness and colour cues dis
                           # that clipped in every channel (camera counts: :func:`saturated`)
 MAX_CLIPPED = 0.02        # share of camera-count pixels with a channel at full scale (colour unknown)
 CLIP_LEVEL = 0.98         # "at full scale" for DN / full scale
+MAX_SEPARATION = 10.0     # segmentation path: d' of the two clusters above this -- two flat, uniform surfaces (a tray
+                          # or crate and soil, two soils), not leaves and background; above the largest d' of any
+                          # held-out simulated frame whose upper cluster was vegetation (8.1 over 225 frames, seed
+                          # 200001; docs/apps/veg_cover_trials/uniform_clusters.py)
+SUBPIXEL_MIN_GSD_M = 0.003  # segmentation path at a known GSD from 0.3 cm: the mask's boundary pixels count by their
+                            # sub-pixel leaf fraction (:func:`subpixel_fraction`); finer or unknown, each counts whole
 CROSS_CHECK = 0.03        # unmixing path on camera counts: the model and the image's own cluster split may differ
                           # by this much (the real-data tolerance: beyond it, at least one of the two misses it)
 
@@ -48,6 +54,26 @@ def saturated(bands: np.ndarray) -> np.ndarray:
     return np.all(np.asarray(bands) >= CLIP_LEVEL, axis=0)
 
 
+def subpixel_fraction(probability: np.ndarray, fisher: np.ndarray) -> np.ndarray:
+    """Cover per pixel where pixels are mixed: the mask (P > 0.5) inside, and on either side of its boundary the
+    pixel's position between the image's two levels along their discriminant (``fisher``, 0 at the background
+    level, 1 at the vegetation level), clipped to 0..1.
+
+    The discriminant is linear in the band values, so for a pixel that is a linear (area) mix of the two levels
+    it *is* the leaf's share of the pixel: a pixel half leaf counts half. Only the boundary is unmixed: inside a
+    leaf or a patch of soil the coordinate moves with shade and leaf angle, not with the share of leaf (the
+    whole-image version of this was measured worse, ``gsd_cluster_unmix.py``). Held-out simulated frames
+    (``uniform_clusters.py``) and the real GSD sweep: see docs/apps/veg_cover.md.
+    """
+    veg = probability > 0.5
+    rim = np.zeros_like(veg)
+    rim[:, :-1] |= veg[:, :-1] != veg[:, 1:]
+    rim[:, 1:] |= veg[:, :-1] != veg[:, 1:]
+    rim[:-1] |= veg[:-1] != veg[1:]
+    rim[1:] |= veg[:-1] != veg[1:]
+    return np.where(rim, np.clip(fisher, 0.0, 1.0), veg).astype(np.float32)
+
+
 class SegmentSink:
     """Turns P(vegetation) windows into the mask for ``sinks`` and counts the pixels per confidence band.
 
@@ -55,6 +81,9 @@ class SegmentSink:
     ambiguous (P_LOW < P < P_HIGH), the pixel is on either side of the mask's boundary, or its
     brightness and colour cues disagree (``std`` of the window, :func:`.features.cue_conflict`), and 0
     elsewhere, so a zone's mean sd is half its share of such pixels (the zone's low-confidence flag).
+    When ``std`` has a trailing axis of two (mixed pixels, :data:`SUBPIXEL_MIN_GSD_M`), its second plane is
+    the window's cover with the boundary pixels unmixed (:func:`subpixel_fraction`, computed on the tile with
+    its margin), which the sinks get instead of the mask.
     """
 
     def __init__(self, sinks: list, *, keep_shape: tuple[int, int] | None = None):
@@ -69,6 +98,9 @@ class SegmentSink:
         self.n_conflict_out = 0  # ... outside the mask
 
     def add(self, *, row, col, cover, std, valid):
+        fraction = None
+        if std is not None and np.ndim(std) == 3:
+            std, fraction = std[..., 0], std[..., 1]
         p = cover[valid]
         self.n += int(p.size)
         self.n_low += int(np.count_nonzero(p > P_LOW))
@@ -97,8 +129,9 @@ class SegmentSink:
         self.n_conflict_in += int(np.count_nonzero(conflict & veg & valid))
         self.n_conflict_out += int(np.count_nonzero(conflict & ~veg & valid))
         sd = np.where(((cover > P_LOW) & (cover < P_HIGH)) | rim | conflict, 0.5, 0.0).astype(np.float32)
+        out = mask if fraction is None else np.asarray(fraction, np.float32)
         for s in self.sinks:
-            s.add(row=row, col=col, cover=mask, std=sd, valid=valid)
+            s.add(row=row, col=col, cover=out, std=sd, valid=valid)
 
 
 def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) -> dict:
@@ -135,6 +168,13 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
             reasons.append("no separate vegetation and background clusters (all soil, all canopy, or no contrast)")
         elif levels.separation < MIN_SEPARATION:
             reasons.append(f"weak vegetation/background contrast (d' {levels.separation:.1f} < {MIN_SEPARATION:g})")
+        elif levels.separation > MAX_SEPARATION:
+            # leaves vary (angle, shade, chlorophyll); two clusters this uniform are flat surfaces -- a tray or crate
+            # and soil, two soils -- and the upper one may hold no vegetation at all: the cover may be anything
+            # down to none
+            reasons.append(f"two unusually uniform clusters (d' {levels.separation:.0f} > {MAX_SEPARATION:g}): flat "
+                           "surfaces such as a tray, crate or two soils; the upper one may not be vegetation")
+            lo = 0.0
         ambiguous = (stats.n_low - stats.n_high) / stats.n
         if ambiguous > MAX_AMBIGUOUS:
             reasons.append(f"{100 * ambiguous:.0f} % of pixels ambiguous ({P_LOW:g} < P < {P_HIGH:g})")

@@ -174,6 +174,21 @@ def test_peak_prominences_equal_the_sample_by_sample_scan():
         assert a.dtype == b.dtype and np.array_equal(a, b) and np.array_equal(pa, pb), x
 
 
+@pytest.mark.parametrize("n", [1000, 70000, 109227, 153596, 204800])
+def test_speed_check_low_bins_equal_the_whole_transform(n):
+    """The speed check's first bins by one decimation step (issue 13) equal the whole rfft's within 1e-14 of its
+    largest bin, padded or not, whichever split is chosen."""
+    from scipy.fft import next_fast_len
+
+    x = np.random.default_rng(n).standard_normal(n) + np.sin(0.01 * np.arange(n))
+    nfft = next_fast_len(n, real=True)
+    for k_max in (50, 517, 3000):
+        ref = np.fft.rfft(x, n=nfft)[:k_max]
+        got = O.low_rfft(x, nfft, k_max)
+        assert got.shape == ref.shape
+        assert np.max(np.abs(got - ref)) <= 1e-14 * np.max(np.abs(ref))
+
+
 def test_reading_a_result_does_not_load_scipy_signal():
     import subprocess
     import sys

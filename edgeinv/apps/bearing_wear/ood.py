@@ -170,11 +170,11 @@ def input_checks(signal, *, fs_hz: float, centred: np.ndarray | None = None, kee
 
 
 def assess(x: np.ndarray, signal, *, fs_hz: float, speed_source: str | None = None, rpm: float | None = None,
-           geometry=None) -> dict:
+           geometry=None, centred: np.ndarray | None = None) -> dict:
     """The ``ood`` part of a result: the model-input score, the input checks, the speed check (with ``rpm``), the
-    flag and its text."""
+    flag and its text. ``centred``: :func:`_centred` of ``signal`` when the caller has it."""
     out = score(x) if x is not None else {"score": None, "distance": None, "flag": False}
-    centred = _centred(signal)
+    centred = _centred(signal) if centred is None else centred
     kept: dict = {}
     checks = input_checks(signal, fs_hz=fs_hz, centred=centred, keep=kept)
     failed = [c for c in checks if c["failed"]]

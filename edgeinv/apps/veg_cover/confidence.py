@@ -7,7 +7,11 @@ highlights), and the vegetation pixels on the mask's boundary, half of which wid
 either side (an edge pixel is part leaf: where a boundary is drawn is a matter of definition to a
 pixel): the *cover interval*. The
 image is flagged when the interval is wide, when the image shows no clear vegetation/background
-clusters, or when many pixels are unlike both clusters (a material the levels do not describe).
+clusters, when many pixels are unlike both clusters (a material the levels do not describe), or when
+the two clusters are too uniform to be leaves and background (:data:`MAX_SEPARATION`: two flat
+surfaces, the upper one maybe no vegetation; the interval then reaches down to 0). From a known GSD of
+:data:`SUBPIXEL_MIN_GSD_M` the mask's boundary pixels count by their leaf fraction
+(:func:`subpixel_fraction`).
 
 Fractional-cover path: the interval is the mean cover +- the mean predicted pixel sd (errors of
 neighbouring pixels are correlated, so their sd does not average away); flagged when uncalibrated
@@ -66,12 +70,17 @@ def subpixel_fraction(probability: np.ndarray, fisher: np.ndarray) -> np.ndarray
     (``uniform_clusters.py``) and the real GSD sweep: see docs/apps/veg_cover.md.
     """
     veg = probability > 0.5
+    return np.where(boundary(veg), np.clip(fisher, 0.0, 1.0), veg).astype(np.float32)
+
+
+def boundary(veg: np.ndarray) -> np.ndarray:
+    """Pixels on either side of a mask's boundary (4-neighbours): those a 1 px shift of the line would flip."""
     rim = np.zeros_like(veg)
     rim[:, :-1] |= veg[:, :-1] != veg[:, 1:]
     rim[:, 1:] |= veg[:, :-1] != veg[:, 1:]
     rim[:-1] |= veg[:-1] != veg[1:]
     rim[1:] |= veg[:-1] != veg[1:]
-    return np.where(rim, np.clip(fisher, 0.0, 1.0), veg).astype(np.float32)
+    return rim
 
 
 class SegmentSink:
@@ -117,11 +126,7 @@ class SegmentSink:
         edge[:-1] |= (veg[:-1] != veg[1:]) & veg[:-1]
         edge[1:] |= (veg[:-1] != veg[1:]) & veg[1:]
         self.n_edge += int(np.count_nonzero(edge & valid))
-        rim = np.zeros_like(veg)  # both sides of the boundary: the pixels a 1 px shift of the line would flip
-        rim[:, :-1] |= veg[:, :-1] != veg[:, 1:]
-        rim[:, 1:] |= veg[:, :-1] != veg[:, 1:]
-        rim[:-1] |= veg[:-1] != veg[1:]
-        rim[1:] |= veg[:-1] != veg[1:]
+        rim = boundary(veg)  # both sides of the boundary: the pixels a 1 px shift of the line would flip
         # pixel sd of the mask: 0.5 (a coin flip) where the decision is ambiguous or the pixel is on either
         # side of the mask's boundary (part leaf, part background: where a hand-drawn mask puts the line is
         # a matter of definition to a pixel), 0 where it is clear

@@ -293,3 +293,16 @@ def test_mixed_boundary_pixels_count_by_their_leaf_fraction_at_a_known_gsd(vc_ap
     p = np.array([[0.9, 0.9, 0.7, 0.2, 0.1]], np.float32)
     t = np.array([[1.3, 0.9, 0.5, 0.2, -0.4]], np.float32)
     np.testing.assert_allclose(subpixel_fraction(p, t), [[1.0, 1.0, 0.5, 0.2, 0.0]], atol=1e-6)
+
+
+def test_boundary_fraction_is_the_same_tiled_and_whole(vc_app):
+    """The boundary is found on each tile with its margin, so small tiles give the whole image's cover map."""
+    img, _ = _frame(np.random.default_rng(9), 0.3, shape=(200, 260))
+    data = _png(img)
+    whole = vc_app.predict(vc_app.read(data, filename="a.png", gsd_cm=1.0), _fake_runner)
+    s = vc_app.read(data, filename="a.png", gsd_cm=1.0)
+    s.options["tile_px"] = 48
+    tiled = vc_app.predict(s, _fake_runner)
+    assert 0.0 < np.mean((whole.cover > 0) & (whole.cover < 1))  # fractions on the boundary
+    np.testing.assert_allclose(tiled.cover, whole.cover, atol=1e-6)
+    assert abs(tiled.fvc_mean - whole.fvc_mean) < 1e-6

@@ -1,4 +1,4 @@
-"""(issue 13, stop 24) Whole results of a reference commit's `bearing_wear` package and of the working tree, compared
+"""(issue 13, stop 23) Whole results of a reference commit's `bearing_wear` package and of the working tree, compared
 exactly (to_dict as JSON) on 300 simulated recordings (a third of them 1-3 windows long), 25 sines with 0-30 % noise,
 25 white noises and 20 recordings typed at 1.3x / 1.5x / 0.7x / 1.01x their speed, with the shipped student.
 

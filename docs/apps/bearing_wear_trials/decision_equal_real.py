@@ -1,4 +1,4 @@
-"""(issue 13, stop 24) Whole results (to_dict as JSON) of a reference commit's `bearing_wear` package and of the working
+"""(issue 13, stop 23) Whole results (to_dict as JSON) of a reference commit's `bearing_wear` package and of the working
 tree on the 42 real files, read as `evaluate-real` reads them, typed right and -1 % / +1 %; the shipped student.
 
 Setup as decision_equal.py; run: OMP_NUM_THREADS=1 .venv/bin/python docs/apps/bearing_wear_trials/decision_equal_real.py W/pk/base

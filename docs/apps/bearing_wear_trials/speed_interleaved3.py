@@ -1,4 +1,4 @@
-"""(issue 13, stop 24) Whole `predict` of three codes interleaved call by call in one process, CPU time, one thread:
+"""(issue 13, stop 23) Whole `predict` of three codes interleaved call by call in one process, CPU time, one thread:
 388986c (before any speed work), a reference commit and the code importable as `edgeinv` (a worktree of the measured
 commit on PYTHONPATH). The order rotates every call; five (fs, rpm) points (one simulated outer-race window, 1 mm,
 0 dB) and, with --stream, the bench's 50 held-out windows (seed 100003) x 3 rounds.

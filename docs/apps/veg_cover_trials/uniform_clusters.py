@@ -7,8 +7,9 @@ cluster is no vegetation, unlike the training frames) of 256 px, area-averaged b
 (:func:`edgeinv.apps.veg_cover.real_gsd.coarse_frame`, as the real GSD sweep), run through ``--path segment`` with the
 shipped fine models. Per result: the error, the flag with and without the uniform-cluster reason, the d' of the
 image's two clusters, whether its upper cluster is vegetation (share of true leaf pixels among the pixels above the
-midway between the levels), and the cover two ways: the mask's share (P > 0.5) and the mask with its boundary
-pixels unmixed (:func:`subpixel_fraction`), whatever the app chose at that GSD.
+midway between the levels), and the cover five ways, whatever the app chose at that GSD: the mask's share
+(P > 0.5), the mask with its boundary pixels unmixed along the discriminant (:func:`subpixel_fraction`, shipped),
+and, not taken, the mean P and the boundary counted by P or by the chromatic coordinate.
 
     python docs/apps/veg_cover_trials/uniform_clusters.py --seed 200001   # design
     python docs/apps/veg_cover_trials/uniform_clusters.py --seed 300007   # held out
@@ -61,7 +62,11 @@ def run(n: int, seed: int, side: int) -> list[dict]:
                              "sep": lv.separation if lv.found else None,
                              "upper_is_veg": bool(upper.any() and tr[upper].mean() >= 0.5) if lv.found else None,
                              "mask": float(np.mean(r.probability > 0.5)),
-                             "subpixel": float(np.mean(subpixel_fraction(r.probability, x[0])))})
+                             "subpixel": float(np.mean(subpixel_fraction(r.probability, x[0]))),
+                             # not taken: the mean P; the boundary counted by P, or by the chromatic coordinate
+                             "mean_p": float(np.mean(r.probability)),
+                             "boundary_p": float(np.mean(subpixel_fraction(r.probability, r.probability))),
+                             "boundary_chroma": float(np.mean(subpixel_fraction(r.probability, x[1])))})
     return rows
 
 
@@ -84,12 +89,13 @@ def report(rows: list[dict]) -> None:
         print(f"  {cam:<8} d' where the upper cluster is vegetation: n {veg.size}, median {np.median(veg):.1f}, 99th "
               f"pct {np.percentile(veg, 99):.1f}, max {veg.max():.1f}; where it is not: n {other.size}, "
               f"{int((other > MAX_SEPARATION).sum())} above {MAX_SEPARATION:g}")
-    print("cover of frames whose upper cluster is vegetation: MAE / bias / within, mask vs boundary unmixed")
+    print("cover of frames whose upper cluster is vegetation: MAE / bias / within; mask, boundary unmixed (shipped), "
+          "mean P, boundary by P, boundary by chroma")
     for cam in ("red_nir", "rgb"):
         for k in KS:
             rs = [r for r in rows if r["cam"] == cam and r["k"] == k and r["upper_is_veg"]]
             out = []
-            for key in ("mask", "subpixel"):
+            for key in ("mask", "subpixel", "mean_p", "boundary_p", "boundary_chroma"):
                 e = np.array([r[key] - r["truth"] for r in rs])
                 out.append(f"{key} {np.abs(e).mean():.4f} {e.mean():+.4f} {int((np.abs(e) <= TOLERANCE).sum())}/{len(e)}")
             print(f"  {cam:<8} k {k:>2}  " + "   ".join(out))

@@ -16,7 +16,6 @@ Budgets (defaults, overridable per call): :data:`MAX_DECODED_BYTES` for any deco
 from __future__ import annotations
 
 import io
-import re
 import struct
 import zipfile
 
@@ -226,6 +225,8 @@ def check_text(data: bytes, what: str, *, max_lines: int = MAX_TEXT_LINES, max_f
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     if lines > max_lines:
         raise _too_large(what, f"{lines:,} lines", f"{max_lines:,} lines", verb="has")
-    long_line = re.search(rb"[^\n]{%d}" % (max_field + 1), data)
-    if long_line is not None:
+    # the longest line from the newline positions (one vectorised pass; a regex scan of a 9 MB table took ~0.1 s)
+    nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A)
+    longest = int(np.diff(nl, prepend=-1, append=len(data)).max()) - 1
+    if longest > max_field:
         raise _too_large(what, "a line of more than that", f"{max_field:,} characters per line", verb="has")

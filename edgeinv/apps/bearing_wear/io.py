@@ -280,16 +280,29 @@ def _csv_body_fast(body: list[str], delim: str | None, width: int) -> np.ndarray
     ``float`` accepts as a digit separator but the reader's number pattern does not). Anything else
     (a header in the middle, a truncated row, a comment) goes the slow way, which gives the error.
     """
-    if not body or "_" in "\n".join(body):
+    text = "\n".join(body)
+    if not body or "_" in text:
         return None
     try:
         if width == 1:
             return np.array(body, dtype=np.float64).reshape(-1, 1)
-        if delim is None or any(line.count(delim) != width - 1 for line in body):
+        if delim is None or not _cells_per_line(text, delim, width - 1, len(body)):
             return None
-        return np.array(delim.join(body).split(delim), dtype=np.float64).reshape(-1, width)
+        return np.array(text.replace("\n", delim).split(delim), dtype=np.float64).reshape(-1, width)
     except ValueError:
         return None
+
+
+def _cells_per_line(text: str, delim: str, per_line: int, n_lines: int) -> bool:
+    """Does every one of the ``n_lines`` newline-joined lines hold exactly ``per_line`` delimiters? In one vectorised
+    pass over the bytes (a one-byte delimiter never occurs inside a UTF-8 multi-byte character): the line of each
+    delimiter is the number of newlines before it (a Python loop over 441 000 lines took ~0.14 s, issue 13)."""
+    buf = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    at = np.flatnonzero(buf == ord(delim))
+    if len(at) != per_line * n_lines:
+        return False
+    lines = np.searchsorted(np.flatnonzero(buf == 0x0A), at)
+    return bool((np.bincount(lines, minlength=n_lines) == per_line).all())
 
 
 def _read_csv(data: bytes, name: str, channel):

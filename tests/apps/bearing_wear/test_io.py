@@ -242,6 +242,8 @@ def test_csv_fast_body_parse_equals_the_line_by_line_parse(monkeypatch):
     inputs = [one, "acc\n" + one + "\n", two, two.replace(",", ";"), two.replace(", ", "\t")]
     for tail in ("\n\n5", "\n# end", "\nnan", "\n1_0", '\n"1.0"', "\n1 2", "\nabc", "\n1,2", "\r\n5"):
         inputs += [one + tail, two + tail.replace("\n", "\n0.1,")]
+    # one row a cell too many, another a cell short: the delimiter total is right, the per-line count is not
+    inputs += [two + "\n0.1,0.2,0.3\n0.4", two.replace(",", ";") + "\n0.4\n0.1;0.2;0.3"]
 
     def parse(text):
         try:

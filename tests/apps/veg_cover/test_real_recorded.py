@@ -16,6 +16,17 @@ PICKED = ("cwfid/images/020_image.png", "weednet_scientifica/images/0011_rgb_wee
           "weednet_scientifica/images/0016_rgb_crop.png")
 
 
+def _labels_for(picked, folder: Path) -> None:
+    """``folder/fvc_labels.csv``: the real labels table's rows of the ``picked`` images, with absolute paths."""
+    with open(REAL / "fvc_labels.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["image"] in picked]
+    with open(folder / "fvc_labels.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "image": str(REAL / r["image"]), "mask": str(REAL / r["mask"])})
+
+
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/realdata/veg-cover not present")
 def test_recorded_real_rows_are_reproduced(vc_app, tmp_path):
     from edgeinv.common.config import load_settings
@@ -23,13 +34,7 @@ def test_recorded_real_rows_are_reproduced(vc_app, tmp_path):
 
     manifest = json.loads((ROOT / "models" / "veg_cover" / "manifest.json").read_text())
     recorded = {r["image"]: r for r in manifest["real"]["rows"]}
-    with open(REAL / "fvc_labels.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["image"] in PICKED]
-    with open(tmp_path / "fvc_labels.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({**r, "image": str(REAL / r["image"]), "mask": str(REAL / r["mask"])})
+    _labels_for(PICKED, tmp_path)
     settings = load_settings(env={}, models_dir=ROOT / "models")
     out = vc_app.evaluate_real(tmp_path, lambda config: load_runner(vc_app, settings, config=config))
     assert len(out["rows"]) == 3
@@ -57,14 +62,7 @@ def test_recorded_gsd_rows_are_reproduced(vc_app, tmp_path):
 
     manifest = json.loads((ROOT / "models" / "veg_cover" / "manifest.json").read_text())
     recorded = {(r["image"], r["gsd_cm"]): r for r in manifest["real"]["gsd"]["rows"]}
-    picked = ("cwfid/images/020_image.png", "carrot_weed/images/IMG_3453.JPG")
-    with open(REAL / "fvc_labels.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["image"] in picked]
-    with open(tmp_path / "fvc_labels.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({**r, "image": str(REAL / r["image"]), "mask": str(REAL / r["mask"])})
+    _labels_for(("cwfid/images/020_image.png", "carrot_weed/images/IMG_3453.JPG"), tmp_path)
     settings = load_settings(env={}, models_dir=ROOT / "models")
     out = evaluate_gsd(vc_app, tmp_path, lambda config: load_runner(vc_app, settings, config=config))
     assert len(out["rows"]) == 2 * len(manifest["real"]["gsd"]["gsds_cm"])

@@ -1,10 +1,7 @@
-import sys, time, math, pickle
+import sys, time, pickle
 import numpy as np, scipy.fft as sfft
-from scipy import stats
 from edgeinv.apps.bearing_wear.app import APP
 from edgeinv.apps.bearing_wear import decision as D, severity as S, features as F
-from edgeinv.apps.bearing_wear.io import Recording
-from edgeinv.apps.bearing_wear.simulate import Conditions, draw_conditions, simulate_vibration
 from edgeinv.apps.bearing_wear.physics import rolling_speed_m_s
 from edgeinv.common.runtime.session import OnnxModel
 
@@ -39,7 +36,6 @@ def gated_acf(x, fs, band, rpm, geometry, *, gate):
 def record(rec, an, runner=None):
     lim = S._limit(rec, an)
     row = {"limit": lim, "acf": S.acf_profile(an), "ring": float(np.median([a.ringdown_s for a in an]))}
-    spans = F.split_windows(len(rec.signal), fs_hz=rec.fs_hz, rpm=rec.rpm)
     wide = an[int(np.argmax([a.wide.sk for a in an]))].wide
     for g in (False, True):
         row["acf_g%d" % g] = gated_acf(rec.signal, rec.fs_hz, wide, rec.rpm, rec.geometry, gate=g)
@@ -49,22 +45,13 @@ def record(rec, an, runner=None):
     return row
 
 def sweep(n_machines, seed, sizes=(0.3, 0.7, 1.2, 1.9, 2.8), windows=2, runner=None):
-    rng = np.random.default_rng(seed)
     rows = []
-    for m in range(n_machines):
-        fault = ("outer_race", "inner_race")[m % 2]
-        c0 = draw_conditions(rng=rng, fault=fault, defect_size_mm=1.0)
-        s = int(rng.integers(2**63))
-        for size in sizes:
-            c = Conditions(c0.fault, float(size), c0.rpm, c0.fs_hz, c0.geometry, c0.snr_db, c0.reported_rpm)
-            n = F.window_length(fs_hz=c.fs_hz, rpm=c.reported_rpm)
-            x = simulate_vibration(conditions=c, duration_s=(windows + 0.02) * n / c.fs_hz, rng=np.random.default_rng(s))
-            rec = Recording(x, c.fs_hz, c.reported_rpm, c.geometry, source="simulated", channel="sim")
-            an = APP.analyse(rec)
-            row = record(rec, an, runner)
-            row.update(machine=m, fault=fault, size=size, snr=c.snr_db, rpm=c.rpm, fs=c.fs_hz)
-            rows.append(row)
-        print("machine", m, flush=True)
+    for m, c, rec, an in S.sweep_recordings(APP, n_machines=n_machines, sizes=sizes, seed=seed, windows=windows):
+        row = record(rec, an, runner)
+        row.update(machine=m, fault=c.fault, size=c.defect_size_mm, snr=c.snr_db, rpm=c.rpm, fs=c.fs_hz)
+        rows.append(row)
+        if c.defect_size_mm == sizes[-1]:
+            print("machine", m, flush=True)
     return rows
 
 def healthy(n, seed):

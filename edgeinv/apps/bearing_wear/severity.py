@@ -231,21 +231,16 @@ def _limit(rec, analyses) -> float:
     return _decision.size_resolvability(geometry=rec.geometry, rpm=rec.rpm, fs_hz=rec.fs_hz, ringdown_s=ring)["resolvable_limit_mm"]
 
 
-def study(app, runner, *, n_machines: int = 100, sizes=(0.3, 0.7, 1.2, 1.9, 2.8), seed: int = 7, windows: int = 2,
-          progress: bool = False, entry_rho: tuple[float, float] | None = None) -> dict:
-    """Within-machine rank correlation of the index with the true spall size on simulated machines (see module doc).
-
-    ``entry_rho``: draw every spall's entry strength (relative to the exit impact) from this range instead of the
-    simulator's mix (worn 0.15–0.5 / sharp-edged 0.5–1.0, half each). Besides the shipped index, the previous rule
-    (99th-percentile threshold, else the model's output) and the model's output alone are scored the same way."""
-    from scipy import stats
-
+def sweep_recordings(app, *, n_machines: int, sizes, seed: int, windows: int = 2,
+                     entry_rho: tuple[float, float] | None = None):
+    """The simulated size sweeps :func:`study` scores: per machine (a random bearing, speed, rate, resonance and noise;
+    outer and inner race in turn) one recording of ``windows`` windows per spall size, all drawn with the same noise
+    seed. Yields ``(machine, conditions, recording, window analyses)``."""
     from .features import window_length
     from .io import Recording
     from .simulate import Conditions, draw_conditions, simulate_vibration
 
     rng = np.random.default_rng(seed)
-    rows = []
     for m in range(n_machines):
         fault = ("outer_race", "inner_race")[m % 2]
         c0 = draw_conditions(rng=rng, fault=fault, defect_size_mm=1.0)
@@ -256,18 +251,33 @@ def study(app, runner, *, n_machines: int = 100, sizes=(0.3, 0.7, 1.2, 1.9, 2.8)
             n = window_length(fs_hz=c.fs_hz, rpm=c.reported_rpm)
             x = simulate_vibration(conditions=c, duration_s=(windows + 0.02) * n / c.fs_hz, rng=np.random.default_rng(s))
             rec = Recording(x, c.fs_hz, c.reported_rpm, c.geometry, source="simulated", channel="sim")
-            an = app.analyse(rec)
-            ev = _decision.line_evidence(an, geometry=rec.geometry)
-            model = float(np.median(np.asarray(runner(np.stack([a.x for a in an]))["defect_size_mm"]).reshape(-1)))
-            acf, limit = acf_profile(an), _limit(rec, an)
-            dmg = damage(acf, fault=fault, evidence=ev, limit_mm=limit, model_size_mm=model, geometry=rec.geometry)
-            old = entry_exit(acf, limit_mm=limit)  # the previous rule: 99th-percentile threshold, else the model's output
-            previous = old["length_mm"] if old["length_mm"] is not None and old["prominence"] >= PREVIOUS_THRESHOLD else model
-            rows.append({"machine": m, "fault": fault, "size": size, "snr": c.snr_db, "rpm": c.rpm, "index": dmg["index"],
-                         "model": model, "previous": previous, "bump": dmg["basis"].startswith("entry/exit"),
-                         "bump_mm": dmg["bump"]["lag_mm"], "interval_mm": (dmg["arc"] or {}).get("interval_mm"),
-                         "ringdown_ms": float(np.median([a.ringdown_s for a in an])) * 1e3})
-        if progress:
+            yield m, c, rec, app.analyse(rec)
+
+
+def study(app, runner, *, n_machines: int = 100, sizes=(0.3, 0.7, 1.2, 1.9, 2.8), seed: int = 7, windows: int = 2,
+          progress: bool = False, entry_rho: tuple[float, float] | None = None) -> dict:
+    """Within-machine rank correlation of the index with the true spall size on simulated machines (see module doc).
+
+    ``entry_rho``: draw every spall's entry strength (relative to the exit impact) from this range instead of the
+    simulator's mix (worn 0.15–0.5 / sharp-edged 0.5–1.0, half each). Besides the shipped index, the previous rule
+    (99th-percentile threshold, else the model's output) and the model's output alone are scored the same way."""
+    from scipy import stats
+
+    rows = []
+    for m, c, rec, an in sweep_recordings(app, n_machines=n_machines, sizes=sizes, seed=seed, windows=windows,
+                                          entry_rho=entry_rho):
+        fault, size = c.fault, c.defect_size_mm
+        ev = _decision.line_evidence(an, geometry=rec.geometry)
+        model = float(np.median(np.asarray(runner(np.stack([a.x for a in an]))["defect_size_mm"]).reshape(-1)))
+        acf, limit = acf_profile(an), _limit(rec, an)
+        dmg = damage(acf, fault=fault, evidence=ev, limit_mm=limit, model_size_mm=model, geometry=rec.geometry)
+        old = entry_exit(acf, limit_mm=limit)  # the previous rule: 99th-percentile threshold, else the model's output
+        previous = old["length_mm"] if old["length_mm"] is not None and old["prominence"] >= PREVIOUS_THRESHOLD else model
+        rows.append({"machine": m, "fault": fault, "size": size, "snr": c.snr_db, "rpm": c.rpm, "index": dmg["index"],
+                     "model": model, "previous": previous, "bump": dmg["basis"].startswith("entry/exit"),
+                     "bump_mm": dmg["bump"]["lag_mm"], "interval_mm": (dmg["arc"] or {}).get("interval_mm"),
+                     "ringdown_ms": float(np.median([a.ringdown_s for a in an])) * 1e3})
+        if progress and size == sizes[-1]:
             print(f"severity study: machine {m + 1}/{n_machines}", flush=True)
 
     def per_machine(key):

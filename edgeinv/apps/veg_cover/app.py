@@ -35,6 +35,12 @@ SEGMENT_MAX_GSD_M = 0.015  # finer than this, leaves span many pixels: pixels ar
 PATHS = ("auto", "segment", "unmix")
 
 
+def gsd_m_of(sample) -> float | None:
+    """The ground resolution in metres the app goes by: ``--gsd-cm``, else the GeoTIFF's; None if unknown."""
+    gsd = (getattr(sample, "options", None) or {}).get("gsd_cm")
+    return float(gsd) / 100.0 if gsd is not None else getattr(sample, "gsd_m", None)
+
+
 def path_for(sample) -> tuple[str, str]:
     """``("segment" | "unmix", why)``: the user's ``--path``, else by ground resolution.
 
@@ -50,7 +56,7 @@ def path_for(sample) -> tuple[str, str]:
     if chosen != "auto":
         return chosen, "--path"
     gsd = opts.get("gsd_cm")
-    gsd_m = float(gsd) / 100.0 if gsd is not None else getattr(sample, "gsd_m", None)
+    gsd_m = gsd_m_of(sample)
     if gsd is not None and not float(gsd) > 0:
         raise ConfigError(f"--gsd-cm must be > 0, got {gsd!r}")
     if gsd_m is None:
@@ -245,12 +251,12 @@ class VegCoverApp(App):
 
     def _infer(self, sample, runner, config, levels):
         """``infer(bands, valid) -> (cover, std)`` of one window: features -> ONNX -> clip."""
-        from .confidence import SUBPIXEL_MIN_GSD_M, _gsd_m, saturated, subpixel_fraction
+        from .confidence import SUBPIXEL_MIN_GSD_M, saturated, subpixel_fraction
 
         names = sample.band_names
         fine = config in features.FINE
         counts = (getattr(sample, "meta", None) or {}).get("radiometry") == "dn"
-        gsd = _gsd_m(sample) if fine else None
+        gsd = gsd_m_of(sample) if fine else None
         mixed = gsd is not None and gsd >= SUBPIXEL_MIN_GSD_M  # boundary pixels count by their leaf fraction
 
         def infer(bands, valid):

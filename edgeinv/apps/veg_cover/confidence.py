@@ -141,7 +141,7 @@ class SegmentSink:
 
 def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) -> dict:
     """The ``extra`` block of a result: path, radiometry, cover interval, OOD flag and reasons."""
-    from .app import SEGMENT_MAX_GSD_M, path_for
+    from .app import SEGMENT_MAX_GSD_M, gsd_m_of, path_for
 
     meta = getattr(sample, "meta", {}) or {}
     path, why = path_for(sample)
@@ -187,7 +187,7 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
         extra["off_cluster_share"] = off
         if off > MAX_OFF_CLUSTER:
             reasons.append(f"{100 * off:.0f} % of pixels unlike both the vegetation and the background cluster")
-        gsd = _gsd_m(sample)
+        gsd = gsd_m_of(sample)
         if gsd is not None and gsd > SEGMENT_MAX_GSD_M:  # --path segment at a GSD the app would unmix
             reasons.append(f"GSD {gsd * 100:.2g} cm > {SEGMENT_MAX_GSD_M * 100:g} cm: pixels mix leaf and background, "
                            "and a mask counts each as all or nothing (--path unmix is the path for mixed pixels)")
@@ -212,7 +212,7 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
                     reasons.append(f"the model ({fvc:.2f}) and the image's own vegetation/background split "
                                    f"({split:.2f}) disagree on uncalibrated counts")
                 lo, hi = min(lo, split), max(hi, split)
-        gsd = getattr(sample, "gsd_m", None)
+        gsd = gsd_m_of(sample)  # the GSD the path was chosen by (--gsd-cm, else the GeoTIFF's)
         if gsd is not None and not GSD_RANGE_M[0] * 0.8 <= gsd <= GSD_RANGE_M[1] * 1.5:
             reasons.append(f"GSD {gsd * 100:.2g} cm outside the simulated {GSD_RANGE_M[0] * 100:g}-"
                            f"{GSD_RANGE_M[1] * 100:g} cm")
@@ -222,12 +222,6 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
     extra.update(fvc_interval=[float(lo), float(hi)], fvc_uncertainty=float(max(hi - fvc, fvc - lo, 0.005)),
                  ood=bool(reasons), ood_reasons=reasons)
     return extra
-
-
-def _gsd_m(sample) -> float | None:
-    """The ground resolution the path choice uses (``--gsd-cm``, else the GeoTIFF's), in metres; None if unknown."""
-    gsd = (getattr(sample, "options", None) or {}).get("gsd_cm")
-    return float(gsd) / 100.0 if gsd is not None else getattr(sample, "gsd_m", None)
 
 
 def cluster_split_cover(sample, config: str) -> float | None:

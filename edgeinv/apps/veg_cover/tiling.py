@@ -206,9 +206,9 @@ def _cores() -> int:
 
 
 def _io_sinks(sinks: list) -> Iterator:
-    """Sinks that can hand their work to a background thread (``use_io``), inside wrappers (``.sinks``) too."""
+    """The sinks that write on a background thread (:class:`GeoTiffSink`), inside wrappers (``.sinks``) too."""
     for sink in sinks:
-        if hasattr(sink, "use_io"):
+        if isinstance(sink, GeoTiffSink):
             yield sink
         yield from _io_sinks(getattr(sink, "sinks", None) or [])
 

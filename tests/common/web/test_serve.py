@@ -32,6 +32,30 @@ def test_waitress_server_answers_and_stops(web_settings, mini):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
 
+def test_server_stops_when_its_wake_up_pipe_is_gone(web_settings, mini, monkeypatch):
+    """A trigger that cannot be pulled (its descriptor already closed: EBADF, seen once in CI) must not leave the
+    server running: ``stop_server`` closes the sockets from the calling thread and the loop ends."""
+    import errno
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = create_server(web_settings.replace(port=port), apps=[mini], sock=sock)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
+        assert resp.status == 200
+
+    def broken(_thunk):
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(server.trigger, "pull_trigger", broken)
+    stop_server(server, thread)
+    assert not thread.is_alive()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
 def test_serve_prints_url_and_runs(web_settings, mini, monkeypatch, capsys):
     ran = []
 

@@ -136,7 +136,8 @@ def _cmd_loso(app):
         if args.epochs < 1 or args.n_sim < 0 or args.own_network_draws < 0:
             raise InvalidInputError(f"--epochs must be >= 1 and --n-sim >= 0, got {args.epochs} and {args.n_sim}")
         return loso(app, table, lambda config: ctx.runner(app, config), settings=ctx.settings, out_dir=args.out,
-                    epochs=args.epochs, n_sim=args.n_sim, seed=args.seed, own_network_draws=args.own_network_draws)
+                    epochs=args.epochs, n_sim=args.n_sim, seed=args.seed, own_network_draws=args.own_network_draws,
+                    ceiling_only=args.ceiling_only)
 
     return run
 
@@ -189,6 +190,9 @@ def add_cli(app, sub) -> None:
     lo.add_argument("--seed", type=int, default=0)
     lo.add_argument("--own-network-draws", dest="own_network_draws", type=int, default=2,
                     help="core calibrations with k own-species leaves per species and k (default 2; 0 skips them)")
+    lo.add_argument("--ceiling-only", dest="ceiling_only", action="store_true",
+                    help="only the per-species ceiling (own-species cross-validated PLSR and linear recalibration of "
+                         "the zero-shot N; seconds, no calibration) -- also printed by a full run and by evaluate-real")
     lo.set_defaults(func=_cmd_loso(app))
 
     dg = sub.add_parser("diagnose-real", help="what limits N per area on a labelled table, per species: PLSR on the "

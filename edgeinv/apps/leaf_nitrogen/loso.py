@@ -32,6 +32,7 @@ did. More network draws: ``docs/apps/leaf_nitrogen_trials/kshot_net.py``.
 from __future__ import annotations
 
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -49,12 +50,14 @@ OWN_DRAWS = 20
 OWN_NETWORK_DRAWS = 2  # the core calibration per (species, k): about a minute each on a loaded 2-core box
 
 
-def pls_fit(x: np.ndarray, y: np.ndarray, n_components: int) -> tuple[np.ndarray, float, np.ndarray]:
-    """PLS1 by NIPALS: ``(coefficients, y mean, x mean)`` so that ``y ≈ y_mean + (x - x_mean) @ coef``."""
+def pls_path(x: np.ndarray, y: np.ndarray, max_components: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """PLS1 by NIPALS for 1..``max_components`` components at once: ``(coefficients [a, bands], y mean, x mean)``,
+    row ``a - 1`` the model with ``a`` components (NIPALS' first ``a`` components do not depend on how many follow,
+    so each row equals a fit with exactly ``a``). Fewer rows when the residual carries nothing more."""
     xm, ym = x.mean(axis=0), float(y.mean())
     xr, yr = x - xm, y - ym
-    w_all, p_all, q_all = [], [], []
-    for _ in range(n_components):
+    w_all, p_all, q_all, coefs = [], [], [], []
+    for _ in range(max_components):
         w = xr.T @ yr
         norm = np.linalg.norm(w)
         if norm < 1e-12:
@@ -69,9 +72,17 @@ def pls_fit(x: np.ndarray, y: np.ndarray, n_components: int) -> tuple[np.ndarray
         w_all.append(w)
         p_all.append(p)
         q_all.append(q)
-    w, p, q = np.array(w_all).T, np.array(p_all).T, np.array(q_all)
-    coef = w @ np.linalg.solve(p.T @ w, q)
-    return coef, ym, xm
+        wa, pa = np.array(w_all).T, np.array(p_all).T
+        coefs.append(wa @ np.linalg.solve(pa.T @ wa, np.array(q_all)))
+    if not coefs:
+        coefs.append(np.zeros(x.shape[1]))
+    return np.array(coefs), ym, xm
+
+
+def pls_fit(x: np.ndarray, y: np.ndarray, n_components: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """PLS1 by NIPALS: ``(coefficients, y mean, x mean)`` so that ``y ≈ y_mean + (x - x_mean) @ coef``."""
+    coefs, ym, xm = pls_path(x, y, n_components)
+    return coefs[-1], ym, xm
 
 
 def pls_predict(model, x: np.ndarray) -> np.ndarray:
@@ -85,8 +96,10 @@ def pls_choose(x: np.ndarray, y: np.ndarray, max_components: int = PLS_MAX_COMPO
     press = np.zeros(top)
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
-        for a in range(1, top + 1):
-            press[a - 1] += float((pls_predict(pls_fit(x[keep], y[keep], a), x[i:i + 1])[0] - y[i]) ** 2)
+        coefs, ym, xm = pls_path(x[keep], y[keep], top)
+        pred = ym + (x[i] - xm) @ coefs.T  # one prediction per number of components
+        pred = np.concatenate([pred, np.full(top - len(pred), pred[-1])])
+        press += (pred - y[i]) ** 2
     return int(np.argmin(press)) + 1
 
 
@@ -131,6 +144,119 @@ def own_species(x_pls: np.ndarray, n_est: np.ndarray, n_true: np.ndarray, sp: np
     return {"by_species": out, "needed": needed, "ks": list(ks), "draws": draws, "goal_r2": GOAL_R2_LOSO}
 
 
+CEILING_FOLDS = 5
+CEILING_REPEATS = 20
+CEILING_MAX_COMPONENTS = 8
+CEILING_MIN_LEAVES = 8
+
+
+def _cv_splits(n: int, rng: np.random.Generator, folds: int, repeats: int) -> list[list[np.ndarray]]:
+    """``[[test indices of each fold] for each repeat]``: repeated shuffled k-fold; the last "repeat" is LOO."""
+    out = [np.array_split(rng.permutation(n), min(folds, n)) for _ in range(repeats)]
+    return out + [[np.array([i]) for i in range(n)]]
+
+
+def _cv_scores(preds: list[np.ndarray], y: np.ndarray) -> dict:
+    """R² / NRMSE of pooled out-of-fold predictions: LOO (the last entry), and median and 10-90 % of the repeats."""
+    m = [_metrics(p, y) for p in preds]
+    r2 = np.array([v["r2"] for v in m[:-1]])
+    return {"loo_r2": m[-1]["r2"], "loo_nrmse": m[-1]["nrmse"], "kfold_r2_median": float(np.median(r2)),
+            "kfold_r2_p10": float(np.percentile(r2, 10)), "kfold_r2_p90": float(np.percentile(r2, 90)),
+            "kfold_nrmse_median": float(np.median([v["nrmse"] for v in m[:-1]]))}
+
+
+def _cv_predict(splits, y: np.ndarray, fit_predict) -> list[np.ndarray]:
+    preds = []
+    for folds in splits:
+        p = np.full(len(y), np.nan)
+        for test in folds:
+            train = np.setdiff1d(np.arange(len(y)), test)
+            p[test] = fit_predict(train, test)
+        preds.append(p)
+    return preds
+
+
+def ceiling(x_pls: np.ndarray, n_est: np.ndarray, n_true: np.ndarray, sp: np.ndarray, *, lma=None, seed: int = 0,
+            folds: int = CEILING_FOLDS, repeats: int = CEILING_REPEATS) -> dict:
+    """What each species' spectra can tell about its N at all, from its own leaves only (issue 14).
+
+    Per species: the labels (range, sd, r with LMA); a PLSR on the species' own leaves (reflectance at 10 nm and
+    log 1/R), cross-validated with the number of components (1-:data:`CEILING_MAX_COMPONENTS`) chosen by
+    leave-one-out *inside* each training fold; and the app's zero-shot N through a linear recalibration
+    ``a + b N`` fitted inside each training fold. Both scored on pooled out-of-fold predictions, by leave-one-out
+    and by ``repeats`` shuffled ``folds``-fold splits (median and 10-90 % of the repeats; the same splits for both).
+    ``attainable``: whether the best of them by leave-one-out (the most generous: most training leaves) reaches
+    R² >= :data:`GOAL_R2_LOSO` with the species' *own* labels -- if not, a calibration that has never seen the species
+    cannot be expected to; ``attainable_kfold``: the same by the k-fold median (methods picked after the fact, so both
+    are optimistic).
+    """
+    out = {}
+    for s in sorted(set(sp)):
+        rng = np.random.default_rng([seed, zlib.crc32(str(s).encode())])  # the same splits however the table is cut
+        ix = np.flatnonzero(sp == s)
+        y = n_true[ix]
+        d = {"n": int(len(ix)), "n_range_g_m2": [float(y.min()), float(y.max())], "n_sd_g_m2": float(y.std(ddof=1)),
+             "n_mean_g_m2": float(y.mean())}
+        if lma is not None and np.isfinite(lma[ix]).sum() > 2:
+            ok = np.isfinite(lma[ix])
+            d["r_n_lma"] = float(np.corrcoef(y[ok], lma[ix][ok])[0, 1])
+        if len(ix) < CEILING_MIN_LEAVES:
+            d["note"] = f"fewer than {CEILING_MIN_LEAVES} leaves: no cross-validated ceiling"
+            out[s] = d
+            continue
+        splits = _cv_splits(len(ix), rng, folds, repeats)
+        for name, x in (("pls_reflectance", x_pls[ix]), ("pls_log_1_r", np.log(1.0 / np.clip(x_pls[ix], 1e-4, None)))):
+            chosen = []
+
+            def pls_fp(train, test, x=x, chosen=chosen):
+                a = pls_choose(x[train], y[train], CEILING_MAX_COMPONENTS)
+                chosen.append(a)
+                return pls_predict(pls_fit(x[train], y[train], a), x[test])
+
+            d[name] = {**_cv_scores(_cv_predict(splits, y, pls_fp), y),
+                       "components_median": float(np.median(chosen))}
+        est = n_est[ix]
+        if np.isfinite(est).all() and np.std(est) > 0:
+            def lin_fp(train, test):
+                b, a = np.polyfit(est[train], y[train], 1)
+                return a + b * est[test]
+
+            d["app_linear_cv"] = _cv_scores(_cv_predict(splits, y, lin_fp), y)
+            d["app_linear_in_sample_r2"] = float(np.corrcoef(est, y)[0, 1] ** 2)
+        methods = [k for k in ("pls_reflectance", "pls_log_1_r", "app_linear_cv") if k in d]
+        d["best_own_r2_loo"] = float(max(d[k]["loo_r2"] for k in methods))
+        d["best_own_r2_kfold"] = float(max(d[k]["kfold_r2_median"] for k in methods))
+        d["attainable"] = bool(d["best_own_r2_loo"] >= GOAL_R2_LOSO)
+        d["attainable_kfold"] = bool(d["best_own_r2_kfold"] >= GOAL_R2_LOSO)
+        out[s] = d
+    return {"by_species": out, "folds": folds, "repeats": repeats, "max_components": CEILING_MAX_COMPONENTS,
+            "goal_r2": GOAL_R2_LOSO, "seed": seed}
+
+
+def ceiling_text(c: dict) -> list[str]:
+    lines = [f"ceiling: what each species' own leaves can tell about its N (cross-validated on that species only; "
+             f"LOO and {c['repeats']}x {c['folds']}-fold: median [10-90 %]; PLSR components 1-{c['max_components']} "
+             f"chosen inside each fold; app x linear: a + b N fitted inside each fold)"]
+    for s, d in c["by_species"].items():
+        head = (f"  {s:<8} n {d['n']:>2}, N {d['n_range_g_m2'][0]:.2f}-{d['n_range_g_m2'][1]:.2f} g/m2 "
+                f"(sd {d['n_sd_g_m2']:.2f}" + (f", r with LMA {d['r_n_lma']:+.2f}" if "r_n_lma" in d else "") + ")")
+        if "note" in d:
+            lines.append(head + ": " + d["note"])
+            continue
+        cells = []
+        for k, title in (("pls_reflectance", "PLSR R"), ("pls_log_1_r", "PLSR log 1/R"), ("app_linear_cv", "app x linear")):
+            if k in d:
+                v = d[k]
+                cells.append(f"{title} LOO {v['loo_r2']:+.2f}, k-fold {v['kfold_r2_median']:+.2f} "
+                             f"[{v['kfold_r2_p10']:+.2f}, {v['kfold_r2_p90']:+.2f}]")
+        verdict = ("reached with its own labels" if d["attainable_kfold"] else
+                   "reached with its own labels by LOO only" if d["attainable"] else
+                   "NOT reached even with its own labels")
+        lines.append(head + ";\n           " + "; ".join(cells) + f"\n           -> best own-species R2 LOO "
+                     f"{d['best_own_r2_loo']:+.2f}, k-fold {d['best_own_r2_kfold']:+.2f}: R2 >= {c['goal_r2']} {verdict}")
+    return lines
+
+
 HELD_OUT_GROUP = "_held_out_"
 
 
@@ -150,8 +276,10 @@ def _relabelled(table_path: Path, lines, folder: Path) -> Path:
 
 
 def loso(app, table_path, runner_for, *, settings, out_dir=None, epochs: int = EPOCHS, lr: float = 1e-4,
-         n_sim: int = 2000, seed: int = 0, progress: bool = False, own_network_draws: int = OWN_NETWORK_DRAWS) -> dict:
-    """Leave-one-species-out over the table's species; see the module docstring."""
+         n_sim: int = 2000, seed: int = 0, progress: bool = False, own_network_draws: int = OWN_NETWORK_DRAWS,
+         ceiling_only: bool = False) -> dict:
+    """Leave-one-species-out over the table's species; see the module docstring. ``ceiling_only``: the zero-shot
+    estimates and :func:`ceiling` only (seconds; no calibration)."""
     from edgeinv.common.calibrate import CalibrationOptions, calibrate
 
     table_path = Path(table_path)
@@ -175,6 +303,13 @@ def loso(app, table_path, runner_for, *, settings, out_dir=None, epochs: int = E
         return np.array([np.nan if by.get(t["leaf"].sample) is None else by[t["leaf"].sample] for t in table])
 
     n_hyb, n_net = zero_shot("hybrid_n_g_m2"), zero_shot("model_n_g_m2")
+    lma = np.array([t.get("lma_g_m2") or np.nan for t in table])
+    ceil = ceiling(x_pls, n_hyb, n_true, sp, lma=lma, seed=seed)
+    if ceiling_only:
+        report = {"table": str(table_path), "ceiling": ceil, "n_to_protein": factor, "options": {"seed": seed},
+                  "zero_shot": {s: _metrics(n_hyb[sp == s], n_true[sp == s]) for s in species}}
+        report["text"] = "\n".join(ceiling_text(ceil))
+        return _clean(report)
     rows = {}
     root = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="edgeinv-loso-"))
     for held in species:
@@ -216,7 +351,7 @@ def loso(app, table_path, runner_for, *, settings, out_dir=None, epochs: int = E
 
     own = own_species(x_pls, n_hyb, n_true, sp, seed=seed, network=own_network if own_network_draws else None,
                       network_draws=own_network_draws)
-    report = {"table": str(table_path), "species": rows, "n_to_protein": factor, "own_species": own,
+    report = {"table": str(table_path), "species": rows, "n_to_protein": factor, "own_species": own, "ceiling": ceil,
               "options": {"epochs": epochs, "lr": lr, "n_sim": n_sim, "seed": seed}, "out": str(root)}
     report["text"] = _text(report)
     return _clean(report)
@@ -253,4 +388,6 @@ def _text(r: dict) -> str:
             return str(k) if k is not None else f"not reached with {max(own['ks'])}"
         lines.append(f"own-species leaves needed for R2 >= {own['goal_r2']} (median): "
                      + ", ".join(f"{s} {needed(s, k)}" for s, k in own["needed"].items()))
+    if r.get("ceiling"):
+        lines += ceiling_text(r["ceiling"])
     return "\n".join(lines)

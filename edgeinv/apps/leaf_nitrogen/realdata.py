@@ -271,8 +271,25 @@ def evaluate_real(app, data_dir, runner_for, *, progress: bool = False) -> dict:
     summary = {"target": "nitrogen_g_m2 (N per leaf area)", "n_leaves": len(entries), "files": files,
                "skipped": skipped, "species": per_species, "goals_met": goals,
                "goal": f"zero-shot per species NRMSE (RMSE / range) <= {GOAL_NRMSE} and R2 > {GOAL_R2}",
-               "ms_per_leaf": ms, "n_to_protein": factor}
+               "ms_per_leaf": ms, "n_to_protein": factor, "ceiling": _ceiling(entries)}
     return _clean({"summary": summary, "rows": rows, "baseline": baseline, "text": _text(summary, baseline)})
+
+
+def _ceiling(entries) -> dict:
+    """Per species, what its own leaves can tell about its N (:func:`loso.ceiling`): labels are read here only to
+    measure, never to estimate."""
+    from .loso import _pls_inputs, ceiling
+
+    out = {}
+    for sp in sorted({e["species"] for e in entries}):
+        sel = [e for e in entries if e["species"] == sp]
+        c = ceiling(_pls_inputs([e["leaf"] for e in sel]), np.array([np.nan if e["hybrid_n"] is None else e["hybrid_n"]
+                                                                      for e in sel]),
+                    np.array([e["n_g_m2"] for e in sel]), np.array([sp] * len(sel)),
+                    lma=np.array([e.get("lma_g_m2") or np.nan for e in sel]))
+        out.update(c["by_species"])
+        meta = {k: v for k, v in c.items() if k != "by_species"}
+    return {"by_species": out, **meta}
 
 
 def _field_mean(results, truth) -> dict:
@@ -341,6 +358,10 @@ def _text(summary: dict, baseline: dict) -> str:
     ms = summary["ms_per_leaf"]
     lines.append(f"ms per leaf: network {ms['model']:.3f}, hybrid edge path {ms['hybrid']:.1f}, "
                  f"iterative inversion {ms['iterative']:.1f}")
+    if summary.get("ceiling"):
+        from .loso import ceiling_text
+
+        lines += ceiling_text(summary["ceiling"])
     met = [sp for sp, ok in summary["goals_met"].items() if ok]
     lines.append(f"goal ({summary['goal']}): met for {', '.join(met) if met else 'no species'}")
     if summary["skipped"]:

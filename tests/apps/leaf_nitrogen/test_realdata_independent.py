@@ -71,6 +71,7 @@ def test_evaluate_real_on_a_labelled_table(tmp_path):
     assert fm["se"] > fm["se_independent"] > 0 and abs(fm["z"]) < abs(fm["z_independent"]) and "one field" in res["text"]
     assert "field_mean" not in s["species"]["all"]
     assert "hybrid NRMSE" in res["text"] and "iterative" in res["text"]
+    assert set(s["ceiling"]["by_species"]) == {"AA", "BB"} and "note" in s["ceiling"]["by_species"]["AA"]  # 4 leaves
     # simulated leaves are on the manifold: the network leads and is accurate
     assert s["species"]["all"]["physics_led_share"] <= 0.25
     assert s["species"]["all"]["hybrid"]["nrmse"] < 0.2
@@ -198,3 +199,39 @@ def test_loso_refuses_a_table_with_fewer_than_three_species(tmp_path):
         loso(APP, tmp_path / "t.csv", _runner_for, settings=load_settings())
     with pytest.raises(InvalidInputError, match="not a labelled table"):
         loso(APP, tmp_path / "missing.csv", _runner_for, settings=load_settings())
+
+
+def test_pls_path_rows_equal_fits_with_exactly_that_many_components():
+    from edgeinv.apps.leaf_nitrogen.loso import pls_fit, pls_path
+
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(15, 12)), rng.normal(size=15)
+    coefs, _, _ = pls_path(x, y, 4)
+    for a in (1, 2, 4):
+        np.testing.assert_allclose(coefs[a - 1], pls_fit(x, y, a)[0], atol=1e-12)
+    assert not np.allclose(coefs[0], coefs[3])
+
+
+def test_ceiling_tells_a_species_whose_spectra_carry_n_from_one_whose_do_not():
+    """Issue 14: own-species cross-validated PLSR and a linear recalibration fitted inside the folds -- a species whose
+    N is in its spectra reaches the goal, a species whose N is unrelated to them does not (components chosen inside the
+    folds, so the noise species cannot borrow its test leaves), and the zero-shot estimate is judged the same way."""
+    from edgeinv.apps.leaf_nitrogen.loso import GOAL_R2_LOSO, ceiling, ceiling_text
+
+    rng = np.random.default_rng(1)
+    sp = np.repeat(["good", "noise", "few"], [14, 14, 5])
+    y = rng.uniform(0.5, 2.0, sp.size)
+    base = 0.3 + 0.01 * rng.normal(size=(sp.size, 20))
+    x = base + np.where(sp == "good", 1.0, 0.0)[:, None] * 0.05 * y[:, None] * np.linspace(0, 1, 20)
+    est = np.where(sp == "good", 2.0 * y + 0.3, rng.uniform(0.5, 2.0, sp.size))  # biased but linear vs useless
+    c = ceiling(x, est, y, sp, folds=4, repeats=3)
+    good, noise = c["by_species"]["good"], c["by_species"]["noise"]
+    assert good["attainable"] and good["attainable_kfold"] and good["app_linear_cv"]["loo_r2"] > 0.99
+    assert good["pls_reflectance"]["kfold_r2_median"] > GOAL_R2_LOSO
+    assert not noise["attainable"] and noise["pls_reflectance"]["loo_r2"] < 0.3 and noise["app_linear_cv"]["loo_r2"] < 0.3
+    assert "note" in c["by_species"]["few"] and "attainable" not in c["by_species"]["few"]
+    assert good["n_range_g_m2"] == [float(y[sp == "good"].min()), float(y[sp == "good"].max())]
+    text = "\n".join(ceiling_text(c))
+    assert "NOT reached even with its own labels" in text and "fewer than" in text
+    again = ceiling(x[sp == "good"], est[sp == "good"], y[sp == "good"], sp[sp == "good"], folds=4, repeats=3)
+    assert again["by_species"]["good"] == good  # the same splits whichever other species the table holds

@@ -233,6 +233,11 @@ def evaluate_real(app, data_dir, runner_for, *, progress: bool = False) -> dict:
              "protein_not_resolvable_share": float(np.mean([not e["result"].protein_resolvable for e in sel])),
              "flagged_share": float(np.mean([bool(e["result"].flags) for e in sel])),
              "n_rough_share": float(np.mean([any("roughly resolved" in f for f in e["result"].flags) for e in sel]))}
+        for part, keep in (("on_manifold", lambda e: e["info"]["ood_score"] <= 1), ("off_manifold",
+                                                                                     lambda e: e["info"]["ood_score"] > 1)):
+            ps = [e for e in sel if keep(e)]  # is the interval as honest where only the network runs?
+            d[f"hybrid_{part}"] = _metrics([f(e["hybrid_n"]) for e in ps], [e["n_g_m2"] for e in ps],
+                                           [f(e["hybrid_sd"]) for e in ps])
         # what the protein term explains: the factor that would map the estimated protein onto the
         # measured N (mean protein / mean N); protein-N share of leaf N = factor / 6.25
         prot = np.array([f(e["base"].get("protein_g_cm2")) for e in sel])
@@ -348,6 +353,12 @@ def _text(summary: dict, baseline: dict) -> str:
                          f"{w['model']['relative_r2']:+.2f} iterative {w['iterative']['relative_r2']:+.2f} | r2 hybrid "
                          f"{w['hybrid']['r2_best_linear']:.2f} network {w['model']['r2_best_linear']:.2f} iterative "
                          f"{w['iterative']['r2_best_linear']:.2f}")
+    al = summary["species"].get("all", {})
+    parts = [(k, al.get(f"hybrid_{k}", {})) for k in ("on_manifold", "off_manifold")]
+    if all("within_1sd" in v for _, v in parts):
+        lines.append("all leaves, ±1σ / ±2σ coverage and RMSE: " + ", ".join(
+            f"{k.replace('_', ' ')} (score {'<=' if k == 'on_manifold' else '>'} 1, {v['n']} leaves) {v['within_1sd']:.2f} / "
+            f"{v['within_2sd']:.2f}, {v['rmse']:.2f} g/m2" for k, v in parts))
     fm = {sp: d["field_mean"] for sp, d in summary["species"].items() if d.get("field_mean")}
     if fm:
         lines.append("each species as one field, mean N: z = (estimate - measured) / se, leaves as independent -> with "

@@ -50,7 +50,10 @@ def test_simulated_leaves_rarely_fire_and_distorted_ones_do():
 def test_on_manifold_keeps_the_network_and_off_manifold_lets_physics_lead():
     leaf = _prospect_leaf()
     out, info = hybrid.hybrid_outputs(_fake_outputs(), leaf, config="full")
-    assert info["physics_weight"] == 0 and not info["physics_led"] and out == _fake_outputs()
+    assert info["physics_weight"] == 0 and not info["physics_led"]
+    # the network's values; its sigmas with PROSPECT-PRO's own error on a real leaf (issue 14, stop 24)
+    assert out == hybrid.with_model_error(_fake_outputs()) and out["protein_g_cm2"] == _fake_outputs()["protein_g_cm2"]
+    assert out["protein_g_cm2_std"] == pytest.approx(np.hypot(6e-5, hybrid.MODEL_ERROR_REL * 1.2e-3))
     off = LeafSpectrum("o", WL, _odd(leaf.reflectance))
     out, info = hybrid.hybrid_outputs(_fake_outputs(), off, config="full")
     assert info["ood_score"] > 1.1 and info["physics_weight"] == 1 and info["physics_led"]
@@ -85,14 +88,29 @@ def test_combine_weighs_by_uncertainty_and_is_continuous_at_the_threshold():
         ws.append(w)
         assert net["protein_g_cm2"] < out["protein_g_cm2"] < phys["protein_g_cm2"]
         assert out["protein_g_cm2"] == pytest.approx((1 - w) * 1.2e-3 + w * 1.6e-3)
-        # the spectrum's model mismatch and half the disagreement are in the interval
-        assert out["protein_g_cm2_std"] >= max(hybrid.MISMATCH_REL * out["protein_g_cm2"], 0.5 * 4e-4)
+        # PROSPECT-PRO's own error and half the disagreement are in the interval
+        assert out["protein_g_cm2_std"] >= max(hybrid.MODEL_ERROR_REL * out["protein_g_cm2"], 0.5 * 4e-4)
     assert ws == sorted(ws) and ws[-1] > 0.8  # the further off the manifold, the more the physics counts
     # the edge factor: a network sigma inflated by NETWORK_EDGE_FACTOR * sqrt(score), physics by its simulation error
     s_n, s_p = 6e-5 * hybrid.NETWORK_EDGE_FACTOR * np.sqrt(2.0), hybrid.PHYSICS_SD["protein_g_cm2"]
     assert ws[1] == pytest.approx(s_n**2 / (s_n**2 + s_p**2))
     # a network already unsure weighs less
     assert hybrid.combine(_net(sd=3e-4), phys, score=2.0)[1] > ws[1]
+
+
+def test_model_error_is_in_every_real_leaf_sigma_continuous_at_the_threshold_but_not_in_a_calibrated_one():
+    """Issue 14, stop 24: on real leaves the N error was as large on the manifold as off it, so PROSPECT-PRO's own
+    error is in the sigma whatever the score; at score 1 the network-only path and the combination agree."""
+    net = _net()
+    on = hybrid.with_model_error(net)
+    at_one, _ = hybrid.combine(net, _phys(), score=1.0)
+    for k in ("protein_g_cm2", "chlorophyll_ug_cm2", "ewt_g_cm2", "lma_g_cm2"):
+        assert on[k] == net[k] and on[f"{k}_std"] == pytest.approx(at_one[f"{k}_std"])
+        assert on[f"{k}_std"] >= hybrid.MODEL_ERROR_REL * net[k] and on[f"{k}_std"] > net[f"{k}_std"]
+    assert on["structure_n"] == net["structure_n"] and "structure_n_std" not in on
+    leaf = _prospect_leaf(meta={"network_only": True})
+    out, _ = hybrid.hybrid_outputs(_fake_outputs(), leaf, config="full")
+    assert out == _fake_outputs()  # a model the user calibrated (or chose) on real leaves: no simulator error added
 
 
 def test_a_failed_check_hands_the_leaf_to_the_physics_with_the_disagreement_in_its_sigma():

@@ -1,11 +1,12 @@
 """Writers for the cover map: a scaled-integer GeoTIFF (tiled, compressed, with overviews) and a PNG overlay.
 
-The GeoTIFF has two bands, ``cover_fraction`` and ``cover_fraction_std``, stored as **uint16 with a
-GDAL scale tag of** :data:`SCALE` (1e-4: value 10,000 = cover 1.0) and nodata :data:`NODATA` (65535),
+The GeoTIFF has two bands, ``cover_fraction`` and ``cover_fraction_std``, stored as **uint8 with a
+GDAL scale tag of** :data:`SCALE` (0.004 = 1/250: value 250 = cover 1.0) and nodata :data:`NODATA` (255),
 so readers that apply scale/offset (GDAL ``-unscale``, QGIS, ``rasterio``'s ``ds.scales``) get the
-fraction; the rounding error is at most 5e-5, far below the model's error (issue 13: against the
-former float32 map the writer and the overviews took 0.56 instead of 0.91 CPU-s per 16 MP, and the
-file is 30 % smaller). It keeps the source CRS and geotransform and is written window by window
+fraction. The rounding error is at most 0.002 (RMS 0.0012), against the shipped models' pixel RMSE of
+0.06-0.07: added in quadrature it moves that error in the fifth decimal. Issue 13: float32 until stop 22,
+uint16 x 1e-4 until stop 23 (14 noisy bits that barely compressed); uint8 halves the bytes ZSTD and the
+overviews go through. It keeps the source CRS and geotransform and is written window by window
 (:class:`CoverGeoTiff`), so it never has to be in memory. The overlay is a coloured preview (bare soil
 brown -> full cover green), at most ``max_side`` pixels on its long side, with the flagged zones
 outlined and numbered in red (a 3 x 5 digit stamp and one-pixel outlines in numpy: Pillow's ImageDraw and
@@ -35,10 +36,15 @@ COMPRESS_OPTIONS = {"zstd_level": 1}
 # 256 px windows, 0.105 instead of 0.127 CPU-s and 2.5 % smaller (the cover and its sd compress better
 # apart), and the overlay reads the cover band without decompressing the sd (issue 13, fourth round).
 INTERLEAVE = "band"
-DTYPE = "uint16"
-SCALE = 1e-4            # stored value x SCALE = cover fraction (and its sd)
-NODATA = 65535
-MAX_STORED = 65534      # sd above 6.5534 (never seen: the cover is 0..1) is stored as 6.5534
+DTYPE = "uint8"
+SCALE = 0.004           # stored value x SCALE = cover fraction (and its sd): 1/250
+NODATA = 255
+MAX_STORED = 254        # values above 1.016 (an sd never gets there: the cover is 0..1) are stored as 1.016
+# Overviews from 4x down (4, 8, ... until the map is under half a block): a viewer zoomed out less than 4x reads
+# the base, at most 16 stored pixels a screen pixel. The 2x level was half the overview cost (it re-reads the
+# whole base and writes a quarter of its pixels) for views that the base serves. Maps too small for a 4x level
+# get a 2x one.
+FIRST_OVERVIEW = 4
 # colour ramp for cover 0 -> 1 (RGB): bare soil, sparse, medium, dense canopy
 _RAMP_STOPS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 _RAMP_RGB = np.array([[140, 100, 60], [200, 170, 80], [180, 200, 60], [90, 170, 50], [20, 110, 30]], float)
@@ -46,21 +52,42 @@ ZONE_RGBA = (230, 40, 40, 255)
 
 
 def to_stored(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Cover (or sd) as stored: round(value / SCALE) as uint16, NODATA where not valid or not finite."""
+    """Cover (or sd) as stored: round(value / SCALE) as uint8, NODATA where not valid or not finite."""
     with np.errstate(invalid="ignore"):
-        q = np.clip(values, 0.0, MAX_STORED * SCALE)  # the one new float array; the rest in place (same bits)
+        q = np.clip(values, 0.0, MAX_STORED * SCALE)  # the one new float array; the rest in place
         q *= np.float32(1.0 / SCALE)
         np.rint(q, out=q)
-        out = q.astype(np.uint16)
+        out = q.astype(np.uint8)
     out[~(np.asarray(valid, bool) & np.isfinite(values))] = NODATA
     return out
 
 
-def from_stored(stored: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`to_stored`: float32 fraction, NaN for NODATA."""
-    out = stored.astype(np.float32) * np.float32(SCALE)
-    out[stored == NODATA] = np.nan
+def from_stored(stored: np.ndarray, *, scale: float = SCALE, nodata: float | None = NODATA) -> np.ndarray:
+    """The inverse of :func:`to_stored`: float32 fraction, NaN for ``nodata``. ``scale`` / ``nodata``: a file's
+    own tags (:func:`read_cover` passes them, so maps written as uint16 x 1e-4 before issue 13's fifth round
+    read right too)."""
+    out = stored.astype(np.float32) * np.float32(scale)
+    if nodata is not None:
+        out[stored == nodata] = np.nan
     return out
+
+
+def overview_factors(width: int, height: int) -> list[int]:
+    """Overview levels of a cover map: :data:`FIRST_OVERVIEW`, x2, ... while the level is at least half a block
+    on its long side; ``[2]`` for a map too small for a 4x level but not for a 2x one."""
+    side = max(int(width), int(height))
+    factors, f = [], FIRST_OVERVIEW
+    while side / f >= BLOCK_PX / 2:
+        factors.append(f)
+        f *= 2
+    if not factors and side / 2 >= BLOCK_PX / 2:
+        factors = [2]
+    return factors
+
+
+def _tags(ds) -> dict:
+    """``from_stored`` keywords of an open cover GeoTIFF (its band 1 scale and nodata)."""
+    return {"scale": float(ds.scales[0]), "nodata": ds.nodata}
 
 
 class CoverGeoTiff:
@@ -91,13 +118,13 @@ class CoverGeoTiff:
         self._ds.scales = (SCALE, SCALE)
         self._ds.offsets = (0.0, 0.0)
         self._ds.update_tags(unit="fraction", software="edgeinv veg-cover",
-                             stored_as=f"uint16, value x {SCALE:g} = fraction, {NODATA} = no data")
+                             stored_as=f"{DTYPE}, value x {SCALE:g} = fraction, {NODATA} = no data")
 
     def write(self, *, row: int, col: int, cover: np.ndarray, std: np.ndarray | None, valid: np.ndarray) -> None:
         from rasterio.windows import Window
 
         h, w = cover.shape
-        out = np.empty((2, h, w), np.uint16)
+        out = np.empty((2, h, w), DTYPE)
         out[0] = to_stored(cover, valid)
         if std is None:
             out[1] = NODATA
@@ -110,10 +137,7 @@ class CoverGeoTiff:
 
         ds = self._ds
         if overviews:
-            factors, f = [], 2
-            while max(ds.width, ds.height) / f >= BLOCK_PX / 2:
-                factors.append(f)
-                f *= 2
+            factors = overview_factors(ds.width, ds.height)
             if factors:
                 # built in the writing handle, so at the file's ZSTD level 1 (a file reopened later would get
                 # GDAL's default overview level 9: 0.55 vs 0.29-0.33 CPU-s on a 16 MP map)
@@ -147,7 +171,7 @@ def read_preview(path, *, max_side: int = 1024) -> tuple[np.ndarray, float]:
     with rasterio.open(path) as ds:
         f = max(1.0, max(ds.width, ds.height) / max_side)
         shape = (max(1, int(round(ds.height / f))), max(1, int(round(ds.width / f))))
-        return from_stored(ds.read(1, out_shape=shape, resampling=Resampling.average)), f
+        return from_stored(ds.read(1, out_shape=shape, resampling=Resampling.average), **_tags(ds)), f
 
 
 def read_cover(path, *, window=None) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +179,8 @@ def read_cover(path, *, window=None) -> tuple[np.ndarray, np.ndarray]:
     import rasterio
 
     with rasterio.open(path) as ds:
-        return from_stored(ds.read(1, window=window)), from_stored(ds.read(2, window=window))
+        tags = _tags(ds)
+        return from_stored(ds.read(1, window=window), **tags), from_stored(ds.read(2, window=window), **tags)
 
 
 def colourise(cover: np.ndarray) -> np.ndarray:

@@ -46,7 +46,7 @@ class FlightFlow(EntityFlow):
     trend_key = "fvc_mean"
     trend_label = "mean vegetation cover (0-1)"
     files = {"overlay.png": "Cover overlay (PNG)", "image.png": "The image as uploaded, for viewing (PNG)",
-             "cover.tif": "Cover map (GeoTIFF: uint16, value × 0.0001 = cover)",
+             "cover.tif": "Cover map (GeoTIFF: uint8, value × 0.004 = cover, 255 = no data)",
              "mission.plan": "Re-survey mission (QGroundControl .plan)",
              "mission.geojson": "Zones and waypoints (GeoJSON)"}
     result_template = "veg_cover/result.html"

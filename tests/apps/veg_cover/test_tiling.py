@@ -102,15 +102,16 @@ def test_cover_geotiff_keeps_georeferencing(vc_app, tiny_runner, big_scene, tmp_
     res = vc_app.predict(vc_app.read(big_scene, out=str(out), tile_px=128), tiny_runner)
     with rasterio.open(big_scene) as src, rasterio.open(out) as dst:
         assert dst.crs == src.crs and dst.transform == src.transform
-        assert (dst.width, dst.height, dst.count, dst.dtypes[0]) == (420, 300, 2, "uint16")
+        assert (dst.width, dst.height, dst.count, dst.dtypes[0]) == (420, 300, 2, "uint8")
         assert dst.descriptions == ("cover_fraction", "cover_fraction_std")
-        assert dst.scales == (1e-4, 1e-4) and dst.nodata == 65535
+        assert dst.scales == (0.004, 0.004) and dst.nodata == 255
         assert dst.profile["tiled"] and dst.compression.name.lower() == "zstd"
-        assert dst.overviews(1), "overviews missing"
-    # the stored map is the in-memory one to the storage step (1e-4; rounding: at most half of it)
+        assert dst.overviews(1) == [2], "overviews missing"  # too small for a 4x level (outputs.overview_factors)
+    # the stored map is the in-memory one to the storage step (0.004; rounding: at most half of it)
     cover, std = read_cover(out)
-    np.testing.assert_allclose(cover, res.cover, atol=5.01e-5, rtol=0)
-    np.testing.assert_allclose(std, res.std, atol=5.01e-5, rtol=0)
+    np.testing.assert_allclose(cover, res.cover, atol=0.002 + 1e-6, rtol=0)
+    np.testing.assert_allclose(std, res.std, atol=0.002 + 1e-6, rtol=0)
+    assert np.abs(cover - res.cover).max() > 1e-4  # and it is the uint8 step, not a finer one
     png = out.with_suffix(".png")
     assert res.outputs == {"cover_geotiff": str(out), "overlay_png": str(png)}
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

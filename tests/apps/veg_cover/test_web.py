@@ -41,8 +41,8 @@ def test_api_upload_gives_cover_zones_and_mission(client, field_tif):
     from rasterio.io import MemoryFile
 
     with MemoryFile(client.get(doc["files"]["cover.tif"]).data) as mf, mf.open() as ds:
-        assert ds.crs.to_epsg() == 32631 and ds.count == 2 and ds.dtypes[0] == "uint16"
-        assert ds.scales == (1e-4, 1e-4) and ds.nodata == 65535
+        assert ds.crs.to_epsg() == 32631 and ds.count == 2 and ds.dtypes[0] == "uint8"
+        assert ds.scales == (0.004, 0.004) and ds.nodata == 255
     hist = client.get(f"/veg-cover/api/entities/{fid}").get_json()["history"]
     assert len(hist) == 1 and hist[0]["fvc_mean"] == pytest.approx(s["fvc_mean"])
 

@@ -57,7 +57,8 @@ SPECIES_MODEL_REL_SD = 0.025
 SHARED_REL_SD = float(np.hypot(N_TO_PROTEIN_REL_SD, SPECIES_MODEL_REL_SD))
 # Above this relative 1-sigma the leaf's N per area is said to be only roughly resolved (issue 14): two leaves
 # then differ visibly (2 sigma) only when their N differs by more than half; a general bound, not tuned on real
-# leaves (on-manifold simulated leaves: 7-15 %; physics-led real leaves: 30-45 %, measured in the docs).
+# leaves (on-manifold simulated leaves: 7-15 %, 15-22 % since stop 24 added PROSPECT-PRO's own 10 % on every leaf;
+# physics-led real leaves: 30-45 %, measured in the docs).
 N_ROUGH_REL = 0.25
 
 

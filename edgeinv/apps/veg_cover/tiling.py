@@ -82,11 +82,17 @@ def tiles(*, height: int, width: int, tile_px: int = TILE_PX, margin_px: int = M
     tile_px, margin_px = -(-tile_px // ALIGN_PX) * ALIGN_PX, -(-margin_px // ALIGN_PX) * ALIGN_PX
     g = group_px if group_px and group_px > tile_px and group_px % tile_px == 0 else tile_px
     band = g * band_groups if band_groups and band_groups > 0 and g > tile_px else width
-    for bc in range(0, width, band):
+    # Bands end in the middle of a block column (at a tile edge), not at its edge: a band's margins then reach
+    # no block outside its own columns, and only the block column two bands share is decoded twice. At a block
+    # edge the margins of each band reached one column on either side (~8 px of it), each decoded again later:
+    # two columns in every block row per band edge (issue 13, fifth round).
+    half = (g // tile_px // 2) * tile_px if band < width else 0
+    edges = [0] + [e for e in range(band - half, width, band) if e > 0] + [width]
+    for b0, b1 in zip(edges[:-1], edges[1:]):
         for gr in range(0, height, g):
-            for gc in range(bc, min(bc + band, width), g):
+            for gc in range(b0 - b0 % g, b1, g):
                 for r in range(gr, min(gr + g, height), tile_px):
-                    for c in range(gc, min(gc + g, width), tile_px):
+                    for c in range(max(gc, b0), min(gc + g, b1), tile_px):
                         h, w = min(tile_px, height - r), min(tile_px, width - c)
                         r0, c0 = max(0, r - margin_px), max(0, c - margin_px)
                         r1, c1 = min(height, r + h + margin_px), min(width, c + w + margin_px)
@@ -94,7 +100,9 @@ def tiles(*, height: int, width: int, tile_px: int = TILE_PX, margin_px: int = M
 
 
 def band_for_cache(block_bytes: int | None, cache_bytes: int | None = None) -> int | None:
-    """Block columns per band so that three block rows of a band (+1 block each side) fit GDAL's cache.
+    """Block columns per band so that three block rows of the block columns a band touches fit GDAL's cache.
+
+    A band of n block widths that starts and ends mid-block (:func:`tiles`) touches n + 1 block columns.
 
     ``cache_bytes``: default the ``GDAL_CACHEMAX`` in force (bytes, or MB when under 100,000, as GDAL
     reads it), else 64 MB. None when the blocks are unknown.
@@ -111,7 +119,7 @@ def band_for_cache(block_bytes: int | None, cache_bytes: int | None = None) -> i
                 cache_bytes *= 2**20
         except (ImportError, TypeError, ValueError):
             cache_bytes = 64 * 2**20
-    return max(1, int(cache_bytes // (3 * block_bytes)) - 2)
+    return max(1, int(cache_bytes // (3 * block_bytes)) - 1)
 
 
 class BackgroundIO:

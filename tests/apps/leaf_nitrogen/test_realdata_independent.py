@@ -25,7 +25,7 @@ def _runner_for(config):
     return load_runner(APP, load_settings(), config=config)
 
 
-def _table(path: Path, n=8):
+def _table(path: Path, n=8, species=("BB", "AA")):
     """An EcoSIS/spectratrait-layout table (Wave_500..Wave_2400 in percent) of simulated leaves."""
     leaves = simulate_leaves(n, rng=np.random.default_rng(8), config="trimmed")
     wl = np.arange(500, 2401)
@@ -34,7 +34,7 @@ def _table(path: Path, n=8):
     for i, leaf in enumerate(leaves):
         r = 100 * np.interp(wl, leaf.wavelength_nm, leaf.reflectance)
         n = float(nitrogen_area_g_m2(protein_g_cm2=leaf.truth["protein_g_cm2"]))
-        lines.append(",".join([("AA" if i % 2 else "BB"), f"{n:.4f}", f"{1e4 * leaf.truth['lma_g_cm2']:.3f}",
+        lines.append(",".join([species[i % len(species)], f"{n:.4f}", f"{1e4 * leaf.truth['lma_g_cm2']:.3f}",
                                f"{1e4 * leaf.truth['ewt_g_cm2']:.3f}"] + [f"{v:.4f}" for v in r]))
     lines.append(",".join(["BB", "NA", "40", "150"] + ["30"] * len(wl)))  # unlabelled leaf: not scored
     path.write_text("\n".join(lines) + "\n")
@@ -72,6 +72,8 @@ def test_evaluate_real_on_a_labelled_table(tmp_path):
     assert "field_mean" not in s["species"]["all"]
     assert "hybrid NRMSE" in res["text"] and "iterative" in res["text"]
     assert set(s["ceiling"]["by_species"]) == {"AA", "BB"} and "note" in s["ceiling"]["by_species"]["AA"]  # 4 leaves
+    on, off = s["species"]["all"]["hybrid_on_manifold"], s["species"]["all"]["hybrid_off_manifold"]
+    assert on["n"] + off["n"] == 8 and on["n"] >= 6  # simulated leaves: mostly on the manifold
     # simulated leaves are on the manifold: the network leads and is accurate
     assert s["species"]["all"]["physics_led_share"] <= 0.25
     assert s["species"]["all"]["hybrid"]["nrmse"] < 0.2
@@ -235,3 +237,21 @@ def test_ceiling_tells_a_species_whose_spectra_carry_n_from_one_whose_do_not():
     assert "NOT reached even with its own labels" in text and "fewer than" in text
     again = ceiling(x[sp == "good"], est[sp == "good"], y[sp == "good"], sp[sp == "good"], folds=4, repeats=3)
     assert again["by_species"]["good"] == good  # the same splits whichever other species the table holds
+
+
+def test_cli_loso_ceiling_only_prints_the_ceiling_without_calibrating(tmp_path, capsys):
+    """`loso --ceiling-only`: the zero-shot estimates and each species' ceiling, no calibration (issue 14, stop 24)."""
+    from edgeinv.common.cli import main
+
+    _table(tmp_path / "t.csv", n=27, species=("AA", "BB", "CC"))
+    assert main(["--json", "leaf-nitrogen", "loso", str(tmp_path / "t.csv"), "--ceiling-only"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert "species" not in doc and "own_species" not in doc  # nothing calibrated
+    by = doc["ceiling"]["by_species"]
+    assert set(by) == {"AA", "BB", "CC"} and set(doc["zero_shot"]) == {"AA", "BB", "CC"}
+    for d in by.values():
+        assert d["n"] == 9 and {"pls_reflectance", "pls_log_1_r", "app_linear_cv"} <= set(d)
+        assert d["best_own_r2_loo"] >= d["app_linear_cv"]["loo_r2"]
+    # simulated leaves: the app's own N recalibrated within a species carries it
+    assert all(d["app_linear_cv"]["loo_r2"] > 0.5 for d in by.values())
+    assert "ceiling:" in doc["text"]

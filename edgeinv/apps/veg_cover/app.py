@@ -156,6 +156,22 @@ class VegCoverApp(App):
             sample.levels = lv
         return lv
 
+    def pure_levels_for(self, sample, config: str):
+        """Unmixing path on camera counts: the image's pure soil and vegetation levels (:func:`.radiometry.pure_levels`)
+        over the bands of ``config``'s camera (red + NIR, or RGB), computed once and kept; None for reflectance input,
+        or when the image has no two clusters (the net then runs, flagged)."""
+        from .cameras import fine_config_for
+        from .radiometry import pure_levels, sample_pixels
+
+        if (getattr(sample, "meta", None) or {}).get("radiometry") != "dn" or config in features.FINE:
+            return None
+        if not hasattr(sample, "pure_levels"):
+            needed = features.FEATURES[fine_config_for(config)][0]
+            bands, valid = sample_pixels(sample)
+            sample.pure_levels = (pure_levels(features.select_bands(bands, sample.band_names, fine_config_for(config)),
+                                              needed, valid) if set(needed) <= set(sample.band_names) else None)
+        return sample.pure_levels
+
     def _rules(self, options: dict, config: str | None = None) -> interpret.ZoneRules:
         keys = ("low_cover", "high_patchiness", "low_confidence_std")
         given = {k: float(options[k]) for k in keys if options.get(k) is not None}
@@ -249,11 +265,23 @@ class VegCoverApp(App):
 
         return rasterio.Env(GDAL_CACHEMAX=int(float(sample.options.get("gdal_cache_mb") or GDAL_CACHE_MB) * 2**20))
 
-    def _infer(self, sample, runner, config, levels):
-        """``infer(bands, valid) -> (cover, std)`` of one window: features -> ONNX -> clip."""
+    def _infer(self, sample, runner, config, levels, pure=None):
+        """``infer(bands, valid) -> (cover, std)`` of one window: features -> ONNX -> clip; with ``pure`` (camera counts
+        on the unmixing path) the linear unmixing of the counts between the image's pure levels instead of the net."""
         from .confidence import SUBPIXEL_MIN_GSD_M, saturated, subpixel_fraction
 
         names = sample.band_names
+        if pure is not None:
+            from .cameras import fine_config_for
+            from .radiometry import unmix_counts
+
+            lin = fine_config_for(config)
+
+            def infer_counts(bands, valid):
+                cover = unmix_counts(features.select_bands(bands, names, lin), features.FEATURES[lin][0], pure)
+                return cover, np.full(cover.shape, pure.sd, np.float32)
+
+            return infer_counts
         fine = config in features.FINE
         counts = (getattr(sample, "meta", None) or {}).get("radiometry") == "dn"
         gsd = gsd_m_of(sample) if fine else None
@@ -280,7 +308,8 @@ class VegCoverApp(App):
         with self._gdal_env(sample):
             config = self.config_for(sample)
             levels = self.levels_for(sample, config) if config in features.FINE else None  # kept on the sample
-            return list(tiling.run_tiles(sample, self._infer(sample, runner, config, levels), tiles))
+            pure = self.pure_levels_for(sample, config)
+            return list(tiling.run_tiles(sample, self._infer(sample, runner, config, levels, pure), tiles))
 
     def _predict(self, sample, runner):
         from .outputs import CoverGeoTiff, overlay_png, read_preview
@@ -291,6 +320,7 @@ class VegCoverApp(App):
         opts = sample.options
         fine = config in features.FINE
         levels = self.levels_for(sample, config) if fine else None
+        pure = self.pure_levels_for(sample, config)
         grid, geo = self._zones(sample)
         sinks = [grid]
         mem = None
@@ -304,7 +334,7 @@ class VegCoverApp(App):
             writer = CoverGeoTiff(out, width=sample.width, height=sample.height,
                                   transform=sample.transform if geo else None, crs=sample.crs if geo else None)
             sinks.append(tiling.GeoTiffSink(writer))
-        infer = self._infer(sample, runner, config, levels)
+        infer = self._infer(sample, runner, config, levels, pure)
         stats = None
         if fine:  # the model gives P(vegetation); the maps and zones get the mask (P > 0.5)
             stats = SegmentSink(sinks, keep_shape=None if mem is None else (sample.height, sample.width))
@@ -323,7 +353,7 @@ class VegCoverApp(App):
         if writer is not None:
             writer.close()
         result = self._summarise(grid, geo, sample, "model", config)
-        result.extra = assess(result, sample=sample, config=config, levels=levels, stats=stats)
+        result.extra = assess(result, sample=sample, config=config, levels=levels, stats=stats, pure=pure)
         if mem is not None:
             result.cover = mem.cover
             result.std = mem.std if mem.has_std else None

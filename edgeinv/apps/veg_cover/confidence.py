@@ -139,7 +139,7 @@ class SegmentSink:
             s.add(row=row, col=col, cover=out, std=sd, valid=valid)
 
 
-def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) -> dict:
+def assess(result, *, sample, config: str, levels, stats: SegmentSink | None, pure=None) -> dict:
     """The ``extra`` block of a result: path, radiometry, cover interval, OOD flag and reasons."""
     from .app import SEGMENT_MAX_GSD_M, gsd_m_of, path_for
 
@@ -195,6 +195,11 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
             extra["clipped_share"] = clipped
             if clipped > MAX_CLIPPED:
                 reasons.append(f"over-exposed: {100 * clipped:.0f} % of pixels have a channel at full scale")
+    elif pure is not None:
+        lo, hi, more = _assess_counts(fvc, sample, pure)
+        extra.update(more)
+        reasons += more["reasons"]
+        del extra["reasons"]
     else:
         sd = result.confidence_std or 0.0
         lo, hi = max(0.0, fvc - sd), min(1.0, fvc + sd)
@@ -224,6 +229,52 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None) ->
     return extra
 
 
+def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
+    """Interval and flags of the linear unmixing of camera counts (:func:`.radiometry.pure_levels`).
+
+    The interval spans the cover with two definitions of each pure level (interior mean and median) and the cover
+    +- (0.01 + ``REL_UNCERTAINTY`` x the cover: the error of unflagged results on the design frames). No
+    pure vegetation (fewer than ``PURE_FLAG_PX`` interior pixels): the vegetation level is only bounded (it is at
+    least the purest observed), flagged, interval ``NO_PURE_RANGE`` x the estimate. An unusually uniform upper cluster (a tray, crate
+    or second soil: it may hold no vegetation): flagged, interval down to 0. Many pixels unlike both clusters
+    (another material: :data:`MAX_OFF_CLUSTER`): flagged.
+    """
+    from .features import select_bands
+    from .radiometry import NO_PURE_RANGE, PURE_FLAG_PX, REL_UNCERTAINTY, linear_counts, sample_pixels
+
+    reasons = []
+    # the image mean of (t - s) / (v - s) with the other definitions of s and v (unclipped, so a ratio of differences)
+    alt = [fvc * (pure.veg - pure.soil) / max(v - s, 1e-6) + (pure.soil - s) / max(v - s, 1e-6)
+           for v in (pure.veg, pure.veg_median) for s in (pure.soil, pure.soil_mean)]
+    half = 0.01 + REL_UNCERTAINTY * fvc
+    lo, hi = min(alt + [fvc - half]), max(alt + [fvc + half])
+    if not pure.pure:
+        reasons.append(f"no pure vegetation at this ground resolution ({pure.n_pure_veg} < {PURE_FLAG_PX} pixels with "
+                       "all neighbours vegetation: plants a few pixels wide): the vegetation level is a lower bound")
+        lo, hi = min(lo, NO_PURE_RANGE[0] * fvc), max(hi, NO_PURE_RANGE[1] * fvc)
+    if pure.flat:
+        reasons.append(f"the upper cluster is unusually uniform (spread {pure.spread:.2f}, {pure.n_pure_veg} of "
+                       f"{pure.n_veg} pixels interior): a flat surface such as a tray, crate or second soil; it may "
+                       "not be vegetation")
+        lo = 0.0
+    bands, valid = sample_pixels(sample)
+    raw = select_bands(bands, sample.band_names, _fine_of(pure))
+    off, _ = _off_cluster_share(linear_counts(raw, pure.levels.bands)[0], pure.levels, valid=valid)
+    ok = np.ones(raw.shape[1:], bool) if valid is None else np.asarray(valid, bool)
+    clipped = float(np.count_nonzero(np.any(raw >= CLIP_LEVEL, axis=0) & ok) / max(int(ok.sum()), 1))
+    if off > MAX_OFF_CLUSTER:
+        reasons.append(f"{100 * off:.0f} % of pixels unlike both the vegetation and the background cluster")
+    if clipped > MAX_CLIPPED:
+        reasons.append(f"over-exposed: {100 * clipped:.0f} % of pixels have a channel at full scale")
+    more = {"method": "linear unmixing of camera counts between the image's pure soil and vegetation levels",
+            "pure_levels": pure.to_dict(), "off_cluster_share": off, "clipped_share": clipped, "reasons": reasons}
+    return max(0.0, lo), min(1.0, hi), more
+
+
+def _fine_of(pure) -> str:
+    return "rgb_fine" if "green" in pure.levels.bands else "red_nir_fine"
+
+
 def cluster_split_cover(sample, config: str) -> float | None:
     """The share of (subsampled) pixels on the vegetation side of the image's two-cluster split over the bands of
     ``config``'s camera (:func:`.radiometry.image_levels`: minimum-error split refined along Fisher's discriminant);
@@ -240,14 +291,17 @@ def cluster_split_cover(sample, config: str) -> float | None:
     return float(image_levels(select_bands(bands, sample.band_names, fine), needed, valid).veg_share)
 
 
-def _off_cluster_share(sample, levels) -> tuple[float, float]:
+def _off_cluster_share(sample, levels, *, valid=None) -> tuple[float, float]:
     """Shares of (subsampled) pixels unlike both clusters -- far beyond their levels along the image's
     discriminant (t < -2 or t > 3) or far off the line between them (:func:`.radiometry.off_line_distance`)
     -- and with a band at full scale (:data:`CLIP_LEVEL`; meaningful for camera counts)."""
     from .radiometry import discriminant, off_line_distance, sample_pixels
 
-    bands, valid = sample_pixels(sample)
-    names = list(sample.band_names)
+    if isinstance(sample, np.ndarray):  # the bands of ``levels`` themselves (linear counts) and their ``valid``
+        bands, names = sample, list(levels.bands)
+    else:
+        bands, valid = sample_pixels(sample)
+        names = list(sample.band_names)
     step = max(1, int(np.sqrt(bands.shape[1] * bands.shape[2] / 100_000)))
     x = np.stack([bands[names.index(b)][::step, ::step] for b in levels.bands])
     t = discriminant(x, levels)

@@ -321,3 +321,108 @@ def off_line_distance(bands: np.ndarray, levels: Levels) -> np.ndarray:
     icov = np.linalg.pinv(np.asarray(levels.cov, np.float64))
     m = np.sqrt(np.maximum(np.einsum("in,ij,jn->n", r, icov, r), 0.0))
     return m.reshape(bands.shape[1:]).astype(np.float32)
+
+
+# ---- coarse GSD on camera counts: linear unmixing between the image's *pure* soil and vegetation levels ---------
+# Design constants, set on simulated close-range frames area-averaged by k = 1..32 (design seed 300007, 40 frames
+# per camera; docs/apps/veg_cover_trials/gsd_linear_unmix.py), before the real GSD sweep was run with them.
+PURE_MIN_PX = 3          # fewer interior vegetation pixels than this: no interior level (the purest observed instead)
+# fewer interior vegetation pixels than this: the vegetation level is flagged as maybe not pure. Set AFTER the real GSD
+# sweep was seen (with 3, 44 of 78 unflagged real coarse results missed, mostly feathery carrot plants whose interiors
+# at 2-8 cm are still part soil); on the design seed it costs 163 -> 122 unflagged right answers of 410 for 56 -> 43
+# unflagged misses (docs/apps/veg_cover.md, "Cover at any ground resolution").
+PURE_FLAG_PX = 20
+FLAT_SPREAD = 0.2        # upper cluster's (q90 - q50) / (q50 - soil) below this: a flat surface, maybe no vegetation
+FLAT_INTERIOR = 0.9      # ... or this share of it interior (one large uniform area: a tray, a crate, a second soil)
+NO_PURE_RANGE = (0.1, 1.3)  # truth / estimate on design frames without pure vegetation: 5th-95th pct 0.14-1.29
+REL_UNCERTAINTY = 0.15   # interval half-width 0.01 + this x the cover: holds the truth on 92 % of the design frames'
+                         # unflagged results within 0.03 (75 % of all unflagged)
+
+
+@dataclass(frozen=True)
+class PureLevels:
+    """Levels for linear unmixing of one image's counts along its discriminant (:func:`pure_levels`)."""
+
+    levels: Levels       # the image's two clusters over its linear counts (:func:`image_levels`)
+    encoding: str        # "srgb" (RGB counts, decoded to linear before anything) or "linear"
+    soil: float          # background level along the discriminant: median of the background's interior pixels
+    veg: float           # vegetation level: mean of the vegetation's interior pixels (the purest observed if none)
+    veg_median: float    # median of the same pixels: a second definition of the level (the interval)
+    soil_mean: float
+    n_pure_veg: int      # interior vegetation pixels (all 8 neighbours on the vegetation side too)
+    n_veg: int           # pixels on the vegetation side
+    spread: float        # (q90 - q50) / (q50 - soil) of the vegetation side
+    sd: float            # per-pixel sd of the unmixed fraction: the background interior's spread / (veg - soil)
+
+    @property
+    def pure(self) -> bool:
+        """At least :data:`PURE_FLAG_PX` interior vegetation pixels: the vegetation level is taken as pure."""
+        return self.n_pure_veg >= PURE_FLAG_PX
+
+    @property
+    def flat(self) -> bool:
+        return self.spread < FLAT_SPREAD or self.n_pure_veg > FLAT_INTERIOR * self.n_veg
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["levels"] = self.levels.to_dict()
+        d["flat"] = self.flat
+        d["pure"] = self.pure
+        return d
+
+
+def linear_counts(bands: np.ndarray, band_names) -> tuple[np.ndarray, str]:
+    """Camera counts as light: RGB counts are sRGB-encoded (consumer cameras) and decoded; others taken as linear."""
+    if {"red", "green", "blue"} <= set(band_names):
+        v = np.clip(np.asarray(bands, np.float32), 0.0, 1.0)
+        return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32), "srgb"
+    return np.asarray(bands, np.float32), "linear"
+
+
+def _interior(m: np.ndarray) -> np.ndarray:
+    """Pixels of ``m`` whose 8 neighbours are all in ``m`` too (the image border counts as inside)."""
+    from scipy.ndimage import binary_erosion
+
+    return binary_erosion(m, np.ones((3, 3), bool), border_value=1) & m
+
+
+def pure_levels(bands: np.ndarray, band_names, valid: np.ndarray | None = None) -> PureLevels | None:
+    """Soil and vegetation levels for unmixing an image of mixed pixels, from the clusters' *interiors*.
+
+    In linear counts a pixel's coordinate along any linear direction is the area mix of its materials' coordinates,
+    so the cover is the image mean of ``(t - soil) / (veg - soil)`` -- if ``soil`` and ``veg`` are the levels of pure
+    pixels. At a coarse GSD the clusters' medians are not pure (most vegetation pixels are part soil); the pixels
+    inside a cluster, all of whose neighbours are on the same side, are the purest the image has. Where there are
+    fewer than :data:`PURE_MIN_PX` such vegetation pixels (plants smaller than ~3 pixels) the purest observed (the
+    top 10 % of the vegetation side) stands in; with fewer than :data:`PURE_FLAG_PX`, :attr:`PureLevels.pure` is
+    False (an interior of a plant a few pixels wide is still part soil where its leaves are finer than a pixel). ``bands``: (C, H, W) counts of the bands in ``band_names`` (a frame or a
+    decimated view of a raster). None when the image has no two clusters.
+    """
+    x, enc = linear_counts(bands, band_names)
+    lv = image_levels(x, band_names, valid)
+    if not lv.found or lv.weights is None:
+        return None
+    t = discriminant(x, lv).astype(np.float64)
+    ok = np.ones(t.shape, bool) if valid is None else np.asarray(valid, bool)
+    veg, soil = (t > 0.5) & ok, (t <= 0.5) & ok
+    if veg.sum() < PURE_MIN_PX or soil.sum() < PURE_MIN_PX:
+        return None
+    pv, ps = _interior(veg), _interior(soil)
+    ts = t[ps] if ps.sum() >= PURE_MIN_PX else t[soil][t[soil] <= np.percentile(t[soil], 20)]
+    s, s_mean = float(np.median(ts)), float(np.mean(ts))
+    tv = t[veg]
+    q50, q90 = (float(v) for v in np.percentile(tv, [50, 90]))
+    tp = t[pv] if int(pv.sum()) >= PURE_MIN_PX else tv[tv >= q90]
+    v, v_med = float(np.mean(tp)), float(np.median(tp))
+    if not v - s > 1e-6:
+        return None
+    return PureLevels(levels=lv, encoding=enc, soil=s, veg=v, veg_median=v_med, soil_mean=s_mean,
+                      n_pure_veg=int(pv.sum()), n_veg=int(veg.sum()), spread=(q90 - q50) / max(q50 - s, 1e-6),
+                      sd=_robust_sd(ts) / (v - s))
+
+
+def unmix_counts(bands: np.ndarray, band_names, pl: PureLevels) -> np.ndarray:
+    """Per pixel, the vegetation fraction ``(t - soil) / (veg - soil)`` clipped to 0..1 (float32)."""
+    x, _ = linear_counts(bands, band_names)
+    t = discriminant(x, pl.levels)
+    return np.clip((t - pl.soil) / (pl.veg - pl.soil), 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,122 @@
+"""Unmixing path on camera counts: linear unmixing between the image's pure (interior) soil and vegetation levels."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgeinv.apps.veg_cover.radiometry import PURE_FLAG_PX, pure_levels, unmix_counts
+from edgeinv.apps.veg_cover.real_gsd import block_mean
+
+SOIL, LEAF = np.array([0.30, 0.34]), np.array([0.12, 0.60])  # red, NIR (linear counts)
+
+
+def _field(leaf: np.ndarray, rng, gain=(1.0, 1.0), offset=(0.0, 0.0)) -> np.ndarray:
+    """(2, H, W) red + NIR counts of a leaf map (each leaf lit by its own angle), texture in both materials, one
+    gain and offset per band."""
+    x = np.where(leaf[None], LEAF[:, None, None] * np.moveaxis(_lit(leaf, rng), 2, 0), SOIL[:, None, None])
+    x = x * (1 + 0.08 * rng.standard_normal(leaf.shape))[None]
+    return (x * np.asarray(gain)[:, None, None] + np.asarray(offset)[:, None, None]).astype(np.float32)
+
+
+def _lit(leaf: np.ndarray, rng, bands: int = 2) -> np.ndarray:
+    """(H, W, bands): per connected leaf a brightness 0.2-1.8 (sunlit or shaded, its angle to the sun) and a colour of its own
+    (chlorophyll, age): leaves vary, flat trays do not."""
+    from scipy.ndimage import label
+
+    from scipy.ndimage import gaussian_filter
+
+    lab, n = label(leaf)
+    f = rng.uniform(0.2, 1.8, (n + 1, 1)) * rng.uniform(0.5, 1.5, (n + 1, bands))
+    # and shading across each leaf (curvature), smooth over ~10 px
+    shade = 1 + 3.0 * gaussian_filter(rng.standard_normal(leaf.shape), 10)
+    return f[lab] * np.clip(shade, 0.3, 1.7)[..., None]
+
+
+def _blobs(rng, size=240, n=14, r=(10, 18)) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    leaf = np.zeros((size, size), bool)
+    for _ in range(n):
+        cy, cx, rad = rng.integers(0, size), rng.integers(0, size), rng.integers(*r)
+        leaf |= (yy - cy) ** 2 + (xx - cx) ** 2 <= rad ** 2
+    return leaf
+
+
+@pytest.mark.parametrize("gain,offset", [((1.0, 1.0), (0.0, 0.0)), ((2.5, 0.6), (0.05, -0.02))])
+def test_mixed_pixels_count_by_their_leaf_share_whatever_the_gain(gain, offset):
+    """Area-averaged 4 x 4 (plant pixels mixed on the leaves' rims): the cover is the leaf share, for any per-band gain
+    and offset, and closer to it than the share of pixels on the vegetation side (a segmentation of mixed pixels)."""
+    rng = np.random.default_rng(0)
+    leaf = _blobs(rng)
+    coarse = block_mean(_field(leaf, rng, gain, offset), 4)
+    pl = pure_levels(coarse, ("red", "nir"))
+    assert pl is not None and pl.pure
+    cover = unmix_counts(coarse, ("red", "nir"), pl)
+    assert cover.shape == coarse.shape[1:] and 0.0 <= cover.min() and cover.max() <= 1.0
+    err = abs(float(cover.mean()) - leaf.mean())
+    assert err <= 0.02 and err < abs(pl.levels.veg_share - leaf.mean())  # not what counting whole pixels gives
+
+
+def test_plants_smaller_than_a_few_pixels_have_no_pure_level():
+    rng = np.random.default_rng(1)
+    leaf = _blobs(rng, n=60, r=(2, 4))
+    coarse = block_mean(_field(leaf, rng), 8)
+    pl = pure_levels(coarse, ("red", "nir"))
+    assert pl is not None and not pl.pure and pl.n_pure_veg < PURE_FLAG_PX
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _no_model(x):
+    raise AssertionError("the net must not run on camera counts when the image has two clusters")
+
+
+def test_app_unmixes_camera_counts_and_says_how(vc_app):
+    """An RGB frame (sRGB counts) at 4 cm: the unmixing path runs the linear unmixing of the counts, not the net, and
+    its result is within 0.02 of the leaf share, unflagged, with the truth in the interval."""
+    rng = np.random.default_rng(2)
+    leaf = _blobs(rng, size=512, n=300, r=(5, 9))
+    lin = np.where(leaf[..., None], np.array([0.05, 0.20, 0.04]) * _lit(leaf, rng, 3), [0.22, 0.18, 0.14])
+    lin = lin * (1 + 0.05 * rng.standard_normal(leaf.shape))[..., None]
+    coarse = np.moveaxis(block_mean(np.moveaxis(lin, 2, 0), 4), 0, 2)  # averaged as light, then encoded
+    coarse = np.where(coarse <= 0.0031308, 12.92 * coarse, 1.055 * coarse ** (1 / 2.4) - 0.055)
+    s = vc_app.read(_png(coarse * 255), filename="f.png", gsd_cm=4.0)
+    assert vc_app.config_for(s) == "rgb"
+    res = vc_app.predict(s, _no_model)
+    e = res.extra
+    truth = leaf.mean()
+    assert e["path"] == "unmix" and e["method"].startswith("linear unmixing") and e["pure_levels"]["pure"]
+    assert abs(res.fvc_mean - truth) <= 0.02 and not e["ood"], (res.fvc_mean, truth, e["ood_reasons"])
+    assert e["fvc_interval"][0] <= truth <= e["fvc_interval"][1]
+
+
+def test_a_flat_upper_cluster_is_flagged_down_to_zero(vc_app):
+    """Soil and a uniform green plastic tray, no plant: the upper cluster is too uniform to be vegetation."""
+    rng = np.random.default_rng(3)
+    tray = np.zeros((96, 96), bool)
+    tray[:, 60:] = True
+    rgb = np.where(tray[..., None], [90, 150, 90], [120, 100, 80]) + rng.normal(0, 2, (96, 96, 3))
+    res = vc_app.predict(vc_app.read(_png(rgb), filename="t.png", gsd_cm=4.0), _no_model)
+    e = res.extra
+    assert e["ood"] and any("unusually uniform" in r for r in e["ood_reasons"]), e["ood_reasons"]
+    assert e["fvc_interval"][0] == 0.0
+
+
+def test_small_plants_are_flagged_with_a_wide_interval(vc_app):
+    rng = np.random.default_rng(4)
+    leaf = _blobs(rng, size=256, n=200, r=(2, 4))
+    lin = np.where(leaf[..., None], np.array([0.05, 0.20, 0.04]) * _lit(leaf, rng, 3), [0.22, 0.18, 0.14])
+    lin = lin * (1 + 0.05 * rng.standard_normal(leaf.shape))[..., None]
+    coarse = np.moveaxis(block_mean(np.moveaxis(lin, 2, 0), 8), 0, 2)
+    coarse = np.where(coarse <= 0.0031308, 12.92 * coarse, 1.055 * coarse ** (1 / 2.4) - 0.055)
+    res = vc_app.predict(vc_app.read(_png(coarse * 255), filename="s.png", gsd_cm=8.0), _no_model)
+    e = res.extra
+    assert e["ood"] and any("no pure vegetation" in r for r in e["ood_reasons"]), e["ood_reasons"]
+    assert e["fvc_interval"][0] <= leaf.mean() <= e["fvc_interval"][1], (res.fvc_mean, leaf.mean(), e["fvc_interval"])

@@ -352,7 +352,8 @@ class VegCoverApp(App):
             raise
         if writer is not None:
             writer.close()
-        result = self._summarise(grid, geo, sample, "model", config)
+        # on camera counts the unmixing path runs no model (``pure``: linear unmixing between the image's levels)
+        result = self._summarise(grid, geo, sample, "model" if pure is None else "linear_unmixing", config)
         result.extra = assess(result, sample=sample, config=config, levels=levels, stats=stats, pure=pure)
         if mem is not None:
             result.cover = mem.cover

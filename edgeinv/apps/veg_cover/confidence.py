@@ -266,7 +266,7 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
         reasons.append(f"{100 * off:.0f} % of pixels unlike both the vegetation and the background cluster")
     if clipped > MAX_CLIPPED:
         reasons.append(f"over-exposed: {100 * clipped:.0f} % of pixels have a channel at full scale")
-    more = {"method": "linear unmixing of camera counts between the image's pure soil and vegetation levels",
+    more = {"unmixing": "linear, of the camera counts between the image's pure soil and vegetation levels",
             "pure_levels": pure.to_dict(), "off_cluster_share": off, "clipped_share": clipped, "reasons": reasons}
     return max(0.0, lo), min(1.0, hi), more
 

@@ -69,7 +69,7 @@ def test_unmix_on_camera_counts_without_two_clusters_runs_the_net_cross_checked(
     s = vc_app.read(buf.getvalue(), filename="f.png", gsd_cm=4.0)
     assert vc_app.config_for(s) == "rgb"
     far = vc_app.predict(s, runner(0.6)).extra
-    assert "method" not in far and far["cluster_split_cover"] == 0.0
+    assert "unmixing" not in far and far["cluster_split_cover"] == 0.0
     assert far["ood"] and any("disagree" in r for r in far["ood_reasons"])
     assert far["fvc_interval"][0] == 0.0 and far["fvc_interval"][1] >= 0.6 - 1e-6
     near = vc_app.predict(vc_app.read(buf.getvalue(), filename="f.png", gsd_cm=4.0), runner(0.01)).extra

@@ -161,13 +161,13 @@ class VegCoverApp(App):
         over the bands of ``config``'s camera (red + NIR, or RGB), computed once and kept; None for reflectance input,
         or when the image has no two clusters (the net then runs, flagged)."""
         from .cameras import fine_config_for
-        from .radiometry import pure_levels, sample_pixels
+        from .radiometry import native_windows, pure_levels
 
         if (getattr(sample, "meta", None) or {}).get("radiometry") != "dn" or config in features.FINE:
             return None
         if not hasattr(sample, "pure_levels"):
             needed = features.FEATURES[fine_config_for(config)][0]
-            bands, valid = sample_pixels(sample)
+            bands, valid = native_windows(sample)  # the image's own GSD: interiors of a decimated view are less pure
             sample.pure_levels = (pure_levels(features.select_bands(bands, sample.band_names, fine_config_for(config)),
                                               needed, valid) if set(needed) <= set(sample.band_names) else None)
         return sample.pure_levels

@@ -304,6 +304,36 @@ def sample_pixels(sample, *, max_pixels: int = SAMPLE_PIXELS * 4) -> tuple[np.nd
     return np.concatenate(rows, axis=1), np.concatenate(valid_rows, axis=0)
 
 
+def native_windows(sample, *, side: int = 256, max_windows: int = 16) -> tuple[np.ndarray, np.ndarray | None]:
+    """Bands (C, h, w) and validity at the image's **own** resolution, for :func:`pure_levels` (interior pixels).
+
+    A frame in memory is used whole. A streamed raster larger than ``max_windows`` windows of ``side`` px is read
+    as that many full-resolution windows on a regular grid, tiled into one mosaic with a one-pixel invalid seam
+    between them (so no pixel is interior across a seam): a decimated view (:func:`sample_pixels`) would be a
+    coarser GSD, whose interiors are less pure than the raster's own (memory: ``max_windows x side^2`` pixels).
+    """
+    bands = getattr(sample, "bands", None)
+    if bands is not None:
+        return bands, getattr(sample, "valid", None)
+    h, w = sample.height, sample.width
+    if h * w <= max_windows * side * side:
+        return sample.read_window(0, 0, h, w)
+    n = max(1, int(np.sqrt(max_windows)))
+    sh, sw = min(side, h), min(side, w)
+    rows = np.linspace(0, h - sh, n).round().astype(int)
+    cols = np.linspace(0, w - sw, n).round().astype(int)
+    out, valid = None, np.zeros((n * (sh + 1), n * (sw + 1)), bool)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            b, v = sample.read_window(int(r), int(c), sh, sw)
+            if out is None:
+                out = np.zeros((b.shape[0], *valid.shape), np.float32)
+            y, x = i * (sh + 1), j * (sw + 1)
+            out[:, y:y + sh, x:x + sw] = b
+            valid[y:y + sh, x:x + sw] = v
+    return out, valid
+
+
 def off_line_distance(bands: np.ndarray, levels: Levels) -> np.ndarray:
     """Per pixel, the Mahalanobis distance (pooled within-class covariance) from the soil-vegetation line.
 

@@ -120,3 +120,24 @@ def test_small_plants_are_flagged_with_a_wide_interval(vc_app):
     e = res.extra
     assert e["ood"] and any("no pure vegetation" in r for r in e["ood_reasons"]), e["ood_reasons"]
     assert e["fvc_interval"][0] <= leaf.mean() <= e["fvc_interval"][1], (res.fvc_mean, leaf.mean(), e["fvc_interval"])
+
+
+def test_a_streamed_raster_finds_its_pure_levels_at_its_own_resolution(tmp_path, write_tif):
+    """A DN GeoTIFF larger than the level sample: read as full-resolution windows with invalid seams (a decimated
+    view would be a coarser GSD, whose interiors are less pure); the levels match the whole image's."""
+    from edgeinv.apps.veg_cover.io import read_image
+    from edgeinv.apps.veg_cover.radiometry import native_windows
+
+    rng = np.random.default_rng(5)
+    leaf = _blobs(rng, size=240, n=40, r=(6, 12))
+    counts = np.clip(_field(leaf, rng) * 255, 0, 255).astype(np.uint8)
+    path = write_tif(tmp_path / "dn.tif", counts, descriptions=["red", "nir"])
+    src = read_image(str(path), bands=None, filename="dn.tif")
+    assert getattr(src, "bands", None) is None  # streamed
+    bands, valid = native_windows(src, side=64, max_windows=4)
+    assert bands.shape == (2, 2 * 65, 2 * 65) and not valid[64].any() and not valid[:, 64].any()
+    assert np.allclose(bands[:, :64, :64], counts[:, :64, :64] / 255, atol=1e-6)
+    assert np.allclose(bands[:, 65:129, 65:129], counts[:, -64:, -64:] / 255, atol=1e-6)
+    whole = pure_levels(counts / np.float32(255), ("red", "nir"))
+    part = pure_levels(bands, ("red", "nir"), valid)
+    assert part.pure and abs(part.veg - whole.veg) < 0.1 and abs(part.soil - whole.soil) < 0.05

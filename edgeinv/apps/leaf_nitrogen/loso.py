@@ -27,6 +27,12 @@ of the network on the other species plus those k leaves (the rest of the species
 scored on the species' remaining leaves (median R² / NRMSE over the draws). The report says how many own leaves
 each species needed to reach R² >= :data:`GOAL_R2_LOSO` (median, by the best method), or that none of the k tried
 did. More network draws: ``docs/apps/leaf_nitrogen_trials/kshot_net.py``.
+
+**Ceiling** (issue 14, stop 24; :func:`ceiling`, also ``--ceiling-only`` and in ``evaluate-real``): per species, what its
+own leaves can tell about its N at all -- own-species PLSR and the zero-shot N linearly recalibrated, both
+cross-validated on that species alone with everything (components, coefficients) fitted inside the folds -- and the
+labels' range and spread: whether R² >= :data:`GOAL_R2_LOSO` is attainable from the data before asking it of a
+calibration on other species.
 """
 
 from __future__ import annotations

@@ -307,17 +307,15 @@ def sample_pixels(sample, *, max_pixels: int = SAMPLE_PIXELS * 4) -> tuple[np.nd
 def native_windows(sample, *, side: int = 256, max_windows: int = 16) -> tuple[np.ndarray, np.ndarray | None]:
     """Bands (C, h, w) and validity at the image's **own** resolution, for :func:`pure_levels` (interior pixels).
 
-    A frame in memory is used whole. A streamed raster larger than ``max_windows`` windows of ``side`` px is read
-    as that many full-resolution windows on a regular grid, tiled into one mosaic with a one-pixel invalid seam
+    An image of up to ``max_windows`` windows of ``side`` px is used whole. A larger one (a streamed raster or a big
+    frame) is read as that many full-resolution windows on a regular grid, tiled into one mosaic with a one-pixel invalid seam
     between them (so no pixel is interior across a seam): a decimated view (:func:`sample_pixels`) would be a
     coarser GSD, whose interiors are less pure than the raster's own (memory: ``max_windows x side^2`` pixels).
     """
-    bands = getattr(sample, "bands", None)
-    if bands is not None:
-        return bands, getattr(sample, "valid", None)
     h, w = sample.height, sample.width
     if h * w <= max_windows * side * side:
-        return sample.read_window(0, 0, h, w)
+        bands = getattr(sample, "bands", None)
+        return (bands, getattr(sample, "valid", None)) if bands is not None else sample.read_window(0, 0, h, w)
     n = max(1, int(np.sqrt(max_windows)))
     sh, sw = min(side, h), min(side, w)
     rows = np.linspace(0, h - sh, n).round().astype(int)

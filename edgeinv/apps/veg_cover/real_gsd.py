@@ -18,8 +18,10 @@ Assumptions, said in every record:
   bias that grows with k (averaging gamma-encoded values under-weights the bright class).
 
 Both paths run at every GSD where each applies: the segmentation path (the app's choice up to 1.5 cm) and
-the unmixing path (its choice above); the index baselines on the same coarse pixels -- index + Otsu, the
-fixed threshold, the minimum-error split and the dimidiate pixel model (the classical coarse-GSD method).
+the unmixing path (its choice above); the app's own choice with the GSD unknown (``no_gsd``: a frame without map
+coordinates, whose path the image decides, ``app.interior_share``); and the index baselines on the same coarse
+pixels -- index + Otsu, the fixed threshold, the minimum-error split and the dimidiate pixel model (the classical
+coarse-GSD method).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def _coarse_baselines(sample) -> dict[str, float]:
 
 
 BASELINES = ("index_otsu", "index_fixed", "index_min_error", "index_dimidiate")
+PATHS = ("segment", "unmix", "no_gsd")  # both paths at the GSD, and the app's choice with the GSD unknown
 
 
 def evaluate_gsd(app, data_dir: Path, runner_for, *, gsds_cm=GSD_SWEEP_CM, native_mm: float = NATIVE_GSD_MM,
@@ -121,14 +124,15 @@ def evaluate_gsd(app, data_dir: Path, runner_for, *, gsds_cm=GSD_SWEEP_CM, nativ
             auto = "segment" if gsd / 100.0 <= SEGMENT_MAX_GSD_M else "unmix"
             row = {"dataset": rec["dataset"], "image": rec["image"], "gsd_cm": float(gsd), "k": k,
                    "encoding": encoding_of(native.band_names), "true_fvc": truth, "auto_path": auto, "paths": {}}
-            for p in ("segment", "unmix"):
-                try:
-                    sample = app.read(data, filename=f"{path.stem}@{gsd:g}cm.png", gsd_cm=gsd, path=p)
+            for p in PATHS:
+                try:  # "no_gsd": the app's own choice with the GSD unknown (a frame without map coordinates)
+                    known = {} if p == "no_gsd" else {"gsd_cm": gsd, "path": p}
+                    sample = app.read(data, filename=f"{path.stem}@{gsd:g}cm.png", **known)
                     config = app.config_for(sample)
                     res = app.predict(sample, runner_for(config))
                     e = res.extra
                     err = res.fvc_mean - truth
-                    row["paths"][p] = {"config": config, "fvc": res.fvc_mean, "error": err,
+                    row["paths"][p] = {"config": config, "path": e.get("path"), "fvc": res.fvc_mean, "error": err,
                                        "within": bool(abs(err) <= TOLERANCE),
                                        "fvc_uncertainty": e.get("fvc_uncertainty"),
                                        "in_interval": bool(abs(err) <= (e.get("fvc_uncertainty") or 0.0)),
@@ -164,11 +168,12 @@ def summarise(rows: list[dict]) -> dict:
         for gsd in dict.fromkeys(r["gsd_cm"] for r in rows if r["dataset"] == ds):
             rs = [r for r in rows if r["dataset"] == ds and r["gsd_cm"] == gsd]
             entry = {"auto_path": rs[0]["auto_path"]}
-            for p in ("segment", "unmix"):
-                got = [r["paths"][p] for r in rs]
+            for p in PATHS:
+                got = [r["paths"][p] for r in rs if p in r["paths"]]
                 ok = [g for g in got if "error" in g]
                 entry[p] = {**_stats([g["error"] for g in ok]), "failures": len(got) - len(ok),
                             "ood_flagged": int(sum(g["ood"] for g in ok)),
+                            "unmixed": int(sum(g.get("path") == "unmix" for g in ok)),
                             "in_interval": int(sum(g["in_interval"] for g in ok)),
                             "within_when_not_flagged": int(sum(g["within"] for g in ok if not g["ood"])),
                             "not_flagged": int(sum(not g["ood"] for g in ok))}
@@ -189,12 +194,13 @@ def format_gsd(summary: dict) -> str:
         return "failed" if not s.get("n") else f"{s['mae']:.4f} {s['within']:>2}/{s['n']:<2} {s['bias']:+.3f}"
 
     head = (f"{'dataset':<20} {'GSD cm':>6} {'path':>7}  {'app MAE win bias':<22} {'OOD':>4} {'segment':<22} "
-            f"{'unmix':<22} {'otsu':>7} {'fixed':>7} {'min-err':>7} {'dimid':>7}")
+            f"{'unmix':<22} {'GSD unknown (n unmixed)':<27} {'otsu':>7} {'fixed':>7} {'min-err':>7} {'dimid':>7}")
     lines = [head, "-" * len(head)]
     for ds, per in summary["per_dataset"].items():
         for gsd, e in per.items():
             b = e["baselines"]
             lines.append(f"{ds:<20} {gsd:>6} {e['auto_path']:>7}  {f(e['app']):<22} {e['app'].get('ood_flagged', 0):>4} "
                          f"{f(e['segment']):<22} {f(e['unmix']):<22} "
+                         f"{f(e['no_gsd']) + ' (' + str(e['no_gsd'].get('unmixed', 0)) + ')':<27} "
                          + " ".join(f"{b[n].get('mae', float('nan')):>7.4f}" for n in BASELINES))
     return "\n".join(lines)

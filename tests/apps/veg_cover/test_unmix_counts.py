@@ -141,3 +141,25 @@ def test_a_streamed_raster_finds_its_pure_levels_at_its_own_resolution(tmp_path,
     whole = pure_levels(counts / np.float32(255), ("red", "nir"))
     part = pure_levels(bands, ("red", "nir"), valid)
     assert part.pure and abs(part.veg - whole.veg) < 0.1 and abs(part.soil - whole.soil) < 0.05
+
+
+def test_with_the_gsd_unknown_the_image_chooses_the_path(vc_app):
+    """A frame without map coordinates: segmentation when its plants are resolved (most vegetation pixels interior),
+    unmixing when mixed pixels dominate (the same ground averaged 8 x 8)."""
+    from edgeinv.apps.veg_cover.app import MIXED_MAX_INTERIOR, interior_share, path_for
+
+    rng = np.random.default_rng(6)
+    leaf = _blobs(rng, size=256, n=120, r=(4, 8))
+    lin = np.where(leaf[..., None], np.array([0.05, 0.20, 0.04]) * _lit(leaf, rng, 3), [0.22, 0.18, 0.14])
+    enc = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.clip(lin, 0, 1) ** (1 / 2.4) - 0.055)
+    fine = vc_app.read(_png(enc * 255), filename="fine.png")
+    assert interior_share(fine) > 0.5 and path_for(fine)[0] == "segment" and vc_app.config_for(fine) == "rgb_fine"
+    c = np.moveaxis(block_mean(np.moveaxis(lin, 2, 0), 8), 0, 2)
+    coarse = vc_app.read(_png(np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055) * 255),
+                         filename="coarse.png")
+    path, why = path_for(coarse)
+    assert interior_share(coarse) < MIXED_MAX_INTERIOR and path == "unmix" and "mixed pixels dominate" in why
+    assert vc_app.config_for(coarse) == "rgb"
+    # a known GSD or --path still decides
+    assert path_for(vc_app.read(_png(enc * 255), filename="f.png", gsd_cm=4.0))[0] == "unmix"
+    assert path_for(vc_app.read(_png(enc * 255), filename="f.png", path="unmix"))[0] == "unmix"

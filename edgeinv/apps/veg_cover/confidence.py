@@ -235,9 +235,9 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
     The interval spans the cover with two definitions of each pure level (interior mean and median) and the cover
     +- (0.01 + ``REL_UNCERTAINTY`` x the cover: the error of unflagged results on the design frames). No
     pure vegetation (fewer than ``PURE_FLAG_PX`` interior pixels): the vegetation level is only bounded (it is at
-    least the purest observed), flagged, interval ``NO_PURE_RANGE`` x the estimate. An unusually uniform upper cluster (a tray, crate
-    or second soil: it may hold no vegetation): flagged, interval down to 0. Many pixels unlike both clusters
-    (another material: :data:`MAX_OFF_CLUSTER`): flagged.
+    least the purest observed), flagged, interval ``NO_PURE_RANGE`` x the estimate. An unusually uniform upper
+    cluster (a tray, crate or second soil: it may hold no vegetation): flagged, interval down to 0. Many pixels
+    unlike both clusters (another material: :data:`MAX_OFF_CLUSTER`): flagged.
     """
     from .features import select_bands
     from .radiometry import NO_PURE_RANGE, PURE_FLAG_PX, REL_UNCERTAINTY, linear_counts, sample_pixels

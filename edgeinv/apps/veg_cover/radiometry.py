@@ -307,10 +307,11 @@ def sample_pixels(sample, *, max_pixels: int = SAMPLE_PIXELS * 4) -> tuple[np.nd
 def native_windows(sample, *, side: int = 256, max_windows: int = 16) -> tuple[np.ndarray, np.ndarray | None]:
     """Bands (C, h, w) and validity at the image's **own** resolution, for :func:`pure_levels` (interior pixels).
 
-    An image of up to ``max_windows`` windows of ``side`` px is used whole. A larger one (a streamed raster or a big
-    frame) is read as that many full-resolution windows on a regular grid, tiled into one mosaic with a one-pixel invalid seam
-    between them (so no pixel is interior across a seam): a decimated view (:func:`sample_pixels`) would be a
-    coarser GSD, whose interiors are less pure than the raster's own (memory: ``max_windows x side^2`` pixels).
+    An image of up to ``max_windows`` windows of ``side`` px is used whole. A larger one (a streamed raster or a
+    big frame) is read as that many full-resolution windows on a regular grid, tiled into one mosaic with a
+    one-pixel invalid seam between them (so no pixel is interior across a seam): a decimated view
+    (:func:`sample_pixels`) would be a coarser GSD, whose interiors are less pure than the raster's own (memory:
+    ``max_windows x side^2`` pixels).
     """
     h, w = sample.height, sample.width
     if h * w <= max_windows * side * side:
@@ -423,8 +424,9 @@ def pure_levels(bands: np.ndarray, band_names, valid: np.ndarray | None = None) 
     inside a cluster, all of whose neighbours are on the same side, are the purest the image has. Where there are
     fewer than :data:`PURE_MIN_PX` such vegetation pixels (plants smaller than ~3 pixels) the purest observed (the
     top 10 % of the vegetation side) stands in; with fewer than :data:`PURE_FLAG_PX`, :attr:`PureLevels.pure` is
-    False (an interior of a plant a few pixels wide is still part soil where its leaves are finer than a pixel). ``bands``: (C, H, W) counts of the bands in ``band_names`` (a frame or a
-    decimated view of a raster). None when the image has no two clusters.
+    False (an interior of a plant a few pixels wide is still part soil where its leaves are finer than a pixel).
+    ``bands``: (C, H, W) counts of the bands in ``band_names`` (a frame or :func:`native_windows` of a raster).
+    None when the image has no two clusters.
     """
     x, enc = linear_counts(bands, band_names)
     lv = image_levels(x, band_names, valid)

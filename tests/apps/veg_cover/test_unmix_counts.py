@@ -23,8 +23,8 @@ def _field(leaf: np.ndarray, rng, gain=(1.0, 1.0), offset=(0.0, 0.0)) -> np.ndar
 
 
 def _lit(leaf: np.ndarray, rng, bands: int = 2) -> np.ndarray:
-    """(H, W, bands): per connected leaf a brightness 0.2-1.8 (sunlit or shaded, its angle to the sun) and a colour of its own
-    (chlorophyll, age): leaves vary, flat trays do not."""
+    """(H, W, bands): per connected leaf a brightness 0.2-1.8 (sunlit or shaded, its angle to the sun) and a colour
+    of its own (chlorophyll, age): leaves vary, flat trays do not."""
     from scipy.ndimage import label
 
     from scipy.ndimage import gaussian_filter

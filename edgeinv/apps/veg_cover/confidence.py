@@ -235,12 +235,13 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
     The interval spans the cover with two definitions of each pure level (interior mean and median) and the cover
     +- (0.01 + ``REL_UNCERTAINTY`` x the cover: the error of unflagged results on the design frames). No
     pure vegetation (fewer than ``PURE_FLAG_PX`` interior pixels): the vegetation level is only bounded (it is at
-    least the purest observed), flagged, interval ``NO_PURE_RANGE`` x the estimate. An unusually uniform upper
+    least the purest observed; the cover is shrunk by ``NO_PURE_RATIO``), flagged, interval ``NO_PURE_RANGE`` x the
+    cover with the purest observed level. An unusually uniform upper
     cluster (a tray, crate or second soil: it may hold no vegetation): flagged, interval down to 0. Many pixels
     unlike both clusters (another material: :data:`MAX_OFF_CLUSTER`): flagged.
     """
     from .features import select_bands
-    from .radiometry import NO_PURE_RANGE, PURE_FLAG_PX, REL_UNCERTAINTY, linear_counts, sample_pixels
+    from .radiometry import NO_PURE_RANGE, NO_PURE_RATIO, PURE_FLAG_PX, REL_UNCERTAINTY, linear_counts, sample_pixels
 
     reasons = []
     # the image mean of (t - s) / (v - s) with the other definitions of s and v (unclipped, so a ratio of differences)
@@ -250,8 +251,10 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
     lo, hi = min(alt + [fvc - half]), max(alt + [fvc + half])
     if not pure.pure:
         reasons.append(f"no pure vegetation at this ground resolution ({pure.n_pure_veg} < {PURE_FLAG_PX} pixels with "
-                       "all neighbours vegetation: plants a few pixels wide): the vegetation level is a lower bound")
-        lo, hi = min(lo, NO_PURE_RANGE[0] * fvc), max(hi, NO_PURE_RANGE[1] * fvc)
+                       "all neighbours vegetation: plants a few pixels wide): the vegetation level is extrapolated beyond "
+                       "the purest observed")
+        unshrunk = fvc / NO_PURE_RATIO  # the cover with the purest observed level (what NO_PURE_RANGE was measured on)
+        lo, hi = min(lo, NO_PURE_RANGE[0] * unshrunk), max(hi, NO_PURE_RANGE[1] * unshrunk)
     if pure.flat:
         reasons.append(f"the upper cluster is unusually uniform (spread {pure.spread:.2f}, {pure.n_pure_veg} of "
                        f"{pure.n_veg} pixels interior): a flat surface such as a tray, crate or second soil; it may "

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgeinv.apps.veg_cover.radiometry import PURE_FLAG_PX, pure_levels, unmix_counts
+from edgeinv.apps.veg_cover.radiometry import NO_PURE_RATIO, PURE_FLAG_PX, pure_levels, unmix_counts
 from edgeinv.apps.veg_cover.real_gsd import block_mean
 
 SOIL, LEAF = np.array([0.30, 0.34]), np.array([0.12, 0.60])  # red, NIR (linear counts)
@@ -53,7 +53,7 @@ def test_mixed_pixels_count_by_their_leaf_share_whatever_the_gain(gain, offset):
     leaf = _blobs(rng)
     coarse = block_mean(_field(leaf, rng, gain, offset), 4)
     pl = pure_levels(coarse, ("red", "nir"))
-    assert pl is not None and pl.pure
+    assert pl is not None and pl.pure and pl.veg == pl.veg_observed
     cover = unmix_counts(coarse, ("red", "nir"), pl)
     assert cover.shape == coarse.shape[1:] and 0.0 <= cover.min() and cover.max() <= 1.0
     err = abs(float(cover.mean()) - leaf.mean())
@@ -66,6 +66,10 @@ def test_plants_smaller_than_a_few_pixels_have_no_pure_level():
     coarse = block_mean(_field(leaf, rng), 8)
     pl = pure_levels(coarse, ("red", "nir"))
     assert pl is not None and not pl.pure and pl.n_pure_veg < PURE_FLAG_PX
+    # the purest observed pixel is part soil: the vegetation level lies beyond it, and the cover is shrunk
+    assert pl.veg - pl.soil == pytest.approx((pl.veg_observed - pl.soil) / NO_PURE_RATIO)
+    x = float(unmix_counts(coarse, ("red", "nir"), pl).mean())
+    assert abs(x - leaf.mean()) < abs(x / NO_PURE_RATIO - leaf.mean())  # closer than with the purest observed level
 
 
 def _png(rgb: np.ndarray) -> bytes:

@@ -357,9 +357,9 @@ def off_line_distance(bands: np.ndarray, levels: Levels) -> np.ndarray:
 # per camera; docs/apps/veg_cover_trials/gsd_linear_unmix.py), before the real GSD sweep was run with them.
 PURE_MIN_PX = 3          # fewer interior vegetation pixels than this: no interior level (the purest observed instead)
 # fewer interior vegetation pixels than this: the vegetation level is flagged as maybe not pure. Set AFTER the real GSD
-# sweep was seen (with 3, 44 of 78 unflagged real coarse results missed, mostly feathery carrot plants whose interiors
-# at 2-8 cm are still part soil); on the design seed it costs 163 -> 122 unflagged right answers of 410 for 56 -> 43
-# unflagged misses (docs/apps/veg_cover.md, "Cover at any ground resolution").
+# sweep was seen (with 3, 28 of the 42 unflagged real results at 2-8 cm missed, mostly feathery carrot plants whose
+# interiors are still part soil; with 20, 4 of 14); on the design seed it costs 163 -> 122 unflagged right answers of
+# 410 for 56 -> 43 unflagged misses (docs/apps/veg_cover.md, "Cover at any ground resolution").
 PURE_FLAG_PX = 20
 FLAT_SPREAD = 0.2        # upper cluster's (q90 - q50) / (q50 - soil) below this: a flat surface, maybe no vegetation
 FLAT_INTERIOR = 0.9      # ... or this share of it interior (one large uniform area: a tray, a crate, a second soil)

@@ -237,11 +237,15 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
     pure vegetation (fewer than ``PURE_FLAG_PX`` interior pixels): the vegetation level is only bounded (it is at
     least the purest observed; the cover is shrunk by ``NO_PURE_RATIO``), flagged, interval ``NO_PURE_RANGE`` x the
     cover with the purest observed level. An unusually uniform upper
-    cluster (a tray, crate or second soil: it may hold no vegetation): flagged, interval down to 0. Many pixels
-    unlike both clusters (another material: :data:`MAX_OFF_CLUSTER`): flagged.
+    cluster (a tray, crate or second soil: it may hold no vegetation), or one not greener / NIR-brighter than the
+    background in relative terms (:attr:`.radiometry.PureLevels.not_green`): flagged, interval down to 0. Many pixels
+    unlike both clusters (another material: :data:`MAX_OFF_CLUSTER`): flagged. A cover above
+    :data:`.radiometry.MAX_SPLIT_EXCESS` x the share of pixels on the vegetation side (most of it from background-side
+    pixels): flagged, interval down to that share.
     """
     from .features import select_bands
-    from .radiometry import NO_PURE_RANGE, NO_PURE_RATIO, PURE_FLAG_PX, REL_UNCERTAINTY, linear_counts, sample_pixels
+    from .radiometry import (MAX_SPLIT_EXCESS, MIN_GREENNESS, NO_PURE_RANGE, NO_PURE_RATIO, PURE_FLAG_PX,
+                             REL_UNCERTAINTY, linear_counts, sample_pixels)
 
     reasons = []
     # the image mean of (t - s) / (v - s) with the other definitions of s and v (unclipped, so a ratio of differences)
@@ -260,6 +264,17 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
                        f"{pure.n_veg} pixels interior): a flat surface such as a tray, crate or second soil; it may "
                        "not be vegetation")
         lo = 0.0
+    if pure.not_green:
+        reasons.append(f"the upper cluster is not greener than the background in relative terms (band-ratio "
+                       f"contrast {pure.greenness:+.2f} < {MIN_GREENNESS:g}): a tray, crate, cloth or second soil "
+                       "rather than vegetation; the cover may be anything down to none")
+        lo = 0.0
+    split = float(pure.levels.veg_share)
+    if fvc > MAX_SPLIT_EXCESS * split + 0.005:
+        reasons.append(f"the unmixed cover ({fvc:.2f}) is more than {MAX_SPLIT_EXCESS:g} x the share of pixels on the "
+                       f"vegetation side ({split:.2f}): most of it comes from background pixels (textured soil or a "
+                       "second, brighter background read as part vegetation)")
+        lo = min(lo, split)
     bands, valid = sample_pixels(sample)
     raw = select_bands(bands, sample.band_names, _fine_of(pure))
     off, _ = _off_cluster_share(linear_counts(raw, pure.levels.bands)[0], pure.levels, valid=valid)

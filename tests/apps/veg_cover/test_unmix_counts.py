@@ -167,3 +167,44 @@ def test_with_the_gsd_unknown_the_image_chooses_the_path(vc_app):
     # a known GSD or --path still decides
     assert path_for(vc_app.read(_png(enc * 255), filename="f.png", gsd_cm=4.0))[0] == "unmix"
     assert path_for(vc_app.read(_png(enc * 255), filename="f.png", path="unmix"))[0] == "unmix"
+
+
+def test_greenness_is_gain_invariant_and_tells_leaves_from_a_grey_surface():
+    """Band-ratio contrast of the upper pixels over the lower ones: positive for leaves over soil whatever the per-band
+    gain (white balance), near zero or below for a grey surface or a second soil over soil."""
+    from edgeinv.apps.veg_cover.radiometry import MIN_GREENNESS, greenness
+
+    up = np.zeros((8, 8), bool)
+    up[:, :3] = True
+    for names, soil, leaf, grey in ((("red", "green", "blue"), [0.22, 0.18, 0.14], [0.05, 0.20, 0.04], [0.5] * 3),
+                                    (("red", "nir"), [0.30, 0.34], [0.12, 0.60], [0.5, 0.5])):
+        for gain in (np.ones(len(names)), np.array([2.0, 0.7, 1.3][:len(names)])):
+            def frame(top):
+                return np.where(up[None], np.asarray(top)[:, None, None], np.asarray(soil)[:, None, None]) \
+                    * gain[:, None, None]
+            g_leaf = greenness(frame(leaf), names, up, ~up)
+            assert g_leaf > 3 * MIN_GREENNESS
+            assert greenness(frame(grey), names, up, ~up) < MIN_GREENNESS
+            assert abs(greenness(frame(1.8 * np.asarray(soil)), names, up, ~up)) < 0.05  # a brighter second soil
+            # half leaf, half soil in every upper pixel: pulled towards 0, still clearly positive
+            assert MIN_GREENNESS < greenness(frame(0.5 * (np.asarray(leaf) + soil)), names, up, ~up) < g_leaf
+
+
+def test_pale_stones_without_plants_are_flagged_not_green(vc_app):
+    """Soil with pale grey stones of varying brightness and no plant: the stones form the upper cluster (not uniform,
+    so the flat-cluster flag does not fire); they are not greener than the soil, so the result is flagged down to 0."""
+    rng = np.random.default_rng(7)
+    stones = _blobs(rng, size=192, n=40, r=(3, 7))
+    from scipy.ndimage import label
+
+    lab, n = label(stones)
+    bright = rng.uniform(0.6, 1.4, n + 1)[lab]
+    lin = np.where(stones[..., None], np.array([0.55, 0.57, 0.50]) * bright[..., None], [0.22, 0.18, 0.14])
+    lin = lin * (1 + 0.05 * rng.standard_normal(stones.shape))[..., None]
+    c = np.moveaxis(block_mean(np.moveaxis(lin, 2, 0), 2), 0, 2)
+    enc = np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.clip(c, 0, 1) ** (1 / 2.4) - 0.055)
+    res = vc_app.predict(vc_app.read(_png(enc * 255), filename="st.png", gsd_cm=4.0), _no_model)
+    e = res.extra
+    assert e["pure_levels"]["not_green"] and not e["pure_levels"]["flat"], e["pure_levels"]
+    assert e["ood"] and any("not greener" in r for r in e["ood_reasons"]), e["ood_reasons"]
+    assert e["fvc_interval"][0] == 0.0

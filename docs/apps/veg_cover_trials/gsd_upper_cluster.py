@@ -18,6 +18,7 @@ Figures in docs/apps/veg_cover.md ("Cover at any ground resolution").
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 
 import numpy as np
@@ -40,18 +41,17 @@ def main() -> None:
     ap.add_argument("--json")
     args = ap.parse_args()
     settings = load_settings()
+    runner_for = functools.lru_cache(None)(lambda c: load_runner(APP, settings, config=c))
     rng = np.random.default_rng(args.seed)  # consumed exactly as gsd_sim_check.py does: the same frames
     rows = []
     for cam_name in ("red_nir", "rgb"):
         cam = get_camera(cam_name)
-        runner = None
         for i in range(args.n):
             bands, truth, info = render_fine(camera=cam, shape_px=(args.side, args.side), rng=rng)
             for k in KS:
                 data = coarse_frame(bands, cam.bands, k)
                 s = APP.read(data, filename="sim.png", path="unmix", gsd_cm=0.05 * k)
-                runner = runner or load_runner(APP, settings, config=APP.config_for(s))
-                r = APP.predict(s, runner)
+                r = APP.predict(s, runner_for(APP.config_for(s)))
                 e = r.extra
                 pl = e.get("pure_levels") or {}
                 t = float(block_mean(truth.astype(np.float64), k).mean())

@@ -33,7 +33,6 @@ Conventions shared by all apps
 from __future__ import annotations
 
 import enum
-import functools
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -447,31 +446,50 @@ class App(ABC):
 # ---- registry -------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def _registry() -> dict[str, App]:
-    apps: dict[str, App] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            app = ep.load()
-        except Exception as exc:  # noqa: BLE001 - one broken app must not take the others down
-            warnings.warn(f"edgeinv: app {ep.name!r} could not be loaded: {exc}", RuntimeWarning, stacklevel=2)
-            BROKEN_APPS[ep.name] = str(exc)
-            continue
-        if not isinstance(app, App):
-            raise ConfigError(f"entry point {ep.name} does not point to an App instance")
-        apps[app.name] = app
-    return dict(sorted(apps.items()))
+def _registry() -> dict[str, Any]:
+    """name -> loader (``() -> App``) of every installed app, from the entry points; nothing is imported yet."""
+    return {ep.name: ep.load for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+_LOADED: dict[tuple, App] = {}  # (name, loader) -> App: each app imported once, on first use
+
+
+def app_names() -> list[str]:
+    """The installed apps' CLI names, **without importing the apps**: a process that works for one app (``edgeinv
+    veg-cover serve``) imports only that one (issue 13, serving memory: the other apps' imports cost the veg-cover
+    server ~18 MB of scipy)."""
+    return sorted(_registry())
+
+
+def _load(name: str, loader) -> App | None:
+    if (name, loader) in _LOADED:
+        return _LOADED[(name, loader)]
+    if name in BROKEN_APPS:  # tried once: its error is in `edgeinv apps` and /healthz
+        return None
+    try:
+        app = loader()
+    except Exception as exc:  # noqa: BLE001 - one broken app must not take the others down
+        warnings.warn(f"edgeinv: app {name!r} could not be loaded: {exc}", RuntimeWarning, stacklevel=2)
+        BROKEN_APPS[name] = str(exc)
+        return None
+    if not isinstance(app, App):
+        raise ConfigError(f"entry point {name} does not point to an App instance")
+    _LOADED[(name, loader)] = app
+    return app
 
 
 def all_apps() -> dict[str, App]:
-    """name -> App for every installed app."""
-    return _registry()
+    """name -> App for every installed app (imports them all)."""
+    apps = (_load(name, loader) for name, loader in _registry().items())
+    return dict(sorted((a.name, a) for a in apps if a is not None))
 
 
 def get_app(name: str) -> App:
     """Find an app by CLI name (``bearing-wear``) or package name (``bearing_wear``)."""
     key = name.replace("_", "-")
-    apps = _registry()
-    if key not in apps:
-        raise NotFoundError(f"unknown app {name!r}; installed apps: {', '.join(apps) or 'none'}")
-    return apps[key]
+    loaders = _registry()
+    app = _load(key, loaders[key]) if key in loaders else None
+    if app is None:
+        known = [n for n in sorted(loaders) if n not in BROKEN_APPS]
+        raise NotFoundError(f"unknown app {name!r}; installed apps: {', '.join(known) or 'none'}")
+    return app

@@ -130,7 +130,9 @@ def _json_flag(parser):
                         help="print exactly one JSON document on stdout")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only_app: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; with ``only_app`` (the app a command line names) only that app's commands are built, so
+    ``edgeinv veg-cover serve`` imports veg-cover and not the other apps (see :func:`app_registry.app_names`)."""
     p = argparse.ArgumentParser(prog="edgeinv", description="Inversion models at the edge.")
     p.add_argument("--config-file", dest="config_file", help="TOML settings file (or EDGEINV_CONFIG)")
     p.add_argument("--models-dir", help="released models root (default: the repo's models/)")
@@ -151,13 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_backup)
 
     sp = sub.add_parser("selftest", help="run every shipped variant on its golden set on this CPU; store the choice")
-    sp.add_argument("selftest_app", metavar="APP", nargs="?", choices=list(app_registry.all_apps()))
+    sp.add_argument("selftest_app", metavar="APP", nargs="?", choices=app_registry.app_names())
     sp.add_argument("--repeats", type=int, default=20, help="timed batch-1 runs per variant (default 20)")
     _json_flag(sp)
     sp.set_defaults(func=cmd_selftest)
 
     sp = sub.add_parser("bundle", help="one archive for a device: code, an app's models, unit, installer")
-    sp.add_argument("bundle_app", metavar="APP", choices=list(app_registry.all_apps()))
+    sp.add_argument("bundle_app", metavar="APP", choices=app_registry.app_names())
     sp.add_argument("--out", required=True, help="archive to write (.tar.gz)")
     sp.add_argument("--sign-key", help="Ed25519 private key (PEM) that signs the whole bundle")
     sp.add_argument("--target", choices=["linux-x86_64", "linux-aarch64"],
@@ -200,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ingest_command(sub)
 
-    for name, app in app_registry.all_apps().items():
+    apps = {only_app: app_registry.get_app(only_app)} if only_app else app_registry.all_apps()
+    for name, app in apps.items():
         ap = sub.add_parser(name, help=app.title)
         asub = ap.add_subparsers(dest="app_command", metavar="ACTION", required=True)
         ap.set_defaults(app_obj=app)
@@ -309,6 +312,20 @@ def _serve_args(sp):
     sp.add_argument("--port", type=int, help="port (default 8080)")
 
 
+_GLOBAL_VALUE_FLAGS = ("--config-file", "--models-dir", "--data-dir", "--threads")
+
+
+def _named_app(argv: list[str]) -> str | None:
+    """The app a command line runs (``edgeinv [GLOBAL OPTIONS] APP ACTION ...``), None for the core's commands."""
+    it = iter(argv)
+    for tok in it:
+        if tok in _GLOBAL_VALUE_FLAGS:
+            next(it, None)
+        elif not tok.startswith("-"):
+            return tok if tok in app_registry.app_names() else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -322,7 +339,7 @@ def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     as_json = "--json" in argv
     try:
-        parser = build_parser()
+        parser = build_parser(_named_app(argv))
         args = parser.parse_args(argv)
         as_json = bool(getattr(args, "json", False))
         settings = load_settings(args.config_file, models_dir=args.models_dir, data_dir=args.data_dir,

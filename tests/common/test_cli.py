@@ -78,7 +78,7 @@ class _MiniApp(App):
 @pytest.fixture
 def mini(monkeypatch):
     app = _MiniApp()
-    monkeypatch.setattr(registry, "_registry", lambda: {app.name: app})
+    monkeypatch.setattr(registry, "_registry", lambda: {app.name: lambda: app})
     monkeypatch.setattr(cli.CliContext, "runner",
                         lambda self, app, config, variant=None, models_dir=None, device=False:
                         (lambda x: {"level_m": x.sum(axis=1) * 2.0}))

@@ -117,6 +117,9 @@ CAMERAS: dict[str, Camera] = {
 # class they simulate. A 5-band image at fine GSD uses its red and NIR bands.
 FINE_CONFIGS: dict[str, str] = {"red_nir_fine": "red_nir", "rgb_fine": "rgb"}
 CONFIGS = tuple(CAMERAS) + tuple(FINE_CONFIGS)
+# Ground sampling distances the simulator draws (sim.scene) and the models were trained on; the edge path's
+# confidence check reads it here (importing sim.scene would load scipy.ndimage into every veg-cover server).
+GSD_RANGE_M = (0.003, 0.12)
 
 
 def get_camera(config: str) -> Camera:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .sim.scene import GSD_RANGE_M
+from .cameras import GSD_RANGE_M
 
 P_LOW, P_HIGH = 0.4, 0.6  # a pixel whose decision flips if the model's output moved by 0.1 is "ambiguous"
 MAX_AMBIGUOUS = 0.10      # interval width (share of ambiguous pixels) above which the image is flagged

@@ -441,10 +441,20 @@ def linear_counts(bands: np.ndarray, band_names) -> tuple[np.ndarray, str]:
 
 
 def _interior(m: np.ndarray) -> np.ndarray:
-    """Pixels of ``m`` whose 8 neighbours are all in ``m`` too (the image border counts as inside)."""
-    from scipy.ndimage import binary_erosion
+    """Pixels of ``m`` whose 8 neighbours are all in ``m`` too (the image border counts as inside).
 
-    return binary_erosion(m, np.ones((3, 3), bool), border_value=1) & m
+    ``scipy.ndimage.binary_erosion(m, np.ones((3, 3)), border_value=1)``, equal (test), in eight numpy ANDs of shifted
+    views: importing scipy.ndimage costs the serving process ~18 MB (scipy.special with it), over its 150 MB budget.
+    """
+    m = np.asarray(m, bool)
+    p = np.pad(m, 1, constant_values=True)
+    h, w = m.shape
+    out = m.copy()
+    for dy in range(3):
+        for dx in range(3):
+            if dy != 1 or dx != 1:
+                out &= p[dy:dy + h, dx:dx + w]
+    return out
 
 
 def pure_levels(bands: np.ndarray, band_names, valid: np.ndarray | None = None) -> PureLevels | None:

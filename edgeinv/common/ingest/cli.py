@@ -23,7 +23,7 @@ def _notify_args(p) -> None:
 
 def add_ingest_command(sub) -> None:
     """``edgeinv ingest mqtt ...`` (a top-level command)."""
-    from ..app import all_apps
+    from ..app import app_names
 
     sp = sub.add_parser("ingest", help="analyse data arriving from sensor gateways (MQTT)")
     isub = sp.add_subparsers(dest="ingest_command", metavar="SOURCE", required=True)
@@ -33,7 +33,7 @@ def add_ingest_command(sub) -> None:
     m.add_argument("--broker", required=True, metavar="HOST:PORT")
     m.add_argument("--topic", action="append", dest="topics", metavar="FILTER",
                    help="topic filter, e.g. 'plant/+/bearing/+' (repeatable)")
-    m.add_argument("--app", dest="ingest_app", default="bearing-wear", choices=list(all_apps()),
+    m.add_argument("--app", dest="ingest_app", default="bearing-wear", choices=app_names(),
                    help="the app that analyses the messages (default bearing-wear)")
     m.add_argument("--client-id", default="", help="MQTT client id of the persistent session (default per host and app)")
     m.add_argument("--unknown", choices=("create", "refuse"), default="create",
@@ -53,7 +53,7 @@ def add_ingest_command(sub) -> None:
     w = isub.add_parser("watch", help="notify on alarm/advice/zone changes of results stored by any path (web uploads too)",
                         description="Polls the result store for new results and sends an event for each state change "
                                     "to the webhooks; history before the first run is taken as seen.")
-    w.add_argument("--app", dest="watch_apps", action="append", choices=list(all_apps()),
+    w.add_argument("--app", dest="watch_apps", action="append", choices=app_names(),
                    help="apps to watch (repeatable; default all)")
     w.add_argument("--interval", type=float, default=5.0, help="seconds between looks at the store (default 5)")
     w.add_argument("--once", action="store_true", help="look once, deliver what is due, and exit")
@@ -105,7 +105,7 @@ def cmd_ingest_mqtt(args, ctx):
 def cmd_ingest_watch(args, ctx):
     import threading
 
-    from ..app import all_apps
+    from ..app import app_names
     from ..errors import InvalidInputError
     from ..web.store import Store
     from .notify import StoreWatcher, notifier_from
@@ -117,7 +117,7 @@ def cmd_ingest_watch(args, ctx):
     if notifier is None:
         raise InvalidInputError("nowhere to send events: give --webhook URL or set EDGEINV_WEBHOOK_URLS")
     store = Store(ctx.settings.db_path)
-    watcher = StoreWatcher(store, notifier, args.watch_apps or list(all_apps()))
+    watcher = StoreWatcher(store, notifier, args.watch_apps or app_names())
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

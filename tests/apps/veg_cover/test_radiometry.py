@@ -86,3 +86,18 @@ def test_chroma_is_invariant_to_per_band_gain():
         c = chroma(other, image_levels(other, ("red", "green", "blue")))
         assert abs(float(np.mean(c > 0.5)) - mask.mean()) < 0.02, gain
         assert abs(float(np.median(c[mask & ~shade])) - 1.0) < 0.05 and abs(float(np.median(c[~mask]))) < 0.05
+
+
+def test_interior_equals_scipy_binary_erosion():
+    """radiometry._interior (numpy, kept out of scipy for the serving memory) is scipy's 3x3 erosion with the border
+    counted as inside, on random masks of several densities and shapes (incl. one-pixel-wide)."""
+    from scipy.ndimage import binary_erosion
+
+    from edgeinv.apps.veg_cover.radiometry import _interior
+
+    rng = np.random.default_rng(4)
+    for shape in ((1, 7), (5, 1), (3, 3), (37, 53), (120, 90)):
+        for p in (0.2, 0.7, 0.95, 1.0):
+            m = rng.random(shape) < p
+            want = binary_erosion(m, np.ones((3, 3), bool), border_value=1) & m
+            assert np.array_equal(_interior(m), want), (shape, p)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
 
 LAYOUT_KINDS = ("rows", "hedgerows", "scattered", "irregular", "bare")
 
@@ -49,7 +48,8 @@ def random_field(*, x_m: np.ndarray, y_m: np.ndarray, corr_m: float, rng: np.ran
     Gaussian of sigma ``corr_m`` and interpolated bilinearly (OpenCV ``remap``); the variance is
     normalised with the kernel's own weights, so the field has unit variance whatever the patch size.
     """
-    import cv2
+    import cv2  # training side only: the module is imported by the CLI's simulate flags in a serving process
+    from scipy.ndimage import gaussian_filter
 
     corr_m = float(corr_m)
     span = max(float(np.ptp(x_m)), float(np.ptp(y_m)), 1e-9)

@@ -178,7 +178,7 @@ def scene_optics(srf: np.ndarray, *, ala_deg: float, rsoil: float, psoil: float,
     ala_deg : average leaf inclination (deg); rsoil, psoil : soil brightness and dryness;
     tts_deg, tto_deg : sun and view zenith angles (deg). Values are clipped to the table's range.
     """
-    # here, not at import: the edge path's confidence check reads GSD_RANGE_M from sim.scene, and
+    # here, not at import: sim is training side, but a serving process may import its light parts, and
     # scipy.interpolate (with scipy.optimize/sparse/spatial) would cost every veg-cover server ~49 MB resident
     from scipy.interpolate import RegularGridInterpolator
 

@@ -20,10 +20,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, shift as nd_shift
 
 from . import physics
-from ..cameras import Camera
+from ..cameras import GSD_RANGE_M, Camera  # noqa: F401 (GSD_RANGE_M re-exported)
 from .layouts import draw_field, grid_coordinates
-
-GSD_RANGE_M = (0.003, 0.12)
 
 
 def srgb_encode(linear: np.ndarray) -> np.ndarray:

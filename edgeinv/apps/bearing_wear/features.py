@@ -46,7 +46,7 @@ from .kurtogram import _band_plan
 from .orders import local_background_normalise, refine_rpm, usable_band_hz  # noqa: F401 (re-exported)
 from .physics import BearingGeometry, defect_orders, impact_order, rolling_speed_m_s
 
-PREPROCESSING_VERSION = "5"
+PREPROCESSING_VERSION = "6"
 N_REV = 32
 ORDER_MAX = 25.6
 ORDER_AXIS = np.arange(int(round(ORDER_MAX * N_REV))) / N_REV
@@ -55,7 +55,7 @@ U_MAX = 4.0
 U_AXIS = np.arange(N_BINS) * U_MAX / N_BINS
 SIZE_AXIS_MAX_MM = 4.0
 SIZE_AXIS_MM = np.arange(N_BINS) * SIZE_AXIS_MAX_MM / N_BINS
-KURTOGRAM_SECONDS = 1.0  # the kurtogram reads the window's first second (>= 4 cage turns at 600 rpm)
+KURTOGRAM_SAMPLES = 16384  # the kurtogram reads the rfft of the window's first samples (version 6; 1 s before)
 HYPOTHESES = ("outer_race", "inner_race", "ball", "cage")
 VIEW_CHANNELS = ("band", "energy", "shaft_comb", "harmonic_marks")
 N_VC = len(VIEW_CHANNELS)
@@ -94,49 +94,46 @@ def split_windows(n_samples: int, *, fs_hz: float, rpm: float, max_windows: int 
     return [(s, s + w) for s in starts]
 
 
-def _band_envelope(X: np.ndarray, *, n: int, fs_hz: float, f_lo: float, f_hi: float, oversample: int) -> tuple[np.ndarray, float]:
-    """Complex envelope of the band [f_lo, f_hi) from the rfft ``X`` of an ``n``-sample signal.
+def _band_bins(band: Band, *, df: float, n_bins: int) -> tuple[int, int]:
+    """(first bin, bin count) of ``band`` in a spectrum of ``n_bins`` bins spaced ``df``."""
+    k0, k1 = int(math.ceil(band.f_lo_hz / df)), min(int(math.floor(band.f_hi_hz / df)), n_bins - 1)
+    return k0, max(k1 - k0, 1)
 
-    Returns the envelope and its sampling rate. ``oversample=2`` makes ``|c|**2`` alias-free.
-    """
-    df = fs_hz / n
-    k0, k1 = int(math.ceil(f_lo / df)), min(int(math.floor(f_hi / df)), len(X) - 1)
-    nb = max(k1 - k0, 1)
-    m = sfft.next_fast_len(oversample * nb)
-    z = np.zeros(m, dtype=complex)
-    np.multiply(X[k0:k0 + nb], 1.0 / n, out=z[:nb])  # ifft(z) * m / n: the scale on the nb inputs, none in the ifft
-    c = sfft.ifft(z, overwrite_x=True, norm="forward")
-    return c, m * df
+
+def _squared_envelopes(X: np.ndarray, *, n: int, bands, points: int) -> np.ndarray:
+    """``|c|**2`` of each band's complex envelope (rows), from the rfft ``X`` of an ``n``-sample window, all at
+    ``points`` samples (sampling rate ``points * fs / n``) in one batched inverse FFT."""
+    z = np.zeros((len(bands), points), dtype=np.complex64)  # single precision: see analyse_window
+    for r, (k0, nb) in enumerate(bands):
+        np.multiply(X[k0:k0 + nb], np.float32(1.0 / n), out=z[r, :nb])  # the scale on the nb inputs, none in the ifft
+    c = sfft.ifft(z, axis=1, overwrite_x=True, norm="forward")
+    e = np.square(c.real)
+    e += np.square(c.imag)
+    return e
 
 
 @functools.lru_cache(maxsize=32)
 def _hann(n: int) -> np.ndarray:
-    """``np.hanning(n)`` (:func:`orders.hann_values`, exact: the envelope spectra are pinned) for the envelope lengths
-    in use (read-only)."""
+    """``np.hanning(n)`` (:func:`orders.hann_values`, exact) for the envelope lengths in use (read-only)."""
     w = _orders.hann_values(n, exact=True)
     w.flags.writeable = False
     return w
 
 
-def _squared_envelope(X: np.ndarray, *, n: int, fs_hz: float, band: Band) -> tuple[np.ndarray, float]:
-    """``|c|**2`` of the band's complex envelope (alias-free, oversampled 2x) and its sampling rate (read-only)."""
-    c, env_fs = _band_envelope(X, n=n, fs_hz=fs_hz, f_lo=band.f_lo_hz, f_hi=band.f_hi_hz, oversample=2)
-    e = np.square(c.real)
-    e += np.square(c.imag)
-    e.flags.writeable = False
-    return e, env_fs
-
-
-def envelope_spectrum(X: np.ndarray, *, n: int, fs_hz: float, band: Band, squared_envelope=None) -> tuple[np.ndarray, np.ndarray]:
-    """Squared-envelope spectrum (amplitude) of ``band``: (frequencies in Hz, amplitudes).
-
-    ``squared_envelope``: ``_squared_envelope(X, ...)`` of that band when the caller has it already."""
-    e, env_fs = squared_envelope or _squared_envelope(X, n=n, fs_hz=fs_hz, band=band)
-    w = e - e.mean()
-    w *= _hann(len(e))
-    spec = np.abs(sfft.rfft(w, overwrite_x=True))
-    spec *= 2.0 / len(e)
-    return np.arange(len(spec)) * env_fs / len(e), spec
+def envelope_spectra(X: np.ndarray, *, n: int, fs_hz: float, bands, min_points: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Squared-envelope spectra (amplitude, Hann-windowed) of ``bands`` from the rfft ``X`` of an ``n``-sample
+    window: (frequencies in Hz, one row per band). Every envelope is sampled at ``m`` points, the 5-smooth length
+    of the widest band (or ``min_points``): at least the band's width, not twice it, so ``|c|**2`` folds what lies
+    above half that rate (preprocessing version 6: half the points; the order axis ends below that rate)."""
+    df = fs_hz / n
+    cuts = [_band_bins(b, df=df, n_bins=len(X)) for b in bands]
+    m = sfft.next_fast_len(max(max(nb for _, nb in cuts), int(min_points)))
+    e = _squared_envelopes(X, n=n, bands=cuts, points=m)
+    e -= e.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+    e *= _hann(m)
+    spec = np.abs(sfft.rfft(e, axis=1, overwrite_x=True)).astype(np.float64)
+    spec *= 2.0 / m
+    return np.arange(spec.shape[1]) * df, spec
 
 
 def to_order_axis(freqs_hz: np.ndarray, spec: np.ndarray, *, shaft_hz: float) -> np.ndarray:
@@ -273,24 +270,29 @@ def _shaft_comb(order: float) -> np.ndarray:
 
 
 def envelope_acf_size_axis(X: np.ndarray, *, n: int, fs_hz: float, band: Band, shaft_hz: float,
-                           geometry: BearingGeometry, squared_envelope=None) -> np.ndarray:
+                           geometry: BearingGeometry) -> np.ndarray:
     """Autocorrelation of the squared envelope of a wide band, on the spall-length axis :data:`SIZE_AXIS_MM`.
 
     Every impact of a spall is an entry event followed ``L / v`` later by the exit impact
     (Sawalhi & Randall 2011); the squared envelope's autocorrelation, averaged over all impacts of
     the window, shows a bump at that lag. Lags are mapped to mm with the rolling speed ``v``
     (:func:`physics.rolling_speed_m_s`), so the bump sits at the spall length whatever the speed.
-    Normalised to 1 at lag 0, mean envelope removed, scaled by 4. ``squared_envelope``: as in
-    :func:`envelope_spectrum`.
+    Normalised to 1 at lag 0, mean envelope removed, scaled by 4. The envelope is oversampled 2x (alias-free
+    ``|c|**2``) and the autocorrelation circular (version 6: the largest lag, 4 mm of rolling, is < 1 % of a
+    window of 32 revolutions, so the wrap-around adds < 1 % of the lag-0 value).
     """
-    e, env_fs = squared_envelope or _squared_envelope(X, n=n, fs_hz=fs_hz, band=band)
+    df = fs_hz / n
+    k0, nb = _band_bins(band, df=df, n_bins=len(X))
+    m = sfft.next_fast_len(2 * nb)
+    e = _squared_envelopes(X, n=n, bands=[(k0, nb)], points=m)[0]
+    env_fs = m * df
     v = rolling_speed_m_s(geometry=geometry, shaft_hz=shaft_hz)
-    max_lag = min(int(SIZE_AXIS_MAX_MM * 1e-3 / v * env_fs) + 2, len(e) // 2)
-    e = e - e.mean()
-    spec = sfft.rfft(e, n=sfft.next_fast_len(len(e) + max_lag, real=True))  # linear for lags < max_lag
+    max_lag = min(int(SIZE_AXIS_MAX_MM * 1e-3 / v * env_fs) + 2, m // 2)
+    e -= np.float32(e.mean(dtype=np.float64))
+    spec = sfft.rfft(e, overwrite_x=True)
     power = np.square(spec.real)
     power += np.square(spec.imag)
-    r = sfft.irfft(power, overwrite_x=True)[:max_lag]
+    r = sfft.irfft(power, n=m, overwrite_x=True)[:max_lag].astype(np.float64)
     if r[0] <= 0:
         return np.zeros(N_BINS)
     lag_mm = np.arange(max_lag) / env_fs * v * 1e3
@@ -313,7 +315,9 @@ def _velocity_from_spectrum(A: np.ndarray, *, nfft: int, n: int, fs_hz: float, u
     k0, w = _velocity_weights(nfft, len(A), float(fs_hz), 1.0 if units != "g" else G, tuple(band_hz))
     p = power[k0:k0 + len(w)] if power is not None else np.square(np.abs(A[k0:k0 + len(w)]))
     # Parseval, one-sided spectrum of the zero-padded signal: sum x^2 = 2 sum |X_k|^2 / nfft
-    return float(math.sqrt(2.0 * float(np.dot(p, w)) / (nfft * n)) * 1e3)
+    # products summed by numpy's own reduction, not np.dot: BLAS picks its kernel by the CPU (results differ in the
+    # last bits between instruction sets; checked under qemu)
+    return float(math.sqrt(2.0 * float(np.multiply(p, w).sum()) / (nfft * n)) * 1e3)
 
 
 @functools.lru_cache(maxsize=32)
@@ -336,19 +340,21 @@ def time_indicators(x: np.ndarray, *, centred: bool = False) -> dict[str, float]
     """Robust time-domain condition indicators of a window (its mean removed here unless ``centred``).
 
     One pass over blocks of :data:`_CHUNK` samples (moments 2–4, mean |x|, peak): no temporary of
-    the window's size, which for long windows cost more (fresh memory pages) than the arithmetic.
+    the window's size, which for long windows cost more (fresh memory pages) than the arithmetic. The sums are
+    numpy reductions, not ``np.dot`` (BLAS picks its kernel by the CPU: results would depend on it).
     """
     x = np.asarray(x, dtype=float)
     n = len(x)
     mean = 0.0 if centred else float(np.mean(x))
     s2 = s3 = s4 = s_abs = peak = 0.0
-    buf, sq = np.empty(min(n, _CHUNK)), np.empty(min(n, _CHUNK))
+    buf, sq, tmp = np.empty(min(n, _CHUNK)), np.empty(min(n, _CHUNK)), np.empty(min(n, _CHUNK))
     for i in range(0, n, _CHUNK):
         c = np.subtract(x[i:i + _CHUNK], mean, out=buf[: min(_CHUNK, n - i)])
         c2 = np.multiply(c, c, out=sq[: len(c)])
-        s2 += float(np.dot(c, c))
-        s3 += float(np.dot(c2, c))
-        s4 += float(np.dot(c2, c2))
+        t = tmp[: len(c)]
+        s2 += float(c2.sum())
+        s3 += float(np.multiply(c2, c, out=t).sum())
+        s4 += float(np.multiply(c2, c2, out=t).sum())
         a = np.abs(c, out=c)
         s_abs += float(a.sum())
         peak = max(peak, float(a.max()))
@@ -438,47 +444,40 @@ def refine_hypotheses(spec_norm: np.ndarray, *, geometry: BearingGeometry, n_har
 
 
 def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: BearingGeometry, units: str = "g") -> WindowAnalysis:
-    """Preprocess one window (length :func:`window_length`) into the model input and diagnostics."""
+    """Preprocess one window (length :func:`window_length`) into the model input and diagnostics.
+
+    The window's longest 5-smooth prefix is used (<= 0.5 % of a window's samples dropped), so its one rfft,
+    which serves the usable top, band powers, kurtogram (windows up to :data:`KURTOGRAM_SAMPLES`), envelopes and
+    velocity, is never zero-padded."""
     x = np.asarray(x, dtype=np.float64)
-    n = len(x)
     shaft_hz = rpm / 60.0
-    if n < 64:
-        raise InvalidInputError(f"window of {n} samples is too short")
-    x = x - x.mean()
+    if len(x) < 64:
+        raise InvalidInputError(f"window of {len(x)} samples is too short")
+    n = sfft.prev_fast_len(len(x), real=True)
+    x = x[:n] - x[:n].mean()
     ind = time_indicators(x, centred=True)
     if ind["rms"] <= 1e-20 and not np.any(x):
         raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
-    nfft = sfft.next_fast_len(n, real=True)  # a 5-smooth length: window lengths are arbitrary
-    X = np.fft.rfft(x, n=nfft)  # numpy's pocketfft: bit-equal to scipy's, ~2x faster when it zero-pads long windows
-    P = np.square(X.real)
-    P += np.square(X.imag)
-    _, f_top = usable_band_hz(X, n=nfft, fs_hz=fs_hz, n_bands=N_POWER_BANDS, power=P)
-    n_k = min(n, int(KURTOGRAM_SECONDS * fs_hz))
-    if n_k < n:  # spectral kurtosis needs a few impacts, not the whole window: one FFT of the first second
-        nk_fft = sfft.next_fast_len(n_k, real=True)
-        Xk = sfft.rfft(x[:n_k], n=nk_fft)
-    else:
-        nk_fft, Xk = nfft, X
-    df = fs_hz / nfft
-    plan = _band_plan(len(Xk), fs_hz / nk_fft, len(P), df, max(ORDER_MAX * shaft_hz, 250.0), f_top * 1.02 + df, fs_hz)
+    # the transforms in single precision (pocketfft has no run-time instruction-set dispatch: bit-equal results on
+    # any x86-64, checked under qemu), every sum over their outputs in double
+    X = sfft.rfft(x.astype(np.float32))  # scipy's: numpy's single-precision rfft is slower than its double one
+    P = np.square(X.real, dtype=np.float64)
+    P += np.square(X.imag, dtype=np.float64)
+    _, f_top = usable_band_hz(X, n=n, fs_hz=fs_hz, n_bands=N_POWER_BANDS, power=P)
+    n_k = min(n, KURTOGRAM_SAMPLES)  # spectral kurtosis needs a few impacts, not the whole window
+    Xk = X if n_k == n else sfft.rfft(x[:n_k].astype(np.float32))
+    df = fs_hz / n
+    plan = _band_plan(len(Xk), fs_hz / n_k, len(P), df, max(ORDER_MAX * shaft_hz, 250.0), f_top * 1.02 + df, fs_hz)
     choice = choose_bands(P, Xk, plan)
     best, energy, wide = choice.best, choice.energy, choice.wide
-    envelopes = {}  # squared envelope per band: the wide band (ACF) is often one of the other two
-
-    def squared_envelope(b: Band):
-        if b not in envelopes:
-            envelopes[b] = _squared_envelope(X, n=nfft, fs_hz=fs_hz, band=b)
-        return envelopes[b]
-
-    f_env, s_env = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=best, squared_envelope=squared_envelope(best))
-    f_en, s_en = envelope_spectrum(X, n=nfft, fs_hz=fs_hz, band=energy, squared_envelope=squared_envelope(energy))
-    lin = local_background_normalise(np.stack([np.interp(ORDER_AXIS, f_env / shaft_hz, s_env, right=0.0),
-                                               np.interp(ORDER_AXIS, f_en / shaft_hz, s_en, right=0.0)]),
-                                     half_width_bins=N_REV)  # both order spectra in one running-median pass
+    freqs, spectra = envelope_spectra(X, n=n, fs_hz=fs_hz, bands=(best, energy),
+                                      min_points=2 * (int(ORDER_MAX * shaft_hz / df) + 3))
+    lin = local_background_normalise(np.stack([np.interp(ORDER_AXIS, freqs / shaft_hz, s_, right=0.0) for s_ in spectra]),
+                                     half_width_bins=N_REV)
     lin_band, lin_energy = lin
     both = np.log1p(lin)
     ch_band = both[0]
-    vel = _velocity_from_spectrum(X, nfft=nfft, n=n, fs_hz=fs_hz, units=units, power=P)
+    vel = _velocity_from_spectrum(X, nfft=n, n=n, fs_hz=fs_hz, units=units, power=P)
     band_power, low_power = choice.band_power, choice.low_power
     kin, ref_orders, _ = refine_hypotheses(lin_band + lin_energy, geometry=geometry)
     refined = {h: float(o_ref) for h, o_ref in zip(HYPOTHESES, ref_orders)}
@@ -502,16 +501,13 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         geometry.diameter_ratio * 3.0,
         *[50.0 * s_ for s_ in slips],
     ])
-    scal_row = np.zeros(N_BINS)
-    scal_row[: len(scalars)] = scalars
-    acf = envelope_acf_size_axis(X, n=nfft, fs_hz=fs_hz, band=wide, shaft_hz=shaft_hz, geometry=geometry,
-                                 squared_envelope=squared_envelope(wide))
+    acf = envelope_acf_size_axis(X, n=n, fs_hz=fs_hz, band=wide, shaft_hz=shaft_hz, geometry=geometry)
     feats = _fault_views_into(both, tuple(refined[h] for h in HYPOTHESES))
     feats[-2] = acf
-    feats[-1] = scal_row
+    feats[-1, : len(scalars)] = scalars
     if not math.isfinite(float(feats.sum(dtype=np.float64))):  # any NaN or inf makes the sum non-finite
         raise InvalidInputError("the window gives non-finite features (is the signal constant or all zeros?)")
-    return WindowAnalysis(feats, best, f_env, s_env, ind, vel, energy=energy, usable_top_hz=f_top,
+    return WindowAnalysis(feats, best, freqs, spectra[0], ind, vel, energy=energy, usable_top_hz=f_top,
                           spec_band=lin_band, spec_energy=lin_energy, refined_orders=refined, ringdown_s=_ringdown_s(acf, shaft_hz, geometry),
                           wide=wide)
 

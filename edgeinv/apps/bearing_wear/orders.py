@@ -47,23 +47,38 @@ def median(a: np.ndarray) -> float:
 
 
 def local_background_normalise(spec: np.ndarray, *, half_width_bins: int = 32) -> np.ndarray:
-    """Divide a (linear) order spectrum by its running median over +-``half_width_bins`` (its local background;
-    32 bins = one order on the 1/32-order axis). ``spec`` may hold several spectra as rows: each is filtered as on
-    its own (rows padded with their edge values, the "nearest" mode, and filtered in one pass)."""
-    from scipy.ndimage import median_filter
-
+    """Divide a (linear) order spectrum by its local background: the median of each block of ``half_width_bins``
+    bins (one order on the 1/32-order axis; the last block takes the remainder), interpolated linearly between
+    the blocks' centres (preprocessing version 6: a running median over +-1 order before, 0.2 ms per window).
+    ``spec`` may hold several spectra as rows, each normalised on its own."""
     spec = np.asarray(spec, dtype=float)
-    size = 2 * half_width_bins + 1
-    if spec.ndim == 1:
-        bg = median_filter(spec, size=size, mode="nearest")
-    else:
-        padded = np.pad(spec, ((0, 0), (half_width_bins, half_width_bins)), mode="edge")
-        bg = median_filter(padded.reshape(-1), size=size, mode="nearest").reshape(padded.shape)
-        bg = bg[:, half_width_bins:half_width_bins + spec.shape[1]]
-    floor = np.array([median(row[8:]) for row in np.atleast_2d(spec)]) * 1e-3 + 1e-30
-    out = spec / np.maximum(bg, floor.reshape(-1, 1) if spec.ndim > 1 else floor[0])
-    out[..., :2] = 0.0
-    return out
+    rows = np.atleast_2d(spec)
+    b = int(half_width_bins)
+    n = rows.shape[1]
+    nblk = max(n // b, 1)
+    out = np.empty_like(rows)
+    centres, pos = _block_centres(n, b)
+    for r, row in enumerate(rows):
+        blocks = np.partition(row[: (nblk - 1) * b].reshape(nblk - 1, b), (b // 2 - 1, b // 2), axis=1) if nblk > 1 else None
+        med = np.empty(nblk)
+        if blocks is not None:
+            med[:-1] = 0.5 * (blocks[:, b // 2 - 1] + blocks[:, b // 2])
+        med[-1] = median(row[(nblk - 1) * b:])
+        floor = median(row[8:]) * 1e-3 + 1e-30
+        np.divide(row, np.maximum(np.interp(pos, centres, med), floor), out=out[r])
+    out[:, :2] = 0.0
+    return out if spec.ndim > 1 else out[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _block_centres(n: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of :func:`local_background_normalise`'s blocks (the last one longer) and the bin positions."""
+    nblk = max(n // b, 1)
+    starts = np.arange(nblk) * b
+    ends = np.append(starts[1:], n)
+    centres, pos = 0.5 * (starts + ends - 1), np.arange(n, dtype=float)
+    centres.flags.writeable = pos.flags.writeable = False
+    return centres, pos
 
 
 def refine_order(spec_norm: np.ndarray, *, order: float, bins_per_order: int, slip_range: tuple[float, float],

@@ -301,17 +301,16 @@ def _decision_inputs(sample, analyses, x, *, speed_source: str | None = None) ->
     index reads (:mod:`.severity`) of a recording's analysed windows (see :mod:`.decision`)."""
     ringdown = _median([a.ringdown_s for a in analyses])
     whole = len(analyses) == 1 and len(sample.signal) == _features.window_length(fs_hz=sample.fs_hz, rpm=sample.rpm)
-    centred = _ood._centred(sample.signal) if x is not None else None  # one centred copy for the checks and indicators
-    if whole:  # a recording that is exactly one window: its whole-recording indicators are the window's (the same
-        indicators = recording_indicators(analyses[0].indicators)  # samples, centring and sums: bit-equal; issue 13)
-    elif centred is not None:  # the recording's own, from the copy the OOD checks centre anyway (bit-equal)
-        indicators = recording_indicators(_features.time_indicators(centred, centred=True)) if len(centred) else {}
+    if whole:  # a recording that is exactly one window: its whole-recording indicators are the window's (issue 13)
+        indicators = recording_indicators(analyses[0].indicators)
+    elif x is not None:
+        indicators = recording_indicators(_features.time_indicators(sample.signal)) if len(sample.signal) else {}
     else:
         indicators = None
     return {
         "evidence": _decision.line_evidence(analyses, geometry=sample.geometry),
-        "ood": _ood.assess(x, sample.signal, fs_hz=sample.fs_hz, speed_source=speed_source, rpm=sample.rpm,
-                           geometry=sample.geometry, centred=centred) if x is not None else None,
+        "ood": _ood.assess(x, [a.checks for a in analyses], speed_source=speed_source, rpm=sample.rpm,
+                           geometry=sample.geometry) if x is not None else None,
         "acf": _severity.acf_profile(analyses),
         "resolvability": _decision.size_resolvability(
             geometry=sample.geometry, rpm=sample.rpm, fs_hz=sample.fs_hz, ringdown_s=ringdown,

@@ -181,7 +181,9 @@ def summary_features(x: np.ndarray) -> np.ndarray:
     u = slice(N_BINS // 8, N_BINS - N_BINS // 8)
     # only the entries used, in float64 (the same values as converting the whole input first)
     views = x[:, _VIEW_ROWS, u].astype(float)  # band and energy views
-    peak_median = np.stack([views.max(axis=2), np.median(views, axis=2)], axis=2).reshape(len(x), -1)
+    m = views.shape[2] // 2  # an even count: the median is the mean of the two middle values (np.median's, by partition)
+    mid = np.partition(views, (m - 1, m), axis=2)
+    peak_median = np.stack([views.max(axis=2), (mid[..., m - 1] + mid[..., m]) / 2.0], axis=2).reshape(len(x), -1)
     acf = x[:, len(HYPOTHESES) * N_VC, :64].astype(float).mean(axis=1, keepdims=True)  # early ACF level
     return np.concatenate([x[:, -1, : len(SCALARS)].astype(float), peak_median, acf], axis=1)
 

@@ -420,6 +420,7 @@ class WindowAnalysis:
     refined_orders: dict | None = None  # fault orders after the slip search
     ringdown_s: float = 0.0
     wide: Band | None = None  # the autocorrelation's wide band (the severity index re-reads it, issue 10)
+    checks: dict | None = None  # what the OOD input and speed checks read of this window (:func:`window_checks`)
 
 
 def refine_order(spec_norm: np.ndarray, *, order: float, n_harmonics: int = 3) -> tuple[float, np.ndarray]:
@@ -449,20 +450,12 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     The window's longest 5-smooth prefix is used (<= 0.5 % of a window's samples dropped), so its one rfft,
     which serves the usable top, band powers, kurtogram (windows up to :data:`KURTOGRAM_SAMPLES`), envelopes and
     velocity, is never zero-padded."""
-    x = np.asarray(x, dtype=np.float64)
     shaft_hz = rpm / 60.0
-    if len(x) < 64:
-        raise InvalidInputError(f"window of {len(x)} samples is too short")
-    n = sfft.prev_fast_len(len(x), real=True)
-    x = x[:n] - x[:n].mean()
+    x, X, P = _window_spectrum(x)
+    n = len(x)
     ind = time_indicators(x, centred=True)
     if ind["rms"] <= 1e-20 and not np.any(x):
         raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
-    # the transforms in single precision (pocketfft has no run-time instruction-set dispatch: bit-equal results on
-    # any x86-64, checked under qemu), every sum over their outputs in double
-    X = sfft.rfft(x.astype(np.float32))  # scipy's: numpy's single-precision rfft is slower than its double one
-    P = np.square(X.real, dtype=np.float64)
-    P += np.square(X.imag, dtype=np.float64)
     _, f_top = usable_band_hz(X, n=n, fs_hz=fs_hz, n_bands=N_POWER_BANDS, power=P)
     n_k = min(n, KURTOGRAM_SAMPLES)  # spectral kurtosis needs a few impacts, not the whole window
     Xk = X if n_k == n else sfft.rfft(x[:n_k].astype(np.float32))
@@ -509,7 +502,66 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         raise InvalidInputError("the window gives non-finite features (is the signal constant or all zeros?)")
     return WindowAnalysis(feats, best, freqs, spectra[0], ind, vel, energy=energy, usable_top_hz=f_top,
                           spec_band=lin_band, spec_energy=lin_energy, refined_orders=refined, ringdown_s=_ringdown_s(acf, shaft_hz, geometry),
-                          wide=wide)
+                          wide=wide, checks=window_checks(x, P, fs_hz=fs_hz, rpm=rpm))
+
+
+def _window_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(samples, rfft, power spectrum) of a window: its longest 5-smooth prefix with its mean removed (double), the
+    rfft in single precision (pocketfft has no run-time instruction-set dispatch: bit-equal results on any x86-64,
+    checked under qemu) and ``|X|**2`` in double (every sum over it is)."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) < 64:
+        raise InvalidInputError(f"window of {len(x)} samples is too short")
+    n = sfft.prev_fast_len(len(x), real=True)
+    x = x[:n] - x[:n].mean()
+    X = sfft.rfft(x.astype(np.float32))  # scipy's: numpy's single-precision rfft is slower than its double one
+    P = np.square(X.real, dtype=np.float64)
+    P += np.square(X.imag, dtype=np.float64)
+    return x, X, P
+
+
+N_FLAT_BANDS = 192  # bands of the flatness check
+LOW_ORDERS = 16.0  # the speed check reads the power spectrum up to this order (2.9 x the speed, lines 1..5.5)
+CLIP_TOL = 1e-3  # a sample within 0.1 % of the window's range from its max (or min) counts as at the extreme
+
+
+def window_checks(x: np.ndarray, P: np.ndarray, *, fs_hz: float, rpm: float) -> dict:
+    """What the OOD input checks and the speed check (:mod:`.ood`) read of one window, from its centred samples
+    ``x`` and power spectrum ``P`` (:func:`_window_spectrum`): the fraction of samples at either extreme, the
+    powers of :data:`N_FLAT_BANDS` bands above DC, the strongest bin's +-3-bin share of the power and its
+    frequency, and the power spectrum below :data:`LOW_ORDERS` orders (bin width ``df``)."""
+    n = len(x)
+    hi, lo = float(x.max()), float(x.min())
+    rng = hi - lo
+    clip = max(int(np.count_nonzero(x >= hi - CLIP_TOL * rng)), int(np.count_nonzero(x <= lo + CLIP_TOL * rng))) / n \
+        if rng > 0 else 1.0
+    edges = _flat_edges(len(P))
+    bands = np.add.reduceat(P, edges)
+    total = float(bands.sum()) + 1e-300
+    k = int(np.argmax(P[1:])) + 1
+    df = fs_hz / n
+    k_low = min(int(LOW_ORDERS * rpm / 60.0 / df) + 2, len(P))
+    return {"clip": clip, "bands": bands, "tone": float(P[max(k - 3, 1):k + 4].sum()) / total, "tone_hz": k * df,
+            "low": P[:k_low].copy(), "df": df}
+
+
+@functools.lru_cache(maxsize=16)
+def _flat_edges(n_bins: int) -> np.ndarray:
+    """Starts of :data:`N_FLAT_BANDS` equal bands over bins 1.. of an ``n_bins``-bin spectrum (read-only)."""
+    e = (1 + np.arange(N_FLAT_BANDS) * (n_bins - 1) // N_FLAT_BANDS).astype(np.int64)
+    e = np.unique(e)
+    e.flags.writeable = False
+    return e
+
+
+def spectral_windows(signal, *, fs_hz: float, rpm: float, max_windows: int = 64) -> list[dict]:
+    """:func:`window_checks` of every window of a recording without the rest of the analysis (the same windows,
+    samples and spectra as :func:`analyse_window`; for the calibration's speed margins and the checks' tests)."""
+    out = []
+    for s, e in split_windows(len(signal), fs_hz=fs_hz, rpm=rpm, max_windows=max_windows):
+        x, _, P = _window_spectrum(signal[s:e])
+        out.append(window_checks(x, P, fs_hz=fs_hz, rpm=rpm))
+    return out
 
 
 def _ringdown_s(acf_mm: np.ndarray, shaft_hz: float, geometry: BearingGeometry) -> float:

@@ -43,19 +43,16 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import scipy.fft as sfft
 
 from . import decision as _decision
-from .features import HYPOTHESES, SCALARS, welch_psd
+from .features import CLIP_TOL, HYPOTHESES, LOW_ORDERS, SCALARS
+from .orders import block_background
 from .physics import defect_orders
-from .orders import hann
 
 FLAG_QUANTILE = 0.999
-CLIP_FRACTION = 1e-3  # >= 0.1 % of the samples within 0.1 % of the range from the max (or the min)
-CLIP_TOL = 1e-3
+CLIP_FRACTION = 1e-3  # >= 0.1 % of the samples within 0.1 % of the range (features.CLIP_TOL) from the max (or the min)
 FLATNESS_MAX = 0.85
 TONE_SHARE = 0.9
-CHECK_SAMPLES = 1 << 16  # spectral checks read the first 65 536 samples (1.3 s at 51.2 kHz, 5.5 s at 12 kHz)
 
 SUMMARY_NAMES = tuple(SCALARS) + tuple(f"{h}_{c}_{s}" for h in HYPOTHESES for c in ("band", "energy")
                                        for s in ("max", "median")) + ("acf_early",)
@@ -127,68 +124,44 @@ def score(x: np.ndarray, stats: dict | None = None) -> dict:
             "flag": bool(dist >= flag_d)}
 
 
-def _centred(signal, n: int | None = None) -> np.ndarray:
-    """The first ``n`` samples (all if None) in float64 with their mean removed (shared by the checks, issue 13)."""
-    x = np.array(signal if n is None else signal[:n], dtype=float)  # a copy: centred in place, no second array
-    x -= float(np.mean(x))
-    return x
-
-
-def input_checks(signal, *, fs_hz: float, centred: np.ndarray | None = None, keep: dict | None = None) -> list[dict]:
-    """Clipping, flat spectrum, single tone: each ``{"check", "value", "limit", "failed", "text"}``.
-    ``centred``: :func:`_centred` of ``signal`` when the caller has it already; ``keep`` receives the single-tone
-    check's power spectrum and how many samples it read (``tone_power``, ``tone_samples``)."""
-    x = _centred(signal) if centred is None else centred
+def input_checks(windows: list[dict]) -> list[dict]:
+    """Clipping, flat spectrum, single tone of the analysed windows (``WindowAnalysis.checks``,
+    :func:`features.window_checks`): each ``{"check", "value", "limit", "failed", "text"}``. Clipping: the mean
+    over the windows of the fraction of samples at a window's extreme; flatness: geometric / arithmetic mean of
+    the windows' summed powers in :data:`features.N_FLAT_BANDS` bands; tone: the median over the windows of the
+    strongest bin's +-3-bin share of the power (preprocessing version 6: the windows' own spectra; before, a
+    Welch density and a Hann-windowed FFT of the first 65 536 samples)."""
     out = []
-    hi, lo = float(x.max()), float(x.min())
-    rng = hi - lo
-    n = len(x)  # counts / n: the same doubles as np.mean of the boolean arrays, without their float conversion
-    clip = max(int(np.count_nonzero(x >= hi - CLIP_TOL * rng)) / n,
-               int(np.count_nonzero(x <= lo + CLIP_TOL * rng)) / n) if rng > 0 else 1.0  # Python floats, as before
+    clip = float(np.mean([w["clip"] for w in windows])) if len(windows) > 1 else windows[0]["clip"]
     out.append({"check": "clipping", "value": round(clip, 5), "limit": CLIP_FRACTION, "failed": clip >= CLIP_FRACTION,
                 "text": f"the signal is clipped: {clip:.2%} of the samples sit at the recorder's extreme value "
                         "(saturated sensor or input range too small) — re-record with a larger range"})
-    xs = x[:CHECK_SAMPLES]
-    nper = min(1024, len(xs))
-    p = welch_psd(xs, fs_hz=fs_hz, nperseg=nper)  # = scipy.signal.welch(...)[1], from batched FFTs (issue 13)
-    p = p[1:]
+    p = windows[0]["bands"] if len(windows) == 1 else np.sum([w["bands"] for w in windows], axis=0)
     flat = float(np.exp(np.mean(np.log(p + 1e-300))) / (np.mean(p) + 1e-300))
     out.append({"check": "flat_spectrum", "value": round(flat, 3), "limit": FLATNESS_MAX, "failed": flat >= FLATNESS_MAX,
                 "text": f"the spectrum is flat like white noise (flatness {flat:.2f}): no machine vibration "
                         "(resonances, shaft lines) in it — check the sensor and its cable"})
-    xt = xs[:sfft.prev_fast_len(len(xs), real=True)]  # a 5-smooth length (a prime one, e.g. a 12 821-sample window,
-    X = np.square(np.abs(sfft.rfft(xt * hann(len(xt)))))  # costs ~10x; issue 13); hann: np.hanning kept per length
-    if keep is not None:
-        keep.update(tone_power=X, tone_samples=len(xt))
-    total = float(X[1:].sum()) + 1e-300
-    k = int(np.argmax(X[1:])) + 1
-    share = float(X[max(k - 3, 1):k + 4].sum()) / total
+    i = int(np.argsort([w["tone"] for w in windows])[len(windows) // 2])  # the median window (upper for even counts)
+    share, tone_hz = windows[i]["tone"], windows[i]["tone_hz"]
     out.append({"check": "single_tone", "value": round(share, 3), "limit": TONE_SHARE, "failed": share >= TONE_SHARE,
-                "text": f"one tone at {k * fs_hz / len(xt):.1f} Hz carries {share:.0%} of the power: "
+                "text": f"one tone at {tone_hz:.1f} Hz carries {share:.0%} of the power: "
                         "a signal generator or pick-up, not a machine's vibration"})
     return out
 
 
-def assess(x: np.ndarray, signal, *, fs_hz: float, speed_source: str | None = None, rpm: float | None = None,
-           geometry=None, centred: np.ndarray | None = None) -> dict:
-    """The ``ood`` part of a result: the model-input score, the input checks, the speed check (with ``rpm``), the
-    flag and its text. ``centred``: :func:`_centred` of ``signal`` when the caller has it."""
+def assess(x: np.ndarray, windows: list[dict], *, speed_source: str | None = None, rpm: float | None = None,
+           geometry=None) -> dict:
+    """The ``ood`` part of a result: the model-input score, the input checks and the speed check (with ``rpm``) of
+    the analysed windows (``WindowAnalysis.checks``), the flag and its text."""
     out = score(x) if x is not None else {"score": None, "distance": None, "flag": False}
-    centred = _centred(signal) if centred is None else centred
-    kept: dict = {}
-    checks = input_checks(signal, fs_hz=fs_hz, centred=centred, keep=kept)
+    checks = input_checks(windows)
     failed = [c for c in checks if c["failed"]]
     out["checks"] = {c["check"]: {k: (bool(v) if k == "failed" else v) for k, v in c.items() if k not in ("check", "text")}
                      for c in checks}
     flag = bool(out.get("flag")) or bool(failed)
     reasons = [c["text"] for c in failed]
     if rpm is not None and not failed:
-        # the speed check reads the first SPEED_SECONDS: the same centred samples when the recording is no longer, and
-        # the tone check's very spectrum when that read them all at a 5-smooth length (issue 13: one FFT, not two)
-        whole = len(centred) <= int(SPEED_SECONDS * fs_hz)
-        same = whole and kept.get("tone_samples") == len(centred) == sfft.next_fast_len(len(centred), real=True)
-        sc = speed_check(signal, fs_hz=fs_hz, rpm=rpm, geometry=geometry, centred=centred if whole else None,
-                         power=kept["tone_power"] if same else None)
+        sc = speed_check(windows, rpm=rpm, geometry=geometry)
         out["speed_check"] = {k: v for k, v in sc.items() if k != "text"}
         if sc["disagrees"]:
             flag = True
@@ -214,19 +187,16 @@ SPEED_HARMONICS = 5
 SPEED_FAMILY_LINES = 3  # the weakest three of the five lines make the family's score
 SPEED_AGREE = 0.03  # a family within +-3 % of the given speed confirms it (the 1x refinement searches +-2 %)
 SPEED_MARGIN_DB = 6.0  # default; data/calibration.json "speed_margin_db" overrides it (simulations, see speed_check)
-SPEED_SECONDS = 8.0
+assert SPEED_RANGE[1] * (SPEED_HARMONICS + 0.5) <= LOW_ORDERS  # the windows keep the spectrum the search reads
 
 
-def _running(h: np.ndarray, half: int, fn) -> np.ndarray:
-    """``fn`` (np.median or np.max) over +-``half`` bins, edges repeated: scipy.ndimage's running filters (mode
-    "nearest" = edge padding; the same values as ``fn`` over a sliding window, 4-8x faster; issue 13)."""
-    from scipy.ndimage import maximum_filter1d, median_filter
+def _running_max(h: np.ndarray, half: int) -> np.ndarray:
+    """The maximum over +-``half`` bins, edges repeated (scipy.ndimage's ``maximum_filter1d``, mode "nearest")."""
+    if half == 0:
+        return h
+    from scipy.ndimage import maximum_filter1d
 
-    if fn is np.median:
-        return median_filter(h, size=2 * half + 1, mode="nearest")
-    if fn is np.max:
-        return maximum_filter1d(h, size=2 * half + 1, mode="nearest")
-    raise ValueError(f"_running: np.median or np.max, not {fn!r}")
+    return maximum_filter1d(h, size=2 * half + 1, mode="nearest")
 
 
 @functools.lru_cache(maxsize=1)
@@ -239,77 +209,39 @@ def _ratios() -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _family_plan(f_g: float, df: float, n_h: int) -> tuple[tuple[int, ...], np.ndarray]:
-    """Per harmonic k = 1..5: the running-maximum half-width (a line within +-0.4 %, at least +-1 bin) and the bin of
-    k x every candidate rate — kept per (speed, resolution, length): a machine's recordings repeat them (issue 13)."""
-    halves = tuple(max(int(round(0.004 * k * f_g / df)), 1) for k in range(1, SPEED_HARMONICS + 1))
+    """Per harmonic k = 1..5: the running-maximum half-width (a line within +-0.4 %, in bins; 0 where a bin is wider:
+    windows of 32 revolutions have bins of 1/32 order, so k = 1..3 read their own bin, 4 and 5 +-1 bin) and the bin
+    of k x every candidate rate — kept per (speed, resolution, length): a machine's recordings repeat them."""
+    halves = tuple(int(round(0.004 * k * f_g / df)) for k in range(1, SPEED_HARMONICS + 1))
     k = np.arange(1, SPEED_HARMONICS + 1, dtype=float)[:, None]
     idx = np.minimum(np.round(k * _ratios() * f_g / df).astype(int), n_h - 1)
     idx.flags.writeable = False
     return halves, idx
 
 
-LOW_RFFT_MIN = 1 << 16  # below this length the whole FFT is cheap (and cache-resident): computed as is
-LOW_RFFT_SPLITS = (16, 15, 12, 10, 9, 8, 6, 5, 4, 3, 2)
-
-
-def low_rfft(x: np.ndarray, nfft: int, k_max: int) -> np.ndarray:
-    """``np.fft.rfft(x, n=nfft)[:k_max]`` (the speed check reads only its first ``k_max`` bins, < 0.4 % of them).
-
-    For long transforms (issue 13), by one decimation-in-time step: with ``nfft = P * Q``, bin ``k`` is
-    ``sum_p exp(-2 pi i p k / nfft) Y_p[k]``, ``Y_p`` the Q-point rfft of every P-th sample from ``p`` — P short,
-    cache-resident transforms and P x k_max products instead of one transform of the whole (1.9 -> 0.6 ms for
-    153 600 samples). Equal to the whole transform within ~1e-15 of its largest bin (test), not bit-equal."""
-    if nfft < LOW_RFFT_MIN:
-        return np.fft.rfft(x, n=nfft)[:k_max]  # numpy's pocketfft: = scipy's, faster padded
-    split = next((p for p in LOW_RFFT_SPLITS if nfft % p == 0 and nfft // p // 2 + 1 >= k_max), None)
-    if split is None:
-        return np.fft.rfft(x, n=nfft)[:k_max]
-    q = nfft // split
-    xp = np.zeros(nfft)
-    xp[: len(x)] = x
-    y = sfft.rfft(xp.reshape(q, split).T, axis=1)[:, :k_max]  # row p: the samples p, p + P, p + 2P, ...
-    return np.einsum("pk,pk->k", _low_rfft_twiddles(nfft, split, k_max), y)
-
-
-@functools.lru_cache(maxsize=8)
-def _low_rfft_twiddles(nfft: int, split: int, k_max: int) -> np.ndarray:
-    """``exp(-2 pi i p k / nfft)``, p < split, k < k_max, from exactly reduced integer phases (read-only)."""
-    pk = np.outer(np.arange(split, dtype=np.int64), np.arange(k_max, dtype=np.int64)) % nfft
-    w = np.exp(-2j * np.pi * (pk / nfft))
-    w.flags.writeable = False
-    return w
-
-
-def shaft_family_scores(signal, *, fs_hz: float, rpm: float, centred: np.ndarray | None = None,
-                        power: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shaft_family_scores(windows: list[dict], *, rpm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Score of a shaft-harmonic family (height in dB over the local median spectrum of the weakest three of lines
-    1..5) at every
-    candidate shaft rate ``SPEED_RANGE`` x the given one: (candidate rates / given rate, scores, height of each
-    candidate's own 1x line). ``centred``: :func:`_centred` of the first :data:`SPEED_SECONDS`, ``power``: its
-    Hann-windowed power spectrum (length ``next_fast_len``), when the caller has them (:func:`assess`)."""
+    1..5) at every candidate shaft rate ``SPEED_RANGE`` x the given one: (candidate rates / given rate, scores,
+    height of each candidate's own 1x line). The spectrum is the sum of the analysed windows' power spectra below
+    :data:`features.LOW_ORDERS` (``WindowAnalysis.checks["low"]``; windows of 32 revolutions: bins of 1/32 order;
+    preprocessing version 6: before, a Hann-windowed FFT of the first 8 s)."""
     f_g = rpm / 60.0
-    x = _centred(signal, int(SPEED_SECONDS * fs_hz)) if centred is None else centred
-    nfft = sfft.next_fast_len(len(x), real=True)
-    df = fs_hz / nfft
-    k_max = min(int(SPEED_RANGE[1] * f_g * (SPEED_HARMONICS + 0.5) / df) + 2, nfft // 2 + 1)
-    if power is not None and len(power) == nfft // 2 + 1:  # the tone check's spectrum of the same samples (assess)
-        spec = power[:k_max]
-    else:
-        spec = np.square(np.abs(low_rfft(x * hann(len(x)), nfft, k_max)))
+    df = windows[0]["df"]
+    spec = windows[0]["low"] if len(windows) == 1 else np.sum([w["low"] for w in windows], axis=0)
+    k_max = min(int(SPEED_RANGE[1] * f_g * (SPEED_HARMONICS + 0.5) / df) + 2, len(spec))
+    spec = spec[:k_max]
     db = 10.0 * np.log10(spec + 1e-30 * (spec.max() + 1e-300))
-    bg = _running(db, max(int(0.25 * f_g / df), 5), np.median)
+    bg = block_background(db, 2 * max(int(0.25 * f_g / df), 5) + 1)  # blocks of ~1/2 order (a running median before)
     h = np.clip(db - bg, 0.0, 40.0)
     ratios = _ratios()
     halves, idx = _family_plan(f_g, df, len(h))
-    if len(set(halves)) == 1:  # one window of 32 revolutions: +-1 bin for every k, one running maximum (issue 13)
-        heights = _running(h, halves[0], np.max)[idx]
+    if len(set(halves)) == 1:  # one half-width for every k: one running maximum (issue 13)
+        heights = _running_max(h, halves[0])[idx]
     else:
-        peaks = {half: _running(h, half, np.max) for half in set(halves)}
+        peaks = {half: _running_max(h, half) for half in set(halves)}
         heights = np.stack([peaks[half][i] for half, i in zip(halves, idx)])
     # a family needs most of its lines: the mean of the weakest three of five (one strong tone — hum, a gear
     # mesh — that one harmonic of a candidate happens to hit does not make a shaft family)
-    # sorted per candidate on a contiguous (candidates, 5) copy (a strided sort along axis 0 cost ~3x), the weakest
-    # three summed in the same order as np.mean over axis 0 did: bit-equal (issue 13)
     low = np.sort(heights.T, axis=1)
     score = low[:, 0] + low[:, 1]
     for j in range(2, SPEED_FAMILY_LINES):
@@ -346,8 +278,7 @@ def _explained_at(ratios: np.ndarray, geometry) -> np.ndarray:
     return near
 
 
-def speed_check(signal, *, fs_hz: float, rpm: float, geometry=None, margin_db: float | None = None,
-                centred: np.ndarray | None = None, power: np.ndarray | None = None) -> dict:
+def speed_check(windows: list[dict], *, rpm: float, geometry=None, margin_db: float | None = None) -> dict:
     """Does the spectrum's shaft-harmonic family sit at the given speed?
 
     The strongest family (lines 1..5) over 0.35–2.9 x the given speed, leaving out rates the given speed explains
@@ -356,15 +287,20 @@ def speed_check(signal, *, fs_hz: float, rpm: float, geometry=None, margin_db: f
     depend only on fs/rpm, so the two cannot be told apart) — is off, and every fault location, read at orders of
     the given speed, is unreliable. The recorder's anti-alias roll-off cannot check fs: it sits at the same
     fraction of the sampling rate whatever rate is declared. Errors of exactly 2x or 1/2 are not caught (see
-    :func:`_explained`).
+    :func:`_explained`). ``windows``: the analysed windows' ``checks`` (:func:`features.window_checks`; for a
+    signal alone, :func:`features.spectral_windows`).
     """
     if margin_db is None:
         margin_db = float(_decision.calibration().get("speed_margin_db", SPEED_MARGIN_DB))
-    ratios, score, _ = shaft_family_scores(signal, fs_hz=fs_hz, rpm=rpm, centred=centred, power=power)
+    ratios, score, _ = shaft_family_scores(windows, rpm=rpm)
     near = np.abs(ratios - 1.0) <= SPEED_AGREE
     s_given = float(score[near].max())
     other = np.where(near | _explained(ratios, geometry), -np.inf, score)
-    i = int(np.argmax(other))
+    # the middle of the first run of equal best scores: with bins of 1/32 order neighbouring candidates read the same
+    # bins, and the first of them sits up to half a bin below the line
+    tied = np.flatnonzero(other >= other.max() - 1e-9)
+    run = tied[: int(np.argmax(np.diff(tied) > 1)) + 1] if np.any(np.diff(tied) > 1) else tied
+    i = int(run[len(run) // 2])
     s_other, r_other = float(score[i]), float(ratios[i])
     disagrees = bool(s_other - s_given >= margin_db)
     out = {"given_rpm": round(float(rpm), 1), "family_at_given_db": round(s_given, 1),

@@ -131,7 +131,10 @@ def envelope_spectra(X: np.ndarray, *, n: int, fs_hz: float, bands, min_points: 
     e = _squared_envelopes(X, n=n, bands=cuts, points=m)
     e -= e.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
     e *= _hann(m)
-    spec = np.abs(sfft.rfft(e, axis=1, overwrite_x=True)).astype(np.float64)
+    E = sfft.rfft(e, axis=1, overwrite_x=True)
+    spec = np.square(E.real, dtype=np.float64)  # |E| in double from exact squares: numpy's complex abs has
+    spec += np.square(E.imag, dtype=np.float64)  # instruction-set-specific loops (results differed under qemu)
+    np.sqrt(spec, out=spec)
     spec *= 2.0 / m
     return np.arange(spec.shape[1]) * df, spec
 

@@ -242,11 +242,8 @@ def shaft_family_scores(windows: list[dict], *, rpm: float) -> tuple[np.ndarray,
         heights = np.stack([peaks[half][i] for half, i in zip(halves, idx)])
     # a family needs most of its lines: the mean of the weakest three of five (one strong tone — hum, a gear
     # mesh — that one harmonic of a candidate happens to hit does not make a shaft family)
-    low = np.sort(heights.T, axis=1)
-    score = low[:, 0] + low[:, 1]
-    for j in range(2, SPEED_FAMILY_LINES):
-        score += low[:, j]
-    return ratios, score / SPEED_FAMILY_LINES, heights[0]
+    low = np.partition(heights.T, SPEED_FAMILY_LINES - 1, axis=1)[:, :SPEED_FAMILY_LINES]  # the weakest three
+    return ratios, low.sum(axis=1) / SPEED_FAMILY_LINES, heights[0]
 
 
 def _explained(ratios: np.ndarray, geometry) -> np.ndarray:

@@ -10,9 +10,10 @@ whole-window indicators and velocity of the public helpers, and the window's env
 are compared with ``data/pinned_features.npz``.
 
 The reference was written (``python tests/apps/bearing_wear/test_features_pinned.py --regenerate``)
-by the preprocessing of commit 79a01e7, whose outputs equal those of commit 388986c (before any speed
-work) on these windows: model input max |diff| 0, bands / indicators / refined speed within 2e-13
-relative, refined orders identical.
+by preprocessing version 6 (issue 13, stop 24: the lean per-window path; version 5's reference, commit 79a01e7,
+equal to 388986c's outputs, was retired with it). Version 6's outputs are bit-identical on x86-64 CPUs with
+and without AVX2 / AVX-512 (checked under ``qemu-x86_64 -cpu Nehalem`` / ``-cpu Haswell`` and natively), so
+the tolerances below hold on any build machine.
 
 Tolerances (stated in issue 13's terms): model input max |diff| <= 1e-5 (the channels are ``log1p``
 ratios of 0–10; float32 keeps ~1e-6 of that), band edges, levels and refined orders identical

@@ -30,10 +30,13 @@ def _peak_order(spec, lo, hi):
 def test_fault_line_at_its_order(fault, rng):
     _, spec = _spectrum(fault, rng)
     o = impact_order(fault=fault, geometry=G6205)
-    # the strongest line near the expected order sits within the resolution (1/32 order) plus the
-    # simulated slip (mean up to -1 %, jitter up to 2 %)
-    found = _peak_order(spec, 0.8 * o, 1.2 * o)
-    assert abs(found - o) <= max(2.0 / F.N_REV, 0.03 * o), (fault, found, o)
+    # a line within the resolution (1/32 order) plus the simulated slip (mean up to -1 %, jitter up to 2 %) of the
+    # expected order is the strongest within +-20 % — or within 3 dB of it: an inner race's shaft-rate modulation
+    # puts sidebands 1 order away that can be as high as the line (version 6 found 4.375 a hair over 5.375 here)
+    tol = max(2.0 / F.N_REV, 0.03 * o)
+    found = _peak_order(spec, o - tol, o + tol)
+    strongest = spec[(F.ORDER_AXIS >= 0.8 * o) & (F.ORDER_AXIS <= 1.2 * o)].max()
+    assert spec[int(round(found * F.N_REV))] >= 0.7 * strongest, (fault, found, o)
     # and it stands well above the background of the envelope spectrum
     k = int(round(found * F.N_REV))
     assert spec[k] > 4.0 * np.median(spec[4:])

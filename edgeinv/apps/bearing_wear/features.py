@@ -469,7 +469,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     freqs, spectra = envelope_spectra(X, n=n, fs_hz=fs_hz, bands=(best, energy),
                                       min_points=2 * (int(ORDER_MAX * shaft_hz / df) + 3))
     lin = local_background_normalise(np.stack([np.interp(ORDER_AXIS, freqs / shaft_hz, s_, right=0.0) for s_ in spectra]),
-                                     half_width_bins=N_REV)
+                                     block_bins=2 * N_REV)
     lin_band, lin_energy = lin
     both = np.log1p(lin)
     ch_band = both[0]

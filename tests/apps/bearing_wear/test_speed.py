@@ -89,9 +89,9 @@ def test_median_and_batched_background_equal_numpy_and_one_row_at_a_time():
         a = rng.random(n)
         assert orders.median(a) == float(np.median(a))
     rows = rng.random((2, 819)) ** 4
-    both = orders.local_background_normalise(rows, half_width_bins=32)
+    both = orders.local_background_normalise(rows, block_bins=64)
     for r, b in zip(rows, both):
-        assert np.array_equal(orders.local_background_normalise(r, half_width_bins=32), b)
+        assert np.array_equal(orders.local_background_normalise(r, block_bins=64), b)
 
 
 def test_hann_values_equal_numpy_hanning_within_rounding():

@@ -1,60 +1,35 @@
 """(issue 13, stop 24, stage B) Decisions of preprocessing version 6 (the working tree and its shipped model) against
 version 5 (a reference commit's `bearing_wear` package and ITS shipped student), on 300 simulated recordings (a third
 of them 1-3 windows long), 25 sines with 0-30 % noise, 25 white noises and 20 recordings typed at 1.3x / 1.5x / 0.7x
-/ 1.01x their speed (the recordings of decision_equal.py, seed 2026). Compared per recording: the fault named, the
+/ 1.01x their speed (built by test_agreement_v5.recordings, seed 2026). Compared per recording: the fault named, the
 OOD flag, the alarm, the ISO zone and the size status; agreement rates printed per field and per kind of recording.
 
 Setup: W=/tmp/h6 (any scratch folder); git archive REF edgeinv/apps/bearing_wear models/bearing_wear | tar -x -C W/ref
        mkdir -p W/pk && cp -r W/ref/edgeinv/apps/bearing_wear W/pk/bw_head
 Run:   OMP_NUM_THREADS=1 .venv/bin/python docs/apps/bearing_wear_trials/agree_v6.py W/pk W/ref/models/bearing_wear/default
 """
+import importlib.util
 import sys
 from collections import Counter
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, sys.argv[1])
 import bw_head.app as BA  # noqa: E402
 import bw_head.physics as BP  # noqa: E402
 
 from edgeinv.apps.bearing_wear import app as A  # noqa: E402
-from edgeinv.apps.bearing_wear.physics import get_geometry  # noqa: E402
-from edgeinv.apps.bearing_wear.simulate import draw_conditions  # noqa: E402
 from edgeinv.common.runtime.session import OnnxModel  # noqa: E402
 
-MODELS = Path(__file__).resolve().parents[3] / "models" / "bearing_wear" / "default"
-runner = OnnxModel(str(MODELS / "student_fp32.onnx"), threads=1)
+ROOT = Path(__file__).resolve().parents[3]
+_spec = importlib.util.spec_from_file_location("_agree", ROOT / "tests" / "apps" / "bearing_wear" / "test_agreement_v5.py")
+T = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(T)
+runner = OnnxModel(str(ROOT / "models" / "bearing_wear" / "default" / "student_fp32.onnx"), threads=1)
 old_runner = OnnxModel(str(Path(sys.argv[2]) / "student_fp32.onnx"), threads=1)
-rng = np.random.default_rng(2026)
-wl = A._features.window_length
-recs = []
-for i in range(300):
-    c = draw_conditions(rng=rng)
-    dur = None if i % 3 else float(rng.uniform(1.0, 3.0)) * wl(fs_hz=c.fs_hz, rpm=c.reported_rpm) / c.fs_hz
-    r = A.APP.simulate_recording(c, rng=rng, duration_s=dur)
-    recs.append((f"sim_{c.fault}", r))
-g = get_geometry("6205-2rs")
-for i in range(25):
-    fs = float(rng.choice([12000., 25600., 48000., 51200.]))
-    rpm = float(rng.uniform(600, 3600))
-    n = int(wl(fs_hz=fs, rpm=rpm) * rng.uniform(1.0, 2.5))
-    t = np.arange(n) / fs
-    f0 = float(rng.uniform(50, fs / 3))
-    tone = np.sin(2 * np.pi * f0 * t) + rng.uniform(0, 0.3) * rng.standard_normal(n)
-    recs.append(("sine", A.Recording(tone.astype(np.float32), fs, rpm, g, source="sine")))
-    recs.append(("white", A.Recording(rng.standard_normal(n).astype(np.float32), fs, rpm, g, source="white")))
-for i in range(20):
-    c = draw_conditions(rng=rng)
-    r = A.APP.simulate_recording(c, rng=rng, duration_s=2.0 * wl(fs_hz=c.fs_hz, rpm=c.reported_rpm) / c.fs_hz)
-    recs.append(("typed_off", A.Recording(r.signal, r.fs_hz, r.rpm * float(rng.choice([1.3, 1.5, 0.7, 1.01])), r.geometry,
-                                          source="typed_off")))
+recs = T.recordings(seed=2026, n_sim=300, n_noise=25, typed=(1.3, 1.5, 0.7, 1.01) * 5)
 
 
-def decisions(d):
-    return {"fault": d["fault"], "flag": bool(d["ood"]["flag"]), "alarm": d["alarm"],
-            "zone": (d.get("severity") or {}).get("zone"), "size": (d.get("size") or {}).get("status")}
-
+decisions = T.decisions
 
 agree, kinds, truth_right = Counter(), Counter(), Counter()
 for kind, r in recs:

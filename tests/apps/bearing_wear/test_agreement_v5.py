@@ -31,16 +31,18 @@ MODELS = Path(__file__).resolve().parents[3] / "models" / "bearing_wear" / "defa
 FIELDS = ("fault", "flag", "alarm", "zone", "size")
 
 
-def recordings() -> list[tuple[str, Recording]]:
-    rng = np.random.default_rng(77)
+def recordings(*, seed: int = 77, n_sim: int = 36, n_noise: int = 4, typed=(1.3, 1.5, 0.7, 1.01)) -> list[tuple[str, Recording]]:
+    """(kind, recording): ``n_sim`` simulated (a third 1-3 windows long), ``n_noise`` sines with 0-30 % noise and
+    ``n_noise`` white noises, and one simulated two-window recording typed at each factor of ``typed``."""
+    rng = np.random.default_rng(seed)
     wl = F.window_length
     out = []
-    for i in range(36):
+    for i in range(n_sim):
         c = draw_conditions(rng=rng)
         dur = None if i % 3 else float(rng.uniform(1.0, 3.0)) * wl(fs_hz=c.fs_hz, rpm=c.reported_rpm) / c.fs_hz
         out.append((f"sim_{c.fault}", APP.simulate_recording(c, rng=rng, duration_s=dur)))
     g = get_geometry("6205-2rs")
-    for i in range(4):
+    for i in range(n_noise):
         fs = float(rng.choice([12000., 25600., 48000., 51200.]))
         rpm = float(rng.uniform(600, 3600))
         n = int(wl(fs_hz=fs, rpm=rpm) * rng.uniform(1.0, 2.5))
@@ -48,7 +50,7 @@ def recordings() -> list[tuple[str, Recording]]:
         tone = np.sin(2 * np.pi * float(rng.uniform(50, fs / 3)) * t) + rng.uniform(0, 0.3) * rng.standard_normal(n)
         out.append(("sine", Recording(tone.astype(np.float32), fs, rpm, g, source="sine")))
         out.append(("white", Recording(rng.standard_normal(n).astype(np.float32), fs, rpm, g, source="white")))
-    for f in (1.3, 1.5, 0.7, 1.01):
+    for f in typed:
         c = draw_conditions(rng=rng)
         r = APP.simulate_recording(c, rng=rng, duration_s=2.0 * wl(fs_hz=c.fs_hz, rpm=c.reported_rpm) / c.fs_hz)
         out.append(("typed_off", Recording(r.signal, r.fs_hz, r.rpm * f, r.geometry, source="typed_off")))

@@ -126,7 +126,7 @@ class BearingWearApp(App):
                        machine_class=sample.meta.get("machine_class"), method=method)
 
     def refine_speed(self, sample):
-        """The sample with its speed refined from the spectrum's 1x line (within 2 % of the given one), if clear."""
+        """The sample with its speed refined from the spectrum's 1x line (within 2.5 % of the given one), if clear."""
         rpm, how = _features.refine_rpm(sample.signal, fs_hz=sample.fs_hz, rpm=sample.rpm)
         if how != "1x line" or not isinstance(sample, Recording):
             return sample, {"rpm_given": float(sample.rpm), "rpm_refined": float(sample.rpm), "rpm_source": "as given"}

@@ -505,7 +505,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         raise InvalidInputError("the window gives non-finite features (is the signal constant or all zeros?)")
     return WindowAnalysis(feats, best, freqs, spectra[0], ind, vel, energy=energy, usable_top_hz=f_top,
                           spec_band=lin_band, spec_energy=lin_energy, refined_orders=refined, ringdown_s=_ringdown_s(acf, shaft_hz, geometry),
-                          wide=wide, checks=window_checks(x, P, fs_hz=fs_hz, rpm=rpm))
+                          wide=wide, checks=window_checks(x, X, P, fs_hz=fs_hz, rpm=rpm))
 
 
 def _window_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -528,11 +528,16 @@ LOW_ORDERS = 16.0  # the speed check reads the power spectrum up to this order (
 CLIP_TOL = 1e-3  # a sample within 0.1 % of the window's range from its max (or min) counts as at the extreme
 
 
-def window_checks(x: np.ndarray, P: np.ndarray, *, fs_hz: float, rpm: float) -> dict:
+def window_checks(x: np.ndarray, X: np.ndarray, P: np.ndarray, *, fs_hz: float, rpm: float) -> dict:
     """What the OOD input checks and the speed check (:mod:`.ood`) read of one window, from its centred samples
-    ``x`` and power spectrum ``P`` (:func:`_window_spectrum`): the fraction of samples at either extreme, the
-    powers of :data:`N_FLAT_BANDS` bands above DC, the strongest bin's +-3-bin share of the power and its
-    frequency, and the power spectrum below :data:`LOW_ORDERS` orders (bin width ``df``)."""
+    ``x``, rfft ``X`` and power spectrum ``P`` (:func:`_window_spectrum`): the fraction of samples at either
+    extreme, the powers of :data:`N_FLAT_BANDS` bands above DC, the strongest tone's share of the power and its
+    frequency, and the power spectrum below :data:`LOW_ORDERS` orders (bin width ``df``).
+
+    The tone share is read Hann-windowed, as before version 6 (a tone between two bins leaks over many bins of
+    the unwindowed spectrum): the Hann window applied in the frequency domain (``X[k] / 2 - (X[k-1] + X[k+1]) / 4``)
+    to the bins around the strongest one, its +-3 bins around their peak over 3/8 of the total power (the Hann
+    window's mean square: the windowed signal's total power)."""
     n = len(x)
     hi, lo = float(x.max()), float(x.min())
     rng = hi - lo
@@ -542,10 +547,16 @@ def window_checks(x: np.ndarray, P: np.ndarray, *, fs_hz: float, rpm: float) -> 
     bands = np.add.reduceat(P, edges)
     total = float(bands.sum()) + 1e-300
     k = int(np.argmax(P[1:])) + 1
+    lo, hi = max(k - 4, 1), min(k + 5, len(X) - 1)  # Hann-windowed bins k-4 .. k+4 (the peak is k or a neighbour)
+    seg = X[lo - 1:hi + 1].astype(np.complex128)
+    xh = 0.5 * seg[1:-1] - 0.25 * (seg[:-2] + seg[2:])
+    ph = np.square(xh.real)
+    ph += np.square(xh.imag)
+    kh = int(np.argmax(ph))
+    tone = min(float(ph[max(kh - 3, 0):kh + 4].sum()) / (0.375 * total), 1.0)
     df = fs_hz / n
     k_low = min(int(LOW_ORDERS * rpm / 60.0 / df) + 2, len(P))
-    return {"clip": clip, "bands": bands, "tone": float(P[max(k - 3, 1):k + 4].sum()) / total, "tone_hz": k * df,
-            "low": P[:k_low].copy(), "df": df}
+    return {"clip": clip, "bands": bands, "tone": tone, "tone_hz": (lo + kh) * df, "low": P[:k_low].copy(), "df": df}
 
 
 @functools.lru_cache(maxsize=16)
@@ -562,8 +573,8 @@ def spectral_windows(signal, *, fs_hz: float, rpm: float, max_windows: int = 64)
     samples and spectra as :func:`analyse_window`; for the calibration's speed margins and the checks' tests)."""
     out = []
     for s, e in split_windows(len(signal), fs_hz=fs_hz, rpm=rpm, max_windows=max_windows):
-        x, _, P = _window_spectrum(signal[s:e])
-        out.append(window_checks(x, P, fs_hz=fs_hz, rpm=rpm))
+        x, X, P = _window_spectrum(signal[s:e])
+        out.append(window_checks(x, X, P, fs_hz=fs_hz, rpm=rpm))
     return out
 
 

@@ -286,7 +286,7 @@ def _twiddles_as_moments(n: int, nfft: int, k: np.ndarray):
     return b, q, np.concatenate([inner_re, inner_im], axis=1), np.eye(len(k)), outer
 
 
-def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.02, min_prominence_db: float = 10.0,
+def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.025, min_prominence_db: float = 10.0,
                max_seconds: float = 20.0) -> tuple[float, str]:
     """The shaft speed from the 1x line of the spectrum, if there is a clear one within +-``search`` of ``rpm``.
 

@@ -13,8 +13,10 @@ cases made to fire each check — a clipped copy, a pure tone, white noise, one 
 The model's outputs are fixed per case (two sets: one leaning to the case's own fault or "none", one to a ball
 fault), so the reference does not move with a retrained model.
 
-The reference (``data/pinned_decision.json``) was written by commit ca4c419 (before this round's
-decision-layer speed work): ``python tests/apps/bearing_wear/test_decision_pinned.py --regenerate``.
+The reference (``data/pinned_decision.json``) was written by preprocessing version 6 with its decision constants
+(``data/calibration.json`` of that release; stop 24, stage B): ``python tests/apps/bearing_wear/test_decision_pinned.py
+--regenerate``. Version 5's reference (commit ca4c419) was retired with it: version 6 reads the checks from the
+windows' own spectra and is compared with version 5 by its decisions (``test_agreement_v5.py``).
 Tolerances: every string, flag, status, count and class exact; every number within 1e-9 relative
 (+1e-12), except numbers the result rounds for display, which may differ by one unit of their last
 digit (a value within 1e-9 of a rounding boundary) — the comparison below states which.

@@ -29,6 +29,19 @@ from edgeinv.common.runtime.bundle import load_runner
 KS = (1, 2, 4, 8, 16)
 
 
+def frames(n: int, side: int, seed: int):
+    """(camera, i, k, coarse frame bytes, true cover, scene info) of the held-out frames, in one fixed order (the
+    other trial scripts that read these frames, e.g. gsd_upper_cluster.py, get the same ones)."""
+    rng = np.random.default_rng(seed)
+    for cam_name in ("red_nir", "rgb"):
+        cam = get_camera(cam_name)
+        for i in range(n):
+            bands, truth, info = render_fine(camera=cam, shape_px=(side, side), rng=rng)
+            for k in KS:
+                yield cam_name, i, k, coarse_frame(bands, cam.bands, k), float(block_mean(truth.astype(np.float64),
+                                                                                       k).mean()), info
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=40)
@@ -38,26 +51,20 @@ def main() -> None:
     args = ap.parse_args()
     settings = load_settings()
     runner_for = functools.lru_cache(None)(lambda c: load_runner(APP, settings, config=c))
-    rng = np.random.default_rng(args.seed)
     rows = []
-    for cam_name in ("red_nir", "rgb"):
-        cam = get_camera(cam_name)
-        for i in range(args.n):
-            bands, truth, _ = render_fine(camera=cam, shape_px=(args.side, args.side), rng=rng)
-            for k in KS:
-                row = {"cam": cam_name, "i": i, "k": k, "truth": float(block_mean(truth.astype(np.float64), k).mean())}
-                data = coarse_frame(bands, cam.bands, k)
-                for p in ("segment", "unmix"):
-                    s = APP.read(data, filename="sim.png", path=p, gsd_cm=0.05 * k)
-                    r = APP.predict(s, runner_for(APP.config_for(s)))
-                    reasons = r.extra.get("ood_reasons") or []
-                    sd = r.confidence_std or 0.0
-                    row[p] = {"err": r.fvc_mean - row["truth"], "unc": r.extra.get("fvc_uncertainty") or 0.0,
-                              "ood": bool(r.extra.get("ood")),
-                              # the same result without the unmixing path's cross-check (confidence.CROSS_CHECK)
-                              "ood_no_cross": any("disagree on uncalibrated" not in x for x in reasons),
-                              "unc_no_cross": sd if p == "unmix" else r.extra.get("fvc_uncertainty") or 0.0}
-                rows.append(row)
+    for cam_name, i, k, data, truth, _ in frames(args.n, args.side, args.seed):
+        row = {"cam": cam_name, "i": i, "k": k, "truth": truth}
+        for p in ("segment", "unmix"):
+            s = APP.read(data, filename="sim.png", path=p, gsd_cm=0.05 * k)
+            r = APP.predict(s, runner_for(APP.config_for(s)))
+            reasons = r.extra.get("ood_reasons") or []
+            sd = r.confidence_std or 0.0
+            row[p] = {"err": r.fvc_mean - row["truth"], "unc": r.extra.get("fvc_uncertainty") or 0.0,
+                      "ood": bool(r.extra.get("ood")),
+                      # the same result without the unmixing path's cross-check (confidence.CROSS_CHECK)
+                      "ood_no_cross": any("disagree on uncalibrated" not in x for x in reasons),
+                      "unc_no_cross": sd if p == "unmix" else r.extra.get("fvc_uncertainty") or 0.0}
+        rows.append(row)
     print(f"{'camera':<8} {'k':>3} {'path':<8} {'MAE':>7} {'bias':>7} {'within':>7} {'in interval':>11} "
           f"{'flagged':>7} {'unflagged misses':>16} {'unflagged within':>16}")
     for cam in ("red_nir", "rgb"):

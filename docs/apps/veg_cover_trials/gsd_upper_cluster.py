@@ -24,13 +24,10 @@ import json
 import numpy as np
 
 from edgeinv.apps.veg_cover.app import APP
-from edgeinv.apps.veg_cover.cameras import get_camera
-from edgeinv.apps.veg_cover.real_gsd import TOLERANCE, block_mean, coarse_frame
-from edgeinv.apps.veg_cover.sim.fine_scene import render_fine
+from edgeinv.apps.veg_cover.real_gsd import TOLERANCE
 from edgeinv.common.config import load_settings
 from edgeinv.common.runtime.bundle import load_runner
-
-KS = (1, 2, 4, 8, 16)
+from gsd_sim_check import frames  # this folder is on sys.path when the script runs
 
 
 def main() -> None:
@@ -42,27 +39,19 @@ def main() -> None:
     args = ap.parse_args()
     settings = load_settings()
     runner_for = functools.lru_cache(None)(lambda c: load_runner(APP, settings, config=c))
-    rng = np.random.default_rng(args.seed)  # consumed exactly as gsd_sim_check.py does: the same frames
     rows = []
-    for cam_name in ("red_nir", "rgb"):
-        cam = get_camera(cam_name)
-        for i in range(args.n):
-            bands, truth, info = render_fine(camera=cam, shape_px=(args.side, args.side), rng=rng)
-            for k in KS:
-                data = coarse_frame(bands, cam.bands, k)
-                s = APP.read(data, filename="sim.png", path="unmix", gsd_cm=0.05 * k)
-                r = APP.predict(s, runner_for(APP.config_for(s)))
-                e = r.extra
-                pl = e.get("pure_levels") or {}
-                t = float(block_mean(truth.astype(np.float64), k).mean())
-                lo, hi = e.get("fvc_interval") or (r.fvc_mean, r.fvc_mean)
-                rows.append({"cam": cam_name, "i": i, "k": k, "truth": t, "est": r.fvc_mean, "err": r.fvc_mean - t,
-                             "ood": bool(e.get("ood")), "reasons": e.get("ood_reasons") or [],
-                             "in_interval": bool(lo - 1e-9 <= t <= hi + 1e-9),
-                             "background": info["background"], "surface": info["surface"],
-                             **{key: pl.get(key) for key in ("greenness", "flat", "pure", "n_pure_veg", "n_veg",
-                                                              "spread")},
-                             "split": (pl.get("levels") or {}).get("veg_share")})
+    for cam_name, i, k, data, t, info in frames(args.n, args.side, args.seed):  # the frames of gsd_sim_check.py
+        s = APP.read(data, filename="sim.png", path="unmix", gsd_cm=0.05 * k)
+        r = APP.predict(s, runner_for(APP.config_for(s)))
+        e = r.extra
+        pl = e.get("pure_levels") or {}
+        lo, hi = e.get("fvc_interval") or (r.fvc_mean, r.fvc_mean)
+        rows.append({"cam": cam_name, "i": i, "k": k, "truth": t, "est": r.fvc_mean, "err": r.fvc_mean - t,
+                     "ood": bool(e.get("ood")), "reasons": e.get("ood_reasons") or [],
+                     "in_interval": bool(lo - 1e-9 <= t <= hi + 1e-9),
+                     "background": info["background"], "surface": info["surface"],
+                     **{key: pl.get(key) for key in ("greenness", "flat", "pure", "n_pure_veg", "n_veg", "spread")},
+                     "split": (pl.get("levels") or {}).get("veg_share")})
     for r in rows:
         if abs(r["err"]) > TOLERANCE and not r["ood"]:
             print(f"miss {r['cam']:<7} i={r['i']:>2} k={r['k']:>2} truth {r['truth']:.3f} est {r['est']:.3f} "

@@ -79,7 +79,7 @@ def path_for(sample) -> tuple[str, str]:
 def interior_share(sample) -> float | None:
     """Share of the image's vegetation pixels that are interior (:func:`.radiometry.pure_levels`; computed once and
     kept on the sample); None without two clusters or without the red+NIR / RGB bands."""
-    if not hasattr(sample, "interior_share"):
+    if "interior_share" not in sample.derived:
         from .radiometry import native_windows, pure_levels
 
         config = config_for_roles(sample.band_names)
@@ -89,8 +89,8 @@ def interior_share(sample) -> float | None:
             bands, valid = native_windows(sample)
             pl = pure_levels(features.select_bands(bands, sample.band_names, fine), features.FEATURES[fine][0], valid)
             share = None if pl is None else pl.n_pure_veg / max(pl.n_veg, 1)
-        sample.interior_share = share
-    return sample.interior_share
+        sample.derived["interior_share"] = share
+    return sample.derived["interior_share"]
 
 
 class VegCoverApp(App):
@@ -190,14 +190,15 @@ class VegCoverApp(App):
         from .cameras import fine_config_for
         from .radiometry import native_windows, pure_levels
 
-        if (getattr(sample, "meta", None) or {}).get("radiometry") != "dn" or config in features.FINE:
+        if sample.meta.get("radiometry") != "dn" or config in features.FINE:
             return None
-        if not hasattr(sample, "pure_levels"):
+        if "pure_levels" not in sample.derived:
             needed = features.FEATURES[fine_config_for(config)][0]
             bands, valid = native_windows(sample)  # the image's own GSD: interiors of a decimated view are less pure
-            sample.pure_levels = (pure_levels(features.select_bands(bands, sample.band_names, fine_config_for(config)),
-                                              needed, valid) if set(needed) <= set(sample.band_names) else None)
-        return sample.pure_levels
+            sample.derived["pure_levels"] = (
+                pure_levels(features.select_bands(bands, sample.band_names, fine_config_for(config)), needed, valid)
+                if set(needed) <= set(sample.band_names) else None)
+        return sample.derived["pure_levels"]
 
     def _rules(self, options: dict, config: str | None = None) -> interpret.ZoneRules:
         keys = ("low_cover", "high_patchiness", "low_confidence_std")
@@ -310,7 +311,7 @@ class VegCoverApp(App):
 
             return infer_counts
         fine = config in features.FINE
-        counts = (getattr(sample, "meta", None) or {}).get("radiometry") == "dn"
+        counts = sample.meta.get("radiometry") == "dn"
         gsd = gsd_m_of(sample) if fine else None
         mixed = gsd is not None and gsd >= SUBPIXEL_MIN_GSD_M  # boundary pixels count by their leaf fraction
 

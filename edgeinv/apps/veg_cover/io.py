@@ -50,6 +50,7 @@ class VegImage:
     options: dict = field(default_factory=dict)  # processing options from the CLI/API (out path, zones)
     levels: object = None  # radiometry.Levels of the segmentation path, once computed
     meta: dict = field(default_factory=dict)     # simulation parameters, file tags
+    derived: dict = field(default_factory=dict)  # per-image results computed once (pure levels, interior share)
 
     @property
     def height(self) -> int:
@@ -82,6 +83,7 @@ class RasterSource:
         self.band_names = tuple(r for r in roles if r != "ignore")
         self._indexes = [i + 1 for i, r in enumerate(roles) if r != "ignore"]
         self.source, self.options, self.camera, self.meta = source, dict(options or {}), camera, {}
+        self.derived: dict = {}  # per-image results computed once (as VegImage.derived)
         self.transform = dataset.transform
         self.crs = dataset.crs
         self.height, self.width = int(dataset.height), int(dataset.width)

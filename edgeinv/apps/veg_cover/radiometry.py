@@ -315,8 +315,7 @@ def native_windows(sample, *, side: int = 256, max_windows: int = 16) -> tuple[n
     """
     h, w = sample.height, sample.width
     if h * w <= max_windows * side * side:
-        bands = getattr(sample, "bands", None)
-        return (bands, getattr(sample, "valid", None)) if bands is not None else sample.read_window(0, 0, h, w)
+        return sample.read_window(0, 0, h, w)
     n = max(1, int(np.sqrt(max_windows)))
     sh, sw = min(side, h), min(side, w)
     rows = np.linspace(0, h - sh, n).round().astype(int)
@@ -432,12 +431,23 @@ class PureLevels:
         return d
 
 
+def encoding_of(band_names) -> str:
+    """``"srgb"`` for RGB frames (consumer cameras store sRGB-encoded counts), ``"linear"`` for others."""
+    return "srgb" if {"red", "green", "blue"} <= set(band_names) else "linear"
+
+
+def srgb_to_linear(v: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """IEC 61966-2-1 sRGB decoding (encoded 0..1 -> linear light), computed in ``dtype``."""
+    v = np.asarray(v, dtype)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(dtype, copy=False)
+
+
 def linear_counts(bands: np.ndarray, band_names) -> tuple[np.ndarray, str]:
-    """Camera counts as light: RGB counts are sRGB-encoded (consumer cameras) and decoded; others taken as linear."""
-    if {"red", "green", "blue"} <= set(band_names):
-        v = np.clip(np.asarray(bands, np.float32), 0.0, 1.0)
-        return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32), "srgb"
-    return np.asarray(bands, np.float32), "linear"
+    """Camera counts as light (float32): RGB counts sRGB-decoded (:func:`encoding_of`), others taken as linear."""
+    enc = encoding_of(band_names)
+    if enc == "srgb":
+        return srgb_to_linear(np.clip(np.asarray(bands, np.float32), 0.0, 1.0), np.float32), enc
+    return np.asarray(bands, np.float32), enc
 
 
 def _interior(m: np.ndarray) -> np.ndarray:
@@ -480,22 +490,22 @@ def pure_levels(bands: np.ndarray, band_names, valid: np.ndarray | None = None) 
     if veg.sum() < PURE_MIN_PX or soil.sum() < PURE_MIN_PX:
         return None
     pv, ps = _interior(veg), _interior(soil)
-    ts = t[ps] if ps.sum() >= PURE_MIN_PX else t[soil][t[soil] <= np.percentile(t[soil], 20)]
+    n_pv = int(pv.sum())
+    q50, q90 = (float(v) for v in np.percentile(t[veg], [50, 90]))
+    # the purest pixels of each side: the interiors, else the outer 10 % (vegetation) / 20 % (background) of the side
+    purest_v = pv if n_pv >= PURE_MIN_PX else veg & (t >= q90)
+    purest_s = ps if int(ps.sum()) >= PURE_MIN_PX else soil & (t <= np.percentile(t[soil], 20))
+    ts, tp = t[purest_s], t[purest_v]
     s, s_mean = float(np.median(ts)), float(np.mean(ts))
-    tv = t[veg]
-    q50, q90 = (float(v) for v in np.percentile(tv, [50, 90]))
-    tp = t[pv] if int(pv.sum()) >= PURE_MIN_PX else tv[tv >= q90]
     v_obs, v_med = float(np.mean(tp)), float(np.median(tp))
     if not v_obs - s > 1e-6:
         return None
     v = v_obs
-    green = greenness(x, band_names, pv if int(pv.sum()) >= PURE_MIN_PX else veg & (t >= q90),
-                      ps if ps.sum() >= PURE_MIN_PX else soil & (t <= np.percentile(t[soil], 20)))
-    if int(pv.sum()) < PURE_FLAG_PX:  # no pure vegetation: the true level lies beyond the purest observed
+    if n_pv < PURE_FLAG_PX:  # no pure vegetation: the true level lies beyond the purest observed
         v, v_med = s + (v_obs - s) / NO_PURE_RATIO, s + (v_med - s) / NO_PURE_RATIO
     return PureLevels(levels=lv, encoding=enc, soil=s, veg=v, veg_median=v_med, veg_observed=v_obs, soil_mean=s_mean,
-                      n_pure_veg=int(pv.sum()), n_veg=int(veg.sum()), spread=(q90 - q50) / max(q50 - s, 1e-6),
-                      sd=_robust_sd(ts) / (v - s), greenness=green)
+                      n_pure_veg=n_pv, n_veg=int(veg.sum()), spread=(q90 - q50) / max(q50 - s, 1e-6),
+                      sd=_robust_sd(ts) / (v - s), greenness=greenness(x, band_names, purest_v, purest_s))
 
 
 def greenness(x: np.ndarray, band_names, upper: np.ndarray, lower: np.ndarray) -> float | None:

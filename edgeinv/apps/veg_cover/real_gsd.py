@@ -35,25 +35,17 @@ import numpy as np
 
 from edgeinv.common.errors import EdgeinvError
 
+from .radiometry import encoding_of, srgb_to_linear  # noqa: F401 (re-exported)
+
 NATIVE_GSD_MM = 0.5
 GSD_SWEEP_CM = (0.5, 1.0, 2.0, 4.0, 8.0)
 TOLERANCE = 0.03
 MIN_SIDE_PX = 2          # a coarse frame smaller than this on a side is not made (too few pixels to mean anything)
 
 
-def srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, np.float64)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-
-
 def linear_to_srgb(v: np.ndarray) -> np.ndarray:
     v = np.clip(np.asarray(v, np.float64), 0.0, 1.0)
     return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
-
-
-def encoding_of(band_names) -> str:
-    """``"srgb"`` for RGB frames, ``"linear"`` for others (see the module docstring)."""
-    return "srgb" if {"red", "green", "blue"} <= set(band_names) else "linear"
 
 
 def block_mean(a: np.ndarray, k: int) -> np.ndarray:

@@ -183,7 +183,10 @@ def assess(result, *, sample, config: str, levels, stats: SegmentSink | None, pu
         ambiguous = (stats.n_low - stats.n_high) / stats.n
         if ambiguous > MAX_AMBIGUOUS:
             reasons.append(f"{100 * ambiguous:.0f} % of pixels ambiguous ({P_LOW:g} < P < {P_HIGH:g})")
-        off, clipped = _off_cluster_share(sample, levels)
+        from .radiometry import sample_pixels
+
+        bands, valid = sample_pixels(sample)
+        off, clipped = _off_cluster_share(bands, sample.band_names, levels, valid=valid)
         extra["off_cluster_share"] = off
         if off > MAX_OFF_CLUSTER:
             reasons.append(f"{100 * off:.0f} % of pixels unlike both the vegetation and the background cluster")
@@ -285,7 +288,7 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
         hi = max(hi, split)
     bands, valid = sample_pixels(sample)
     raw = select_bands(bands, sample.band_names, _fine_of(pure))
-    off, _ = _off_cluster_share(linear_counts(raw, pure.levels.bands)[0], pure.levels, valid=valid)
+    off, _ = _off_cluster_share(linear_counts(raw, pure.levels.bands)[0], pure.levels.bands, pure.levels, valid=valid)
     ok = np.ones(raw.shape[1:], bool) if valid is None else np.asarray(valid, bool)
     clipped = float(np.count_nonzero(np.any(raw >= CLIP_LEVEL, axis=0) & ok) / max(int(ok.sum()), 1))
     if off > MAX_OFF_CLUSTER:
@@ -298,7 +301,10 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
 
 
 def _fine_of(pure) -> str:
-    return "rgb_fine" if "green" in pure.levels.bands else "red_nir_fine"
+    """The segmentation config whose bands the pure levels were found on (red + NIR or RGB)."""
+    from .cameras import config_for_roles, fine_config_for
+
+    return fine_config_for(config_for_roles(pure.levels.bands))
 
 
 def cluster_split_cover(sample, config: str) -> float | None:
@@ -317,17 +323,14 @@ def cluster_split_cover(sample, config: str) -> float | None:
     return float(image_levels(select_bands(bands, sample.band_names, fine), needed, valid).veg_share)
 
 
-def _off_cluster_share(sample, levels, *, valid=None) -> tuple[float, float]:
-    """Shares of (subsampled) pixels unlike both clusters -- far beyond their levels along the image's
-    discriminant (t < -2 or t > 3) or far off the line between them (:func:`.radiometry.off_line_distance`)
-    -- and with a band at full scale (:data:`CLIP_LEVEL`; meaningful for camera counts)."""
-    from .radiometry import discriminant, off_line_distance, sample_pixels
+def _off_cluster_share(bands: np.ndarray, band_names, levels, *, valid=None) -> tuple[float, float]:
+    """Shares of (subsampled) pixels of ``bands`` (C, H, W; roles ``band_names``) unlike both clusters -- far beyond
+    their levels along the image's discriminant (t < -2 or t > 3) or far off the line between them
+    (:func:`.radiometry.off_line_distance`) -- and with a band at full scale (:data:`CLIP_LEVEL`; meaningful for
+    camera counts)."""
+    from .radiometry import discriminant, off_line_distance
 
-    if isinstance(sample, np.ndarray):  # the bands of ``levels`` themselves (linear counts) and their ``valid``
-        bands, names = sample, list(levels.bands)
-    else:
-        bands, valid = sample_pixels(sample)
-        names = list(sample.band_names)
+    names = list(band_names)
     step = max(1, int(np.sqrt(bands.shape[1] * bands.shape[2] / 100_000)))
     x = np.stack([bands[names.index(b)][::step, ::step] for b in levels.bands])
     t = discriminant(x, levels)

@@ -41,6 +41,7 @@ import scipy.fft as sfft
 from edgeinv.common.errors import InvalidInputError
 
 from . import orders as _orders
+from . import pocketfft as _pfft
 from .kurtogram import MAX_LEVEL, MIN_BAND_HZ, MIN_BAND_POWER_FRAC, Band, choose_bands, fast_kurtogram  # noqa: F401
 from .kurtogram import _band_plan
 from .orders import local_background_normalise, refine_rpm, usable_band_hz  # noqa: F401 (re-exported)
@@ -104,9 +105,10 @@ def _squared_envelopes(X: np.ndarray, *, n: int, bands, points: int) -> np.ndarr
     """``|c|**2`` of each band's complex envelope (rows), from the rfft ``X`` of an ``n``-sample window, all at
     ``points`` samples (sampling rate ``points * fs / n``) in one batched inverse FFT."""
     z = np.zeros((len(bands), points), dtype=np.complex64)  # single precision: see analyse_window
+    scale = np.float32(1.0 / n)
     for r, (k0, nb) in enumerate(bands):
-        np.multiply(X[k0:k0 + nb], np.float32(1.0 / n), out=z[r, :nb])  # the scale on the nb inputs, none in the ifft
-    c = sfft.ifft(z, axis=1, overwrite_x=True, norm="forward")
+        np.multiply(X[k0:k0 + nb], scale, out=z[r, :nb])  # the scale on the nb inputs, none in the ifft
+    c = _pfft.ifft_forward_norm_(z, axis=1)
     e = np.square(c.real)
     e += np.square(c.imag)
     return e
@@ -127,16 +129,25 @@ def envelope_spectra(X: np.ndarray, *, n: int, fs_hz: float, bands, min_points: 
     above half that rate (preprocessing version 6: half the points; the order axis ends below that rate)."""
     df = fs_hz / n
     cuts = [_band_bins(b, df=df, n_bins=len(X)) for b in bands]
-    m = sfft.next_fast_len(max(max(nb for _, nb in cuts), int(min_points)))
+    m = _pfft.next_fast_len(max(max(nb for _, nb in cuts), int(min_points)))
     e = _squared_envelopes(X, n=n, bands=cuts, points=m)
-    e -= e.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+    # the mean in double, as e.mean(axis=1, dtype=np.float64) computes it (the same sum, divided by m)
+    e -= (np.add.reduce(e, axis=1, dtype=np.float64, keepdims=True) / m).astype(np.float32)
     e *= _hann(m)
-    E = sfft.rfft(e, axis=1, overwrite_x=True)
+    E = _pfft.rfft(e, axis=1)
     spec = np.square(E.real, dtype=np.float64)  # |E| in double from exact squares: numpy's complex abs has
     spec += np.square(E.imag, dtype=np.float64)  # instruction-set-specific loops (results differed under qemu)
     np.sqrt(spec, out=spec)
     spec *= 2.0 / m
-    return np.arange(spec.shape[1]) * df, spec
+    return _freq_axis(spec.shape[1], df), spec
+
+
+@functools.lru_cache(maxsize=64)
+def _freq_axis(count: int, df: float) -> np.ndarray:
+    """``np.arange(count) * df`` (read-only; a machine's windows repeat it)."""
+    f = np.arange(count) * df
+    f.flags.writeable = False
+    return f
 
 
 def to_order_axis(freqs_hz: np.ndarray, spec: np.ndarray, *, shaft_hz: float) -> np.ndarray:
@@ -286,20 +297,27 @@ def envelope_acf_size_axis(X: np.ndarray, *, n: int, fs_hz: float, band: Band, s
     """
     df = fs_hz / n
     k0, nb = _band_bins(band, df=df, n_bins=len(X))
-    m = sfft.next_fast_len(2 * nb)
+    m = _pfft.next_fast_len(2 * nb)
     e = _squared_envelopes(X, n=n, bands=[(k0, nb)], points=m)[0]
     env_fs = m * df
     v = rolling_speed_m_s(geometry=geometry, shaft_hz=shaft_hz)
     max_lag = min(int(SIZE_AXIS_MAX_MM * 1e-3 / v * env_fs) + 2, m // 2)
-    e -= np.float32(e.mean(dtype=np.float64))
-    spec = sfft.rfft(e, overwrite_x=True)
+    e -= np.float32(np.add.reduce(e, dtype=np.float64) / m)  # e.mean(dtype=np.float64)
+    spec = _pfft.rfft(e)
     power = np.square(spec.real)
     power += np.square(spec.imag)
-    r = sfft.irfft(power, n=m, overwrite_x=True)[:max_lag].astype(np.float64)
+    r = _pfft.irfft(power, m)[:max_lag].astype(np.float64)
     if r[0] <= 0:
         return np.zeros(N_BINS)
+    return 4.0 * np.interp(SIZE_AXIS_MM, _lag_axis_mm(max_lag, env_fs, v), r / r[0], right=0.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _lag_axis_mm(max_lag: int, env_fs: float, v: float) -> np.ndarray:
+    """The autocorrelation's lags in mm of rolling (read-only; a machine's windows repeat it)."""
     lag_mm = np.arange(max_lag) / env_fs * v * 1e3
-    return 4.0 * np.interp(SIZE_AXIS_MM, lag_mm, r / r[0], right=0.0)
+    lag_mm.flags.writeable = False
+    return lag_mm
 
 
 def velocity_rms_mm_s(x: np.ndarray, *, fs_hz: float, units: str = "g", band_hz: tuple[float, float] = (10.0, 1000.0)) -> float:
@@ -461,7 +479,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
     _, f_top = usable_band_hz(X, n=n, fs_hz=fs_hz, n_bands=N_POWER_BANDS, power=P)
     n_k = min(n, KURTOGRAM_SAMPLES)  # spectral kurtosis needs a few impacts, not the whole window
-    Xk = X if n_k == n else sfft.rfft(x[:n_k].astype(np.float32))
+    Xk = X if n_k == n else _pfft.rfft(x[:n_k].astype(np.float32))
     df = fs_hz / n
     plan = _band_plan(len(Xk), fs_hz / n_k, len(P), df, max(ORDER_MAX * shaft_hz, 250.0), f_top * 1.02 + df, fs_hz)
     choice = choose_bands(P, Xk, plan)
@@ -512,12 +530,12 @@ def _window_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     """(samples, rfft, power spectrum) of a window: its longest 5-smooth prefix with its mean removed (double), the
     rfft in single precision (pocketfft has no run-time instruction-set dispatch: bit-equal results on any x86-64,
     checked under qemu) and ``|X|**2`` in double (every sum over it is)."""
-    x = np.asarray(x, dtype=np.float64)
     if len(x) < 64:
         raise InvalidInputError(f"window of {len(x)} samples is too short")
-    n = sfft.prev_fast_len(len(x), real=True)
-    x = x[:n] - x[:n].mean()
-    X = sfft.rfft(x.astype(np.float32))  # scipy's: numpy's single-precision rfft is slower than its double one
+    n = _pfft.prev_fast_len_real(len(x))
+    x = np.asarray(x[:n], dtype=np.float64)
+    x = x - np.add.reduce(x) / n  # x.mean(): the same sum, divided by n
+    X = _pfft.rfft(x.astype(np.float32))  # scipy's: numpy's single-precision rfft is slower than its double one
     P = np.square(X.real, dtype=np.float64)
     P += np.square(X.imag, dtype=np.float64)
     return x, X, P

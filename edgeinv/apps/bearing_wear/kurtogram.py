@@ -15,10 +15,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft as sfft
 
 from edgeinv.common.errors import InvalidInputError
 
+from . import pocketfft as _pfft
 from .orders import median as _median
 
 MAX_LEVEL = 2.6  # the finest level of the tree: 1/6 of the band (preprocessing version 6; 5 before)
@@ -99,11 +99,14 @@ def _band_sk(X: np.ndarray, grid, idx: np.ndarray) -> np.ndarray:
     for (div, _, nb, _), a, b in zip(levels, cuts[:-1], cuts[1:]):
         if a == b:
             continue
-        m = sfft.next_fast_len(nb)
-        c = sfft.ifft(X[: div * nb].reshape(div, nb)[rows[idx[a:b]]], n=m, axis=1, norm="forward", overwrite_x=True)
+        m = _pfft.next_fast_len(nb)
+        # the selected bands, zero-padded to m, transformed in place (what scipy.fft.ifft(..., n=m) does)
+        c = np.zeros((b - a, m), dtype=X.dtype)
+        c[:, :nb] = X[: div * nb].reshape(div, nb)[rows[idx[a:b]]]
+        c = _pfft.ifft_forward_norm_(c, axis=1)
         p = np.square(c.real, dtype=np.float64)  # sums in double (the transform may be single precision)
         p += np.square(c.imag, dtype=np.float64)
-        m2 = p.sum(axis=1) / m
+        m2 = np.add.reduce(p, axis=1) / m
         sk = np.einsum("ij,ij->i", p, p) / m / np.maximum(m2 * m2, 1e-300) - 2.0
         sk[m2 <= 0] = -2.0
         out[a:b] = sk

@@ -193,12 +193,16 @@ assert SPEED_RANGE[1] * (SPEED_HARMONICS + 0.5) <= LOW_ORDERS  # the windows kee
 
 
 def _running_max(h: np.ndarray, half: int) -> np.ndarray:
-    """The maximum over +-``half`` bins, edges repeated (scipy.ndimage's ``maximum_filter1d``, mode "nearest")."""
+    """The maximum over +-``half`` bins, edges repeated (scipy.ndimage's ``maximum_filter1d``, mode "nearest"; the
+    same values: a maximum is exact, whatever the order; issue 13, stop 25: no scipy.ndimage call)."""
     if half == 0:
         return h
-    from scipy.ndimage import maximum_filter1d
-
-    return maximum_filter1d(h, size=2 * half + 1, mode="nearest")
+    n = len(h)
+    padded = np.concatenate((np.full(half, h[0]), h, np.full(half, h[-1])))
+    out = padded[:n].copy()
+    for s in range(1, 2 * half + 1):
+        np.maximum(out, padded[s:s + n], out=out)
+    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -207,6 +211,17 @@ def _ratios() -> np.ndarray:
     r = np.exp(np.arange(np.log(SPEED_RANGE[0]), np.log(SPEED_RANGE[1]), SPEED_STEP))
     r.flags.writeable = False
     return r
+
+
+@functools.lru_cache(maxsize=16)
+def _family_take(f_g: float, df: float, n_h: int) -> tuple[tuple[int, ...], np.ndarray]:
+    """The distinct half-widths of :func:`_family_plan` and, per harmonic and candidate, the position of its bin in
+    the running maxima of those half-widths laid end to end (read-only; kept per speed, resolution and length)."""
+    halves, idx = _family_plan(f_g, df, n_h)
+    distinct = tuple(sorted(set(halves)))
+    flat = np.stack([distinct.index(half) * n_h + i for half, i in zip(halves, idx)])
+    flat.flags.writeable = False
+    return distinct, flat
 
 
 @functools.lru_cache(maxsize=16)
@@ -236,12 +251,9 @@ def shaft_family_scores(windows: list[dict], *, rpm: float) -> tuple[np.ndarray,
     bg = block_background(db, 2 * max(int(0.25 * f_g / df), 5) + 1)  # blocks of ~1/2 order (a running median before)
     h = np.clip(db - bg, 0.0, 40.0)
     ratios = _ratios()
-    halves, idx = _family_plan(f_g, df, len(h))
-    if len(set(halves)) == 1:  # one half-width for every k: one running maximum (issue 13)
-        heights = _running_max(h, halves[0])[idx]
-    else:
-        peaks = {half: _running_max(h, half) for half in set(halves)}
-        heights = np.stack([peaks[half][i] for half, i in zip(halves, idx)])
+    distinct, flat = _family_take(f_g, df, len(h))
+    # the running maxima of every half-width in use, side by side; each harmonic's bins taken from its own (issue 13)
+    heights = np.concatenate([_running_max(h, half) for half in distinct])[flat]
     # a family needs most of its lines: the mean of the weakest three of five (one strong tone — hum, a gear
     # mesh — that one harmonic of a candidate happens to hit does not make a shaft family)
     low = np.partition(heights.T, SPEED_FAMILY_LINES - 1, axis=1)[:, :SPEED_FAMILY_LINES]  # the weakest three
@@ -277,6 +289,17 @@ def _explained_at(ratios: np.ndarray, geometry) -> np.ndarray:
     return near
 
 
+@functools.lru_cache(maxsize=32)
+def _given_and_explained(geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates within :data:`SPEED_AGREE` of the given speed, and those or the ones it explains
+    (:func:`_explained`), on the fixed grid (read-only, kept per bearing)."""
+    ratios = _ratios()
+    near = np.abs(ratios - 1.0) <= SPEED_AGREE
+    left_out = near | _explained(ratios, geometry)
+    near.flags.writeable = left_out.flags.writeable = False
+    return near, left_out
+
+
 def speed_check(windows: list[dict], *, rpm: float, geometry=None, margin_db: float | None = None) -> dict:
     """Does the spectrum's shaft-harmonic family sit at the given speed?
 
@@ -292,9 +315,9 @@ def speed_check(windows: list[dict], *, rpm: float, geometry=None, margin_db: fl
     if margin_db is None:
         margin_db = float(_decision.calibration().get("speed_margin_db", SPEED_MARGIN_DB))
     ratios, score, _ = shaft_family_scores(windows, rpm=rpm)
-    near = np.abs(ratios - 1.0) <= SPEED_AGREE
+    near, left_out = _given_and_explained(geometry)
     s_given = float(score[near].max())
-    other = np.where(near | _explained(ratios, geometry), -np.inf, score)
+    other = np.where(left_out, -np.inf, score)
     # the middle of the first run of equal best scores: with bins of 1/32 order neighbouring candidates read the same
     # bins, and the first of them sits up to half a bin below the line
     tied = np.flatnonzero(other >= other.max() - 1e-9)

@@ -26,14 +26,22 @@ def usable_band_hz(X: np.ndarray, *, n: int, fs_hz: float, floor_db: float = 25.
     m = len(p) // nb
     if m < 1:
         return 0.0, fs_hz / 2
-    bp = p[: m * nb].reshape(nb, m).mean(axis=1)
+    bp = np.add.reduce(p[: m * nb].reshape(nb, m), axis=1) / m  # .mean(axis=1): the same sums, divided by m
+    edges, ref_sel = _usable_plan(m, nb, n, float(fs_hz))
+    ref = median(bp[ref_sel]) if ref_sel is not None else median(bp)
+    ok = np.nonzero(bp >= ref * 10 ** (-floor_db / 10))[0]
+    top = edges[ok[-1] + 1] if len(ok) else fs_hz / 2
+    return 0.0, min(top, 0.49 * fs_hz)
+
+
+@functools.lru_cache(maxsize=32)
+def _usable_plan(m: int, nb: int, n: int, fs_hz: float) -> tuple[tuple[float, ...], np.ndarray | None]:
+    """:func:`usable_band_hz`'s band edges (Hz) and reference bands (None: all), kept per window shape."""
     edges = np.arange(nb + 1) * m * fs_hz / n
     centre = 0.5 * (edges[:-1] + edges[1:])
     ref_sel = (centre >= 500.0) & (centre <= 0.4 * fs_hz)
-    ref = median(bp[ref_sel]) if ref_sel.any() else median(bp)
-    ok = np.nonzero(bp >= ref * 10 ** (-floor_db / 10))[0]
-    top = float(edges[ok[-1] + 1]) if len(ok) else fs_hz / 2
-    return 0.0, min(top, 0.49 * fs_hz)
+    ref_sel.flags.writeable = False
+    return tuple(edges.tolist()), (ref_sel if ref_sel.any() else None)
 
 
 def median(a: np.ndarray) -> float:
@@ -54,32 +62,48 @@ def local_background_normalise(spec: np.ndarray, *, block_bins: int = 64) -> np.
     ``spec`` may hold several spectra as rows, each normalised on its own."""
     spec = np.asarray(spec, dtype=float)
     rows = np.atleast_2d(spec)
-    out = np.empty_like(rows)
-    for r, row in enumerate(rows):
-        floor = median(row[8:]) * 1e-3 + 1e-30
-        np.divide(row, np.maximum(block_background(row, int(block_bins)), floor), out=out[r])
+    floor = row_medians(rows[:, 8:]) * 1e-3 + 1e-30
+    out = np.divide(rows, np.maximum(block_backgrounds(rows, int(block_bins)), floor[:, None]))
     out[:, :2] = 0.0
     return out if spec.ndim > 1 else out[0]
+
+
+def row_medians(a: np.ndarray) -> np.ndarray:
+    """:func:`median` of each row of a 2-D array (the same values, one partition for all rows)."""
+    n = a.shape[1]
+    h = n // 2
+    if n % 2:
+        return np.partition(a, h, axis=1)[:, h]
+    p = np.partition(a, (h - 1, h), axis=1)
+    return (p[:, h - 1] + p[:, h]) / 2.0
 
 
 def block_background(row: np.ndarray, block: int) -> np.ndarray:
     """A spectrum's local background: the median of each block of ``block`` bins (the last block takes the
     remainder), interpolated linearly between the blocks' centres (a running median's role at a fraction of its
     cost)."""
-    n = len(row)
+    return block_backgrounds(np.asarray(row)[None], block)[0]
+
+
+def block_backgrounds(rows: np.ndarray, block: int) -> np.ndarray:
+    """:func:`block_background` of each row of a 2-D array (the blocks of all rows in one partition)."""
+    r, n = rows.shape
     nblk = max(n // block, 1)
-    med = np.empty(nblk)
+    med = np.empty((r, nblk))
     if nblk > 1:
-        blk = row[: (nblk - 1) * block].reshape(nblk - 1, block)
+        blk = rows[:, : (nblk - 1) * block].reshape(r, nblk - 1, block)
         h = block // 2
         if block % 2:
-            med[:-1] = np.partition(blk, h, axis=1)[:, h]
+            med[:, :-1] = np.partition(blk, h, axis=2)[:, :, h]
         else:
-            p = np.partition(blk, (h - 1, h), axis=1)
-            med[:-1] = 0.5 * (p[:, h - 1] + p[:, h])
-    med[-1] = median(row[(nblk - 1) * block:])
+            p = np.partition(blk, (h - 1, h), axis=2)
+            med[:, :-1] = 0.5 * (p[:, :, h - 1] + p[:, :, h])
+    med[:, -1] = row_medians(rows[:, (nblk - 1) * block:])
     centres, pos = _block_centres(n, block)
-    return np.interp(pos, centres, med)
+    out = np.empty((r, n))
+    for i in range(r):
+        out[i] = np.interp(pos, centres, med[i])
+    return out
 
 
 @functools.lru_cache(maxsize=8)

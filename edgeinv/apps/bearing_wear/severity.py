@@ -66,12 +66,13 @@ def entry_exit(acf: np.ndarray, *, limit_mm: float) -> dict:
     beyond the limit, the beating dominates the autocorrelation and no entry/exit delay is read.
     """
     acf = np.asarray(acf, dtype=float)
-    peaks, prominences = peak_prominences(acf)
-    ok = SIZE_AXIS_MM[peaks] >= limit_mm
-    if not ok.any() or (acf[peaks][ok] > PAIR_MAX).any():
+    peaks = _peaks(acf)
+    peaks = peaks[SIZE_AXIS_MM[peaks] >= limit_mm]  # only these are read: their prominences alone (issue 13)
+    if not len(peaks) or (acf[peaks] > PAIR_MAX).any():
         return {"length_mm": None, "prominence": 0.0}
-    i = int(np.argmax(prominences[ok]))
-    return {"length_mm": float(SIZE_AXIS_MM[peaks[ok][i]]), "prominence": float(prominences[ok][i])}
+    prominences = _prominences(acf, peaks)
+    i = int(np.argmax(prominences))
+    return {"length_mm": float(SIZE_AXIS_MM[peaks[i]]), "prominence": float(prominences[i])}
 
 
 def peak_prominences(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,10 +85,17 @@ def peak_prominences(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     fall; its prominence is its height over the higher of the two minima between it and the nearest higher
     sample on either side (or the curve's end)."""
     x = np.asarray(x, dtype=float)
+    peaks = _peaks(x)
+    if not len(peaks):
+        return peaks, np.zeros(0)
+    return peaks, _prominences(x, peaks)
+
+
+def _peaks(x: np.ndarray) -> np.ndarray:
+    """The local maxima of :func:`peak_prominences` (int64 indices, ascending)."""
     n = len(x)
-    none = (np.zeros(0, dtype=np.int64), np.zeros(0))
     if n < 3:
-        return none
+        return np.zeros(0, dtype=np.int64)
     d = np.diff(x)
     rising = np.flatnonzero(d[: n - 2] > 0) + 1  # i in 1 .. n-2 with x[i-1] < x[i]
     change = np.flatnonzero(d != 0)  # k with x[k] != x[k+1]
@@ -95,9 +103,12 @@ def peak_prominences(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ok = pos < len(change)
     rising, k = rising[ok], change[pos[ok]]
     top = d[k] < 0
-    peaks = ((rising[top] + k[top]) // 2).astype(np.int64)
-    if not len(peaks):
-        return none
+    return ((rising[top] + k[top]) // 2).astype(np.int64)
+
+
+def _prominences(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """The prominences of :func:`peak_prominences` of the given peaks of ``x`` (each computed on its own)."""
+    n = len(x)
     j = np.arange(n)
     p = peaks[:, None]
     higher = x[None, :] > x[p]
@@ -105,7 +116,7 @@ def peak_prominences(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     right = np.where(higher & (j > p), j, n).min(axis=1)[:, None]  # the first higher sample after it
     lmin = np.where((j > left) & (j <= p), x, np.inf).min(axis=1)
     rmin = np.where((j >= p) & (j < right), x, np.inf).min(axis=1)
-    return peaks, x[peaks] - np.maximum(lmin, rmin)
+    return x[peaks] - np.maximum(lmin, rmin)
 
 
 def _peak_prominences_scan(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

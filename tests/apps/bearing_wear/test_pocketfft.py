@@ -1,0 +1,74 @@
+"""The direct pocketfft calls (issue 13, stop 25) give scipy.fft's bits, and the numpy rewrites of this stop equal
+what they replace (exactly)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.fft as sfft
+
+from edgeinv.apps.bearing_wear import orders as O
+from edgeinv.apps.bearing_wear import ood
+from edgeinv.apps.bearing_wear import pocketfft as P
+
+
+@pytest.mark.parametrize("n", [64, 1000, 2133, 12800, 16384])
+def test_transforms_equal_scipy_fft(n):
+    rng = np.random.default_rng(n)
+    x32 = rng.standard_normal((3, n)).astype(np.float32)
+    x64 = rng.standard_normal(n)
+    assert np.array_equal(P.rfft(x32, axis=1), sfft.rfft(x32, axis=1))
+    assert np.array_equal(P.rfft(x64), sfft.rfft(x64))
+    z = (rng.standard_normal((2, n)) + 1j * rng.standard_normal((2, n))).astype(np.complex64)
+    want = sfft.ifft(z.copy(), axis=1, norm="forward", overwrite_x=True)
+    assert np.array_equal(P.ifft_forward_norm_(z, axis=1), want)
+    power = np.square(x32[0, : n // 2 + 1])
+    assert np.array_equal(P.irfft(power, n), sfft.irfft(power, n=n))
+    assert P.next_fast_len(n) == sfft.next_fast_len(n)
+    assert P.prev_fast_len_real(n) == sfft.prev_fast_len(n, real=True)
+
+
+def test_padded_ifft_equals_scipy_zero_padding():
+    """The kurtogram's bands: zero-padded by hand, transformed in place = scipy.fft.ifft(..., n=m)."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((4, 2133)) + 1j * rng.standard_normal((4, 2133))).astype(np.complex64)
+    m = sfft.next_fast_len(2133)
+    c = np.zeros((4, m), dtype=np.complex64)
+    c[:, :2133] = x
+    assert np.array_equal(P.ifft_forward_norm_(c, axis=1), sfft.ifft(x, n=m, axis=1, norm="forward"))
+
+
+@pytest.mark.parametrize("half", [1, 2, 3])
+def test_running_max_equals_scipy_ndimage(half):
+    from scipy.ndimage import maximum_filter1d
+
+    h = np.random.default_rng(half).standard_normal(301)
+    assert np.array_equal(ood._running_max(h, half), maximum_filter1d(h, size=2 * half + 1, mode="nearest"))
+
+
+def _block_background_v6(row, block):
+    """0f3c6a7's one-row block background (the reference of the batched one)."""
+    n = len(row)
+    nblk = max(n // block, 1)
+    med = np.empty(nblk)
+    if nblk > 1:
+        blk = row[: (nblk - 1) * block].reshape(nblk - 1, block)
+        h = block // 2
+        if block % 2:
+            med[:-1] = np.partition(blk, h, axis=1)[:, h]
+        else:
+            p = np.partition(blk, (h - 1, h), axis=1)
+            med[:-1] = 0.5 * (p[:, h - 1] + p[:, h])
+    med[-1] = O.median(row[(nblk - 1) * block:])
+    centres, pos = O._block_centres(n, block)
+    return np.interp(pos, centres, med)
+
+
+def test_batched_backgrounds_equal_row_by_row():
+    rng = np.random.default_rng(5)
+    rows = rng.exponential(size=(2, 819))
+    for block in (64, 11, 819, 1000):
+        assert np.array_equal(O.block_backgrounds(rows, block)[1], _block_background_v6(rows[1], block))
+        assert np.array_equal(O.block_background(rows[0], block), _block_background_v6(rows[0], block))
+    assert np.array_equal(O.row_medians(rows[:, 8:]), [O.median(r[8:]) for r in rows])
+    assert np.array_equal(O.row_medians(rows[:, 7:]), [O.median(r[7:]) for r in rows])

@@ -1,4 +1,4 @@
-"""Extra ``edgeinv veg-cover`` commands: ``plan`` (re-survey mission, watch mode), ``evaluate-scenes``.
+"""Extra ``edgeinv veg-cover`` commands: ``plan`` (re-survey mission, watch mode), ``evaluate-scenes``, ``ceiling``.
 
 (``bench-large`` is the core's large-image bench, :mod:`edgeinv.common.runtime.largebench`.)
 
@@ -58,6 +58,12 @@ def add_commands(app, sub) -> None:
     p.add_argument("--seed", type=int, default=20261)
     p.add_argument("--variant", help="model variant (default: the chosen one)")
     p.set_defaults(func=lambda args, ctx: cmd_evaluate_scenes(app, args, ctx))
+
+    p = sub.add_parser("ceiling", help="what the real labels themselves allow: per data set a pixel classifier and an "
+                                       "index rule trained on the other images' masks (leave one image out), the "
+                                       "masks' 1 px boundary, cross-set (also in evaluate-real, manifest real.ceiling)")
+    p.add_argument("data_dir", nargs="?", metavar="DIR", help=f"labelled folder (default: $EDGEINV_REALDATA/{app.name})")
+    p.set_defaults(func=lambda args, ctx: cmd_ceiling(app, args, ctx))
 
 
 def _latlon(text: str | None):
@@ -138,3 +144,26 @@ def cmd_evaluate_scenes(app, args, ctx) -> dict:
     reports = {c: evaluate_scenes(app, ctx.runner(app, c, variant=args.variant), config=c, n=args.n, size=args.size,
                                   zone_px=args.zone_px, seed=args.seed) for c in configs}
     return {"configs": reports, "text": format_report(reports)}
+
+
+def cmd_ceiling(app, args, ctx) -> dict:
+    """The labels' ceiling (:mod:`.ceiling`); zero-shot errors beside it as recorded in the manifest's ``real`` rows
+    (``evaluate-real --record``), when the folder is the one recorded."""
+    import json
+
+    from edgeinv.common.config import realdata_root
+
+    from .ceiling import ceiling
+
+    data_dir = Path(args.data_dir) if args.data_dir else realdata_root() / app.name
+    if not data_dir.is_dir():
+        raise InvalidInputError(f"no real data folder {data_dir}; give DIR or set EDGEINV_REALDATA")
+    zero_shot, real = {}, {}
+    manifest = app.models_dir(ctx.settings) / "manifest.json"
+    if manifest.is_file():
+        real = json.loads(manifest.read_text()).get("real") or {}
+        if Path(str(real.get("data_dir", ""))).name == data_dir.name:
+            zero_shot = {r["image"]: r.get("error") for r in real.get("rows", [])}
+    out = ceiling(app, data_dir, zero_shot=zero_shot, progress=not ctx.json)
+    out["zero_shot_source"] = f"{manifest} (real.rows, {real.get('measured')})" if zero_shot else None
+    return out

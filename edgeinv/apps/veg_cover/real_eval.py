@@ -220,9 +220,12 @@ def _zone_check(result, mask: np.ndarray, ok: np.ndarray) -> dict:
             "zones_unflagged": int((~flagged).sum()), "zones_unflagged_within": int((~flagged & ~miss).sum())}
 
 
-def evaluate_real(app, data_dir: Path, runner_for, *, progress: bool = False, gsd_sweep: bool = True) -> dict:
+def evaluate_real(app, data_dir: Path, runner_for, *, progress: bool = False, gsd_sweep: bool = True,
+                  with_ceiling: bool = True) -> dict:
     """Per image and per data set: model vs truth and vs the classical baselines (see the module docstring);
-    with ``gsd_sweep`` also the same frames area-averaged to coarser GSDs (:mod:`.real_gsd`, result key ``gsd``)."""
+    with ``gsd_sweep`` also the same frames area-averaged to coarser GSDs (:mod:`.real_gsd`, result key ``gsd``);
+    with ``with_ceiling`` what the labels themselves allow (:mod:`.ceiling`, result key ``ceiling``; data sets of
+    fewer than three images get its boundary figures only)."""
     data_dir = Path(data_dir)
     labels = data_dir / "fvc_labels.csv"
     if not labels.is_file():
@@ -273,6 +276,12 @@ def evaluate_real(app, data_dir: Path, runner_for, *, progress: bool = False, gs
         gsd = evaluate_gsd(app, data_dir, runner_for, progress=progress)
         out["text"] += "\n\ncover at coarser ground resolution (the frames area-averaged; MAE, within, bias):\n" + gsd.pop("text")
         out["gsd"] = gsd
+    if with_ceiling:
+        from .ceiling import ceiling
+
+        ceil = ceiling(app, data_dir, zero_shot={r["image"]: r.get("error") for r in rows}, progress=progress)
+        out["text"] += "\n\n" + ceil.pop("text")
+        out["ceiling"] = ceil
     return out
 
 

@@ -246,11 +246,15 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
     :data:`.radiometry.MAX_SPLIT_EXCESS` x the share of pixels on the vegetation side (most of it from background-side
     pixels): flagged, interval down to that share. Resolved plants (:data:`.radiometry.UNDER_SPLIT_INTERIOR` of the
     vegetation pixels interior) with a cover more than :data:`.radiometry.UNDER_SPLIT_GAP` below that share (shaded
-    leaves counted as part soil): flagged, interval up to it.
+    leaves counted as part soil): flagged, interval up to it. The cover clipped per pixel (the map) and unclipped
+    differing by more than :data:`.radiometry.CLIP_BIAS_MAX` (textured soil or spread leaves beyond the levels):
+    flagged, interval spanning both. The image's chromatic split above :data:`.radiometry.MAX_CHROMA_EXCESS` x the
+    cover (shaded leaves counted as part soil): flagged, interval up to it.
     """
     from .features import select_bands
-    from .radiometry import (MAX_SPLIT_EXCESS, MIN_GREENNESS, NO_PURE_RANGE, NO_PURE_RATIO, PURE_FLAG_PX,
-                             REL_UNCERTAINTY, UNDER_SPLIT_GAP, UNDER_SPLIT_INTERIOR, linear_counts, sample_pixels)
+    from .radiometry import (CLIP_BIAS_MAX, MAX_CHROMA_EXCESS, MAX_SPLIT_EXCESS, MIN_GREENNESS, NO_PURE_RANGE,
+                             NO_PURE_RATIO, PURE_FLAG_PX, REL_UNCERTAINTY, UNDER_SPLIT_GAP, UNDER_SPLIT_INTERIOR,
+                             linear_counts, sample_pixels)
 
     reasons = []
     # the image mean of (t - s) / (v - s) with the other definitions of s and v (unclipped, so a ratio of differences)
@@ -286,6 +290,19 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
                        f"({split:.2f}): shaded or turned leaves are darker than the vegetation level and count as "
                        "part soil")
         hi = max(hi, split)
+    bias = None if pure.cover is None or pure.cover_unclipped is None else pure.cover - pure.cover_unclipped
+    if bias is not None and abs(bias) > CLIP_BIAS_MAX:
+        other = fvc - bias  # the image's cover with the pixels beyond the levels counted as they are
+        reasons.append(f"the cover depends on how pixels beyond the pure levels count ({fvc:.3f} clipped to 0-1 per "
+                       f"pixel, {other:.3f} unclipped): the background's texture or the leaves' spread is a large part "
+                       "of the contrast")
+        lo, hi = min(lo, other), max(hi, other)
+    chroma = pure.chroma_split
+    if chroma is not None and chroma > MAX_CHROMA_EXCESS * fvc + 0.005:
+        reasons.append(f"the image's colour, which shade does not change, puts {chroma:.2f} of the pixels on the "
+                       f"vegetation side, more than {MAX_CHROMA_EXCESS:g} x the unmixed cover ({fvc:.2f}): leaves in "
+                       "shade or turned from the sun count as part soil")
+        hi = max(hi, chroma)
     bands, valid = sample_pixels(sample)
     raw = select_bands(bands, sample.band_names, _fine_of(pure))
     off, _ = _off_cluster_share(linear_counts(raw, pure.levels.bands)[0], pure.levels.bands, pure.levels, valid=valid)

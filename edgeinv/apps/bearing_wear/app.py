@@ -116,9 +116,10 @@ class BearingWearApp(App):
     def _envelope_plot(self, sample: Recording, analyses) -> dict:
         spec = [_baseline.order_spectrum(a.env_freqs_hz, a.env_spec, shaft_hz=sample.rpm / 60.0) for a in analyses]
         spec = spec[0] if len(spec) == 1 else np.mean(spec, axis=0)  # the mean of one is itself (issue 13)
-        bands = [[a.band.f_lo_hz, a.band.f_hi_hz] for a in analyses]
-        return {"order": _features.ORDER_AXIS.tolist(), "amplitude": spec.tolist(), "shaft_hz": sample.rpm / 60.0,
-                "band_hz": bands[int(np.argmax([a.band.sk for a in analyses]))]}
+        i = 0 if len(analyses) == 1 else int(np.argmax([a.band.sk for a in analyses]))
+        band = analyses[i].band
+        return {"order": list(_ORDER_LIST), "amplitude": spec.tolist(), "shaft_hz": sample.rpm / 60.0,
+                "band_hz": [band.f_lo_hz, band.f_hi_hz]}
 
     def interpret(self, outputs: dict[str, np.ndarray], sample: Recording) -> BearingResult:
         method = "model" if "defect_size_mm" in outputs else "baseline"
@@ -130,7 +131,9 @@ class BearingWearApp(App):
         rpm, how = _features.refine_rpm(sample.signal, fs_hz=sample.fs_hz, rpm=sample.rpm)
         if how != "1x line" or not isinstance(sample, Recording):
             return sample, {"rpm_given": float(sample.rpm), "rpm_refined": float(sample.rpm), "rpm_source": "as given"}
-        out = dataclasses.replace(sample, rpm=rpm, meta={**sample.meta, "rpm_given": sample.rpm})
+        meta = {**sample.meta, "rpm_given": sample.rpm}
+        out = (Recording(sample.signal, sample.fs_hz, rpm, sample.geometry, sample.source, sample.channel, sample.truth,
+                         meta) if type(sample) is Recording else dataclasses.replace(sample, rpm=rpm, meta=meta))
         try:
             _features.split_windows(len(out.signal), fs_hz=out.fs_hz, rpm=out.rpm)
         except Exception:  # refined speed a hair lower makes the window longer than a minimal file
@@ -147,14 +150,16 @@ class BearingWearApp(App):
         sample = self.with_options(sample, options)
         sample, speed = self.refine_speed(sample)
         analyses = self.analyse(sample)
-        return Prepared(sample, speed, analyses, np.stack([a.x for a in analyses]))
+        x = analyses[0].x[None] if len(analyses) == 1 else np.stack([a.x for a in analyses])  # one: a view (issue 13)
+        return Prepared(sample, speed, analyses, x)
 
     def finish(self, prepared: "Prepared", out: dict) -> BearingResult:
         """The result of one recording from the model's outputs on ``prepared.x``; the recording's checks (evidence,
         OOD, speed/fs check, severity inputs) are computed once per :class:`Prepared`, so several variants' outputs
         on the same recording cost one model call each (``evaluate-real`` scores every shipped variant this way)."""
         p = prepared
-        per_window = [{k: np.asarray(v)[i] for k, v in out.items()} for i in range(len(p.analyses))]
+        out = {k: np.asarray(v) for k, v in out.items()}
+        per_window = [{k: v[i] for k, v in out.items()} for i in range(len(p.analyses))]
         velocity = math.sqrt(_mean([a.velocity_rms_mm_s**2 for a in p.analyses]))  # ISO RMS over the windows
         if p.checks is None:
             p.checks = _decision_inputs(p.sample, p.analyses, p.x, speed_source=p.speed.get("rpm_source"))
@@ -333,5 +338,7 @@ def _median(values: list) -> float:
 def _custom_spec(g) -> str:
     return f"custom:n={g.n_elements}/d={g.element_diameter_mm}/D={g.pitch_diameter_mm}/angle={g.contact_angle_deg}"
 
+
+_ORDER_LIST = tuple(_features.ORDER_AXIS.tolist())  # the envelope plot's order axis (a fresh list per result)
 
 APP = BearingWearApp()

@@ -94,8 +94,24 @@ def sideband_db(spec: np.ndarray, *, order: float, spacing: float) -> float:
     return float(np.mean(line_db(vals))) if vals else 0.0
 
 
+_CONSTANTS: list = [None, None]  # (the calibration dict they were read from, the constants)
+
+
+def _constants() -> dict:
+    """The decision constants of :func:`calibration`, read once per calibration dict (issue 13: the gate reads them
+    a dozen times per recording)."""
+    cal = calibration()
+    if _CONSTANTS[0] is not cal:
+        q = cal.get("gate_healthy_quantiles_db")
+        _CONSTANTS[:] = [cal, {"gate_db": float(cal.get("gate_db", GATE_DB)),
+                               "scale_db": max((q[2] - q[0]) / 2.326, 0.5) if q and len(q) == 3 else 2.0,
+                               "ball_sideband_db": float(cal.get("ball_sideband_db", BALL_SIDEBAND_DB)),
+                               "temperature": float(cal.get("temperature", 1.0))}]
+    return _CONSTANTS[1]
+
+
 def gate_threshold() -> float:
-    return float(calibration().get("gate_db", GATE_DB))
+    return _constants()["gate_db"]
 
 
 def apply_gate(probs: dict[str, float], evidence: dict) -> tuple[dict[str, float], list[str], dict]:
@@ -142,8 +158,7 @@ def none_weight(evidence: dict, status: dict) -> float:
 
 def gate_scale_db() -> float:
     """Spread of the strongest spurious line on simulated healthy recordings: (q99 - q50) / 2.326 (dB)."""
-    q = calibration().get("gate_healthy_quantiles_db")
-    return max((q[2] - q[0]) / 2.326, 0.5) if q and len(q) == 3 else 2.0
+    return _constants()["scale_db"]
 
 
 def evidence_weight(gate_db: float) -> float:
@@ -153,15 +168,16 @@ def evidence_weight(gate_db: float) -> float:
     than one whose lines stand far above it, so the model's call is weighed against the evidence
     (e.g. a harmonic of one fault falling on another fault's line family).
     """
-    return float(1.0 - math.exp(-max(gate_db - gate_threshold(), 0.0) / gate_scale_db()))
+    c = _constants()
+    return float(1.0 - math.exp(-max(gate_db - c["gate_db"], 0.0) / c["scale_db"]))
 
 
 def ball_sideband_threshold() -> float:
-    return float(calibration().get("ball_sideband_db", BALL_SIDEBAND_DB))
+    return _constants()["ball_sideband_db"]
 
 
 def temperature() -> float:
-    return float(calibration().get("temperature", 1.0))
+    return _constants()["temperature"]
 
 
 def calibrate_probs(probs: np.ndarray, *, t: float | None = None) -> np.ndarray:

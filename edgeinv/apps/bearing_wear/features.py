@@ -361,11 +361,14 @@ def time_indicators(x: np.ndarray, *, centred: bool = False) -> dict[str, float]
     """Robust time-domain condition indicators of a window (its mean removed here unless ``centred``).
 
     One pass over blocks of :data:`_CHUNK` samples (moments 2–4, mean |x|, peak): no temporary of
-    the window's size, which for long windows cost more (fresh memory pages) than the arithmetic. The sums are
+    the window's size, which for long windows cost more (fresh memory pages) than the arithmetic (so do blocks of
+    several chunks: 4 x 128 kB temporaries made this 3x slower, stop 25). The sums are
     numpy reductions, not ``np.dot`` (BLAS picks its kernel by the CPU: results would depend on it).
     """
     x = np.asarray(x, dtype=float)
     n = len(x)
+    if centred and 0 < n <= _CHUNK:
+        return _centred_indicators(x)[0]
     mean = 0.0 if centred else float(np.mean(x))
     s2 = s3 = s4 = s_abs = peak = 0.0
     buf, sq, tmp = np.empty(min(n, _CHUNK)), np.empty(min(n, _CHUNK)), np.empty(min(n, _CHUNK))
@@ -379,6 +382,23 @@ def time_indicators(x: np.ndarray, *, centred: bool = False) -> dict[str, float]
         a = np.abs(c, out=c)
         s_abs += float(a.sum())
         peak = max(peak, float(a.max()))
+    return _indicators(n, s2, s3, s4, s_abs, peak)
+
+
+def _centred_indicators(x: np.ndarray) -> tuple[dict[str, float], float, float]:
+    """:func:`time_indicators` of a centred window of at most :data:`_CHUNK` samples (the same sums, in one block),
+    with the window's max and min (:func:`window_checks` reads them; the peak is the larger of max and -min)."""
+    c2 = np.multiply(x, x)
+    t = np.multiply(c2, x)
+    s2, s3 = float(np.add.reduce(c2)), float(np.add.reduce(t))
+    s4 = float(np.add.reduce(np.multiply(c2, c2, out=t)))
+    s_abs = float(np.add.reduce(np.abs(x, out=c2)))
+    hi, lo = float(x.max()), float(x.min())
+    return _indicators(len(x), s2, s3, s4, s_abs, max(hi, -lo)), hi, lo
+
+
+def _indicators(n: int, s2: float, s3: float, s4: float, s_abs: float, peak: float) -> dict[str, float]:
+    """The indicators of :func:`time_indicators` from the window's sums of c^2, c^3, c^4, |c| and its peak |c|."""
     rms = math.sqrt(s2 / n) + 1e-20
     mean_abs = s_abs / n
     return {
@@ -474,7 +494,10 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     shaft_hz = rpm / 60.0
     x, X, P = _window_spectrum(x)
     n = len(x)
-    ind = time_indicators(x, centred=True)
+    if n <= _CHUNK:
+        ind, hi, lo = _centred_indicators(x)
+    else:
+        ind, hi, lo = time_indicators(x, centred=True), None, None
     if ind["rms"] <= 1e-20 and not np.any(x):
         raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
     _, f_top = usable_band_hz(X, n=n, fs_hz=fs_hz, n_bands=N_POWER_BANDS, power=P)
@@ -486,8 +509,11 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     best, energy, wide = choice.best, choice.energy, choice.wide
     freqs, spectra = envelope_spectra(X, n=n, fs_hz=fs_hz, bands=(best, energy),
                                       min_points=2 * (int(ORDER_MAX * shaft_hz / df) + 3))
-    lin = local_background_normalise(np.stack([np.interp(ORDER_AXIS, freqs / shaft_hz, s_, right=0.0) for s_ in spectra]),
-                                     block_bins=2 * N_REV)
+    pos = _order_positions(len(freqs), df, shaft_hz)
+    on_orders = np.empty((len(spectra), len(ORDER_AXIS)))
+    for r, s_ in enumerate(spectra):
+        on_orders[r] = np.interp(ORDER_AXIS, pos, s_, right=0.0)
+    lin = local_background_normalise(on_orders, block_bins=2 * N_REV)
     lin_band, lin_energy = lin
     both = np.log1p(lin)
     ch_band = both[0]
@@ -523,7 +549,15 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         raise InvalidInputError("the window gives non-finite features (is the signal constant or all zeros?)")
     return WindowAnalysis(feats, best, freqs, spectra[0], ind, vel, energy=energy, usable_top_hz=f_top,
                           spec_band=lin_band, spec_energy=lin_energy, refined_orders=refined, ringdown_s=_ringdown_s(acf, shaft_hz, geometry),
-                          wide=wide, checks=window_checks(x, X, P, fs_hz=fs_hz, rpm=rpm))
+                          wide=wide, checks=window_checks(x, X, P, fs_hz=fs_hz, rpm=rpm, extremes=(hi, lo)))
+
+
+@functools.lru_cache(maxsize=64)
+def _order_positions(count: int, df: float, shaft_hz: float) -> np.ndarray:
+    """The envelope spectrum's bins in shaft orders: ``_freq_axis(count, df) / shaft_hz`` (read-only, kept)."""
+    pos = _freq_axis(count, df) / shaft_hz
+    pos.flags.writeable = False
+    return pos
 
 
 def _window_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -533,11 +567,19 @@ def _window_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     if len(x) < 64:
         raise InvalidInputError(f"window of {len(x)} samples is too short")
     n = _pfft.prev_fast_len_real(len(x))
-    x = np.asarray(x[:n], dtype=np.float64)
-    x = x - np.add.reduce(x) / n  # x.mean(): the same sum, divided by n
-    X = _pfft.rfft(x.astype(np.float32))  # scipy's: numpy's single-precision rfft is slower than its double one
-    P = np.square(X.real, dtype=np.float64)
-    P += np.square(X.imag, dtype=np.float64)
+    x = np.asarray(x[:n])
+    if x.dtype != np.float64:
+        buf = _pfft.scratch("win_in", n, np.float64)
+        np.copyto(buf, x, casting="unsafe")  # np.asarray(x, dtype=np.float64)
+        x = buf
+    # the scratch arrays (issue 13, stop 25) hold what analyse_window reads and drops: the centred window in double
+    # and single precision, its rfft and power spectrum (none is kept by the result)
+    x = np.subtract(x, np.add.reduce(x) / n, out=_pfft.scratch("win_x", n, np.float64))  # x.mean(): sum / n
+    x32 = _pfft.scratch("win_x32", n, np.float32)
+    np.copyto(x32, x, casting="same_kind")  # x.astype(np.float32)
+    X = _pfft.rfft_into(x32, "win_X")  # scipy's pocketfft: numpy's single-precision rfft is slower than its double one
+    P = np.square(X.real, dtype=np.float64, out=_pfft.scratch("win_P", len(X), np.float64))
+    P += np.square(X.imag, dtype=np.float64, out=_pfft.scratch("win_Pi", len(X), np.float64))
     return x, X, P
 
 
@@ -546,7 +588,8 @@ LOW_ORDERS = 16.0  # the speed check reads the power spectrum up to this order (
 CLIP_TOL = 1e-3  # a sample within 0.1 % of the window's range from its max (or min) counts as at the extreme
 
 
-def window_checks(x: np.ndarray, X: np.ndarray, P: np.ndarray, *, fs_hz: float, rpm: float) -> dict:
+def window_checks(x: np.ndarray, X: np.ndarray, P: np.ndarray, *, fs_hz: float, rpm: float,
+                  extremes: tuple | None = None) -> dict:
     """What the OOD input checks and the speed check (:mod:`.ood`) read of one window, from its centred samples
     ``x``, rfft ``X`` and power spectrum ``P`` (:func:`_window_spectrum`): the fraction of samples at either
     extreme, the powers of :data:`N_FLAT_BANDS` bands above DC, the strongest tone's share of the power and its
@@ -555,9 +598,9 @@ def window_checks(x: np.ndarray, X: np.ndarray, P: np.ndarray, *, fs_hz: float, 
     The tone share is read Hann-windowed, as before version 6 (a tone between two bins leaks over many bins of
     the unwindowed spectrum): the Hann window applied in the frequency domain (``X[k] / 2 - (X[k-1] + X[k+1]) / 4``)
     to the bins around the strongest one, its +-3 bins around their peak over 3/8 of the total power (the Hann
-    window's mean square: the windowed signal's total power)."""
+    window's mean square: the windowed signal's total power). ``extremes``: ``(x.max(), x.min())`` if at hand."""
     n = len(x)
-    hi, lo = float(x.max()), float(x.min())
+    hi, lo = extremes if extremes is not None and extremes[0] is not None else (float(x.max()), float(x.min()))
     rng = hi - lo
     clip = max(int(np.count_nonzero(x >= hi - CLIP_TOL * rng)), int(np.count_nonzero(x <= lo + CLIP_TOL * rng))) / n \
         if rng > 0 else 1.0

@@ -219,13 +219,23 @@ def zoom_dft(a: np.ndarray, bins: np.ndarray, nfft: int) -> np.ndarray:
     O(len(a) * P) with P ~ 8–14 Taylor terms instead of O(len(a) * len(bins)).
     """
     a = np.asarray(a, dtype=float)
-    n = len(a)
     k = np.asarray(bins, dtype=np.int64)
     if len(k) and np.array_equal(k, np.arange(k[0], k[0] + len(k))):
-        b, q, w, coef, outer = _zoom_moments(n, int(nfft), int(k[0]), len(k))
-    else:
-        b, q, inner_re, inner_im, outer = _twiddles(n, int(nfft), k)
-        w, coef = None, None
+        return _zoom_contiguous(a, int(k[0]), len(k), int(nfft))
+    n = len(a)
+    b, q, inner_re, inner_im, outer = _twiddles(n, int(nfft), k)
+    return _zoom_blocks(a, b, q, None, None, outer, inner_re, inner_im)
+
+
+def _zoom_contiguous(a: np.ndarray, k0: int, m: int, nfft: int) -> np.ndarray:
+    """:func:`zoom_dft` of the bins ``k0 .. k0 + m - 1`` of a float64 array (block moments)."""
+    b, q, w, coef, outer = _zoom_moments(len(a), nfft, k0, m)
+    return _zoom_blocks(a, b, q, w, coef, outer, None, None)
+
+
+def _zoom_blocks(a, b, q, w, coef, outer, inner_re, inner_im) -> np.ndarray:
+    """The block sums of :func:`zoom_dft` (moments ``w``/``coef``, else the plain inner exponentials)."""
+    n = len(a)
     if n == q * b:
         blocks = a.reshape(q, b)
     else:
@@ -310,6 +320,12 @@ def _twiddles_as_moments(n: int, nfft: int, k: np.ndarray):
     return b, q, np.concatenate([inner_re, inner_im], axis=1), np.eye(len(k)), outer
 
 
+@functools.lru_cache(maxsize=64)
+def _next_fast_len_real(n: int) -> int:
+    """``scipy.fft.next_fast_len(n, real=True)``, kept per length."""
+    return sfft.next_fast_len(int(n), real=True)
+
+
 def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.025, min_prominence_db: float = 10.0,
                max_seconds: float = 20.0) -> tuple[float, str]:
     """The shaft speed from the 1x line of the spectrum, if there is a clear one within +-``search`` of ``rpm``.
@@ -322,18 +338,18 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.025
     n = min(len(x), int(max_seconds * fs_hz))
     f_r = rpm / 60.0
     xs = np.asarray(x[:n], dtype=float)
-    nfft = sfft.next_fast_len(4 * n, real=True)
+    nfft = _next_fast_len_real(4 * n)
     df = fs_hz / nfft
     k0, k1 = int(f_r * (1 - search) / df), int(math.ceil(f_r * (1 + search) / df))
     n0, n1 = int(f_r * 0.9 / df), int(math.ceil(f_r * 1.1 / df))
     if k1 + 1 >= nfft // 2 + 1 or k0 < 2:
         return float(rpm), "as given"
     n1 = min(n1, nfft // 2)
-    yw = xs - float(np.mean(xs))  # mean removed, then the Hann window in place
+    yw = xs - float(np.add.reduce(xs) / n)  # mean removed (np.mean's sum / n), then the Hann window in place
     yw *= hann(n)
     if n * (n1 + 1 - n0) < 2 * nfft * math.log2(nfft):  # only bins n0..n1 are read: direct DFT where it is cheaper
         spec = np.zeros(n1 + 1)
-        spec[n0:] = np.abs(zoom_dft(yw, np.arange(n0, n1 + 1), nfft))
+        spec[n0:] = np.abs(_zoom_contiguous(yw, n0, n1 + 1 - n0, nfft))
     else:
         spec = np.abs(sfft.rfft(yw, n=nfft))
     k = k0 + int(np.argmax(spec[k0:k1 + 1]))

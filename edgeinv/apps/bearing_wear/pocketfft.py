@@ -12,6 +12,8 @@ float or complex dtype (what the callers in this package make).
 from __future__ import annotations
 
 import functools
+import math
+import threading
 
 import numpy as np
 import scipy.fft as sfft
@@ -57,3 +59,39 @@ def next_fast_len(n: int) -> int:
 def prev_fast_len_real(n: int) -> int:
     """``scipy.fft.prev_fast_len(n, real=True)``, kept per length."""
     return sfft.prev_fast_len(int(n), real=True)
+
+
+# ---- per-thread scratch arrays (issue 13, stop 25) ------------------------------------------------------------------
+# A window's temporaries (its samples in double and single precision, its rfft and power spectrum, the envelopes)
+# are up to a few hundred kB each at 48 kHz: fresh ones each window cost page faults (glibc returns freed memory
+# to the system above its trim threshold), which doubled the time of the window's rfft at 48 kHz / 600 rpm. The
+# temporaries that do not leave a call live in one scratch array per purpose and thread instead.
+_SCRATCH = threading.local()
+SCRATCH_MAX_BYTES = 4 << 20  # larger temporaries (windows of > 500 000 samples) are allocated afresh
+
+
+def scratch(name: str, shape, dtype) -> np.ndarray:
+    """An uninitialised array of ``shape``/``dtype`` reused per ``name`` by this thread: the caller's result must not
+    keep it (the next call with the same name overwrites it)."""
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
+    dtype = np.dtype(dtype)
+    size = dtype.itemsize * math.prod(shape)
+    if size > SCRATCH_MAX_BYTES:
+        return np.empty(shape, dtype)
+    pool = getattr(_SCRATCH, "pool", None)
+    if pool is None:
+        pool = _SCRATCH.pool = {}
+    held = pool.get(name)
+    if held is None or held.nbytes < size:
+        held = pool[name] = np.empty(max(size, 1), np.uint8)
+    return held[:size].view(dtype).reshape(shape)
+
+
+def rfft_into(a: np.ndarray, out_name: str) -> np.ndarray:
+    """:func:`rfft` of a real array along its last axis into the scratch array ``out_name``."""
+    shape = a.shape[:-1] + (a.shape[-1] // 2 + 1,)
+    out = scratch(out_name, shape, np.complex64 if a.dtype == np.float32 else np.complex128)
+    if _pp is None:
+        out[...] = sfft.rfft(a, axis=-1)
+        return out
+    return _pp.r2c(a, (a.ndim - 1,), True, 0, out, 1)

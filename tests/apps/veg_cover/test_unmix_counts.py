@@ -255,3 +255,47 @@ def test_resolved_plants_unmixed_well_below_their_split_are_flagged():
     few = dataclasses.replace(pl, n_pure_veg=int(0.5 * UNDER_SPLIT_INTERIOR * pl.n_veg))  # mixed pixels dominate: the split is no guide
     _, _, more = _assess_counts(split - UNDER_SPLIT_GAP - 0.03, s, few)
     assert not any("plants resolved" in r for r in more["reasons"])
+
+
+def test_clipping_a_textured_background_adds_to_a_low_cover():
+    """The map clips each pixel's fraction to 0..1: on a background whose texture spreads it around its level, the
+    clipped noise adds to the cover; unclipped it averages out (what :data:`CLIP_BIAS_MAX` compares)."""
+    from edgeinv.apps.veg_cover.radiometry import _cover_checks, _nominal
+
+    rng = np.random.default_rng(9)
+    t = np.where(rng.random((100, 100)) < 0.05, 1.0, rng.normal(0.0, 0.3, (100, 100)))
+    ok = np.ones(t.shape, bool)
+    c = _cover_checks(np.zeros((2, 100, 100)), _nominal(("red", "nir"), found=False), t, ok, 0.0, 0.0, 1.0)
+    assert c["cover"] > 0.1 and abs(c["cover_unclipped"] - 0.05) < 0.02 and c["chroma_split"] is None
+    smooth = np.where(t >= 1.0, 1.0, 0.0)  # a flat background: nothing to clip
+    c = _cover_checks(np.zeros((2, 100, 100)), _nominal(("red", "nir"), found=False), smooth, ok, 0.0, 0.0, 1.0)
+    assert c["cover"] == pytest.approx(c["cover_unclipped"])
+
+
+def test_clip_dependent_and_shade_hidden_covers_are_flagged():
+    """A cover that moves by more than CLIP_BIAS_MAX when pixels beyond the levels are not clipped is flagged with the
+    interval spanning both; a chromatic split (shade-invariant) above MAX_CHROMA_EXCESS x the cover is flagged with the
+    interval up to it (a clean frame is flagged by neither: test_app_unmixes_camera_counts_and_says_how)."""
+    import dataclasses
+
+    from edgeinv.apps.veg_cover.confidence import _assess_counts
+    from edgeinv.apps.veg_cover.radiometry import CLIP_BIAS_MAX, MAX_CHROMA_EXCESS
+
+    class _Sample:
+        band_names = ("red", "nir")
+
+    rng = np.random.default_rng(8)
+    leaf = _blobs(rng, size=160, n=20, r=(8, 14))
+    s = _Sample()
+    s.bands, s.valid = _field(leaf, rng), None
+    pl = pure_levels(s.bands, s.band_names)
+    fvc = float(unmix_counts(s.bands, s.band_names, pl).mean())
+    pl = dataclasses.replace(pl, cover_unclipped=pl.cover, chroma_split=fvc)
+    _, _, more = _assess_counts(fvc, s, pl)
+    assert not any("pixels beyond" in r or "shade does not change" in r for r in more["reasons"]), more["reasons"]
+    clipped = dataclasses.replace(pl, cover_unclipped=pl.cover - 2 * CLIP_BIAS_MAX)
+    lo, hi, more = _assess_counts(fvc, s, clipped)
+    assert any("pixels beyond the pure levels" in r for r in more["reasons"]) and lo <= fvc - 2 * CLIP_BIAS_MAX
+    shaded = dataclasses.replace(pl, chroma_split=min(1.0, 2 * MAX_CHROMA_EXCESS * fvc))
+    lo, hi, more = _assess_counts(fvc, s, shaded)
+    assert any("shade does not change" in r for r in more["reasons"]) and hi >= shaded.chroma_split

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,6 @@ def read_sets(app, data_dir: Path, *, progress: bool = False) -> dict[str, list[
         table = list(csv.DictReader(fh))
     if not table or not {"dataset", "image", "mask", "true_fvc"} <= set(table[0]):
         raise InvalidInputError(f"{labels}: needs columns dataset, image, mask, true_fvc")
-    rng = np.random.default_rng(SEED)
     sets: dict[str, list[dict]] = {}
     for i, rec in enumerate(table):
         path = data_dir / rec["image"]
@@ -132,6 +132,7 @@ def read_sets(app, data_dir: Path, *, progress: bool = False) -> dict[str, list[
         mask = _read_mask(data_dir / rec["mask"], truth, (h, w))
         if mask is None:
             raise InvalidInputError(f"{rec['mask']}: not a {w} x {h} mask of {rec['image']} matching its true_fvc")
+        rng = np.random.default_rng([SEED, zlib.crc32(Path(rec["image"]).name.encode())])  # same pixels in any table
         train = rng.choice(h * w, size=min(TRAIN_PX, h * w), replace=False)
         grid = _grid(h, w)
         family, idx = indices(img.bands, img.band_names)

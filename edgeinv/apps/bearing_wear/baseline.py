@@ -17,6 +17,7 @@ machine class; the zone limits are data (``data/severity.json``), not code.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import math
@@ -50,7 +51,7 @@ def severity_zone(*, velocity_rms_mm_s: float, machine_class: str | None = None)
     if cls not in table["classes"]:
         raise ConfigError(f"machine_class must be one of {', '.join(table['classes'])}; got {cls!r}")
     limits = table["classes"][cls]["limits_mm_s"]
-    zone = "ABCD"[int(np.searchsorted(limits, velocity_rms_mm_s, side="right"))]
+    zone = "ABCD"[bisect.bisect_right(limits, float(velocity_rms_mm_s))]  # np.searchsorted(side="right") of a list
     return {"zone": zone, "velocity_rms_mm_s": round(float(velocity_rms_mm_s), 3), "machine_class": cls,
             "limits_mm_s": limits, "meaning": table["zones"][zone]}
 

@@ -103,14 +103,16 @@ def _band_bins(band: Band, *, df: float, n_bins: int) -> tuple[int, int]:
 
 def _squared_envelopes(X: np.ndarray, *, n: int, bands, points: int) -> np.ndarray:
     """``|c|**2`` of each band's complex envelope (rows), from the rfft ``X`` of an ``n``-sample window, all at
-    ``points`` samples (sampling rate ``points * fs / n``) in one batched inverse FFT."""
-    z = np.zeros((len(bands), points), dtype=np.complex64)  # single precision: see analyse_window
+    ``points`` samples (sampling rate ``points * fs / n``) in one batched inverse FFT. The result is a scratch array
+    (:func:`pocketfft.scratch`, ``"f32a"``): the callers transform it and keep only what they compute from it."""
+    z = _pfft.scratch("cA", (len(bands), points), np.complex64)  # single precision: see analyse_window
+    z.fill(0)
     scale = np.float32(1.0 / n)
     for r, (k0, nb) in enumerate(bands):
         np.multiply(X[k0:k0 + nb], scale, out=z[r, :nb])  # the scale on the nb inputs, none in the ifft
     c = _pfft.ifft_forward_norm_(z, axis=1)
-    e = np.square(c.real)
-    e += np.square(c.imag)
+    e = np.square(c.real, out=_pfft.scratch("f32a", z.shape, np.float32))
+    e += np.square(c.imag, out=_pfft.scratch("f32b", z.shape, np.float32))
     return e
 
 
@@ -134,9 +136,10 @@ def envelope_spectra(X: np.ndarray, *, n: int, fs_hz: float, bands, min_points: 
     # the mean in double, as e.mean(axis=1, dtype=np.float64) computes it (the same sum, divided by m)
     e -= (np.add.reduce(e, axis=1, dtype=np.float64, keepdims=True) / m).astype(np.float32)
     e *= _hann(m)
-    E = _pfft.rfft(e, axis=1)
+    E = _pfft.rfft_into(e, "cA")
     spec = np.square(E.real, dtype=np.float64)  # |E| in double from exact squares: numpy's complex abs has
-    spec += np.square(E.imag, dtype=np.float64)  # instruction-set-specific loops (results differed under qemu)
+    spec += np.square(E.imag, dtype=np.float64, out=_pfft.scratch("f64t", E.shape, np.float64))  # instruction-
+    # set-specific loops (results differed under qemu)
     np.sqrt(spec, out=spec)
     spec *= 2.0 / m
     return _freq_axis(spec.shape[1], df), spec
@@ -303,10 +306,12 @@ def envelope_acf_size_axis(X: np.ndarray, *, n: int, fs_hz: float, band: Band, s
     v = rolling_speed_m_s(geometry=geometry, shaft_hz=shaft_hz)
     max_lag = min(int(SIZE_AXIS_MAX_MM * 1e-3 / v * env_fs) + 2, m // 2)
     e -= np.float32(np.add.reduce(e, dtype=np.float64) / m)  # e.mean(dtype=np.float64)
-    spec = _pfft.rfft(e)
-    power = np.square(spec.real)
-    power += np.square(spec.imag)
-    r = _pfft.irfft(power, m)[:max_lag].astype(np.float64)
+    spec = _pfft.rfft_into(e, "cA")
+    power = _pfft.scratch("cB", len(spec), np.complex64)  # |S|**2 as complex (irfft's input: power + 0j)
+    pr = np.square(spec.real, out=_pfft.scratch("f32b", len(spec), np.float32))
+    pr += np.square(spec.imag, out=_pfft.scratch("f32c", len(spec), np.float32))
+    power.real, power.imag = pr, 0.0
+    r = _pfft.irfft_into(power, m, "f32a")[:max_lag].astype(np.float64)
     if r[0] <= 0:
         return np.zeros(N_BINS)
     return 4.0 * np.interp(SIZE_AXIS_MM, _lag_axis_mm(max_lag, env_fs, v), r / r[0], right=0.0)
@@ -365,8 +370,12 @@ def time_indicators(x: np.ndarray, *, centred: bool = False) -> dict[str, float]
     several chunks: 4 x 128 kB temporaries made this 3x slower, stop 25). The sums are
     numpy reductions, not ``np.dot`` (BLAS picks its kernel by the CPU: results would depend on it).
     """
-    x = np.asarray(x, dtype=float)
+    x = np.asarray(x)
     n = len(x)
+    if x.dtype != np.float64:  # np.asarray(x, dtype=float) in a scratch array (a recording's: no fresh pages)
+        buf = _pfft.scratch("in64", n, np.float64)
+        np.copyto(buf, x, casting="unsafe")
+        x = buf
     if centred and 0 < n <= _CHUNK:
         return _centred_indicators(x)[0]
     mean = 0.0 if centred else float(np.mean(x))
@@ -569,17 +578,17 @@ def _window_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     n = _pfft.prev_fast_len_real(len(x))
     x = np.asarray(x[:n])
     if x.dtype != np.float64:
-        buf = _pfft.scratch("win_in", n, np.float64)
+        buf = _pfft.scratch("in64", n, np.float64)
         np.copyto(buf, x, casting="unsafe")  # np.asarray(x, dtype=np.float64)
         x = buf
     # the scratch arrays (issue 13, stop 25) hold what analyse_window reads and drops: the centred window in double
     # and single precision, its rfft and power spectrum (none is kept by the result)
-    x = np.subtract(x, np.add.reduce(x) / n, out=_pfft.scratch("win_x", n, np.float64))  # x.mean(): sum / n
-    x32 = _pfft.scratch("win_x32", n, np.float32)
+    x = np.subtract(x, np.add.reduce(x) / n, out=_pfft.scratch("x64", n, np.float64))  # x.mean(): sum / n
+    x32 = _pfft.scratch("f32a", n, np.float32)
     np.copyto(x32, x, casting="same_kind")  # x.astype(np.float32)
-    X = _pfft.rfft_into(x32, "win_X")  # scipy's pocketfft: numpy's single-precision rfft is slower than its double one
-    P = np.square(X.real, dtype=np.float64, out=_pfft.scratch("win_P", len(X), np.float64))
-    P += np.square(X.imag, dtype=np.float64, out=_pfft.scratch("win_Pi", len(X), np.float64))
+    X = _pfft.rfft_into(x32, "X")  # scipy's pocketfft: numpy's single-precision rfft is slower than its double one
+    P = np.square(X.real, dtype=np.float64, out=_pfft.scratch("P", len(X), np.float64))
+    P += np.square(X.imag, dtype=np.float64, out=_pfft.scratch("f64t", len(X), np.float64))
     return x, X, P
 
 
@@ -602,8 +611,12 @@ def window_checks(x: np.ndarray, X: np.ndarray, P: np.ndarray, *, fs_hz: float, 
     n = len(x)
     hi, lo = extremes if extremes is not None and extremes[0] is not None else (float(x.max()), float(x.min()))
     rng = hi - lo
-    clip = max(int(np.count_nonzero(x >= hi - CLIP_TOL * rng)), int(np.count_nonzero(x <= lo + CLIP_TOL * rng))) / n \
-        if rng > 0 else 1.0
+    if rng > 0:
+        at = _pfft.scratch("bool", n, bool)
+        clip = max(int(np.count_nonzero(np.greater_equal(x, hi - CLIP_TOL * rng, out=at))),
+                   int(np.count_nonzero(np.less_equal(x, lo + CLIP_TOL * rng, out=at)))) / n
+    else:
+        clip = 1.0
     edges = _flat_edges(len(P))
     bands = np.add.reduceat(P, edges)
     total = float(bands.sum()) + 1e-300

@@ -168,7 +168,7 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
     gated = method == "model" and checks is not None
     if gated:
         probs_w = _decision.calibrate_probs(probs_w)
-    probs = probs_w.mean(axis=0)
+    probs = np.add.reduce(probs_w, axis=0) / len(probs_w)  # .mean(axis=0): the same sums / count
     probs = probs / probs.sum()
     notes = []
     status = {}
@@ -185,10 +185,11 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
                                                       if status.get(f) == "confirmed" else 0.0) for f in FAULTS])
         probs_w = probs_w * weight
         probs_w[:, 0] += 1e-12
-    k = int(np.argmax(probs))
+    k = int(probs.argmax())
     fault = FAULTS[k]
-    agreement = float(np.mean(np.argmax(probs_w, axis=1) == k))
-    counts = {f: int(c) for f, c in zip(FAULTS, np.bincount(np.argmax(probs_w, axis=1), minlength=len(FAULTS))) if c}
+    calls = probs_w.argmax(axis=1)
+    agreement = np.count_nonzero(calls == k) / len(calls)  # np.mean of the booleans: count / n, the same double
+    counts = {f: int(c) for f, c in zip(FAULTS, np.bincount(calls, minlength=len(FAULTS)).tolist()) if c}
     estimate = est_interval = None  # the model's size output: ranks unresolved spalls in the severity index
     if "defect_size_mm" in per_window[0]:
         mu = np.array([float(np.asarray(o["defect_size_mm"]).reshape(-1)[0]) for o in per_window])

@@ -108,6 +108,14 @@ def _shipped():
     return tuple(np.asarray(st[k], dtype=float) for k in ("median", "mad", "precision", "quantiles")) + (float(st["flag_distance"]),)
 
 
+@functools.lru_cache(maxsize=4)
+def _levels(n: int) -> np.ndarray:
+    """``np.linspace(0, 1, n)``: the quantile levels of the distance table (read-only)."""
+    out = np.linspace(0, 1, n)
+    out.flags.writeable = False
+    return out
+
+
 def score(x: np.ndarray, stats: dict | None = None) -> dict:
     """Score (fraction of training windows closer, median over windows), distance and the flag of model inputs."""
     if stats is None:
@@ -119,7 +127,7 @@ def score(x: np.ndarray, stats: dict | None = None) -> dict:
         med, mad, prec, q = (np.asarray(stats[k], dtype=float) for k in ("median", "mad", "precision", "quantiles"))
         flag_d = float(stats["flag_distance"])
     d = distances(summary(np.asarray(x)), med, mad, prec)
-    frac = np.interp(d, q, np.linspace(0, 1, len(q)), left=0.0, right=1.0)
+    frac = np.interp(d, q, _levels(len(q)), left=0.0, right=1.0)
     one = len(d) == 1  # one window: its own median, no np.median round trip (issue 13)
     dist = float(d[0] if one else np.median(d))
     return {"score": round(float(frac[0] if one else np.median(frac)), 3), "distance": round(dist, 2), "flag_distance": round(flag_d, 2),
@@ -139,11 +147,13 @@ def input_checks(windows: list[dict]) -> list[dict]:
                 "text": f"the signal is clipped: {clip:.2%} of the samples sit at the recorder's extreme value "
                         "(saturated sensor or input range too small) — re-record with a larger range"})
     p = windows[0]["bands"] if len(windows) == 1 else np.sum([w["bands"] for w in windows], axis=0)
-    flat = float(np.exp(np.mean(np.log(p + 1e-300))) / (np.mean(p) + 1e-300))
+    lp = np.log(p + 1e-300)  # np.mean below as its sum / count (the same doubles, without np.mean's machinery)
+    flat = float(np.exp(np.add.reduce(lp) / len(lp)) / (np.add.reduce(p) / len(p) + 1e-300))
     out.append({"check": "flat_spectrum", "value": round(flat, 3), "limit": FLATNESS_MAX, "failed": flat >= FLATNESS_MAX,
                 "text": f"the spectrum is flat like white noise (flatness {flat:.2f}): no machine vibration "
                         "(resonances, shaft lines) in it — check the sensor and its cable"})
-    i = int(np.argsort([w["tone"] for w in windows])[len(windows) // 2])  # the median window (upper for even counts)
+    i = 0 if len(windows) == 1 else int(np.argsort([w["tone"] for w in windows])[len(windows) // 2])  # the median
+    # window (upper for even counts)
     share, tone_hz = windows[i]["tone"], windows[i]["tone_hz"]
     out.append({"check": "single_tone", "value": round(share, 3), "limit": TONE_SHARE, "failed": share >= TONE_SHARE,
                 "text": f"one tone at {tone_hz:.1f} Hz carries {share:.0%} of the power: "

@@ -11,6 +11,8 @@ import math
 import numpy as np
 import scipy.fft as sfft
 
+from .pocketfft import scratch
+
 
 def usable_band_hz(X: np.ndarray, *, n: int, fs_hz: float, floor_db: float = 25.0, n_bands: int = 64,
                    power: np.ndarray | None = None) -> tuple[float, float]:
@@ -238,9 +240,10 @@ def _zoom_blocks(a, b, q, w, coef, outer, inner_re, inner_im) -> np.ndarray:
     n = len(a)
     if n == q * b:
         blocks = a.reshape(q, b)
-    else:
-        blocks = np.zeros(q * b)
+    else:  # zero-padded to q * b (a scratch array: the blocks are read here only)
+        blocks = scratch("zoom_blocks", q * b, np.float64)
         blocks[:n] = a
+        blocks[n:] = 0.0
         blocks = blocks.reshape(q, b)
     if w is None:
         s = blocks @ inner_re + 1j * (blocks @ inner_im)
@@ -337,7 +340,6 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.025
     """
     n = min(len(x), int(max_seconds * fs_hz))
     f_r = rpm / 60.0
-    xs = np.asarray(x[:n], dtype=float)
     nfft = _next_fast_len_real(4 * n)
     df = fs_hz / nfft
     k0, k1 = int(f_r * (1 - search) / df), int(math.ceil(f_r * (1 + search) / df))
@@ -345,7 +347,13 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.025
     if k1 + 1 >= nfft // 2 + 1 or k0 < 2:
         return float(rpm), "as given"
     n1 = min(n1, nfft // 2)
-    yw = xs - float(np.add.reduce(xs) / n)  # mean removed (np.mean's sum / n), then the Hann window in place
+    xs = np.asarray(x[:n])
+    if xs.dtype != np.float64:  # np.asarray(x[:n], dtype=float), in a scratch array (no fresh pages per recording)
+        buf = scratch("in64", n, np.float64)
+        np.copyto(buf, xs, casting="unsafe")
+        xs = buf
+    # mean removed (np.mean's sum / n), then the Hann window in place
+    yw = np.subtract(xs, float(np.add.reduce(xs) / n), out=scratch("x64", n, np.float64))
     yw *= hann(n)
     if n * (n1 + 1 - n0) < 2 * nfft * math.log2(nfft):  # only bins n0..n1 are read: direct DFT where it is cheaper
         spec = np.zeros(n1 + 1)

@@ -65,7 +65,11 @@ def prev_fast_len_real(n: int) -> int:
 # A window's temporaries (its samples in double and single precision, its rfft and power spectrum, the envelopes)
 # are up to a few hundred kB each at 48 kHz: fresh ones each window cost page faults (glibc returns freed memory
 # to the system above its trim threshold), which doubled the time of the window's rfft at 48 kHz / 600 rpm. The
-# temporaries that do not leave a call live in one scratch array per purpose and thread instead.
+# temporaries that do not leave a call live in a few scratch arrays per thread instead, named by role and shared by
+# temporaries whose lifetimes do not overlap (fewer distinct buffers: a smaller cache footprint): "in64" a float64
+# copy of the input (the window, the 1x search's samples, a whole recording's indicators), "x64" the centred samples,
+# "X"/"P" the window's rfft and power spectrum, "f32a".."f32c", "cA"/"cB", "f64t" transient envelope and
+# autocorrelation arrays (features.py says which), "bool" the clipping test.
 _SCRATCH = threading.local()
 SCRATCH_MAX_BYTES = 4 << 20  # larger temporaries (windows of > 500 000 samples) are allocated afresh
 
@@ -95,3 +99,12 @@ def rfft_into(a: np.ndarray, out_name: str) -> np.ndarray:
         out[...] = sfft.rfft(a, axis=-1)
         return out
     return _pp.r2c(a, (a.ndim - 1,), True, 0, out, 1)
+
+
+def irfft_into(a: np.ndarray, n: int, out_name: str) -> np.ndarray:
+    """:func:`irfft` of a complex 1-D array into the scratch array ``out_name``."""
+    out = scratch(out_name, int(n), np.float32 if a.dtype == np.complex64 else np.float64)
+    if _pp is None:
+        out[...] = sfft.irfft(a, n=n)
+        return out
+    return _pp.c2r(a, (0,), int(n), False, 2, out, 1)

@@ -177,7 +177,8 @@ def combine(per_window: list[dict[str, np.ndarray]], recording, *, velocity_rms_
         top = int(np.argmax(probs))
         if top != 0 and probs[top] >= 0.5:
             suspected = (FAULTS[top], float(probs[top]))
-        pd, gate_notes, status = _decision.apply_gate(dict(zip(FAULTS, probs)), checks["evidence"])
+        # as Python floats: the same IEEE doubles as numpy's scalars, at a fraction of their cost
+        pd, gate_notes, status = _decision.apply_gate(dict(zip(FAULTS, probs.tolist())), checks["evidence"])
         probs = np.array([pd[f] for f in FAULTS])
         notes += gate_notes
         ev = checks["evidence"]

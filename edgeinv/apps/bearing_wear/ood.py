@@ -246,7 +246,8 @@ def _family_plan(f_g: float, df: float, n_h: int) -> tuple[tuple[int, ...], np.n
     return halves, idx
 
 
-def shaft_family_scores(windows: list[dict], *, rpm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shaft_family_scores(windows: list[dict], *, rpm: float, rows: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Score of a shaft-harmonic family (height in dB over the local median spectrum of the weakest three of lines
     1..5) at every candidate shaft rate ``SPEED_RANGE`` x the given one: (candidate rates / given rate, scores,
     height of each candidate's own 1x line). The spectrum is the sum of the analysed windows' power spectra below
@@ -266,8 +267,15 @@ def shaft_family_scores(windows: list[dict], *, rpm: float) -> tuple[np.ndarray,
     heights = np.concatenate([_running_max(h, half) for half in distinct])[flat]
     # a family needs most of its lines: the mean of the weakest three of five (one strong tone — hum, a gear
     # mesh — that one harmonic of a candidate happens to hit does not make a shaft family)
-    low = np.partition(heights.T, SPEED_FAMILY_LINES - 1, axis=1)[:, :SPEED_FAMILY_LINES]  # the weakest three
-    return ratios, low.sum(axis=1) / SPEED_FAMILY_LINES, heights[0]
+    # ``rows``: only these candidates' scores (the others -inf; each row's partition and sum are its own)
+    per = heights.T if rows is None else heights[:, rows].T
+    low = np.partition(per, SPEED_FAMILY_LINES - 1, axis=1)[:, :SPEED_FAMILY_LINES]  # the weakest three
+    score = low.sum(axis=1) / SPEED_FAMILY_LINES
+    if rows is not None:
+        full = np.full(len(ratios), -np.inf)
+        full[rows] = score
+        score = full
+    return ratios, score, heights[0]
 
 
 def _explained(ratios: np.ndarray, geometry) -> np.ndarray:
@@ -301,13 +309,18 @@ def _explained_at(ratios: np.ndarray, geometry) -> np.ndarray:
 
 @functools.lru_cache(maxsize=32)
 def _given_and_explained(geometry) -> tuple[np.ndarray, np.ndarray]:
-    """Candidates within :data:`SPEED_AGREE` of the given speed, and those or the ones it explains
-    (:func:`_explained`), on the fixed grid (read-only, kept per bearing)."""
+    """Candidates within :data:`SPEED_AGREE` of the given speed, those or the ones it explains (:func:`_explained`),
+    and the candidates :func:`speed_check` reads, on the fixed grid (read-only, kept per bearing)."""
     ratios = _ratios()
     near = np.abs(ratios - 1.0) <= SPEED_AGREE
     left_out = near | _explained(ratios, geometry)
-    near.flags.writeable = left_out.flags.writeable = False
-    return near, left_out
+    # the candidates speed_check reads: near the given speed or not left out (all if every one is left out: then the
+    # tie search below reads any)
+    rows = np.flatnonzero(near | ~left_out) if (~left_out).any() else None
+    for a in (near, left_out, rows):
+        if a is not None:
+            a.flags.writeable = False
+    return near, left_out, rows
 
 
 def speed_check(windows: list[dict], *, rpm: float, geometry=None, margin_db: float | None = None) -> dict:
@@ -324,8 +337,8 @@ def speed_check(windows: list[dict], *, rpm: float, geometry=None, margin_db: fl
     """
     if margin_db is None:
         margin_db = float(_decision.calibration().get("speed_margin_db", SPEED_MARGIN_DB))
-    ratios, score, _ = shaft_family_scores(windows, rpm=rpm)
-    near, left_out = _given_and_explained(geometry)
+    near, left_out, rows = _given_and_explained(geometry)
+    ratios, score, _ = shaft_family_scores(windows, rpm=rpm, rows=rows)  # only the candidates read below
     s_given = float(score[near].max())
     other = np.where(left_out, -np.inf, score)
     # the middle of the first run of equal best scores: with bins of 1/32 order neighbouring candidates read the same

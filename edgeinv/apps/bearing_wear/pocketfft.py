@@ -77,18 +77,27 @@ SCRATCH_MAX_BYTES = 4 << 20  # larger temporaries (windows of > 500 000 samples)
 def scratch(name: str, shape, dtype) -> np.ndarray:
     """An uninitialised array of ``shape``/``dtype`` reused per ``name`` by this thread: the caller's result must not
     keep it (the next call with the same name overwrites it)."""
-    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
-    dtype = np.dtype(dtype)
-    size = dtype.itemsize * math.prod(shape)
+    views = getattr(_SCRATCH, "views", None)
+    if views is None or len(views) > 256:  # (name, shape, dtype) -> view; cleared now and then: shapes vary by machine
+        views = _SCRATCH.views = {}
+        if not hasattr(_SCRATCH, "pool"):
+            _SCRATCH.pool = {}
+    key = (name, shape, dtype)
+    v = views.get(key)
+    if v is not None:
+        return v
+    shp = tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
+    dt = np.dtype(dtype)
+    size = dt.itemsize * math.prod(shp)
     if size > SCRATCH_MAX_BYTES:
-        return np.empty(shape, dtype)
-    pool = getattr(_SCRATCH, "pool", None)
-    if pool is None:
-        pool = _SCRATCH.pool = {}
-    held = pool.get(name)
+        return np.empty(shp, dt)
+    held = _SCRATCH.pool.get(name)
     if held is None or held.nbytes < size:
-        held = pool[name] = np.empty(max(size, 1), np.uint8)
-    return held[:size].view(dtype).reshape(shape)
+        held = _SCRATCH.pool[name] = np.empty(max(size, 1), np.uint8)
+        for k in [k for k in views if k[0] == name]:  # views of the old buffer
+            del views[k]
+    v = views[key] = held[:size].view(dt).reshape(shp)
+    return v
 
 
 def rfft_into(a: np.ndarray, out_name: str) -> np.ndarray:

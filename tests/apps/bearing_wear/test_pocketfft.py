@@ -89,3 +89,17 @@ def test_speed_family_scores_of_some_candidates_equal_all():
         _, full, _ = ood.shaft_family_scores(windows, rpm=rpm)
         _, some, _ = ood.shaft_family_scores(windows, rpm=rpm, rows=rows)
         assert np.array_equal(some[rows], full[rows]) and np.isneginf(np.delete(some, rows)).all()
+
+
+def test_views_plan_equals_the_per_order_views():
+    """The model input's view channels (plans built for all orders at once) equal fault_views / shaft_comb per order."""
+    from edgeinv.apps.bearing_wear import features as F
+
+    rng = np.random.default_rng(13)
+    both = rng.random((2, len(F.ORDER_AXIS)))
+    for orders in ((3.585, 5.415, 4.713, 0.398), (0.2, 0.05, 12.0, 30.0), tuple(rng.uniform(0.1, 15, 4).tolist())):
+        feats = F._fault_views_into(both, orders)
+        for i, o in enumerate(orders):
+            assert np.array_equal(feats[i * F.N_VC: i * F.N_VC + 2], F.fault_views(both, order=o).astype(np.float32))
+            assert np.array_equal(feats[i * F.N_VC + 2], F.shaft_comb(order=o).astype(np.float32))
+            assert np.array_equal(feats[i * F.N_VC + 3], F.HARMONIC_MARKS.astype(np.float32))

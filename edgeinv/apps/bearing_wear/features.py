@@ -399,15 +399,16 @@ def time_indicators(x: np.ndarray, *, centred: bool = False) -> dict[str, float]
     s2 = s3 = s4 = s_abs = peak = 0.0
     buf, sq, tmp = np.empty(min(n, _CHUNK)), np.empty(min(n, _CHUNK)), np.empty(min(n, _CHUNK))
     for i in range(0, n, _CHUNK):
-        c = np.subtract(x[i:i + _CHUNK], mean, out=buf[: min(_CHUNK, n - i)])
+        b = buf[: min(_CHUNK, n - i)]
+        c = x[i:i + _CHUNK] if centred else np.subtract(x[i:i + _CHUNK], mean, out=b)  # centred: x - 0.0 is x
         c2 = np.multiply(c, c, out=sq[: len(c)])
         t = tmp[: len(c)]
-        s2 += float(c2.sum())
-        s3 += float(np.multiply(c2, c, out=t).sum())
-        s4 += float(np.multiply(c2, c2, out=t).sum())
-        a = np.abs(c, out=c)
-        s_abs += float(a.sum())
-        peak = max(peak, float(a.max()))
+        s2 += float(np.add.reduce(c2))
+        s3 += float(np.add.reduce(np.multiply(c2, c, out=t)))
+        s4 += float(np.add.reduce(np.multiply(c2, c2, out=t)))
+        a = np.abs(c, out=b)
+        s_abs += float(np.add.reduce(a))
+        peak = max(peak, float(np.maximum.reduce(a)))
     return _indicators(n, s2, s3, s4, s_abs, peak)
 
 

@@ -651,7 +651,7 @@ def window_checks(x: np.ndarray, X: np.ndarray, P: np.ndarray, *, fs_hz: float, 
     return {"clip": clip, "bands": bands, "tone": tone, "tone_hz": (lo + kh) * df, "low": P[:k_low].copy(), "df": df}
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)
 def _flat_edges(n_bins: int) -> np.ndarray:
     """Starts of :data:`N_FLAT_BANDS` equal bands over bins 1.. of an ``n_bins``-bin spectrum (read-only)."""
     e = (1 + np.arange(N_FLAT_BANDS) * (n_bins - 1) // N_FLAT_BANDS).astype(np.int64)

@@ -223,7 +223,7 @@ def _ratios() -> np.ndarray:
     return r
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)  # a gateway's machines (the bench's stream: 50)
 def _family_take(f_g: float, df: float, n_h: int) -> tuple[tuple[int, ...], np.ndarray]:
     """The distinct half-widths of :func:`_family_plan` and, per harmonic and candidate, the position of its bin in
     the running maxima of those half-widths laid end to end (read-only; kept per speed, resolution and length)."""
@@ -234,7 +234,7 @@ def _family_take(f_g: float, df: float, n_h: int) -> tuple[tuple[int, ...], np.n
     return distinct, flat
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)  # a gateway's machines (the bench's stream: 50)
 def _family_plan(f_g: float, df: float, n_h: int) -> tuple[tuple[int, ...], np.ndarray]:
     """Per harmonic k = 1..5: the running-maximum half-width (a line within +-0.4 %, in bins; 0 where a bin is wider:
     windows of 32 revolutions have bins of 1/32 order, so k = 1..3 read their own bin, 4 and 5 +-1 bin) and the bin

@@ -108,7 +108,7 @@ def block_backgrounds(rows: np.ndarray, block: int) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)
 def _block_centres(n: int, b: int) -> tuple[np.ndarray, np.ndarray]:
     """Centres of :func:`block_background`'s blocks (the last one longer) and the bin positions (read-only)."""
     nblk = max(n // b, 1)

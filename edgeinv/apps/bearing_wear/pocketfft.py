@@ -77,26 +77,28 @@ SCRATCH_MAX_BYTES = 4 << 20  # larger temporaries (windows of > 500 000 samples)
 def scratch(name: str, shape, dtype) -> np.ndarray:
     """An uninitialised array of ``shape``/``dtype`` reused per ``name`` by this thread: the caller's result must not
     keep it (the next call with the same name overwrites it)."""
-    views = getattr(_SCRATCH, "views", None)
-    if views is None or len(views) > 256:  # (name, shape, dtype) -> view; cleared now and then: shapes vary by machine
-        views = _SCRATCH.views = {}
-        if not hasattr(_SCRATCH, "pool"):
-            _SCRATCH.pool = {}
+    st = _SCRATCH.__dict__
+    views = st.get("views")
+    if views is None:
+        views = st["views"] = {}
+        st["pool"] = {}
+    pool = st["pool"]
     key = (name, shape, dtype)
-    v = views.get(key)
-    if v is not None:
-        return v
+    hit = views.get(key)  # (view, the buffer it views): valid while that buffer is still the name's
+    if hit is not None and hit[1] is pool.get(name):
+        return hit[0]
     shp = tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
     dt = np.dtype(dtype)
     size = dt.itemsize * math.prod(shp)
     if size > SCRATCH_MAX_BYTES:
         return np.empty(shp, dt)
-    held = _SCRATCH.pool.get(name)
+    held = pool.get(name)
     if held is None or held.nbytes < size:
-        held = _SCRATCH.pool[name] = np.empty(max(size, 1), np.uint8)
-        for k in [k for k in views if k[0] == name]:  # views of the old buffer
-            del views[k]
-    v = views[key] = held[:size].view(dt).reshape(shp)
+        held = pool[name] = np.empty(max(size, 1), np.uint8)
+    if len(views) > 256:  # shapes vary by machine: forget the old views now and then
+        views.clear()
+    v = held[:size].view(dt).reshape(shp)
+    views[key] = (v, held)
     return v
 
 

@@ -348,12 +348,13 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.025
         return float(rpm), "as given"
     n1 = min(n1, nfft // 2)
     xs = np.asarray(x[:n])
-    if xs.dtype != np.float64:  # np.asarray(x[:n], dtype=float), in a scratch array (no fresh pages per recording)
-        buf = scratch("in64", n, np.float64)
-        np.copyto(buf, xs, casting="unsafe")
-        xs = buf
-    # mean removed (np.mean's sum / n), then the Hann window in place
-    yw = np.subtract(xs, float(np.add.reduce(xs) / n), out=scratch("x64", n, np.float64))
+    # mean removed (np.mean's sum / n), then the Hann window, in place in a scratch array (no fresh pages)
+    if xs.dtype != np.float64:  # np.asarray(x[:n], dtype=float)
+        yw = scratch("in64", n, np.float64)
+        np.copyto(yw, xs, casting="unsafe")
+        yw -= float(np.add.reduce(yw) / n)
+    else:
+        yw = np.subtract(xs, float(np.add.reduce(xs) / n), out=scratch("x64", n, np.float64))
     yw *= hann(n)
     if n * (n1 + 1 - n0) < 2 * nfft * math.log2(nfft):  # only bins n0..n1 are read: direct DFT where it is cheaper
         spec = np.zeros(n1 + 1)

@@ -23,6 +23,7 @@ full-resolution student in INT8. The segmentation (``*_fine``) nets stay at full
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 S2D = {"s2d": 2, "pixel_skip": True}  # space-to-depth 2 x 2 (issue 13): the blocks at a quarter of the positions
@@ -120,8 +121,21 @@ class CoverNet(nn.Module):
         out = self.head(self.mix(self.blocks(self.stem(x))))[:, :, self.s2d - 1:h + self.s2d - 1,
                                                               self.s2d - 1:w + self.s2d - 1]
         if self.skip is not None:
-            out = out + self.skip(x)
+            out = out + (self._skip_matmul(x) if torch.onnx.is_in_onnx_export() else self.skip(x))
         return out[:, 0], out[:, 1]
+
+    def _skip_matmul(self, x):
+        """The per-pixel path as one matrix product over the pixels, for the exported graph (issue 13).
+
+        The same weights and maths as ``self.skip`` (a 1 x 1 convolution; outputs equal to ~1e-7). ORT
+        runs that convolution on the 7-channel NCHW input through its NCHWc path, which took 0.6-0.7 ms of
+        a 272 px tile against 0.12-0.16 ms for the MatMul (single-operator graphs, interleaved); the
+        shipped multispectral5 teacher re-exported this way ran its tile 1.3-1.6x faster. Training keeps
+        the convolution, so a rebuild trains exactly what it trained before.
+        """
+        n, c, h, w = x.shape
+        return torch.matmul(self.skip.weight.reshape(self.skip.out_channels, c),
+                            x.reshape(n, c, h * w)).reshape(n, self.skip.out_channels, h, w)
 
 
 def receptive_radius(model: nn.Module) -> int:

@@ -96,3 +96,33 @@ def test_students_are_width_16_with_few_blocks():
         if size == "student":
             assert width % 16 == 0 and len(dilations) == (1 if s2d else 2)
         assert s2d == (config in ("multispectral5", "red_nir"))
+
+
+def test_export_runs_the_per_pixel_path_as_a_matmul(vc_app, tmp_path):
+    """Issue 13: the exported graph computes the per-pixel path as a MatMul over the pixels (ORT's NCHWc 1 x 1
+    convolution on the 7-channel input was ~4x slower); training keeps the convolution, and the ONNX outputs equal
+    torch's (export_onnx's parity check, and here at an odd size)."""
+    import onnx
+
+    from edgeinv.common.export import PhysicalWrapper, export_onnx
+    from edgeinv.common.runtime.session import OnnxModel
+    from edgeinv.common.train import TrainedModel
+
+    torch.manual_seed(0)
+    net = vc_app.build_model("multispectral5", ModelSize.TEACHER).eval()
+    assert net.skip is not None
+    norm = {"cover_fraction": {"mean": 0.3, "std": 0.4}}
+    path = tmp_path / "t.onnx"
+    x = np.random.default_rng(0).random((2, 7, 24, 30), dtype=np.float32)
+    assert export_onnx(TrainedModel(module=net, norm=norm), vc_app, "multispectral5", path, example_x=x,
+                       variant="teacher_fp32")["ok"]
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert ops.count("MatMul") == 1
+    convs_on_input = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Conv" and n.input[0] == "x"]
+    assert len(convs_on_input) == 1  # the stem only
+    x5 = np.random.default_rng(1).random((1, 7, 37, 23), dtype=np.float32)
+    out = OnnxModel(path)(x5)
+    with torch.no_grad():
+        ref = PhysicalWrapper(net, vc_app, norm).eval()(torch.from_numpy(x5))
+    np.testing.assert_allclose(out["cover_fraction"], ref[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(out["cover_fraction_std"], ref[1].numpy(), rtol=1e-5, atol=1e-6)

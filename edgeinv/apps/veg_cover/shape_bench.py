@@ -7,7 +7,9 @@ without VNNI; emulated, so only ratios between models of one run mean anything):
     python -m edgeinv.apps.veg_cover.shape_bench time DIR [--reps N]   # numpy + onnxruntime only
     python -m edgeinv.apps.veg_cover.shape_bench shipped [--config C]  # the shipped variants, same timing
 
-Weights are random (batch norm with non-trivial statistics); timing does not depend on them. Each
+Weights are random (batch norm with non-trivial statistics); timing does not depend on them. The
+space-to-depth shapes export their per-pixel path as a MatMul (``model.CoverNet._skip_matmul``, since
+stop 25), as a release build does; figures taken before that ran it as a 1 x 1 Conv. Each
 model runs on one 288 x 288 tile (what ``tiling`` fed the model when the figures in docs/apps/veg_cover.md
 were taken: 256 px plus 16 px margins; 272 px since the margin is 8 px -- ``--tile`` to change) on
 one thread, interleaved with the others, and is timed with ``time.thread_time()`` -- the CPU time
@@ -36,6 +38,9 @@ SHAPES = {  # name -> CoverNet keyword arguments; figures in docs/apps/veg_cover
     "s2d_w16_full_12": dict(width=16, dilations=(1, 2), s2d=2, block="full"),  # ordinary 3x3, not depthwise
     "s2d_w24_12": dict(width=24, dilations=(1, 2), s2d=2),  # not a multiple of 16
     "s2d_w32_12_skip": dict(width=32, dilations=(1, 2), s2d=2, pixel_skip=True),  # the first teachers tried
+    # 4 x 4 groups (issue 13, stop 25): one block keeps the receptive radius (4 * 1 + 3 = 7 px) within the 8 px margin
+    "s4_w16_1_skip": dict(width=16, dilations=(1,), s2d=4, pixel_skip=True),
+    "s4_w32_1_skip": dict(width=32, dilations=(1,), s2d=4, pixel_skip=True),
 }
 
 

@@ -30,7 +30,6 @@ here is part of ``predict``; it reads only the labelled folder. About 3-5 min on
 
 from __future__ import annotations
 
-import csv
 import sys
 import zlib
 from pathlib import Path
@@ -39,7 +38,7 @@ import numpy as np
 
 from edgeinv.common.errors import InvalidInputError
 
-from .real_eval import TOLERANCE, _read_mask
+from .real_eval import TOLERANCE, _read_mask, read_table
 
 SCALES = (5, 15, 45)          # local-statistics box sides in pixels (0.5 mm frames: 2.5 mm to 2 cm)
 TRAIN_PX = 3000               # random training pixels per image
@@ -115,13 +114,7 @@ def read_sets(app, data_dir: Path, *, progress: bool = False) -> dict[str, list[
     """Per data set, per image: training pixels (features, labels), the held-out grid (features, labels), the
     index maps' cover-vs-threshold curves and the boundary figures -- everything later steps need, read once."""
     data_dir = Path(data_dir)
-    labels = data_dir / "fvc_labels.csv"
-    if not labels.is_file():
-        raise InvalidInputError(f"{data_dir}: no fvc_labels.csv (columns dataset, image, mask, true_fvc)")
-    with open(labels, newline="") as fh:
-        table = list(csv.DictReader(fh))
-    if not table or not {"dataset", "image", "mask", "true_fvc"} <= set(table[0]):
-        raise InvalidInputError(f"{labels}: needs columns dataset, image, mask, true_fvc")
+    table = read_table(data_dir, ("dataset", "image", "mask", "true_fvc"))
     sets: dict[str, list[dict]] = {}
     for i, rec in enumerate(table):
         path = data_dir / rec["image"]

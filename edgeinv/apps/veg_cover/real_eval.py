@@ -24,6 +24,18 @@ TOLERANCE = 0.03
 BASELINES = ("index_otsu", "index_fixed", "index_min_error")
 
 
+def read_table(data_dir: Path, needed: tuple[str, ...]) -> list[dict]:
+    """The rows of ``data_dir/fvc_labels.csv`` (clear errors without the file or the ``needed`` columns)."""
+    labels = Path(data_dir) / "fvc_labels.csv"
+    if not labels.is_file():
+        raise InvalidInputError(f"{data_dir}: no fvc_labels.csv (columns dataset, image, mask, true_fvc)")
+    with open(labels, newline="") as fh:
+        table = list(csv.DictReader(fh))
+    if not table or not set(needed) <= set(table[0]):
+        raise InvalidInputError(f"{labels}: needs columns {', '.join(needed)}")
+    return table
+
+
 def _baselines(sample) -> dict[str, float]:
     from .baseline import otsu_threshold
     from .features import vegetation_index
@@ -227,13 +239,7 @@ def evaluate_real(app, data_dir: Path, runner_for, *, progress: bool = False, gs
     with ``with_ceiling`` what the labels themselves allow (:mod:`.ceiling`, result key ``ceiling``; data sets of
     fewer than three images get its boundary figures only)."""
     data_dir = Path(data_dir)
-    labels = data_dir / "fvc_labels.csv"
-    if not labels.is_file():
-        raise InvalidInputError(f"{data_dir}: no fvc_labels.csv (columns dataset, image, mask, true_fvc)")
-    with open(labels, newline="") as fh:
-        table = list(csv.DictReader(fh))
-    if not table or not {"dataset", "image", "true_fvc"} <= set(table[0]):
-        raise InvalidInputError(f"{labels}: needs columns dataset, image, true_fvc (and mask)")
+    table = read_table(data_dir, ("dataset", "image", "true_fvc"))
     rows = []
     for i, rec in enumerate(table):
         path = data_dir / rec["image"]

@@ -383,7 +383,7 @@ MAX_SPLIT_EXCESS = 1.8
 # unmixed cover more than UNDER_SPLIT_GAP below the split: the vegetation level (the interior's mean) is brighter
 # along the discriminant than much of the vegetation (shaded or turned leaves count as part soil). First 0.4 / 0.07, set
 # after seeing the design seed 300007 and the real sweep. Now 0.2 / 0.06 (honest-flags follow-up), set on the design
-# seeds 300007, 300011, 300017, 300023 with the real sweep's right answers in view (with pvf >= 0.2 their gap is at most
+# seeds 300007, 300011, 300017, 300023 with the real sweep's right answers in view (with >= 20 % interior their gap is at most
 # 0.055: this threshold sits just above them); docs/apps/veg_cover_trials/gsd_honest.py.
 UNDER_SPLIT_INTERIOR = 0.2
 UNDER_SPLIT_GAP = 0.06
@@ -391,7 +391,7 @@ UNDER_SPLIT_GAP = 0.06
 # background's texture or the leaves' spread beyond the pure levels is a large part of the contrast, so the answer
 # depends on how those pixels count (clipping the noise of a textured soil at 0 adds its spread to a low cover). Set
 # on the design seeds 300007/11/17/23 (gsd_honest.py: 42 -> 8 red+NIR and 50 -> 13 RGB unflagged misses of 800 with
-# MAX_CHROMA_EXCESS) with the real sweep's unflagged right answers in view: theirs are -0.004 to +0.0096, so this
+# MAX_CHROMA_EXCESS; 4 and 7 with the resolved-plants check at 0.2 / 0.06 too) with the real sweep's unflagged right answers in view: theirs are -0.004 to +0.0096, so this
 # sits just above them.
 CLIP_BIAS_MAX = 0.01
 # the share of pixels on the vegetation side of the image's *chromatic* split (band ratios: shade does not move them,

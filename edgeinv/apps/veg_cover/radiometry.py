@@ -391,8 +391,8 @@ UNDER_SPLIT_GAP = 0.06
 # background's texture or the leaves' spread beyond the pure levels is a large part of the contrast, so the answer
 # depends on how those pixels count (clipping the noise of a textured soil at 0 adds its spread to a low cover). Set
 # on the design seeds 300007/11/17/23 (gsd_honest.py: 42 -> 8 red+NIR and 50 -> 13 RGB unflagged misses of 800 with
-# MAX_CHROMA_EXCESS; 4 and 7 with the resolved-plants check at 0.2 / 0.06 too) with the real sweep's unflagged right answers in view: theirs are -0.004 to +0.0096, so this
-# sits just above them.
+# MAX_CHROMA_EXCESS; 4 and 7 with the resolved-plants check at 0.2 / 0.06 too) with the real sweep's unflagged right
+# answers in view: theirs are -0.004 to +0.0096, so this sits just above them.
 CLIP_BIAS_MAX = 0.01
 # the share of pixels on the vegetation side of the image's *chromatic* split (band ratios: shade does not move them,
 # :func:`chroma`) above this multiple of the unmixed cover (+ 0.005): leaves in shade or turned from the sun are

@@ -381,10 +381,10 @@ MIN_GREENNESS = 0.1
 MAX_SPLIT_EXCESS = 1.8
 # with at least UNDER_SPLIT_INTERIOR of the vegetation pixels interior (plants resolved: the split is near the cover), an
 # unmixed cover more than UNDER_SPLIT_GAP below the split: the vegetation level (the interior's mean) is brighter
-# along the discriminant than much of the vegetation (shaded or turned leaves count as part soil). First 0.4 / 0.07, set
-# after seeing the design seed 300007 and the real sweep. Now 0.2 / 0.06 (honest-flags follow-up), set on the design
-# seeds 300007, 300011, 300017, 300023 with the real sweep's right answers in view (with >= 20 % interior their gap is at most
-# 0.055: this threshold sits just above them); docs/apps/veg_cover_trials/gsd_honest.py.
+# along the discriminant than much of the vegetation (shaded or turned leaves count as part soil). First 0.4 / 0.07,
+# set after seeing the design seed 300007 and the real sweep. Now 0.2 / 0.06 (honest-flags follow-up), set on the
+# design seeds 300007, 300011, 300017, 300023 with the real sweep's right answers in view (with >= 20 % interior their
+# gap is at most 0.055: this threshold sits just above them); docs/apps/veg_cover_trials/gsd_honest.py.
 UNDER_SPLIT_INTERIOR = 0.2
 UNDER_SPLIT_GAP = 0.06
 # the cover clipped per pixel to 0..1 (what the map holds) and the same unclipped differ by more than this: the

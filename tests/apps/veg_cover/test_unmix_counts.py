@@ -252,7 +252,8 @@ def test_resolved_plants_unmixed_well_below_their_split_are_flagged():
     assert any("plants resolved" in r for r in more["reasons"]) and hi >= split
     _, _, more = _assess_counts(split - 0.01, s, pl)
     assert not any("plants resolved" in r for r in more["reasons"])
-    few = dataclasses.replace(pl, n_pure_veg=int(0.5 * UNDER_SPLIT_INTERIOR * pl.n_veg))  # mixed pixels dominate: the split is no guide
+    # mixed pixels dominate: the split is no guide
+    few = dataclasses.replace(pl, n_pure_veg=int(0.5 * UNDER_SPLIT_INTERIOR * pl.n_veg))
     _, _, more = _assess_counts(split - UNDER_SPLIT_GAP - 0.03, s, few)
     assert not any("plants resolved" in r for r in more["reasons"])
 

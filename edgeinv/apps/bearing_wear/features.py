@@ -393,7 +393,9 @@ def time_indicators(x: np.ndarray, *, centred: bool = False) -> dict[str, float]
         buf = _pfft.scratch("in64", n, np.float64)
         np.copyto(buf, x, casting="unsafe")
         x = buf
-    if centred and 0 < n <= _CHUNK:
+    if 0 < n <= _CHUNK:  # one block: the same sums (a short recording's own indicators, issue 13)
+        if not centred:  # x - np.mean(x), the mean as np.mean's sum / n
+            x = np.subtract(x, float(np.add.reduce(x) / n), out=_pfft.scratch("x64", n, np.float64))
         return _centred_indicators(x)[0]
     mean = 0.0 if centred else float(np.mean(x))
     s2 = s3 = s4 = s_abs = peak = 0.0

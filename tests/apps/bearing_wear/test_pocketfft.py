@@ -103,3 +103,30 @@ def test_views_plan_equals_the_per_order_views():
             assert np.array_equal(feats[i * F.N_VC: i * F.N_VC + 2], F.fault_views(both, order=o).astype(np.float32))
             assert np.array_equal(feats[i * F.N_VC + 2], F.shaft_comb(order=o).astype(np.float32))
             assert np.array_equal(feats[i * F.N_VC + 3], F.HARMONIC_MARKS.astype(np.float32))
+
+
+def test_scratch_arrays_are_per_thread():
+    """Windows analysed in two threads at once give what they give one after the other (each thread its buffers)."""
+    import threading
+
+    from edgeinv.apps.bearing_wear import features as F
+    from edgeinv.apps.bearing_wear.physics import get_geometry
+
+    g = get_geometry("6205")
+    rng = np.random.default_rng(17)
+    cases = [(rng.standard_normal(F.window_length(fs_hz=fs, rpm=rpm)) + 0.1, fs, rpm)
+             for fs, rpm in ((12000.0, 1797.0), (48000.0, 3600.0), (25600.0, 1500.0), (12000.0, 900.0))]
+    serial = [F.analyse_window(x, fs_hz=fs, rpm=rpm, geometry=g).x for x, fs, rpm in cases]
+    got = {}
+
+    def run(i):  # (with one buffer set for both threads this failed in 2 of 3 runs)
+        for _ in range(6):
+            for j, (x, fs, rpm) in enumerate(cases):
+                got[(i, j)] = F.analyse_window(x, fs_hz=fs, rpm=rpm, geometry=g).x
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(got[(i, j)], serial[j]) for i in range(2) for j in range(len(cases)))

@@ -7,7 +7,7 @@ Re-runs the leave-one-image-out pixel classifier on one data set (default weedNe
 * ``large``: 10,000 training pixels per image and one large learner fixed beforehand (255 leaves, 300 rounds,
   no selection: nothing chosen on any image) -- more capacity and data than the folds' choice ever took.
 
-Usage: ``python docs/apps/veg_cover_trials/ceiling_capacity.py [DATASET] [REALDATA_DIR]`` (about 10 min for weedNet on
+Usage: ``python docs/apps/veg_cover_trials/ceiling_capacity.py [DATASET] [REALDATA_DIR]`` (about 35 min for weedNet on
 the shared machine). Prints per image the held-out cover error of each, and within +-0.03 / MAE.
 """
 

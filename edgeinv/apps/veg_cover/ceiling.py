@@ -25,7 +25,7 @@ Read from the labelled folder of ``evaluate-real`` (``fvc_labels.csv``: dataset,
   set's model unchanged.
 
 If zero-shot errors are given (``evaluate-real`` passes its own), each image's line shows them side by side. Nothing
-here is part of ``predict``; it reads only the labelled folder. About 3-5 min on the shared machine for the 36 frames.
+here is part of ``predict``; it reads only the labelled folder. About 10 min for the 36 frames on the loaded 2-core machine.
 """
 
 from __future__ import annotations

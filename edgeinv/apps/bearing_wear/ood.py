@@ -267,15 +267,34 @@ def shaft_family_scores(windows: list[dict], *, rpm: float, rows: np.ndarray | N
     heights = np.concatenate([_running_max(h, half) for half in distinct])[flat]
     # a family needs most of its lines: the mean of the weakest three of five (one strong tone — hum, a gear
     # mesh — that one harmonic of a candidate happens to hit does not make a shaft family)
-    # ``rows``: only these candidates' scores (the others -inf; each row's partition and sum are its own)
-    per = heights.T if rows is None else heights[:, rows].T
-    low = np.partition(per, SPEED_FAMILY_LINES - 1, axis=1)[:, :SPEED_FAMILY_LINES]  # the weakest three
-    score = low.sum(axis=1) / SPEED_FAMILY_LINES
+    # ``rows``: only these candidates' scores (the others -inf; each candidate's score is its own)
+    per = heights if rows is None else heights[:, rows]
+    if SPEED_HARMONICS == 5 and SPEED_FAMILY_LINES == 3 and np.isfinite(per).all():
+        score = _weakest_three_of_five(per)
+    else:
+        low = np.partition(per.T, SPEED_FAMILY_LINES - 1, axis=1)[:, :SPEED_FAMILY_LINES]  # the weakest three
+        score = low.sum(axis=1) / SPEED_FAMILY_LINES
     if rows is not None:
         full = np.full(len(ratios), -np.inf)
         full[rows] = score
         score = full
     return ratios, score, heights[0]
+
+
+_SORT5 = ((0, 1), (3, 4), (2, 4), (2, 3), (0, 3), (0, 2), (1, 4), (1, 3), (1, 2))  # a sorting network of 5
+
+
+def _weakest_three_of_five(h: np.ndarray) -> np.ndarray:
+    """The mean of the three smallest of the five rows of ``h`` per column, as ``np.partition(h.T, 2, axis=1)[:, :3]
+    .sum(axis=1) / 3`` gives it (the three ascending, summed left to right: the same doubles, tested), by a sorting
+    network of elementwise minima and maxima (issue 13, stop 25: a partition per candidate cost ~2x more, and its
+    order of the three is not fixed by numpy across instruction sets; the network's is). Finite values only."""
+    r = list(h)
+    for i, j in _SORT5:
+        lo = np.minimum(r[i], r[j])
+        r[j] = np.maximum(r[i], r[j])
+        r[i] = lo
+    return ((r[0] + r[1]) + r[2]) / 3
 
 
 def _explained(ratios: np.ndarray, geometry) -> np.ndarray:

@@ -150,7 +150,9 @@ def refine_orders(spec_norm: np.ndarray, *, orders, bins_per_order: int, slip_ra
                                     float(slip_range[1]), float(slip_step), int(n_harmonics))
     masked = spec.copy()
     masked[:2] = -np.inf
-    h = np.where(valid, masked[near].max(axis=-1), 0.0)
+    # the maximum of each comb bin's -1/0/+1 neighbours: the three neighbours are the leading axis of ``near``, so
+    # the maximum is elementwise over three arrays (the same maxima as over a trailing axis of 3, ~8x cheaper)
+    h = np.where(valid, np.maximum.reduce(masked.take(near), axis=0), 0.0)
     centre = np.where(valid, np.log(np.maximum(spec[safe], 1e-3)), 0.0)
     score = np.log(np.maximum(h, 1e-3)).sum(axis=2) + 0.1 * centre.sum(axis=2)
     # among the slips within 1e-9 of the best score (the same comb bins give exactly equal scores), the smallest |s|
@@ -163,14 +165,14 @@ def refine_orders(spec_norm: np.ndarray, *, orders, bins_per_order: int, slip_ra
 @functools.lru_cache(maxsize=64)
 def _comb(orders: tuple, nbin: int, bins_per_order: int, s_lo: float, s_hi: float, slip_step: float, n_harmonics: int):
     """Slip grid and comb bins of :func:`refine_orders` (kept: a machine's orders and axis repeat): (grid, valid,
-    clipped bins, their +-1 neighbourhoods), all read-only."""
+    clipped bins, their -1/0/+1 neighbours along a leading axis), all read-only."""
     grid = np.arange(s_lo, s_hi + 1e-9, slip_step)
     o = np.asarray(orders, dtype=float)
     k = np.arange(1, n_harmonics + 1)
     idx = np.rint(((k[None, None, :] * o[:, None, None]) * (1 + grid[None, :, None])) * bins_per_order).astype(np.int64)
     valid = np.cumprod(idx + 1 < nbin, axis=2).astype(bool)  # (orders, slips, harmonics)
     safe = np.minimum(np.maximum(idx, 1), nbin - 2)
-    near = safe[..., None] + np.arange(-1, 2)
+    near = safe[None] + np.arange(-1, 2)[:, None, None, None]  # (neighbour, orders, slips, harmonics)
     for arr in (grid, valid, safe, near):
         arr.flags.writeable = False
     return grid, valid, safe, near

@@ -97,7 +97,8 @@ def test_views_plan_equals_the_per_order_views():
 
     rng = np.random.default_rng(13)
     both = rng.random((2, len(F.ORDER_AXIS)))
-    for orders in ((3.585, 5.415, 4.713, 0.398), (0.2, 0.05, 12.0, 30.0), tuple(rng.uniform(0.1, 15, 4).tolist())):
+    random_sets = [tuple(rng.uniform(0.1, 15, 4).tolist()) for _ in range(20)]
+    for orders in ((3.585, 5.415, 4.713, 0.398), (0.2, 0.05, 12.0, 30.0), (2.0, 2.01, 6.4, 25.6), *random_sets):
         feats = F._fault_views_into(both, orders)
         for i, o in enumerate(orders):
             assert np.array_equal(feats[i * F.N_VC: i * F.N_VC + 2], F.fault_views(both, order=o).astype(np.float32))
@@ -130,3 +131,15 @@ def test_scratch_arrays_are_per_thread():
     for t in threads:
         t.join()
     assert all(np.array_equal(got[(i, j)], serial[j]) for i in range(2) for j in range(len(cases)))
+
+
+def test_weakest_three_of_five_equals_partition():
+    """The speed family's score by a sorting network: the same doubles as the partition and sum it replaces (on this
+    machine, whose partition returns the three ascending), ties and zeros included."""
+    rng = np.random.default_rng(19)
+    for trial in range(50):
+        h = rng.uniform(0, 40, size=(5, 846))
+        if trial % 2:
+            h = np.where(rng.random((5, 846)) < 0.4, rng.choice([0.0, 40.0, 3.5], size=(5, 846)), h)
+        want = np.partition(h.T, 2, axis=1)[:, :3].sum(axis=1) / 3
+        assert np.array_equal(ood._weakest_three_of_five(h), want)

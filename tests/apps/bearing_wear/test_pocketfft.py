@@ -12,6 +12,20 @@ from edgeinv.apps.bearing_wear import ood
 from edgeinv.apps.bearing_wear import pocketfft as P
 
 
+def test_private_binding_checked_before_use(monkeypatch):
+    """On this scipy the private binding passes its check and is used; one that changed its signature is refused
+    (the module then calls the public functions)."""
+    assert P._pp is not None and P._private_binding_agrees()
+
+    class Changed:  # a later scipy whose r2c takes other arguments
+        @staticmethod
+        def r2c(*args):
+            raise TypeError("r2c() takes 4 positional arguments")
+
+    monkeypatch.setattr(P, "_pp", Changed)
+    assert not P._private_binding_agrees()
+
+
 @pytest.mark.parametrize("n", [64, 1000, 2133, 12800, 16384])
 def test_transforms_equal_scipy_fft(n):
     rng = np.random.default_rng(n)

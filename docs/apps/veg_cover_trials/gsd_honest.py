@@ -25,7 +25,6 @@ Figures in docs/apps/veg_cover.md ("Cover at any ground resolution").
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import json
 from pathlib import Path
@@ -38,24 +37,12 @@ from edgeinv.common.runtime.bundle import load_runner
 
 
 def real_frames(data_dir: Path, gsds_cm=(2.0, 4.0, 8.0)):
-    """(dataset, image, k, coarse frame bytes, true cover) of the real sweep's coarse frames (as real_gsd does)."""
-    from edgeinv.apps.veg_cover.real_eval import _read_mask
-    from edgeinv.apps.veg_cover.real_gsd import MIN_SIDE_PX, NATIVE_GSD_MM, block_mean, coarse_frame
+    """(dataset, image, k, coarse frame bytes, true cover) of the real sweep's coarse frames (real_gsd's own)."""
+    from edgeinv.apps.veg_cover.real_gsd import coarse_frames, mask_rows
 
-    with open(data_dir / "fvc_labels.csv", newline="") as fh:
-        table = [r for r in csv.DictReader(fh) if r.get("mask")]
-    for rec in table:
-        path = data_dir / rec["image"]
-        native = APP.read(path, filename=path.name).load()
-        mask = _read_mask(data_dir / rec["mask"], float(rec["true_fvc"]), (native.height, native.width))
-        if mask is None:
-            continue
-        for gsd in gsds_cm:
-            k = max(1, int(round(gsd * 10.0 / NATIVE_GSD_MM)))
-            if min(native.height, native.width) // k < MIN_SIDE_PX:
-                continue
-            yield (rec["dataset"], rec["image"], k, coarse_frame(native.bands, native.band_names, k),
-                   float(block_mean(mask.astype(np.float64), k).mean()))
+    for rec in mask_rows(data_dir):
+        for _gsd, k, _native, data, truth in coarse_frames(APP, data_dir, rec, gsds_cm):
+            yield rec["dataset"], rec["image"], k, data, truth
 
 
 def run_both(data: bytes, gsd_cm: float, runner_for) -> dict:

@@ -88,31 +88,44 @@ BASELINES = ("index_otsu", "index_fixed", "index_min_error", "index_dimidiate")
 PATHS = ("segment", "unmix", "no_gsd")  # both paths at the GSD, and the app's choice with the GSD unknown
 
 
+def mask_rows(data_dir: Path) -> list[dict]:
+    """The rows of ``fvc_labels.csv`` that name a mask."""
+    with open(Path(data_dir) / "fvc_labels.csv", newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r.get("mask")]
+
+
+def coarse_frames(app, data_dir: Path, rec: dict, gsds_cm=GSD_SWEEP_CM, native_mm: float = NATIVE_GSD_MM):
+    """``(gsd_cm, k, native sample, coarse frame bytes, true cover)`` of one labelled image (a row of
+    ``fvc_labels.csv``) at each GSD of ``gsds_cm``: the frame area-averaged by ``k`` (:func:`coarse_frame`) and the
+    mask's share over the same whole blocks; none for an unreadable image or mask, or a GSD leaving too few pixels."""
+    from .real_eval import _read_mask
+
+    path = Path(data_dir) / rec["image"]
+    try:
+        native = app.read(path, filename=path.name).load()
+    except EdgeinvError:
+        return
+    mask = _read_mask(Path(data_dir) / rec["mask"], float(rec["true_fvc"]), (native.height, native.width))
+    if mask is None:
+        return
+    for gsd in gsds_cm:
+        k = max(1, int(round(gsd * 10.0 / native_mm)))
+        if min(native.height, native.width) // k < MIN_SIDE_PX:
+            continue
+        yield (gsd, k, native, coarse_frame(native.bands, native.band_names, k),
+               float(block_mean(mask.astype(np.float64), k).mean()))
+
+
 def evaluate_gsd(app, data_dir: Path, runner_for, *, gsds_cm=GSD_SWEEP_CM, native_mm: float = NATIVE_GSD_MM,
                  progress: bool = False) -> dict:
     """Per data set, GSD and path: the app's cover error and the index baselines' (see the module docstring)."""
     from .app import SEGMENT_MAX_GSD_M
-    from .real_eval import _read_mask
 
-    data_dir = Path(data_dir)
-    with open(data_dir / "fvc_labels.csv", newline="") as fh:
-        table = [r for r in csv.DictReader(fh) if r.get("mask")]
     rows = []
+    table = mask_rows(data_dir)
     for i, rec in enumerate(table):
-        path = data_dir / rec["image"]
-        try:
-            native = app.read(path, filename=path.name).load()
-        except EdgeinvError:
-            continue
-        mask = _read_mask(data_dir / rec["mask"], float(rec["true_fvc"]), (native.height, native.width))
-        if mask is None:
-            continue
-        for gsd in gsds_cm:
-            k = max(1, int(round(gsd * 10.0 / native_mm)))
-            if min(native.height, native.width) // k < MIN_SIDE_PX:
-                continue
-            truth = float(block_mean(mask.astype(np.float64), k).mean())
-            data = coarse_frame(native.bands, native.band_names, k)
+        path = Path(data_dir) / rec["image"]
+        for gsd, k, native, data, truth in coarse_frames(app, data_dir, rec, gsds_cm, native_mm):
             auto = "segment" if gsd / 100.0 <= SEGMENT_MAX_GSD_M else "unmix"
             row = {"dataset": rec["dataset"], "image": rec["image"], "gsd_cm": float(gsd), "k": k,
                    "encoding": encoding_of(native.band_names), "true_fvc": truth, "auto_path": auto, "paths": {}}

@@ -95,3 +95,30 @@ def test_segmentation_forced_at_a_coarse_gsd_is_flagged(vc_app):
 
     assert not any("GSD" in r for r in reasons(gsd_cm=1.0)) and not any("GSD" in r for r in reasons())
     assert any("pixels mix leaf and background" in r for r in reasons(gsd_cm=4.0))
+
+
+def test_coarse_frames_of_a_labelled_image(tmp_path, vc_app):
+    """One labelled image at each sweep GSD: the frame area-averaged by k and the mask's share over the same whole
+    blocks; a GSD leaving fewer than MIN_SIDE_PX pixels is not made, nor is anything for an unreadable image."""
+    from edgeinv.apps.veg_cover.real_gsd import MIN_SIDE_PX, coarse_frames, mask_rows
+
+    rng = np.random.default_rng(3)
+    img = (rng.random((90, 130, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((90, 130), np.uint8)
+    mask[10:50, 20:95] = 255
+    Image.fromarray(img).save(tmp_path / "a.png")
+    Image.fromarray(mask).save(tmp_path / "a_mask.png")
+    (tmp_path / "fvc_labels.csv").write_text("dataset,image,mask,true_fvc\n"
+                                             f"t,a.png,a_mask.png,{(mask > 0).mean():.6f}\n"
+                                             "t,gone.png,a_mask.png,0.25\n"
+                                             "t,b.png,,0.1\n")
+    rows = mask_rows(tmp_path)
+    assert [r["image"] for r in rows] == ["a.png", "gone.png"]  # the row without a mask is not a labelled image
+    got = list(coarse_frames(vc_app, tmp_path, rows[0], gsds_cm=(0.5, 2.0, 4.0), native_mm=0.5))
+    assert [(g, k) for g, k, *_ in got] == [(0.5, 10), (2.0, 40)]  # k = 80 leaves 1 x 1 < MIN_SIDE_PX
+    assert 90 // 80 < MIN_SIDE_PX
+    for _, k, native, data, truth in got:
+        assert native.bands.shape[1:] == (90, 130)
+        assert _decode(data).shape == (3, 90 // k, 130 // k)
+        assert truth == pytest.approx(block_mean((mask > 0).astype(np.float64), k).mean())
+    assert list(coarse_frames(vc_app, tmp_path, rows[1])) == []

@@ -230,13 +230,8 @@ def test_cover_mostly_from_background_pixels_is_flagged(vc_app):
     assert e["fvc_interval"][0] <= leaf.mean() <= e["fvc_interval"][1]
 
 
-def test_resolved_plants_unmixed_well_below_their_split_are_flagged():
-    """Most vegetation pixels interior (plants resolved) but the unmixed cover far below the share of vegetation
-    pixels: flagged, interval up to that share; the same cover near the share is not."""
-    import dataclasses
-
-    from edgeinv.apps.veg_cover.confidence import _assess_counts
-    from edgeinv.apps.veg_cover.radiometry import UNDER_SPLIT_GAP, UNDER_SPLIT_INTERIOR
+def _resolved_plants_frame():
+    """A red+NIR frame of 20 resolved leaf blobs (a sample-like object) and its pure levels."""
 
     class _Sample:
         band_names = ("red", "nir")
@@ -245,7 +240,18 @@ def test_resolved_plants_unmixed_well_below_their_split_are_flagged():
     leaf = _blobs(rng, size=160, n=20, r=(8, 14))
     s = _Sample()
     s.bands, s.valid = _field(leaf, rng), None
-    pl = pure_levels(s.bands, s.band_names)
+    return s, pure_levels(s.bands, s.band_names)
+
+
+def test_resolved_plants_unmixed_well_below_their_split_are_flagged():
+    """Most vegetation pixels interior (plants resolved) but the unmixed cover far below the share of vegetation
+    pixels: flagged, interval up to that share; the same cover near the share is not."""
+    import dataclasses
+
+    from edgeinv.apps.veg_cover.confidence import _assess_counts
+    from edgeinv.apps.veg_cover.radiometry import UNDER_SPLIT_GAP, UNDER_SPLIT_INTERIOR
+
+    s, pl = _resolved_plants_frame()
     assert pl.n_pure_veg >= UNDER_SPLIT_INTERIOR * pl.n_veg
     split = pl.levels.veg_share
     lo, hi, more = _assess_counts(split - UNDER_SPLIT_GAP - 0.03, s, pl)
@@ -282,14 +288,7 @@ def test_clip_dependent_and_shade_hidden_covers_are_flagged():
     from edgeinv.apps.veg_cover.confidence import _assess_counts
     from edgeinv.apps.veg_cover.radiometry import CLIP_BIAS_MAX, MAX_CHROMA_EXCESS
 
-    class _Sample:
-        band_names = ("red", "nir")
-
-    rng = np.random.default_rng(8)
-    leaf = _blobs(rng, size=160, n=20, r=(8, 14))
-    s = _Sample()
-    s.bands, s.valid = _field(leaf, rng), None
-    pl = pure_levels(s.bands, s.band_names)
+    s, pl = _resolved_plants_frame()
     fvc = float(unmix_counts(s.bands, s.band_names, pl).mean())
     pl = dataclasses.replace(pl, cover_unclipped=pl.cover, chroma_split=fvc)
     _, _, more = _assess_counts(fvc, s, pl)

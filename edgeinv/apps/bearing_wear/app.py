@@ -131,9 +131,7 @@ class BearingWearApp(App):
         rpm, how = _features.refine_rpm(sample.signal, fs_hz=sample.fs_hz, rpm=sample.rpm)
         if how != "1x line" or not isinstance(sample, Recording):
             return sample, {"rpm_given": float(sample.rpm), "rpm_refined": float(sample.rpm), "rpm_source": "as given"}
-        meta = {**sample.meta, "rpm_given": sample.rpm}
-        out = (Recording(sample.signal, sample.fs_hz, rpm, sample.geometry, sample.source, sample.channel, sample.truth,
-                         meta) if type(sample) is Recording else dataclasses.replace(sample, rpm=rpm, meta=meta))
+        out = dataclasses.replace(sample, rpm=rpm, meta={**sample.meta, "rpm_given": sample.rpm})
         try:
             _features.split_windows(len(out.signal), fs_hz=out.fs_hz, rpm=out.rpm)
         except Exception:  # refined speed a hair lower makes the window longer than a minimal file

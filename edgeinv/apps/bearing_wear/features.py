@@ -531,9 +531,9 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     x, X, P = _window_spectrum(x)
     n = len(x)
     if n <= _CHUNK:
-        ind, hi, lo = _centred_indicators(x)
+        ind, *extremes = _centred_indicators(x)
     else:
-        ind, hi, lo = time_indicators(x, centred=True), None, None
+        ind, extremes = time_indicators(x, centred=True), None
     if ind["rms"] <= 1e-20 and not np.any(x):
         raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
     _, f_top = usable_band_hz(X, n=n, fs_hz=fs_hz, n_bands=N_POWER_BANDS, power=P)
@@ -585,7 +585,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         raise InvalidInputError("the window gives non-finite features (is the signal constant or all zeros?)")
     return WindowAnalysis(feats, best, freqs, spectra[0], ind, vel, energy=energy, usable_top_hz=f_top,
                           spec_band=lin_band, spec_energy=lin_energy, refined_orders=refined, ringdown_s=_ringdown_s(acf, shaft_hz, geometry),
-                          wide=wide, checks=window_checks(x, X, P, fs_hz=fs_hz, rpm=rpm, extremes=(hi, lo)))
+                          wide=wide, checks=window_checks(x, X, P, fs_hz=fs_hz, rpm=rpm, extremes=extremes))
 
 
 @functools.lru_cache(maxsize=64)
@@ -638,7 +638,7 @@ def window_checks(x: np.ndarray, X: np.ndarray, P: np.ndarray, *, fs_hz: float, 
     to the bins around the strongest one, its +-3 bins around their peak over 3/8 of the total power (the Hann
     window's mean square: the windowed signal's total power). ``extremes``: ``(x.max(), x.min())`` if at hand."""
     n = len(x)
-    hi, lo = extremes if extremes is not None and extremes[0] is not None else (float(x.max()), float(x.min()))
+    hi, lo = extremes if extremes is not None else (float(x.max()), float(x.min()))
     rng = hi - lo
     if rng > 0:
         at = _pfft.scratch("bool", n, bool)

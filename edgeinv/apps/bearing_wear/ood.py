@@ -47,7 +47,7 @@ import functools
 import numpy as np
 
 from . import decision as _decision
-from .features import CLIP_TOL, HYPOTHESES, LOW_ORDERS, SCALARS
+from .features import HYPOTHESES, LOW_ORDERS, SCALARS
 from .orders import block_background
 from .physics import defect_orders
 
@@ -200,6 +200,7 @@ SPEED_FAMILY_LINES = 3  # the weakest three of the five lines make the family's 
 SPEED_AGREE = 0.03  # a family within +-3 % of the given speed confirms it (the 1x refinement searches +-2 %)
 SPEED_MARGIN_DB = 6.0  # default; data/calibration.json "speed_margin_db" overrides it (simulations, see speed_check)
 assert SPEED_RANGE[1] * (SPEED_HARMONICS + 0.5) <= LOW_ORDERS  # the windows keep the spectrum the search reads
+assert (SPEED_HARMONICS, SPEED_FAMILY_LINES) == (5, 3)  # _weakest_three_of_five
 
 
 def _running_max(h: np.ndarray, half: int) -> np.ndarray:
@@ -268,12 +269,7 @@ def shaft_family_scores(windows: list[dict], *, rpm: float, rows: np.ndarray | N
     # a family needs most of its lines: the mean of the weakest three of five (one strong tone — hum, a gear
     # mesh — that one harmonic of a candidate happens to hit does not make a shaft family)
     # ``rows``: only these candidates' scores (the others -inf; each candidate's score is its own)
-    per = heights if rows is None else heights[:, rows]
-    if SPEED_HARMONICS == 5 and SPEED_FAMILY_LINES == 3 and np.isfinite(per).all():
-        score = _weakest_three_of_five(per)
-    else:
-        low = np.partition(per.T, SPEED_FAMILY_LINES - 1, axis=1)[:, :SPEED_FAMILY_LINES]  # the weakest three
-        score = low.sum(axis=1) / SPEED_FAMILY_LINES
+    score = _weakest_three_of_five(heights if rows is None else heights[:, rows])
     if rows is not None:
         full = np.full(len(ratios), -np.inf)
         full[rows] = score

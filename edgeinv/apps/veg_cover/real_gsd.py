@@ -26,7 +26,6 @@ coarse-GSD method).
 
 from __future__ import annotations
 
-import csv
 import io as _io
 import sys
 from pathlib import Path
@@ -90,8 +89,9 @@ PATHS = ("segment", "unmix", "no_gsd")  # both paths at the GSD, and the app's c
 
 def mask_rows(data_dir: Path) -> list[dict]:
     """The rows of ``fvc_labels.csv`` that name a mask."""
-    with open(Path(data_dir) / "fvc_labels.csv", newline="") as fh:
-        return [r for r in csv.DictReader(fh) if r.get("mask")]
+    from .real_eval import read_table
+
+    return [r for r in read_table(data_dir, ("dataset", "image", "mask", "true_fvc")) if r.get("mask")]
 
 
 def coarse_frames(app, data_dir: Path, rec: dict, gsds_cm=GSD_SWEEP_CM, native_mm: float = NATIVE_GSD_MM):

@@ -67,16 +67,16 @@ def _family(band_names) -> str:
 def indices(bands: np.ndarray, band_names) -> tuple[str, dict[str, np.ndarray]]:
     """``(camera family, {index name: map})``: RGB -> chromatic ExG and ExG - ExR (plus r, g, b, ExR);
     red+NIR -> NDVI (plus red, nir). Camera counts as read (no calibration)."""
+    from .features import chromatic, ndvi
+
     names = list(band_names)
     if all(b in names for b in ("red", "green", "blue")):
-        r, g, b = (np.asarray(bands[names.index(k)], np.float32) for k in ("red", "green", "blue"))
-        s = r + g + b + 1e-3
-        rc, gc, bc = r / s, g / s, b / s
-        exg, exr = 2 * gc - rc - bc, 1.4 * rc - gc
+        rc, gc, bc = chromatic(*(np.asarray(bands[names.index(k)], np.float32) for k in ("red", "green", "blue")))
+        exg, exr = 2 * gc - rc - bc, 1.4 * rc - gc  # features.excess_green / excess_red of the same coordinates
         return "rgb", {"exg": exg, "exg_exr": exg - exr, "exr": exr, "rc": rc, "gc": gc, "bc": bc}
     if "red" in names and "nir" in names:
         red, nir = (np.asarray(bands[names.index(k)], np.float32) for k in ("red", "nir"))
-        return "red_nir", {"ndvi": (nir - red) / (nir + red + 1e-3), "red": red, "nir": nir}
+        return "red_nir", {"ndvi": ndvi(red, nir), "red": red, "nir": nir}
     raise InvalidInputError(f"no index family for bands {', '.join(names)}")
 
 

@@ -603,16 +603,9 @@ def _window_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     if len(x) < 64:
         raise InvalidInputError(f"window of {len(x)} samples is too short")
     n = _pfft.prev_fast_len_real(len(x))
-    x = np.asarray(x[:n])
     # the scratch arrays (issue 13, stop 25) hold what analyse_window reads and drops: the centred window in double
     # and single precision, its rfft and power spectrum (none is kept by the result)
-    if x.dtype != np.float64:  # np.asarray(x, dtype=np.float64) in a scratch array, centred in place
-        buf = _pfft.scratch("in64", n, np.float64)
-        np.copyto(buf, x, casting="unsafe")
-        buf -= np.add.reduce(buf) / n  # x.mean(): sum / n
-        x = buf
-    else:  # the caller's array: centred into a scratch array
-        x = np.subtract(x, np.add.reduce(x) / n, out=_pfft.scratch("x64", n, np.float64))
+    x = _pfft.centred_copy(np.asarray(x[:n]))
     x32 = _pfft.scratch("f32a", n, np.float32)
     np.copyto(x32, x, casting="same_kind")  # x.astype(np.float32)
     X = _pfft.rfft_into(x32, "X")  # scipy's pocketfft: numpy's single-precision rfft is slower than its double one

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import scipy.fft as sfft
 
-from .pocketfft import scratch
+from .pocketfft import centred_copy, scratch
 
 
 def usable_band_hz(X: np.ndarray, *, n: int, fs_hz: float, floor_db: float = 25.0, n_bands: int = 64,
@@ -349,14 +349,7 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.025
     if k1 + 1 >= nfft // 2 + 1 or k0 < 2:
         return float(rpm), "as given"
     n1 = min(n1, nfft // 2)
-    xs = np.asarray(x[:n])
-    # mean removed (np.mean's sum / n), then the Hann window, in place in a scratch array (no fresh pages)
-    if xs.dtype != np.float64:  # np.asarray(x[:n], dtype=float)
-        yw = scratch("in64", n, np.float64)
-        np.copyto(yw, xs, casting="unsafe")
-        yw -= float(np.add.reduce(yw) / n)
-    else:
-        yw = np.subtract(xs, float(np.add.reduce(xs) / n), out=scratch("x64", n, np.float64))
+    yw = centred_copy(np.asarray(x[:n]))  # mean removed, then the Hann window, in place in a scratch array
     yw *= hann(n)
     if n * (n1 + 1 - n0) < 2 * nfft * math.log2(nfft):  # only bins n0..n1 are read: direct DFT where it is cheaper
         spec = np.zeros(n1 + 1)

@@ -124,6 +124,19 @@ def scratch(name: str, shape, dtype) -> np.ndarray:
     return v
 
 
+def centred_copy(x: np.ndarray) -> np.ndarray:
+    """``x - x.mean()`` in double precision (the mean as ``np.mean``'s sum / n) in a scratch array: a non-double ``x``
+    is copied into ``"in64"`` and centred there, a double one is centred into ``"x64"`` (the caller's array is never
+    written)."""
+    n = len(x)
+    if x.dtype != np.float64:  # np.asarray(x, dtype=np.float64)
+        buf = scratch("in64", n, np.float64)
+        np.copyto(buf, x, casting="unsafe")
+        buf -= np.add.reduce(buf) / n
+        return buf
+    return np.subtract(x, np.add.reduce(x) / n, out=scratch("x64", n, np.float64))
+
+
 def rfft_into(a: np.ndarray, out_name: str) -> np.ndarray:
     """:func:`rfft` of a real array along its last axis into the scratch array ``out_name``."""
     shape = a.shape[:-1] + (a.shape[-1] // 2 + 1,)

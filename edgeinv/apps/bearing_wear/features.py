@@ -370,7 +370,7 @@ def _velocity_from_spectrum(A: np.ndarray, *, nfft: int, n: int, fs_hz: float, u
     return float(math.sqrt(2.0 * float(np.multiply(p, w).sum()) / (nfft * n)) * 1e3)
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=64)  # a gateway's machines (the bench's stream: 50); ~25 kB each at 600 rpm
 def _velocity_weights(nfft: int, n_bins: int, fs_hz: float, scale: float, band_hz: tuple[float, float]):
     """First bin and per-bin weights ``(scale / (2 pi f))**2`` of the velocity band (0 outside it; kept per machine)."""
     k0 = max(int(band_hz[0] * nfft / fs_hz) - 1, 0)  # only the bins around the band (same test on each)

@@ -157,3 +157,17 @@ def test_weakest_three_of_five_equals_partition():
             h = np.where(rng.random((5, 846)) < 0.4, rng.choice([0.0, 40.0, 3.5], size=(5, 846)), h)
         want = np.partition(h.T, 2, axis=1)[:, :3].sum(axis=1) / 3
         assert np.array_equal(ood._weakest_three_of_five(h), want)
+
+
+def test_scratch_views_of_a_grown_buffer_are_dropped():
+    """A scratch name's buffer that grows drops the views of its old buffer (they would keep it alive) and hands out
+    views of the new one."""
+    from edgeinv.apps.bearing_wear import pocketfft as P
+
+    small = P.scratch("test_grow", 10, np.float64)
+    assert P.scratch("test_grow", 10, np.float64) is small  # kept while the buffer stays
+    big = P.scratch("test_grow", 1000, np.float64)
+    views = P._SCRATCH.__dict__["views"]
+    assert all(v[1] is P._SCRATCH.__dict__["pool"]["test_grow"] for k, v in views.items() if k[0] == "test_grow")
+    again = P.scratch("test_grow", 10, np.float64)
+    assert again is not small and np.shares_memory(again, big)

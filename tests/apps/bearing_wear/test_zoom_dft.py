@@ -19,3 +19,46 @@ def test_zoom_dft_equals_the_padded_fft(n):
         assert np.max(np.abs(got - full[k0:k0 + m])) <= 1e-12 * scale
     bins = np.array([3, 17, nfft // 7, nfft // 2])  # scattered bins: the plain exponentials
     assert np.max(np.abs(O.zoom_dft(a, bins, nfft) - full[bins])) <= 1e-12 * scale
+
+
+def _hann_fresh(n: int, block: int = 512) -> np.ndarray:
+    """orders.hann_values' angle addition with fresh temporaries (the code before stop 26)."""
+    import math
+
+    h = (n + 1) // 2
+    phi = 2.0 * math.pi / (n - 1)
+    a = phi * block * np.arange(-(-h // block))
+    r = phi * np.arange(block)
+    c = np.multiply.outer(np.cos(a), np.cos(r))
+    c -= np.multiply.outer(np.sin(a), np.sin(r))
+    first = 0.5 - 0.5 * c.reshape(-1)[:h]
+    return np.concatenate([first, first[::-1][2 * h - n:]])
+
+
+@pytest.mark.parametrize("n", [2, 3, 511, 512, 513, 1025, 12821, 79093, 153600])
+def test_hann_in_scratch_equals_fresh_temporaries(n):
+    """The 1x check's Hann window built in scratch arrays and the result itself: the same doubles as with fresh
+    temporaries, and the scratch arrays the caller holds (the centred samples) are left alone."""
+    from edgeinv.apps.bearing_wear import pocketfft as P
+
+    held = P.centred_copy(np.arange(n, dtype=np.float32))
+    keep = held.copy()
+    assert np.array_equal(O.hann_values(n), _hann_fresh(n))
+    assert np.array_equal(held, keep)
+
+
+@pytest.mark.parametrize("n, m", [(12821, 28), (27714, 58), (79093, 161)])
+def test_zoom_moment_tables_equal_column_by_column_products(n, m):
+    """The block moments' powers built row by row: the same doubles as the column-by-column products they replace."""
+    nfft = sfft.next_fast_len(4 * n, real=True)
+    b, q, w, coef, outer = O._zoom_moments.__wrapped__(n, nfft, nfft // 400, m)
+    p_terms = coef.shape[0]
+    u = np.arange(b) - (b - 1) / 2.0
+    powers = np.empty((b, p_terms))
+    powers[:, 0] = 1.0
+    for p in range(1, p_terms):
+        np.multiply(powers[:, p - 1], u / (b / 2.0), out=powers[:, p])
+    two_u = 2 * np.arange(b, dtype=np.int64) - (b - 1)
+    rot = np.exp((-2j * np.pi / (4 * nfft)) * (((2 * (nfft // 400) + m - 1) * two_u) % (4 * nfft)))
+    want = rot[:, None] * powers
+    assert np.array_equal(w, np.concatenate([want.real, want.imag], axis=1))

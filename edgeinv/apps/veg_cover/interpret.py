@@ -61,10 +61,12 @@ class ZoneGrid:
     def add(self, *, row: int, col: int, cover: np.ndarray, valid: np.ndarray, std: np.ndarray | None = None) -> None:
         """Add a window of the cover map whose top-left pixel is (row, col).
 
-        Sums per sub-cell by two ``np.add.reduceat`` passes over the window (rows, then columns), not a
-        ``bincount`` over a per-pixel index: 3-4x less time on the large-orthomosaic path. The sums are
-        float64, accumulated from the float32 window without a float64 copy of it (``dtype=``; the squares
-        computed in float64), into a slice of sub-cells: the same sums as converting first, ~25 % less time.
+        Sums per sub-cell by two ``np.add.reduceat`` passes over the window, not a ``bincount`` over a
+        per-pixel index: 3-4x less time on the large-orthomosaic path. The first pass runs along the rows'
+        contiguous pixels (each row's run of a sub-cell) and the second over the few run sums down the
+        columns: numpy's ``reduceat`` down axis 0 of a whole window was 2x slower per pixel (0.106 against
+        0.051 ms on a 256 px window, issue 13). The sums are float64, accumulated from the float32 window
+        without a float64 copy of it (``dtype=``; the squares computed in float64), into a slice of sub-cells.
         """
         h, w = cover.shape
         sp = self.sub_px
@@ -75,7 +77,7 @@ class ZoneGrid:
         shape = (self.n_sub_r, self.n_sub_c)
 
         def block_sums(a, dtype=None):
-            return np.add.reduceat(np.add.reduceat(a, rs, axis=0, dtype=dtype), cs, axis=1)
+            return np.add.reduceat(np.add.reduceat(a, cs, axis=1, dtype=dtype), rs, axis=0)
 
         v = np.asarray(valid, bool)
         full = bool(v.all())  # the common case: counts from the cell sizes, no masking passes (same sums)

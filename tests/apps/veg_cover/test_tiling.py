@@ -220,9 +220,10 @@ def _former_zone_add(grid, *, row, col, cover, valid, std):
 
 @pytest.mark.parametrize("holes", [False, True])
 @pytest.mark.parametrize("size,zone_px,min_sub", [((300, 420), 40, 1), ((1000, 900), 200, 20), ((500, 500), 64, 16)])
-def test_zone_sums_are_the_former_ones_bit_for_bit(holes, size, zone_px, min_sub):
-    """ZoneGrid.add without float64 copies (issue 13, fourth round) gives exactly the former sums, for windows
-    of any size starting anywhere in a sub-cell."""
+def test_zone_sums_are_the_former_ones(holes, size, zone_px, min_sub):
+    """ZoneGrid.add without float64 copies (issue 13, fourth round) and along the rows first (stop 26) gives the
+    former sums, for windows of any size starting anywhere in a sub-cell: the pixel counts exactly, the float64
+    sums to 1e-13 relative (the same terms added in another order: rows' runs first, then down the columns)."""
     from edgeinv.apps.veg_cover.interpret import ZoneGrid
 
     rng = np.random.default_rng(11)
@@ -235,5 +236,8 @@ def test_zone_sums_are_the_former_ones_bit_for_bit(holes, size, zone_px, min_sub
         cover[~valid] = np.nan
         new.add(row=r, col=c, cover=cover, valid=valid, std=std)
         _former_zone_add(old, row=r, col=c, cover=cover, valid=valid, std=std)
-    for name in ("count", "total", "total_sq", "std_total", "std_count"):
+    for name in ("count", "std_count"):
         np.testing.assert_array_equal(getattr(new, name), getattr(old, name))
+    for name in ("total", "total_sq", "std_total"):
+        np.testing.assert_allclose(getattr(new, name), getattr(old, name), rtol=1e-13, atol=0)
+        assert np.any(getattr(new, name) > 0)

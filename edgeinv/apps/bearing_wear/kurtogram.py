@@ -94,7 +94,7 @@ def _band_sk(X: np.ndarray, grid, idx: np.ndarray) -> np.ndarray:
     to a 5-smooth length (a 2 133-bin band, 3^3 * 79, costs 3x more than 2 160 points; the padding interpolates the
     envelope, the SK of the interpolated envelope is the definition since preprocessing version 6)."""
     levels, _, _, _, rows = grid
-    out = np.empty(len(idx))
+    s2, s4, count = np.empty(len(idx)), np.empty(len(idx)), np.empty(len(idx))  # per band: sums of |c|^2, |c|^4, m
     cuts = np.searchsorted(idx, [start for *_, start in levels] + [len(grid[1])]).tolist()
     for (div, _, nb, _), a, b in zip(levels, cuts[:-1], cuts[1:]):
         if a == b:
@@ -106,11 +106,14 @@ def _band_sk(X: np.ndarray, grid, idx: np.ndarray) -> np.ndarray:
         c = _pfft.ifft_forward_norm_(c, axis=1)
         p = np.square(c.real, dtype=np.float64)  # sums in double (the transform may be single precision)
         p += np.square(c.imag, dtype=np.float64)
-        m2 = np.add.reduce(p, axis=1) / m
-        sk = np.einsum("ij,ij->i", p, p) / m / np.maximum(m2 * m2, 1e-300) - 2.0
-        sk[m2 <= 0] = -2.0
-        out[a:b] = sk
-    return out
+        np.add.reduce(p, axis=1, out=s2[a:b])
+        np.einsum("ij,ij->i", p, p, out=s4[a:b])
+        count[a:b] = m
+    # the few bands' arithmetic once for all levels (issue 13, stop 26; elementwise, the same doubles as per level)
+    m2 = s2 / count
+    sk = s4 / count / np.maximum(m2 * m2, 1e-300) - 2.0
+    sk[m2 <= 0] = -2.0
+    return sk
 
 
 @dataclass(frozen=True)

@@ -359,7 +359,8 @@ def speed_check(windows: list[dict], *, rpm: float, geometry=None, margin_db: fl
     # the middle of the first run of equal best scores: with bins of 1/32 order neighbouring candidates read the same
     # bins, and the first of them sits up to half a bin below the line
     tied = np.flatnonzero(other >= other.max() - 1e-9)
-    run = tied[: int(np.argmax(np.diff(tied) > 1)) + 1] if np.any(np.diff(tied) > 1) else tied
+    gaps = np.diff(tied) > 1
+    run = tied[: int(np.argmax(gaps)) + 1] if gaps.any() else tied
     i = int(run[len(run) // 2])
     s_other, r_other = float(score[i]), float(ratios[i])
     disagrees = bool(s_other - s_given >= margin_db)

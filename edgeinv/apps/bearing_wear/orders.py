@@ -146,26 +146,37 @@ def refine_orders(spec_norm: np.ndarray, *, orders, bins_per_order: int, slip_ra
     """
     spec = np.asarray(spec_norm, dtype=float)
     o = np.asarray(orders, dtype=float)
-    grid, valid, safe, near = _comb(tuple(o.tolist()), len(spec), int(bins_per_order), float(slip_range[0]),
-                                    float(slip_range[1]), float(slip_step), int(n_harmonics))
+    grid, valid, safe, near, all_valid, abs_grid = _comb(
+        tuple(o.tolist()), len(spec), int(bins_per_order), float(slip_range[0]), float(slip_range[1]),
+        float(slip_step), int(n_harmonics))
     masked = spec.copy()
     masked[:2] = -np.inf
     # the maximum of each comb bin's -1/0/+1 neighbours: the three neighbours are the leading axis of ``near``, so
     # the maximum is elementwise over three arrays (the same maxima as over a trailing axis of 3, ~8x cheaper)
-    h = np.where(valid, np.maximum.reduce(masked.take(near), axis=0), 0.0)
-    centre = np.where(valid, np.log(np.maximum(spec[safe], 1e-3)), 0.0)
-    score = np.log(np.maximum(h, 1e-3)).sum(axis=2) + 0.1 * centre.sum(axis=2)
+    h = np.maximum.reduce(masked.take(near), axis=0)
+    centre = np.log(np.maximum(spec.take(safe), 1e-3))
+    if not all_valid:  # harmonics off the axis count 0 (every comb on the usual orders is valid: no masking)
+        h = np.where(valid, h, 0.0)
+        centre = np.where(valid, centre, 0.0)
+    lh = np.log(np.maximum(h, 1e-3))
+    # the sums over the harmonics left to right, as numpy's sum over that short trailing axis adds them here (its
+    # inner loop runs once per comb there; issue 13, stop 26: the same doubles, test_predict_equal)
+    s_h, s_c = lh[..., 0].copy(), centre[..., 0].copy()
+    for k in range(1, lh.shape[2]):
+        s_h += lh[..., k]
+        s_c += centre[..., k]
+    score = s_h + 0.1 * s_c
     # among the slips within 1e-9 of the best score (the same comb bins give exactly equal scores), the smallest |s|
     tied = score >= score.max(axis=1, keepdims=True) - 1e-9
-    best = np.argmin(np.where(tied, np.abs(grid)[None, :], np.inf), axis=1)
-    rows = np.arange(len(o))
-    return o * (1 + grid[best]), h[rows, best]
+    best = np.argmin(np.where(tied, abs_grid, np.inf), axis=1)
+    return o * (1 + grid[best]), h[_ARANGE[: len(o)], best]
 
 
 @functools.lru_cache(maxsize=64)
 def _comb(orders: tuple, nbin: int, bins_per_order: int, s_lo: float, s_hi: float, slip_step: float, n_harmonics: int):
     """Slip grid and comb bins of :func:`refine_orders` (kept: a machine's orders and axis repeat): (grid, valid,
-    clipped bins, their -1/0/+1 neighbours along a leading axis), all read-only."""
+    clipped bins, their -1/0/+1 neighbours along a leading axis, whether every comb is valid, ``|grid|`` as a row),
+    the arrays read-only."""
     grid = np.arange(s_lo, s_hi + 1e-9, slip_step)
     o = np.asarray(orders, dtype=float)
     k = np.arange(1, n_harmonics + 1)
@@ -173,9 +184,14 @@ def _comb(orders: tuple, nbin: int, bins_per_order: int, s_lo: float, s_hi: floa
     valid = np.cumprod(idx + 1 < nbin, axis=2).astype(bool)  # (orders, slips, harmonics)
     safe = np.minimum(np.maximum(idx, 1), nbin - 2)
     near = safe[None] + np.arange(-1, 2)[:, None, None, None]  # (neighbour, orders, slips, harmonics)
-    for arr in (grid, valid, safe, near):
+    abs_grid = np.abs(grid)[None, :]
+    for arr in (grid, valid, safe, near, abs_grid):
         arr.flags.writeable = False
-    return grid, valid, safe, near
+    return grid, valid, safe, near, bool(valid.all()), abs_grid
+
+
+_ARANGE = np.arange(64)  # row indices of refine_orders' result (a handful of orders)
+_ARANGE.flags.writeable = False
 
 
 def hann_values(n: int, *, exact: bool = False, block: int = 512) -> np.ndarray:

@@ -200,7 +200,7 @@ def damage(acf: np.ndarray, *, fault: str, evidence: dict, limit_mm: float, mode
         return {"index": 0.0, "basis": "no fault named", "arc": None, **out}
     if fault == "cage":
         idx = np.mean(evidence[fault]["lines_db"]) / 4.0
-        return {"index": round(float(np.clip(idx, 0.0, 10.0)), 2), "basis": "cage: mean FTF line height / 4", "arc": None, **out}
+        return {"index": round(_clip10(idx), 2), "basis": "cage: mean FTF line height / 4", "arc": None, **out}
     if read:
         length = bump["length_mm"]
         lo, hi = bump_interval(acf, length, bump["prominence"])
@@ -214,12 +214,18 @@ def damage(acf: np.ndarray, *, fault: str, evidence: dict, limit_mm: float, mode
             arc["below_deg"] = round(float(limit_mm) * 180.0 / np.pi / race_radius_mm(geometry=geometry, race=fault), 1)
         if model_size_mm is None:
             idx = np.mean(evidence[fault]["lines_db"]) / 4.0
-            return {"index": round(float(np.clip(idx, 0.0, 10.0)), 2), "basis": "mean line height / 4 (no size output)",
+            return {"index": round(_clip10(idx), 2), "basis": "mean line height / 4 (no size output)",
                     "arc": arc, **out}
         length = below_limit(model_size_mm, limit_mm)
         basis = (f"not resolvable (spall arc below ~{limit_mm:.2f} mm): the model's size output, "
                  "ranked below every resolved arc")
-    return {"index": round(float(np.clip(10.0 * length / SIZE_INDEX_TOP_MM, 0.0, 10.0)), 2), "basis": basis, "arc": arc, **out}
+    return {"index": round(_clip10(10.0 * length / SIZE_INDEX_TOP_MM), 2), "basis": basis, "arc": arc, **out}
+
+
+def _clip10(v) -> float:
+    """``float(np.clip(v, 0.0, 10.0))`` of a number (a selection, the same double; issue 13, stop 26: np.clip's
+    machinery cost ~4 us per result)."""
+    return float(min(max(v, 0.0), 10.0))
 
 
 # ---- calibration and validation on simulations (training side: imports the simulator) ------------------------

@@ -167,7 +167,7 @@ def test_scratch_views_of_a_grown_buffer_are_dropped():
     small = P.scratch("test_grow", 10, np.float64)
     assert P.scratch("test_grow", 10, np.float64) is small  # kept while the buffer stays
     big = P.scratch("test_grow", 1000, np.float64)
-    views = P._SCRATCH.__dict__["views"]
-    assert all(v[1] is P._SCRATCH.__dict__["pool"]["test_grow"] for k, v in views.items() if k[0] == "test_grow")
+    held = P._SCRATCH.pool["test_grow"]
+    assert all(np.shares_memory(v, held) for k, v in P._SCRATCH.views.items() if k[0] == "test_grow")
     again = P.scratch("test_grow", 10, np.float64)
     assert again is not small and np.shares_memory(again, big)

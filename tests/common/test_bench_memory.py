@@ -56,3 +56,32 @@ def test_release_memory_gives_freed_heap_pages_back():
     assert memory.release_memory() is True
     assert before - _rss_mb() > 80, "malloc_trim returned less than half of the freed 160 MB"
     del keep
+
+
+def _minor_faults() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def test_steady_heap_reuses_freed_tile_buffers():
+    """After steady_heap a tile loop's buffers (three of 2.6 MB alive at once, as a tile's bands, features and an
+    activation, each written whole) come back from the heap. With glibc's adaptive defaults the three freed
+    together exceed its trim threshold (twice the largest buffer) and go back to the OS each time: ~113 000
+    page faults in this loop, against ~2 000 with the steady heap (the bound: a tenth of every page fresh)."""
+    import numpy as np
+
+    from edgeinv.common.runtime import memory
+
+    if sys.platform != "linux" or memory._libc() is None:
+        pytest.skip("glibc only")
+    assert memory.steady_heap() is True
+    n, pages = 60, 3 * 2_621_440 // 4096
+    before = _minor_faults()
+    for i in range(n):
+        bufs = [np.empty(2_621_440, np.uint8) for _ in range(3)]
+        for a in bufs:
+            a[:] = i  # touch every page
+        del bufs, a
+    assert _minor_faults() - before < n * pages / 10
+    memory.release_memory()

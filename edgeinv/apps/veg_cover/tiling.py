@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from edgeinv.common.errors import ConfigError
+from edgeinv.common.runtime.memory import release_memory, steady_heap
 
 TILE_PX = 256
 # >= the receptive-field radius of every shipped network (4 px; checked by tests/apps/veg_cover/test_tiling.py),
@@ -233,14 +234,18 @@ def process(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, 
     (:func:`edgeinv.common.dask_windows.split_windows`: Dask workers); default: :func:`run_tiles` here.
     ``io_threads`` (default :data:`IO_THREADS` above :data:`IO_MIN_PIXELS` with two or more cores, else 0): reading ahead and writing
     on background threads (:func:`io_pools`); the windows, their order and every sink's input are the same
-    with any value.
+    with any value. Above :data:`IO_MIN_PIXELS` the process keeps freed tile buffers in its heap
+    (:func:`~edgeinv.common.runtime.memory.steady_heap`) and gives them back when done.
     When this returns, every write has been done (or the first error raised), and the threads are gone.
     """
     all_tiles = list(tiles(height=source.height, width=source.width, tile_px=tile_px, margin_px=margin_px,
                            group_px=getattr(source, "block_px", None),
                            band_groups=band_for_cache(getattr(source, "block_bytes", None))))
+    large = source.height * source.width > IO_MIN_PIXELS
+    if large:  # tile-sized buffers reused from the heap, not fresh pages each tile (given back at the end)
+        steady_heap()
     if io_threads is None:  # the default: a thread only where there is a second core for it, on large rasters
-        io_threads = IO_THREADS if (source.height * source.width > IO_MIN_PIXELS and _cores() > 1) else 0
+        io_threads = IO_THREADS if (large and _cores() > 1) else 0
     reader, writer = io_pools(io_threads if len(all_tiles) > 1 else 0)
     io_sinks = list(_io_sinks(sinks)) if writer is not None else []
     failed = True
@@ -262,6 +267,8 @@ def process(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, 
             pool.close(cancel=failed)
         for sink in io_sinks:
             sink.use_io(None)
+        if large:
+            release_memory()
 
 
 class MemorySink:

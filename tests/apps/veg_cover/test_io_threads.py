@@ -122,3 +122,18 @@ def test_default_starts_threads_only_for_large_rasters(monkeypatch):
     tiling.process(_Source(), infer, sinks=[], tile_px=32)
     tiling.process(_Source(), infer, sinks=[], tile_px=32, io_threads=1)
     assert started == [0, 2, tiling.IO_THREADS, 0, 1]
+
+
+def test_only_large_rasters_switch_the_heap_to_reusing_tile_buffers(monkeypatch):
+    """Above IO_MIN_PIXELS the tile loop asks for the steady heap once and gives the memory back at the end;
+    smaller rasters (a serving process's uploads) leave glibc's thresholds alone."""
+    calls = []
+    monkeypatch.setattr(tiling, "steady_heap", lambda: calls.append("steady"))
+    monkeypatch.setattr(tiling, "release_memory", lambda: calls.append("release"))
+    src = _Source()
+    mem = tiling.MemorySink(height=src.height, width=src.width)
+    tiling.process(src, lambda b, v: (b[0], None), sinks=[mem], tile_px=32, io_threads=0)
+    assert calls == []
+    monkeypatch.setattr(tiling, "IO_MIN_PIXELS", src.height * src.width - 1)
+    tiling.process(src, lambda b, v: (b[0], None), sinks=[mem], tile_px=32, io_threads=0)
+    assert calls == ["steady", "release"] and np.all(mem.cover == 1.0)

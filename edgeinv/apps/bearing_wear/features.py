@@ -533,7 +533,7 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
     which serves the usable top, band powers, kurtogram (windows up to :data:`KURTOGRAM_SAMPLES`), envelopes and
     velocity, is never zero-padded."""
     shaft_hz = rpm / 60.0
-    x, X, P = _window_spectrum(x)
+    x, x32, X, P = _window_spectra(x)
     n = len(x)
     if n <= _CHUNK:
         ind, *extremes = _centred_indicators(x)
@@ -543,7 +543,9 @@ def analyse_window(x: np.ndarray, *, fs_hz: float, rpm: float, geometry: Bearing
         raise InvalidInputError("the window is constant (sensor disconnected or saturated?)")
     _, f_top = usable_band_hz(X, n=n, fs_hz=fs_hz, n_bands=N_POWER_BANDS, power=P)
     n_k = min(n, KURTOGRAM_SAMPLES)  # spectral kurtosis needs a few impacts, not the whole window
-    Xk = X if n_k == n else _pfft.rfft(x[:n_k].astype(np.float32))
+    # the first samples' rfft from the window's single-precision copy, into a scratch array (issue 13, stop 26: no
+    # fresh copy and spectrum per window; the same transform of the same floats)
+    Xk = X if n_k == n else _pfft.rfft_into(x32[:n_k], "Xk")
     df = fs_hz / n
     plan = _band_plan(len(Xk), fs_hz / n_k, len(P), df, max(ORDER_MAX * shaft_hz, 250.0), f_top * 1.02 + df, fs_hz)
     choice = choose_bands(P, Xk, plan)
@@ -605,6 +607,13 @@ def _window_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     """(samples, rfft, power spectrum) of a window: its longest 5-smooth prefix with its mean removed (double), the
     rfft in single precision (pocketfft has no run-time instruction-set dispatch: bit-equal results on any x86-64,
     checked under qemu) and ``|X|**2`` in double (every sum over it is)."""
+    x, _, X, P = _window_spectra(x)
+    return x, X, P
+
+
+def _window_spectra(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_window_spectrum` with the single-precision samples its rfft read (a scratch array, ``"f32a"``:
+    valid until the envelopes reuse it)."""
     if len(x) < 64:
         raise InvalidInputError(f"window of {len(x)} samples is too short")
     n = _pfft.prev_fast_len_real(len(x))
@@ -616,7 +625,7 @@ def _window_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     X = _pfft.rfft_into(x32, "X")  # scipy's pocketfft: numpy's single-precision rfft is slower than its double one
     P = np.square(X.real, dtype=np.float64, out=_pfft.scratch("P", len(X), np.float64))
     P += np.square(X.imag, dtype=np.float64, out=_pfft.scratch("f64t", len(X), np.float64))
-    return x, X, P
+    return x, x32, X, P
 
 
 N_FLAT_BANDS = 192  # bands of the flatness check

@@ -254,18 +254,10 @@ def shaft_family_scores(windows: list[dict], *, rpm: float, rows: np.ndarray | N
     height of each candidate's own 1x line). The spectrum is the sum of the analysed windows' power spectra below
     :data:`features.LOW_ORDERS` (``WindowAnalysis.checks["low"]``; windows of 32 revolutions: bins of 1/32 order;
     preprocessing version 6: before, a Hann-windowed FFT of the first 8 s)."""
-    f_g = rpm / 60.0
-    df = windows[0]["df"]
-    spec = windows[0]["low"] if len(windows) == 1 else np.sum([w["low"] for w in windows], axis=0)
-    k_max = min(int(SPEED_RANGE[1] * f_g * (SPEED_HARMONICS + 0.5) / df) + 2, len(spec))
-    spec = spec[:k_max]
-    db = 10.0 * np.log10(spec + 1e-30 * (spec.max() + 1e-300))
-    bg = block_background(db, 2 * max(int(0.25 * f_g / df), 5) + 1)  # blocks of ~1/2 order (a running median before)
-    h = np.clip(db - bg, 0.0, 40.0)
+    f_g, df, h = _line_heights(windows, rpm=rpm)
     ratios = _ratios()
     distinct, flat = _family_take(f_g, df, len(h))
-    # the running maxima of every half-width in use, side by side; each harmonic's bins taken from its own (issue 13)
-    heights = np.concatenate([_running_max(h, half) for half in distinct])[flat]
+    heights = _side_by_side_maxima(h, distinct)[flat]
     # a family needs most of its lines: the mean of the weakest three of five (one strong tone — hum, a gear
     # mesh — that one harmonic of a candidate happens to hit does not make a shaft family)
     # ``rows``: only these candidates' scores (the others -inf; each candidate's score is its own)
@@ -275,6 +267,39 @@ def shaft_family_scores(windows: list[dict], *, rpm: float, rows: np.ndarray | N
         full[rows] = score
         score = full
     return ratios, score, heights[0]
+
+
+def _line_heights(windows: list[dict], *, rpm: float) -> tuple[float, float, np.ndarray]:
+    """(given shaft rate, bin width, height in dB over the local median of each bin below the search's top) of the
+    windows' summed low spectrum: what :func:`shaft_family_scores` reads the lines from."""
+    f_g = rpm / 60.0
+    df = windows[0]["df"]
+    spec = windows[0]["low"] if len(windows) == 1 else np.sum([w["low"] for w in windows], axis=0)
+    k_max = min(int(SPEED_RANGE[1] * f_g * (SPEED_HARMONICS + 0.5) / df) + 2, len(spec))
+    spec = spec[:k_max]
+    db = 10.0 * np.log10(spec + 1e-30 * (spec.max() + 1e-300))
+    bg = block_background(db, 2 * max(int(0.25 * f_g / df), 5) + 1)  # blocks of ~1/2 order (a running median before)
+    return f_g, df, np.clip(db - bg, 0.0, 40.0)
+
+
+def _side_by_side_maxima(h: np.ndarray, distinct: tuple[int, ...]) -> np.ndarray:
+    """The running maxima of every half-width in use, side by side (:func:`_family_take`'s positions index them; each
+    harmonic's bins are taken from its own half-width's, issue 13)."""
+    return np.concatenate([_running_max(h, half) for half in distinct])
+
+
+@functools.lru_cache(maxsize=64)  # a gateway's machines (the bench's stream: 50)
+def _family_take_read(f_g: float, df: float, n_h: int, geometry):
+    """:func:`_family_take` of only the candidates :func:`speed_check` reads (:func:`_given_and_explained`), with
+    those candidates (indices into the grid) and which of them are near the given speed / left out (read-only; issue
+    13, stop 26: one gather of the read candidates' bins instead of all candidates' and then the read ones)."""
+    distinct, flat = _family_take(f_g, df, n_h)
+    near, left_out, rows = _given_and_explained(geometry)
+    rows = np.arange(len(near)) if rows is None else rows
+    out = (distinct, np.ascontiguousarray(flat[:, rows]), rows, near[rows], left_out[rows])
+    for arr in out[1:]:
+        arr.flags.writeable = False
+    return out
 
 
 _SORT5 = ((0, 1), (3, 4), (2, 4), (2, 3), (0, 3), (0, 2), (1, 4), (1, 3), (1, 2))  # a sorting network of 5
@@ -352,17 +377,21 @@ def speed_check(windows: list[dict], *, rpm: float, geometry=None, margin_db: fl
     """
     if margin_db is None:
         margin_db = float(_decision.calibration().get("speed_margin_db", SPEED_MARGIN_DB))
-    near, left_out, rows = _given_and_explained(geometry)
-    ratios, score, _ = shaft_family_scores(windows, rpm=rpm, rows=rows)  # only the candidates read below
+    # the family scores of only the candidates read below (:func:`shaft_family_scores` with ``rows``; each candidate's
+    # score is its own): those near the given speed or not left out, and all when every one is left out
+    f_g, df, h = _line_heights(windows, rpm=rpm)
+    distinct, flat, rows, near, left_out = _family_take_read(f_g, df, len(h), geometry)
+    score = _weakest_three_of_five(_side_by_side_maxima(h, distinct)[flat])
     s_given = float(score[near].max())
     other = np.where(left_out, -np.inf, score)
     # the middle of the first run of equal best scores: with bins of 1/32 order neighbouring candidates read the same
     # bins, and the first of them sits up to half a bin below the line
-    tied = np.flatnonzero(other >= other.max() - 1e-9)
+    tied = rows[np.flatnonzero(other >= other.max() - 1e-9)]
     gaps = np.diff(tied) > 1
     run = tied[: int(np.argmax(gaps)) + 1] if gaps.any() else tied
     i = int(run[len(run) // 2])
-    s_other, r_other = float(score[i]), float(ratios[i])
+    j = int(np.searchsorted(rows, i))  # its position among the read candidates
+    s_other, r_other = float(score[j]), float(_ratios()[i])
     disagrees = bool(s_other - s_given >= margin_db)
     out = {"given_rpm": round(float(rpm), 1), "family_at_given_db": round(s_given, 1),
            "best_other_rpm": round(r_other * rpm, 1), "family_at_other_db": round(s_other, 1),

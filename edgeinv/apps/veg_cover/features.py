@@ -142,10 +142,16 @@ def _multispectral5(bands: np.ndarray, band_names) -> np.ndarray:
     out = np.empty((7,) + bands.shape[1:], np.float32)
     for i, b in enumerate(needed):
         np.clip(bands[names.index(b)], 0.0, 4.0, out=out[i])  # reflectance/DN beyond physical range: artefacts
-    for k, (a, b) in ((5, (out[4], out[2])), (6, (out[4], out[3]))):  # NDVI, NDRE as normalised_difference
-        s = a + b
-        out[k] = 0.0
-        np.divide(a - b, s, out=out[k], where=np.abs(s) > EPS)
+    s = np.empty(bands.shape[1:], np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k, (a, b) in ((5, (out[4], out[2])), (6, (out[4], out[3]))):  # NDVI, NDRE as normalised_difference
+            # a plain division, then 0 where the (non-negative, clipped) sum is <= EPS: a ``where=`` division
+            # runs numpy's masked loop, 20 % of this function's time (stop 26); the same bits
+            np.add(a, b, out=s)
+            np.subtract(a, b, out=out[k])
+            np.divide(out[k], s, out=out[k])
+            if not s.min() > EPS:
+                out[k][~(s > EPS)] = 0.0
     out[:5] *= np.float32(4)
     return out
 

@@ -64,8 +64,15 @@ def local_background_normalise(spec: np.ndarray, *, block_bins: int = 64) -> np.
     ``spec`` may hold several spectra as rows, each normalised on its own."""
     spec = np.asarray(spec, dtype=float)
     rows = np.atleast_2d(spec)
-    floor = row_medians(rows[:, 8:]) * 1e-3 + 1e-30
-    out = np.divide(rows, np.maximum(block_backgrounds(rows, int(block_bins)), floor[:, None]))
+    bg = block_backgrounds(rows, int(block_bins))
+    # the floor, a thousandth of each row's median, binds only where the background falls below it; the median is at
+    # most the row's maximum, so where every background value exceeds a thousandth of that maximum the floor cannot
+    # bind and its median is not needed (issue 13, stop 26: the same quotients; a NaN takes the full path)
+    if np.all(np.minimum.reduce(bg, axis=1) > np.maximum.reduce(rows[:, 8:], axis=1) * 1e-3 + 1e-30):
+        out = np.divide(rows, bg)
+    else:
+        floor = row_medians(rows[:, 8:]) * 1e-3 + 1e-30
+        out = np.divide(rows, np.maximum(bg, floor[:, None]))
     out[:, :2] = 0.0
     return out if spec.ndim > 1 else out[0]
 

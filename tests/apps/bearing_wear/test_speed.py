@@ -121,3 +121,20 @@ def test_interleaved_timing_rotates_which_variant_sees_a_sample_first(monkeypatc
     t = bench.run_timing(specs, App(), "default", list(range(100, 106)), np.zeros((1, 2)), warmup=0, repeats=6)
     medians = {k: v["p50"] for k, v in t["path"].items()}
     assert len(set(medians.values())) == 1, medians  # the same p50 for every variant
+
+
+def test_background_normalise_skips_the_floor_only_where_it_cannot_bind():
+    """The order spectra's normalisation: the same quotients as with the floor (a thousandth of the row's median)
+    always applied, whether the floor binds (a deep notch in one row) or not."""
+    rng = np.random.default_rng(5)
+    rows = rng.random((2, 819)) ** 4 + 0.05
+    notched = rows.copy()
+    notched[1, 300:500] = 1e-9  # the background there falls below the floor
+    for r in (rows, notched, rows[0]):
+        r2 = np.atleast_2d(r)
+        floor = orders.row_medians(r2[:, 8:]) * 1e-3 + 1e-30
+        want = r2 / np.maximum(orders.block_backgrounds(r2, 64), floor[:, None])
+        want[:, :2] = 0.0
+        assert np.array_equal(np.atleast_2d(orders.local_background_normalise(r, block_bins=64)), want)
+    bg = orders.block_backgrounds(np.atleast_2d(notched), 64)
+    assert (bg[1] < orders.row_medians(notched[:, 8:])[1] * 1e-3).any()  # the floor does bind in this case

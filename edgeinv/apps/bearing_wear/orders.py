@@ -332,7 +332,7 @@ def _zoom_moments(n: int, nfft: int, k0: int, m: int):
         np.multiply(powers[p - 1], ratio, out=powers[p])
     powers = np.ascontiguousarray(powers.T)
     w = rot[:, None] * powers
-    fact = np.cumprod(np.concatenate([[1.0], np.arange(1, p_terms)]))
+    fact = _FACTORIALS[:p_terms]  # 0!, 1!, ... (the same running product, kept)
     coef = (-2j * np.pi * s / nfft * d[None, :]) ** np.arange(p_terms)[:, None] / fact[:, None]
     # outer: exp(-2 pi i k (q B + r_c) / N), k (2 q B + b - 1) an integer: reduce mod 2N
     # column by column from the first bin's (phases reduced exactly) times one step per bin: m - 1 products
@@ -347,6 +347,10 @@ def _zoom_moments(n: int, nfft: int, k0: int, m: int):
     for arr in out[2:]:
         arr.flags.writeable = False
     return out
+
+
+_FACTORIALS = np.cumprod(np.concatenate([[1.0], np.arange(1, 40)]))  # p! for the (< 40) Taylor terms of _zoom_moments
+_FACTORIALS.flags.writeable = False
 
 
 def _twiddles_as_moments(n: int, nfft: int, k: np.ndarray):

@@ -60,6 +60,34 @@ def test_onnx_model_defaults_and_validation(release):
         OnnxModel(path, providers=("NoSuchExecutionProvider",))
 
 
+def test_prepare_plans_a_session_for_one_shape_and_keeps_the_general_one(release):
+    """OnnxModel.prepare: calls of the prepared shape run on a session with the free dimensions fixed (the same
+    outputs to float rounding); any other shape still runs on the general session; impossible shapes are refused."""
+    path = release / VECTOR.package_name / "default" / "teacher_fp32.onnx"
+    m = OnnxModel(path)
+    x = np.random.default_rng(0).normal(size=(5, 12)).astype(np.float32)
+    want = m(x)
+    assert m.prepare((5, 12)) is True and m.prepare([5, 12]) is True and list(m._fixed) == [(5, 12)]
+    general = m.session
+
+    class Refuse:
+        def run(self, *a, **k):
+            raise RuntimeError("general session used")
+
+    m.session = Refuse()  # the prepared shape must not reach the general session
+    got = m(x)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="rejected input"):
+        m(x[:3])  # another shape: the general session (refusing here)
+    m.session = general
+    assert m(x[:3])["lin_g"].shape == (3,)
+    with pytest.raises(InvalidInputError, match="cannot prepare"):
+        m.prepare((5, 11))
+    with pytest.raises(InvalidInputError, match="cannot prepare"):
+        m.prepare((5,))
+
+
 def test_corrupt_model_file_is_a_model_error(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx file")

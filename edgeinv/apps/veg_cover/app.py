@@ -362,6 +362,11 @@ class VegCoverApp(App):
             writer = CoverGeoTiff(out, width=sample.width, height=sample.height,
                                   transform=sample.transform if geo else None, crs=sample.crs if geo else None)
             sinks.append(tiling.GeoTiffSink(writer))
+        tile_px = int(opts.get("tile_px") or tiling.TILE_PX)
+        prepare = getattr(runner, "prepare", None)
+        if pure is None and npx > tiling.IO_MIN_PIXELS and prepare is not None:
+            # thousands of inner tiles of one shape: a session planned for it (OnnxModel.prepare, 1.2-1.5x per tile)
+            prepare((1, features.n_channels(config)) + (tiling.read_px(tile_px),) * 2)
         infer = self._infer(sample, runner, config, levels, pure)
         stats = None
         if fine:  # the model gives P(vegetation); the maps and zones get the mask (P > 0.5)
@@ -371,7 +376,7 @@ class VegCoverApp(App):
         try:
             from edgeinv.common.dask_windows import active_split
 
-            tiling.process(sample, infer, sinks=sinks, tile_px=int(opts.get("tile_px") or tiling.TILE_PX),
+            tiling.process(sample, infer, sinks=sinks, tile_px=tile_px,
                            windows=active_split(self, sample, runner),  # None: this process
                            io_threads=opts.get("io_threads"))
         except BaseException:

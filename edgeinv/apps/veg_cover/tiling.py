@@ -64,6 +64,16 @@ class Tile:
         return slice(r, r + self.height), slice(c, c + self.width)
 
 
+def _aligned(px: int) -> int:
+    return -(-int(px) // ALIGN_PX) * ALIGN_PX
+
+
+def read_px(tile_px: int = TILE_PX, margin_px: int = MARGIN_PX) -> int:
+    """The side of an inner tile's read window (tile and both margins, aligned as :func:`tiles` aligns them):
+    the input shape the model sees for all but the raster's edge tiles."""
+    return _aligned(tile_px) + 2 * _aligned(margin_px)
+
+
 def tiles(*, height: int, width: int, tile_px: int = TILE_PX, margin_px: int = MARGIN_PX,
           group_px: int | None = None, band_groups: int | None = None) -> Iterator[Tile]:
     """Tiles covering the raster, each with its margin clipped to the raster.
@@ -80,7 +90,7 @@ def tiles(*, height: int, width: int, tile_px: int = TILE_PX, margin_px: int = M
     """
     if tile_px < 1 or margin_px < 0:
         raise ConfigError(f"tile size must be >= 1 and margin >= 0, got {tile_px}, {margin_px}")
-    tile_px, margin_px = -(-tile_px // ALIGN_PX) * ALIGN_PX, -(-margin_px // ALIGN_PX) * ALIGN_PX
+    tile_px, margin_px = _aligned(tile_px), _aligned(margin_px)
     g = group_px if group_px and group_px > tile_px and group_px % tile_px == 0 else tile_px
     band = g * band_groups if band_groups and band_groups > 0 and g > tile_px else width
     # Bands end in the middle of a block column (at a tile edge), not at its edge: a band's margins then reach

@@ -137,3 +137,22 @@ def test_only_large_rasters_switch_the_heap_to_reusing_tile_buffers(monkeypatch)
     monkeypatch.setattr(tiling, "IO_MIN_PIXELS", src.height * src.width - 1)
     tiling.process(src, lambda b, v: (b[0], None), sinks=[mem], tile_px=32, io_threads=0)
     assert calls == ["steady", "release"] and np.all(mem.cover == 1.0)
+
+
+def test_large_rasters_run_their_inner_tiles_on_a_session_planned_for_them(vc_app, tiny_onnx, big_scene, tmp_path,
+                                                                           monkeypatch):
+    """Above IO_MIN_PIXELS predict prepares the model for the inner tiles' shape (tile + both margins): the same
+    zones and cover map as the general session to float rounding (a stored step at most)."""
+    from edgeinv.common.runtime.session import OnnxModel
+
+    runs = {}
+    for large in (False, True):
+        monkeypatch.setattr(tiling, "IO_MIN_PIXELS", 1000 if large else 10**9)
+        runner = OnnxModel(tiny_onnx, threads=1)
+        out = tmp_path / f"cover{large}.tif"
+        res = vc_app.predict(vc_app.read(big_scene, out=str(out), tile_px=64, io_threads=0), runner)
+        runs[large] = (res.to_dict(), read_cover(out)[0], list(runner._fixed))
+    (a, ca, fa), (b, cb, fb) = runs[False], runs[True]
+    assert fa == [] and fb == [(1, 7, tiling.read_px(64), tiling.read_px(64))] and tiling.read_px(64) == 80
+    assert np.nanmax(np.abs(ca - cb)) <= 0.0041 and np.mean(ca != cb) < 0.01
+    assert abs(a["fvc_mean"] - b["fvc_mean"]) < 1e-5 and len(a["zones"]) == len(b["zones"])

@@ -331,12 +331,23 @@ class VegCoverApp(App):
 
         return infer
 
+    @staticmethod
+    def _plan_tiles(sample, runner, config, pure) -> int:
+        """The tile size of ``sample``; on a large raster (thousands of inner tiles of one shape, tile and margins)
+        the model is first prepared for that shape (``OnnxModel.prepare``: 1.2-1.5x per tile, issue 13)."""
+        tile_px = int(sample.options.get("tile_px") or tiling.TILE_PX)
+        prepare = getattr(runner, "prepare", None)
+        if pure is None and sample.height * sample.width > tiling.IO_MIN_PIXELS and prepare is not None:
+            prepare((1, features.n_channels(config)) + (tiling.read_px(tile_px),) * 2)
+        return tile_px
+
     def predict_windows(self, sample, runner, tiles) -> list[dict]:
         """The cropped windows of ``tiles`` (a Dask worker's share of a split predict, see ``tiling.run_tiles``)."""
         with self._gdal_env(sample):
             config = self.config_for(sample)
             levels = self.levels_for(sample, config) if config in features.FINE else None  # kept on the sample
             pure = self.pure_levels_for(sample, config)
+            self._plan_tiles(sample, runner, config, pure)
             return list(tiling.run_tiles(sample, self._infer(sample, runner, config, levels, pure), tiles))
 
     def _predict(self, sample, runner):
@@ -362,11 +373,7 @@ class VegCoverApp(App):
             writer = CoverGeoTiff(out, width=sample.width, height=sample.height,
                                   transform=sample.transform if geo else None, crs=sample.crs if geo else None)
             sinks.append(tiling.GeoTiffSink(writer))
-        tile_px = int(opts.get("tile_px") or tiling.TILE_PX)
-        prepare = getattr(runner, "prepare", None)
-        if pure is None and npx > tiling.IO_MIN_PIXELS and prepare is not None:
-            # thousands of inner tiles of one shape: a session planned for it (OnnxModel.prepare, 1.2-1.5x per tile)
-            prepare((1, features.n_channels(config)) + (tiling.read_px(tile_px),) * 2)
+        tile_px = self._plan_tiles(sample, runner, config, pure)
         infer = self._infer(sample, runner, config, levels, pure)
         stats = None
         if fine:  # the model gives P(vegetation); the maps and zones get the mask (P > 0.5)

@@ -176,7 +176,8 @@ def refine_orders(spec_norm: np.ndarray, *, orders, bins_per_order: int, slip_ra
     # among the slips within 1e-9 of the best score (the same comb bins give exactly equal scores), the smallest |s|
     tied = score >= score.max(axis=1, keepdims=True) - 1e-9
     best = np.argmin(np.where(tied, abs_grid, np.inf), axis=1)
-    return o * (1 + grid[best]), h[_ARANGE[: len(o)], best]
+    rows = _ARANGE[: len(o)] if len(o) <= len(_ARANGE) else np.arange(len(o))
+    return o * (1 + grid[best]), h[rows, best]
 
 
 @functools.lru_cache(maxsize=64)

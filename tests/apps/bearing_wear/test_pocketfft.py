@@ -105,6 +105,35 @@ def test_speed_family_scores_of_some_candidates_equal_all():
         assert np.array_equal(some[rows], full[rows]) and np.isneginf(np.delete(some, rows)).all()
 
 
+
+def test_speed_check_on_the_read_candidates_equals_the_whole_grid():
+    """speed_check works on the candidates it reads only (stop 26): the same scores, best other rate and verdict as
+    from every candidate's score with the ones it leaves out set aside (tones at the speed, off by 1.3x, and noise)."""
+    from edgeinv.apps.bearing_wear import features as F
+    from edgeinv.apps.bearing_wear.physics import get_geometry
+
+    rng = np.random.default_rng(13)
+    for fs, rpm, off, g in ((12000.0, 1797.0, 1.01, "6205"), (48000.0, 600.0, 1.3, "6203"),
+                            (25600.0, 3100.0, 0.0, "6205"), (12000.0, 900.0, 0.77, None)):
+        n = F.window_length(fs_hz=fs, rpm=rpm)
+        t = np.arange(2 * n) / fs
+        x = rng.standard_normal(2 * n) + sum(np.sin(2 * np.pi * k * off * rpm / 60 * t) for k in range(1, 6))
+        windows = F.spectral_windows(x, fs_hz=fs, rpm=rpm)
+        geom = get_geometry(g) if g else None
+        near, left_out, _ = ood._given_and_explained(geom)
+        ratios, score, _ = ood.shaft_family_scores(windows, rpm=rpm)
+        other = np.where(left_out, -np.inf, score)
+        tied = np.flatnonzero(other >= other.max() - 1e-9)
+        gaps = np.diff(tied) > 1
+        run = tied[: int(np.argmax(gaps)) + 1] if gaps.any() else tied
+        i = int(run[len(run) // 2])
+        got = ood.speed_check(windows, rpm=rpm, geometry=geom, margin_db=6.0)
+        assert got["family_at_given_db"] == round(float(score[near].max()), 1)
+        assert got["best_other_rpm"] == round(float(ratios[i]) * rpm, 1)
+        assert got["family_at_other_db"] == round(float(score[i]), 1)
+        assert got["disagrees"] == bool(float(score[i]) - float(score[near].max()) >= 6.0)
+
+
 def test_views_plan_equals_the_per_order_views():
     """The model input's view channels (plans built for all orders at once) equal fault_views / shaft_comb per order."""
     from edgeinv.apps.bearing_wear import features as F

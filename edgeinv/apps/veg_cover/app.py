@@ -106,7 +106,7 @@ class VegCoverApp(App):
     # calibration on a user's masks moves only as far as the user's own validation masks support
     # (edgeinv.common.calibrate: interpolation toward the shipped model, one-standard-error rule)
     calibration_shrink = True
-    latency_tile_px = tiling.TILE_PX + 2 * tiling.MARGIN_PX  # what tiling.process feeds the model
+    latency_tile_px = tiling.read_px()  # what tiling.process feeds the model (inner tiles)
     splits_windows = True  # predict --scheduler: a raster's tiles on Dask workers (predict_windows)
 
     # ---- physics and data ---------------------------------------------------------------

@@ -86,6 +86,8 @@ def test_prepare_plans_a_session_for_one_shape_and_keeps_the_general_one(release
         m.prepare((5, 11))
     with pytest.raises(InvalidInputError, match="cannot prepare"):
         m.prepare((5,))
+    m._source = b"not an onnx graph"  # ONNX Runtime cannot build the planned session: the general one serves
+    assert m.prepare((7, 12)) is False and (7, 12) not in m._fixed and m(x[:3])["lin_g"].shape == (3,)
 
 
 def test_corrupt_model_file_is_a_model_error(tmp_path):

@@ -136,7 +136,8 @@ class OnnxModel:
         activations' memory once: veg-cover's multispectral5 teacher on a 272 px tile 1.2-1.5x faster than the
         same graph with free dimensions (interleaved, issue 13, stop 26), outputs equal to ~1e-6. Calls with that
         shape then run there, any other shape on the general session. False (nothing to do) when the model
-        has no free input dimension; the shape must fit the model's fixed ones.
+        has no free input dimension, or when ONNX Runtime cannot build the planned session (the general one
+        serves then); the shape must fit the model's fixed ones.
         """
         shape = tuple(int(v) for v in shape)
         if len(shape) != self.input_rank or any(v < 1 for v in shape) or any(
@@ -149,8 +150,11 @@ class OnnxModel:
             if shape not in self._fixed:
                 import onnxruntime as ort
 
-                self._fixed[shape] = ort.InferenceSession(self._source, sess_options=self._options(free),
-                                                          providers=list(self.providers))
+                try:
+                    self._fixed[shape] = ort.InferenceSession(self._source, sess_options=self._options(free),
+                                                              providers=list(self.providers))
+                except Exception:  # noqa: BLE001 - an optimisation only: the general session runs every shape
+                    return False
         return True
 
     @property

@@ -86,6 +86,11 @@ def test_prepare_plans_a_session_for_one_shape_and_keeps_the_general_one(release
         m.prepare((5, 11))
     with pytest.raises(InvalidInputError, match="cannot prepare"):
         m.prepare((5,))
+    from edgeinv.common.runtime.session import MAX_PREPARED
+
+    for n in range(1, MAX_PREPARED + 2):  # a caller's shapes cannot grow the planned sessions beyond MAX_PREPARED
+        assert m.prepare((n, 12)) is True
+    assert list(m._fixed) == [(n, 12) for n in range(2, MAX_PREPARED + 2)]  # the last ones prepared
     m._source = b"not an onnx graph"  # ONNX Runtime cannot build the planned session: the general one serves
     assert m.prepare((7, 12)) is False and (7, 12) not in m._fixed and m(x[:3])["lin_g"].shape == (3,)
 

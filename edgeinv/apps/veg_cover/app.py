@@ -333,11 +333,12 @@ class VegCoverApp(App):
 
     @staticmethod
     def _plan_tiles(sample, runner, config, pure) -> int:
-        """The tile size of ``sample``; on a large raster (thousands of inner tiles of one shape, tile and margins)
-        the model is first prepared for that shape (``OnnxModel.prepare``: 1.2-1.5x per tile, issue 13)."""
+        """The tile size of ``sample``; on an image of at least :data:`tiling.PLAN_MIN_TILES` tiles a side (inner
+        tiles of one shape, tile and margins, make up most of it) the model is first prepared for that shape
+        (``OnnxModel.prepare``: 1.1-1.8x per tile for the shipped nets, built in 2-4 ms once per process, issue 13)."""
         tile_px = int(sample.options.get("tile_px") or tiling.TILE_PX)
         prepare = getattr(runner, "prepare", None)
-        if pure is None and sample.height * sample.width > tiling.IO_MIN_PIXELS and prepare is not None:
+        if pure is None and min(sample.height, sample.width) >= tiling.PLAN_MIN_TILES * tile_px and prepare is not None:
             prepare((1, features.n_channels(config)) + (tiling.read_px(tile_px),) * 2)
         return tile_px
 

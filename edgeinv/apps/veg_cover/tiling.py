@@ -41,6 +41,9 @@ IO_THREADS = 1
 # 6 MP) stay on one thread, so the serving process gains no second thread's malloc arena (150 MB budget).
 IO_MIN_PIXELS = 8_000_000
 READ_AHEAD = 2     # tiles decoded ahead of the model (~2 MB each at 272 px x 5 bands)
+# Images at least this many tiles on each side run their inner tiles on a model session planned for their shape
+# (``OnnxModel.prepare`` via ``VegCoverApp._plan_tiles``; from 4 x 4 tiles on, most tiles are inner ones)
+PLAN_MIN_TILES = 4
 IO_QUEUE = 6       # I/O jobs queued at most (read-ahead + finished windows waiting to be written)
 
 

@@ -21,6 +21,8 @@ __all__ = ["OnnxModel", "load_model", "read_metadata", "clear_cache"]
 
 #: metadata_props keys written by :mod:`edgeinv.common.export` whose values are JSON documents
 JSON_KEYS = ("targets", "output_names", "input_shape", "normalisation", "dynamic_axes", "parity", "quantization")
+#: sessions :meth:`OnnxModel.prepare` keeps per model (the oldest goes first): a caller's tile option cannot grow them
+MAX_PREPARED = 2
 
 
 def _parse_metadata(props: dict[str, str]) -> dict:
@@ -135,7 +137,8 @@ class OnnxModel:
         (``add_free_dimension_override_by_name``), so ONNX Runtime folds the shape arithmetic and plans the
         activations' memory once: veg-cover's multispectral5 teacher on a 272 px tile 1.2-1.5x faster than the
         same graph with free dimensions (interleaved, issue 13, stop 26), outputs equal to ~1e-6. Calls with that
-        shape then run there, any other shape on the general session. False (nothing to do) when the model
+        shape then run there, any other shape on the general session; the last :data:`MAX_PREPARED` shapes are
+        kept. False (nothing to do) when the model
         has no free input dimension, or when ONNX Runtime cannot build the planned session (the general one
         serves then); the shape must fit the model's fixed ones.
         """
@@ -151,10 +154,13 @@ class OnnxModel:
                 import onnxruntime as ort
 
                 try:
-                    self._fixed[shape] = ort.InferenceSession(self._source, sess_options=self._options(free),
-                                                              providers=list(self.providers))
+                    session = ort.InferenceSession(self._source, sess_options=self._options(free),
+                                                   providers=list(self.providers))
                 except Exception:  # noqa: BLE001 - an optimisation only: the general session runs every shape
                     return False
+                while len(self._fixed) >= MAX_PREPARED:
+                    self._fixed.pop(next(iter(self._fixed)))
+                self._fixed[shape] = session
         return True
 
     @property

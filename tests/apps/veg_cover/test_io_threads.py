@@ -139,20 +139,25 @@ def test_only_large_rasters_switch_the_heap_to_reusing_tile_buffers(monkeypatch)
     assert calls == ["steady", "release"] and np.all(mem.cover == 1.0)
 
 
-def test_large_rasters_run_their_inner_tiles_on_a_session_planned_for_them(vc_app, tiny_onnx, big_scene, tmp_path,
-                                                                           monkeypatch):
-    """Above IO_MIN_PIXELS predict prepares the model for the inner tiles' shape (tile + both margins): the same
-    zones and cover map as the general session to float rounding (a stored step at most)."""
+def test_images_of_many_tiles_run_their_inner_tiles_on_a_session_planned_for_them(vc_app, tiny_onnx, big_scene,
+                                                                                  tmp_path, monkeypatch):
+    """An image at least PLAN_MIN_TILES tiles a side prepares the model for the inner tiles' shape (tile + both
+    margins): the same zones and cover map as the general session to float rounding (a stored step at most); a
+    smaller one (or a runner without ``prepare``) runs on the general session."""
     from edgeinv.common.runtime.session import OnnxModel
 
     runs = {}
-    for large in (False, True):
-        monkeypatch.setattr(tiling, "IO_MIN_PIXELS", 1000 if large else 10**9)
+    for planned in (False, True):
         runner = OnnxModel(tiny_onnx, threads=1)
-        out = tmp_path / f"cover{large}.tif"
-        res = vc_app.predict(vc_app.read(big_scene, out=str(out), tile_px=64, io_threads=0), runner)
-        runs[large] = (res.to_dict(), read_cover(out)[0], list(runner._fixed))
+        if not planned:
+            monkeypatch.setattr(runner, "prepare", lambda shape: False)
+        out = tmp_path / f"cover{planned}.tif"
+        res = vc_app.predict(vc_app.read(big_scene, out=str(out), tile_px=64, io_threads=0), runner)  # 300 x 420 px
+        runs[planned] = (res.to_dict(), read_cover(out)[0], list(runner._fixed))
     (a, ca, fa), (b, cb, fb) = runs[False], runs[True]
     assert fa == [] and fb == [(1, 7, tiling.read_px(64), tiling.read_px(64))] and tiling.read_px(64) == 80
     assert np.nanmax(np.abs(ca - cb)) <= 0.0041 and np.mean(ca != cb) < 0.01
     assert abs(a["fvc_mean"] - b["fvc_mean"]) < 1e-5 and len(a["zones"]) == len(b["zones"])
+    small = OnnxModel(tiny_onnx, threads=1)  # 300 px is under 4 tiles of 128 px: no planned session
+    vc_app.predict(vc_app.read(big_scene, tile_px=128, io_threads=0), small)
+    assert small._fixed == {} and 300 < tiling.PLAN_MIN_TILES * 128

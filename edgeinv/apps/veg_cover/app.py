@@ -332,15 +332,17 @@ class VegCoverApp(App):
         return infer
 
     @staticmethod
-    def _plan_tiles(sample, runner, config, pure) -> int:
-        """The tile size of ``sample``; on an image of at least :data:`tiling.PLAN_MIN_TILES` tiles a side (inner
-        tiles of one shape, tile and margins, make up most of it) the model is first prepared for that shape
-        (``OnnxModel.prepare``: 1.1-1.8x per tile for the shipped nets, built in 2-4 ms once per process, issue 13)."""
-        tile_px = int(sample.options.get("tile_px") or tiling.TILE_PX)
+    def _tile_px(sample) -> int:
+        return int(sample.options.get("tile_px") or tiling.TILE_PX)
+
+    def _plan_tiles(self, sample, runner, config, pure) -> None:
+        """On an image of at least :data:`tiling.PLAN_MIN_TILES` tiles a side (inner tiles of one shape, tile and
+        margins, make up most of it) prepare the model for that shape (``OnnxModel.prepare``: 1.1-1.8x per tile for
+        the shipped nets, built in 2-4 ms once per process, issue 13)."""
+        tile_px = self._tile_px(sample)
         prepare = getattr(runner, "prepare", None)
         if pure is None and min(sample.height, sample.width) >= tiling.PLAN_MIN_TILES * tile_px and prepare is not None:
             prepare((1, features.n_channels(config)) + (tiling.read_px(tile_px),) * 2)
-        return tile_px
 
     def predict_windows(self, sample, runner, tiles) -> list[dict]:
         """The cropped windows of ``tiles`` (a Dask worker's share of a split predict, see ``tiling.run_tiles``)."""
@@ -374,7 +376,7 @@ class VegCoverApp(App):
             writer = CoverGeoTiff(out, width=sample.width, height=sample.height,
                                   transform=sample.transform if geo else None, crs=sample.crs if geo else None)
             sinks.append(tiling.GeoTiffSink(writer))
-        tile_px = self._plan_tiles(sample, runner, config, pure)
+        self._plan_tiles(sample, runner, config, pure)
         infer = self._infer(sample, runner, config, levels, pure)
         stats = None
         if fine:  # the model gives P(vegetation); the maps and zones get the mask (P > 0.5)
@@ -384,7 +386,7 @@ class VegCoverApp(App):
         try:
             from edgeinv.common.dask_windows import active_split
 
-            tiling.process(sample, infer, sinks=sinks, tile_px=tile_px,
+            tiling.process(sample, infer, sinks=sinks, tile_px=self._tile_px(sample),
                            windows=active_split(self, sample, runner),  # None: this process
                            io_threads=opts.get("io_threads"))
         except BaseException:

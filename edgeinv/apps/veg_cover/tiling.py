@@ -44,6 +44,7 @@ READ_AHEAD = 2     # tiles decoded ahead of the model (~2 MB each at 272 px x 5 
 # Images at least this many tiles on each side run their inner tiles on a model session planned for their shape
 # (``OnnxModel.prepare`` via ``VegCoverApp._plan_tiles``; from 4 x 4 tiles on, most tiles are inner ones)
 PLAN_MIN_TILES = 4
+CACHE_ROWS = 2.5   # block rows of a band that GDAL's cache must hold (:func:`band_for_cache`): two, and headroom
 IO_QUEUE = 6       # I/O jobs queued at most (read-ahead + finished windows waiting to be written)
 
 
@@ -82,14 +83,17 @@ def tiles(*, height: int, width: int, tile_px: int = TILE_PX, margin_px: int = M
     """Tiles covering the raster, each with its margin clipped to the raster.
 
     ``tile_px`` and ``margin_px`` are rounded up to a multiple of :data:`ALIGN_PX` (window origins even).
-    Row-major; with ``group_px`` (the source's block size, a multiple of ``tile_px``) the tiles of
-    one source block come one after the other, so the block is still in GDAL's (capped) block
-    cache for all of them. With ``band_groups`` as well, the blocks go in vertical bands of that many
-    block columns, top to bottom within a band: a tile's margins reach into the neighbouring blocks,
-    and a band is narrow enough for its previous, current and next block rows to stay in the cache
-    (:func:`band_for_cache`), where row-major order over a wide raster evicted each block row before
-    the next one needed its edge and so decompressed most blocks three times (issue 13: reading was
-    30 % of the 400 MP bench).
+    Row-major; with ``group_px`` (the source's block size, a multiple of ``tile_px``) and ``band_groups``
+    the raster goes in vertical bands of that many block columns, each band row-major (tile rows top to
+    bottom, each left to right across the band): a tile's margins reach into the neighbouring blocks, and a
+    band is narrow enough for the two block rows its current tile row touches to stay in GDAL's (capped)
+    block cache (:func:`band_for_cache`), where row-major order over a wide raster evicted each block row
+    before the next one needed its edge and so decompressed most blocks three times (issue 13: reading was
+    30 % of the 400 MP bench). Row-major within the band, not block by block: block by block, a block row's
+    last tiles need the next block row while its first tiles' blocks in the row above are still wanted, three
+    block rows in the cache; tile rows need two (issue 13, stop 27: at the same band width the same decodes,
+    and the cache-overflow cliff, where every block is decoded twice or more, moves from 8 to 12 block
+    columns of a 5-band 512 px uint16 raster under the 64 MB cap).
     """
     if tile_px < 1 or margin_px < 0:
         raise ConfigError(f"tile size must be >= 1 and margin >= 0, got {tile_px}, {margin_px}")
@@ -103,20 +107,21 @@ def tiles(*, height: int, width: int, tile_px: int = TILE_PX, margin_px: int = M
     half = (g // tile_px // 2) * tile_px if band < width else 0
     edges = [0] + [e for e in range(band - half, width, band) if e > 0] + [width]
     for b0, b1 in zip(edges[:-1], edges[1:]):
-        for gr in range(0, height, g):
-            for gc in range(b0 - b0 % g, b1, g):
-                for r in range(gr, min(gr + g, height), tile_px):
-                    for c in range(max(gc, b0), min(gc + g, b1), tile_px):
-                        h, w = min(tile_px, height - r), min(tile_px, width - c)
-                        r0, c0 = max(0, r - margin_px), max(0, c - margin_px)
-                        r1, c1 = min(height, r + h + margin_px), min(width, c + w + margin_px)
-                        yield Tile(r, c, h, w, r0, c0, r1 - r0, c1 - c0)
+        for r in range(0, height, tile_px):
+            for c in range(b0, b1, tile_px):  # band edges are tile edges (multiples of tile_px)
+                h, w = min(tile_px, height - r), min(tile_px, width - c)
+                r0, c0 = max(0, r - margin_px), max(0, c - margin_px)
+                r1, c1 = min(height, r + h + margin_px), min(width, c + w + margin_px)
+                yield Tile(r, c, h, w, r0, c0, r1 - r0, c1 - c0)
 
 
 def band_for_cache(block_bytes: int | None, cache_bytes: int | None = None) -> int | None:
-    """Block columns per band so that three block rows of the block columns a band touches fit GDAL's cache.
+    """Block columns per band so that the block rows a tile row touches fit GDAL's cache, with headroom.
 
-    A band of n block widths that starts and ends mid-block (:func:`tiles`) touches n + 1 block columns.
+    A band of n block widths that starts and ends mid-block (:func:`tiles`) touches n + 1 block columns, and a
+    tile row at most two block rows of them; the budget is :data:`CACHE_ROWS` block rows (two, and half a row
+    of headroom: on the 400 MP bench, 64 MiB cache and 2.5 MiB blocks, 11 columns decoded each block once but for
+    the shared band edges and 12 decoded every block twice or more).
 
     ``cache_bytes``: default the ``GDAL_CACHEMAX`` in force (bytes, or MB when under 100,000, as GDAL
     reads it), else 64 MB. None when the blocks are unknown.
@@ -133,7 +138,7 @@ def band_for_cache(block_bytes: int | None, cache_bytes: int | None = None) -> i
                 cache_bytes *= 2**20
         except (ImportError, TypeError, ValueError):
             cache_bytes = 64 * 2**20
-    return max(1, int(cache_bytes // (3 * block_bytes)) - 1)
+    return max(1, int(cache_bytes // (CACHE_ROWS * block_bytes)) - 1)
 
 
 class BackgroundIO:
@@ -243,7 +248,7 @@ def process(source, infer: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, 
 
     ``sinks`` receive ``add(row=, col=, cover=, std=, valid=)`` for each cropped core window (a
     :class:`~.interpret.ZoneGrid`, a :class:`~.outputs.CoverGeoTiff` adapter, an in-memory map), in
-    tile order (:func:`tiles`: by source block, in bands of blocks; the sinks take any order). ``windows(tiles)`` computes the windows elsewhere and yields them in that order
+    tile order (:func:`tiles`: row-major in bands of source blocks; the sinks take any order). ``windows(tiles)`` computes the windows elsewhere and yields them in that order
     (:func:`edgeinv.common.dask_windows.split_windows`: Dask workers); default: :func:`run_tiles` here.
     ``io_threads`` (default :data:`IO_THREADS` above :data:`IO_MIN_PIXELS` with two or more cores, else 0): reading ahead and writing
     on background threads (:func:`io_pools`); the windows, their order and every sink's input are the same

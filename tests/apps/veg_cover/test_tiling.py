@@ -43,10 +43,10 @@ def test_tiles_in_bands_of_blocks_cover_every_pixel_once_band_by_band():
     order = []
     for t in tiling.tiles(height=1301, width=2517, tile_px=128, margin_px=8, group_px=256, band_groups=3):
         seen[t.row:t.row + t.height, t.col:t.col + t.width] += 1
-        # band of 3 blocks (its edges mid-block: 640, 1408, 2176), block row, block column
-        order.append(((t.col + 128) // 768, t.row // 256, t.col // 256))
+        # band of 3 blocks (its edges mid-block: 640, 1408, 2176), tile row, tile column
+        order.append(((t.col + 128) // 768, t.row, t.col))
     assert np.all(seen == 1)
-    assert order == sorted(order)  # band by band, each top to bottom, blocks left to right
+    assert order == sorted(order)  # band by band, each row-major: tile rows top to bottom, left to right
 
 
 def test_bands_end_mid_block_so_neighbours_share_one_block_column():
@@ -60,9 +60,9 @@ def test_bands_end_mid_block_so_neighbours_share_one_block_column():
     assert touched == {0: {0, 1, 2}, 1: {2, 3, 4, 5}, 2: {5, 6, 7, 8}, 3: {8, 9}}
 
 
-def test_band_width_keeps_three_block_rows_in_the_cache():
+def test_band_width_keeps_two_block_rows_and_headroom_in_the_cache():
     block = 512 * 512 * 5 * 2  # a 512 px block of 5 uint16 bands
-    assert tiling.band_for_cache(block, 64 * 2**20) == 7  # 3 rows x (7 + 1) blocks touched = 63 MB
+    assert tiling.band_for_cache(block, 64 * 2**20) == 9  # 2.5 rows x (9 + 1) blocks touched = 62.5 MiB
     assert tiling.band_for_cache(block, 4 * 2**20) == 1 and tiling.band_for_cache(None) is None
 
 

@@ -19,12 +19,13 @@ install-edge: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/pip install -q -e '.[train,dev]'
 
-# Debian packages the tests use: Chromium for the browser tests (never a downloaded browser) and the
-# mosquitto MQTT broker the ingest tests start on loopback.
+# Debian packages the tests use: Chromium for the browser tests (never a downloaded browser), the
+# mosquitto MQTT broker the ingest tests start on loopback, and gcc to build scripts/as_cpu.py's CPUID shim
+# (tests/common/test_as_cpu.py: the pinned results on a CPU without AVX-512 / VNNI, natively).
 chromium:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/sbin/mosquitto ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium mosquitto >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium mosquitto >/dev/null; fi; fi
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/sbin/mosquitto ] || ! command -v cc >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium mosquitto gcc >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium mosquitto gcc >/dev/null; fi; fi
 
 serve: install-edge
 	$(BIN)/edgeinv serve --host $(HOST) --port $(PORT)

@@ -7,7 +7,8 @@
 Builds ``scripts/cpu_mask/cpuid_mask.c`` with the system C compiler (Debian ``gcc``) into a cache folder
 (``$XDG_CACHE_HOME/edgeinv`` or ``~/.cache/edgeinv``; never the repository) and runs the command with it in
 ``LD_PRELOAD``: in Python processes CPUID then answers without the masked features, so ONNX Runtime's MLAS, numpy
-and OpenBLAS take the kernels of such a CPU, on this machine's silicon. Issue 13 (stop 27): qemu-user's timings of
+and OpenBLAS take the kernels of such a CPU, on this machine's silicon; ``GLIBC_TUNABLES`` makes glibc (its libm
+included) choose its variants as on that CPU too. Issue 13 (stop 27): qemu-user's timings of
 AVX2 code say nothing of a real CPU's (under ``qemu -cpu Haswell`` INT8 looked 1.35x faster than FP32; natively
 with AVX-512 hidden it is slower), and a whole test run takes minutes here instead of hours under qemu.
 
@@ -28,6 +29,11 @@ from pathlib import Path
 SOURCE = Path(__file__).resolve().parent / "cpu_mask" / "cpuid_mask.c"
 MASKS = ("avx2", "sse42")
 CANNOT = 3
+# glibc picks its variants (ifuncs) before the shim loads: told by its tunables instead. Its libm's exp, log, sin,
+# cos, log1p, expm1, atan have FMA variants with other last bits (hashes of 100,000 values natively = qemu Haswell,
+# and with "-FMA,-AVX2,..." here = qemu Nehalem; stop 27)
+_AVX512 = "-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL,-AVX512ER,-AVX512PF"
+GLIBC_HWCAPS = {"avx2": _AVX512, "sse42": _AVX512 + ",-AVX2,-FMA,-FMA4,-AVX,-F16C"}
 
 
 def why_not() -> str | None:
@@ -66,6 +72,7 @@ def env(mask: str, base: dict | None = None) -> dict:
     e = dict(os.environ if base is None else base)
     e["LD_PRELOAD"] = " ".join(p for p in (str(library()), e.get("LD_PRELOAD", "")) if p)
     e["EDGEINV_CPU_MASK"] = mask
+    e["GLIBC_TUNABLES"] = ":".join(t for t in (e.get("GLIBC_TUNABLES", ""), f"glibc.cpu.hwcaps={GLIBC_HWCAPS[mask]}") if t)
     e.pop("PYTHONFAULTHANDLER", None)
     return e
 

@@ -10,8 +10,9 @@
  *                            4FMAPS, VP2INTERSECT, FP16), no AVX-VNNI / AVX512_BF16, no opmask or ZMM state in
  *                            XCR0's offered bits: an AVX2 + FMA CPU (Haswell .. Zen 3 class)
  *   EDGEINV_CPU_MASK=sse42 : also no AVX, AVX2, FMA, F16C: an SSE4.2 CPU (Nehalem class)
- * glibc's own string functions were chosen before the constructor runs (ld.so), so they keep their wide versions:
- * they compute no numbers.                                                                                      */
+ * glibc chooses its own variants (ifuncs) in ld.so, before this constructor runs: its libm's exp, log, sin, cos ...
+ * have FMA variants whose last bits differ from the plain ones, so scripts/as_cpu.py also sets GLIBC_TUNABLES
+ * (glibc.cpu.hwcaps=-FMA,...) to make glibc choose as on the masked CPU.                                        */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
 #include <cpuid.h>

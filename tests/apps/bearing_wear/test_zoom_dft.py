@@ -62,3 +62,36 @@ def test_zoom_moment_tables_equal_column_by_column_products(n, m):
     rot = np.exp((-2j * np.pi / (4 * nfft)) * (((2 * (nfft // 400) + m - 1) * two_u) % (4 * nfft)))
     want = rot[:, None] * powers
     assert np.array_equal(w, np.concatenate([want.real, want.imag], axis=1))
+
+
+def _refine_rpm_scipy(x, *, fs_hz, rpm, search=0.025, min_prominence_db=10.0, max_seconds=20.0):
+    """orders.refine_rpm's padded-FFT branch as it was until stop 27: scipy.fft.rfft of a fresh padded copy."""
+    import math
+
+    n = min(len(x), int(max_seconds * fs_hz))
+    f_r = rpm / 60.0
+    nfft = O._next_fast_len_real(4 * n)
+    df = fs_hz / nfft
+    k0, k1 = int(f_r * (1 - search) / df), int(math.ceil(f_r * (1 + search) / df))
+    n0, n1 = int(f_r * 0.9 / df), int(math.ceil(f_r * 1.1 / df))
+    assert n * (n1 + 1 - n0) >= 2 * nfft * math.log2(nfft)  # the FFT branch, not the direct DFT
+    yw = (x[:n] - np.add.reduce(x[:n]) / n) * O.hann(n)
+    spec = np.abs(sfft.rfft(yw, n=nfft))
+    k = k0 + int(np.argmax(spec[k0:k1 + 1]))
+    bg = O.median(spec[n0:n1 + 1]) + 1e-30
+    assert 20 * math.log10(spec[k] / bg + 1e-30) >= min_prominence_db and k not in (k0, k1)
+    a, b, c = np.log(spec[k - 1:k + 2] + 1e-30)
+    delta = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
+    return float((k + float(np.clip(delta, -0.5, 0.5))) * df * 60.0)
+
+
+@pytest.mark.parametrize("fs, seconds", [(12000.0, 10.0), (25600.0, 8.0)])
+def test_refine_rpm_padded_fft_in_scratch_gives_the_same_bits(fs, seconds):
+    """Long recordings at low rates take refine_rpm's padded rfft, now into scratch arrays (issue 13, stop 27): the
+    refined speed is the same double as scipy.fft.rfft of a fresh padded copy gave."""
+    rng = np.random.default_rng(int(fs))
+    t = np.arange(int(fs * seconds)) / fs
+    x = 0.3 * np.sin(2 * np.pi * 29.87 * t) + rng.standard_normal(len(t))
+    got, how = O.refine_rpm(x, fs_hz=fs, rpm=1797.0)
+    assert how == "1x line" and abs(got - 29.87 * 60) < 0.5
+    assert got == _refine_rpm_scipy(x, fs_hz=fs, rpm=1797.0)

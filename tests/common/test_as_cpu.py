@@ -25,8 +25,9 @@ REASON = as_cpu.why_not()
 needs_mask = pytest.mark.skipif(REASON is not None, reason=f"cannot mask the CPU here: {REASON}")
 
 FEATURES = ("import json; from numpy._core._multiarray_umath import __cpu_features__ as f; "
-            "print(json.dumps({k: bool(f.get(k)) for k in ('SSE42', 'AVX', 'FMA3', 'AVX2', 'AVX512F', 'AVX512_SKX', "
-            "'AVX512_VNNI')}))")
+            "from edgeinv.common.runtime.cpu import cpu_class; "
+            "print(json.dumps({**{k: bool(f.get(k)) for k in ('SSE42', 'AVX', 'FMA3', 'AVX2', 'AVX512F', 'AVX512_SKX', "
+            "'AVX512VNNI')}, 'cpu_class': cpu_class()}))")
 
 
 def _features(mask: str | None) -> dict:
@@ -41,9 +42,11 @@ def test_masked_python_sees_the_narrower_cpu():
     native = _features(None)
     avx2, sse42 = _features("avx2"), _features("sse42")
     assert avx2["SSE42"] and avx2["AVX2"] and avx2["FMA3"]
-    assert not (avx2["AVX512F"] or avx2["AVX512_SKX"] or avx2["AVX512_VNNI"])
+    assert not (avx2["AVX512F"] or avx2["AVX512_SKX"] or avx2["AVX512VNNI"])
     assert sse42["SSE42"] and not (sse42["AVX"] or sse42["AVX2"] or sse42["FMA3"] or sse42["AVX512F"])
     assert native["SSE42"]  # and the native run is whatever this CPU has (the mask is per process)
+    # the self-test's CPU class follows the masked process (edgeinv.common.runtime.cpu), not /proc/cpuinfo
+    assert avx2["cpu_class"] == "x86-64-avx2" and sse42["cpu_class"] == "x86-64-sse"
 
 
 @needs_mask

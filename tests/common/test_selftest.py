@@ -42,6 +42,21 @@ def test_cpu_class_from_flags(machine, flags, cls):
     assert f["vnni"] == (cls == "x86-64-vnni") and f["dotprod"] == (cls == "arm64-dotprod")
 
 
+def test_cpuinfo_flags_are_narrowed_to_what_this_process_cpuid_reports(monkeypatch):
+    """The kernel's flags say AVX-512 + VNNI, this process's CPUID (numpy's detection, what ONNX Runtime asks) does
+    not: the class follows the process (scripts/as_cpu.py runs code so); flags numpy cannot check are kept."""
+    import numpy._core._multiarray_umath as um
+
+    monkeypatch.setitem(um.__cpu_features__, "AVX512F", False)
+    monkeypatch.setitem(um.__cpu_features__, "AVX512VNNI", False)
+    monkeypatch.setitem(um.__cpu_features__, "AVX2", True)
+    kernel = {"sse4_2", "avx2", "avx512f", "avx512_vnni", "avx_vnni"}
+    assert cpu_mod._cpuid_narrowed(kernel) == {"sse4_2", "avx2", "avx_vnni"}
+    monkeypatch.setitem(um.__cpu_features__, "AVX2", False)
+    narrowed = cpu_mod._cpuid_narrowed(kernel - {"avx_vnni"})
+    assert narrowed == {"sse4_2"} and features_from("x86_64", "m", narrowed)["cpu_class"] == "x86-64-sse"
+
+
 def test_this_cpu_is_classified():
     f = cpu_mod.cpu_features()
     assert f["cpu_class"] in cpu_mod.CPU_CLASSES and len(cpu_mod.fingerprint()) == 16

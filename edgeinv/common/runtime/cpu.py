@@ -13,7 +13,10 @@ full 8-bit weights can be accurate on a VNNI build machine and wrong on the devi
     arm64-neon      NEON only: widening multiplies, no saturation
     other           anything else (INT8 is then checked by the self-test only)
 
-Features come from ``/proc/cpuinfo`` (Linux), else ``platform.machine()`` alone.
+Features come from ``/proc/cpuinfo`` (Linux), else ``platform.machine()`` alone, narrowed on x86-64 by what the CPUID
+instruction answers this process (numpy's run-time detection, the same instruction ONNX Runtime's kernel choice asks):
+the kernel's flags and a process's CPUID can differ, e.g. under ``scripts/as_cpu.py``, which hides AVX-512 / VNNI from
+a process to run it as on a CPU without them (issue 13, stop 27); the class must be that of the kernels that run.
 """
 
 from __future__ import annotations
@@ -69,11 +72,32 @@ def features_from(machine: str, model: str, flags: set[str]) -> dict:
     return feats
 
 
+# /proc/cpuinfo flags -> numpy's name for the same CPUID bit (flags numpy does not know, e.g. avx_vnni, are kept)
+_CPUID_NAMES = {"avx2": "AVX2", "avx512f": "AVX512F", "avx512_vnni": "AVX512VNNI"}
+
+
+def _cpuid_narrowed(flags: set[str]) -> set[str]:
+    """``flags`` without those this process's CPUID does not report (numpy's run-time detection; unchanged if
+    numpy cannot tell)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as seen
+    except ImportError:  # numpy < 2
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__ as seen
+        except ImportError:
+            return flags
+    return {f for f in flags if seen.get(_CPUID_NAMES.get(f, ""), True)}
+
+
 @functools.lru_cache(maxsize=1)
 def cpu_features() -> dict:
-    """``{arch, model, avx2, avx512, vnni, neon, dotprod, cpu_class}`` of this machine."""
+    """``{arch, model, avx2, avx512, vnni, neon, dotprod, cpu_class}`` of this machine (as this process's CPUID sees
+    it, on x86-64)."""
     model, flags = _cpuinfo()
-    return features_from(platform.machine(), model, flags)
+    machine = platform.machine()
+    if machine.lower() in ("x86_64", "amd64"):
+        flags = _cpuid_narrowed(flags)
+    return features_from(machine, model, flags)
 
 
 def cpu_class() -> str:

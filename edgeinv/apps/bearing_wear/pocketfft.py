@@ -152,15 +152,6 @@ def rfft_into(a: np.ndarray, out_name: str) -> np.ndarray:
     return _pp.r2c(a, (a.ndim - 1,), True, 0, out, 1)
 
 
-def rfft_padded_into(a: np.ndarray, n: int, out_name: str) -> np.ndarray:
-    """``scipy.fft.rfft(a, n=n)`` of a real 1-D array zero-padded to ``n`` (>= its length), the padded copy in the
-    scratch array ``out_name + "_in"`` and the result in ``out_name`` (scipy pads into a fresh array the same way)."""
-    buf = scratch(out_name + "_in", int(n), a.dtype)
-    buf[:len(a)] = a
-    buf[len(a):] = 0
-    return rfft_into(buf, out_name)
-
-
 def irfft_into(a: np.ndarray, n: int, out_name: str) -> np.ndarray:
     """:func:`irfft` of a complex 1-D array into the scratch array ``out_name``."""
     out = scratch(out_name, int(n), np.float32 if a.dtype == np.complex64 else np.float64)

@@ -1,6 +1,6 @@
 """What this CPU can do for INT8 inference, and which CPU class it belongs to.
 
-Edge side (no torch, no third-party imports). ONNX Runtime picks its integer kernels from the CPU's
+Edge side (no torch; numpy only when the features are first read). ONNX Runtime picks its integer kernels from the CPU's
 features at run time, and their numerics differ by class: on x86-64 without VNNI the U8S8 kernels
 (VPMADDUBSW) add pairs of u8 x s8 products into *saturating* 16-bit sums, so a model quantized with
 full 8-bit weights can be accurate on a VNNI build machine and wrong on the device. The classes::

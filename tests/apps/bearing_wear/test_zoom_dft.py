@@ -1,4 +1,5 @@
-"""orders.zoom_dft (the 1x speed check's few spectrum bins) equals the zero-padded FFT's bins."""
+"""orders.zoom_dft (the 1x speed check's few spectrum bins) equals the zero-padded FFT's bins, with the same bits on
+every CPU; refine_rpm built on it refines the same speed as the whole padded spectrum."""
 
 import numpy as np
 import pytest
@@ -14,11 +15,46 @@ def test_zoom_dft_equals_the_padded_fft(n):
     nfft = sfft.next_fast_len(4 * n, real=True)
     full = sfft.rfft(a, n=nfft)
     scale = np.abs(full).max()
-    for k0, m in ((2, 5), (nfft // 400, 27), (nfft // 2 - 30, 30)):  # contiguous bins: the block-moment path
-        got = O.zoom_dft(a, np.arange(k0, k0 + m), nfft)
-        assert np.max(np.abs(got - full[k0:k0 + m])) <= 1e-12 * scale
-    bins = np.array([3, 17, nfft // 7, nfft // 2])  # scattered bins: the plain exponentials
-    assert np.max(np.abs(O.zoom_dft(a, bins, nfft) - full[bins])) <= 1e-12 * scale
+    for k0, m in ((0, 1), (2, 5), (nfft // 400, 27), (nfft // 7, 301), (nfft // 2 - 29, 30)):
+        if k0 + m <= nfft // 2 + 1:
+            got = O.zoom_dft(a, k0, m, nfft)
+            assert got.shape == (m,) and np.max(np.abs(got - full[k0:k0 + m])) <= 2e-15 * scale
+
+
+def test_unit_phasors_are_cos_and_sin_within_4e_16():
+    den = 2_000_003
+    num = np.concatenate([np.arange(den), [-1, -den, 5 * den + 7, 2**40 + 3]])
+    c, s = O.unit_phasors(num, den)
+    angle = 2 * np.pi * (num % den).astype(np.longdouble) / den  # long double: ~1e-19
+    assert float(np.max(np.abs(c - np.cos(angle)))) < 4e-16 and float(np.max(np.abs(s - np.sin(angle)))) < 4e-16
+    assert c[0] == 1.0 and s[0] == 0.0 and c[den // 2 + 1] < 0
+
+
+# (n, k0, m) of the 1x check: a 12 kHz window, 12 kHz 10 s, 25.6 kHz 10 s, an odd length; and the digest natively
+# (AVX-512) of the bins of all of them; tests/common/test_as_cpu.py repeats it as an AVX2 and an SSE4.2 CPU
+_BIT_CASES = ((12840, 60, 28), (120000, 1080, 241), (256000, 900, 201), (50001, 333, 77))
+_BITS_SHA256 = "4e250b77d7d6ef2c"
+
+
+def test_zoom_dft_same_bits_on_every_cpu_and_alignment():
+    """The bins are the same doubles whatever the array's alignment, and the same as recorded natively (AVX-512)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for n, k0, m in _BIT_CASES:
+        x = np.random.default_rng(n).standard_normal(n)
+        nfft = O._next_fast_len_real(4 * n)
+        outs = set()
+        for off in range(4):
+            buf = np.empty(n + 8)
+            buf[off:off + n] = x
+            outs.add(O.zoom_dft(buf[off:off + n], k0, m, nfft).tobytes())
+        assert len(outs) == 1
+        h.update(outs.pop())
+    c, s = O.unit_phasors(np.arange(1000003), 1000003)
+    h.update(c.tobytes())
+    h.update(s.tobytes())
+    assert h.hexdigest()[:16] == _BITS_SHA256
 
 
 def _hann_fresh(n: int, block: int = 512) -> np.ndarray:
@@ -47,23 +83,6 @@ def test_hann_in_scratch_equals_fresh_temporaries(n):
     assert np.array_equal(held, keep)
 
 
-@pytest.mark.parametrize("n, m", [(12821, 28), (27714, 58), (79093, 161)])
-def test_zoom_moment_tables_equal_column_by_column_products(n, m):
-    """The block moments' powers built row by row: the same doubles as the column-by-column products they replace."""
-    nfft = sfft.next_fast_len(4 * n, real=True)
-    b, q, w, coef, outer = O._zoom_moments.__wrapped__(n, nfft, nfft // 400, m)
-    p_terms = coef.shape[0]
-    u = np.arange(b) - (b - 1) / 2.0
-    powers = np.empty((b, p_terms))
-    powers[:, 0] = 1.0
-    for p in range(1, p_terms):
-        np.multiply(powers[:, p - 1], u / (b / 2.0), out=powers[:, p])
-    two_u = 2 * np.arange(b, dtype=np.int64) - (b - 1)
-    rot = np.exp((-2j * np.pi / (4 * nfft)) * (((2 * (nfft // 400) + m - 1) * two_u) % (4 * nfft)))
-    want = rot[:, None] * powers
-    assert np.array_equal(w, np.concatenate([want.real, want.imag], axis=1))
-
-
 def _refine_rpm_scipy(x, *, fs_hz, rpm, search=0.025, min_prominence_db=10.0, max_seconds=20.0):
     """orders.refine_rpm's padded-FFT branch as it was until stop 27: the magnitudes of the whole spectrum."""
     import math
@@ -74,7 +93,6 @@ def _refine_rpm_scipy(x, *, fs_hz, rpm, search=0.025, min_prominence_db=10.0, ma
     df = fs_hz / nfft
     k0, k1 = int(f_r * (1 - search) / df), int(math.ceil(f_r * (1 + search) / df))
     n0, n1 = int(f_r * 0.9 / df), int(math.ceil(f_r * 1.1 / df))
-    assert n * (n1 + 1 - n0) >= 2 * nfft * math.log2(nfft)  # the FFT branch, not the direct DFT
     yw = (x[:n] - np.add.reduce(x[:n]) / n) * O.hann(n)
     spec = np.abs(sfft.rfft(yw, n=nfft))
     k = k0 + int(np.argmax(spec[k0:k1 + 1]))
@@ -85,13 +103,15 @@ def _refine_rpm_scipy(x, *, fs_hz, rpm, search=0.025, min_prominence_db=10.0, ma
     return float((k + float(np.clip(delta, -0.5, 0.5))) * df * 60.0)
 
 
-@pytest.mark.parametrize("fs, seconds", [(12000.0, 10.0), (25600.0, 8.0)])
-def test_refine_rpm_padded_fft_of_the_read_bins_gives_the_same_bits(fs, seconds):
-    """Long recordings at low rates take refine_rpm's padded rfft, now with |X| of the bins it reads only (issue 13,
-    stop 27): the refined speed is the same double as from the whole spectrum's magnitudes."""
+@pytest.mark.parametrize("fs, seconds", [(12000.0, 1.07), (12000.0, 10.0), (25600.0, 8.0), (51200.0, 3.0)])
+def test_refine_rpm_within_its_rounding_of_the_padded_fft(fs, seconds):
+    """refine_rpm takes its bins from zoom_dft (issue 13, stop 28; before: the padded rfft for long recordings at low
+    rates, a BLAS block-moment DFT otherwise): the refined speed is the whole padded spectrum's within its rounding to
+    10 significant digits (<= 5e-10 relative), and is rounded."""
     rng = np.random.default_rng(int(fs))
     t = np.arange(int(fs * seconds)) / fs
     x = 0.3 * np.sin(2 * np.pi * 29.87 * t) + rng.standard_normal(len(t))
     got, how = O.refine_rpm(x, fs_hz=fs, rpm=1797.0)
-    assert how == "1x line" and abs(got - 29.87 * 60) < 0.5
-    assert got == _refine_rpm_scipy(x, fs_hz=fs, rpm=1797.0)
+    want = _refine_rpm_scipy(x, fs_hz=fs, rpm=1797.0)
+    assert how == "1x line" and abs(got - 29.87 * 60) < 0.5 + 2.0 / seconds  # a 1.07 s window: bins of 14 rpm
+    assert abs(got - want) <= 5e-10 * want + 1e-12 * want and got == float(f"{want:.10g}")

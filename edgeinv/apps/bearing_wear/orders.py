@@ -353,8 +353,11 @@ def _zoom_plan(n: int, nfft: int, k0: int, m: int):
         p_terms += 1
     # exp(-2 pi i k_c v / N) at v > 0 (the weights at -v are +-those): k_c v = (2 k_c)(2 v) / 4, 2 k_c and
     # 2 v = (B - 1) - 2 j integers: in 4N-ths of a turn
+    # and exp(-2 pi i k r_c / N), r_c = (B - 1) / 2: k r_c = 2 k (B - 1) / 4 (one call for both: half the cost)
     two_v = (b - 1) - 2 * np.arange(b // 2, dtype=np.int64)
-    rot_cos, rot_sin = unit_phasors((2 * k0 + m - 1) * two_v, 4 * nfft)
+    k = np.arange(k0, k0 + m, dtype=np.int64)
+    cos, sin = unit_phasors(np.concatenate([(2 * k0 + m - 1) * two_v, 2 * (b - 1) * k]), 4 * nfft)
+    rot_cos, rot_sin, out_cos, out_sin = cos[:len(two_v)], sin[:len(two_v)], cos[len(two_v):], sin[len(two_v):]
     ratio = two_v / float(b)  # v / s, exactly rounded
     powers = np.empty((p_terms, len(two_v)))
     powers[:1] = 1.0
@@ -371,8 +374,6 @@ def _zoom_plan(n: int, nfft: int, k0: int, m: int):
         np.multiply(c[p - 1], g * (1.0 / p), out=c[p])
     c[2::4] *= -1.0
     c[3::4] *= -1.0
-    k = np.arange(k0, k0 + m, dtype=np.int64)
-    out_cos, out_sin = unit_phasors(k * (b - 1), 2 * nfft)  # exp(-2 pi i k r_c / N), r_c = (B - 1) / 2
     out = (b, q, mm, w_sum, w_diff, np.ascontiguousarray(c[0::2].T), np.ascontiguousarray(c[1::2].T), k % mm, out_cos,
            out_sin)
     for arr in out[3:]:

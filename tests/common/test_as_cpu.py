@@ -65,14 +65,12 @@ def test_bad_arguments_print_the_usage_and_fail(capsys):
 @needs_mask
 @pytest.mark.parametrize("mask", ["avx2", "sse42"])
 def test_pinned_outputs_and_the_selftest_hold_without_avx512(mask, tmp_path):
-    """bearing-wear's whole predict bit for bit (recorded on an AVX-512 machine) and its 1x check's zoom DFT (stop 28:
-    the same bits on every CPU), the static-INT8 defaults that give every CPU the same integer sums, and the device
-    self-test of every shipped variant meant for the CPU's class."""
+    """bearing-wear's whole predict bit for bit (recorded on an AVX-512 machine), the static-INT8 defaults that give
+    every CPU the same integer sums, and the device self-test of every shipped variant meant for the CPU's class."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:faulthandler", "-p", "no:cacheprovider",
-           "tests/apps/bearing_wear/test_predict_equal.py", "tests/apps/bearing_wear/test_zoom_dft.py",
-           "tests/models/test_shipped.py::"
+           "tests/apps/bearing_wear/test_predict_equal.py", "tests/models/test_shipped.py::"
            "test_every_variant_meant_for_this_cpu_passes_the_selftest",
-           "tests/common/test_compress.py", "-k", "predict_equal or zoom_dft or selftest or static_int8"]
+           "tests/common/test_compress.py", "-k", "predict_equal or selftest or static_int8"]
     out = subprocess.run(cmd, env=as_cpu.env(mask), cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert " passed" in out.stdout and " skipped" not in out.stdout.splitlines()[-1], out.stdout[-1000:]

@@ -240,31 +240,25 @@ def hann(n: int) -> np.ndarray:
 
 
 def zoom_dft(a: np.ndarray, k0: int, m: int, nfft: int) -> np.ndarray:
-    """Bins ``k0 .. k0 + m - 1`` of ``rfft(a, n=nfft)`` (the zero-padded DFT of a float64 array), computed directly,
-    with the same bits on every x86-64 CPU (issue 13, stop 28).
+    """Bins ``k0 .. k0 + m - 1`` of ``rfft(a, n=nfft)`` (the zero-padded DFT of a float64 array), computed directly.
 
-    For a few hundred bins of a long, 4x zero-padded transform this is 6-9x cheaper than the FFT. The time axis is cut
+    For a few hundred bins of a long, 4x zero-padded transform this is ~10x cheaper than the FFT. The time axis is cut
     into blocks of ``B`` samples, ``B`` a divisor of ``N = nfft`` near ``sqrt(len(a))`` (``N = B M``), ``t = q B + u``
     with ``u = r_c + v`` (``r_c`` the block's centre) and ``k = k_c + d`` (``k_c`` the bins' centre):
     ``exp(-2 pi i k t / N) = exp(-2 pi i k q / M) exp(-2 pi i k r_c / N) exp(-2 pi i k_c v / N) exp(-2 pi i d v / N)``.
-    The last factor's phase is below ``pi m B / (2 N)`` (a few tenths of a radian), so its Taylor series in ``v / s``
-    (``s = B / 2``) is exact to double precision after P (8-16) terms, and
+    The last factor's phase is below ``pi m B / (2 N)`` (a few tenths of a radian at most), so its Taylor series in
+    ``v / s`` (``s = B / 2``) is exact to double precision after P (8-16) terms, and
     ``X[k] = exp(-2 pi i k r_c / N) sum_p c_p(d) G_p(k)`` with the block moments
-    ``mom[q, p] = sum_v a[q B + u] exp(-2 pi i k_c v / N) (v / s)^p`` and
+    ``mom[q, p] = sum_v a[q B + u] exp(-2 pi i k_c v / N) (v / s)^p`` (one matrix product) and
     ``G_p(k) = sum_q mom[q, p] exp(-2 pi i k q / M)``: an M-point FFT of each moment column (Q <= M / 4 blocks,
-    zero-padded). The weights are even or odd in ``v``, so each block's samples at ``v`` and ``-v`` are first folded
-    into sums and differences. O(len(a) P / 2) products in all.
+    zero-padded; no Q x m table of exponentials). O(len(a) P) operations in all.
 
-    Same bits on every CPU: the moments are two ``np.einsum`` (numpy's own loops, built for the x86-64 baseline,
-    not BLAS, whose kernels and sums differ between CPUs), the FFTs are pocketfft's (built for the baseline too), the
-    exponentials are :func:`unit_phasors` (not libm's or numpy's, whose last bits differ between CPUs), and every
-    complex product is written out in real multiplications and additions (numpy's complex product fuses them where
-    the CPU has FMA). Checked natively and under ``scripts/as_cpu.py avx2`` / ``sse42`` (``test_zoom_dft.py``).
+    The last bits depend on the CPU (the matrix product goes to BLAS, whose kernels and sums differ between CPUs, and
+    numpy's complex product fuses where the CPU has FMA): :func:`refine_rpm` rounds what it derives from the bins.
     """
     a = np.asarray(a, dtype=np.float64)
     n = len(a)
-    b, q, mm, w_sum, w_diff, c_even, c_odd, rows, out_cos, out_sin = _zoom_plan(n, int(nfft), int(k0), int(m))
-    p_terms, h = len(w_sum), b // 2
+    b, q, mm, w, coef, rows, phase = _zoom_plan(n, int(nfft), int(k0), int(m))
     if n == q * b:
         blocks = a.reshape(q, b)
     else:  # zero-padded to q * b (a scratch array: the blocks are read here only)
@@ -272,56 +266,13 @@ def zoom_dft(a: np.ndarray, k0: int, m: int, nfft: int) -> np.ndarray:
         blocks[:n] = a
         blocks[n:] = 0.0
         blocks = blocks.reshape(q, b)
-    # the weights are even or odd in v: fold each block's samples at v and -v into sums and differences (half the
-    # products); real parts of even and imaginary parts of odd powers take the sums
-    right = blocks[:, :b - h - 1:-1]  # v > 0, from the outside in
-    m_sum = np.einsum("qh,ph->qp", right + blocks[:, :h], w_sum)
-    m_diff = np.einsum("qh,ph->qp", right - blocks[:, :h], w_diff)
+    mom = blocks @ w  # (Q, 2P): real | imaginary parts of the block moments
+    p_terms = w.shape[1] // 2
     z = np.zeros((mm, p_terms), dtype=np.complex128)
-    z.real[:q, 0::2], z.imag[:q, 1::2] = m_sum[:, 0::2], m_sum[:, 1::2]
-    z.imag[:q, 0::2], z.real[:q, 1::2] = m_diff[:, 0::2], m_diff[:, 1::2]
-    if b % 2:  # the centre sample (v = 0): weight 1 for the real part of the 0th power only
-        z.real[:q, 0] += blocks[:, h]
+    z.real[:q] = mom[:, :p_terms]
+    z.imag[:q] = mom[:, p_terms:]
     g = sfft.fft(z, axis=0)[rows]  # (m, P): G_p at the bins (k mod M)
-    # sum_p c_p(d) (-i)^p G_p, (-i)^p's signs in c_even / c_odd
-    re = np.sum(g.real[:, 0::2] * c_even, axis=1) + np.sum(g.imag[:, 1::2] * c_odd, axis=1)
-    im = np.sum(g.imag[:, 0::2] * c_even, axis=1) - np.sum(g.real[:, 1::2] * c_odd, axis=1)
-    out = np.empty(m, dtype=np.complex128)  # times exp(-2 pi i k r_c / N), in real products
-    out.real = re * out_cos + im * out_sin
-    out.imag = im * out_cos - re * out_sin
-    return out
-
-
-def unit_phasors(num: np.ndarray, den: int) -> tuple[np.ndarray, np.ndarray]:
-    """``cos`` and ``sin`` of ``2 pi num / den`` for integer ``num`` (|error| < 4e-16), the same bits on every CPU.
-
-    The angle is reduced to ``[0, pi/4]`` in integers (octant by octant), and the sine and cosine of the rest are
-    Taylor polynomials (to the 19th / 18th power: truncation < 1e-19 on ``[0, pi/4]``) evaluated by Horner's rule in
-    float64 products and sums, which IEEE rounds the same everywhere, unlike libm's and numpy's ``sin``/``cos``.
-    """
-    num = np.asarray(num, dtype=np.int64) % int(den)
-    j8 = 8 * num
-    octant = j8 // den
-    rest = j8 - octant * den  # in [0, den)
-    odd = (octant & 1).astype(bool)
-    x = (math.pi / 4) * (np.where(odd, den - rest, rest) / den)  # distance to the nearer multiple of pi/2 .. pi/4
-    x2 = x * x
-    s = np.full_like(x, _INV_FACTORIALS[19])
-    for k in range(17, 0, -2):
-        s = s * -x2 + _INV_FACTORIALS[k]
-    s *= x
-    c = np.full_like(x, _INV_FACTORIALS[18])
-    for k in range(16, -1, -2):
-        c = c * -x2 + _INV_FACTORIALS[k]
-    # angle = quarter * pi/2 + e, e = x (even octant) or -x (odd)
-    quarter = ((octant + 1) // 2) % 4
-    es = np.where(odd, -s, s)
-    cos = np.choose(quarter, (c, -es, -c, es))
-    sin = np.choose(quarter, (es, c, -es, -c))
-    return cos, sin
-
-
-_INV_FACTORIALS = tuple(1.0 / math.factorial(i) for i in range(40))  # 1 / p! (exact integers, one rounding each)
+    return np.sum(g * coef, axis=1) * phase
 
 
 @functools.lru_cache(maxsize=16)
@@ -339,9 +290,8 @@ def _block_size(nfft: int, target: int) -> int:
 @functools.lru_cache(maxsize=8)
 def _zoom_plan(n: int, nfft: int, k0: int, m: int):
     """The tables of :func:`zoom_dft` for ``n`` samples and the bins ``k0 .. k0 + m - 1`` (kept: a machine's recordings
-    repeat them; a few hundred kB at most). Returns (B, Q, M, the moment weights at v > 0 that are even in v and those
-    that are odd ``(P, B // 2)`` each, the Taylor coefficients ``c_p(d)`` with (-i)^p's signs of even and of odd p
-    ``(m, P / 2)``, the FFT rows of the bins, cos and sin of the bins' block-centre phase)."""
+    repeat them; a few hundred kB at most). Returns (B, Q, M, moment weights ``(B, 2P)`` [real | imaginary], Taylor
+    coefficients ``c_p(d)`` ``(m, P)``, the FFT rows of the bins, the bins' block-centre phases)."""
     b = _block_size(nfft, max(math.isqrt(max(n, 1)), 1))
     q, mm = -(-n // b), nfft // b
     s = b / 2.0
@@ -351,31 +301,21 @@ def _zoom_plan(n: int, nfft: int, k0: int, m: int):
     while term > 1e-18 and p_terms < 40:  # theta^p / p! below double precision
         term *= theta / p_terms
         p_terms += 1
-    # exp(-2 pi i k_c v / N) at v > 0 (the weights at -v are +-those): k_c v = (2 k_c)(2 v) / 4, 2 k_c and
-    # 2 v = (B - 1) - 2 j integers: in 4N-ths of a turn
-    # and exp(-2 pi i k r_c / N), r_c = (B - 1) / 2: k r_c = 2 k (B - 1) / 4 (one call for both: half the cost)
-    two_v = (b - 1) - 2 * np.arange(b // 2, dtype=np.int64)
-    k = np.arange(k0, k0 + m, dtype=np.int64)
-    cos, sin = unit_phasors(np.concatenate([(2 * k0 + m - 1) * two_v, 2 * (b - 1) * k]), 4 * nfft)
-    rot_cos, rot_sin, out_cos, out_sin = cos[:len(two_v)], sin[:len(two_v)], cos[len(two_v):], sin[len(two_v):]
-    ratio = two_v / float(b)  # v / s, exactly rounded
-    powers = np.empty((p_terms, len(two_v)))
-    powers[:1] = 1.0
+    # exp(-2 pi i k_c v / N): k_c v = (2 k_c)(2 v) / 4 with 2 v = 2 u - (B - 1) an integer: reduce mod 4N
+    two_v = 2 * np.arange(b, dtype=np.int64) - (b - 1)
+    rot = np.exp((-2j * np.pi / (4 * nfft)) * (((2 * k0 + m - 1) * two_v) % (4 * nfft)))
+    powers = np.empty((p_terms, b))  # (v / s)^p by repeated products, a contiguous row each
+    powers[0] = 1.0
+    ratio = two_v / float(b)
     for p in range(1, p_terms):
         np.multiply(powers[p - 1], ratio, out=powers[p])
-    w_re, w_im = powers * rot_cos, powers * -rot_sin  # parity in v: (-1)^p and (-1)^(p+1)
-    w_sum, w_diff = w_re.copy(), w_im.copy()  # rows of the even-in-v weights (sums), of the odd ones (differences)
-    w_sum[1::2], w_diff[1::2] = w_im[1::2], w_re[1::2]
-    # c_p(d) = (2 pi s d / N)^p / p!, times (-i)^p's sign: +, (-i: real and imaginary parts swapped), -, ...
-    g = (2.0 * math.pi * s / nfft) * d
-    c = np.empty((p_terms, m))
-    c[0] = 1.0
-    for p in range(1, p_terms):
-        np.multiply(c[p - 1], g * (1.0 / p), out=c[p])
-    c[2::4] *= -1.0
-    c[3::4] *= -1.0
-    out = (b, q, mm, w_sum, w_diff, np.ascontiguousarray(c[0::2].T), np.ascontiguousarray(c[1::2].T), k % mm, out_cos,
-           out_sin)
+    w = rot * powers
+    w = np.ascontiguousarray(np.concatenate([w.real, w.imag]).T)
+    fact = np.array([float(math.factorial(p)) for p in range(p_terms)])
+    coef = np.ascontiguousarray(((-2j * np.pi * s / nfft * d[:, None]) ** np.arange(p_terms)) / fact)
+    k = np.arange(k0, k0 + m, dtype=np.int64)
+    phase = np.exp((-1j * np.pi / nfft) * ((k * (b - 1)) % (2 * nfft)))  # exp(-2 pi i k r_c / N), r_c = (B - 1) / 2
+    out = (b, q, mm, w, coef, k % mm, phase)
     for arr in out[3:]:
         arr.flags.writeable = False
     return out
@@ -394,9 +334,10 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.025
     Returns (rpm, how): the refined speed and "1x line" when the peak stands ``min_prominence_db``
     over the median of its +-10 % neighbourhood, else the given speed and "as given". The peak is
     interpolated (quadratic on log magnitude) between bins of a 4x zero-padded spectrum, of which only the bins
-    within +-10 % of the 1x line are computed (:func:`zoom_dft`, the same bits on every CPU). The refined speed is
-    rounded to 10 significant digits (at most 5e-10 relative, far below what a spectrum resolves), so that the last
-    bits of the logarithm and the Hann window, which differ between CPUs, do not reach every later output.
+    within +-10 % of the 1x line are computed (:func:`zoom_dft`). The refined speed is rounded to 10 significant
+    digits (at most 5e-10 relative, far below what a spectrum resolves), so that the last bits of the bins, the Hann
+    window and the logarithm, which differ between CPUs (~1e-15), do not reach the later outputs: a speed differs
+    between CPUs only where it lies within ~1e-14 of a rounding edge.
     """
     n = min(len(x), int(max_seconds * fs_hz))
     f_r = rpm / 60.0
@@ -409,9 +350,8 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.025
     n1 = min(n1, nfft // 2)
     yw = centred_copy(np.asarray(x[:n]))  # mean removed, then the Hann window, in place in a scratch array
     yw *= hann(n)
-    z = zoom_dft(yw, n0, n1 + 1 - n0, nfft)
     spec = np.zeros(n1 + 1)  # only bins n0..n1 are read
-    spec[n0:] = np.sqrt(z.real * z.real + z.imag * z.imag)  # |X| in IEEE operations (np.abs may take libm's hypot)
+    spec[n0:] = np.abs(zoom_dft(yw, n0, n1 + 1 - n0, nfft))
     k = k0 + int(np.argmax(spec[k0:k1 + 1]))
     bg = median(spec[n0:n1 + 1]) + 1e-30
     if 20 * math.log10(spec[k] / bg + 1e-30) < min_prominence_db or k in (k0, k1):

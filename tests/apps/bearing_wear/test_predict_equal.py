@@ -15,15 +15,16 @@ Three pins:
   indicators, velocity, ring-down, checks), the model input of the batch, the recording's checks (evidence, OOD, speed
   check, acf, resolvability), the envelope plot and every field of the :class:`BearingResult` with its unrounded
   probabilities are the same bits as at 0f3c6a7.
-- **The speed check within a stated tolerance of today's** (stop 28: ``orders.zoom_dft`` replaced the padded FFT and
-  the BLAS zoom, and the refined speed is rounded to 10 significant digits): the same source ("1x line" / "as given")
-  and the refined speed within 6e-10 of 0f3c6a7's, relative (the rounding: <= 5e-10); and then the whole ``predict``
-  with the new speed check against the one with 0f3c6a7's speed: every label, flag, count and text the same, every number and array within
-  ``RTOL`` = 1e-6 of the array's or number's own scale (measured: at most 4.5e-7, in the order spectra, whose
-  sharp lines move with the speed; stop 28).
+- **The speed check within a stated tolerance of today's** (stop 28: ``orders.zoom_dft`` now serves every length,
+  where long recordings at low rates took the zero-padded FFT, and the refined speed is rounded to 10 significant
+  digits): the same source ("1x line" / "as given") and the refined speed within 6e-10 of 0f3c6a7's, relative (the
+  rounding: <= 5e-10); and then the whole ``predict`` with the new speed check against the one with 0f3c6a7's speed:
+  every label, flag, count and text the same, every number and array within ``RTOL`` = 1e-6 of the array's or
+  number's own scale (measured: at most 4.5e-7, in the order spectra, whose sharp lines move with the speed).
 - **The same bits on every CPU** (``data/predict_equal_cpu.json``, recorded by this code with ``--record-cpu``): the
   SHA-256 of the whole canonical output with the new speed check; ``make test`` repeats it under
-  ``scripts/as_cpu.py avx2`` and ``sse42`` (``tests/common/test_as_cpu.py``).
+  ``scripts/as_cpu.py avx2`` and ``sse42`` (``tests/common/test_as_cpu.py``). The zoom DFT's bins differ between
+  those CPUs in their last bits (BLAS, FMA); the rounded speed does not, nor does anything after it.
 
 Cases: the pinned decision cases (:mod:`test_decision_pinned`: five synthetic windows at the bench's points, a
 clipped copy, a tone, white noise, a speed typed 1.4x, a speed typed 1.5 % high without a 1x line, two windows of

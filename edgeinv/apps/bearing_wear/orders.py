@@ -249,7 +249,8 @@ def zoom_dft(a: np.ndarray, k0: int, m: int, nfft: int) -> np.ndarray:
     The last factor's phase is below ``pi m B / (2 N)`` (a few tenths of a radian at most), so its Taylor series in
     ``v / s`` (``s = B / 2``) is exact to double precision after P (8-16) terms, and
     ``X[k] = exp(-2 pi i k r_c / N) sum_p c_p(d) G_p(k)`` with the block moments
-    ``mom[q, p] = sum_v a[q B + u] exp(-2 pi i k_c v / N) (v / s)^p`` (one matrix product) and
+    ``mom[q, p] = sum_v a[q B + u] exp(-2 pi i k_c v / N) (v / s)^p`` (a matrix product on a view of ``a``; the last,
+    partial block zero-padded on its own) and
     ``G_p(k) = sum_q mom[q, p] exp(-2 pi i k q / M)``: an M-point FFT of each moment column (Q <= M / 4 blocks,
     zero-padded; no Q x m table of exponentials). O(len(a) P) operations in all.
 
@@ -259,14 +260,14 @@ def zoom_dft(a: np.ndarray, k0: int, m: int, nfft: int) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     n = len(a)
     b, q, mm, w, coef, rows, phase = _zoom_plan(n, int(nfft), int(k0), int(m))
-    if n == q * b:
-        blocks = a.reshape(q, b)
-    else:  # zero-padded to q * b (a scratch array: the blocks are read here only)
-        blocks = scratch("zoom_blocks", q * b, np.float64)
-        blocks[:n] = a
-        blocks[n:] = 0.0
-        blocks = blocks.reshape(q, b)
-    mom = blocks @ w  # (Q, 2P): real | imaginary parts of the block moments
+    full = n // b
+    mom = np.empty((q, w.shape[1]))  # (Q, 2P): real | imaginary parts of the block moments
+    np.matmul(a[:full * b].reshape(full, b), w, out=mom[:full])
+    if q > full:  # the last block, zero-padded (a scratch array of B samples, not a padded copy of the recording)
+        tail = scratch("zoom_blocks", b, np.float64)
+        tail[:n - full * b] = a[full * b:]
+        tail[n - full * b:] = 0.0
+        np.matmul(tail, w, out=mom[full])
     p_terms = w.shape[1] // 2
     z = np.zeros((mm, p_terms), dtype=np.complex128)
     z.real[:q] = mom[:, :p_terms]

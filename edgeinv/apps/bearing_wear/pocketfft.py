@@ -90,7 +90,7 @@ def prev_fast_len_real(n: int) -> int:
 # copy of the input (the window, the 1x search's samples, a whole recording's indicators), "x64" the centred samples,
 # "X"/"P" the window's rfft and power spectrum, "Xk" the kurtogram's rfft of the first samples, "f32a".."f32c",
 # "cA"/"cB", "f64t" transient envelope and autocorrelation arrays (features.py says which), "bool" the clipping test,
-# "zoom_blocks" the 1x search's zero-padded blocks ("zoom_blocks"/"f64t" also build its Hann window, orders.py).
+# "zoom_blocks" the 1x search's zero-padded last block ("zoom_blocks"/"f64t" also build its Hann window, orders.py).
 _SCRATCH = threading.local()
 SCRATCH_MAX_BYTES = 4 << 20  # larger temporaries (windows of > 500 000 samples) are allocated afresh
 # Memory: a thread keeps its buffers at the size of the largest window it analysed (~5 MB for 153 600-sample windows,

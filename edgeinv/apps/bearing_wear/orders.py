@@ -242,7 +242,7 @@ def hann(n: int) -> np.ndarray:
 def zoom_dft(a: np.ndarray, k0: int, m: int, nfft: int) -> np.ndarray:
     """Bins ``k0 .. k0 + m - 1`` of ``rfft(a, n=nfft)`` (the zero-padded DFT of a float64 array), computed directly.
 
-    For a few hundred bins of a long, 4x zero-padded transform this is ~10x cheaper than the FFT. The time axis is cut
+    For a few hundred bins of a long, 4x zero-padded transform this is 10-25x cheaper than the FFT. The time axis is cut
     into blocks of ``B`` samples, ``B`` a divisor of ``N = nfft`` near ``sqrt(len(a))`` (``N = B M``), ``t = q B + u``
     with ``u = r_c + v`` (``r_c`` the block's centre) and ``k = k_c + d`` (``k_c`` the bins' centre):
     ``exp(-2 pi i k t / N) = exp(-2 pi i k q / M) exp(-2 pi i k r_c / N) exp(-2 pi i k_c v / N) exp(-2 pi i d v / N)``.

@@ -247,8 +247,7 @@ def _family_plan(f_g: float, df: float, n_h: int) -> tuple[tuple[int, ...], np.n
     return halves, idx
 
 
-def shaft_family_scores(windows: list[dict], *, rpm: float, rows: np.ndarray | None = None
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shaft_family_scores(windows: list[dict], *, rpm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Score of a shaft-harmonic family (height in dB over the local median spectrum of the weakest three of lines
     1..5) at every candidate shaft rate ``SPEED_RANGE`` x the given one: (candidate rates / given rate, scores,
     height of each candidate's own 1x line). The spectrum is the sum of the analysed windows' power spectra below
@@ -260,13 +259,7 @@ def shaft_family_scores(windows: list[dict], *, rpm: float, rows: np.ndarray | N
     heights = _side_by_side_maxima(h, distinct)[flat]
     # a family needs most of its lines: the mean of the weakest three of five (one strong tone — hum, a gear
     # mesh — that one harmonic of a candidate happens to hit does not make a shaft family)
-    # ``rows``: only these candidates' scores (the others -inf; each candidate's score is its own)
-    score = _weakest_three_of_five(heights if rows is None else heights[:, rows])
-    if rows is not None:
-        full = np.full(len(ratios), -np.inf)
-        full[rows] = score
-        score = full
-    return ratios, score, heights[0]
+    return ratios, _weakest_three_of_five(heights), heights[0]
 
 
 def _line_heights(windows: list[dict], *, rpm: float) -> tuple[float, float, np.ndarray]:
@@ -377,8 +370,8 @@ def speed_check(windows: list[dict], *, rpm: float, geometry=None, margin_db: fl
     """
     if margin_db is None:
         margin_db = float(_decision.calibration().get("speed_margin_db", SPEED_MARGIN_DB))
-    # the family scores of only the candidates read below (:func:`shaft_family_scores` with ``rows``; each candidate's
-    # score is its own): those near the given speed or not left out, and all when every one is left out
+    # the family scores (:func:`shaft_family_scores`'s) of only the candidates read below (each candidate's score is
+    # its own): those near the given speed or not left out, and all when every one is left out
     f_g, df, h = _line_heights(windows, rpm=rpm)
     distinct, flat, rows, near, left_out = _family_take_read(f_g, df, len(h), geometry)
     score = _weakest_three_of_five(_side_by_side_maxima(h, distinct)[flat])

@@ -88,24 +88,6 @@ def test_batched_backgrounds_equal_row_by_row():
     assert np.array_equal(O.row_medians(rows[:, 7:]), [O.median(r[7:]) for r in rows])
 
 
-def test_speed_family_scores_of_some_candidates_equal_all():
-    """speed_check scores only the candidates it reads: each candidate's score is the same double either way."""
-    from edgeinv.apps.bearing_wear import features as F
-    from edgeinv.apps.bearing_wear.physics import get_geometry
-
-    rng = np.random.default_rng(11)
-    for fs, rpm in ((12000.0, 1797.0), (48000.0, 600.0), (25600.0, 3100.0)):
-        n = F.window_length(fs_hz=fs, rpm=rpm)
-        t = np.arange(2 * n) / fs
-        x = rng.standard_normal(2 * n) + sum(np.sin(2 * np.pi * k * 1.01 * rpm / 60 * t) for k in range(1, 6))
-        windows = F.spectral_windows(x, fs_hz=fs, rpm=rpm)
-        _, _, rows = ood._given_and_explained(get_geometry("6205"))
-        _, full, _ = ood.shaft_family_scores(windows, rpm=rpm)
-        _, some, _ = ood.shaft_family_scores(windows, rpm=rpm, rows=rows)
-        assert np.array_equal(some[rows], full[rows]) and np.isneginf(np.delete(some, rows)).all()
-
-
-
 def test_speed_check_on_the_read_candidates_equals_the_whole_grid():
     """speed_check works on the candidates it reads only (stop 26): the same scores, best other rate and verdict as
     from every candidate's score with the ones it leaves out set aside (tones at the speed, off by 1.3x, and noise)."""

@@ -234,36 +234,60 @@ def _fault_views_into(both: np.ndarray, orders: tuple) -> np.ndarray:
 def _views_plan(orders: tuple, n_orders: int) -> dict:
     """Index tables of :func:`_fault_views_into` for one set of refined orders (kept: a machine's orders repeat).
 
-    Built for all orders at once (issue 13, stop 25: a window of a new machine builds one; the per-order loop cost
-    ~0.2 ms): the same elementwise arithmetic as :func:`_view_bins` and :func:`_shaft_comb` per order (a test checks
-    the views and combs against those of :func:`fault_views` and :func:`shaft_comb`)."""
-    o = np.array(orders, dtype=float)[:, None]
-    du = U_MAX / N_BINS
+    Assembled from each order's own tables (:func:`_order_view`, kept per order: the refined orders are a bearing's
+    kinematic orders times one of the slip search's 41 steps, so a machine's recordings repeat each order while the
+    set of four differs from one to the next; issue 13, stop 29: the set's tables were built whole, ~0.13 ms a
+    recording). The same elementwise arithmetic as :func:`_view_bins` and :func:`_shaft_comb` per order (a test
+    checks the views and combs against those of :func:`fault_views` and :func:`shaft_comb`)."""
+    parts = [_order_view(float(oi), n_orders) for oi in orders]
+    k = len(orders)
     template = np.zeros(INPUT_SHAPE, dtype=np.float32)
-    template[np.arange(len(orders)) * N_VC + 2] = _shaft_combs(o)
-    template[np.arange(len(orders)) * N_VC + 3] = HARMONIC_MARKS
-    reduced = [i for i, oi in enumerate(orders) if float(oi) * du * N_REV >= 1.0]
-    interpolated = tuple(i for i in range(len(orders)) if i not in reduced)
+    if k:
+        template[np.arange(k) * N_VC + 2] = np.stack([p[2] for p in parts])
+        template[np.arange(k) * N_VC + 3] = HARMONIC_MARKS
+    reduced = [i for i, p in enumerate(parts) if p[0] is not None]
     red = np.array(reduced, dtype=np.int64)
-    starts = np.empty((len(red), N_BINS + 1), dtype=np.int64)
-    if len(red):  # _view_bins' edges of each reduced order, then the sentinel that ends its last bin
-        np.minimum(np.round(_VIEW_BASE * o[red] * N_REV).astype(np.int64), n_orders - 1, out=starts[:, :N_BINS])
-        starts[:, N_BINS] = n_orders
     # each view bin's order bins [start, next start) but the last (reduceat's segments: one bin where the next start
-    # is not above it), the last one repeated up to the longest segment's count; the last bin runs to the axis' end
-    seg = np.maximum(starts[:, 1:N_BINS] - starts[:, :N_BINS - 1], 1)
-    steps = np.arange(int(seg.max()) if seg.size else 1)[:, None, None]  # (bins per view bin, faults, view bins)
-    gather = starts[None, :, :N_BINS - 1] + np.minimum(steps, seg[None] - 1)
-    beyond = U_AXIS * o > ORDER_MAX
-    last_starts, last_pos = np.unique(starts[:, N_BINS - 1], return_inverse=True)
-    plan = {"template": template, "gather": gather, "last_starts": last_starts, "last_pos": last_pos.reshape(-1),
-            "reduced": red, "interpolated": tuple((i, U_AXIS * orders[i]) for i in interpolated),
-            "beyond": np.broadcast_to(beyond[:, None, :], (len(orders), 2, N_BINS)).copy(),
-            "rows": np.array([i * N_VC + c for i in range(len(orders)) for c in (0, 1)], dtype=np.int64)}
-    for v in [*plan.values(), *(at for _, at in plan["interpolated"])]:
+    # is not above it), the last one repeated up to the longest segment's count (each order's gather, its last row
+    # repeated); the last bin runs to the axis' end
+    count = max((len(parts[i][0]) for i in reduced), default=1)
+    steps = np.arange(count)
+    gather = (np.stack([g if len(g) == count else g.take(np.minimum(steps, len(g) - 1), axis=0)
+                        for g in (parts[i][0] for i in reduced)], axis=1) if reduced
+              else np.empty((count, 0, N_BINS - 1), dtype=np.int64))  # (bins per view bin, faults, view bins)
+    lasts = [parts[i][1] for i in reduced]
+    distinct = sorted(set(lasts))  # np.unique(..., return_inverse=True) of the last starts
+    beyond = np.stack([p[3] for p in parts]) if k else np.zeros((0, N_BINS), dtype=bool)
+    plan = {"template": template, "gather": gather, "last_starts": np.array(distinct, dtype=np.int64),
+            "last_pos": np.array([distinct.index(v) for v in lasts], dtype=np.int64), "reduced": red,
+            "interpolated": tuple((i, parts[i][4]) for i in range(k) if parts[i][0] is None),
+            "beyond": np.broadcast_to(beyond[:, None, :], (k, 2, N_BINS)).copy(),
+            "rows": np.array([i * N_VC + c for i in range(k) for c in (0, 1)], dtype=np.int64)}
+    for v in plan.values():
         if isinstance(v, np.ndarray):
             v.flags.writeable = False
     return plan
+
+
+@functools.lru_cache(maxsize=512)  # a few bearings' 4 faults x 41 slips; ~8 kB each
+def _order_view(order: float, n_orders: int) -> tuple:
+    """One refined order's tables for :func:`_views_plan` (read-only): the order bins of each view bin but the last
+    (``(bins per view bin, N_BINS - 1)``: start + 0, 1, ... up to the segment's last, that one repeated; reduceat's
+    segments of :func:`_view_bins`' edges; None where a view bin spans less than one order bin: the view interpolates),
+    the last view bin's start, its shaft comb (float32, as the model input holds it), the view bins beyond
+    :data:`ORDER_MAX` and the view's positions on the order axis."""
+    gather = last = None
+    if order * (U_MAX / N_BINS) * N_REV >= 1.0:
+        starts = np.minimum(np.round(_VIEW_BASE * order * N_REV).astype(np.int64), n_orders - 1)
+        seg = np.maximum(starts[1:] - starts[:-1], 1)
+        gather = starts[:-1] + np.minimum(np.arange(int(seg.max()))[:, None], seg - 1)
+        last = int(starts[-1])
+    comb = _shaft_combs(np.array([[order]]))[0].astype(np.float32)
+    out = (gather, last, comb, U_AXIS * order > ORDER_MAX, U_AXIS * order)
+    for a in out:
+        if isinstance(a, np.ndarray):
+            a.flags.writeable = False
+    return out
 
 
 _VIEW_BASE = (U_AXIS - U_MAX / N_BINS / 2).clip(0)  # _view_bins' (U_AXIS - du / 2).clip(0)

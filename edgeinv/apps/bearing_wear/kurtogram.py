@@ -139,10 +139,30 @@ class _BandPlan:
     le_16: np.ndarray  # levels <= 1.6 (wide bands for the autocorrelation)
 
 
-@functools.lru_cache(maxsize=64)
 def _band_plan(nk_bins: int, dfk: float, n_bins: int, df: float, min_width: float, lim: float, fs_hz: float) -> _BandPlan:
     """:class:`_BandPlan` of a window: usable bands below ``lim`` and above the structural region (else below
-    ``lim``, else all); raises :class:`InvalidInputError` if the rate leaves no band at all."""
+    ``lim``, else all); raises :class:`InvalidInputError` if the rate leaves no band at all.
+
+    Kept per window shape and usable top with ``min_width`` replaced by :func:`_level_floor`'s (the same levels, so
+    the same plan): ``min_width`` follows the speed, which differs a little in every recording of a machine, while
+    the window lengths are 5-smooth and the tops one of a few band edges (issue 13, stop 29: a machine's recordings
+    rebuilt the plan every time, ~0.15 ms)."""
+    return _band_plan_kept(nk_bins, dfk, n_bins, df, _level_floor(nk_bins, dfk, float(min_width), MAX_LEVEL), lim, fs_hz)
+
+
+def _level_floor(nbins: int, df: float, min_width_hz: float, max_level: float) -> float:
+    """The narrowest band width (``nb * df``) of the levels :func:`_kurtogram_levels` keeps for ``min_width_hz``:
+    as ``min_width_hz`` it keeps the same levels (the levels' widths fall with their level, so those kept are the
+    ones at least as wide as the narrowest kept); ``inf`` if none is kept."""
+    widths = [nb * df for *_, nb in _kurtogram_levels(nbins, df=df, min_width_hz=0.0, max_level=max_level)]
+    kept = [w for w in widths if w >= min_width_hz]
+    return min(kept) if kept else math.inf
+
+
+@functools.lru_cache(maxsize=64)
+def _band_plan_kept(nk_bins: int, dfk: float, n_bins: int, df: float, min_width: float, lim: float,
+                    fs_hz: float) -> _BandPlan:
+    """:func:`_band_plan`, kept per argument (``min_width`` one of the levels' widths)."""
     grid = _kurtogram_grid(nk_bins, dfk, float(min_width), MAX_LEVEL)
     for keep in (lambda lo, hi: (hi <= lim) & (lo >= MIN_BAND_HZ * 0.5), lambda lo, hi: hi <= lim, None):
         try:

@@ -224,27 +224,18 @@ def _ratios() -> np.ndarray:
     return r
 
 
-@functools.lru_cache(maxsize=64)  # a gateway's machines (the bench's stream: 50)
-def _family_take(f_g: float, df: float, n_h: int) -> tuple[tuple[int, ...], np.ndarray]:
-    """The distinct half-widths of :func:`_family_plan` and, per harmonic and candidate, the position of its bin in
-    the running maxima of those half-widths laid end to end (read-only; kept per speed, resolution and length)."""
-    halves, idx = _family_plan(f_g, df, n_h)
-    distinct = tuple(sorted(set(halves)))
-    flat = np.stack([distinct.index(half) * n_h + i for half, i in zip(halves, idx)])
-    flat.flags.writeable = False
-    return distinct, flat
-
-
-@functools.lru_cache(maxsize=64)  # a gateway's machines (the bench's stream: 50)
-def _family_plan(f_g: float, df: float, n_h: int) -> tuple[tuple[int, ...], np.ndarray]:
-    """Per harmonic k = 1..5: the running-maximum half-width (a line within +-0.4 %, in bins; 0 where a bin is wider:
-    windows of 32 revolutions have bins of 1/32 order, so k = 1..3 read their own bin, 4 and 5 +-1 bin) and the bin
-    of k x every candidate rate — kept per (speed, resolution, length): a machine's recordings repeat them."""
+def _family_take(f_g: float, df: float, n_h: int, rows: np.ndarray | None = None) -> tuple[tuple[int, ...], np.ndarray]:
+    """Per harmonic k = 1..5 the running-maximum half-width (a line within +-0.4 %, in bins; 0 where a bin is wider:
+    windows of 32 revolutions have bins of 1/32 order, so k = 1..3 read their own bin, 4 and 5 +-1 bin): the distinct
+    half-widths and, per harmonic and candidate (``rows`` of the grid, all if None), the position of the bin of k x
+    the candidate rate in the running maxima of those half-widths laid end to end."""
     halves = tuple(int(round(0.004 * k * f_g / df)) for k in range(1, SPEED_HARMONICS + 1))
+    distinct = tuple(sorted(set(halves)))
     k = np.arange(1, SPEED_HARMONICS + 1, dtype=float)[:, None]
-    idx = np.minimum(np.round(k * _ratios() * f_g / df).astype(int), n_h - 1)
-    idx.flags.writeable = False
-    return halves, idx
+    ratios = _ratios() if rows is None else _ratios()[rows]
+    idx = np.minimum(np.round(k * ratios * f_g / df).astype(int), n_h - 1)
+    idx += np.array([distinct.index(half) * n_h for half in halves])[:, None]
+    return distinct, idx
 
 
 def shaft_family_scores(windows: list[dict], *, rpm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -283,14 +274,23 @@ def _side_by_side_maxima(h: np.ndarray, distinct: tuple[int, ...]) -> np.ndarray
 
 @functools.lru_cache(maxsize=64)  # a gateway's machines (the bench's stream: 50)
 def _family_take_read(f_g: float, df: float, n_h: int, geometry):
-    """:func:`_family_take` of only the candidates :func:`speed_check` reads (:func:`_given_and_explained`), with
-    those candidates (indices into the grid) and which of them are near the given speed / left out (read-only; issue
-    13, stop 26: one gather of the read candidates' bins instead of all candidates' and then the read ones)."""
-    distinct, flat = _family_take(f_g, df, n_h)
+    """:func:`_family_take` of only the candidates :func:`speed_check` reads (:func:`_read_candidates`), with those
+    candidates (indices into the grid) and which of them are near the given speed / left out (read-only; kept per
+    speed, resolution and length; issue 13, stop 29: only the read candidates' bins are computed, the rest per bearing)."""
+    rows, near, left_out = _read_candidates(geometry)
+    distinct, flat = _family_take(f_g, df, n_h, rows)
+    flat.flags.writeable = False
+    return distinct, flat, rows, near, left_out
+
+
+@functools.lru_cache(maxsize=32)
+def _read_candidates(geometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidates :func:`speed_check` reads (:func:`_given_and_explained`; all if it reads any) and which of them
+    are near the given speed / left out (read-only, kept per bearing)."""
     near, left_out, rows = _given_and_explained(geometry)
     rows = np.arange(len(near)) if rows is None else rows
-    out = (distinct, np.ascontiguousarray(flat[:, rows]), rows, near[rows], left_out[rows])
-    for arr in out[1:]:
+    out = (rows, near[rows], left_out[rows])
+    for arr in out:
         arr.flags.writeable = False
     return out
 

@@ -182,3 +182,31 @@ def test_scratch_views_of_a_grown_buffer_are_dropped():
     assert all(np.shares_memory(v, held) for k, v in P._SCRATCH.views.items() if k[0] == "test_grow")
     again = P.scratch("test_grow", 10, np.float64)
     assert again is not small and np.shares_memory(again, big)
+
+
+def test_band_plan_kept_per_level_set_equals_the_plan_for_the_given_width():
+    """The band plan is kept per set of kurtogram levels (stop 29: the minimum band width follows the speed): every
+    table equals the plan built for the width itself, over widths across and between the levels' widths."""
+    import dataclasses
+
+    from edgeinv.apps.bearing_wear import kurtogram as K
+
+    for fs, n, n_k in ((12000.0, 12800, 12800), (48000.0, 153600, 16384), (25600.0, 32768, 16384)):
+        dfk, df = fs / n_k, fs / n
+        widths = [nb * dfk for *_, nb in K._kurtogram_levels(n_k // 2 + 1, df=dfk, min_width_hz=0.0, max_level=K.MAX_LEVEL)]
+        probes = [250.0, 460.0, 767.5, 1200.0, *widths, *(w * (1 + 1e-12) for w in widths), *(w * 0.999 for w in widths)]
+        for min_width in probes:
+            args = (n_k // 2 + 1, dfk, n // 2 + 1, df)
+            try:
+                want = K._band_plan_kept.__wrapped__(*args, min_width, 0.4 * fs, fs)
+            except Exception as e:  # no band left: the kept plan raises the same
+                with pytest.raises(type(e)):
+                    K._band_plan(*args, min_width, 0.4 * fs, fs)
+                continue
+            got = K._band_plan(*args, min_width, 0.4 * fs, fs)
+            assert got.grid[0] == want.grid[0]
+            for a, b in zip(got.grid[1:], want.grid[1:]):
+                assert np.array_equal(a, b)
+            for f in dataclasses.fields(want):
+                if f.name != "grid":
+                    assert np.array_equal(getattr(got, f.name), getattr(want, f.name)), f.name

@@ -207,87 +207,47 @@ def _view_bins(order: float, n_orders: int):
 
 def _fault_views_into(both: np.ndarray, orders: tuple) -> np.ndarray:
     """A fresh model input with every fault's four view channels filled (:func:`fault_views` of ``both`` for each
-    of ``orders``, shaft combs, harmonic marks): each view bin the maximum of its order bins, for all faults at once
-    (issue 13, stop 25: a gather of every bin's few order bins, the last one repeated to a common count, and one
-    maximum over them; each fault's last view bin, which runs to the end of the order axis, from the running maximum
-    taken from the end: the maxima ``np.maximum.reduceat`` gave over the same segments, at a fraction of its cost)."""
-    plan = _views_plan(orders, both.shape[1])
-    feats = plan["template"].copy()
-    views = np.empty((len(orders), 2, N_BINS))
-    if len(plan["reduced"]):
-        red = np.empty((2, len(plan["reduced"]), N_BINS))
-        red[:, :, :-1] = np.maximum.reduce(both.take(plan["gather"], axis=1), axis=1)  # over the (few) bins per bin
-        # the last bins' maxima (each to the axis' end): the maxima between the sorted last starts, then the running
-        # maximum of those few from the end (issue 13, stop 26: a running maximum over the whole axis cost ~25 us)
-        tail = np.maximum.reduceat(both, plan["last_starts"], axis=1)
-        red[:, :, -1] = np.maximum.accumulate(tail[:, ::-1], axis=1)[:, ::-1][:, plan["last_pos"]]
-        views[plan["reduced"]] = red.transpose(1, 0, 2)
-    for i, at in plan["interpolated"]:
-        for r, row in enumerate(both):
-            views[i, r] = np.interp(at, ORDER_AXIS, row)
-    views[plan["beyond"]] = 0.0
-    feats[plan["rows"]] = views.reshape(-1, N_BINS)
+    of ``orders``, shaft combs, harmonic marks): each view bin the maximum of its order bins (issue 13, stop 25: a
+    gather of every bin's few order bins, the last one repeated to a common count, and one maximum over them: the
+    maxima ``np.maximum.reduceat`` gave over the same segments, at a fraction of its cost), from each order's own
+    tables (:func:`_order_view`; stop 29: the refined orders are a bearing's kinematic orders times one of the slip
+    search's 41 steps, so a machine's recordings repeat each order while the set of four differs from one to the next:
+    tables kept per set were rebuilt for almost every recording, ~0.15 ms)."""
+    feats = np.zeros(INPUT_SHAPE, dtype=np.float32)
+    for i, order in enumerate(orders):
+        gather, last, comb, first_beyond, at = _order_view(float(order), both.shape[1])
+        view = feats[i * N_VC: i * N_VC + 2]
+        if gather is not None:
+            view[:, :-1] = np.maximum.reduce(both.take(gather, axis=1), axis=1)  # over the (few) bins per view bin
+            view[:, -1] = np.maximum.reduce(both[:, last:], axis=1)  # the last view bin runs to the axis' end
+        else:
+            for r, row in enumerate(both):
+                view[r] = np.interp(at, ORDER_AXIS, row)
+        view[:, first_beyond:] = 0.0
+        feats[i * N_VC + 2] = comb
+        feats[i * N_VC + 3] = HARMONIC_MARKS
     return feats
-
-
-@functools.lru_cache(maxsize=64)
-def _views_plan(orders: tuple, n_orders: int) -> dict:
-    """Index tables of :func:`_fault_views_into` for one set of refined orders (kept: a machine's orders repeat).
-
-    Assembled from each order's own tables (:func:`_order_view`, kept per order: the refined orders are a bearing's
-    kinematic orders times one of the slip search's 41 steps, so a machine's recordings repeat each order while the
-    set of four differs from one to the next; issue 13, stop 29: the set's tables were built whole, ~0.13 ms a
-    recording). The same elementwise arithmetic as :func:`_view_bins` and :func:`_shaft_comb` per order (a test
-    checks the views and combs against those of :func:`fault_views` and :func:`shaft_comb`)."""
-    parts = [_order_view(float(oi), n_orders) for oi in orders]
-    k = len(orders)
-    template = np.zeros(INPUT_SHAPE, dtype=np.float32)
-    if k:
-        template[np.arange(k) * N_VC + 2] = np.stack([p[2] for p in parts])
-        template[np.arange(k) * N_VC + 3] = HARMONIC_MARKS
-    reduced = [i for i, p in enumerate(parts) if p[0] is not None]
-    red = np.array(reduced, dtype=np.int64)
-    # each view bin's order bins [start, next start) but the last (reduceat's segments: one bin where the next start
-    # is not above it), the last one repeated up to the longest segment's count (each order's gather, its last row
-    # repeated); the last bin runs to the axis' end
-    count = max((len(parts[i][0]) for i in reduced), default=1)
-    steps = np.arange(count)
-    gather = (np.stack([g if len(g) == count else g.take(np.minimum(steps, len(g) - 1), axis=0)
-                        for g in (parts[i][0] for i in reduced)], axis=1) if reduced
-              else np.empty((count, 0, N_BINS - 1), dtype=np.int64))  # (bins per view bin, faults, view bins)
-    lasts = [parts[i][1] for i in reduced]
-    distinct = sorted(set(lasts))  # np.unique(..., return_inverse=True) of the last starts
-    beyond = np.stack([p[3] for p in parts]) if k else np.zeros((0, N_BINS), dtype=bool)
-    plan = {"template": template, "gather": gather, "last_starts": np.array(distinct, dtype=np.int64),
-            "last_pos": np.array([distinct.index(v) for v in lasts], dtype=np.int64), "reduced": red,
-            "interpolated": tuple((i, parts[i][4]) for i in range(k) if parts[i][0] is None),
-            "beyond": np.broadcast_to(beyond[:, None, :], (k, 2, N_BINS)).copy(),
-            "rows": np.array([i * N_VC + c for i in range(k) for c in (0, 1)], dtype=np.int64)}
-    for v in plan.values():
-        if isinstance(v, np.ndarray):
-            v.flags.writeable = False
-    return plan
 
 
 @functools.lru_cache(maxsize=512)  # a few bearings' 4 faults x 41 slips; ~8 kB each
 def _order_view(order: float, n_orders: int) -> tuple:
-    """One refined order's tables for :func:`_views_plan` (read-only): the order bins of each view bin but the last
-    (``(bins per view bin, N_BINS - 1)``: start + 0, 1, ... up to the segment's last, that one repeated; reduceat's
-    segments of :func:`_view_bins`' edges; None where a view bin spans less than one order bin: the view interpolates),
-    the last view bin's start, its shaft comb (float32, as the model input holds it), the view bins beyond
-    :data:`ORDER_MAX` and the view's positions on the order axis."""
+    """One refined order's tables for :func:`_fault_views_into` (read-only), the same elementwise arithmetic as
+    :func:`_view_bins` and :func:`_shaft_comb` (a test checks the views and combs against :func:`fault_views` and
+    :func:`shaft_comb`): the order bins of each view bin but the last (``(bins per view bin, N_BINS - 1)``: start +
+    0, 1, ... up to the segment's last, that one repeated; reduceat's segments of :func:`_view_bins`' edges; None where
+    a view bin spans less than one order bin: the view interpolates), the last view bin's start, the shaft comb, the
+    first view bin beyond :data:`ORDER_MAX` (they run to the end) and the view's positions on the order axis."""
     gather = last = None
     if order * (U_MAX / N_BINS) * N_REV >= 1.0:
         starts = np.minimum(np.round(_VIEW_BASE * order * N_REV).astype(np.int64), n_orders - 1)
         seg = np.maximum(starts[1:] - starts[:-1], 1)
         gather = starts[:-1] + np.minimum(np.arange(int(seg.max()))[:, None], seg - 1)
+        gather.flags.writeable = False
         last = int(starts[-1])
-    comb = _shaft_combs(np.array([[order]]))[0].astype(np.float32)
-    out = (gather, last, comb, U_AXIS * order > ORDER_MAX, U_AXIS * order)
-    for a in out:
-        if isinstance(a, np.ndarray):
-            a.flags.writeable = False
-    return out
+    comb = _shaft_combs(np.array([[order]]))[0]
+    at = U_AXIS * order
+    comb.flags.writeable = at.flags.writeable = False
+    return gather, last, comb, int(np.searchsorted(at, ORDER_MAX, side="right")), at
 
 
 _VIEW_BASE = (U_AXIS - U_MAX / N_BINS / 2).clip(0)  # _view_bins' (U_AXIS - du / 2).clip(0)

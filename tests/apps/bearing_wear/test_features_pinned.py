@@ -172,7 +172,7 @@ def test_kept_tables_do_not_leak_between_windows():
     g = get_geometry("6205")
     warm = [F.analyse_window(v, fs_hz=fs, rpm=rpm, geometry=g) for v in (x, x_low, x)]
     assert warm[0].usable_top_hz != warm[1].usable_top_hz
-    for cache in (K._band_plan_kept, K._kurtogram_grid, F._views_plan, F._order_view, F._velocity_weights, F._view_bins,
+    for cache in (K._band_plan_kept, K._kurtogram_grid, F._order_view, F._velocity_weights, F._view_bins,
                   F._shaft_comb):
         cache.cache_clear()
     cold = [F.analyse_window(v, fs_hz=fs, rpm=rpm, geometry=g) for v in (x_low, x)]

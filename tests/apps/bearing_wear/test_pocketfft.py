@@ -116,8 +116,8 @@ def test_speed_check_on_the_read_candidates_equals_the_whole_grid():
         assert got["disagrees"] == bool(float(score[i]) - float(score[near].max()) >= 6.0)
 
 
-def test_views_plan_equals_the_per_order_views():
-    """The model input's view channels (plans built for all orders at once) equal fault_views / shaft_comb per order."""
+def test_fault_views_into_equals_the_per_order_views():
+    """The model input's view channels (gathers kept per order, stop 29) equal fault_views / shaft_comb per order."""
     from edgeinv.apps.bearing_wear import features as F
 
     rng = np.random.default_rng(13)

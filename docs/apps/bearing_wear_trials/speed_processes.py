@@ -8,9 +8,19 @@ large arrays every call gets fresh (faulting) pages every call. Stop 25's scratc
 the one-process harness cannot see. Here each code runs alone in its process (its own heap, as when serving), and
 the processes alternate (old, base, new, then rotated) so that the machine's load drifts over all three alike.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=<tree> python docs/apps/bearing_wear_trials/speed_processes.py W/pk 30 3
+    OMP_NUM_THREADS=1 PYTHONPATH=<tree> python docs/apps/bearing_wear_trials/speed_processes.py W/pk 30 3 [MODE]
     (W/pk as for speed_interleaved3.py: W/pk/old/bw_old = 388986c's package, W/pk/base/bw_base = the reference)
+
+MODE (stop 29): ``same`` (default) predicts each point's window again and again; ``typed`` predicts N fresh
+single-window recordings per point whose speed drifts by up to +-1 % and is typed as it is; ``field`` N fresh
+recordings of one fixed length (one window at the nominal speed and 5 %) with the nominal speed typed and the true
+speed drifting by up to +-1 % (speed_recordings.py's cases b and c); ``stream`` the bench's 50 held-out windows
+x 3 rounds (``speed_interleaved3.py --stream``). The fresh recordings are simulated before the
+timing (the same seeds in every process), so each arrives from memory as a new recording would. In one process
+(speed_recordings.py) the other code's run between two calls evicts the measured code's tables and buffers from
+the CPU caches; here nothing runs between two calls but the measured code.
 """
+import dataclasses
 import json
 import subprocess
 import sys
@@ -22,7 +32,7 @@ import numpy as np
 POINTS = ((12000., 1797.), (25600., 1500.), (48000., 3600.), (48000., 600.), (51200., 900.))
 
 
-def child(pk: Path, code: str, n: int) -> None:
+def child(pk: Path, code: str, n: int, mode: str = "same") -> None:
     sys.path.insert(0, str(pk / "old"))
     sys.path.insert(0, str(pk / "base"))
     from edgeinv.apps.bearing_wear import app as A
@@ -41,42 +51,62 @@ def child(pk: Path, code: str, n: int) -> None:
     models = Path(__file__).resolve().parents[3] / "models" / "bearing_wear" / "default"
     runner = OnnxModel(str(models / "student_fp32.onnx"), threads=1)
     out = {}
-    for fs, rpm in POINTS:
-        rng = np.random.default_rng(1)
-        c = draw_conditions(rng=rng, fault="outer_race", defect_size_mm=1.0, rpm=rpm, fs_hz=fs,
-                            geometry=get_geometry("6205-2rs"), snr_db=0.0, rpm_error_frac=0.0)
-        sig = A.APP.simulate_recording(c, rng=rng).signal
-        geom = (PP or sys.modules["edgeinv.apps.bearing_wear.physics"]).get_geometry("6205-2rs")
-        rec = P.Recording(sig, fs, rpm, geom, source="s")
-        for _ in range(3):
-            P.APP.predict(rec, runner)
+    if mode == "stream":  # the bench's 50 held-out windows (seed 100003) x 3 rounds, as speed_interleaved3.py --stream
+        from edgeinv.common.runtime.bench import _heldout
+
+        ds = _heldout(A.APP, "default", 100003, 50, None)
+        recs = [P.Recording(np.asarray(r.signal), r.fs_hz, r.rpm, r.geometry if PP is None else
+                            PP.BearingGeometry(**dataclasses.asdict(r.geometry)), source="s") for r in ds.samples]
         t = []
-        for _ in range(n):
+        for rec in recs * 3:
             t0 = time.process_time()
             P.APP.predict(rec, runner)
             t.append(time.process_time() - t0)
+        print(json.dumps({"stream": float(np.median(t))}))
+        return
+    for fs, rpm in POINTS:
+        rng = np.random.default_rng(1)
+        geom = (PP or sys.modules["edgeinv.apps.bearing_wear.physics"]).get_geometry("6205-2rs")
+        recs = []
+        for i in range(1 if mode == "same" else n + 3):
+            r = rpm if mode == "same" else rpm * (1 + rng.uniform(-0.01, 0.01))
+            c = draw_conditions(rng=rng, fault="outer_race", defect_size_mm=1.0, rpm=r, fs_hz=fs,
+                                geometry=get_geometry("6205-2rs"), snr_db=0.0, rpm_error_frac=0.0)
+            seconds = 1.05 * 32 * 60.0 / rpm if mode == "field" else None
+            sig = A.APP.simulate_recording(c, rng=rng, duration_s=seconds).signal
+            if mode == "field":
+                sig = np.ascontiguousarray(sig[:int(round(seconds * fs))])
+            recs.append(P.Recording(sig, fs, rpm if mode == "field" else r, geom, source="s"))
+        if mode == "same":
+            recs = recs * (n + 3)
+        t = []
+        for i, rec in enumerate(recs):
+            t0 = time.process_time()
+            P.APP.predict(rec, runner)
+            if i >= 3:
+                t.append(time.process_time() - t0)
         out[f"{fs:g}/{rpm:g}"] = float(np.median(t))
     print(json.dumps(out))
 
 
-def driver(pk: Path, n: int, rounds: int) -> None:
+def driver(pk: Path, n: int, rounds: int, mode: str = "same") -> None:
     codes = ["old", "base", "new"]
     res = {c: [] for c in codes}
     for r in range(rounds):
         for c in codes[r % 3:] + codes[:r % 3]:
-            p = subprocess.run([sys.executable, __file__, "--child", str(pk), c, str(n)], capture_output=True,
+            p = subprocess.run([sys.executable, __file__, "--child", str(pk), c, str(n), mode], capture_output=True,
                                text=True, check=True)
             res[c].append(json.loads(p.stdout.strip().splitlines()[-1]))
     for key in res["new"][0]:
         m = {c: np.median([d[key] for d in res[c]]) * 1e3 for c in codes}
         print(f"{key}: p50 old {m['old']:.2f} / base {m['base']:.2f} / new {m['new']:.2f} ms; "
               f"x vs 388986c {m['old'] / m['new']:.2f}; x vs base {m['base'] / m['new']:.2f} "
-              f"(medians over {rounds} processes each)", flush=True)
+              f"(medians over {rounds} processes each, {mode})", flush=True)
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "--child":
-        child(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+        child(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else "same")
     else:
         driver(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 30,
-               int(sys.argv[3]) if len(sys.argv) > 3 else 3)
+               int(sys.argv[3]) if len(sys.argv) > 3 else 3, sys.argv[4] if len(sys.argv) > 4 else "same")

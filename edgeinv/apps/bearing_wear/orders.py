@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import scipy.fft as sfft
@@ -205,38 +207,64 @@ _ARANGE.flags.writeable = False
 def hann_values(n: int, *, exact: bool = False, block: int = 512) -> np.ndarray:
     """``np.hanning(n)`` within 4e-16 (absolute), ~8x faster for long windows (a new machine's first recording needs
     windows of up to ~10^6 samples; np.hanning spends ~1.5 ms on 153 600). The window is symmetric, so only its
-    first half is computed, ``0.5 - 0.5 cos(phi j)`` with ``phi = 2 pi / (n - 1)``, by angle addition over blocks:
-    ``cos(phi (q B + r)) = cos(phi q B) cos(phi r) - sin(phi q B) sin(phi r)`` (two outer products instead of a
-    cosine per sample), and mirrored. ``exact``: np.hanning's own values (its formula on the first half, mirrored:
-    its cosines are even), ~2x faster than it."""
+    first half is computed (:func:`_hann_first_half`) and mirrored. ``exact``: np.hanning's own values (its formula
+    on the first half, mirrored: its cosines are even), ~2x faster than it."""
     if n < 2:
         return np.hanning(n)
     h = (n + 1) // 2
     w = np.empty(n)
-    first = w[:h]
+    _hann_first_half(n, w[:h], exact=exact, block=block)
+    w[n - h:] = w[:h][::-1]  # overlaps the first half in its middle sample for odd n (numpy buffers it: the same value)
+    return w
+
+
+def _hann_first_half(n: int, first: np.ndarray, *, exact: bool = False, block: int = 512) -> None:
+    """The first ``(n + 1) // 2`` values of :func:`hann_values` into ``first`` (``n >= 2``): ``0.5 - 0.5 cos(phi j)``
+    with ``phi = 2 pi / (n - 1)``, by angle addition over blocks,
+    ``cos(phi (q B + r)) = cos(phi q B) cos(phi r) - sin(phi q B) sin(phi r)`` (two outer products instead of a
+    cosine per sample); ``exact``: np.hanning's formula."""
+    h = len(first)
     if exact:
         first[:] = 0.5 + 0.5 * np.cos(np.pi * np.arange(1 - n, 1 - n + 2 * h, 2) / (n - 1))
-    else:
-        # the same operations into two scratch arrays and the result itself (issue 13, stop 26: a new machine's
-        # window of ~80 000 samples spent ~0.6 ms of ~0.7 on fresh pages for five window-sized temporaries)
-        phi = 2.0 * math.pi / (n - 1)
-        a = phi * block * np.arange(-(-h // block))
-        r = phi * np.arange(block)
-        c = np.multiply.outer(np.cos(a), np.cos(r), out=scratch("zoom_blocks", (len(a), block), np.float64))
-        c -= np.multiply.outer(np.sin(a), np.sin(r), out=scratch("f64t", (len(a), block), np.float64))
-        np.multiply(0.5, c.reshape(-1)[:h], out=first)  # 0.5 - 0.5 * c, in place
-        np.subtract(0.5, first, out=first)
-    w[n - h:] = first[::-1]  # overlaps ``first`` in its middle sample for odd n (numpy buffers it: the same value)
-    return w
+        return
+    # the same operations into two scratch arrays and the result itself (issue 13, stop 26: a new machine's window of
+    # ~80 000 samples spent ~0.6 ms of ~0.7 on fresh pages for five window-sized temporaries)
+    phi = 2.0 * math.pi / (n - 1)
+    a = phi * block * np.arange(-(-h // block))
+    r = phi * np.arange(block)
+    c = np.multiply.outer(np.cos(a), np.cos(r), out=scratch("zoom_blocks", (len(a), block), np.float64))
+    c -= np.multiply.outer(np.sin(a), np.sin(r), out=scratch("f64t", (len(a), block), np.float64))
+    np.multiply(0.5, c.reshape(-1)[:h], out=first)  # 0.5 - 0.5 * c, in place
+    np.subtract(0.5, first, out=first)
 
 
-@functools.lru_cache(maxsize=8)
-def hann(n: int) -> np.ndarray:
-    """:func:`hann_values` (within 4e-16), kept for the (whole-recording) window lengths in use (read-only): the 1x
-    speed check and the OOD single-tone check."""
-    w = hann_values(n)
-    w.flags.writeable = False
-    return w
+HANN_CACHE_BYTES = 16 * 2**20  # the 1x check's half windows kept, in all (a gateway's machines; see hann_half)
+_hann_halves: OrderedDict = OrderedDict()
+_hann_lock = threading.Lock()
+
+
+def hann_half(n: int) -> np.ndarray:
+    """The first ``(n + 1) // 2`` values of :func:`hann_values` ``(n)`` (within 4e-16 of np.hanning; the rest is
+    their mirror image), kept for the recording lengths in use, least recently used first out, up to
+    :data:`HANN_CACHE_BYTES` in all (read-only): the 1x speed check's window. Issue 13, stop 29: whole windows were
+    kept for 8 lengths (up to 8 MB each for 20 s at 51.2 kHz), so the bench's stream of 50 machines rebuilt one on
+    every call; half windows in a byte budget keep ~50 kB for a 12 kHz window, ~0.45 MB for a 51.2 kHz one."""
+    with _hann_lock:
+        half = _hann_halves.get(n)
+        if half is not None:
+            _hann_halves.move_to_end(n)
+            return half
+    half = np.empty((n + 1) // 2) if n >= 2 else np.hanning(n)
+    if n >= 2:
+        _hann_first_half(n, half)
+    half.flags.writeable = False
+    with _hann_lock:
+        if half.nbytes <= HANN_CACHE_BYTES:
+            _hann_halves[n] = half
+            total = sum(v.nbytes for v in _hann_halves.values())
+            while total > HANN_CACHE_BYTES:
+                total -= _hann_halves.popitem(last=False)[1].nbytes
+    return half
 
 
 def zoom_dft(a: np.ndarray, k0: int, m: int, nfft: int) -> np.ndarray:
@@ -350,7 +378,10 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.025
         return float(rpm), "as given"
     n1 = min(n1, nfft // 2)
     yw = centred_copy(np.asarray(x[:n]))  # mean removed, then the Hann window, in place in a scratch array
-    yw *= hann(n)
+    half = hann_half(n)
+    h = len(half)
+    yw[:h] *= half
+    yw[h:] *= half[:n - h][::-1]  # the window's second half: the first one's mirror image
     spec = np.zeros(n1 + 1)  # only bins n0..n1 are read
     spec[n0:] = np.abs(zoom_dft(yw, n0, n1 + 1 - n0, nfft))
     k = k0 + int(np.argmax(spec[k0:k1 + 1]))

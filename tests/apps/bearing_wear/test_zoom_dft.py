@@ -57,7 +57,7 @@ def _refine_rpm_scipy(x, *, fs_hz, rpm, search=0.025, min_prominence_db=10.0, ma
     df = fs_hz / nfft
     k0, k1 = int(f_r * (1 - search) / df), int(math.ceil(f_r * (1 + search) / df))
     n0, n1 = int(f_r * 0.9 / df), int(math.ceil(f_r * 1.1 / df))
-    yw = (x[:n] - np.add.reduce(x[:n]) / n) * O.hann(n)
+    yw = (x[:n] - np.add.reduce(x[:n]) / n) * O.hann_values(n)
     spec = np.abs(sfft.rfft(yw, n=nfft))
     k = k0 + int(np.argmax(spec[k0:k1 + 1]))
     bg = O.median(spec[n0:n1 + 1]) + 1e-30
@@ -78,3 +78,18 @@ def test_refine_rpm_within_its_rounding_of_the_padded_fft(fs, seconds):
     want = _refine_rpm_scipy(x, fs_hz=fs, rpm=1797.0)
     assert how == "1x line" and abs(got - 29.87 * 60) < 0.5 + 2.0 / seconds  # a 1.07 s window: bins of 14 rpm
     assert abs(got - want) <= 5e-10 * want + 1e-12 * want and got == float(f"{want:.10g}")
+
+
+def test_hann_half_is_the_window_first_half_kept_within_its_byte_budget(monkeypatch):
+    """The 1x check's kept half windows (stop 29) are hann_values' first halves; the cache holds at most
+    HANN_CACHE_BYTES, dropping the least recently used length first, and never an entry above the budget."""
+    monkeypatch.setattr(O, "_hann_halves", O.OrderedDict())
+    monkeypatch.setattr(O, "HANN_CACHE_BYTES", 20_000)
+    for n in (0, 1, 2, 3, 999, 1000, 1999, 2000):
+        half = O.hann_half(n)
+        assert not half.flags.writeable and np.array_equal(half, O.hann_values(n)[: (n + 1) // 2]), n
+        assert sum(v.nbytes for v in O._hann_halves.values()) <= O.HANN_CACHE_BYTES
+    assert list(O._hann_halves) == [1000, 1999, 2000]  # 4 + 8 + 8 kB: the short ones and 999 were dropped
+    assert O.hann_half(1999) is O._hann_halves[1999] and list(O._hann_halves) == [1000, 2000, 1999]
+    O.hann_half(7001)  # 28 kB: above the budget, computed and not kept
+    assert list(O._hann_halves) == [1000, 2000, 1999]

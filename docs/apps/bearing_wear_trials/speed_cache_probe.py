@@ -5,6 +5,7 @@ one process (so the host's drift falls on all alike):
 
     none         nothing (the previous call was this code's own);
     mem 1/8/32   a buffer of 1, 8 or 32 MB summed (nothing but the data caches touched);
+    fft32/fft64  20 FFTs of lengths not seen before (complex64 c2c / float64 r2c: pocketfft plans and twiddles);
     sim          one more recording simulated (what a harness that simulates each recording before it does);
     old          388986c's predict of the same recording (what speed_recordings.py interleaves).
 
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.fft as sfft
 
 from edgeinv.apps.bearing_wear import app as A
 from edgeinv.apps.bearing_wear.physics import get_geometry
@@ -37,7 +39,7 @@ fs, rpm = 12000.0, 1797.0
 rng = np.random.default_rng(3)
 g = get_geometry("6205-2rs")
 seconds = 1.05 * 32 * 60 / rpm
-MODES = ("none", "mem 1", "mem 8", "mem 32", "sim", "old")
+MODES = ("none", "mem 1", "mem 8", "mem 32", "fft32", "fft64", "sim", "old")
 buffers = {m: np.ones(int(m.split()[1]) * 2**20 // 8) for m in MODES if m.startswith("mem")}
 times = {m: [] for m in MODES}
 faults = {m: [] for m in MODES}
@@ -56,6 +58,9 @@ for i, s in enumerate(signals):
         OA.APP.predict(OA.Recording(s, fs, rpm, OP.get_geometry("6205-2rs"), source="s"), runner)
     elif mode == "sim":
         simulated()
+    elif mode.startswith("fft"):
+        for n in range(1000 + 7 * i, 1000 + 7 * i + 20 * 13, 13):
+            sfft.fft(np.ones(n, np.complex64)) if mode == "fft32" else sfft.rfft(np.ones(n))
     elif mode in buffers:
         buffers[mode].sum()
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -129,3 +129,34 @@ def test_oversized_inputs(tmp_path):
 def test_missing_file():
     with pytest.raises(InvalidInputError, match="no such file"):
         io.read_spectra("/nonexistent/leaf.csv")
+
+
+def test_numeric_fast_path_equals_the_cell_by_cell_parse(monkeypatch):
+    """Plain numeric bodies are read by np.loadtxt (issue 13, stop 29); the table, header and every error are the
+    cell-by-cell parse's, for clean files and for each way a file can leave the fast path."""
+    r, t = _leaf()
+    clean = _csv(["wavelength_nm", "reflectance", "transmittance"], [WL, r, t]).decode()
+    inputs = [clean, clean.replace(",", ";"), clean.replace(",", "\t"), clean.replace(",", "  "),
+              "\n".join(clean.splitlines()[1:]), "# exported\n" + clean.replace("\n", "\r\n"),
+              clean.replace("reflectance", '"reflectance"'), clean.replace(",", ", "), clean + "\n\n"]
+    lines = clean.splitlines()
+    for i, bad in ((5, "405,0.04"), (7, '407,"0.04",0.001'), (9, "409,0.04,0.001,"), (11, "411,nan,0.001"),
+                   (13, "413,1_0,0.001"), (15, "415,abc,0.001"), (17, "# a comment"), (19, "419,0.04,0.001,0.5"),
+                   (21, "421,,0.001"), (23, "423,0x10,0.001"), (25, "425,inf,0.001")):
+        inputs.append("\n".join(lines[:i] + [bad] + lines[i + 1:]) + "\n")
+
+    def parse(text):
+        try:
+            header, table, name = io.read_table(text.encode())
+            return "ok", header, table.tobytes(), name
+        except Exception as exc:  # noqa: BLE001 (the same error either way is the point)
+            return "error", type(exc).__name__, str(exc)
+
+    taken = []
+    numeric_body = io._numeric_body
+    monkeypatch.setattr(io, "_numeric_body", lambda *a: taken.append(numeric_body(*a) is not None) or numeric_body(*a))
+    fast = [parse(text) for text in inputs]
+    assert sum(r[0] == "ok" for r in fast) >= 9 and sum(r[0] == "error" for r in fast) >= 4
+    assert sum(taken) >= 8 and not all(taken)  # the clean files went the fast way, the odd ones not
+    monkeypatch.setattr(io, "_numeric_body", lambda *a, **k: None)
+    assert [parse(text) for text in inputs] == fast

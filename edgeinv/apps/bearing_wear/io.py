@@ -37,6 +37,7 @@ import numpy as np
 
 from edgeinv.common.errors import (ConfigError, InvalidInputError, MissingMetadataError, PayloadTooLargeError,
                                    UnsupportedFormatError, check_finite)
+from edgeinv.common.textio import numeric_table
 
 from .features import split_windows
 from .physics import BearingGeometry, get_geometry
@@ -271,26 +272,6 @@ def _check_riff_complete(data: bytes, name: str) -> None:
 _NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$", re.I)
 
 
-def _csv_body_fast(body: list[str], delim: str | None, width: int) -> np.ndarray | None:
-    """The data lines of a CSV as an ``(n, width)`` array by numpy's C text reader (``np.loadtxt``, which converts
-    numbers as Python's ``float`` does: correctly rounded), or None to parse line by line.
-
-    Taken only when the result equals the line-by-line parse: every line holds exactly ``width`` cells that numpy
-    reads as numbers (surrounding whitespace and blank lines allowed, as line by line; quotes, comments and empty
-    cells are not), and no ``_`` (which ``float`` accepts as a digit separator but the reader's number pattern does
-    not). Anything else (a header in the middle, a truncated row, a comment) goes the slow way, which gives the error.
-    Issue 13, stop 29: the bench's read stage is a 10 s CSV; numpy's conversion of the split cells took ~0.26 s of
-    the ~0.36 s read at 441 000 rows, ``np.loadtxt`` ~0.16 s.
-    """
-    if not body or "_" in "\n".join(body):
-        return None
-    try:
-        arr = np.loadtxt(body, delimiter=delim, comments=None, quotechar=None, dtype=np.float64, ndmin=2)
-    except ValueError:
-        return None
-    return arr if arr.shape[1] == width else None
-
-
 def _read_csv(data: bytes, name: str, channel):
     try:
         text = data.decode("utf-8-sig")
@@ -319,7 +300,7 @@ def _read_csv(data: bytes, name: str, channel):
                 continue
             raise InvalidInputError(f"{name}: line {lineno} is not numeric: {raw[:60]!r}")
         if not rows:  # the first data row: the rest in one go if it is plain numbers (else line by line)
-            arr = _csv_body_fast(lines[lineno - 1:], delim, len(cells))
+            arr = numeric_table(lines[lineno - 1:], delim, len(cells))  # plain numbers: np.loadtxt
             if arr is not None:
                 break
         rows.append(cells)

@@ -254,8 +254,10 @@ def hann_half(n: int) -> np.ndarray:
         if half is not None:
             _hann_halves.move_to_end(n)
             return half
-    half = np.empty((n + 1) // 2) if n >= 2 else np.hanning(n)
-    if n >= 2:
+    if n < 2:
+        half = np.hanning(n)
+    else:
+        half = np.empty((n + 1) // 2)
         _hann_first_half(n, half)
     half.flags.writeable = False
     with _hann_lock:
@@ -319,8 +321,9 @@ def _block_size(nfft: int, target: int) -> int:
 @functools.lru_cache(maxsize=64)  # a gateway's machines (the bench's stream: 50; with 8, every one missed)
 def _zoom_plan(n: int, nfft: int, k0: int, m: int):
     """The tables of :func:`zoom_dft` for ``n`` samples and the bins ``k0 .. k0 + m - 1`` (kept: a machine's recordings
-    repeat them; ~30 kB for a 12 kHz window, ~65 kB for a 48 kHz / 600 rpm one, ~0.5 MB for 20 s at 51.2 kHz). Returns (B, Q, M, moment weights ``(B, 2P)`` [real | imaginary], Taylor
-    coefficients ``c_p(d)`` ``(m, P)``, the FFT rows of the bins, the bins' block-centre phases)."""
+    repeat them; ~30 kB for a 12 kHz window, ~65 kB for a 48 kHz / 600 rpm one, ~0.5 MB for 20 s at 51.2 kHz).
+    Returns (B, Q, M, moment weights ``(B, 2P)`` [real | imaginary], Taylor coefficients ``c_p(d)`` ``(m, P)``, the
+    FFT rows of the bins, the bins' block-centre phases)."""
     b = _block_size(nfft, max(math.isqrt(max(n, 1)), 1))
     q, mm = -(-n // b), nfft // b
     s = b / 2.0

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeinv.common.errors import InvalidInputError, PayloadTooLargeError, UnsupportedFormatError
+from edgeinv.common.textio import numeric_table
 
 MAX_BYTES = 32 * 1024 * 1024
 MAX_LEAVES = 2000
@@ -109,19 +110,6 @@ def _split_rows(lines: list[str], delim: str | None) -> list[list[str]]:
     return [[c.strip() for c in row] for row in csv.reader(_io.StringIO("\n".join(lines)), delimiter=delim)]
 
 
-def _numeric_body(body: list[str], delim: str | None, width: int) -> np.ndarray | None:
-    """The data lines as a ``(rows, width)`` table by numpy's C text reader (``np.loadtxt``: numbers converted as
-    Python's ``float`` converts them, correctly rounded), or None where that is not the cell-by-cell parse's result:
-    a quoted or empty cell, a ragged row, anything ``np.loadtxt`` does not read as a number (the cell-by-cell parse
-    then reads it or names the line and column). Issue 13, stop 29: the cell-by-cell parse of one leaf's 2 101 rows
-    was ~3.5 of the ~6 ms a whole file took."""
-    try:
-        table = np.loadtxt(body, delimiter=delim, comments=None, quotechar=None, dtype=np.float64, ndmin=2)
-    except ValueError:
-        return None
-    return table if table.shape == (len(body), width) else None
-
-
 def _is_number(s: str) -> bool:
     try:
         float(s)
@@ -152,7 +140,7 @@ def read_table(source, *, max_bytes: int = MAX_BYTES) -> tuple[list[str], np.nda
         header = ["wavelength"] + [f"leaf{i}" for i in range(1, len(first))]
     header = [h.strip().strip('"') for h in header]
     if rows is None and 2 <= len(header) <= MAX_LEAVES + 1 and len(lines) > header_given:
-        table = _numeric_body(lines[1:] if header_given else lines, delim, len(header))
+        table = numeric_table(lines[1:] if header_given else lines, delim, len(header))  # plain numbers
         if table is not None:
             return header, table, name
     rows = rows if rows is not None else _split_rows(lines, delim)

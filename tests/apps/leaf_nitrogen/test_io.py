@@ -153,10 +153,10 @@ def test_numeric_fast_path_equals_the_cell_by_cell_parse(monkeypatch):
             return "error", type(exc).__name__, str(exc)
 
     taken = []
-    numeric_body = io._numeric_body
-    monkeypatch.setattr(io, "_numeric_body", lambda *a: taken.append(numeric_body(*a) is not None) or numeric_body(*a))
+    numeric_table = io.numeric_table
+    monkeypatch.setattr(io, "numeric_table", lambda *a: taken.append(numeric_table(*a) is not None) or numeric_table(*a))
     fast = [parse(text) for text in inputs]
     assert sum(r[0] == "ok" for r in fast) >= 9 and sum(r[0] == "error" for r in fast) >= 4
     assert sum(taken) >= 8 and not all(taken)  # the clean files went the fast way, the odd ones not
-    monkeypatch.setattr(io, "_numeric_body", lambda *a, **k: None)
+    monkeypatch.setattr(io, "numeric_table", lambda *a, **k: None)
     assert [parse(text) for text in inputs] == fast

@@ -13,6 +13,7 @@ from collections import OrderedDict
 import numpy as np
 import scipy.fft as sfft
 
+from . import pocketfft as _pfft
 from .pocketfft import centred_copy, scratch
 
 
@@ -302,7 +303,7 @@ def zoom_dft(a: np.ndarray, k0: int, m: int, nfft: int) -> np.ndarray:
     z = np.zeros((mm, p_terms), dtype=np.complex128)
     z.real[:q] = mom[:, :p_terms]
     z.imag[:q] = mom[:, p_terms:]
-    g = sfft.fft(z, axis=0)[rows]  # (m, P): G_p at the bins (k mod M)
+    g = _pfft.fft_(z, axis=0)[rows]  # (m, P): G_p at the bins (k mod M)
     return np.sum(g * coef, axis=1) * phase
 
 
@@ -318,14 +319,20 @@ def _block_size(nfft: int, target: int) -> int:
     return best
 
 
-@functools.lru_cache(maxsize=64)  # a gateway's machines (the bench's stream: 50; with 8, every one missed)
 def _zoom_plan(n: int, nfft: int, k0: int, m: int):
-    """The tables of :func:`zoom_dft` for ``n`` samples and the bins ``k0 .. k0 + m - 1`` (kept: a machine's recordings
-    repeat them; ~30 kB for a 12 kHz window, ~65 kB for a 48 kHz / 600 rpm one, ~0.5 MB for 20 s at 51.2 kHz).
-    Returns (B, Q, M, moment weights ``(B, 2P)`` [real | imaginary], Taylor coefficients ``c_p(d)`` ``(m, P)``, the
-    FFT rows of the bins, the bins' block-centre phases)."""
+    """The tables of :func:`zoom_dft` for ``n`` samples and the bins ``k0 .. k0 + m - 1``: (B, Q, M, moment weights
+    ``(B, 2P)`` [real | imaginary], Taylor coefficients ``c_p(d)`` ``(m, P)``, the FFT rows of the bins, the bins'
+    block-centre phases). Only B and Q depend on ``n``; the tables are kept per (``nfft``, bins, B)
+    (:func:`_zoom_tables`), so recordings whose lengths differ a little share them (issue 13, stop 30: with the length
+    in the key, every recording of a new length rebuilt them, ~0.05 ms)."""
     b = _block_size(nfft, max(math.isqrt(max(n, 1)), 1))
-    q, mm = -(-n // b), nfft // b
+    return (b, -(-n // b), nfft // b) + _zoom_tables(nfft, k0, m, b)
+
+
+@functools.lru_cache(maxsize=64)  # a gateway's machines (the bench's stream: 50; with 8, every one missed)
+def _zoom_tables(nfft: int, k0: int, m: int, b: int):
+    """The tables of :func:`_zoom_plan` for blocks of ``b`` samples (kept: a machine's recordings repeat them;
+    ~30 kB for a 12 kHz window, ~65 kB for a 48 kHz / 600 rpm one, ~0.5 MB for 20 s at 51.2 kHz; read-only)."""
     s = b / 2.0
     d = np.arange(m) - (m - 1) / 2.0
     theta = 2.0 * math.pi * float(np.abs(d).max()) * s / nfft  # largest phase of the series' argument
@@ -347,8 +354,8 @@ def _zoom_plan(n: int, nfft: int, k0: int, m: int):
     coef = np.ascontiguousarray(((-2j * np.pi * s / nfft * d[:, None]) ** np.arange(p_terms)) / fact)
     k = np.arange(k0, k0 + m, dtype=np.int64)
     phase = np.exp((-1j * np.pi / nfft) * ((k * (b - 1)) % (2 * nfft)))  # exp(-2 pi i k r_c / N), r_c = (B - 1) / 2
-    out = (b, q, mm, w, coef, k % mm, phase)
-    for arr in out[3:]:
+    out = (w, coef, k % (nfft // b), phase)
+    for arr in out:
         arr.flags.writeable = False
     return out
 

@@ -35,6 +35,7 @@ def _private_binding_agrees() -> bool:
         ok = ok and np.array_equal(_pp.c2r(z, (0,), 12, False, 2, None, 1), sfft.irfft(z, n=12))
         w = z.astype(np.complex128)
         ok = ok and np.array_equal(_pp.c2c(w.copy(), (0,), False, 0, None, 1), sfft.ifft(w, norm="forward"))
+        ok = ok and np.array_equal(_pp.c2c(w.copy(), (0,), True, 0, None, 1), sfft.fft(w))
     except Exception:  # noqa: BLE001 - any failure of a private API means: do not use it
         return False
     return bool(ok)
@@ -57,6 +58,13 @@ def ifft_forward_norm_(z: np.ndarray, axis: int = -1) -> np.ndarray:
     if _pp is None:
         return sfft.ifft(z, axis=axis, norm="forward", overwrite_x=True)
     return _pp.c2c(z, (axis,), False, 0, z, 1)
+
+
+def fft_(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``scipy.fft.fft(z, axis=axis, overwrite_x=True)`` of a complex array, in place (``z`` holds the result)."""
+    if _pp is None:
+        return sfft.fft(z, axis=axis, overwrite_x=True)
+    return _pp.c2c(z, (axis,), True, 0, z, 1)
 
 
 def irfft(a: np.ndarray, n: int, axis: int = -1) -> np.ndarray:

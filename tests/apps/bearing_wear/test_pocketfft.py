@@ -36,6 +36,9 @@ def test_transforms_equal_scipy_fft(n):
     z = (rng.standard_normal((2, n)) + 1j * rng.standard_normal((2, n))).astype(np.complex64)
     want = sfft.ifft(z.copy(), axis=1, norm="forward", overwrite_x=True)
     assert np.array_equal(P.ifft_forward_norm_(z, axis=1), want)
+    w = rng.standard_normal((n, 10)) + 1j * rng.standard_normal((n, 10))  # zoom_dft's moment columns (axis 0)
+    want = sfft.fft(w, axis=0)
+    assert np.array_equal(P.fft_(w, axis=0), want) and np.array_equal(w, want)  # in place
     power = np.square(x32[0, : n // 2 + 1])
     assert np.array_equal(P.irfft(power, n), sfft.irfft(power, n=n))
     assert P.next_fast_len(n) == sfft.next_fast_len(n)

@@ -21,6 +21,21 @@ def test_zoom_dft_equals_the_padded_fft(n):
             assert got.shape == (m,) and np.max(np.abs(got - full[k0:k0 + m])) <= 4e-15 * scale
 
 
+def test_recordings_of_nearby_lengths_share_the_zoom_tables():
+    """The tables depend on the padded length, the bins and the block size, not on the length itself: recordings a
+    few samples apart (the same padded length and block) reuse them, and each still gets its own padded FFT's bins."""
+    n1, n2 = 12821, 12830
+    nfft = sfft.next_fast_len(4 * n1, real=True)
+    assert sfft.next_fast_len(4 * n2, real=True) == nfft
+    p1, p2 = O._zoom_plan(n1, nfft, 116, 28), O._zoom_plan(n2, nfft, 116, 28)
+    assert p1[0] == p2[0] and all(a is b for a, b in zip(p1[3:], p2[3:]))  # the same block size, the same arrays
+    rng = np.random.default_rng(5)
+    for n in (n1, n2):
+        a = rng.standard_normal(n)
+        full = sfft.rfft(a, n=nfft)
+        assert np.max(np.abs(O.zoom_dft(a, 116, 28, nfft) - full[116:144])) <= 4e-15 * np.abs(full).max()
+
+
 def _hann_fresh(n: int, block: int = 512) -> np.ndarray:
     """orders.hann_values' angle addition with fresh temporaries (the code before stop 26)."""
     import math

@@ -2,10 +2,15 @@
 of the edge path is re-wrapped to time its misses, then 77 fresh recordings are predicted after 3 warm-up ones.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python docs/apps/bearing_wear_trials/speed_misses.py FS RPM [N] [--field]
+    OMP_NUM_THREADS=1 PYTHONPATH=. python docs/apps/bearing_wear_trials/speed_misses.py --stream
 
 Recordings: outer race 1 mm, 0 dB, true speed drifting +-1 % from RPM; by default one window each with the drifting
 speed typed; ``--field`` one fixed length (one window at RPM and 5 %) with RPM typed. Prints, per builder, the time in
 its misses per recording and the count (nested builders count in their callers too).
+
+``--stream`` (stop 30): what a machine's first recording costs. The bench's 50 machines are predicted twice (after
+one warm-up call on the first); prints the mean time of a first and of a second visit, pocketfft's transforms' time on
+each (it keeps plans for 16 lengths only, so they are rebuilt on both) and the builders' misses on the first visits.
 """
 import functools
 import sys
@@ -48,11 +53,58 @@ for module in (F, K, O, R, PF):
     for name in dir(module):
         if hasattr(getattr(module, name), "cache_info") and getattr(getattr(module, name), "__module__", "") == module.__name__:
             timed_misses(module, name)
+MODELS = Path(__file__).resolve().parents[3] / "models" / "bearing_wear" / "default"
+runner = OnnxModel(str(MODELS / "student_fp32.onnx"), threads=1)
+
+
+def report(title: str, count: int, times: dict, counts: Counter) -> None:
+    print(title)
+    for name, s in sorted(times.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:22s} {s / count * 1e3:.4f} ms per recording ({counts[name]} misses)")
+
+
+def stream() -> None:
+    import scipy.fft._pocketfft.pypocketfft as PP
+
+    from edgeinv.common.runtime.bench import _heldout
+
+    fft = defaultdict(float)
+    for name in ("r2c", "c2c", "c2r"):
+        def timed(*a, _o=getattr(PP, name), _n=name, **kw):
+            t0 = time.perf_counter()
+            out = _o(*a, **kw)
+            fft[_n] += time.perf_counter() - t0
+            return out
+
+        setattr(PP, name, timed)
+    ds = _heldout(A.APP, "default", 100003, 50, None)  # its simulation fills the tables of the preprocessing ...
+    recs = [A.Recording(np.asarray(r.signal), r.fs_hz, r.rpm, r.geometry, source="s") for r in ds.samples]
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from speed_processes import forget_tables
+
+    A.APP.predict(recs[0], runner)  # imports, the calibration
+    forget_tables(A)  # ... emptied: the visits below are first visits
+    spent.clear()
+    misses.clear()
+    visits = []
+    for visit in range(2):
+        fft.clear()
+        t0 = time.perf_counter()
+        for rec in recs[1:]:
+            A.APP.predict(rec, runner)
+        visits.append(((time.perf_counter() - t0) / (len(recs) - 1) * 1e3, sum(fft.values()) / (len(recs) - 1) * 1e3))
+        if visit == 0:
+            first = dict(spent), Counter(misses)
+    report(f"bench stream: first visit {visits[0][0]:.3f} ms (transforms {visits[0][1]:.3f}), second {visits[1][0]:.3f} ms "
+           f"(transforms {visits[1][1]:.3f}); misses on the first visits:", len(recs) - 1, *first)
+
+
+if sys.argv[1] == "--stream":
+    stream()
+    sys.exit(0)
 fs, rpm = float(sys.argv[1]), float(sys.argv[2])
 n = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3].isdigit() else 80
 field = "--field" in sys.argv
-MODELS = Path(__file__).resolve().parents[3] / "models" / "bearing_wear" / "default"
-runner = OnnxModel(str(MODELS / "student_fp32.onnx"), threads=1)
 rng = np.random.default_rng(3)
 g = get_geometry("6205-2rs")
 recordings = []
@@ -71,6 +123,5 @@ t0 = time.perf_counter()
 for rec in recordings[3:]:
     A.APP.predict(rec, runner)
 per = (time.perf_counter() - t0) / (n - 3) * 1e3
-print(f"{fs:g} Hz {rpm:g} rpm {'fixed length' if field else 'speed typed'}: {per:.3f} ms per fresh recording; misses:")
-for name, s in sorted(spent.items(), key=lambda kv: -kv[1]):
-    print(f"  {name:22s} {s / (n - 3) * 1e3:.4f} ms per recording ({misses[name]} misses)")
+report(f"{fs:g} Hz {rpm:g} rpm {'fixed length' if field else 'speed typed'}: {per:.3f} ms per fresh recording; misses:",
+       n - 3, spent, misses)

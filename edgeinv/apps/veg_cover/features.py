@@ -57,13 +57,24 @@ def n_channels(config: str) -> int:
 
 
 def select_bands(bands: np.ndarray, band_names, config: str) -> np.ndarray:
-    """The bands a config needs, in its order, from a (C, H, W) array with roles ``band_names``."""
+    """The bands a config needs, in its order, from a (C, H, W) array with roles ``band_names``, as float32.
+
+    Where they are one run of ``bands`` in that order (an RGB frame for the RGB models, a red+NIR pair) and already
+    float32, the result is a **read-only view** of it instead of a copy: a 20 MP RGB frame's level estimation copied
+    the whole frame (240 MB, ~0.5-0.7 s) to read a subsample of it, and every tile its bands (issue 13, stop 31).
+    Callers only read it; one that writes gets numpy's read-only error instead of changing the image.
+    """
     needed = FEATURES[config][0]
     names = list(band_names)
     missing = [b for b in needed if b not in names]
     if missing:
         raise InvalidInputError(f"the {config} model needs band(s) {', '.join(missing)}; image has {', '.join(names)}")
-    return np.stack([bands[names.index(b)] for b in needed]).astype(np.float32, copy=False)
+    idx = [names.index(b) for b in needed]
+    if bands.dtype == np.float32 and idx == list(range(idx[0], idx[0] + len(idx))):
+        view = bands[idx[0]:idx[0] + len(idx)]
+        view.flags.writeable = False
+        return view
+    return np.stack([bands[i] for i in idx]).astype(np.float32, copy=False)
 
 
 def normalised_difference(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

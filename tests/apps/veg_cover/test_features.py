@@ -35,3 +35,21 @@ def test_band_order_follows_roles():
 def test_missing_band_is_a_clear_error():
     with pytest.raises(InvalidInputError, match="needs band"):
         features.channels(np.zeros((3, 2, 2), np.float32), ("red", "green", "blue"), "red_nir")
+
+
+def test_select_bands_reads_a_run_in_order_as_a_read_only_view_and_copies_otherwise():
+    rng = np.random.default_rng(1)
+    img = rng.random((4, 6, 7)).astype(np.float32)
+    names = ("nir", "red", "green", "blue")
+    view = features.select_bands(img, names, "rgb")  # red, green, blue: bands 1..3 in order
+    assert np.shares_memory(view, img) and not view.flags.writeable
+    np.testing.assert_array_equal(view, img[1:4])
+    with pytest.raises(ValueError, match="read-only"):
+        view[0, 0, 0] = 1.0  # the image stays as read
+    # out of order, or not float32: a float32 copy, as before
+    swapped = features.select_bands(img, ("nir", "blue", "green", "red"), "rgb")
+    assert not np.shares_memory(swapped, img) and swapped.flags.writeable
+    np.testing.assert_array_equal(swapped, img[[3, 2, 1]])
+    wide = features.select_bands(img.astype(np.float64), names, "red_nir")
+    assert wide.dtype == np.float32 and not np.shares_memory(wide, img)
+    np.testing.assert_array_equal(wide, img[[1, 0]])

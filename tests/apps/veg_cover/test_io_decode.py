@@ -90,3 +90,17 @@ def test_real_frames_decode_as_opencv_did():
         kind = "jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
         data = path.read_bytes()
         assert np.array_equal(ours(data, kind), opencv_reference(data, kind)), path.name
+
+
+@pytest.mark.parametrize("mode,bands,keep", [("RGB", None, [0, 1, 2]), ("RGBA", None, [0, 1, 2]),
+                                            ("RGB", "red,ignore,nir", [0, 2]), ("RGB", "ignore,red,nir", [1, 2])])
+def test_frame_bands_are_the_cast_and_division_of_before(mode, bands, keep):
+    """read_frame casts and divides into (C, H, W) float32 in one pass (issue 13, stop 31): the same bits as the
+    transposed copy, ``astype(float32)`` and ``/ float32(255)`` it replaced, for every kept channel."""
+    rng = np.random.default_rng(2)
+    data = _pil_png(rng.integers(0, 256, (19, 23, 3), dtype=np.uint8), mode)
+    img = ours(data, "png")
+    got = read_image(data, filename="f.png", bands=bands)
+    before = np.ascontiguousarray(np.moveaxis(img[:, :, keep], 2, 0)).astype(np.float32) / np.float32(255.0)
+    assert got.bands.flags.c_contiguous and got.bands.dtype == np.float32
+    np.testing.assert_array_equal(got.bands.view(np.uint32), before.view(np.uint32))

@@ -462,11 +462,25 @@ def srgb_to_linear(v: np.ndarray, dtype=np.float64) -> np.ndarray:
 
 
 def linear_counts(bands: np.ndarray, band_names) -> tuple[np.ndarray, str]:
-    """Camera counts as light (float32): RGB counts sRGB-decoded (:func:`encoding_of`), others taken as linear."""
+    """Camera counts as light (float32): RGB counts sRGB-decoded (:func:`encoding_of`), others taken as linear.
+
+    8-bit frames (every value one of the 256 codes / 255 that the reader gives) are decoded by a table of
+    :func:`srgb_to_linear` of those 256 values, the same bits as computing it per pixel: the power was two thirds
+    of a 20 MP RGB frame's unmixing path (issue 13, stop 31). Other values (16-bit PNGs) are computed per pixel."""
     enc = encoding_of(band_names)
     if enc == "srgb":
-        return srgb_to_linear(np.clip(np.asarray(bands, np.float32), 0.0, 1.0), np.float32), enc
+        v = np.clip(np.asarray(bands, np.float32), 0.0, 1.0)
+        codes = np.rint(v * np.float32(255)).astype(np.uint8)
+        if np.array_equal(_CODE_VALUES[codes], v):
+            return _SRGB_OF_CODE[codes], enc
+        return srgb_to_linear(v, np.float32), enc
     return np.asarray(bands, np.float32), enc
+
+
+_CODE_VALUES = np.arange(256, dtype=np.float32) / np.float32(255)  # an 8-bit frame's values (``io.read_frame``)
+_SRGB_OF_CODE = srgb_to_linear(_CODE_VALUES, np.float32)  # their sRGB decoding, as linear_counts computes it
+for _a in (_CODE_VALUES, _SRGB_OF_CODE):
+    _a.flags.writeable = False
 
 
 def _interior(m: np.ndarray) -> np.ndarray:

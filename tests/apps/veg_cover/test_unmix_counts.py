@@ -299,3 +299,28 @@ def test_clip_dependent_and_shade_hidden_covers_are_flagged():
     shaded = dataclasses.replace(pl, chroma_split=min(1.0, 2 * MAX_CHROMA_EXCESS * fvc))
     lo, hi, more = _assess_counts(fvc, s, shaded)
     assert any("shade does not change" in r for r in more["reasons"]) and hi >= shaded.chroma_split
+
+
+def test_8bit_counts_are_decoded_by_the_table_to_the_same_bits_and_others_per_pixel():
+    """linear_counts decodes an 8-bit RGB frame's values by a 256-entry table of srgb_to_linear (issue 13, stop 31):
+    the same bits as the per-pixel power for every code, in a tile view of a larger frame too; values that are not
+    codes / 255 (a 16-bit PNG) take the per-pixel path."""
+    from edgeinv.apps.veg_cover.radiometry import linear_counts, srgb_to_linear
+
+    rng = np.random.default_rng(3)
+    codes = rng.permutation(np.resize(np.arange(256, dtype=np.uint8), 3 * 40 * 50)).reshape(3, 40, 50)
+    frame = np.zeros((3, 90, 120), np.float32)
+    frame[:, 7:47, 11:61] = codes.astype(np.float32) / np.float32(255)
+    tile = frame[:, 7:47, 11:61]  # a window of the frame, as the tiles pass it
+    per_pixel = srgb_to_linear(np.clip(tile, 0.0, 1.0), np.float32)
+    got, enc = linear_counts(tile, ("red", "green", "blue"))
+    assert enc == "srgb" and got.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.uint32), per_pixel.view(np.uint32))
+    wide = rng.integers(0, 65536, (3, 20, 30)).astype(np.float32) / np.float32(65535)
+    np.testing.assert_array_equal(linear_counts(wide, ("red", "green", "blue"))[0],
+                                  srgb_to_linear(np.clip(wide, 0.0, 1.0), np.float32))
+    # an out-of-range value is clipped first, as before
+    odd = tile.copy()
+    odd[0, 0, 0] = 1.5
+    np.testing.assert_array_equal(linear_counts(odd, ("red", "green", "blue"))[0],
+                                  srgb_to_linear(np.clip(odd, 0.0, 1.0), np.float32))

@@ -305,7 +305,8 @@ def _assess_counts(fvc: float, sample, pure) -> tuple[float, float, dict]:
         hi = max(hi, chroma)
     bands, valid = sample_pixels(sample)
     raw = select_bands(bands, sample.band_names, _fine_of(pure))
-    off, _ = _off_cluster_share(linear_counts(raw, pure.levels.bands)[0], pure.levels.bands, pure.levels, valid=valid)
+    off, _ = _off_cluster_share(raw, pure.levels.bands, pure.levels, valid=valid,
+                                decode=lambda x: linear_counts(x, pure.levels.bands)[0])
     ok = np.ones(raw.shape[1:], bool) if valid is None else np.asarray(valid, bool)
     clipped = float(np.count_nonzero(np.any(raw >= CLIP_LEVEL, axis=0) & ok) / max(int(ok.sum()), 1))
     if off > MAX_OFF_CLUSTER:
@@ -340,16 +341,19 @@ def cluster_split_cover(sample, config: str) -> float | None:
     return float(image_levels(select_bands(bands, sample.band_names, fine), needed, valid).veg_share)
 
 
-def _off_cluster_share(bands: np.ndarray, band_names, levels, *, valid=None) -> tuple[float, float]:
+def _off_cluster_share(bands: np.ndarray, band_names, levels, *, valid=None, decode=None) -> tuple[float, float]:
     """Shares of (subsampled) pixels of ``bands`` (C, H, W; roles ``band_names``) unlike both clusters -- far beyond
     their levels along the image's discriminant (t < -2 or t > 3) or far off the line between them
     (:func:`.radiometry.off_line_distance`) -- and with a band at full scale (:data:`CLIP_LEVEL`; meaningful for
-    camera counts)."""
+    camera counts). ``decode`` (elementwise, e.g. camera counts to light) is applied to the subsample only: the
+    unmixing path decoded a whole 20 MP frame for the ~100,000 pixels read here (issue 13, stop 31)."""
     from .radiometry import discriminant, off_line_distance
 
     names = list(band_names)
     step = max(1, int(np.sqrt(bands.shape[1] * bands.shape[2] / 100_000)))
     x = np.stack([bands[names.index(b)][::step, ::step] for b in levels.bands])
+    if decode is not None:
+        x = decode(x)
     t = discriminant(x, levels)
     ok = np.ones(t.shape, bool) if valid is None else valid[::step, ::step]
     far = ((t < -2.0) | (t > 3.0) | (off_line_distance(x, levels) > OFF_LINE_SIGMA)) & ok

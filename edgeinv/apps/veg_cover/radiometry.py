@@ -471,16 +471,16 @@ def linear_counts(bands: np.ndarray, band_names) -> tuple[np.ndarray, str]:
     if enc == "srgb":
         v = np.clip(np.asarray(bands, np.float32), 0.0, 1.0)
         codes = np.rint(v * np.float32(255)).astype(np.uint8)
-        if np.array_equal(_CODE_VALUES[codes], v):
-            return _SRGB_OF_CODE[codes], enc
+        if np.array_equal(np.divide(codes, np.float32(255), dtype=np.float32), v):  # the values of io.read_frame
+            return _SRGB_OF_CODE.take(codes), enc
         return srgb_to_linear(v, np.float32), enc
     return np.asarray(bands, np.float32), enc
 
 
-_CODE_VALUES = np.arange(256, dtype=np.float32) / np.float32(255)  # an 8-bit frame's values (``io.read_frame``)
-_SRGB_OF_CODE = srgb_to_linear(_CODE_VALUES, np.float32)  # their sRGB decoding, as linear_counts computes it
-for _a in (_CODE_VALUES, _SRGB_OF_CODE):
-    _a.flags.writeable = False
+# the sRGB decoding of an 8-bit frame's 256 values (codes / 255, as ``io.read_frame`` gives them), as linear_counts
+# computes it per pixel
+_SRGB_OF_CODE = srgb_to_linear(np.arange(256, dtype=np.float32) / np.float32(255), np.float32)
+_SRGB_OF_CODE.flags.writeable = False
 
 
 def _interior(m: np.ndarray) -> np.ndarray:

@@ -101,3 +101,23 @@ def test_interior_equals_scipy_binary_erosion():
             m = rng.random(shape) < p
             want = binary_erosion(m, np.ones((3, 3), bool), border_value=1) & m
             assert np.array_equal(_interior(m), want), (shape, p)
+
+
+def test_log_ratios_of_8bit_values_come_from_a_table_with_the_same_bits():
+    """_log_ratios reads an 8-bit frame's logarithms from a 256-entry table (issue 13, stop 31): the same bits as
+    the per-pixel logarithm, for a tile view of a frame (float32) and a float64 subsample; reflectance and values
+    out of 0..1 are computed per pixel."""
+    from edgeinv.apps.veg_cover.radiometry import _codes_of, _log_ratios
+
+    def per_pixel(x, eps):
+        lx = np.log(np.maximum(np.asarray(x, np.float64), 0.0) + eps)
+        return lx[:-1] - lx[-1:]
+
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (3, 60, 80)).astype(np.float32) / np.float32(255)
+    for x in (frame[:, 5:45, 7:71], frame[:, ::3, ::3].reshape(3, -1).astype(np.float64)):
+        assert _codes_of(x) is not None
+        np.testing.assert_array_equal(_log_ratios(x, 0.0123).view(np.uint64), per_pixel(x, 0.0123).view(np.uint64))
+    for x in (rng.random((3, 9, 11)).astype(np.float32), frame * np.float32(1.2), frame - np.float32(0.5)):
+        assert _codes_of(x) is None
+        np.testing.assert_array_equal(_log_ratios(x, 0.01), per_pixel(x, 0.01))

@@ -25,7 +25,7 @@ rng = np.random.default_rng(3)
 h = hashlib.sha256()
 for n in (12821, 27714):
     a = rng.standard_normal(n)
-    nfft = O._next_fast_len_real(4 * n)
+    nfft = O.next_fast_len_real(4 * n)
     zoom = getattr(O, "_zoom_contiguous", None) or O.zoom_dft  # before / from stop 28: the same arguments
     h.update(zoom(a, nfft // 400, 28, nfft).tobytes())
 print("zoom DFT", h.hexdigest()[:16])

@@ -11,10 +11,8 @@ import threading
 from collections import OrderedDict
 
 import numpy as np
-import scipy.fft as sfft
 
-from . import pocketfft as _pfft
-from .pocketfft import centred_copy, scratch
+from .pocketfft import centred_copy, fft_, next_fast_len_real, scratch
 
 
 def usable_band_hz(X: np.ndarray, *, n: int, fs_hz: float, floor_db: float = 25.0, n_bands: int = 64,
@@ -303,7 +301,7 @@ def zoom_dft(a: np.ndarray, k0: int, m: int, nfft: int) -> np.ndarray:
     z = np.zeros((mm, p_terms), dtype=np.complex128)
     z.real[:q] = mom[:, :p_terms]
     z.imag[:q] = mom[:, p_terms:]
-    g = _pfft.fft_(z, axis=0)[rows]  # (m, P): G_p at the bins (k mod M)
+    g = fft_(z, axis=0)[rows]  # (m, P): G_p at the bins (k mod M)
     return np.sum(g * coef, axis=1) * phase
 
 
@@ -360,12 +358,6 @@ def _zoom_tables(nfft: int, k0: int, m: int, b: int):
     return out
 
 
-@functools.lru_cache(maxsize=64)
-def _next_fast_len_real(n: int) -> int:
-    """``scipy.fft.next_fast_len(n, real=True)``, kept per length."""
-    return sfft.next_fast_len(int(n), real=True)
-
-
 def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.025, min_prominence_db: float = 10.0,
                max_seconds: float = 20.0) -> tuple[float, str]:
     """The shaft speed from the 1x line of the spectrum, if there is a clear one within +-``search`` of ``rpm``.
@@ -380,7 +372,7 @@ def refine_rpm(x: np.ndarray, *, fs_hz: float, rpm: float, search: float = 0.025
     """
     n = min(len(x), int(max_seconds * fs_hz))
     f_r = rpm / 60.0
-    nfft = _next_fast_len_real(4 * n)
+    nfft = next_fast_len_real(4 * n)
     df = fs_hz / nfft
     k0, k1 = int(f_r * (1 - search) / df), int(math.ceil(f_r * (1 + search) / df))
     n0, n1 = int(f_r * 0.9 / df), int(math.ceil(f_r * 1.1 / df))

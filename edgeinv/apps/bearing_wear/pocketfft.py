@@ -84,6 +84,12 @@ def next_fast_len(n: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
+def next_fast_len_real(n: int) -> int:
+    """``scipy.fft.next_fast_len(n, real=True)``, kept per length."""
+    return sfft.next_fast_len(int(n), real=True)
+
+
+@functools.lru_cache(maxsize=64)
 def prev_fast_len_real(n: int) -> int:
     """``scipy.fft.prev_fast_len(n, real=True)``, kept per length."""
     return sfft.prev_fast_len(int(n), real=True)

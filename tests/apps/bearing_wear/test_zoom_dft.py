@@ -68,7 +68,7 @@ def _refine_rpm_scipy(x, *, fs_hz, rpm, search=0.025, min_prominence_db=10.0, ma
 
     n = min(len(x), int(max_seconds * fs_hz))
     f_r = rpm / 60.0
-    nfft = O._next_fast_len_real(4 * n)
+    nfft = O.next_fast_len_real(4 * n)
     df = fs_hz / nfft
     k0, k1 = int(f_r * (1 - search) / df), int(math.ceil(f_r * (1 + search) / df))
     n0, n1 = int(f_r * 0.9 / df), int(math.ceil(f_r * 1.1 / df))
